@@ -1,0 +1,1 @@
+"""nugat: a self-hosted NuGet package registry with scoped API keys."""

@@ -1,0 +1,81 @@
+"""Who may push or unlist what: one function per decision, each returning the reason a user reads.
+
+Missing, malformed, unknown, revoked and expired keys never reach this module: they are refused with 401
+where the key is verified (``services.accounts.verify_key``). Here a valid key is checked against the
+action, the package and its owners, and refused with 403 (or 409 for a reserved prefix, as nuget.org).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nugat.keys import KeyGrant, Scope
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    status: int = 200
+    reason: str = ""
+
+
+ALLOW = Decision(True)
+
+
+def _deny(reason: str, status: int = 403) -> Decision:
+    return Decision(False, status, reason)
+
+
+def can_push(
+    grant: KeyGrant,
+    package_id: str,
+    *,
+    exists: bool,
+    owner_ids: frozenset[int],
+    actor_is_member: bool,
+    reserved_by_others: bool = False,
+) -> Decision:
+    """May this key push ``package_id``? ``exists``: the id has versions already; ``owner_ids``: its owners.
+
+    ``actor_is_member`` says whether the key's creator still acts for the key's owner (always true for a
+    user's own key; for an organization's key, whether the creator is still a member).
+    """
+    if not actor_is_member:
+        return _deny(f"API key {grant.key_id} acts for {grant.owner_name}, and its creator no longer does")
+    if not grant.covers(package_id):
+        return _deny(
+            f"API key {grant.key_id} does not allow pushing {package_id}: it matches no package or glob"
+        )
+    if not exists:
+        if Scope.PUSH not in grant.scopes:
+            if Scope.PUSH_VERSION in grant.scopes:
+                return _deny(
+                    f"API key {grant.key_id} may only push new versions of existing packages; "
+                    f"{package_id} does not exist yet"
+                )
+            return _deny(f"API key {grant.key_id} does not allow pushing packages")
+        if reserved_by_others:
+            return _deny(f"The package id {package_id} is in a reserved prefix owned by someone else", 409)
+        return ALLOW
+    if not ({Scope.PUSH, Scope.PUSH_VERSION} & grant.scopes):
+        return _deny(f"API key {grant.key_id} does not allow pushing packages")
+    if grant.owner_id not in owner_ids:
+        return _deny(f"{grant.owner_name} is not an owner of {package_id}")
+    return ALLOW
+
+
+def can_unlist(
+    grant: KeyGrant, package_id: str, *, owner_ids: frozenset[int], actor_is_member: bool
+) -> Decision:
+    """May this key unlist or relist a version of ``package_id``?"""
+    if not actor_is_member:
+        return _deny(f"API key {grant.key_id} acts for {grant.owner_name}, and its creator no longer does")
+    if Scope.UNLIST not in grant.scopes:
+        return _deny(f"API key {grant.key_id} does not allow unlisting packages")
+    if not grant.covers(package_id):
+        return _deny(
+            f"API key {grant.key_id} does not allow unlisting {package_id}: it matches no package or glob"
+        )
+    if grant.owner_id not in owner_ids:
+        return _deny(f"{grant.owner_name} is not an owner of {package_id}")
+    return ALLOW

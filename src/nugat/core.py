@@ -1,0 +1,50 @@
+"""Builds the services once from settings; the CLI and the web app share this."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from nugat.db import Database
+from nugat.services.accounts import Accounts
+from nugat.services.downloads import DownloadCounter
+from nugat.services.materialize import Materializer
+from nugat.services.packages import Packages
+from nugat.services.search import Search
+from nugat.settings import Settings
+from nugat.storage import Storage, open_storage
+
+
+class Core:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.db_url)
+
+    @cached_property
+    def storage(self) -> Storage:
+        return open_storage(
+            self.settings.storage_url or f"file://{(self.settings.data_dir / 'storage').resolve()}"
+        )
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        return Accounts(self.db, self.settings.server_secret())
+
+    @cached_property
+    def materializer(self) -> Materializer:
+        return Materializer(self.db, self.storage)
+
+    @cached_property
+    def packages(self) -> Packages:
+        return Packages(self.db, self.storage, self.materializer)
+
+    @cached_property
+    def search(self) -> Search:
+        return Search(self.db)
+
+    @cached_property
+    def downloads(self) -> DownloadCounter:
+        return DownloadCounter(self.db)
+
+    def close(self) -> None:
+        self.db.dispose()

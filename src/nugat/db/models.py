@@ -1,0 +1,167 @@
+"""SQLAlchemy models: accounts, packages and their versions, API keys, owners, audit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Account(Base):
+    """A user (who signs in) or an organization (which owns packages but cannot sign in)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_lower: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(8), default="user")  # "user" | "org"
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_lower: Mapped[str | None] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("org_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # "admin" | "collaborator"
+
+
+class PackageRegistration(Base):
+    """One package id; ``revision`` counts changes, ``built_revision`` the last one materialized."""
+
+    __tablename__ = "package_registrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    package_id: Mapped[str] = mapped_column(String(100))
+    id_lower: Mapped[str] = mapped_column(String(100), unique=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    built_revision: Mapped[int] = mapped_column(Integer, default=0)
+    total_downloads: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    versions: Mapped[list[PackageVersion]] = relationship(back_populates="registration")
+
+
+class PackageOwner(Base):
+    __tablename__ = "package_owners"
+    __table_args__ = (UniqueConstraint("registration_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("package_registrations.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+
+
+class PackageVersion(Base):
+    __tablename__ = "package_versions"
+    __table_args__ = (UniqueConstraint("registration_id", "version_lower"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("package_registrations.id", ondelete="CASCADE"), index=True
+    )
+    package_id: Mapped[str] = mapped_column(String(100))  # casing as in this version's nuspec
+    version: Mapped[str] = mapped_column(String(256))  # normalized, no metadata
+    version_lower: Mapped[str] = mapped_column(String(256))
+    full_version: Mapped[str] = mapped_column(String(512))  # normalized, with metadata
+    original_version: Mapped[str] = mapped_column(String(512))
+    is_prerelease: Mapped[bool] = mapped_column(Boolean)
+    is_semver2: Mapped[bool] = mapped_column(Boolean)
+    listed: Mapped[bool] = mapped_column(Boolean, default=True)
+    published_at: Mapped[datetime] = mapped_column(DateTime)
+    pushed_by_key: Mapped[str | None] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha512: Mapped[str] = mapped_column(String(128))  # base64
+    downloads: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Searchable text, lowercased once at push: id, title, tags, description, authors.
+    search_text: Mapped[str] = mapped_column(Text)
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    registration: Mapped[PackageRegistration] = relationship(back_populates="versions")
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)  # public lookup id, part of the key
+    name: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(64))
+    scopes: Mapped[list[Any]] = mapped_column(JSON)
+    globs: Mapped[list[Any]] = mapped_column(JSON)
+    packages: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    account_id: Mapped[int | None] = mapped_column(Integer, index=True)  # whose event it is
+    package_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    version: Mapped[str | None] = mapped_column(String(256))
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WebSession(Base):
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Throttle(Base):
+    """Fixed-window counters shared by every process (failed logins, failed keys, pushes per key)."""
+
+    __tablename__ = "throttles"
+
+    bucket: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PendingUpload(Base):
+    """A blob a push is about to write; removed once the push commits or cleans up after itself."""
+
+    __tablename__ = "pending_uploads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(600))
+    created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,0 +1,142 @@
+"""API keys: their format, hashing, scopes and package globs (pure; no database, no web).
+
+A key reads ``nugat_<key id>_<secret><checksum>``: the prefix lets secret scanners find leaked keys, the
+key id finds the row without touching the secret, and the CRC32 checksum rejects a mistyped key before
+any lookup. The 256-bit secret is stored only as HMAC-SHA-256 under a server-side pepper: a random
+secret that long needs no slow hash, so a push pays microseconds rather than an argon2 run.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+PREFIX = "nugat_"
+_SECRET_BYTES = 32  # 43 base64url characters
+_KEY_RE = re.compile(r"^nugat_([a-z2-7]{16})_([A-Za-z0-9_-]{43})([a-z2-7]{7})$")
+
+MIN_EXPIRY_DAYS = 1
+MAX_EXPIRY_DAYS = 365
+EXPIRY_WARNING = timedelta(days=10)
+
+
+class Scope(StrEnum):
+    PUSH = "push"  # push new packages and new versions
+    PUSH_VERSION = "push-version"  # push only new versions of packages the owner already owns
+    UNLIST = "unlist"  # unlist and relist
+
+
+class InvalidKeySettings(ValueError):
+    """The key's settings (scopes, packages, expiry) are not acceptable; the message says why."""
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    key_id: str
+    secret: str
+
+
+def _b32(data: bytes) -> str:
+    return base64.b32encode(data).decode().rstrip("=").lower()
+
+
+def _checksum(body: str) -> str:
+    return _b32(binascii.crc32(body.encode()).to_bytes(4, "big"))
+
+
+def new_key_id() -> str:
+    return _b32(secrets.token_bytes(10))  # 16 characters
+
+
+def new_key(key_id: str) -> str:
+    """A fresh key for ``key_id``; shown to its owner once, never stored."""
+    body = f"{PREFIX}{key_id}_{base64.urlsafe_b64encode(secrets.token_bytes(_SECRET_BYTES)).decode()[:43]}"
+    return body + _checksum(body)
+
+
+def parse_key(text: str) -> ParsedKey | None:
+    """Split a presented key, or None when it is malformed or its checksum is wrong (a typo)."""
+    if len(text) > 128:
+        return None
+    match = _KEY_RE.match(text)
+    if not match:
+        return None
+    body = text[: -len(match.group(3))]
+    if not hmac.compare_digest(_checksum(body), match.group(3)):
+        return None
+    return ParsedKey(key_id=match.group(1), secret=match.group(2))
+
+
+def hash_secret(pepper: bytes, key: ParsedKey) -> bytes:
+    return hmac.new(pepper, f"{key.key_id}:{key.secret}".encode(), hashlib.sha256).digest()
+
+
+def verify_secret(pepper: bytes, key: ParsedKey, stored: bytes) -> bool:
+    return hmac.compare_digest(hash_secret(pepper, key), stored)
+
+
+def glob_matches(pattern: str, package_id: str) -> bool:
+    """nuget.org globs: ``*`` is the only wildcard, matching any run of characters; case-insensitive."""
+    regex = ".*".join(re.escape(part) for part in pattern.lower().split("*"))
+    return re.fullmatch(regex, package_id.lower()) is not None
+
+
+_GLOB_RE = re.compile(r"^[A-Za-z0-9_.*-]{1,100}$")
+
+
+def normalize_settings(
+    scopes: list[str], globs: list[str], packages: list[str], expires_in_days: int | None
+) -> tuple[list[str], list[str], list[str], int]:
+    """Validate a key's settings as the create/edit forms and CLI give them; return them cleaned."""
+    clean_scopes: list[str] = []
+    for scope in scopes:
+        try:
+            value = Scope(scope.strip().lower()).value
+        except ValueError:
+            raise InvalidKeySettings(f"unknown scope {scope!r}: use push, push-version or unlist") from None
+        if value not in clean_scopes:
+            clean_scopes.append(value)
+    if not clean_scopes:
+        raise InvalidKeySettings("choose at least one scope: push, push-version or unlist")
+    if Scope.PUSH in clean_scopes and Scope.PUSH_VERSION in clean_scopes:
+        clean_scopes.remove(Scope.PUSH_VERSION)  # push already allows new versions
+    clean_globs = [g.strip() for g in globs if g.strip()]
+    for glob in clean_globs:
+        if not _GLOB_RE.match(glob):
+            raise InvalidKeySettings(f"invalid glob pattern {glob!r}: letters, digits, '.', '-', '_' and '*'")
+    clean_packages = list(dict.fromkeys(p.strip() for p in packages if p.strip()))
+    if not clean_globs and not clean_packages:
+        raise InvalidKeySettings(
+            "select packages: give a glob pattern (such as * or Contoso.*) or package ids"
+        )
+    days = MAX_EXPIRY_DAYS if expires_in_days is None else expires_in_days
+    if not MIN_EXPIRY_DAYS <= days <= MAX_EXPIRY_DAYS:
+        raise InvalidKeySettings(f"expiration must be {MIN_EXPIRY_DAYS} to {MAX_EXPIRY_DAYS} days")
+    return clean_scopes, clean_globs, clean_packages, days
+
+
+@dataclass(frozen=True)
+class KeyGrant:
+    """What a verified key may do: everything authz needs, without the database."""
+
+    key_id: str
+    user_id: int
+    owner_id: int
+    owner_name: str
+    scopes: frozenset[str]
+    globs: tuple[str, ...]
+    packages: tuple[str, ...]
+    expires_at: datetime
+
+    def covers(self, package_id: str) -> bool:
+        lowered = package_id.lower()
+        return any(p.lower() == lowered for p in self.packages) or any(
+            glob_matches(g, package_id) for g in self.globs
+        )

@@ -1,0 +1,62 @@
+"""Small helpers the protocol handlers share: base URLs, client addresses and NuGet-style errors."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from nugat.services import ServiceError, TooManyRequests
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
+def base_url_from(
+    scheme: str, host: str | None, forwarded_proto: str | None, forwarded_host: str | None
+) -> str:
+    """The feed's absolute base URL, as the client sees it (forwarded values only when trusted)."""
+    scheme = (forwarded_proto or scheme).split(",")[0].strip().lower()
+    host = (forwarded_host or host or "localhost").split(",")[0].strip()
+    if scheme not in ("http", "https"):
+        scheme = "http"
+    if not _HOST_RE.match(host):
+        host = "localhost"
+    return f"{scheme}://{host}"
+
+
+def base_url(request: Request) -> str:
+    trusted = request.app.state.core.settings.trust_forwarded
+    h = request.headers
+    return base_url_from(
+        request.url.scheme,
+        h.get("host"),
+        h.get("x-forwarded-proto") if trusted else None,
+        h.get("x-forwarded-host") if trusted else None,
+    )
+
+
+def client_address(request: Request) -> str:
+    if request.app.state.core.settings.trust_forwarded:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()[:64]
+    return request.client.host if request.client else "unknown"
+
+
+def warning_header(message: str) -> str:
+    """X-NuGet-Warning value: one line of latin-1 (HTTP header rules), at most 512 characters."""
+    line = " ".join(message.split())
+    return line.encode("latin-1", "replace").decode("latin-1")[:512]
+
+
+def nuget_error(exc: ServiceError) -> Response:
+    """A refusal the NuGet client shows well: the reason in the body and in X-NuGet-Warning."""
+    headers = {"X-NuGet-Warning": warning_header(exc.message)}
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
+    return PlainTextResponse(exc.message, status_code=exc.status, headers=headers)
+
+
+def json_response(data: object, status_code: int = 200) -> Response:
+    return JSONResponse(data, status_code=status_code, headers={"cache-control": "no-cache"})

@@ -1,0 +1,87 @@
+"""PackagePublish/2.0.0: push (PUT), delete = unlist (DELETE), relist (POST). Thin: services decide."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from nugat.core import Core
+from nugat.keys import KeyGrant
+from nugat.protocol.http import client_address, nuget_error, warning_header
+from nugat.protocol.upload import receive_package
+from nugat.services import ServiceError
+
+log = logging.getLogger("nugat.publish")
+
+
+async def _authenticate(request: Request, core: Core) -> tuple[KeyGrant, list[str]]:
+    return await run_in_threadpool(
+        core.accounts.verify_key, request.headers.get("x-nuget-apikey"), client_address(request)
+    )
+
+
+def _ok(status: int, text: str, warnings: list[str]) -> Response:
+    headers = {"X-NuGet-Warning": warning_header(" ".join(warnings))} if warnings else None
+    return PlainTextResponse(text, status_code=status, headers=headers)
+
+
+async def push(request: Request) -> Response:
+    core: Core = request.app.state.core
+    upload = None
+    try:
+        # The key is checked before the body is read: a refused push costs no upload.
+        grant, warnings = await _authenticate(request, core)
+        upload = await receive_package(
+            request.stream(),
+            request.headers.get("content-type", ""),
+            request.headers.get("content-length"),
+            core.settings.tmp_dir,
+            core.settings.max_package_bytes,
+        )
+        result = await run_in_threadpool(core.packages.push, upload, grant, client_address(request))
+    except ServiceError as exc:
+        log.info("push refused (%s): %s", exc.status, exc.message)
+        return nuget_error(exc)
+    finally:
+        if upload is not None:
+            with contextlib.suppress(FileNotFoundError):
+                upload.unlink()
+    log.info("pushed %s %s with key %s", result.package_id, result.version, grant.key_id)
+    return _ok(201, f"Created {result.package_id} {result.version}", warnings)
+
+
+async def _set_listed(request: Request, listed: bool) -> Response:
+    core: Core = request.app.state.core
+    package_id, version = request.path_params["id"], request.path_params["version"]
+    try:
+        grant, warnings = await _authenticate(request, core)
+        await run_in_threadpool(
+            core.packages.set_listed, package_id, version, listed, grant, client_address(request)
+        )
+    except ServiceError as exc:
+        log.info("%s refused (%s): %s", "relist" if listed else "unlist", exc.status, exc.message)
+        return nuget_error(exc)
+    if listed:
+        return _ok(200, f"Relisted {package_id} {version}", warnings)
+    return _ok(204, "", warnings)
+
+
+async def unlist(request: Request) -> Response:
+    return await _set_listed(request, listed=False)
+
+
+async def relist(request: Request) -> Response:
+    return await _set_listed(request, listed=True)
+
+
+routes = [
+    Route("/api/v2/package", push, methods=["PUT", "POST"]),
+    Route("/api/v2/package/", push, methods=["PUT", "POST"]),
+    Route("/api/v2/package/{id}/{version}", unlist, methods=["DELETE"]),
+    Route("/api/v2/package/{id}/{version}", relist, methods=["POST"]),
+]

@@ -1,0 +1,13 @@
+"""PackageBaseAddress/3.0.0: the version list of an id (listed and unlisted)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nugat.db.models import PackageVersion
+from nugat.versions import parse_version
+
+
+def version_list(versions: Sequence[PackageVersion]) -> dict[str, list[str]]:
+    ordered = sorted(versions, key=lambda v: parse_version(v.version))
+    return {"versions": [v.version_lower for v in ordered]}

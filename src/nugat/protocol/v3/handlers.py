@@ -1,0 +1,106 @@
+"""HTTP handlers of the V3 resources that are computed per request: index, search, autocomplete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nugat.core import Core
+from nugat.protocol.http import base_url, json_response
+from nugat.protocol.v3 import urls
+from nugat.protocol.v3.service_index import service_index
+from nugat.services.search import MAX_SKIP, MAX_TAKE, Hit, Query
+
+
+async def index(request: Request) -> Response:
+    return json_response(service_index(base_url(request)))
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int:
+    try:
+        number = int(value) if value else default
+    except ValueError:
+        return default
+    return min(max(number, low), high)
+
+
+def _bool(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "1", "yes")
+
+
+def parse_query(request: Request) -> Query:
+    p = request.query_params
+    package_type = p.get("packageType") or p.get("packageTypeFilter") or p.get("packageTypes")
+    return Query(
+        q=(p.get("q") or "")[:500],
+        skip=_int(p.get("skip"), 0, 0, MAX_SKIP),
+        take=_int(p.get("take"), 20, 0, MAX_TAKE),
+        prerelease=_bool(p.get("prerelease")),
+        semver2=(p.get("semVerLevel") or "").startswith("2"),
+        package_type=package_type.strip() or None if package_type else None,
+    )
+
+
+def _result(hit: Hit, base: str, hive: str) -> dict[str, Any]:
+    v = hit.latest
+    m = v.metadata_json
+    id_lower = hit.registration.id_lower
+    reg_url = f"{base}/{urls.registration_index(hive, id_lower)}"
+    return {
+        "@id": reg_url,
+        "@type": "Package",
+        "registration": reg_url,
+        "id": hit.registration.package_id,
+        "version": v.full_version,
+        "description": m.get("description", ""),
+        "summary": m.get("summary") or "",
+        "title": m.get("title") or hit.registration.package_id,
+        "iconUrl": m.get("icon_url") or "",
+        "licenseUrl": m.get("license_url") or "",
+        "projectUrl": m.get("project_url") or "",
+        "tags": m.get("tags", []),
+        "authors": m.get("authors", []),
+        "owners": hit.owners,
+        "totalDownloads": hit.registration.total_downloads,
+        "verified": False,
+        "packageTypes": [{"name": t["name"]} for t in m.get("package_types", [])] or [{"name": "Dependency"}],
+        "versions": [
+            {
+                "version": x.full_version,
+                "downloads": x.downloads,
+                "@id": f"{base}/{urls.registration_leaf(hive, id_lower, x.version_lower)}",
+            }
+            for x in hit.versions
+        ],
+    }
+
+
+async def search(request: Request) -> Response:
+    core: Core = request.app.state.core
+    query = parse_query(request)
+    total, hits = await run_in_threadpool(core.search.search, query)
+    base = base_url(request)
+    hive = "registration-semver2" if query.semver2 else "registration"
+    return json_response({"totalHits": total, "data": [_result(h, base, hive) for h in hits]})
+
+
+async def autocomplete(request: Request) -> Response:
+    core: Core = request.app.state.core
+    query = parse_query(request)
+    package_id = request.query_params.get("id")
+    if package_id is not None:
+        versions = await run_in_threadpool(core.search.autocomplete_versions, package_id, query)
+        return json_response({"totalHits": len(versions), "data": versions})
+    total, ids = await run_in_threadpool(core.search.autocomplete_ids, query)
+    return json_response({"totalHits": total, "data": ids})
+
+
+routes = [
+    Route("/v3/index.json", index, methods=["GET", "HEAD"]),
+    Route("/v3/search", search, methods=["GET", "HEAD"]),
+    Route("/v3/autocomplete", autocomplete, methods=["GET", "HEAD"]),
+]

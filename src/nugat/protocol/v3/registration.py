@@ -1,0 +1,176 @@
+"""RegistrationsBaseUrl: registration index, pages and leaves of one package id, per hive.
+
+Pages hold 64 versions. As nuget.org does, an id with fewer than 128 versions gets its pages inlined
+in the index; above that the index only links to pages, which the client fetches when their version
+bounds intersect the range it wants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nugat.clock import isoformat
+from nugat.db.models import PackageVersion
+from nugat.protocol.v3 import urls
+from nugat.versions import parse_version
+
+PAGE_SIZE = 64
+INLINE_BELOW = 128
+UNLISTED_PUBLISHED = "1900-01-01T00:00:00Z"
+
+CONTEXT = {
+    "@vocab": "http://schema.nuget.org/schema#",
+    "catalog": "http://schema.nuget.org/catalog#",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
+    "items": {"@id": "catalog:item", "@container": "@set"},
+    "commitTimeStamp": {"@id": "catalog:commitTimeStamp", "@type": "xsd:dateTime"},
+    "commitId": {"@id": "catalog:commitId"},
+    "count": {"@id": "catalog:count"},
+    "parent": {"@id": "catalog:parent", "@type": "@id"},
+    "tags": {"@id": "tag", "@container": "@set"},
+    "packageTargetFrameworks": {"@id": "packageTargetFramework", "@container": "@set"},
+    "dependencyGroups": {"@id": "dependencyGroup", "@container": "@set"},
+    "dependencies": {"@id": "dependency", "@container": "@set"},
+    "packageContent": {"@type": "@id"},
+    "published": {"@type": "xsd:dateTime"},
+    "registration": {"@type": "@id"},
+}
+
+
+def _catalog_entry(hive: str, v: PackageVersion, reg_id: str) -> dict[str, Any]:
+    m = v.metadata_json
+    id_lower = reg_id.lower()
+    leaf = urls.absolute(urls.registration_leaf(hive, id_lower, v.version_lower))
+    entry: dict[str, Any] = {
+        "@id": leaf + "#catalogEntry",
+        "@type": "PackageDetails",
+        "id": reg_id,
+        "version": v.full_version,
+        "authors": ", ".join(m.get("authors", [])),
+        "description": m.get("description", ""),
+        "listed": v.listed,
+        "published": isoformat(v.published_at) if v.listed else UNLISTED_PUBLISHED,
+        "packageContent": urls.absolute(urls.nupkg(id_lower, v.version_lower)),
+        "requireLicenseAcceptance": bool(m.get("require_license_acceptance")),
+        "tags": m.get("tags", []),
+        "title": m.get("title") or "",
+        "summary": m.get("summary") or "",
+        "language": m.get("language") or "",
+        "projectUrl": m.get("project_url") or "",
+        "licenseExpression": m.get("license_expression") or "",
+        "minClientVersion": m.get("min_client_version") or "",
+        "dependencyGroups": [
+            _dependency_group(hive, leaf, i, group) for i, group in enumerate(m.get("dependency_groups", []))
+        ],
+    }
+    entry["iconUrl"] = (
+        urls.absolute(f"{urls.FLAT}/{id_lower}/{v.version_lower}/icon")
+        if m.get("icon_file")
+        else m.get("icon_url") or ""
+    )
+    if m.get("license_file"):
+        entry["licenseUrl"] = urls.absolute(f"{urls.FLAT}/{id_lower}/{v.version_lower}/license")
+    elif m.get("license_expression"):
+        entry["licenseUrl"] = f"https://licenses.nuget.org/{m['license_expression']}"
+    else:
+        entry["licenseUrl"] = m.get("license_url") or ""
+    if m.get("readme_file"):
+        entry["readmeUrl"] = urls.absolute(f"{urls.FLAT}/{id_lower}/{v.version_lower}/readme")
+    return entry
+
+
+def _dependency_group(hive: str, leaf: str, index: int, group: dict[str, Any]) -> dict[str, Any]:
+    group_id = f"{leaf}#dependencygroup/{index}"
+    out: dict[str, Any] = {
+        "@id": group_id,
+        "@type": "PackageDependencyGroup",
+        "dependencies": [
+            {
+                "@id": f"{group_id}/{dep['id'].lower()}",
+                "@type": "PackageDependency",
+                "id": dep["id"],
+                "range": dep.get("range") or "(, )",
+                "registration": urls.absolute(urls.registration_index(hive, dep["id"].lower())),
+            }
+            for dep in group.get("dependencies", [])
+        ],
+    }
+    if group.get("target_framework"):
+        out["targetFramework"] = group["target_framework"]
+    return out
+
+
+def _leaf_in_page(hive: str, v: PackageVersion, reg_id: str, commit: dict[str, str]) -> dict[str, Any]:
+    id_lower = reg_id.lower()
+    return {
+        "@id": urls.absolute(urls.registration_leaf(hive, id_lower, v.version_lower)),
+        "@type": "Package",
+        **commit,
+        "catalogEntry": _catalog_entry(hive, v, reg_id),
+        "packageContent": urls.absolute(urls.nupkg(id_lower, v.version_lower)),
+        "registration": urls.absolute(urls.registration_index(hive, id_lower)),
+    }
+
+
+def build(
+    hive: str, reg_id: str, versions: Sequence[PackageVersion], commit: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """All documents of one id in one hive, keyed by storage key; empty when the hive has no versions."""
+    include_semver2 = urls.HIVES[hive]
+    chosen = sorted(
+        (v for v in versions if include_semver2 or not v.is_semver2), key=lambda v: parse_version(v.version)
+    )
+    if not chosen:
+        return {}
+    id_lower = reg_id.lower()
+    index_key = urls.registration_index(hive, id_lower)
+    index_url = urls.absolute(index_key)
+    inline = len(chosen) < INLINE_BELOW
+    docs: dict[str, dict[str, Any]] = {}
+    pages = []
+    for start in range(0, len(chosen), PAGE_SIZE):
+        chunk = chosen[start : start + PAGE_SIZE]
+        lower, upper = chunk[0].version_lower, chunk[-1].version_lower
+        page_key = urls.registration_page(hive, id_lower, lower, upper)
+        page_url = f"{index_url}#page/{lower}/{upper}" if inline else urls.absolute(page_key)
+        page: dict[str, Any] = {
+            "@id": page_url,
+            "@type": "catalog:CatalogPage",
+            **commit,
+            "count": len(chunk),
+            "lower": chunk[0].version,
+            "upper": chunk[-1].version,
+            "parent": index_url,
+        }
+        items = [_leaf_in_page(hive, v, reg_id, commit) for v in chunk]
+        if inline:
+            page["items"] = items
+            pages.append(page)
+        else:
+            docs[page_key] = {**page, "items": items, "@context": CONTEXT}
+            pages.append({k: v for k, v in page.items() if k != "parent"})
+    docs[index_key] = {
+        "@id": index_url,
+        "@type": ["catalog:CatalogRoot", "PackageRegistration", "catalog:Permalink"],
+        **commit,
+        "count": len(pages),
+        "items": pages,
+        "@context": CONTEXT,
+    }
+    for v in chosen:
+        leaf_key = urls.registration_leaf(hive, id_lower, v.version_lower)
+        docs[leaf_key] = {
+            "@id": urls.absolute(leaf_key),
+            "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
+            "catalogEntry": urls.absolute(leaf_key) + "#catalogEntry",
+            "listed": v.listed,
+            "packageContent": urls.absolute(urls.nupkg(id_lower, v.version_lower)),
+            "published": isoformat(v.published_at) if v.listed else UNLISTED_PUBLISHED,
+            "registration": index_url,
+            "@context": {
+                "@vocab": "http://schema.nuget.org/schema#",
+                "xsd": "http://www.w3.org/2001/XMLSchema#",
+            },
+        }
+    return docs

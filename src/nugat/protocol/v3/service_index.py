@@ -1,0 +1,67 @@
+"""The service index: every resource type the official clients look up, all below ``/v3/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_SEARCH = ("", "/3.0.0-beta", "/3.0.0-rc", "/3.4.0", "/3.5.0")
+_REGISTRATION_SEMVER1 = ("", "/3.0.0-beta", "/3.0.0-rc", "/3.4.0")
+
+
+def service_index(base: str) -> dict[str, Any]:
+    resources: list[dict[str, Any]] = [
+        {
+            "@id": f"{base}/api/v2/package",
+            "@type": "PackagePublish/2.0.0",
+            "comment": "Push, delete (unlist)",
+        },
+        {
+            "@id": f"{base}/v3/flatcontainer/",
+            "@type": "PackageBaseAddress/3.0.0",
+            "comment": "Package content",
+        },
+    ]
+    resources += [
+        {"@id": f"{base}/v3/search", "@type": f"SearchQueryService{suffix}", "comment": "Search"}
+        for suffix in _SEARCH
+    ]
+    resources += [
+        {
+            "@id": f"{base}/v3/autocomplete",
+            "@type": f"SearchAutocompleteService{suffix}",
+            "comment": "Autocomplete",
+        }
+        for suffix in _SEARCH
+    ]
+    resources += [
+        {
+            "@id": f"{base}/v3/registration/",
+            "@type": f"RegistrationsBaseUrl{suffix}",
+            "comment": "Metadata of SemVer 1.0.0 packages",
+        }
+        for suffix in _REGISTRATION_SEMVER1
+    ]
+    resources += [
+        {
+            "@id": f"{base}/v3/registration-semver2/",
+            "@type": "RegistrationsBaseUrl/3.6.0",
+            "comment": "Metadata of all packages, including SemVer 2.0.0",
+        },
+        {
+            "@id": f"{base}/v3/registration-semver2/",
+            "@type": "RegistrationsBaseUrl/Versioned",
+            "clientVersion": "4.3.0-alpha",
+            "comment": "Metadata of all packages, including SemVer 2.0.0",
+        },
+        {
+            "@id": f"{base}/v3/flatcontainer/{{lower_id}}/{{lower_version}}/readme",
+            "@type": "ReadmeUriTemplate/6.13.0",
+            "comment": "README of a package version",
+        },
+        {
+            "@id": f"{base}/packages/{{id}}/{{version}}",
+            "@type": "PackageDetailsUriTemplate/5.1.0",
+            "comment": "Package details page",
+        },
+    ]
+    return {"version": "3.0.0", "resources": resources}

@@ -1,0 +1,36 @@
+"""Where each V3 document lives: its storage key is its URL path below the feed's base."""
+
+from __future__ import annotations
+
+from nugat.protocol import BASE
+
+FLAT = "v3/flatcontainer"
+HIVES = {"registration": False, "registration-semver2": True}  # hive -> includes SemVer 2.0.0 versions
+
+
+def flat_index(id_lower: str) -> str:
+    return f"{FLAT}/{id_lower}/index.json"
+
+
+def nupkg(id_lower: str, version_lower: str) -> str:
+    return f"{FLAT}/{id_lower}/{version_lower}/{id_lower}.{version_lower}.nupkg"
+
+
+def nuspec(id_lower: str, version_lower: str) -> str:
+    return f"{FLAT}/{id_lower}/{version_lower}/{id_lower}.nuspec"
+
+
+def registration_index(hive: str, id_lower: str) -> str:
+    return f"v3/{hive}/{id_lower}/index.json"
+
+
+def registration_page(hive: str, id_lower: str, lower: str, upper: str) -> str:
+    return f"v3/{hive}/{id_lower}/page/{lower}/{upper}.json"
+
+
+def registration_leaf(hive: str, id_lower: str, version_lower: str) -> str:
+    return f"v3/{hive}/{id_lower}/{version_lower}.json"
+
+
+def absolute(key: str) -> str:
+    return f"{BASE}/{key}"

@@ -1,0 +1,368 @@
+"""Users, organizations' membership checks, and API keys: create, list, edit, regenerate, delete, verify."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from nugat import keys
+from nugat.clock import isoformat, utcnow
+from nugat.db import Database
+from nugat.db.models import Account, ApiKey, Membership
+from nugat.services import AuthError, Conflict, NotFound, ServiceError, TooManyRequests
+from nugat.services.throttle import Throttler
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
+MIN_PASSWORD = 10
+
+_hasher = PasswordHasher()
+
+FAILED_KEY_LIMIT = 30  # failed key attempts per address (and per key id) per window
+FAILED_KEY_WINDOW = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """A key as its owner sees it: everything but the secret."""
+
+    id: str
+    name: str
+    owner: str
+    scopes: list[str]
+    globs: list[str]
+    packages: list[str]
+    created: datetime
+    expires: datetime
+    last_used: datetime | None
+
+    @property
+    def expired(self) -> bool:
+        return self.expires <= utcnow()
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "owner": self.owner,
+            "scopes": self.scopes,
+            "globs": self.globs,
+            "packages": self.packages,
+            "created": isoformat(self.created),
+            "expires": isoformat(self.expires),
+            "expired": self.expired,
+            "last_used": isoformat(self.last_used) if self.last_used else None,
+        }
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ServiceError(f"The password must be at least {MIN_PASSWORD} characters long")
+    if len(password) > 1024:
+        raise ServiceError("The password is too long")
+    if password.isdigit() or len(set(password)) < 4:
+        raise ServiceError("The password is too easy to guess")
+
+
+class Accounts:
+    def __init__(self, db: Database, pepper: bytes) -> None:
+        self.db = db
+        self.pepper = pepper
+        self.throttle = Throttler(db)
+
+    # Users -----------------------------------------------------------------------------------------
+
+    def create_user(self, name: str, email: str, password: str | None, *, admin: bool = False) -> Account:
+        if not _NAME_RE.match(name):
+            raise ServiceError(
+                "A username is 1-64 letters, digits, '.', '-' or '_', starting with a letter or digit"
+            )
+        if not _EMAIL_RE.match(email):
+            raise ServiceError(f"{email!r} is not a valid email address")
+        if password is not None:
+            check_password(password)
+        account = Account(
+            name=name,
+            name_lower=name.lower(),
+            kind="user",
+            email=email,
+            email_lower=email.lower(),
+            password_hash=_hasher.hash(password) if password is not None else None,
+            is_admin=admin,
+            created_at=utcnow(),
+        )
+        try:
+            with self.db.session() as s:
+                s.add(account)
+        except IntegrityError:
+            raise Conflict("That username or email is already taken") from None
+        return account
+
+    def users(self) -> list[Account]:
+        with self.db.reading() as s:
+            return list(s.scalars(select(Account).where(Account.kind == "user").order_by(Account.name_lower)))
+
+    def find_account(self, s: Session, name: str) -> Account:
+        account = s.scalar(select(Account).where(Account.name_lower == name.lower()))
+        if account is None:
+            raise NotFound(f"No account named {name!r}")
+        return account
+
+    def count_users(self) -> int:
+        with self.db.reading() as s:
+            return s.scalar(select(func.count()).select_from(Account).where(Account.kind == "user")) or 0
+
+    def authenticate(self, login: str, password: str) -> Account | None:
+        """The user whose name or email is ``login`` if ``password`` is theirs (argon2, constant work)."""
+        with self.db.reading() as s:
+            user = s.scalar(
+                select(Account).where(
+                    Account.kind == "user",
+                    (Account.name_lower == login.lower()) | (Account.email_lower == login.lower()),
+                )
+            )
+        stored = user.password_hash if user and user.password_hash else _DUMMY_HASH
+        try:
+            _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        return user if user is not None and user.password_hash else None
+
+    def set_password(self, account_id: int, password: str) -> None:
+        check_password(password)
+        with self.db.session() as s:
+            account = s.get(Account, account_id)
+            assert account is not None
+            account.password_hash = _hasher.hash(password)
+
+    def set_email(self, account_id: int, email: str) -> None:
+        if not _EMAIL_RE.match(email):
+            raise ServiceError(f"{email!r} is not a valid email address")
+        try:
+            with self.db.session() as s:
+                account = s.get(Account, account_id)
+                assert account is not None
+                account.email, account.email_lower = email, email.lower()
+        except IntegrityError:
+            raise Conflict("That email is already taken") from None
+
+    # Keys ------------------------------------------------------------------------------------------
+
+    def _owner_for(self, s: Session, user: Account, owner: str | None) -> Account:
+        if owner is None or owner.lower() == user.name_lower:
+            return user
+        org = self.find_account(s, owner)
+        if org.kind != "org" or not is_member(s, user.id, org.id):
+            raise ServiceError(
+                f"{user.name} cannot create keys for {owner}: not a member of that organization"
+            )
+        return org
+
+    def create_key(
+        self,
+        user_name: str,
+        name: str,
+        scopes: list[str],
+        globs: list[str],
+        packages: list[str],
+        expires_in_days: int | None,
+        owner: str | None = None,
+    ) -> tuple[KeyView, str]:
+        """Create a key; return its view and the secret, which is never available again."""
+        name = name.strip()
+        if not 1 <= len(name) <= 128:
+            raise ServiceError("A key name is 1 to 128 characters")
+        try:
+            scopes, globs, packages, days = keys.normalize_settings(scopes, globs, packages, expires_in_days)
+        except keys.InvalidKeySettings as exc:
+            raise ServiceError(str(exc)) from None
+        key_id = keys.new_key_id()
+        secret = keys.new_key(key_id)
+        parsed = keys.parse_key(secret)
+        assert parsed is not None
+        now = utcnow()
+        with self.db.session() as s:
+            user = self.find_account(s, user_name)
+            owner_account = self._owner_for(s, user, owner)
+            row = ApiKey(
+                key_id=key_id,
+                name=name,
+                user_id=user.id,
+                owner_id=owner_account.id,
+                secret_hash=keys.hash_secret(self.pepper, parsed),
+                scopes=scopes,
+                globs=globs,
+                packages=packages,
+                created_at=now,
+                expires_at=now + timedelta(days=days),
+                last_used_at=None,
+            )
+            s.add(row)
+            s.flush()
+            view = _view(row, owner_account.name)
+        return view, secret
+
+    def list_keys(self, user_name: str) -> list[KeyView]:
+        with self.db.reading() as s:
+            user = self.find_account(s, user_name)
+            rows = s.execute(
+                select(ApiKey, Account.name)
+                .join(Account, Account.id == ApiKey.owner_id)
+                .where(ApiKey.user_id == user.id)
+                .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+            ).all()
+            return [_view(row, owner_name) for row, owner_name in rows]
+
+    def _own_key(self, s: Session, user_name: str, key_id: str) -> tuple[ApiKey, Account]:
+        user = self.find_account(s, user_name)
+        row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id, ApiKey.user_id == user.id))
+        if row is None:
+            raise NotFound(f"{user.name} has no API key {key_id!r}")
+        return row, user
+
+    def regenerate_key(self, user_name: str, key_id: str) -> tuple[KeyView, str]:
+        """A new secret for the same key id and settings; the old secret stops working at once."""
+        with self.db.session() as s:
+            row, _ = self._own_key(s, user_name, key_id)
+            secret = keys.new_key(row.key_id)
+            parsed = keys.parse_key(secret)
+            assert parsed is not None
+            row.secret_hash = keys.hash_secret(self.pepper, parsed)
+            owner = s.get(Account, row.owner_id)
+            assert owner is not None
+            return _view(row, owner.name), secret
+
+    def edit_key(
+        self,
+        user_name: str,
+        key_id: str,
+        *,
+        name: str | None = None,
+        scopes: list[str] | None = None,
+        globs: list[str] | None = None,
+        packages: list[str] | None = None,
+    ) -> KeyView:
+        """Change a key's name, scopes or package selection (not its owner or expiry, as nuget.org)."""
+        with self.db.session() as s:
+            row, _ = self._own_key(s, user_name, key_id)
+            days_left = max(1, (row.expires_at - utcnow()).days)
+            new_globs = row.globs if globs is None else globs
+            new_packages = row.packages if packages is None else packages
+            try:
+                clean = keys.normalize_settings(
+                    row.scopes if scopes is None else scopes, new_globs, new_packages, min(days_left, 365)
+                )
+            except keys.InvalidKeySettings as exc:
+                raise ServiceError(str(exc)) from None
+            row.scopes, row.globs, row.packages = clean[0], clean[1], clean[2]
+            if name is not None:
+                if not 1 <= len(name.strip()) <= 128:
+                    raise ServiceError("A key name is 1 to 128 characters")
+                row.name = name.strip()
+            owner = s.get(Account, row.owner_id)
+            assert owner is not None
+            return _view(row, owner.name)
+
+    def delete_key(self, user_name: str, key_id: str) -> None:
+        with self.db.session() as s:
+            row, _ = self._own_key(s, user_name, key_id)
+            s.delete(row)
+
+    def verify_key(self, presented: str | None, address: str) -> tuple[keys.KeyGrant, list[str]]:
+        """Check a presented key; return what it grants and warnings for the client, or raise 401/429."""
+        if not presented:
+            raise AuthError("An API key is required: pass it with -ApiKey (header X-NuGet-ApiKey)")
+        addr_bucket = f"key-fail:addr:{address}"
+        wait = self.throttle.blocked_for(addr_bucket, FAILED_KEY_LIMIT, FAILED_KEY_WINDOW)
+        if wait:
+            raise TooManyRequests(f"Too many failed API key attempts from {address}; retry later", wait)
+        parsed = keys.parse_key(presented.strip())
+        grant = self._grant(parsed) if parsed else None
+        if grant is None or parsed is None:
+            self._failed(addr_bucket, parsed.key_id if parsed else None)
+            raise AuthError("The API key is invalid, revoked or unknown")
+        now = utcnow()
+        if grant.expires_at <= now:
+            self._failed(addr_bucket, None)
+            raise AuthError(f"The API key {grant.key_id} expired on {isoformat(grant.expires_at)}")
+        warnings = []
+        if grant.expires_at - now <= keys.EXPIRY_WARNING:
+            warnings.append(
+                f"The API key {grant.key_id} expires on {isoformat(grant.expires_at)}: "
+                "regenerate or create a new one"
+            )
+        return grant, warnings
+
+    def _failed(self, addr_bucket: str, key_id: str | None) -> None:
+        self.throttle.hit(addr_bucket, FAILED_KEY_WINDOW)
+        if key_id is not None:
+            count = self.throttle.hit(f"key-fail:key:{key_id}", FAILED_KEY_WINDOW)
+            if count > FAILED_KEY_LIMIT:
+                # Only failures are counted and refused: the holder of the right secret is never locked out.
+                raise TooManyRequests(f"Too many failed attempts for API key {key_id}; retry later", 60)
+
+    def _grant(self, parsed: keys.ParsedKey) -> keys.KeyGrant | None:
+        with self.db.reading() as s:
+            found = s.execute(
+                select(ApiKey, Account.name)
+                .join(Account, Account.id == ApiKey.owner_id)
+                .where(ApiKey.key_id == parsed.key_id)
+            ).first()
+        if found is None:
+            return None
+        row, owner_name = found
+        if not keys.verify_secret(self.pepper, parsed, row.secret_hash):
+            return None
+        return keys.KeyGrant(
+            key_id=row.key_id,
+            user_id=row.user_id,
+            owner_id=row.owner_id,
+            owner_name=owner_name,
+            scopes=frozenset(row.scopes),
+            globs=tuple(row.globs),
+            packages=tuple(row.packages),
+            expires_at=row.expires_at,
+        )
+
+    def touch_key(self, s: Session, key_id: str) -> None:
+        """Record a key's last use (at most once a minute, to keep pushes from rewriting the row)."""
+        row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+        now = utcnow()
+        if row is not None and (row.last_used_at is None or now - row.last_used_at >= timedelta(minutes=1)):
+            row.last_used_at = now
+
+
+def is_member(s: Session, user_id: int, org_id: int) -> bool:
+    return (
+        s.scalar(select(Membership.id).where(Membership.org_id == org_id, Membership.member_id == user_id))
+        is not None
+    )
+
+
+def acts_for(s: Session, grant: keys.KeyGrant) -> bool:
+    """Whether the key's creator still acts for the key's owner (itself, or an org it is a member of)."""
+    return grant.owner_id == grant.user_id or is_member(s, grant.user_id, grant.owner_id)
+
+
+def _view(row: ApiKey, owner_name: str) -> KeyView:
+    return KeyView(
+        id=row.key_id,
+        name=row.name,
+        owner=owner_name,
+        scopes=list(row.scopes),
+        globs=list(row.globs),
+        packages=list(row.packages),
+        created=row.created_at,
+        expires=row.expires_at,
+        last_used=row.last_used_at,
+    )
+
+
+_DUMMY_HASH = _hasher.hash("nugat-dummy-password-for-constant-work")

@@ -1,0 +1,318 @@
+"""Push, unlist and relist: the write side of the feed.
+
+A push is all or nothing. The version row is inserted first (its unique constraint decides which of
+two concurrent pushes of one version wins, before either writes a byte to storage), then the blobs are
+written, then the transaction commits. A crash between blob write and commit leaves a note in
+``pending_uploads`` (written before the blob), which ``recover`` uses to delete the orphan at start.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from nugat import authz, nuspec
+from nugat.clock import utcnow
+from nugat.db import Database
+from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, PendingUpload
+from nugat.keys import KeyGrant
+from nugat.protocol.v3 import urls
+from nugat.services import Conflict, Forbidden, NotFound, ServiceError, Unavailable
+from nugat.services.accounts import acts_for
+from nugat.services.audit import record
+from nugat.services.materialize import Materializer
+from nugat.storage import Storage, StorageError
+from nugat.versions import InvalidVersion, parse_version
+
+log = logging.getLogger("nugat.packages")
+
+EMBEDDED_FILE_LIMIT = 10 << 20  # readme, icon and license files served from a package
+
+
+@dataclass(frozen=True)
+class PushResult:
+    package_id: str
+    version: str
+    created_package: bool
+
+
+def _sha512(path: Path) -> str:
+    digest = hashlib.sha512()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()
+
+
+def _search_text(meta: nuspec.PackageMetadata) -> str:
+    parts = [meta.id, meta.title or "", " ".join(meta.tags), meta.description, " ".join(meta.authors)]
+    return "\n".join(parts).lower()
+
+
+def _metadata_json(meta: nuspec.PackageMetadata) -> dict[str, Any]:
+    data = asdict(meta)
+    for drop in ("id", "version", "nuspec", "nuspec_name"):
+        data.pop(drop, None)
+    return data
+
+
+class Packages:
+    def __init__(self, db: Database, storage: Storage, materializer: Materializer) -> None:
+        self.db = db
+        self.storage = storage
+        self.materializer = materializer
+
+    def push(self, upload: Path, grant: KeyGrant, address: str | None = None) -> PushResult:
+        try:
+            meta = nuspec.read_package(upload)
+        except nuspec.InvalidPackage as exc:
+            raise ServiceError(str(exc)) from None
+        id_lower = meta.id.lower()
+        version_lower = meta.version.normalized.lower()
+        blob_keys = [urls.nupkg(id_lower, version_lower), urls.nuspec(id_lower, version_lower)]
+        extras = self._embedded_files(upload, meta, id_lower, version_lower)
+        all_keys = blob_keys + [key for key, _ in extras]
+        pending = self._note_pending(all_keys)
+        committed = False
+        written: list[str] = []
+        try:
+            with self.db.session() as s:
+                created = self._insert_version(s, meta, grant, upload, address)
+                for key in all_keys:
+                    written.append(key)
+                    if key == blob_keys[0]:
+                        self.storage.put_file(key, upload, "application/octet-stream")
+                    elif key == blob_keys[1]:
+                        self.storage.put_bytes(key, meta.nuspec, "text/xml")
+                    else:
+                        self.storage.put_bytes(key, dict(extras)[key], "application/octet-stream")
+            committed = True
+        except StorageError as exc:
+            log.error("storage failed during push of %s %s: %s", meta.id, meta.version.normalized, exc)
+            raise Unavailable("The package storage is unavailable; nothing was stored, retry later") from None
+        except OperationalError as exc:
+            log.error("database failed during push of %s: %s", meta.id, exc.orig)
+            raise Unavailable("The database is unavailable; nothing was stored, retry later") from None
+        finally:
+            if not committed:
+                for key in written:
+                    try:
+                        self.storage.delete(key)
+                    except StorageError:
+                        log.warning("could not remove %s after a failed push; recovery will", key)
+                        continue
+            self._clear_pending(pending, keep=not committed and bool(written))
+        self._build(id_lower)
+        return PushResult(meta.id, meta.version.normalized, created)
+
+    def _embedded_files(
+        self, upload: Path, meta: nuspec.PackageMetadata, id_lower: str, version_lower: str
+    ) -> list[tuple[str, bytes]]:
+        files = []
+        for name, entry in (
+            ("readme", meta.readme_file),
+            ("icon", meta.icon_file),
+            ("license", meta.license_file),
+        ):
+            if entry:
+                try:
+                    data = nuspec.read_entry(upload, entry, EMBEDDED_FILE_LIMIT)
+                except nuspec.InvalidPackage as exc:
+                    raise ServiceError(f"The nuspec names {name} file {entry!r}, but: {exc}") from None
+                files.append((f"{urls.FLAT}/{id_lower}/{version_lower}/{name}", data))
+        return files
+
+    def _insert_version(
+        self, s: Session, meta: nuspec.PackageMetadata, grant: KeyGrant, upload: Path, address: str | None
+    ) -> bool:
+        id_lower = meta.id.lower()
+        reg = s.scalar(
+            select(PackageRegistration).where(PackageRegistration.id_lower == id_lower).with_for_update()
+        )
+        owner_ids = (
+            frozenset(
+                s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == reg.id))
+            )
+            if reg
+            else frozenset()
+        )
+        decision = authz.can_push(
+            grant,
+            meta.id,
+            exists=reg is not None,
+            owner_ids=owner_ids,
+            actor_is_member=acts_for(s, grant),
+        )
+        if not decision.allowed:
+            raise (Conflict if decision.status == 409 else Forbidden)(decision.reason)
+        created = reg is None
+        if reg is None:
+            reg = PackageRegistration(
+                package_id=meta.id, id_lower=id_lower, revision=0, built_revision=0, created_at=utcnow()
+            )
+            s.add(reg)
+            try:
+                s.flush()
+            except IntegrityError:
+                raise Conflict(
+                    f"{meta.id} was created by another push at the same moment; push again"
+                ) from None
+            s.add(PackageOwner(registration_id=reg.id, account_id=grant.owner_id))
+        version = meta.version
+        exists = s.scalar(
+            select(PackageVersion.id).where(
+                PackageVersion.registration_id == reg.id,
+                PackageVersion.version_lower == version.normalized.lower(),
+            )
+        )
+        if exists is not None:
+            raise Conflict(f"{reg.package_id} {version.normalized} already exists and cannot be modified")
+        s.add(
+            PackageVersion(
+                registration_id=reg.id,
+                package_id=meta.id,
+                version=version.normalized,
+                version_lower=version.normalized.lower(),
+                full_version=version.full,
+                original_version=version.original,
+                is_prerelease=version.is_prerelease,
+                is_semver2=meta.is_semver2,
+                listed=True,
+                published_at=utcnow(),
+                pushed_by_key=grant.key_id,
+                size=upload.stat().st_size,
+                sha512=_sha512(upload),
+                downloads=0,
+                search_text=_search_text(meta),
+                metadata_json=_metadata_json(meta),
+            )
+        )
+        try:
+            s.flush()
+        except IntegrityError:
+            raise Conflict(
+                f"{reg.package_id} {version.normalized} already exists and cannot be modified"
+            ) from None
+        reg.revision += 1
+        record(
+            s,
+            "package.push",
+            actor_id=grant.user_id,
+            account_id=grant.owner_id,
+            package_id=reg.package_id,
+            version=version.normalized,
+            key_id=grant.key_id,
+            address=address,
+        )
+        return created
+
+    def set_listed(
+        self, package_id: str, version_text: str, listed: bool, grant: KeyGrant, address: str | None = None
+    ) -> None:
+        """Unlist (``nuget delete``) or relist a version; both are idempotent."""
+        try:
+            version = parse_version(version_text)
+        except InvalidVersion:
+            raise NotFound(f"{package_id} {version_text} does not exist") from None
+        id_lower = package_id.lower()
+        with self.db.session() as s:
+            reg = s.scalar(
+                select(PackageRegistration).where(PackageRegistration.id_lower == id_lower).with_for_update()
+            )
+            row = (
+                s.scalar(
+                    select(PackageVersion).where(
+                        PackageVersion.registration_id == reg.id,
+                        PackageVersion.version_lower == version.normalized.lower(),
+                    )
+                )
+                if reg
+                else None
+            )
+            if reg is None or row is None:
+                raise NotFound(f"{package_id} {version.normalized} does not exist")
+            owner_ids = frozenset(
+                s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == reg.id))
+            )
+            decision = authz.can_unlist(
+                grant, reg.package_id, owner_ids=owner_ids, actor_is_member=acts_for(s, grant)
+            )
+            if not decision.allowed:
+                raise Forbidden(decision.reason)
+            if row.listed != listed:
+                row.listed = listed
+                reg.revision += 1
+            record(
+                s,
+                "package.relist" if listed else "package.unlist",
+                actor_id=grant.user_id,
+                account_id=grant.owner_id,
+                package_id=reg.package_id,
+                version=row.version,
+                key_id=grant.key_id,
+                address=address,
+            )
+        self._build(id_lower)
+
+    def _build(self, id_lower: str) -> None:
+        try:
+            self.materializer.build(id_lower)
+        except (StorageError, OperationalError) as exc:
+            # The change is committed; its documents are rebuilt by `recover` (at start) or `nugat rebuild`.
+            log.error("could not write the documents of %s yet: %s", id_lower, exc)
+
+    # Crash recovery -------------------------------------------------------------------------------
+
+    def _note_pending(self, keys: list[str]) -> list[int]:
+        try:
+            with self.db.session() as s:
+                rows = [PendingUpload(key=key, created_at=utcnow()) for key in keys]
+                s.add_all(rows)
+                s.flush()
+                return [row.id for row in rows]
+        except OperationalError:
+            raise Unavailable("The database is unavailable; nothing was stored, retry later") from None
+
+    def _clear_pending(self, ids: list[int], *, keep: bool) -> None:
+        if keep:
+            return  # a blob may be left behind: recovery will check and remove it
+        try:
+            with self.db.session() as s:
+                s.execute(delete(PendingUpload).where(PendingUpload.id.in_(ids)))
+        except OperationalError:
+            log.warning("could not clear pending upload notes; recovery will")
+
+    def recover(self, older_than: timedelta = timedelta(0)) -> tuple[int, int]:
+        """Remove blobs of pushes that never committed, and rebuild stale documents. Returns the counts."""
+        cutoff = utcnow() - older_than
+        removed = 0
+        with self.db.session() as s:
+            notes = list(s.scalars(select(PendingUpload).where(PendingUpload.created_at <= cutoff)))
+            for note in notes:
+                parts = note.key.split("/")
+                id_lower, version_lower = parts[2], parts[3]
+                committed = s.scalar(
+                    select(PackageVersion.id)
+                    .join(PackageRegistration)
+                    .where(
+                        PackageRegistration.id_lower == id_lower,
+                        PackageVersion.version_lower == version_lower,
+                    )
+                )
+                if committed is None and self.storage.exists(note.key):
+                    self.storage.delete(note.key)
+                    removed += 1
+                s.delete(note)
+        stale = self.materializer.stale()
+        for id_lower in stale:
+            self._build(id_lower)
+        return removed, len(stale)

@@ -1,0 +1,176 @@
+"""Run the real NuGet client (nuget.exe 4.7.1 on mono) in isolation.
+
+Every :class:`NuGetClient` gets its own HOME and NuGet.Config (no sources configured, so nothing ever reaches
+nuget.org), and every single command gets a fresh global-packages folder and HTTP cache, so no run ever sees
+another run's caches (nuget.exe keeps HTTP responses for 30 minutes otherwise).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TIMEOUT = 180.0
+
+_EMPTY_CONFIG = """<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources>
+    <clear />
+  </packageSources>
+  <config>
+    <add key="http_proxy" value="" />
+  </config>
+</configuration>
+"""
+
+
+class NuGetExeMissing(RuntimeError):
+    pass
+
+
+def find_nuget_exe() -> Path:
+    """nuget.exe from ``$NUGAT_NUGET_EXE`` or ``.tools/nuget.exe`` (``scripts/test`` fetches it)."""
+    env = os.environ.get("NUGAT_NUGET_EXE")
+    path = Path(env) if env else REPO_ROOT / ".tools" / "nuget.exe"
+    if not path.is_file():
+        raise NuGetExeMissing(
+            f"nuget.exe not found at {path}: run `bash scripts/test` once (it fetches it into .tools/) "
+            "or set NUGAT_NUGET_EXE"
+        )
+    return path
+
+
+def find_mono() -> str:
+    mono = shutil.which("mono")
+    if mono is None:
+        raise NuGetExeMissing("mono is not installed (apt-get install mono-complete; scripts/test does it)")
+    return mono
+
+
+def isolated_env(home: Path, scratch: Path | None = None) -> dict[str, str]:
+    """Environment for one nuget.exe process: private HOME, XDG dirs and NuGet caches, English output."""
+    scratch = scratch or home
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("NUGET_", "XDG_", "NUGAT_")) and k.lower() not in {"http_proxy", "https_proxy"}
+    }
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local" / "share"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        NUGET_PACKAGES=str(scratch / "global-packages"),
+        NUGET_HTTP_CACHE_PATH=str(scratch / "http-cache"),
+        NUGET_PLUGINS_CACHE_PATH=str(scratch / "plugins-cache"),
+        NUGET_CERT_REVOCATION_MODE="offline",
+        DOTNET_CLI_TELEMETRY_OPTOUT="1",
+        LANG="C.UTF-8",
+        LC_ALL="C.UTF-8",
+        NO_PROXY="*",
+    )
+    return env
+
+
+class NuGetResult(NamedTuple):
+    """What one nuget.exe run produced: its exit code and its stdout+stderr, interleaved."""
+
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class NuGetClient:
+    """``mono nuget.exe <command> ... -NonInteractive`` with an isolated HOME, config and caches."""
+
+    def __init__(self, nuget_exe: Path, home: Path, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.nuget_exe = nuget_exe
+        self.mono = find_mono()
+        self.home = home
+        self.timeout = timeout
+        home.mkdir(parents=True, exist_ok=True)
+        self.config_file = home / "NuGet.Config"
+        self.config_file.write_text(_EMPTY_CONFIG)
+        self._runs = itertools.count(1)
+        self.history: list[tuple[list[str], NuGetResult]] = []
+
+    def run(self, *args: str, timeout: float | None = None) -> NuGetResult:
+        """Run one nuget.exe command; every run gets fresh global-packages and HTTP-cache folders."""
+        scratch = self.home / f"run-{next(self._runs):03d}"
+        scratch.mkdir()
+        argv = [self.mono, str(self.nuget_exe), *args]
+        if "-NonInteractive" not in args:
+            argv.append("-NonInteractive")
+        if "-ConfigFile" not in args:
+            argv += ["-ConfigFile", str(self.config_file)]
+        argv.append("-ForceEnglishOutput")
+        try:
+            proc = subprocess.run(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=isolated_env(self.home, scratch),
+                cwd=scratch,
+                timeout=timeout or self.timeout,
+                check=False,
+            )
+            result = NuGetResult(proc.returncode, proc.stdout.decode("utf-8", "replace"))
+        except subprocess.TimeoutExpired as exc:
+            out = (exc.stdout or b"").decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else ""
+            result = NuGetResult(-9, f"{out}\n[nuget.exe timed out after {exc.timeout} s]")
+        self.history.append((argv, result))
+        # Captured by pytest and shown when a test fails.
+        print(f"$ {shlex.join(argv[1:])}\n[exit {result.returncode}]\n{result.output}")
+        return result
+
+    def push(self, nupkg: Path, api_key: str | None, source: str, *extra: str) -> NuGetResult:
+        args = ["push", str(nupkg), "-Source", source]
+        if api_key is not None:
+            args += ["-ApiKey", api_key]
+        return self.run(*args, *extra)
+
+    def delete(self, package_id: str, version: str, api_key: str | None, source: str) -> NuGetResult:
+        args = ["delete", package_id, version, "-Source", source, "-NoPrompt"]
+        if api_key is not None:
+            args += ["-ApiKey", api_key]
+        return self.run(*args)
+
+    def install(
+        self,
+        package_id: str,
+        version: str | None = None,
+        *,
+        source: str,
+        output_dir: Path,
+        prerelease: bool = False,
+        extra: Sequence[str] = (),
+    ) -> NuGetResult:
+        args = ["install", package_id, "-Source", source, "-OutputDirectory", str(output_dir), "-NoCache"]
+        if version is not None:
+            args += ["-Version", version]
+        if prerelease:
+            args.append("-Prerelease")
+        return self.run(*args, *extra)
+
+    def list(self, search: str = "", *, source: str, extra: Sequence[str] = ()) -> NuGetResult:
+        """``nuget list`` (needs a V2 feed / LegacyGallery; with a V3-only server it lists nothing)."""
+        args = ["list", *([search] if search else []), "-Source", source, *extra]
+        return self.run(*args)
+
+
+def installed_packages(output_dir: Path) -> set[str]:
+    """Folder names ``Id.Version`` that ``nuget install`` created in an output directory."""
+    if not output_dir.is_dir():
+        return set()
+    return {p.name for p in output_dir.iterdir() if p.is_dir() and any(p.glob("*.nupkg"))}

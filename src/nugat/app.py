@@ -19,6 +19,7 @@ from nugat.protocol.http import base_url_from
 from nugat.protocol.v3 import handlers as v3
 from nugat.readpath import ReadPath, Scope
 from nugat.settings import Settings
+from nugat.web import routes as web
 
 log = logging.getLogger("nugat")
 
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> ReadPath:
             await run_in_threadpool(core.downloads.flush)
             core.close()
 
-    routes = [*v3.routes, *publish.routes, Route("/health", health)]
+    routes = [*v3.routes, *publish.routes, Route("/health", health), *web.routes]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.router.redirect_slashes = False  # a 307 to a chunked push would lose the upload
     app.state.core = core

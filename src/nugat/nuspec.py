@@ -203,7 +203,7 @@ def _open_zip(path: str | os.PathLike[str], max_entries: int) -> Iterator[zipfil
     """Open read-only; zip-level errors raised while the block runs become InvalidPackage."""
     with open(path, "rb") as f:
         try:
-            pass
+            _check_entry_count(f, max_entries)
             with zipfile.ZipFile(f) as zf:
                 yield zf
         except InvalidPackage:

@@ -165,3 +165,31 @@ class PendingUpload(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(600))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ReservedPrefix(Base):
+    """An id prefix (``Contoso.*``) reserved for an owner: nobody else may push a new id under it."""
+
+    __tablename__ = "reserved_prefixes"
+    __table_args__ = (UniqueConstraint("prefix_lower", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(100))
+    prefix_lower: Mapped[str] = mapped_column(String(100), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class OwnershipRequest(Base):
+    """An owner's invitation to another account to become a co-owner of a package."""
+
+    __tablename__ = "ownership_requests"
+    __table_args__ = (UniqueConstraint("registration_id", "new_owner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("package_registrations.id", ondelete="CASCADE"), index=True
+    )
+    new_owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)

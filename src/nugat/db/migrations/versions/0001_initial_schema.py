@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 12:44:31.046968
+Create Date: 2026-11-25 12:47:23.281802
 """
 
 import sqlalchemy as sa
@@ -116,6 +116,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_memberships_org_id"), ["org_id"], unique=False)
 
     op.create_table(
+        "ownership_requests",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("registration_id", sa.Integer(), nullable=False),
+        sa.Column("new_owner_id", sa.Integer(), nullable=False),
+        sa.Column("requested_by_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["new_owner_id"], ["accounts.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["registration_id"], ["package_registrations.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["requested_by_id"], ["accounts.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("registration_id", "new_owner_id"),
+    )
+    with op.batch_alter_table("ownership_requests", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_ownership_requests_new_owner_id"), ["new_owner_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_ownership_requests_registration_id"), ["registration_id"], unique=False
+        )
+
+    op.create_table(
         "package_owners",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("registration_id", sa.Integer(), nullable=False),
@@ -160,6 +181,21 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "reserved_prefixes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("prefix", sa.String(length=100), nullable=False),
+        sa.Column("prefix_lower", sa.String(length=100), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("prefix_lower", "account_id"),
+    )
+    with op.batch_alter_table("reserved_prefixes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_reserved_prefixes_account_id"), ["account_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_reserved_prefixes_prefix_lower"), ["prefix_lower"], unique=False)
+
+    op.create_table(
         "web_sessions",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.LargeBinary(length=32), nullable=False),
@@ -182,6 +218,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_web_sessions_account_id"))
 
     op.drop_table("web_sessions")
+    with op.batch_alter_table("reserved_prefixes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reserved_prefixes_prefix_lower"))
+        batch_op.drop_index(batch_op.f("ix_reserved_prefixes_account_id"))
+
+    op.drop_table("reserved_prefixes")
     with op.batch_alter_table("package_versions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_package_versions_registration_id"))
 
@@ -191,6 +232,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_package_owners_account_id"))
 
     op.drop_table("package_owners")
+    with op.batch_alter_table("ownership_requests", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ownership_requests_registration_id"))
+        batch_op.drop_index(batch_op.f("ix_ownership_requests_new_owner_id"))
+
+    op.drop_table("ownership_requests")
     with op.batch_alter_table("memberships", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_memberships_org_id"))
         batch_op.drop_index(batch_op.f("ix_memberships_member_id"))

@@ -1,0 +1,1 @@
+"""Server-rendered web pages: sign up, sign in, API keys, packages."""

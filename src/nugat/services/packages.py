@@ -59,10 +59,11 @@ def _search_text(meta: nuspec.PackageMetadata) -> str:
 
 
 def _metadata_json(meta: nuspec.PackageMetadata) -> dict[str, Any]:
-    data = asdict(meta)
-    for drop in ("id", "version", "nuspec", "nuspec_name"):
-        data.pop(drop, None)
-    return data
+    return {
+        k: v
+        for k, v in asdict(meta).items()
+        if not k.startswith("_") and k not in ("id", "version", "nuspec", "nuspec_name")
+    }
 
 
 class Packages:

@@ -191,12 +191,21 @@ def test_push_normalizes_versions(
     assert server.get("/v3/flatcontainer/push.norm/1.2.3/push.norm.1.2.3.nupkg").status_code == 200
     entries = registration_entries(server, "Push.Norm")
     assert entries is not None and set(entries) == {"1.2.3"}
+    # nuget.exe installs it (into a folder named after the nuspec's own spelling: a client detail)
     assert_ok(nuget.install("Push.Norm", "1.2.3", source=server.source, output_dir=out_dir))
-    assert installed_packages(out_dir) == {"Push.Norm.1.2.3"}
-    # the non-normalized spelling resolves to the same package
+    assert_installed_one(out_dir, "Push.Norm", "1.2.3")
+    # and the non-normalized spelling resolves to the same package
     out2 = out_dir.with_name("installed-2")
     assert_ok(nuget.install("Push.Norm", "1.02.3.0", source=server.source, output_dir=out2))
-    assert installed_packages(out2) == {"Push.Norm.1.2.3"}
+    assert_installed_one(out2, "Push.Norm", "1.2.3")
+
+
+def assert_installed_one(out_dir: Path, package_id: str, version: str) -> None:
+    """Exactly one package installed: ``package_id``, whose payload says ``version``."""
+    folders = installed_packages(out_dir)
+    assert len(folders) == 1 and folders.pop().startswith(f"{package_id}."), installed_packages(out_dir)
+    (payload,) = out_dir.glob(f"{package_id}.*/content/readme.txt")
+    assert payload.read_text().strip() == f"{package_id} {version}"
 
 
 def test_push_semver2_prerelease_and_install(
@@ -272,7 +281,7 @@ def test_install_resolves_dependencies(
 def test_install_unknown_package_fails(server: NugatServer, nuget: NuGetClient, out_dir: Path) -> None:
     result = nuget.install("Inst.DoesNotExist", "1.0.0", source=server.source, output_dir=out_dir)
     assert result.returncode != 0, result.output
-    assert "Unable to find" in result.output, result.output
+    assert "'Inst.DoesNotExist 1.0.0' is not found" in result.output, result.output
     assert installed_packages(out_dir) == set()
 
 
@@ -338,12 +347,11 @@ def test_delete_unlists(
     assert entries is not None
     assert entries["2.0.0"]["listed"] is False
     assert entries["1.0.0"].get("listed", True) is True
-    # an exact-version install still works; "latest" is the latest listed one
+    # an exact-version install still works
+    # (nuget.exe 4.7.1 `install` without -Version picks the highest version even when it is unlisted,
+    # although the registration says listed: false; so "latest" is not asserted here.)
     assert_ok(nuget.install("Unl.Pkg", "2.0.0", source=server.source, output_dir=out_dir))
     assert installed_packages(out_dir) == {"Unl.Pkg.2.0.0"}
-    latest = out_dir.with_name("latest")
-    assert_ok(nuget.install("Unl.Pkg", source=server.source, output_dir=latest))
-    assert installed_packages(latest) == {"Unl.Pkg.1.0.0"}
 
     # unlisting the only remaining listed version hides the package from search altogether
     assert_ok(nuget.delete("Unl.Pkg", "1.0.0", alice_key, server.source))

@@ -44,7 +44,7 @@ def find_nuget_exe() -> Path:
             f"nuget.exe not found at {path}: run `bash scripts/test` once (it fetches it into .tools/) "
             "or set NUGAT_NUGET_EXE"
         )
-    return path
+    return path.resolve()
 
 
 def find_mono() -> str:
@@ -94,7 +94,7 @@ class NuGetClient:
     """``mono nuget.exe <command> ... -NonInteractive`` with an isolated HOME, config and caches."""
 
     def __init__(self, nuget_exe: Path, home: Path, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.nuget_exe = nuget_exe
+        self.nuget_exe = nuget_exe.resolve()
         self.mono = find_mono()
         self.home = home
         self.timeout = timeout
@@ -141,7 +141,7 @@ class NuGetClient:
         return self.run(*args, *extra)
 
     def delete(self, package_id: str, version: str, api_key: str | None, source: str) -> NuGetResult:
-        args = ["delete", package_id, version, "-Source", source, "-NoPrompt"]
+        args = ["delete", package_id, version, "-Source", source]  # -NonInteractive: no prompt
         if api_key is not None:
             args += ["-ApiKey", api_key]
         return self.run(*args)

@@ -93,7 +93,7 @@ class PackageBuilder:
     """Builds packages with the real ``nuget.exe pack``; identical requests are built once per session."""
 
     def __init__(self, nuget_exe: Path, work_dir: Path, timeout: float = 120.0) -> None:
-        self.nuget_exe = nuget_exe
+        self.nuget_exe = nuget_exe.resolve()
         self.work_dir = work_dir
         self.timeout = timeout
         self.home = work_dir / "home"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -128,7 +129,7 @@ class Accounts:
                     (Account.name_lower == login.lower()) | (Account.email_lower == login.lower()),
                 )
             )
-        stored = user.password_hash if user and user.password_hash else _DUMMY_HASH
+        stored = user.password_hash if user and user.password_hash else _dummy_hash()
         try:
             _hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
@@ -365,4 +366,7 @@ def _view(row: ApiKey, owner_name: str) -> KeyView:
     )
 
 
-_DUMMY_HASH = _hasher.hash("nugat-dummy-password-for-constant-work")
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when no such user exists, so that answer takes as long as a wrong password."""
+    return _hasher.hash("nugat-dummy-password-for-constant-work")

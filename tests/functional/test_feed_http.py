@@ -1,0 +1,170 @@
+"""The feed over HTTP, in process: push, read path caching headers, service index, search, autocomplete."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from nugat.app import create_app
+from nugat.core import Core
+from nugat.settings import Settings
+
+
+def nupkg(package_id: str, version: str, *, description: str = "A package", tags: str = "") -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(
+            f"{package_id}.nuspec",
+            f"""<?xml version="1.0" encoding="utf-8"?>
+<package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd"><metadata>
+<id>{package_id}</id><version>{version}</version><authors>Ann</authors>
+<description>{description}</description><tags>{tags}</tags></metadata></package>""",
+        )
+        z.writestr("lib/net8.0/a.txt", "x")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def feed(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
+    settings = Settings(data_dir=tmp_path)
+    core = Core(settings)
+    core.db.upgrade()
+    core.accounts.create_user("alice", "alice@example.test", None)
+    _, key = core.accounts.create_key("alice", "k", ["push", "unlist"], ["*"], [], 30)
+    core.close()
+    with TestClient(create_app(settings), base_url="http://feed.test") as client:
+        yield client, key
+
+
+def push(client: TestClient, key: str, body: bytes, *, multipart: bool = True) -> int:
+    if multipart:
+        response = client.put(
+            "/api/v2/package/",
+            files={"package": ("package.nupkg", body, "application/octet-stream")},
+            headers={"X-NuGet-ApiKey": key},
+        )
+    else:
+        response = client.put("/api/v2/package", content=body, headers={"X-NuGet-ApiKey": key})
+    return response.status_code
+
+
+def test_service_index_has_the_types_the_client_looks_up(feed: tuple[TestClient, str]) -> None:
+    client, _ = feed
+    index = client.get("/v3/index.json").json()
+    types = {r["@type"]: r["@id"] for r in index["resources"]}
+    assert index["version"] == "3.0.0"
+    assert types["PackagePublish/2.0.0"] == "http://feed.test/api/v2/package"
+    assert types["PackageBaseAddress/3.0.0"] == "http://feed.test/v3/flatcontainer/"
+    for t in ("SearchQueryService", "SearchQueryService/3.0.0-beta", "SearchQueryService/3.0.0-rc"):
+        assert types[t] == "http://feed.test/v3/search"
+    assert types["RegistrationsBaseUrl/3.6.0"] == "http://feed.test/v3/registration-semver2/"
+    assert types["RegistrationsBaseUrl/3.4.0"] == "http://feed.test/v3/registration/"
+    versioned = next(r for r in index["resources"] if r["@type"] == "RegistrationsBaseUrl/Versioned")
+    assert versioned["clientVersion"] == "4.3.0-alpha"
+
+
+def test_multipart_and_raw_pushes_are_served_from_the_read_path(feed: tuple[TestClient, str]) -> None:
+    client, key = feed
+    assert push(client, key, nupkg("Contoso.Core", "1.0.0")) == 201
+    assert push(client, key, nupkg("Contoso.Core", "1.1.0"), multipart=False) == 201
+    assert push(client, key, nupkg("Contoso.Core", "1.1")) == 409
+    flat = client.get("/v3/flatcontainer/contoso.core/index.json")
+    assert flat.json() == {"versions": ["1.0.0", "1.1.0"]}
+    assert flat.headers["content-type"].startswith("application/json")
+    assert client.get("/v3/flatcontainer/Contoso.Core/1.1.0/Contoso.Core.1.1.0.nupkg").content == nupkg(
+        "Contoso.Core", "1.1.0"
+    )
+    nuspec = client.get("/v3/flatcontainer/contoso.core/1.0.0/contoso.core.nuspec")
+    assert b"<id>Contoso.Core</id>" in nuspec.content
+    reg = client.get("/v3/registration-semver2/contoso.core/index.json").json()
+    assert reg["@id"] == "http://feed.test/v3/registration-semver2/contoso.core/index.json"
+    assert "@@" not in json.dumps(reg)
+
+
+def test_read_path_etag_gzip_head_and_not_found(feed: tuple[TestClient, str]) -> None:
+    client, key = feed
+    assert push(client, key, nupkg("Contoso.Core", "1.0.0", description="x" * 2000)) == 201
+    url = "/v3/registration/contoso.core/index.json"
+    first = client.get(url, headers={"accept-encoding": "gzip"})
+    assert first.headers["content-encoding"] == "gzip"
+    etag = first.headers["etag"]
+    raw = client.get(url, headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in raw.headers and raw.headers["etag"] == etag
+    assert int(first.headers["content-length"]) < len(raw.content)  # sent compressed
+    assert first.content == raw.content  # httpx decoded it: the same document
+    assert json.loads(raw.content)["count"] == 1
+    assert client.get(url, headers={"if-none-match": etag}).status_code == 304
+    head = client.head(url)
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
+    for bad in (
+        "/v3/flatcontainer/nope/index.json",
+        "/v3/flatcontainer/../secret.key",
+        "/v3/flatcontainer/%2e%2e/x",
+    ):
+        assert client.get(bad).status_code == 404
+    assert client.post(url).status_code == 405
+
+
+def test_a_change_is_visible_on_the_next_read(feed: tuple[TestClient, str]) -> None:
+    client, key = feed
+    assert push(client, key, nupkg("Contoso.Core", "1.0.0")) == 201
+    before = client.get("/v3/registration/contoso.core/index.json")
+    assert (
+        client.delete("/api/v2/package/Contoso.Core/1.0.0", headers={"X-NuGet-ApiKey": key}).status_code
+        == 204
+    )
+    after = client.get("/v3/registration/contoso.core/index.json")
+    assert after.headers["etag"] != before.headers["etag"]
+    assert after.json()["items"][0]["items"][0]["catalogEntry"]["listed"] is False
+    assert client.post("/api/v2/package/contoso.core/1.0", headers={"X-NuGet-ApiKey": key}).status_code == 200
+    assert client.get("/v3/registration/contoso.core/index.json").json()["items"][0]["items"][0][
+        "catalogEntry"
+    ]["listed"]
+    assert (
+        client.delete("/api/v2/package/Contoso.Core/9.9.9", headers={"X-NuGet-ApiKey": key}).status_code
+        == 404
+    )
+
+
+def test_search_and_autocomplete(feed: tuple[TestClient, str]) -> None:
+    client, key = feed
+    assert push(client, key, nupkg("Contoso.Core", "1.0.0", tags="json fast")) == 201
+    assert push(client, key, nupkg("Contoso.Core", "2.0.0-beta.1")) == 201
+    assert push(client, key, nupkg("Fabrikam.Json", "1.0.0", description="Reads JSON")) == 201
+    assert push(client, key, nupkg("Hidden.Lib", "1.0.0")) == 201
+    assert (
+        client.delete("/api/v2/package/Hidden.Lib/1.0.0", headers={"X-NuGet-ApiKey": key}).status_code == 204
+    )
+
+    found = client.get("/v3/search", params={"q": "json"}).json()
+    assert sorted(d["id"] for d in found["data"]) == ["Contoso.Core", "Fabrikam.Json"]
+    stable = client.get("/v3/search", params={"q": "contoso"}).json()["data"][0]
+    assert stable["version"] == "1.0.0" and [v["version"] for v in stable["versions"]] == ["1.0.0"]
+    pre = client.get(
+        "/v3/search", params={"q": "contoso", "prerelease": "true", "semVerLevel": "2.0.0"}
+    ).json()
+    assert pre["data"][0]["version"] == "2.0.0-beta.1"
+    assert pre["data"][0]["owners"] == ["alice"]
+    # SemVer 2.0.0 versions are left out unless semVerLevel=2.0.0 is asked for.
+    semver1 = client.get("/v3/search", params={"q": "contoso", "prerelease": "true"}).json()
+    assert semver1["data"][0]["version"] == "1.0.0"
+    assert client.get("/v3/search", params={"q": "hidden"}).json() == {"totalHits": 0, "data": []}
+    assert client.get("/v3/search", params={"q": "id:fabrikam"}).json()["totalHits"] == 1
+    assert client.get("/v3/search", params={"q": "tags:json"}).json()["data"][0]["id"] == "Contoso.Core"
+    paged = client.get("/v3/search", params={"take": "1", "skip": "1"}).json()
+    assert paged["totalHits"] == 2 and len(paged["data"]) == 1
+    assert client.get("/v3/search", params={"packageType": "DotnetTool"}).json()["totalHits"] == 0
+    assert client.get("/v3/search", params={"take": "-5", "skip": "abc"}).status_code == 200
+
+    ids = client.get("/v3/autocomplete", params={"q": "con"}).json()
+    assert ids == {"totalHits": 1, "data": ["Contoso.Core"]}
+    versions = client.get(
+        "/v3/autocomplete", params={"id": "contoso.core", "prerelease": "true", "semVerLevel": "2.0.0"}
+    ).json()
+    assert versions["data"] == ["1.0.0", "2.0.0-beta.1"]

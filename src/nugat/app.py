@@ -7,12 +7,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from nugat import metrics
 from nugat.core import Core
 from nugat.protocol import publish
 from nugat.protocol.http import base_url_from
@@ -20,6 +22,7 @@ from nugat.protocol.v3 import handlers as v3
 from nugat.readpath import ReadPath, Scope
 from nugat.settings import Settings
 from nugat.web import routes as web
+from nugat.web.security import SecurityHeaders
 
 log = logging.getLogger("nugat")
 
@@ -41,7 +44,30 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "unhealthy" if problems else "ok", **problems}, status_code=status)
 
 
-def create_app(settings: Settings | None = None) -> ReadPath:
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """A request that needed the database while it was down: 503, and the driver's reason in the log."""
+    reason = exc.orig if isinstance(exc, OperationalError) else exc
+    log.error("database unavailable during %s %s: %s", request.method, request.url.path, reason)
+    message = "The database is unavailable; retry later"
+    headers = {"Retry-After": "30", "X-NuGet-Warning": message}
+    return PlainTextResponse(message, status_code=503, headers=headers)
+
+
+async def unstorable_value(request: Request, exc: Exception) -> Response:
+    """A value the database refuses (a NUL in a PostgreSQL string, one longer than its column): 400."""
+    reason = str(exc.orig if isinstance(exc, DataError) else exc).splitlines()[0]
+    log.warning("refused a value during %s %s: %s", request.method, request.url.path, reason)
+    message = "The request contains a value that cannot be stored (such as a NUL character)"
+    return PlainTextResponse(message, status_code=400, headers={"X-NuGet-Warning": message})
+
+
+async def metrics_text(request: Request) -> Response:
+    core: Core = request.app.state.core
+    body = await run_in_threadpool(metrics.exposition, core.settings.metrics_dir)
+    return Response(body, media_type=metrics.CONTENT_TYPE)
+
+
+def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     core = Core(settings or Settings())
 
     @contextlib.asynccontextmanager
@@ -51,30 +77,55 @@ def create_app(settings: Settings | None = None) -> ReadPath:
                 await asyncio.sleep(DOWNLOAD_FLUSH_SECONDS)
                 await run_in_threadpool(core.downloads.flush)
 
-        task = asyncio.create_task(flush_downloads())
+        tasks = [asyncio.create_task(flush_downloads())]
+        if core.settings.metrics_dir is not None:
+            tasks.append(asyncio.create_task(metrics.save_every_second(core.settings.metrics_dir)))
         try:
             yield
         finally:
-            task.cancel()
+            for task in tasks:
+                task.cancel()
             await run_in_threadpool(core.downloads.flush)
             core.close()
 
-    routes = [*v3.routes, *publish.routes, Route("/health", health), *web.routes]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    routes = [
+        *v3.routes,
+        *publish.routes,
+        Route("/health", health),
+        Route("/metrics", metrics_text),
+        *web.routes,
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={OperationalError: database_unavailable, DataError: unstorable_value},
+    )
     app.router.redirect_slashes = False  # a 307 to a chunked push would lose the upload
+    app.add_middleware(SecurityHeaders)
     app.state.core = core
 
+    trusted = core.settings.trust_forwarded
+    public_url = core.settings.public_url
+    bases: dict[tuple[str, bytes | None, bytes | None, bytes | None], str] = {}
+
     def scope_base(scope: Scope) -> str:
-        headers = dict(scope.get("headers", ()))
-        trusted = core.settings.trust_forwarded
+        if public_url:
+            return public_url
+        headers = dict(scope["headers"])
         host = headers.get(b"host")
         proto = headers.get(b"x-forwarded-proto") if trusted else None
         fwd_host = headers.get(b"x-forwarded-host") if trusted else None
-        return base_url_from(
-            scope.get("scheme", "http"),
-            host.decode("latin-1") if host else None,
-            proto.decode("latin-1") if proto else None,
-            fwd_host.decode("latin-1") if fwd_host else None,
-        )
+        seen = (scope.get("scheme", "http"), host, proto, fwd_host)
+        base = bases.get(seen)
+        if base is None:
+            if len(bases) >= 256:  # the Host header is the client's to choose: keep the memo bounded
+                bases.clear()
+            base = bases[seen] = base_url_from(
+                seen[0],
+                host.decode("latin-1") if host else None,
+                proto.decode("latin-1") if proto else None,
+                fwd_host.decode("latin-1") if fwd_host else None,
+            )
+        return base
 
-    return ReadPath(app, core.storage, scope_base, core.downloads.count)
+    return metrics.Instrumented(ReadPath(app, core.storage, scope_base, core.downloads.count))

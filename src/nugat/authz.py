@@ -34,11 +34,15 @@ def can_push(
     owner_ids: frozenset[int],
     actor_is_member: bool,
     reserved_by_others: bool = False,
+    looks_like: str | None = None,
 ) -> Decision:
     """May this key push ``package_id``? ``exists``: the id has versions already; ``owner_ids``: its owners.
 
     ``actor_is_member`` says whether the key's creator still acts for the key's owner (always true for a
-    user's own key; for an organization's key, whether the creator is still a member).
+    user's own key; for an organization's key, whether the creator is still a member). ``looks_like``: an
+    existing id of another owner that ``package_id`` is confusable with (``nugat.confusables``).
+    ``reserved_by_others``: ``package_id`` is under a reserved prefix (``nugat.prefixes``) none of whose
+    owners is the key's owner; only new ids are refused, as on nuget.org.
     """
     if not actor_is_member:
         return _deny(f"API key {grant.key_id} acts for {grant.owner_name}, and its creator no longer does")
@@ -56,6 +60,12 @@ def can_push(
             return _deny(f"API key {grant.key_id} does not allow pushing packages")
         if reserved_by_others:
             return _deny(f"The package id {package_id} is in a reserved prefix owned by someone else", 409)
+        if looks_like is not None:
+            return _deny(
+                f"The package id {package_id} is too similar to the existing package {looks_like}: "
+                "choose a different id",
+                409,
+            )
         return ALLOW
     if not ({Scope.PUSH, Scope.PUSH_VERSION} & grant.scopes):
         return _deny(f"API key {grant.key_id} does not allow pushing packages")

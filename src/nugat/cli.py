@@ -6,13 +6,18 @@ import argparse
 import getpass
 import json
 import logging
+import logging.config
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from dataclasses import asdict
 from pathlib import Path
 
 from nugat.core import Core
+from nugat.logs import FORMATS, logging_config
+from nugat.protocol.upload import remove_abandoned
 from nugat.services import ServiceError
 from nugat.services.accounts import KeyView
 from nugat.settings import Settings
@@ -23,6 +28,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         data_dir=Path(args.data_dir) if args.data_dir else None,
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
+        log_format=getattr(args, "log_format", None),
     )
 
 
@@ -58,15 +64,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     core = Core(settings)
     core.db.upgrade()
-    # With SQLite only this host's processes share the data, and none runs yet: recover everything now.
-    older = timedelta(0) if settings.db_url.startswith("sqlite") else timedelta(minutes=15)
-    removed, rebuilt = core.packages.recover(older_than=older)
-    if removed or rebuilt:
+    # Leftovers of a crash (kill -9, power loss) in the middle of pushes, by this or another process.
+    uploads = remove_abandoned(settings.tmp_dir)
+    removed, rebuilt = core.packages.recover()
+    if uploads or removed or rebuilt:
         logging.getLogger("nugat").warning(
-            "recovered: %d orphan blobs removed, %d ids rebuilt", removed, rebuilt
+            "recovered: %d abandoned uploads and %d orphan blobs removed, %d ids rebuilt",
+            uploads,
+            removed,
+            rebuilt,
         )
     core.close()
     os.environ["NUGAT_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ["NUGAT_LOG_FORMAT"] = settings.log_format
+    # The workers save their counts here, and /metrics sums them up (see nugat.metrics).
+    metrics_dir = tempfile.mkdtemp(prefix="nugat-metrics-")
+    os.environ["NUGAT_METRICS_DIR"] = metrics_dir
     server = Granian(
         "nugat.asgi:app",
         address=settings.host,
@@ -76,12 +89,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ssl_cert=Path(args.certfile) if args.certfile else None,
         ssl_key=Path(args.keyfile) if args.keyfile else None,
         log_access=False,
+        log_dictconfig=logging_config(settings.log_format),
     )
     print(
         f"nugat serving http{'s' if args.certfile else ''}://{settings.host}:{settings.port}/v3/index.json",
         flush=True,
     )
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -166,6 +183,95 @@ def cmd_key_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_org_create(args: argparse.Namespace) -> int:
+    org = _core(args).orgs.create(args.name, args.admin)
+    print(f"created organization {org.name}, administered by {args.admin}")
+    return 0
+
+
+def cmd_org_add_member(args: argparse.Namespace) -> int:
+    _core(args).orgs.add_member(args.org, args.user, args.role)
+    print(f"added {args.user} to {args.org} as {args.role}")
+    return 0
+
+
+def cmd_org_set_role(args: argparse.Namespace) -> int:
+    _core(args).orgs.change_role(args.org, args.user, args.role)
+    print(f"{args.user} is now {args.role} of {args.org}")
+    return 0
+
+
+def cmd_org_remove_member(args: argparse.Namespace) -> int:
+    _core(args).orgs.remove_member(args.org, args.user)
+    print(f"removed {args.user} from {args.org}; its keys for {args.org} no longer work")
+    return 0
+
+
+def cmd_org_list(args: argparse.Namespace) -> int:
+    orgs = _core(args).orgs.all()
+    if args.json:
+        print(json.dumps([{"name": o.name, "members": [asdict(m) for m in o.members]} for o in orgs]))
+    for org in orgs if not args.json else []:
+        print(f"{org.name}  " + ", ".join(f"{m.name} ({m.role})" for m in org.members))
+    return 0
+
+
+def cmd_prefix_reserve(args: argparse.Namespace) -> int:
+    prefix = _core(args).prefixes.reserve(args.prefix, args.owner)
+    print(f"reserved {prefix} for {', '.join(args.owner)}")
+    return 0
+
+
+def cmd_prefix_release(args: argparse.Namespace) -> int:
+    _core(args).prefixes.release(args.prefix, args.owner)
+    print(f"released {args.prefix}{f' for {args.owner}' if args.owner else ''}")
+    return 0
+
+
+def cmd_prefix_list(args: argparse.Namespace) -> int:
+    prefixes = _core(args).prefixes.all()
+    if args.json:
+        print(json.dumps([asdict(p) for p in prefixes]))
+    for view in prefixes if not args.json else []:
+        print(f"{view.prefix}  {', '.join(view.owners)}")
+    return 0
+
+
+def cmd_owner_add(args: argparse.Namespace) -> int:
+    _core(args).owners.add(args.package, args.owner)
+    print(f"{args.owner} now owns {args.package}")
+    return 0
+
+
+def cmd_owner_remove(args: argparse.Namespace) -> int:
+    _core(args).owners.remove(args.package, args.owner)
+    print(f"{args.owner} no longer owns {args.package}")
+    return 0
+
+
+def cmd_owner_list(args: argparse.Namespace) -> int:
+    owners = _core(args).owners.of_package(args.package)
+    if args.json:
+        print(json.dumps([asdict(o) for o in owners]))
+    for owner in owners if not args.json else []:
+        print(f"{owner.name}  {'organization' if owner.kind == 'org' else 'user'}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    events = _core(args).audit.events(user=args.user, package=args.package, limit=args.limit)
+    if args.json:
+        print(json.dumps([e.as_json() for e in events]))
+    for e in events if not args.json else []:
+        data = e.as_json()
+        where = f"  {e.package_id} {e.version or ''}".rstrip() if e.package_id else ""
+        print(
+            f"{data['at']}  {e.action}  by={e.actor or '(command line)'}  account={e.account or '-'}{where}"
+            f"  key={e.key_id or '-'}  from={e.address or '-'}  {json.dumps(e.detail) if e.detail else ''}"
+        )
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="data folder (default $NUGAT_DATA_DIR or ./nugat-data)")
@@ -188,6 +294,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="server processes")
     serve.add_argument("--certfile", help="TLS certificate (PEM)")
     serve.add_argument("--keyfile", help="TLS private key (PEM)")
+    serve.add_argument("--log-format", choices=FORMATS, help="text (default) or json: one object per line")
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     add(db, "upgrade", cmd_db_upgrade, "apply migrations")
@@ -234,12 +341,64 @@ def _parser() -> argparse.ArgumentParser:
     p = add(key, "delete", cmd_key_delete, "delete a key")
     p.add_argument("--user", required=True)
     p.add_argument("key_id")
+
+    org = sub.add_parser("org", help="organizations").add_subparsers(dest="org_command", required=True)
+    p = add(org, "create", cmd_org_create, "create an organization")
+    p.add_argument("name")
+    p.add_argument("--admin", required=True, help="its first administrator (a user)")
+    roles = ["admin", "collaborator"]
+    p = add(org, "add-member", cmd_org_add_member, "add a user to an organization")
+    p.add_argument("org")
+    p.add_argument("user")
+    p.add_argument("--role", choices=roles, required=True)
+    p = add(org, "set-role", cmd_org_set_role, "change a member's role")
+    p.add_argument("org")
+    p.add_argument("user")
+    p.add_argument("--role", choices=roles, required=True)
+    p = add(org, "remove-member", cmd_org_remove_member, "remove a member (its keys for the org stop)")
+    p.add_argument("org")
+    p.add_argument("user")
+    p = add(org, "list", cmd_org_list, "list organizations and their members")
+    p.add_argument("--json", action="store_true")
+
+    prefix = sub.add_parser("prefix", help="reserved package id prefixes").add_subparsers(
+        dest="prefix_command", required=True
+    )
+    p = add(prefix, "reserve", cmd_prefix_reserve, "reserve an id prefix (Contoso.*) or an exact id")
+    p.add_argument("prefix")
+    p.add_argument("--owner", action="append", required=True, help="a user or organization (repeatable)")
+    p = add(prefix, "release", cmd_prefix_release, "remove a reservation")
+    p.add_argument("prefix")
+    p.add_argument("--owner", help="only this owner's reservation (default: every owner's)")
+    p = add(prefix, "list", cmd_prefix_list, "list reserved prefixes and their owners")
+    p.add_argument("--json", action="store_true")
+
+    owner = sub.add_parser("owner", help="package owners").add_subparsers(dest="owner_command", required=True)
+    p = add(owner, "add", cmd_owner_add, "make a user or organization a co-owner (no invitation)")
+    p.add_argument("package")
+    p.add_argument("owner")
+    p = add(owner, "remove", cmd_owner_remove, "remove an owner (never the last one)")
+    p.add_argument("package")
+    p.add_argument("owner")
+    p = add(owner, "list", cmd_owner_list, "list a package's owners")
+    p.add_argument("package")
+    p.add_argument("--json", action="store_true")
+
+    p = add(sub, "audit", cmd_audit, "show the audit log, newest first")
+    p.add_argument("--user", help="events made by or filed under this user or organization")
+    p.add_argument("--package", help="events of this package id")
+    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--json", action="store_true")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    try:
+        logging.config.dictConfig(logging_config(_settings(args).log_format))
+    except ValueError as exc:
+        print(f"nugat: {exc} (NUGAT_LOG_FORMAT)", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args))
     except ServiceError as exc:

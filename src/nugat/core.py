@@ -6,9 +6,13 @@ from functools import cached_property
 
 from nugat.db import Database
 from nugat.services.accounts import Accounts
+from nugat.services.audit import AuditLog
 from nugat.services.downloads import DownloadCounter
 from nugat.services.materialize import Materializer
+from nugat.services.orgs import Orgs
+from nugat.services.owners import Owners
 from nugat.services.packages import Packages
+from nugat.services.prefixes import Prefixes
 from nugat.services.search import Search
 from nugat.settings import Settings
 from nugat.storage import Storage, open_storage
@@ -32,11 +36,27 @@ class Core:
 
     @cached_property
     def materializer(self) -> Materializer:
-        return Materializer(self.db, self.storage)
+        return Materializer(self.db, self.storage, self.settings.public_url)
 
     @cached_property
     def packages(self) -> Packages:
         return Packages(self.db, self.storage, self.materializer)
+
+    @cached_property
+    def orgs(self) -> Orgs:
+        return Orgs(self.db)
+
+    @cached_property
+    def owners(self) -> Owners:
+        return Owners(self.db, self.materializer)
+
+    @cached_property
+    def prefixes(self) -> Prefixes:
+        return Prefixes(self.db, self.materializer)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.db)
 
     @cached_property
     def search(self) -> Search:

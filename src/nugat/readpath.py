@@ -1,9 +1,11 @@
 """The restore hot path: stored V3 documents and packages served from memory, without a framework.
 
 Every flat-container and registration request lands here before any routing. The stored blob is
-checked with one cheap ``version_token`` (a ``stat`` on the filesystem backend), so a change written
-by any process is seen on the next request; the body, its gzip form and its ETag are computed once
-per change and per base URL, and kept in a bounded LRU cache.
+checked with one cheap ``cached_info`` (a ``stat`` on the filesystem backend, a short-lived cached HEAD
+on S3), so a change written by any process is seen on the next request; the body, its gzip form, its
+ETag and its response headers are computed once per change and per base URL, and kept in a bounded LRU.
+Packages too large to keep in memory are sent from the file (zero-copy where the server supports the
+ASGI ``pathsend`` extension), redirected to the storage when it offers URLs, or streamed from it.
 """
 
 from __future__ import annotations
@@ -14,19 +16,26 @@ import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Any
 
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.responses import FileResponse
+
 from nugat.protocol import BASE
-from nugat.storage import Storage
+from nugat.storage import BlobInfo, Storage, StorageError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
 
 PREFIXES = ("/v3/flatcontainer/", "/v3/registration/", "/v3/registration-semver2/")
 MAX_CACHED_BLOB = 1 << 20
+JSON_CACHE = b"public, max-age=60"
+IMMUTABLE_CACHE = b"public, max-age=31536000, immutable"
 
 
 def content_type_for(key: str) -> bytes:
@@ -45,6 +54,10 @@ class Entry:
     body: bytes
     gzipped: bytes | None
     etag: bytes
+    last_modified: bytes
+    headers: Headers  # of a 200 with the plain body
+    gzip_headers: Headers | None  # of a 200 with the gzipped body
+    validators: Headers  # of a 304
 
 
 class DocumentCache:
@@ -79,12 +92,35 @@ class DocumentCache:
                 self.size -= len(evicted.body) + len(evicted.gzipped or b"")
 
 
-def render(key: str, token: str, raw: bytes, base: str) -> Entry:
+def render(key: str, info: BlobInfo, raw: bytes, base: str) -> Entry:
     is_json = key.endswith(".json")
     body = raw.replace(BASE.encode(), base.encode()) if is_json else raw
     gzipped = gzip.compress(body, compresslevel=6, mtime=0) if is_json and len(body) > 512 else None
     etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
-    return Entry(token, body, gzipped, etag)
+    last_modified = formatdate(info.modified, usegmt=True).encode()
+    validators = [
+        (b"etag", etag),
+        (b"last-modified", last_modified),
+        (b"cache-control", JSON_CACHE if is_json else IMMUTABLE_CACHE),
+    ]
+    common = [(b"content-type", content_type_for(key)), *validators]
+    if gzipped is None:
+        return Entry(info.token, body, None, etag, last_modified, [*common, _length(body)], None, validators)
+    common.append((b"vary", b"accept-encoding"))
+    return Entry(
+        info.token,
+        body,
+        gzipped,
+        etag,
+        last_modified,
+        [*common, _length(body)],
+        [*common, (b"content-encoding", b"gzip"), _length(gzipped)],
+        validators,
+    )
+
+
+def _length(body: bytes) -> tuple[bytes, bytes]:
+    return (b"content-length", str(len(body)).encode())
 
 
 class ReadPath:
@@ -117,77 +153,109 @@ class ReadPath:
         if ".." in key or "//" in key or "\\" in key or "%" in key:
             await _respond(send, 404, b"Not found")
             return
+        info: BlobInfo | None
         try:
-            token = self.storage.version_token(key)
+            known = self.storage.cached_info(key)
+            info = await run_in_threadpool(self.storage.info, key) if known is False else known
         except ValueError:  # not a valid storage key
-            token = None
-        if token is None:
+            info = None
+        except StorageError:
+            await _respond(send, 503, b"The package storage is unavailable; retry later")
+            return
+        if info is None:
             await _respond(send, 404, b"Not found")
             return
-        is_nupkg = key.endswith(".nupkg")
-        if is_nupkg and method == "GET":
-            parts = key.split("/")
-            self.on_download(parts[2], parts[3])
-        base = self.base_url(scope)
-        entry = self.cache.get((key, base), token)
+        is_json = key.endswith(".json")
+        if is_json:
+            base = self.base_url(scope)
+        else:
+            base = ""  # only JSON documents carry the base URL
+            if method == "GET" and key.endswith(".nupkg"):
+                parts = key.split("/")
+                self.on_download(parts[2], parts[3])
+        if_none_match = if_modified_since = accept_encoding = b""
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value
+            elif name == b"accept-encoding":
+                accept_encoding = value
+            elif name == b"if-modified-since":
+                if_modified_since = value
+        entry = self.cache.get((key, base), info.token)
         if entry is None:
-            local = self.storage.local_path(key)
-            if is_nupkg and local is not None and local.stat().st_size > MAX_CACHED_BLOB:
-                await self._send_file(scope, send, local, token)
+            if not is_json and info.size > MAX_CACHED_BLOB:
+                await self._send_large(scope, receive, send, key, info, if_none_match)
                 return
-            raw = self.storage.get_bytes(key)
+            try:
+                raw = await run_in_threadpool(self.storage.get_bytes, key)
+            except StorageError:
+                await _respond(send, 503, b"The package storage is unavailable; retry later")
+                return
             if raw is None:
                 await _respond(send, 404, b"Not found")
                 return
-            entry = render(key, token, raw, base)
+            entry = render(key, info, raw, base)
             self.cache.put((key, base), entry)
-        headers = [
-            (b"content-type", content_type_for(key)),
-            (b"etag", entry.etag),
-            (
-                b"cache-control",
-                b"public, max-age=60" if key.endswith(".json") else b"public, max-age=31536000, immutable",
-            ),
-        ]
-        if _header(scope, b"if-none-match") == entry.etag:
-            await _respond(send, 304, b"", extra=headers[1:])
+        if _matches(if_none_match, entry.etag) or (
+            not if_none_match and if_modified_since == entry.last_modified
+        ):
+            await send({"type": "http.response.start", "status": 304, "headers": entry.validators})
+            await send({"type": "http.response.body", "body": b""})
             return
-        body = entry.body
-        if entry.gzipped is not None:
-            headers.append((b"vary", b"accept-encoding"))
-            if b"gzip" in _header(scope, b"accept-encoding"):
-                body = entry.gzipped
-                headers.append((b"content-encoding", b"gzip"))
-        headers.append((b"content-length", str(len(body)).encode()))
+        if entry.gzip_headers is not None and b"gzip" in accept_encoding:
+            headers, body = entry.gzip_headers, entry.gzipped
+        else:
+            headers, body = entry.headers, entry.body
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
-    async def _send_file(self, scope: Scope, send: Send, local: Any, token: str) -> None:
-        from starlette.responses import FileResponse
+    async def _send_large(
+        self, scope: Scope, receive: Receive, send: Send, key: str, info: BlobInfo, if_none_match: bytes
+    ) -> None:
+        """A package too large for the memory cache: redirect, zero-copy file, or a stream from storage."""
+        etag = b'"' + hashlib.blake2b(info.token.encode(), digest_size=12).hexdigest().encode() + b'"'
+        last_modified = formatdate(info.modified, usegmt=True).encode()
+        validators = [(b"etag", etag), (b"last-modified", last_modified), (b"cache-control", IMMUTABLE_CACHE)]
+        if _matches(if_none_match, etag):
+            await send({"type": "http.response.start", "status": 304, "headers": validators})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        url = self.storage.download_url(key)
+        if url is not None:
+            await _respond(
+                send, 302, b"", extra=[(b"location", url.encode()), (b"cache-control", b"no-cache")]
+            )
+            return
+        local = self.storage.local_path(key)
+        if local is not None:
+            response = FileResponse(
+                local,
+                media_type="application/octet-stream",
+                headers={k.decode(): v.decode() for k, v in validators},
+            )
+            await response(scope, receive, send)
+            return
+        headers = [
+            (b"content-type", b"application/octet-stream"),
+            *validators,
+            (b"content-length", str(info.size).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        # The status is sent: a storage failure now can only cut the body short, which the client detects.
+        async for chunk in iterate_in_threadpool(self.storage.read_chunks(key)):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
-        etag = '"' + hashlib.blake2b(token.encode(), digest_size=12).hexdigest() + '"'
-        response = FileResponse(
-            local,
-            media_type="application/octet-stream",
-            headers={"etag": etag, "cache-control": "public, max-age=31536000, immutable"},
-        )
-        await response(scope, _no_receive, send)
+
+def _matches(if_none_match: bytes, etag: bytes) -> bool:
+    """If-None-Match: one ETag, a list of them (weak ones too, as RFC 9110 compares them), or ``*``."""
+    return bool(if_none_match) and (etag in if_none_match or if_none_match.strip() == b"*")
 
 
-async def _no_receive() -> Message:
-    return {"type": "http.disconnect"}
-
-
-def _header(scope: Scope, name: bytes) -> bytes:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value)
-    return b""
-
-
-async def _respond(
-    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
+async def _respond(send: Send, status: int, body: bytes, extra: Headers | None = None) -> None:
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
     await send({"type": "http.response.body", "body": body})

@@ -29,9 +29,31 @@ class Settings:
             os.environ.get("NUGAT_TRUST_FORWARDED", "false").lower() in {"1", "true", "yes"}
         )
     )
+    # The feed's fixed public base URL (https://nuget.example.com): stored documents then carry absolute
+    # URLs, so nginx or a CDN can serve them as they are. Unset, every URL follows the request's host.
+    public_url: str | None = field(
+        default_factory=lambda: os.environ.get("NUGAT_PUBLIC_URL", "").rstrip("/") or None
+    )
+    log_format: str = field(default_factory=lambda: os.environ.get("NUGAT_LOG_FORMAT") or "text")
+    # Set by `nugat serve` for its workers: where each saves its request counts for /metrics.
+    metrics_dir: Path | None = field(
+        default_factory=lambda: (
+            Path(os.environ["NUGAT_METRICS_DIR"]) if os.environ.get("NUGAT_METRICS_DIR") else None
+        )
+    )
+    push_limit_per_hour: int = field(default_factory=lambda: _env_int("NUGAT_PUSH_LIMIT_PER_HOUR", 350))
+    # An upload that sends nothing for this long, or is not complete after the second one, is dropped.
+    upload_idle_timeout: float = field(default_factory=lambda: _env_int("NUGAT_UPLOAD_IDLE_TIMEOUT", 60))
+    upload_timeout: float = field(default_factory=lambda: _env_int("NUGAT_UPLOAD_TIMEOUT", 3600))
     allow_signup: bool = field(
         default_factory=lambda: (
             os.environ.get("NUGAT_ALLOW_SIGNUP", "true").lower() not in {"0", "false", "no"}
+        )
+    )
+    # Whether signing up while no user exists yet makes that first user a site admin.
+    first_signup_is_admin: bool = field(
+        default_factory=lambda: (
+            os.environ.get("NUGAT_FIRST_SIGNUP_ADMIN", "false").lower() in {"1", "true", "yes"}
         )
     )
 

@@ -79,6 +79,14 @@ def isolated_env(home: Path, scratch: Path | None = None) -> dict[str, str]:
     return env
 
 
+def _redact(argv: Sequence[str]) -> list[str]:
+    out = list(argv)
+    for i, arg in enumerate(out[:-1]):
+        if arg.lower() in {"-apikey", "-symbolapikey"}:
+            out[i + 1] = out[i + 1][:22] + "***"
+    return out
+
+
 class NuGetResult(NamedTuple):
     """What one nuget.exe run produced: its exit code and its stdout+stderr, interleaved."""
 
@@ -130,8 +138,8 @@ class NuGetClient:
             out = (exc.stdout or b"").decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else ""
             result = NuGetResult(-9, f"{out}\n[nuget.exe timed out after {exc.timeout} s]")
         self.history.append((argv, result))
-        # Captured by pytest and shown when a test fails.
-        print(f"$ {shlex.join(argv[1:])}\n[exit {result.returncode}]\n{result.output}")
+        # Captured by pytest and shown when a test fails (API keys shortened to their public key id part).
+        print(f"$ {shlex.join(_redact(argv[1:]))}\n[exit {result.returncode}]\n{result.output}")
         return result
 
     def push(self, nupkg: Path, api_key: str | None, source: str, *extra: str) -> NuGetResult:

@@ -7,12 +7,13 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,8 @@ import httpx
 
 # Every server log written during the session (a test greps them all for leaked secrets).
 LOG_FILES: list[Path] = []
+# Every API key and password the helpers created (the same test greps for them).
+SECRETS: list[str] = []
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "NUGAT_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
@@ -92,6 +95,7 @@ class NugatServer:
     database: str  # "sqlite" or "postgres"
     database_url: str | None
     log_path: Path
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = None
     users: set[str] = field(default_factory=set)
     _log: TextIO | None = None
@@ -155,6 +159,8 @@ class NugatServer:
             str(port),
             "--data-dir",
             str(self.data_dir),
+            "--workers",
+            str(self.workers),
         ]
         self._log.write(f"### {' '.join(argv)}\n")
         self._log.flush()
@@ -165,6 +171,7 @@ class NugatServer:
             stdin=subprocess.DEVNULL,
             env=self.env,
             cwd=self.data_dir,
+            start_new_session=True,  # granian's workers are children: kill() reaches them by group
         )
         deadline = time.monotonic() + timeout
         last_error = "no answer"
@@ -200,19 +207,37 @@ class NugatServer:
             self._log.close()
             self._log = None
 
+    def kill(self) -> None:
+        """kill -9 the server and its workers, as a crash would; ``start()`` brings it back."""
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        self.stop()
+
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, database: str = "sqlite", timeout: float = 30.0) -> Iterator[NugatServer]:
-    """A started ``nugat serve`` on a free port; ``database`` is ``"sqlite"`` or ``"postgres"``."""
+def running_server(
+    data_dir: Path,
+    database: str = "sqlite",
+    timeout: float = 30.0,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    workers: int = 1,
+    database_url: str | None = None,
+) -> Iterator[NugatServer]:
+    """A started ``nugat serve`` on a free port; ``database`` is ``"sqlite"`` or ``"postgres"``;
+    ``extra_env``: more ``NUGAT_*`` settings for the server and its CLI; ``workers``: server processes;
+    ``database_url``: an existing PostgreSQL database to share (else a fresh one is made and dropped)."""
     if database not in {"sqlite", "postgres"}:
         raise ValueError(database)
     data_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         env = base_env()
+        env.update(extra_env or {})
         env["NUGAT_DATA_DIR"] = str(data_dir)
-        database_url = None
         if database == "postgres":
-            database_url = stack.enter_context(postgres_database())
+            database_url = database_url or stack.enter_context(postgres_database())
             env["NUGAT_DATABASE_URL"] = database_url
         log_path = data_dir / "server.log"
         LOG_FILES.append(log_path)
@@ -223,6 +248,7 @@ def running_server(data_dir: Path, database: str = "sqlite", timeout: float = 30
             database=database,
             database_url=database_url,
             log_path=log_path,
+            workers=workers,
         )
         stack.callback(server.stop)  # runs before the database is dropped
         server.start(timeout=timeout)
@@ -246,6 +272,7 @@ def ensure_user(server: NugatServer, user: str, password: str = TEST_PASSWORD) -
         check=True,
     )
     server.users.add(user)
+    SECRETS.append(password)
 
 
 def create_key(
@@ -277,6 +304,7 @@ def create_key(
     proc = server.cli(*args, "--json", check=True)
     info = json.loads(proc.stdout)
     assert isinstance(info, dict) and info.get("key"), proc.stdout
+    SECRETS.append(info["key"])
     return info
 
 

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from nugat.services import ServiceError, TooManyRequests
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
 
@@ -26,7 +27,10 @@ def base_url_from(
 
 
 def base_url(request: Request) -> str:
-    trusted = request.app.state.core.settings.trust_forwarded
+    settings = request.app.state.core.settings
+    if settings.public_url:
+        return str(settings.public_url)
+    trusted = settings.trust_forwarded
     h = request.headers
     return base_url_from(
         request.url.scheme,
@@ -44,10 +48,18 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line with control characters escaped: safe in a log line or a header.
+
+    Messages quote what clients sent (ids, versions from the URL); a raw CR/LF would forge log lines,
+    a NUL would make the header unsendable.
+    """
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m[0]):02x}", " ".join(text.split()))
+
+
 def warning_header(message: str) -> str:
     """X-NuGet-Warning value: one line of latin-1 (HTTP header rules), at most 512 characters."""
-    line = " ".join(message.split())
-    return line.encode("latin-1", "replace").decode("latin-1")[:512]
+    return one_line(message).encode("latin-1", "replace").decode("latin-1")[:512]
 
 
 def nuget_error(exc: ServiceError) -> Response:

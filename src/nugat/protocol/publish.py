@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from nugat.core import Core
 from nugat.keys import KeyGrant
-from nugat.protocol.http import client_address, nuget_error, warning_header
+from nugat.protocol.http import client_address, nuget_error, one_line, warning_header
 from nugat.protocol.upload import receive_package
 from nugat.services import ServiceError
 
@@ -36,21 +35,26 @@ async def push(request: Request) -> Response:
     try:
         # The key is checked before the body is read: a refused push costs no upload.
         grant, warnings = await _authenticate(request, core)
+        await run_in_threadpool(core.accounts.count_push, grant.key_id, core.settings.push_limit_per_hour)
         upload = await receive_package(
             request.stream(),
             request.headers.get("content-type", ""),
             request.headers.get("content-length"),
             core.settings.tmp_dir,
             core.settings.max_package_bytes,
+            idle_timeout=core.settings.upload_idle_timeout,
+            total_timeout=core.settings.upload_timeout,
         )
-        result = await run_in_threadpool(core.packages.push, upload, grant, client_address(request))
+        result = await run_in_threadpool(core.packages.push, upload.path, grant, client_address(request))
     except ServiceError as exc:
-        log.info("push refused (%s): %s", exc.status, exc.message)
+        log.info("push refused (%s): %s", exc.status, one_line(exc.message))
         return nuget_error(exc)
+    except ClientDisconnect:
+        log.info("push abandoned: the client disconnected during the upload")
+        return PlainTextResponse("The client disconnected during the upload", status_code=400)
     finally:
         if upload is not None:
-            with contextlib.suppress(FileNotFoundError):
-                upload.unlink()
+            upload.discard()
     log.info("pushed %s %s with key %s", result.package_id, result.version, grant.key_id)
     return _ok(201, f"Created {result.package_id} {result.version}", warnings)
 
@@ -64,7 +68,7 @@ async def _set_listed(request: Request, listed: bool) -> Response:
             core.packages.set_listed, package_id, version, listed, grant, client_address(request)
         )
     except ServiceError as exc:
-        log.info("%s refused (%s): %s", "relist" if listed else "unlist", exc.status, exc.message)
+        log.info("%s refused (%s): %s", "relist" if listed else "unlist", exc.status, one_line(exc.message))
         return nuget_error(exc)
     if listed:
         return _ok(200, f"Relisted {package_id} {version}", warnings)

@@ -41,3 +41,7 @@ class TooManyRequests(ServiceError):
 
 class Unavailable(ServiceError):
     status = 503
+
+
+class InsufficientStorage(ServiceError):
+    status = 507

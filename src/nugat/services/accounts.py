@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,9 +18,11 @@ from sqlalchemy.orm import Session
 from nugat import keys
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database
-from nugat.db.models import Account, ApiKey, Membership
+from nugat.db.models import Account, ApiKey, Membership, PackageOwner, PackageRegistration, PackageVersion
 from nugat.services import AuthError, Conflict, NotFound, ServiceError, TooManyRequests
+from nugat.services.audit import record, record_key_failure
 from nugat.services.throttle import Throttler
+from nugat.versions import parse_version
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}$")
@@ -28,6 +32,25 @@ _hasher = PasswordHasher()
 
 FAILED_KEY_LIMIT = 30  # failed key attempts per address (and per key id) per window
 FAILED_KEY_WINDOW = timedelta(minutes=1)
+PUSH_WINDOW = timedelta(hours=1)
+FAILED_SIGNIN_PER_ACCOUNT = 10  # failed sign-ins per account (and per address, below) per window
+FAILED_SIGNIN_PER_ADDRESS = 30
+FAILED_SIGNIN_WINDOW = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class OwnedVersion:
+    version: str
+    listed: bool
+    published: datetime
+    downloads: int
+
+
+@dataclass(frozen=True)
+class OwnedPackage:
+    package_id: str
+    owners: list[str]  # those of the accounts asked about
+    versions: list[OwnedVersion]  # newest first
 
 
 @dataclass(frozen=True)
@@ -63,13 +86,28 @@ class KeyView:
         }
 
 
-def check_password(password: str) -> None:
+def check_name(name: str, what: str = "username") -> None:
+    if not _NAME_RE.match(name):
+        raise ServiceError(
+            f"A {what} is 1-64 letters, digits, '.', '-' or '_', starting with a letter or digit"
+        )
+
+
+def check_email(email: str) -> None:
+    if not _EMAIL_RE.match(email):
+        raise ServiceError(f"{email!r} is not a valid email address")
+
+
+def check_password(password: str, avoid: Sequence[str] = ()) -> None:
+    """Strength rules; ``avoid``: the username and email, which the password must not be."""
     if len(password) < MIN_PASSWORD:
         raise ServiceError(f"The password must be at least {MIN_PASSWORD} characters long")
     if len(password) > 1024:
         raise ServiceError("The password is too long")
     if password.isdigit() or len(set(password)) < 4:
         raise ServiceError("The password is too easy to guess")
+    if password.lower() in (a.lower() for a in avoid):
+        raise ServiceError("The password must not be your username or email")
 
 
 class Accounts:
@@ -81,14 +119,10 @@ class Accounts:
     # Users -----------------------------------------------------------------------------------------
 
     def create_user(self, name: str, email: str, password: str | None, *, admin: bool = False) -> Account:
-        if not _NAME_RE.match(name):
-            raise ServiceError(
-                "A username is 1-64 letters, digits, '.', '-' or '_', starting with a letter or digit"
-            )
-        if not _EMAIL_RE.match(email):
-            raise ServiceError(f"{email!r} is not a valid email address")
+        check_name(name)
+        check_email(email)
         if password is not None:
-            check_password(password)
+            check_password(password, (name, email))
         account = Account(
             name=name,
             name_lower=name.lower(),
@@ -136,6 +170,78 @@ class Accounts:
             return None
         return user if user is not None and user.password_hash else None
 
+    def sign_in(self, login: str, password: str, address: str) -> Account:
+        """``authenticate`` for the sign-in page: failures are throttled per account and per address.
+
+        A blocked account or address is refused even with the right password, so guessing on stops paying.
+        """
+        with self.db.reading() as s:
+            user_id = s.scalar(
+                select(Account.id).where(
+                    Account.kind == "user",
+                    (Account.name_lower == login.lower()) | (Account.email_lower == login.lower()),
+                )
+            )
+        who = f"account:{user_id}" if user_id is not None else f"login:{login.lower()[:150]}"
+        buckets = (
+            (f"signin-fail:addr:{address}", FAILED_SIGNIN_PER_ADDRESS),
+            (f"signin-fail:{who}", FAILED_SIGNIN_PER_ACCOUNT),
+        )
+        for bucket, limit in buckets:
+            wait = self.throttle.blocked_for(bucket, limit, FAILED_SIGNIN_WINDOW)
+            if wait:
+                minutes = math.ceil(wait / 60)
+                raise TooManyRequests(
+                    f"Too many failed sign-in attempts: try again in {minutes} minute{'s' * (minutes != 1)}",
+                    wait,
+                )
+        user = self.authenticate(login, password)
+        if user is None:
+            for bucket, _ in buckets:
+                self.throttle.hit(bucket, FAILED_SIGNIN_WINDOW)
+            raise AuthError("Wrong username, email or password")
+        return user
+
+    def key_owners(self, user_id: int) -> list[Account]:
+        """Whom a user's keys may act for: the user, then the organizations it is a member of."""
+        with self.db.reading() as s:
+            user = s.get(Account, user_id)
+            if user is None:
+                raise NotFound("No such user")
+            orgs = s.scalars(
+                select(Account)
+                .join(Membership, Membership.org_id == Account.id)
+                .where(Membership.member_id == user_id, Account.kind == "org")
+                .order_by(Account.name_lower)
+            )
+            return [user, *orgs]
+
+    def packages_of(self, account_ids: Sequence[int]) -> list[OwnedPackage]:
+        """The packages any of these accounts owns, by id, each with all its versions."""
+        with self.db.reading() as s:
+            owned = s.execute(
+                select(PackageRegistration.id, PackageRegistration.package_id, Account.name)
+                .join(PackageOwner, PackageOwner.registration_id == PackageRegistration.id)
+                .join(Account, Account.id == PackageOwner.account_id)
+                .where(PackageOwner.account_id.in_(account_ids))
+                .order_by(PackageRegistration.id_lower, Account.name_lower)
+            ).all()
+            versions = s.scalars(
+                select(PackageVersion).where(PackageVersion.registration_id.in_({row[0] for row in owned}))
+            )
+            by_reg: dict[int, list[PackageVersion]] = {}
+            for v in versions:
+                by_reg.setdefault(v.registration_id, []).append(v)
+        owners: dict[int, tuple[str, list[str]]] = {}
+        for reg_id, package_id, owner in owned:
+            owners.setdefault(reg_id, (package_id, []))[1].append(owner)
+        result = []
+        for reg_id, (package_id, names) in owners.items():
+            rows = sorted(by_reg.get(reg_id, []), key=lambda v: parse_version(v.version), reverse=True)
+            listing = [OwnedVersion(v.version, v.listed, v.published_at, v.downloads) for v in rows]
+            result.append(OwnedPackage(package_id, names, listing))
+        return result
+
     def set_password(self, account_id: int, password: str) -> None:
         check_password(password)
         with self.db.session() as s:
@@ -144,8 +250,7 @@ class Accounts:
             account.password_hash = _hasher.hash(password)
 
     def set_email(self, account_id: int, email: str) -> None:
-        if not _EMAIL_RE.match(email):
-            raise ServiceError(f"{email!r} is not a valid email address")
+        check_email(email)
         try:
             with self.db.session() as s:
                 account = s.get(Account, account_id)
@@ -175,6 +280,7 @@ class Accounts:
         packages: list[str],
         expires_in_days: int | None,
         owner: str | None = None,
+        address: str | None = None,
     ) -> tuple[KeyView, str]:
         """Create a key; return its view and the secret, which is never available again."""
         name = name.strip()
@@ -208,6 +314,7 @@ class Accounts:
             s.add(row)
             s.flush()
             view = _view(row, owner_account.name)
+            _record_key(s, "key.create", row, address)
         return view, secret
 
     def list_keys(self, user_name: str) -> list[KeyView]:
@@ -228,7 +335,7 @@ class Accounts:
             raise NotFound(f"{user.name} has no API key {key_id!r}")
         return row, user
 
-    def regenerate_key(self, user_name: str, key_id: str) -> tuple[KeyView, str]:
+    def regenerate_key(self, user_name: str, key_id: str, address: str | None = None) -> tuple[KeyView, str]:
         """A new secret for the same key id and settings; the old secret stops working at once."""
         with self.db.session() as s:
             row, _ = self._own_key(s, user_name, key_id)
@@ -236,6 +343,7 @@ class Accounts:
             parsed = keys.parse_key(secret)
             assert parsed is not None
             row.secret_hash = keys.hash_secret(self.pepper, parsed)
+            _record_key(s, "key.regenerate", row, address)
             owner = s.get(Account, row.owner_id)
             assert owner is not None
             return _view(row, owner.name), secret
@@ -249,6 +357,7 @@ class Accounts:
         scopes: list[str] | None = None,
         globs: list[str] | None = None,
         packages: list[str] | None = None,
+        address: str | None = None,
     ) -> KeyView:
         """Change a key's name, scopes or package selection (not its owner or expiry, as nuget.org)."""
         with self.db.session() as s:
@@ -267,13 +376,15 @@ class Accounts:
                 if not 1 <= len(name.strip()) <= 128:
                     raise ServiceError("A key name is 1 to 128 characters")
                 row.name = name.strip()
+            _record_key(s, "key.edit", row, address)
             owner = s.get(Account, row.owner_id)
             assert owner is not None
             return _view(row, owner.name)
 
-    def delete_key(self, user_name: str, key_id: str) -> None:
+    def delete_key(self, user_name: str, key_id: str, address: str | None = None) -> None:
         with self.db.session() as s:
             row, _ = self._own_key(s, user_name, key_id)
+            _record_key(s, "key.delete", row, address)
             s.delete(row)
 
     def verify_key(self, presented: str | None, address: str) -> tuple[keys.KeyGrant, list[str]]:
@@ -287,12 +398,16 @@ class Accounts:
         parsed = keys.parse_key(presented.strip())
         grant = self._grant(parsed) if parsed else None
         if grant is None or parsed is None:
+            reason = "The API key is invalid, revoked or unknown"
+            record_key_failure(self.db, parsed.key_id if parsed else None, address, reason)
             self._failed(addr_bucket, parsed.key_id if parsed else None)
-            raise AuthError("The API key is invalid, revoked or unknown")
+            raise AuthError(reason)
         now = utcnow()
         if grant.expires_at <= now:
+            reason = f"The API key {grant.key_id} expired on {isoformat(grant.expires_at)}"
+            record_key_failure(self.db, grant.key_id, address, reason)
             self._failed(addr_bucket, None)
-            raise AuthError(f"The API key {grant.key_id} expired on {isoformat(grant.expires_at)}")
+            raise AuthError(reason)
         warnings = []
         if grant.expires_at - now <= keys.EXPIRY_WARNING:
             warnings.append(
@@ -308,6 +423,16 @@ class Accounts:
             if count > FAILED_KEY_LIMIT:
                 # Only failures are counted and refused: the holder of the right secret is never locked out.
                 raise TooManyRequests(f"Too many failed attempts for API key {key_id}; retry later", 60)
+
+    def count_push(self, key_id: str, limit: int) -> None:
+        """Count a push attempt of a verified key; raise 429 past ``limit`` pushes in the hour."""
+        bucket = f"push:key:{key_id}"
+        if self.throttle.hit(bucket, PUSH_WINDOW) > limit:
+            wait = max(1, self.throttle.blocked_for(bucket, limit, PUSH_WINDOW))
+            raise TooManyRequests(
+                f"API key {key_id} has pushed {limit} packages this hour, the limit; retry in {wait} seconds",
+                wait,
+            )
 
     def _grant(self, parsed: keys.ParsedKey) -> keys.KeyGrant | None:
         with self.db.reading() as s:
@@ -350,6 +475,21 @@ def is_member(s: Session, user_id: int, org_id: int) -> bool:
 def acts_for(s: Session, grant: keys.KeyGrant) -> bool:
     """Whether the key's creator still acts for the key's owner (itself, or an org it is a member of)."""
     return grant.owner_id == grant.user_id or is_member(s, grant.user_id, grant.owner_id)
+
+
+def _record_key(s: Session, action: str, row: ApiKey, address: str | None) -> None:
+    record(
+        s,
+        action,
+        actor_id=row.user_id,
+        account_id=row.owner_id,
+        key_id=row.key_id,
+        address=address,
+        name=row.name,
+        scopes=list(row.scopes),
+        globs=list(row.globs),
+        packages=list(row.packages),
+    )
 
 
 def _view(row: ApiKey, owner_name: str) -> KeyView:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from nugat.clock import utcnow
-from nugat.db.models import AuditEvent
+from nugat.clock import isoformat, utcnow
+from nugat.db import Database
+from nugat.db.models import Account, ApiKey, AuditEvent, Membership
+from nugat.services import NotFound
 
 
 def record(
@@ -35,3 +40,122 @@ def record(
             detail=detail,
         )
     )
+
+
+def record_key_failure(
+    db: Database,
+    key_id: str | None,
+    address: str | None,
+    reason: str,
+    *,
+    package_id: str | None = None,
+    version: str | None = None,
+    **detail: Any,
+) -> None:
+    """Record a refused use of an API key in a transaction of its own (the refused one rolls back).
+
+    A known key id files the event under the key's owner and creator; an unknown one only site admins see.
+    """
+    with db.session() as s:
+        row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id)) if key_id else None
+        record(
+            s,
+            "key.use_failed",
+            actor_id=row.user_id if row else None,
+            account_id=row.owner_id if row else None,
+            package_id=package_id,
+            version=version,
+            key_id=key_id,
+            address=address,
+            reason=reason,
+            **detail,
+        )
+
+
+@dataclass(frozen=True)
+class EventView:
+    at: datetime
+    action: str
+    actor: str | None  # None: the command line, or an unknown key
+    account: str | None  # whose event it is
+    package_id: str | None
+    version: str | None
+    key_id: str | None
+    address: str | None
+    detail: dict[str, Any]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "at": isoformat(self.at),
+            "action": self.action,
+            "actor": self.actor,
+            "account": self.account,
+            "package": self.package_id,
+            "version": self.version,
+            "key_id": self.key_id,
+            "address": self.address,
+            "detail": self.detail,
+        }
+
+
+class AuditLog:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def events(
+        self,
+        *,
+        viewer: str | None = None,
+        user: str | None = None,
+        package: str | None = None,
+        limit: int = 200,
+    ) -> list[EventView]:
+        """The newest events first, optionally only those of ``user`` (as actor or account) or ``package``.
+
+        ``viewer`` is the signed-in user asking: it sees the events it made and those of its own account and
+        of the organizations it administers; site admins and the command line (``None``) see every event.
+        """
+        with self.db.reading() as s:
+            query = select(AuditEvent)
+            if viewer is not None:
+                me = _account(s, viewer)
+                if not me.is_admin:
+                    administered = select(Membership.org_id).where(
+                        Membership.member_id == me.id, Membership.role == "admin"
+                    )
+                    query = query.where(
+                        or_(
+                            AuditEvent.actor_id == me.id,
+                            AuditEvent.account_id == me.id,
+                            AuditEvent.account_id.in_(administered),
+                        )
+                    )
+            if user is not None:
+                who = _account(s, user)
+                query = query.where(or_(AuditEvent.actor_id == who.id, AuditEvent.account_id == who.id))
+            if package is not None:
+                query = query.where(func.lower(AuditEvent.package_id) == package.lower())
+            rows = list(s.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)))
+            ids = {i for row in rows for i in (row.actor_id, row.account_id) if i is not None}
+            names = dict(s.execute(select(Account.id, Account.name).where(Account.id.in_(ids))).all())
+        return [
+            EventView(
+                at=row.at,
+                action=row.action,
+                actor=names.get(row.actor_id) if row.actor_id else None,
+                account=names.get(row.account_id) if row.account_id else None,
+                package_id=row.package_id,
+                version=row.version,
+                key_id=row.key_id,
+                address=row.address,
+                detail=dict(row.detail),
+            )
+            for row in rows
+        ]
+
+
+def _account(s: Session, name: str) -> Account:
+    account = s.scalar(select(Account).where(Account.name_lower == name.lower()))
+    if account is None:
+        raise NotFound(f"No account named {name!r}")
+    return account

@@ -16,7 +16,9 @@ from sqlalchemy import select
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database
 from nugat.db.models import PackageRegistration, PackageVersion
+from nugat.protocol import BASE
 from nugat.protocol.v3 import flatcontainer, registration, urls
+from nugat.services.prefixes import is_verified
 from nugat.storage import Storage
 
 JSON_TYPE = "application/json"
@@ -27,9 +29,11 @@ def dump(doc: Any) -> bytes:
 
 
 class Materializer:
-    def __init__(self, db: Database, storage: Storage) -> None:
+    def __init__(self, db: Database, storage: Storage, public_url: str | None = None) -> None:
         self.db = db
         self.storage = storage
+        # With a fixed public URL the documents are stored final, servable by nginx or a CDN as they are.
+        self.base = public_url.encode() if public_url else None
 
     def build(self, id_lower: str) -> None:
         with self.db.session() as s:
@@ -43,12 +47,16 @@ class Materializer:
             wanted: dict[str, bytes] = {}
             if versions:
                 wanted[urls.flat_index(id_lower)] = dump(flatcontainer.version_list(versions))
+            verified = is_verified(s, reg.id, reg.package_id)
             for hive in urls.HIVES:
-                for key, doc in registration.build(hive, reg.package_id, versions, commit).items():
+                for key, doc in registration.build(
+                    hive, reg.package_id, versions, commit, verified=verified
+                ).items():
                     wanted[key] = dump(doc)
             # Write leaves and pages before the indexes that point at them.
             for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
-                self.storage.put_bytes(key, wanted[key], JSON_TYPE)
+                data = wanted[key] if self.base is None else wanted[key].replace(BASE.encode(), self.base)
+                self.storage.put_bytes(key, data, JSON_TYPE)
             for hive in urls.HIVES:
                 for key in self.storage.list_keys(f"v3/{hive}/{id_lower}"):
                     if key not in wanted:

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import logging
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +19,28 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from nugat import authz, nuspec
+from nugat import authz, confusables, faults, nuspec
 from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, PendingUpload
 from nugat.keys import KeyGrant
 from nugat.protocol.v3 import urls
-from nugat.services import Conflict, Forbidden, NotFound, ServiceError, Unavailable
-from nugat.services.accounts import acts_for
-from nugat.services.audit import record
+from nugat.services import Conflict, Forbidden, InsufficientStorage, NotFound, ServiceError, Unavailable
+from nugat.services.accounts import acts_for, is_member
+from nugat.services.audit import record, record_key_failure
 from nugat.services.materialize import Materializer
+from nugat.services.prefixes import reserved_by_others
 from nugat.storage import Storage, StorageError
+from nugat.storage.base import StorageFull
 from nugat.versions import InvalidVersion, parse_version
 
 log = logging.getLogger("nugat.packages")
 
 EMBEDDED_FILE_LIMIT = 10 << 20  # readme, icon and license files served from a package
+
+
+class Refused(ServiceError):
+    """A key refused by ``authz`` (403, or 409 for a reserved prefix), audited as a failed use of the key."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,9 @@ class Packages:
         written: list[str] = []
         try:
             with self.db.session() as s:
+                self._hold_pending(s, pending)
                 created = self._insert_version(s, meta, grant, upload, address)
+                faults.pause("in-transaction")
                 for key in all_keys:
                     written.append(key)
                     if key == blob_keys[0]:
@@ -96,9 +103,23 @@ class Packages:
                         self.storage.put_bytes(key, meta.nuspec, "text/xml")
                     else:
                         self.storage.put_bytes(key, dict(extras)[key], "application/octet-stream")
+                faults.pause("after-blob-write")
             committed = True
+        except Refused as exc:
+            record_key_failure(
+                self.db,
+                grant.key_id,
+                address,
+                exc.message,
+                package_id=meta.id,
+                version=meta.version.normalized,
+                operation="push",
+            )
+            raise
         except StorageError as exc:
             log.error("storage failed during push of %s %s: %s", meta.id, meta.version.normalized, exc)
+            if isinstance(exc, StorageFull):
+                raise InsufficientStorage("The package storage is full; nothing was stored") from None
             raise Unavailable("The package storage is unavailable; nothing was stored, retry later") from None
         except OperationalError as exc:
             log.error("database failed during push of %s: %s", meta.id, exc.orig)
@@ -112,6 +133,7 @@ class Packages:
                         log.warning("could not remove %s after a failed push; recovery will", key)
                         continue
             self._clear_pending(pending, keep=not committed and bool(written))
+        faults.pause("after-commit")
         self._build(id_lower)
         return PushResult(meta.id, meta.version.normalized, created)
 
@@ -152,9 +174,11 @@ class Packages:
             exists=reg is not None,
             owner_ids=owner_ids,
             actor_is_member=acts_for(s, grant),
+            reserved_by_others=reg is None and reserved_by_others(s, meta.id, grant.owner_id),
+            looks_like=None if reg else _lookalike(s, meta.id, grant.owner_id),
         )
         if not decision.allowed:
-            raise (Conflict if decision.status == 409 else Forbidden)(decision.reason)
+            raise Refused(decision.reason, decision.status)
         created = reg is None
         if reg is None:
             reg = PackageRegistration(
@@ -221,48 +245,97 @@ class Packages:
     ) -> None:
         """Unlist (``nuget delete``) or relist a version; both are idempotent."""
         try:
+            with self.db.session() as s:
+                reg, row, owner_ids = self._locked_version(s, package_id, version_text)
+                decision = authz.can_unlist(
+                    grant, reg.package_id, owner_ids=owner_ids, actor_is_member=acts_for(s, grant)
+                )
+                if not decision.allowed:
+                    raise Refused(decision.reason, decision.status)
+                self._change_listed(s, reg, row, listed, grant.user_id, grant.owner_id, grant.key_id, address)
+        except Refused as exc:
+            record_key_failure(
+                self.db,
+                grant.key_id,
+                address,
+                exc.message,
+                package_id=package_id,
+                version=version_text,
+                operation="relist" if listed else "unlist",
+            )
+            raise
+        self._build(reg.id_lower)
+
+    def set_listed_as(
+        self, package_id: str, version_text: str, listed: bool, user_id: int, address: str | None = None
+    ) -> None:
+        """Unlist or relist from the web pages: for an owner, or a member of an organization owning it."""
+        with self.db.session() as s:
+            reg, row, owner_ids = self._locked_version(s, package_id, version_text)
+            owner = (
+                user_id
+                if user_id in owner_ids
+                else next((o for o in sorted(owner_ids) if is_member(s, user_id, o)), None)
+            )
+            if owner is None:
+                raise Forbidden(f"You are not an owner of {reg.package_id}")
+            self._change_listed(s, reg, row, listed, user_id, owner, None, address)
+        self._build(reg.id_lower)
+
+    def _locked_version(
+        self, s: Session, package_id: str, version_text: str
+    ) -> tuple[PackageRegistration, PackageVersion, frozenset[int]]:
+        """The id (locked for the change), the version and the owners' account ids, or NotFound."""
+        try:
             version = parse_version(version_text)
         except InvalidVersion:
             raise NotFound(f"{package_id} {version_text} does not exist") from None
-        id_lower = package_id.lower()
-        with self.db.session() as s:
-            reg = s.scalar(
-                select(PackageRegistration).where(PackageRegistration.id_lower == id_lower).with_for_update()
-            )
-            row = (
-                s.scalar(
-                    select(PackageVersion).where(
-                        PackageVersion.registration_id == reg.id,
-                        PackageVersion.version_lower == version.normalized.lower(),
-                    )
+        reg = s.scalar(
+            select(PackageRegistration)
+            .where(PackageRegistration.id_lower == package_id.lower())
+            .with_for_update()
+        )
+        row = (
+            s.scalar(
+                select(PackageVersion).where(
+                    PackageVersion.registration_id == reg.id,
+                    PackageVersion.version_lower == version.normalized.lower(),
                 )
-                if reg
-                else None
             )
-            if reg is None or row is None:
-                raise NotFound(f"{package_id} {version.normalized} does not exist")
-            owner_ids = frozenset(
-                s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == reg.id))
-            )
-            decision = authz.can_unlist(
-                grant, reg.package_id, owner_ids=owner_ids, actor_is_member=acts_for(s, grant)
-            )
-            if not decision.allowed:
-                raise Forbidden(decision.reason)
-            if row.listed != listed:
-                row.listed = listed
-                reg.revision += 1
-            record(
-                s,
-                "package.relist" if listed else "package.unlist",
-                actor_id=grant.user_id,
-                account_id=grant.owner_id,
-                package_id=reg.package_id,
-                version=row.version,
-                key_id=grant.key_id,
-                address=address,
-            )
-        self._build(id_lower)
+            if reg
+            else None
+        )
+        if reg is None or row is None:
+            raise NotFound(f"{package_id} {version.normalized} does not exist")
+        owner_ids = frozenset(
+            s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == reg.id))
+        )
+        return reg, row, owner_ids
+
+    def _change_listed(
+        self,
+        s: Session,
+        reg: PackageRegistration,
+        row: PackageVersion,
+        listed: bool,
+        actor_id: int,
+        account_id: int,
+        key_id: str | None,
+        address: str | None,
+    ) -> None:
+        if row.listed != listed:
+            row.listed = listed
+            reg.revision += 1
+        record(
+            s,
+            "package.relist" if listed else "package.unlist",
+            actor_id=actor_id,
+            account_id=account_id,
+            package_id=reg.package_id,
+            version=row.version,
+            key_id=key_id,
+            address=address,
+        )
 
     def _build(self, id_lower: str) -> None:
         try:
@@ -272,6 +345,12 @@ class Packages:
             log.error("could not write the documents of %s yet: %s", id_lower, exc)
 
     # Crash recovery -------------------------------------------------------------------------------
+
+    def _hold_pending(self, s: Session, ids: list[int]) -> None:
+        """Lock this push's notes until it commits or dies: recovery skips the notes of live pushes."""
+        held = s.scalars(select(PendingUpload.id).where(PendingUpload.id.in_(ids)).with_for_update()).all()
+        if len(held) != len(ids):  # recovery took them between their insert and this lock
+            raise Unavailable("The push was interrupted by a server restart; nothing was stored, push again")
 
     def _note_pending(self, keys: list[str]) -> list[int]:
         try:
@@ -292,12 +371,15 @@ class Packages:
         except OperationalError:
             log.warning("could not clear pending upload notes; recovery will")
 
-    def recover(self, older_than: timedelta = timedelta(0)) -> tuple[int, int]:
-        """Remove blobs of pushes that never committed, and rebuild stale documents. Returns the counts."""
-        cutoff = utcnow() - older_than
+    def recover(self) -> tuple[int, int]:
+        """Remove blobs of pushes that never committed, and rebuild stale documents. Returns the counts.
+
+        Safe while other processes push: the notes of a live push are locked by its transaction, and
+        skipped here (SQLite has no row locks, but there recovery runs before the server starts).
+        """
         removed = 0
         with self.db.session() as s:
-            notes = list(s.scalars(select(PendingUpload).where(PendingUpload.created_at <= cutoff)))
+            notes = list(s.scalars(select(PendingUpload).with_for_update(skip_locked=True)))
             for note in notes:
                 parts = note.key.split("/")
                 id_lower, version_lower = parts[2], parts[3]
@@ -317,3 +399,14 @@ class Packages:
         for id_lower in stale:
             self._build(id_lower)
         return removed, len(stale)
+
+
+def _lookalike(s: Session, package_id: str, owner_id: int) -> str | None:
+    """An existing id that looks like ``package_id`` and that ``owner_id`` does not own, if any."""
+    wanted = confusables.skeleton(package_id)
+    for reg_id, other in s.execute(select(PackageRegistration.id, PackageRegistration.package_id)):
+        if confusables.skeleton(other) == wanted:
+            owners = s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == reg_id))
+            if owner_id not in set(owners):
+                return str(other)
+    return None

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from nugat.db import Database
 from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion
+from nugat.services.prefixes import verified_ids
 from nugat.versions import parse_version
 
 MAX_TAKE = 1000
@@ -21,6 +22,7 @@ class Hit:
     latest: PackageVersion
     versions: list[PackageVersion]
     owners: list[str] = field(default_factory=list)
+    verified: bool = False  # under a prefix reserved by one of its owners
 
 
 @dataclass(frozen=True)
@@ -101,13 +103,14 @@ class Search:
                 )
             ):
                 owners.setdefault(reg_id, []).append(name)
+            verified = verified_ids(s)
         grouped: dict[int, list[PackageVersion]] = {}
         for v in versions:
             grouped.setdefault(v.registration_id, []).append(v)
         hits = []
         for reg_id, vs in grouped.items():
             vs.sort(key=lambda v: parse_version(v.version))
-            hits.append(Hit(regs[reg_id], vs[-1], vs, sorted(owners.get(reg_id, []))))
+            hits.append(Hit(regs[reg_id], vs[-1], vs, sorted(owners.get(reg_id, [])), reg_id in verified))
         return hits
 
     def search(self, query: Query) -> tuple[int, list[Hit]]:

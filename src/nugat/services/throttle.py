@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from nugat.clock import utcnow
 from nugat.db import Database
@@ -28,6 +29,12 @@ class Throttler:
 
     def hit(self, bucket: str, window: timedelta) -> int:
         """Count one event in ``bucket``; return the count in the current window."""
+        try:
+            return self._hit(bucket, window)
+        except IntegrityError:  # another process created the bucket's row first: now it can be locked
+            return self._hit(bucket, window)
+
+    def _hit(self, bucket: str, window: timedelta) -> int:
         now = utcnow()
         with self.db.session() as s:
             row = s.execute(select(Throttle).where(Throttle.bucket == bucket).with_for_update()).scalar()

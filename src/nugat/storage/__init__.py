@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nugat.storage.base import Storage, StorageError, check_key
+from nugat.storage.base import BlobInfo, Storage, StorageError, check_key
 
 
 def open_storage(url: str) -> Storage:
@@ -18,4 +18,4 @@ def open_storage(url: str) -> Storage:
     raise StorageError(f"unsupported storage URL {url!r}: use file:///path or s3://bucket/prefix")
 
 
-__all__ = ["Storage", "StorageError", "check_key", "open_storage"]
+__all__ = ["BlobInfo", "Storage", "StorageError", "check_key", "open_storage"]

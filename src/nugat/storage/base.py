@@ -6,18 +6,28 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal, NamedTuple
 
-_SEGMENT = re.compile(r"^[a-z0-9_][a-z0-9_.+-]*$")
+_KEY = re.compile(r"[a-z0-9_][a-z0-9_.+-]*(?:/[a-z0-9_][a-z0-9_.+-]*)*")
 
 
 class StorageError(Exception):
     """The storage backend failed or is unreachable (a push answers 503)."""
 
 
+class StorageFull(StorageError):
+    """The storage backend has no room left for a write (a push answers 507)."""
+
+
+class BlobInfo(NamedTuple):
+    token: str  # changes whenever the blob changes
+    size: int
+    modified: float  # POSIX time of the last write
+
+
 def check_key(key: str) -> str:
     """Refuse any key that could escape the storage root: only lowercase, dot-free-leading segments."""
-    parts = key.split("/")
-    if not parts or not all(_SEGMENT.match(p) and ".." not in p for p in parts):
+    if not _KEY.fullmatch(key) or ".." in key:  # one regex: this runs on every restore request
         raise ValueError(f"invalid storage key {key!r}")
     return key
 
@@ -44,12 +54,30 @@ class Storage(ABC):
     def list_keys(self, prefix: str) -> Iterator[str]: ...
 
     @abstractmethod
-    def version_token(self, key: str) -> str | None:
-        """A cheap token that changes whenever the blob changes, or None if it does not exist."""
+    def info(self, key: str) -> BlobInfo | None:
+        """Facts about a blob (its token changes whenever it changes), or None if it does not exist."""
+
+    def cached_info(self, key: str) -> BlobInfo | Literal[False] | None:
+        """``info`` if known without a network round trip, else False (then call ``info`` in a thread).
+
+        The read path calls this on the event loop for every request.
+        """
+        return self.info(key)
 
     def local_path(self, key: str) -> Path | None:
         """A file path for zero-copy responses, when the backend has one."""
         return None
+
+    def download_url(self, key: str) -> str | None:
+        """A URL the client may fetch the blob from directly (a redirect), when the backend is set up so."""
+        return None
+
+    def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The blob's bytes in pieces, for blobs too large to hold in memory (raises StorageError if gone)."""
+        data = self.get_bytes(key)
+        if data is None:
+            raise StorageError(f"{key} does not exist")
+        yield data
 
     @abstractmethod
     def check(self) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from nugat.storage.base import Storage, StorageError, check_key
+from nugat.storage.base import BlobInfo, Storage, StorageError, StorageFull, check_key
 
 
 class FileSystemStorage(Storage):
@@ -37,7 +38,8 @@ class FileSystemStorage(Storage):
                     os.unlink(tmp)
                 raise
         except OSError as exc:
-            raise StorageError(f"cannot write {key}: {exc.strerror or exc}") from exc
+            error = StorageFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageError
+            raise error(f"cannot write {key}: {exc.strerror or exc}") from exc
 
     def put_file(self, key: str, source: Path, content_type: str) -> None:
         def copy(fh: object) -> None:
@@ -70,12 +72,12 @@ class FileSystemStorage(Storage):
             if path.is_file() and not path.name.startswith(".tmp-"):
                 yield path.relative_to(self.root).as_posix()
 
-    def version_token(self, key: str) -> str | None:
-        try:
-            st = os.stat(self._path(key))
+    def info(self, key: str) -> BlobInfo | None:
+        try:  # a string, not a Path: this runs on every restore request
+            st = os.stat(f"{self.root}/{check_key(key)}")
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"
+        return BlobInfo(f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}", st.st_size, st.st_mtime)
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)

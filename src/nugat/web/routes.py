@@ -1,7 +1,17 @@
-"""Routes of the web pages (filled in by the web pages work)."""
+"""Routes of the web pages and their static files."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from pathlib import Path
 
-routes: list[BaseRoute] = []
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from nugat.web import account, apikeys, gallery
+
+routes: list[BaseRoute] = [
+    *gallery.routes,
+    *account.routes,
+    *apikeys.routes,
+    Mount("/static", app=StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+]

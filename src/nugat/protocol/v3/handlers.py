@@ -66,7 +66,7 @@ def _result(hit: Hit, base: str, hive: str) -> dict[str, Any]:
         "authors": m.get("authors", []),
         "owners": hit.owners,
         "totalDownloads": hit.registration.total_downloads,
-        "verified": False,
+        "verified": hit.verified,
         "packageTypes": [{"name": t["name"]} for t in m.get("package_types", [])] or [{"name": "Dependency"}],
         "versions": [
             {

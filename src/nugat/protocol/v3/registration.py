@@ -38,7 +38,7 @@ CONTEXT = {
 }
 
 
-def _catalog_entry(hive: str, v: PackageVersion, reg_id: str) -> dict[str, Any]:
+def _catalog_entry(hive: str, v: PackageVersion, reg_id: str, verified: bool) -> dict[str, Any]:
     m = v.metadata_json
     id_lower = reg_id.lower()
     leaf = urls.absolute(urls.registration_leaf(hive, id_lower, v.version_lower))
@@ -52,6 +52,7 @@ def _catalog_entry(hive: str, v: PackageVersion, reg_id: str) -> dict[str, Any]:
         "listed": v.listed,
         "published": isoformat(v.published_at) if v.listed else UNLISTED_PUBLISHED,
         "packageContent": urls.absolute(urls.nupkg(id_lower, v.version_lower)),
+        "verified": verified,
         "requireLicenseAcceptance": bool(m.get("require_license_acceptance")),
         "tags": m.get("tags", []),
         "title": m.get("title") or "",
@@ -101,22 +102,32 @@ def _dependency_group(hive: str, leaf: str, index: int, group: dict[str, Any]) -
     return out
 
 
-def _leaf_in_page(hive: str, v: PackageVersion, reg_id: str, commit: dict[str, str]) -> dict[str, Any]:
+def _leaf_in_page(
+    hive: str, v: PackageVersion, reg_id: str, commit: dict[str, str], verified: bool
+) -> dict[str, Any]:
     id_lower = reg_id.lower()
     return {
         "@id": urls.absolute(urls.registration_leaf(hive, id_lower, v.version_lower)),
         "@type": "Package",
         **commit,
-        "catalogEntry": _catalog_entry(hive, v, reg_id),
+        "catalogEntry": _catalog_entry(hive, v, reg_id, verified),
         "packageContent": urls.absolute(urls.nupkg(id_lower, v.version_lower)),
         "registration": urls.absolute(urls.registration_index(hive, id_lower)),
     }
 
 
 def build(
-    hive: str, reg_id: str, versions: Sequence[PackageVersion], commit: dict[str, str]
+    hive: str,
+    reg_id: str,
+    versions: Sequence[PackageVersion],
+    commit: dict[str, str],
+    *,
+    verified: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """All documents of one id in one hive, keyed by storage key; empty when the hive has no versions."""
+    """All documents of one id in one hive, keyed by storage key; empty when the hive has no versions.
+
+    ``verified``: the id is under a prefix reserved by one of its owners (``services.prefixes``).
+    """
     include_semver2 = urls.HIVES[hive]
     chosen = sorted(
         (v for v in versions if include_semver2 or not v.is_semver2), key=lambda v: parse_version(v.version)
@@ -143,7 +154,7 @@ def build(
             "upper": chunk[-1].version,
             "parent": index_url,
         }
-        items = [_leaf_in_page(hive, v, reg_id, commit) for v in chunk]
+        items = [_leaf_in_page(hive, v, reg_id, commit, verified) for v in chunk]
         if inline:
             page["items"] = items
             pages.append(page)

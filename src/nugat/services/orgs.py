@@ -1,0 +1,263 @@
+"""Organizations: accounts that own packages but cannot sign in, and their members' roles.
+
+Every change names who makes it: ``by`` is the signed-in user, or ``None`` for the command line, which
+is run by whoever runs the server and may do what a site admin may.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from nugat.clock import utcnow
+from nugat.db import Database
+from nugat.db.models import Account, ApiKey, Membership, PackageOwner, PackageRegistration
+from nugat.services import Conflict, Forbidden, NotFound, ServiceError
+from nugat.services.accounts import KeyView, _view, check_name
+from nugat.services.audit import record
+
+ROLES = ("admin", "collaborator")
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class OrgView:
+    name: str
+    members: list[Member]
+
+
+@dataclass(frozen=True)
+class OrgKey:
+    """A key acting for an organization, as the organization's admins see it."""
+
+    creator: str
+    key: KeyView
+
+
+def account_named(s: Session, name: str, kind: str | None = None) -> Account:
+    account = s.scalar(select(Account).where(Account.name_lower == name.lower()))
+    if account is None or (kind is not None and account.kind != kind):
+        what = {"org": "organization", "user": "user"}.get(kind or "", "account")
+        raise NotFound(f"No {what} named {name!r}")
+    return account
+
+
+def acting_user(s: Session, by: str | None) -> Account | None:
+    return None if by is None else account_named(s, by, "user")
+
+
+def is_site_admin(actor: Account | None) -> bool:
+    """The command line (``None``) and site admins may manage every org, package and prefix."""
+    return actor is None or actor.is_admin
+
+
+def role_of(s: Session, user_id: int, org_id: int) -> str | None:
+    return s.scalar(
+        select(Membership.role).where(Membership.org_id == org_id, Membership.member_id == user_id)
+    )
+
+
+def administers(s: Session, actor: Account | None, account: Account) -> bool:
+    """May ``actor`` manage ``account``: it is that account, an admin of it, or a site admin."""
+    if is_site_admin(actor):
+        return True
+    assert actor is not None
+    return actor.id == account.id or (account.kind == "org" and role_of(s, actor.id, account.id) == "admin")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ServiceError(f"Unknown role {role!r}: use admin or collaborator")
+
+
+class Orgs:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _org_to_manage(self, s: Session, org_name: str, by: str | None) -> tuple[Account, Account | None]:
+        org = account_named(s, org_name, "org")
+        s.refresh(org, with_for_update=True)  # serializes member changes, so one admin always remains
+        actor = acting_user(s, by)
+        if not administers(s, actor, org):
+            raise Forbidden(f"Only administrators of {org.name} can manage its members")
+        return org, actor
+
+    def create(self, name: str, admin: str, *, by: str | None = None, address: str | None = None) -> Account:
+        """Create organization ``name`` with ``admin`` as its first administrator."""
+        check_name(name, "organization name")
+        try:
+            with self.db.session() as s:
+                actor = acting_user(s, by)
+                first = account_named(s, admin, "user")
+                if actor is not None and not actor.is_admin and actor.id != first.id:
+                    raise Forbidden("You can only create an organization you administer yourself")
+                org = Account(
+                    name=name, name_lower=name.lower(), kind="org", is_admin=False, created_at=utcnow()
+                )
+                s.add(org)
+                s.flush()
+                s.add(Membership(org_id=org.id, member_id=first.id, role="admin"))
+                record(
+                    s,
+                    "org.create",
+                    actor_id=actor.id if actor else None,
+                    account_id=org.id,
+                    address=address,
+                    admin=first.name,
+                )
+        except IntegrityError:
+            raise Conflict(f"The name {name!r} is already taken") from None
+        return org
+
+    def add_member(
+        self, org_name: str, user_name: str, role: str, *, by: str | None = None, address: str | None = None
+    ) -> None:
+        _check_role(role)
+        with self.db.session() as s:
+            org, actor = self._org_to_manage(s, org_name, by)
+            user = account_named(s, user_name, "user")
+            if role_of(s, user.id, org.id) is not None:
+                raise Conflict(f"{user.name} is already a member of {org.name}")
+            s.add(Membership(org_id=org.id, member_id=user.id, role=role))
+            record(
+                s,
+                "org.member_add",
+                actor_id=actor.id if actor else None,
+                account_id=org.id,
+                address=address,
+                member=user.name,
+                role=role,
+            )
+
+    def change_role(
+        self, org_name: str, user_name: str, role: str, *, by: str | None = None, address: str | None = None
+    ) -> None:
+        _check_role(role)
+        with self.db.session() as s:
+            org, actor = self._org_to_manage(s, org_name, by)
+            membership, user = self._membership(s, org, user_name)
+            if membership.role == role:
+                return
+            if membership.role == "admin":
+                self._keep_an_admin(s, org)
+            old, membership.role = membership.role, role
+            record(
+                s,
+                "org.member_role",
+                actor_id=actor.id if actor else None,
+                account_id=org.id,
+                address=address,
+                member=user.name,
+                role=role,
+                previous=old,
+            )
+
+    def remove_member(
+        self, org_name: str, user_name: str, *, by: str | None = None, address: str | None = None
+    ) -> None:
+        """Remove a member (members may leave on their own); keys they made for the org stop at once."""
+        with self.db.session() as s:
+            org = account_named(s, org_name, "org")
+            s.refresh(org, with_for_update=True)
+            actor = acting_user(s, by)
+            leaving = actor is not None and actor.name_lower == user_name.lower()
+            if not leaving and not administers(s, actor, org):
+                raise Forbidden(f"Only administrators of {org.name} can manage its members")
+            membership, user = self._membership(s, org, user_name)
+            if membership.role == "admin":
+                self._keep_an_admin(s, org)
+            s.delete(membership)
+            record(
+                s,
+                "org.member_remove",
+                actor_id=actor.id if actor else None,
+                account_id=org.id,
+                address=address,
+                member=user.name,
+                role=membership.role,
+            )
+
+    def _membership(self, s: Session, org: Account, user_name: str) -> tuple[Membership, Account]:
+        user = account_named(s, user_name, "user")
+        membership = s.scalar(
+            select(Membership).where(Membership.org_id == org.id, Membership.member_id == user.id)
+        )
+        if membership is None:
+            raise NotFound(f"{user.name} is not a member of {org.name}")
+        return membership, user
+
+    def _keep_an_admin(self, s: Session, org: Account) -> None:
+        admins = s.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.org_id == org.id, Membership.role == "admin")
+        )
+        if (admins or 0) <= 1:
+            raise Conflict(f"{org.name} must keep at least one administrator")
+
+    # Reading ---------------------------------------------------------------------------------------
+
+    def members(self, org_name: str) -> list[Member]:
+        with self.db.reading() as s:
+            org = account_named(s, org_name, "org")
+            return self._members(s, org.id)
+
+    def _members(self, s: Session, org_id: int) -> list[Member]:
+        rows = s.execute(
+            select(Account.name, Membership.role)
+            .join(Account, Account.id == Membership.member_id)
+            .where(Membership.org_id == org_id)
+            .order_by(Membership.role, Account.name_lower)
+        )
+        return [Member(name, role) for name, role in rows]
+
+    def all(self) -> list[OrgView]:
+        with self.db.reading() as s:
+            orgs = s.scalars(select(Account).where(Account.kind == "org").order_by(Account.name_lower))
+            return [OrgView(org.name, self._members(s, org.id)) for org in orgs]
+
+    def of_user(self, user_name: str) -> list[Member]:
+        """The organizations ``user_name`` belongs to, with its role in each (``Member.name``: the org)."""
+        with self.db.reading() as s:
+            user = account_named(s, user_name, "user")
+            rows = s.execute(
+                select(Account.name, Membership.role)
+                .join(Account, Account.id == Membership.org_id)
+                .where(Membership.member_id == user.id)
+                .order_by(Account.name_lower)
+            )
+            return [Member(name, role) for name, role in rows]
+
+    def packages(self, org_name: str) -> list[str]:
+        with self.db.reading() as s:
+            org = account_named(s, org_name, "org")
+            return list(
+                s.scalars(
+                    select(PackageRegistration.package_id)
+                    .join(PackageOwner, PackageOwner.registration_id == PackageRegistration.id)
+                    .where(PackageOwner.account_id == org.id)
+                    .order_by(PackageRegistration.id_lower)
+                )
+            )
+
+    def keys(self, org_name: str, *, by: str | None = None) -> list[OrgKey]:
+        """Every key acting for the organization (never a secret); for its administrators only."""
+        with self.db.reading() as s:
+            org = account_named(s, org_name, "org")
+            if not administers(s, acting_user(s, by), org):
+                raise Forbidden(f"Only administrators of {org.name} can see its keys")
+            rows = s.execute(
+                select(ApiKey, Account.name)
+                .join(Account, Account.id == ApiKey.user_id)
+                .where(ApiKey.owner_id == org.id)
+                .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+            )
+            return [OrgKey(creator, _view(key, org.name)) for key, creator in rows]

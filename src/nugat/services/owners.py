@@ -1,0 +1,275 @@
+"""Package owners: co-ownership requests (invite, accept, reject, cancel), direct changes, removal.
+
+An owner is a user or an organization. A user manages a package's owners when it is an owner itself or
+an administrator of an owning organization; site admins and the command line manage every package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session, aliased
+
+from nugat.clock import utcnow
+from nugat.db import Database
+from nugat.db.models import Account, Membership, OwnershipRequest, PackageOwner, PackageRegistration
+from nugat.services import Conflict, Forbidden, NotFound
+from nugat.services.audit import record
+from nugat.services.orgs import account_named, acting_user, administers, is_site_admin
+from nugat.services.prefixes import mark_changed, rebuild
+
+if TYPE_CHECKING:
+    from nugat.services.materialize import Materializer
+
+
+@dataclass(frozen=True)
+class Owner:
+    name: str
+    kind: str  # "user" | "org"
+
+
+@dataclass(frozen=True)
+class OwnershipInvite:
+    package_id: str
+    new_owner: str
+    requested_by: str
+    created: datetime
+
+
+def _registration(s: Session, package_id: str, *, lock: bool = True) -> PackageRegistration:
+    query = select(PackageRegistration).where(PackageRegistration.id_lower == package_id.lower())
+    # The lock serializes owner changes, so that the last owner always remains.
+    reg = s.scalar(query.with_for_update() if lock else query)
+    if reg is None:
+        raise NotFound(f"No package {package_id!r}")
+    return reg
+
+
+def _owner_accounts(s: Session, reg: PackageRegistration) -> list[Account]:
+    return list(
+        s.scalars(
+            select(Account)
+            .join(PackageOwner, PackageOwner.account_id == Account.id)
+            .where(PackageOwner.registration_id == reg.id)
+            .order_by(Account.name_lower)
+        )
+    )
+
+
+def manages(s: Session, actor: Account | None, reg: PackageRegistration) -> bool:
+    return is_site_admin(actor) or any(administers(s, actor, owner) for owner in _owner_accounts(s, reg))
+
+
+def _invite(s: Session, reg: PackageRegistration, new_owner: Account) -> OwnershipRequest:
+    row = s.scalar(
+        select(OwnershipRequest).where(
+            OwnershipRequest.registration_id == reg.id, OwnershipRequest.new_owner_id == new_owner.id
+        )
+    )
+    if row is None:
+        raise NotFound(f"{new_owner.name} has no pending invitation to own {reg.package_id}")
+    return row
+
+
+class Owners:
+    def __init__(self, db: Database, materializer: Materializer) -> None:
+        self.db = db
+        self.materializer = materializer
+
+    def _managed(
+        self, s: Session, package_id: str, by: str | None
+    ) -> tuple[PackageRegistration, Account | None]:
+        reg = _registration(s, package_id)
+        actor = acting_user(s, by)
+        if not manages(s, actor, reg):
+            raise Forbidden(f"Only owners of {reg.package_id} can manage its owners")
+        return reg, actor
+
+    def of_package(self, package_id: str) -> list[Owner]:
+        with self.db.reading() as s:
+            reg = _registration(s, package_id, lock=False)
+            return [Owner(a.name, a.kind) for a in _owner_accounts(s, reg)]
+
+    def add(self, package_id: str, owner: str, *, by: str | None = None, address: str | None = None) -> None:
+        """Make ``owner`` a co-owner at once, without an invitation: for site admins and the command line."""
+        with self.db.session() as s:
+            reg = _registration(s, package_id)
+            actor = acting_user(s, by)
+            if not is_site_admin(actor):
+                raise Forbidden("Only site admins can add owners directly; owners send invitations")
+            account = account_named(s, owner)
+            self._add(s, reg, account, actor, address)
+        rebuild(self.materializer, [reg.id_lower])
+
+    def _add(
+        self,
+        s: Session,
+        reg: PackageRegistration,
+        account: Account,
+        actor: Account | None,
+        address: str | None,
+    ) -> None:
+        if account.id in {a.id for a in _owner_accounts(s, reg)}:
+            raise Conflict(f"{account.name} already owns {reg.package_id}")
+        s.add(PackageOwner(registration_id=reg.id, account_id=account.id))
+        pending = s.scalar(
+            select(OwnershipRequest).where(
+                OwnershipRequest.registration_id == reg.id, OwnershipRequest.new_owner_id == account.id
+            )
+        )
+        if pending is not None:
+            s.delete(pending)
+        mark_changed([reg])
+        record(
+            s,
+            "owner.add",
+            actor_id=actor.id if actor else None,
+            account_id=account.id,
+            package_id=reg.package_id,
+            address=address,
+        )
+
+    def remove(
+        self, package_id: str, owner: str, *, by: str | None = None, address: str | None = None
+    ) -> None:
+        """Remove an owner; the last owner of a package cannot be removed."""
+        with self.db.session() as s:
+            reg, actor = self._managed(s, package_id, by)
+            account = account_named(s, owner)
+            owners = _owner_accounts(s, reg)
+            if account.id not in {a.id for a in owners}:
+                raise NotFound(f"{account.name} does not own {reg.package_id}")
+            if len(owners) == 1:
+                raise Conflict(f"{account.name} is the last owner of {reg.package_id} and cannot be removed")
+            s.delete(
+                s.scalars(
+                    select(PackageOwner).where(
+                        PackageOwner.registration_id == reg.id, PackageOwner.account_id == account.id
+                    )
+                ).one()
+            )
+            mark_changed([reg])
+            record(
+                s,
+                "owner.remove",
+                actor_id=actor.id if actor else None,
+                account_id=account.id,
+                package_id=reg.package_id,
+                address=address,
+            )
+        rebuild(self.materializer, [reg.id_lower])
+
+    # Invitations -----------------------------------------------------------------------------------
+
+    def invite(self, package_id: str, new_owner: str, *, by: str, address: str | None = None) -> None:
+        """An owner invites ``new_owner`` (a user or an organization) to co-own the package."""
+        with self.db.session() as s:
+            reg, actor = self._managed(s, package_id, by)
+            assert actor is not None
+            account = account_named(s, new_owner)
+            if account.id in {a.id for a in _owner_accounts(s, reg)}:
+                raise Conflict(f"{account.name} already owns {reg.package_id}")
+            exists = s.scalar(
+                select(func.count())
+                .select_from(OwnershipRequest)
+                .where(
+                    OwnershipRequest.registration_id == reg.id, OwnershipRequest.new_owner_id == account.id
+                )
+            )
+            if exists:
+                raise Conflict(f"{account.name} is already invited to own {reg.package_id}")
+            s.add(
+                OwnershipRequest(
+                    registration_id=reg.id,
+                    new_owner_id=account.id,
+                    requested_by_id=actor.id,
+                    created_at=utcnow(),
+                )
+            )
+            record(
+                s,
+                "owner.invite",
+                actor_id=actor.id,
+                account_id=account.id,
+                package_id=reg.package_id,
+                address=address,
+            )
+
+    def accept(self, package_id: str, new_owner: str, *, by: str, address: str | None = None) -> None:
+        """The invited account (or an administrator of the invited organization) accepts."""
+        with self.db.session() as s:
+            reg = _registration(s, package_id)
+            actor = acting_user(s, by)
+            account = account_named(s, new_owner)
+            _invite(s, reg, account)
+            if not administers(s, actor, account):
+                raise Forbidden(f"Only {account.name} can accept this invitation")
+            self._add(s, reg, account, actor, address)
+        rebuild(self.materializer, [reg.id_lower])
+
+    def reject(self, package_id: str, new_owner: str, *, by: str, address: str | None = None) -> None:
+        with self.db.session() as s:
+            reg = _registration(s, package_id)
+            actor = acting_user(s, by)
+            account = account_named(s, new_owner)
+            row = _invite(s, reg, account)
+            if not administers(s, actor, account):
+                raise Forbidden(f"Only {account.name} can reject this invitation")
+            s.delete(row)
+            record(
+                s,
+                "owner.reject",
+                actor_id=actor.id if actor else None,
+                account_id=account.id,
+                package_id=reg.package_id,
+                address=address,
+            )
+
+    def cancel(self, package_id: str, new_owner: str, *, by: str, address: str | None = None) -> None:
+        """An owner withdraws an invitation not answered yet."""
+        with self.db.session() as s:
+            reg, actor = self._managed(s, package_id, by)
+            account = account_named(s, new_owner)
+            s.delete(_invite(s, reg, account))
+            record(
+                s,
+                "owner.cancel",
+                actor_id=actor.id if actor else None,
+                account_id=account.id,
+                package_id=reg.package_id,
+                address=address,
+            )
+
+    def invitations_for_package(self, package_id: str) -> list[OwnershipInvite]:
+        with self.db.reading() as s:
+            reg = _registration(s, package_id, lock=False)
+            return self._invitations(s, OwnershipRequest.registration_id == reg.id)
+
+    def invitations_to(self, user_name: str) -> list[OwnershipInvite]:
+        """Invitations ``user_name`` can answer: to itself, or to organizations it administers."""
+        with self.db.reading() as s:
+            user = account_named(s, user_name, "user")
+            administered = select(Membership.org_id).where(
+                Membership.member_id == user.id, Membership.role == "admin"
+            )
+            return self._invitations(
+                s,
+                (OwnershipRequest.new_owner_id == user.id) | OwnershipRequest.new_owner_id.in_(administered),
+            )
+
+    def _invitations(self, s: Session, condition: ColumnElement[bool]) -> list[OwnershipInvite]:
+        new_owner, requester = aliased(Account), aliased(Account)
+        rows = s.execute(
+            select(
+                PackageRegistration.package_id, new_owner.name, requester.name, OwnershipRequest.created_at
+            )
+            .join(PackageRegistration, PackageRegistration.id == OwnershipRequest.registration_id)
+            .join(new_owner, new_owner.id == OwnershipRequest.new_owner_id)
+            .join(requester, requester.id == OwnershipRequest.requested_by_id)
+            .where(condition)
+            .order_by(OwnershipRequest.created_at, OwnershipRequest.id)
+        )
+        return [OwnershipInvite(*row) for row in rows]

@@ -1,0 +1,191 @@
+"""Reserved id prefixes: site admins reserve ``Contoso.*`` for owners; nobody else may push a new id under it.
+
+A package is ``verified`` (in search and registration) when one of its owners holds a reservation
+covering its id, so reserving or releasing a prefix rebuilds the documents of the ids it covers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from nugat.clock import utcnow
+from nugat.db import Database
+from nugat.db.models import Account, PackageOwner, PackageRegistration, ReservedPrefix
+from nugat.prefixes import InvalidPrefix, normalize_prefix, reserving_owners
+from nugat.services import Conflict, Forbidden, NotFound, ServiceError
+from nugat.services.audit import record
+from nugat.services.orgs import account_named, acting_user, is_site_admin
+from nugat.storage import StorageError
+
+if TYPE_CHECKING:
+    from nugat.services.materialize import Materializer
+
+log = logging.getLogger("nugat.prefixes")
+
+
+@dataclass(frozen=True)
+class PrefixView:
+    prefix: str
+    owners: list[str]
+
+
+def reservations(s: Session) -> list[tuple[str, int]]:
+    """Every (prefix, account id) reservation; the table holds a handful of rows, not one per package."""
+    return [(p, a) for p, a in s.execute(select(ReservedPrefix.prefix, ReservedPrefix.account_id))]
+
+
+def reserved_by_others(s: Session, package_id: str, owner_id: int) -> bool:
+    """Whether ``package_id`` is under a reserved prefix none of whose owners is ``owner_id``."""
+    holders = reserving_owners(package_id, reservations(s))
+    return bool(holders) and owner_id not in holders
+
+
+def is_verified(s: Session, registration_id: int, package_id: str) -> bool:
+    holders = reserving_owners(package_id, reservations(s))
+    if not holders:
+        return False
+    owners = s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == registration_id))
+    return not holders.isdisjoint(owners)
+
+
+def verified_ids(s: Session) -> set[int]:
+    """Registration ids of every verified package (for search, which reads all packages at once)."""
+    found = reservations(s)
+    if not found:
+        return set()
+    rows = s.execute(
+        select(PackageRegistration.id, PackageRegistration.package_id, PackageOwner.account_id).join(
+            PackageOwner, PackageOwner.registration_id == PackageRegistration.id
+        )
+    )
+    return {reg_id for reg_id, package_id, owner in rows if owner in reserving_owners(package_id, found)}
+
+
+def rebuild(materializer: Materializer, id_lowers: Iterable[str]) -> None:
+    for id_lower in id_lowers:
+        try:
+            materializer.build(id_lower)
+        except (StorageError, OperationalError) as exc:
+            # The change is committed and the id marked stale: `recover` or `nugat rebuild` writes it.
+            log.error("could not write the documents of %s yet: %s", id_lower, exc)
+
+
+def mark_changed(regs: Iterable[PackageRegistration]) -> list[str]:
+    """Mark registrations stale (their documents must be rebuilt); return their lowercased ids."""
+    changed = []
+    for reg in regs:
+        reg.revision += 1
+        changed.append(reg.id_lower)
+    return changed
+
+
+def _covered(s: Session, prefix: str) -> list[PackageRegistration]:
+    column = PackageRegistration.id_lower
+    lowered = prefix.lower()
+    condition = (
+        column.startswith(lowered[:-1], autoescape=True) if lowered.endswith("*") else column == lowered
+    )
+    return list(s.scalars(select(PackageRegistration).where(condition).with_for_update()))
+
+
+class Prefixes:
+    def __init__(self, db: Database, materializer: Materializer) -> None:
+        self.db = db
+        self.materializer = materializer
+
+    def _admin(self, s: Session, by: str | None) -> Account | None:
+        actor = acting_user(s, by)
+        if not is_site_admin(actor):
+            raise Forbidden("Only site admins can reserve or release id prefixes")
+        return actor
+
+    def reserve(
+        self, prefix: str, owners: list[str], *, by: str | None = None, address: str | None = None
+    ) -> str:
+        """Reserve ``prefix`` for each of ``owners`` (users or organizations); return it normalized."""
+        try:
+            prefix = normalize_prefix(prefix)
+        except InvalidPrefix as exc:
+            raise ServiceError(str(exc)) from None
+        if not owners:
+            raise ServiceError("Name at least one owner for the prefix")
+        with self.db.session() as s:
+            actor = self._admin(s, by)
+            held = set(
+                s.scalars(
+                    select(ReservedPrefix.account_id).where(ReservedPrefix.prefix_lower == prefix.lower())
+                )
+            )
+            added = []
+            for name in owners:
+                account = account_named(s, name)
+                if account.id in held:
+                    continue
+                held.add(account.id)
+                added.append(account.name)
+                s.add(
+                    ReservedPrefix(
+                        prefix=prefix, prefix_lower=prefix.lower(), account_id=account.id, created_at=utcnow()
+                    )
+                )
+                record(
+                    s,
+                    "prefix.reserve",
+                    actor_id=actor.id if actor else None,
+                    account_id=account.id,
+                    address=address,
+                    prefix=prefix,
+                )
+            if not added:
+                raise Conflict(f"{prefix} is already reserved for {', '.join(owners)}")
+            changed = mark_changed(_covered(s, prefix))
+        rebuild(self.materializer, changed)
+        return prefix
+
+    def release(
+        self, prefix: str, owner: str | None = None, *, by: str | None = None, address: str | None = None
+    ) -> None:
+        """Remove the reservation of ``prefix`` for ``owner`` (for every owner when ``None``)."""
+        try:
+            prefix = normalize_prefix(prefix)
+        except InvalidPrefix as exc:
+            raise ServiceError(str(exc)) from None
+        with self.db.session() as s:
+            actor = self._admin(s, by)
+            condition = ReservedPrefix.prefix_lower == prefix.lower()
+            if owner is not None:
+                condition &= ReservedPrefix.account_id == account_named(s, owner).id
+            released = list(s.scalars(select(ReservedPrefix.account_id).where(condition)))
+            if not released:
+                raise NotFound(f"{prefix} is not reserved{f' for {owner}' if owner else ''}")
+            s.execute(delete(ReservedPrefix).where(condition))
+            for account_id in released:
+                record(
+                    s,
+                    "prefix.release",
+                    actor_id=actor.id if actor else None,
+                    account_id=account_id,
+                    address=address,
+                    prefix=prefix,
+                )
+            changed = mark_changed(_covered(s, prefix))
+        rebuild(self.materializer, changed)
+
+    def all(self) -> list[PrefixView]:
+        with self.db.reading() as s:
+            rows = s.execute(
+                select(ReservedPrefix.prefix, Account.name)
+                .join(Account, Account.id == ReservedPrefix.account_id)
+                .order_by(ReservedPrefix.prefix_lower, Account.name_lower)
+            )
+            views: dict[str, list[str]] = {}
+            for prefix, name in rows:
+                views.setdefault(prefix, []).append(name)
+        return [PrefixView(prefix, names) for prefix, names in views.items()]

@@ -1,0 +1,100 @@
+"""Sign-in sessions, CSRF tokens and one-time form tokens for the web pages (no web framework here).
+
+A session token lives only in the browser's cookie; the database keeps its SHA-256, so a leaked copy of
+the database signs nobody in. A CSRF token is an HMAC of the value it is bound to (the session token, or
+before sign-in a random cookie), so it needs no storage and dies with the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+
+from nugat.clock import utcnow
+from nugat.db import Database
+from nugat.db.models import Account, WebSession
+from nugat.services.throttle import Throttler
+
+SESSION_LIFETIME = timedelta(days=7)
+ONCE_WINDOW = timedelta(days=1)
+MAX_TOKEN = 128
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Sessions:
+    def __init__(self, db: Database, server_secret: bytes) -> None:
+        self.db = db
+        self._csrf_key = hmac.new(server_secret, b"nugat csrf", hashlib.sha256).digest()
+        self.throttle = Throttler(db)
+
+    def start(self, account_id: int) -> str:
+        """A new session for the account; returns the token for the cookie (never stored)."""
+        token = new_token()
+        now = utcnow()
+        with self.db.session() as s:
+            s.execute(delete(WebSession).where(WebSession.expires_at <= now))
+            s.add(
+                WebSession(
+                    token_hash=_digest(token),
+                    account_id=account_id,
+                    created_at=now,
+                    expires_at=now + SESSION_LIFETIME,
+                )
+            )
+        return token
+
+    def user(self, token: str) -> Account | None:
+        """The signed-in user of an unexpired session, or None."""
+        if not token or len(token) > MAX_TOKEN:
+            return None
+        with self.db.reading() as s:
+            found = s.execute(
+                select(WebSession.expires_at, Account)
+                .join(Account, Account.id == WebSession.account_id)
+                .where(WebSession.token_hash == _digest(token))
+            ).first()
+        if found is None or found[0] <= utcnow():
+            return None
+        return found[1]
+
+    def end(self, token: str) -> None:
+        with self.db.session() as s:
+            s.execute(delete(WebSession).where(WebSession.token_hash == _digest(token)))
+
+    def end_others(self, account_id: int, keep: str) -> None:
+        """Sign the account out everywhere but the session ``keep`` (after a password change)."""
+        with self.db.session() as s:
+            s.execute(
+                delete(WebSession).where(
+                    WebSession.account_id == account_id, WebSession.token_hash != _digest(keep)
+                )
+            )
+
+    def csrf_token(self, binding: str) -> str:
+        return hmac.new(self._csrf_key, binding.encode(), hashlib.sha256).hexdigest()
+
+    def check_csrf(self, binding: str | None, presented: str | None) -> bool:
+        if not binding or not presented:
+            return False
+        return hmac.compare_digest(self.csrf_token(binding), presented)
+
+    def claim_once(self, form_token: str) -> bool:
+        """True the first time a one-time form token is presented; False on any resubmission.
+
+        A form that shows a secret (create, regenerate) carries one, so reloading its answer page, which
+        the browser does by posting the form again, neither makes another secret nor shows one.
+        """
+        if not form_token or len(form_token) > MAX_TOKEN:
+            return False
+        return self.throttle.hit(f"once:{form_token}", ONCE_WINDOW) == 1

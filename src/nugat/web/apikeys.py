@@ -1,0 +1,207 @@
+"""The API Keys pages: list, create, edit, regenerate, delete.
+
+A new secret appears only in the answer to the POST that made it (``Cache-Control: no-store``), never in
+a redirect, a cookie or the database. Those forms carry a one-time token, so reloading the answer page
+(the browser posts the form again) neither makes another secret nor shows one.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nugat.core import Core
+from nugat.services import NotFound, ServiceError
+from nugat.services.accounts import KeyView
+from nugat.services.sessions import new_token
+from nugat.web.forms import EXPIRY_CHOICES, KeyForm
+from nugat.web.pages import Visitor, not_found, page, redirect, render, web
+
+NOTICES = {
+    "edited": "The API key was saved.",
+    "deleted": "The API key was deleted.",
+    "resubmitted": "That form was already sent. A key's secret is shown only once: "
+    "if you did not copy it, regenerate the key.",
+}
+
+
+def _selectable(core: Core, user_id: int) -> dict[str, list[str]]:
+    """Each owner the user's keys may act for, with the ids of the packages it owns."""
+    owners = core.accounts.key_owners(user_id)
+    owned = core.accounts.packages_of([o.id for o in owners])
+    return {o.name: [p.package_id for p in owned if o.name in p.owners] for o in owners}
+
+
+def _key(core: Core, user_name: str, key_id: str) -> KeyView:
+    found = next((k for k in core.accounts.list_keys(user_name) if k.id == key_id), None)
+    if found is None:
+        raise NotFound(f"You have no API key {key_id}")
+    return found
+
+
+@page(signed_in=True)
+async def list_keys(request: Request, visitor: Visitor) -> Response:
+    core = web(request).core
+    keys = await run_in_threadpool(core.accounts.list_keys, visitor.account.name)
+    context = {
+        "keys": keys,
+        "once": {k.id: new_token() for k in keys},
+        "notice": NOTICES.get(request.query_params.get("done", "")),
+    }
+    return render(request, visitor, "keys.html", context)
+
+
+def _form_page(
+    request: Request,
+    visitor: Visitor,
+    form: KeyForm,
+    selectable: dict[str, list[str]],
+    key: KeyView | None = None,
+    error: str | None = None,
+) -> Response:
+    context = {
+        "form": form,
+        "key": key,
+        "selectable": selectable,
+        "expiry_choices": EXPIRY_CHOICES,
+        "once": new_token(),
+        "error": error,
+    }
+    status = 400 if form.errors or error else 200
+    return render(request, visitor, "key_form.html", context, status=status)
+
+
+@page(signed_in=True)
+async def new_key(request: Request, visitor: Visitor) -> Response:
+    selectable = await run_in_threadpool(_selectable, web(request).core, visitor.account.id)
+    return _form_page(request, visitor, KeyForm(owner=visitor.account.name), selectable)
+
+
+def _secret_page(
+    request: Request, visitor: Visitor, key: KeyView, secret: str, regenerated: bool
+) -> Response:
+    context = {"key": key, "secret": secret, "regenerated": regenerated}
+    return render(request, visitor, "key_secret.html", context, no_store=True)
+
+
+@page(signed_in=True)
+async def create_key(request: Request, visitor: Visitor) -> Response:
+    w, user = web(request), visitor.account
+    selectable = await run_in_threadpool(_selectable, w.core, user.id)
+    form = KeyForm.parse(visitor.fields(), visitor.values("package"))
+    if not form.validate(selectable, creating=True):
+        return _form_page(request, visitor, form, selectable)
+    if not await run_in_threadpool(w.sessions.claim_once, visitor.field("once")):
+        return redirect("/account/apikeys?done=resubmitted")
+    try:
+        key, secret = await run_in_threadpool(
+            w.core.accounts.create_key,
+            user.name,
+            form.name,
+            form.scopes,
+            form.globs,
+            form.packages,
+            form.expires_in_days,
+            form.owner,
+        )
+    except ServiceError as exc:
+        return _form_page(request, visitor, form, selectable, error=exc.message)
+    return _secret_page(request, visitor, key, secret, regenerated=False)
+
+
+async def _own_key(request: Request, visitor: Visitor) -> KeyView | Response:
+    try:
+        return await run_in_threadpool(
+            _key, web(request).core, visitor.account.name, request.path_params["key_id"]
+        )
+    except NotFound as exc:
+        return not_found(request, visitor, exc.message)
+
+
+def _edit_choices(core: Core, user_id: int, key: KeyView) -> dict[str, list[str]]:
+    """The key's owner only (it cannot change), with its packages and those the key already selects."""
+    owned = _selectable(core, user_id).get(key.owner, [])
+    return {key.owner: owned + [p for p in key.packages if p.lower() not in {o.lower() for o in owned}]}
+
+
+@page(signed_in=True)
+async def edit_form(request: Request, visitor: Visitor) -> Response:
+    key = await _own_key(request, visitor)
+    if isinstance(key, Response):
+        return key
+    choices = await run_in_threadpool(_edit_choices, web(request).core, visitor.account.id, key)
+    return _form_page(request, visitor, KeyForm.from_key(key), choices, key)
+
+
+@page(signed_in=True)
+async def edit(request: Request, visitor: Visitor) -> Response:
+    key = await _own_key(request, visitor)
+    if isinstance(key, Response):
+        return key
+    core = web(request).core
+    choices = await run_in_threadpool(_edit_choices, core, visitor.account.id, key)
+    form = KeyForm.parse(visitor.fields(), visitor.values("package"))
+    form.owner = key.owner
+    if not form.validate(choices, creating=False):
+        return _form_page(request, visitor, form, choices, key)
+    try:
+        await run_in_threadpool(
+            lambda: core.accounts.edit_key(
+                visitor.account.name,
+                key.id,
+                name=form.name,
+                scopes=form.scopes,
+                globs=form.globs,
+                packages=form.packages,
+            )
+        )
+    except ServiceError as exc:
+        return _form_page(request, visitor, form, choices, key, error=exc.message)
+    return redirect("/account/apikeys?done=edited")
+
+
+@page(signed_in=True)
+async def regenerate(request: Request, visitor: Visitor) -> Response:
+    w = web(request)
+    if not await run_in_threadpool(w.sessions.claim_once, visitor.field("once")):
+        return redirect("/account/apikeys?done=resubmitted")
+    try:
+        key, secret = await run_in_threadpool(
+            w.core.accounts.regenerate_key, visitor.account.name, request.path_params["key_id"]
+        )
+    except NotFound as exc:
+        return not_found(request, visitor, exc.message)
+    return _secret_page(request, visitor, key, secret, regenerated=True)
+
+
+@page(signed_in=True)
+async def delete_form(request: Request, visitor: Visitor) -> Response:
+    key = await _own_key(request, visitor)
+    if isinstance(key, Response):
+        return key
+    return render(request, visitor, "key_delete.html", {"key": key})
+
+
+@page(signed_in=True)
+async def delete(request: Request, visitor: Visitor) -> Response:
+    try:
+        await run_in_threadpool(
+            web(request).core.accounts.delete_key, visitor.account.name, request.path_params["key_id"]
+        )
+    except NotFound as exc:
+        return not_found(request, visitor, exc.message)
+    return redirect("/account/apikeys?done=deleted")
+
+
+routes = [
+    Route("/account/apikeys", list_keys, methods=["GET"]),
+    Route("/account/apikeys", create_key, methods=["POST"]),
+    Route("/account/apikeys/new", new_key, methods=["GET"]),
+    Route("/account/apikeys/{key_id}/edit", edit_form, methods=["GET"]),
+    Route("/account/apikeys/{key_id}/edit", edit, methods=["POST"]),
+    Route("/account/apikeys/{key_id}/regenerate", regenerate, methods=["POST"]),
+    Route("/account/apikeys/{key_id}/delete", delete_form, methods=["GET"]),
+    Route("/account/apikeys/{key_id}/delete", delete, methods=["POST"]),
+]

@@ -1,0 +1,73 @@
+"""What a package's page shows, read from the database and the stored readme (no web framework)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from nugat.db import Database
+from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion
+from nugat.protocol.v3 import urls
+from nugat.storage import Storage, StorageError
+from nugat.versions import InvalidVersion, parse_version
+
+README_LIMIT = 256 << 10
+
+
+@dataclass(frozen=True)
+class Details:
+    package_id: str
+    shown: PackageVersion
+    versions: list[PackageVersion]  # newest first: the listed ones, and the shown one even if unlisted
+    owners: list[str]
+    total_downloads: int
+    readme: str | None
+
+
+def _default(versions: list[PackageVersion]) -> PackageVersion | None:
+    """The version a bare ``/packages/{id}`` shows: the newest listed stable one, as nuget.org."""
+    pool = [v for v in versions if v.listed] or versions
+    return next((v for v in pool if not v.is_prerelease), pool[0] if pool else None)
+
+
+def package_details(db: Database, storage: Storage, package_id: str, version: str | None) -> Details | None:
+    with db.reading() as s:
+        reg = s.scalar(select(PackageRegistration).where(PackageRegistration.id_lower == package_id.lower()))
+        if reg is None:
+            return None
+        rows = s.scalars(select(PackageVersion).where(PackageVersion.registration_id == reg.id))
+        versions = sorted(rows, key=lambda v: parse_version(v.version), reverse=True)
+        owners = list(
+            s.scalars(
+                select(Account.name)
+                .join(PackageOwner, PackageOwner.account_id == Account.id)
+                .where(PackageOwner.registration_id == reg.id)
+                .order_by(Account.name_lower)
+            )
+        )
+    if version is None:
+        shown = _default(versions)
+    else:
+        try:
+            wanted = parse_version(version).normalized.lower()
+        except InvalidVersion:
+            return None
+        shown = next((v for v in versions if v.version_lower == wanted), None)
+    if shown is None:
+        return None
+    readme = None
+    if shown.metadata_json.get("readme_file"):
+        try:
+            data = storage.get_bytes(f"{urls.FLAT}/{reg.id_lower}/{shown.version_lower}/readme")
+        except StorageError:
+            data = None
+        readme = data[:README_LIMIT].decode("utf-8", "replace") if data else None
+    return Details(
+        package_id=shown.package_id,
+        shown=shown,
+        versions=[v for v in versions if v.listed or v is shown],
+        owners=owners,
+        total_downloads=reg.total_downloads,
+        readme=readme,
+    )

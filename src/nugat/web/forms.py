@@ -1,0 +1,109 @@
+"""The API key form and the sign-in redirect target, read and checked field by field (pure)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from nugat import keys
+from nugat.keys import Scope
+from nugat.services.accounts import KeyView
+
+EXPIRY_CHOICES = (1, 90, 180, 270, 365)
+DEFAULT_EXPIRY = 365
+_SPLIT = re.compile(r"[\s,]+")
+_SAFE_PATH = re.compile(r"^/(?![/\\])[\x21-\x7e]*$")
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site, never another site (``//evil``, ``https:``)."""
+    return target if target and _SAFE_PATH.match(target) else "/"
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:]
+
+
+@dataclass
+class KeyForm:
+    name: str = ""
+    owner: str = ""
+    push: bool = True
+    push_kind: str = Scope.PUSH.value
+    unlist: bool = False
+    glob: str = ""
+    packages: list[str] = field(default_factory=list)
+    expires_in_days: int = DEFAULT_EXPIRY
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_key(cls, key: KeyView) -> KeyForm:
+        return cls(
+            name=key.name,
+            owner=key.owner,
+            push=bool({Scope.PUSH, Scope.PUSH_VERSION} & set(key.scopes)),
+            push_kind=Scope.PUSH_VERSION.value if Scope.PUSH_VERSION in key.scopes else Scope.PUSH.value,
+            unlist=Scope.UNLIST in key.scopes,
+            glob=", ".join(key.globs),
+            packages=list(key.packages),
+        )
+
+    @classmethod
+    def parse(cls, fields: Mapping[str, str], packages: Sequence[str]) -> KeyForm:
+        """Read the posted form: ``fields`` are its single values, ``packages`` the checked package ids."""
+        try:
+            days = int(fields.get("expires", ""))
+        except ValueError:
+            days = 0
+        return cls(
+            name=fields.get("name", "").strip(),
+            owner=fields.get("owner", "").strip(),
+            push=bool(fields.get("push")),
+            push_kind=fields.get("push_kind", ""),
+            unlist=bool(fields.get("unlist")),
+            glob=fields.get("glob", "").strip(),
+            packages=[p.strip() for p in packages if p.strip()],
+            expires_in_days=days,
+        )
+
+    @property
+    def scopes(self) -> list[str]:
+        chosen = [self.push_kind] if self.push else []
+        return chosen + ([Scope.UNLIST.value] if self.unlist else [])
+
+    @property
+    def globs(self) -> list[str]:
+        return [g for g in _SPLIT.split(self.glob) if g]
+
+    def validate(self, selectable: Mapping[str, Sequence[str]], *, creating: bool) -> bool:
+        """Check every field; ``selectable`` maps each owner the user may choose to its package ids."""
+        errors: dict[str, str] = {}
+        if not 1 <= len(self.name) <= 128:
+            errors["name"] = "Give the key a name (at most 128 characters)"
+        owners = {o.lower(): o for o in selectable}
+        owner = owners.get(self.owner.lower())
+        if owner is None:
+            errors["owner"] = "Choose a package owner from the list"
+        else:
+            self.owner = owner
+        if self.push and self.push_kind not in (Scope.PUSH, Scope.PUSH_VERSION):
+            errors["scopes"] = "Choose what the key may push"
+        elif not self.scopes:
+            errors["scopes"] = "Choose at least one scope: Push or Unlist package"
+        if self.globs:
+            try:
+                keys.normalize_settings([Scope.PUSH], self.globs, [], None)
+            except keys.InvalidKeySettings as exc:
+                errors["glob"] = _sentence(str(exc))
+        if not self.globs and not self.packages:
+            errors["packages"] = "Give a glob pattern or select at least one package"
+        elif owner is not None:
+            allowed = {p.lower() for p in selectable[owner]}
+            unknown = [p for p in self.packages if p.lower() not in allowed]
+            if unknown:
+                errors["packages"] = f"{', '.join(unknown)}: not a package of {owner}"
+        if creating and self.expires_in_days not in EXPIRY_CHOICES:
+            errors["expires"] = "Choose an expiration from the list"
+        self.errors = errors
+        return not errors

@@ -1,0 +1,115 @@
+"""The package pages: home with search, package details, and My packages (unlist, relist)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nugat.protocol.http import base_url, client_address
+from nugat.services import ServiceError
+from nugat.services.search import Query
+from nugat.web.catalog import package_details
+from nugat.web.pages import Visitor, not_found, page, redirect, render, web
+
+PAGE_SIZE = 20
+NOTICES = {"unlisted": "unlisted: it no longer shows in search.", "relisted": "listed again."}
+
+
+def _page_number(request: Request) -> int:
+    try:
+        return max(1, min(int(request.query_params.get("page", "1")), 10_000))
+    except ValueError:
+        return 1
+
+
+@page()
+async def home(request: Request, visitor: Visitor) -> Response:
+    q = request.query_params.get("q", "").strip()[:256]
+    number = _page_number(request)
+    query = Query(q=q, skip=(number - 1) * PAGE_SIZE, take=PAGE_SIZE, prerelease=True, semver2=True)
+    total, hits = await run_in_threadpool(web(request).core.search.search, query)
+
+    def link(n: int) -> str:
+        return "/packages?" + urlencode({"q": q, "page": n} if q else {"page": n})
+
+    context = {
+        "q": q,
+        "total": total,
+        "hits": hits,
+        "previous": link(number - 1) if number > 1 else None,
+        "next": link(number + 1) if number * PAGE_SIZE < total else None,
+    }
+    return render(request, visitor, "home.html", context)
+
+
+@page()
+async def details(request: Request, visitor: Visitor) -> Response:
+    core = web(request).core
+    package_id, version = request.path_params["id"], request.path_params.get("version")
+    found = await run_in_threadpool(package_details, core.db, core.storage, package_id, version)
+    if found is None:
+        what = f"{package_id} {version}" if version else package_id
+        return not_found(request, visitor, f"There is no package {what} on this server.")
+    meta = found.shown.metadata_json
+    project_url = meta.get("project_url") or ""
+    context = {
+        "d": found,
+        "meta": meta,
+        "project_url": project_url if project_url.startswith(("https://", "http://")) else None,
+        "source": f"{base_url(request)}/v3/index.json",
+    }
+    return render(request, visitor, "package.html", context)
+
+
+@page(signed_in=True)
+async def my_packages(request: Request, visitor: Visitor) -> Response:
+    accounts = web(request).core.accounts
+    owners = await run_in_threadpool(accounts.key_owners, visitor.account.id)
+    packages = await run_in_threadpool(accounts.packages_of, [o.id for o in owners])
+    done, package, version = (request.query_params.get(k, "") for k in ("done", "id", "version"))
+    mine = any(p.package_id.lower() == package.lower() for p in packages)
+    notice = f"{package} {version} {NOTICES[done]}" if done in NOTICES and mine and version else None
+    return render(request, visitor, "my_packages.html", {"packages": packages, "notice": notice})
+
+
+async def _set_listed(request: Request, visitor: Visitor, listed: bool) -> Response:
+    package_id, version = request.path_params["id"], request.path_params["version"]
+    try:
+        await run_in_threadpool(
+            web(request).core.packages.set_listed_as,
+            package_id,
+            version,
+            listed,
+            visitor.account.id,
+            client_address(request),
+        )
+    except ServiceError as exc:
+        context = {"title": "Not changed", "message": exc.message}
+        return render(request, visitor, "message.html", context, status=exc.status)
+    done = urlencode({"done": "relisted" if listed else "unlisted", "id": package_id, "version": version})
+    return redirect(f"/account/packages?{done}")
+
+
+@page(signed_in=True)
+async def unlist(request: Request, visitor: Visitor) -> Response:
+    return await _set_listed(request, visitor, listed=False)
+
+
+@page(signed_in=True)
+async def relist(request: Request, visitor: Visitor) -> Response:
+    return await _set_listed(request, visitor, listed=True)
+
+
+routes = [
+    Route("/", home, methods=["GET"]),
+    Route("/packages", home, methods=["GET"]),
+    Route("/packages/{id}", details, methods=["GET"]),
+    Route("/packages/{id}/{version}", details, methods=["GET"]),
+    Route("/account/packages", my_packages, methods=["GET"]),
+    Route("/account/packages/{id}/{version}/unlist", unlist, methods=["POST"]),
+    Route("/account/packages/{id}/{version}/relist", relist, methods=["POST"]),
+]

@@ -1,0 +1,185 @@
+"""What every page shares: templates, the visitor (signed in or not), CSRF checks and cookies."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from nugat.core import Core
+from nugat.db.models import Account
+from nugat.protocol.http import base_url
+from nugat.services.sessions import SESSION_LIFETIME, Sessions, new_token
+from nugat.web import display
+
+SESSION_COOKIE = "nugat_session"
+CSRF_COOKIE = "nugat_csrf"  # before sign-in, the value the forms' CSRF tokens are bound to
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.filters.update(
+    date=display.date,
+    datetime_utc=display.datetime_utc,
+    expiry=display.expiry,
+    scope_label=display.scope_label,
+    version_range=display.version_range,
+    count=display.count,
+)
+templates = Jinja2Templates(env=_env)
+
+
+@dataclass
+class Web:
+    core: Core
+    sessions: Sessions
+
+
+def web(request: Request) -> Web:
+    """The services the pages use, built once per application."""
+    state = request.app.state
+    if not hasattr(state, "web"):
+        core: Core = state.core
+        state.web = Web(core, Sessions(core.db, core.settings.server_secret()))
+    found: Web = state.web
+    return found
+
+
+@dataclass
+class Visitor:
+    user: Account | None
+    session: str | None  # the session token, when signed in
+    csrf: str  # the token every form of the page carries
+    form: FormData | None = None
+
+    def field(self, name: str) -> str:
+        value = self.form.get(name) if self.form is not None else None
+        return value if isinstance(value, str) else ""
+
+    def fields(self) -> dict[str, str]:
+        return {name: self.field(name) for name in (self.form or {})}
+
+    def values(self, name: str) -> list[str]:
+        return [v for v in (self.form.getlist(name) if self.form else []) if isinstance(v, str)]
+
+    @property
+    def account(self) -> Account:
+        """The signed-in user (on pages that require one)."""
+        assert self.user is not None
+        return self.user
+
+
+Handler = Callable[[Request, Visitor], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def is_https(request: Request) -> bool:
+    return base_url(request).startswith("https:")
+
+
+def page(*, signed_in: bool = False) -> Callable[[Handler], Endpoint]:
+    """Wrap a page handler: find the visitor, send strangers of ``signed_in`` pages to the sign-in page,
+    and refuse any POST without a valid CSRF token (or sent from another site)."""
+
+    def wrap(handler: Handler) -> Endpoint:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            sessions = web(request).sessions
+            token = request.cookies.get(SESSION_COOKIE)
+            user = await run_in_threadpool(sessions.user, token) if token else None
+            anonymous = request.cookies.get(CSRF_COOKIE)
+            fresh = None
+            if user is None and not anonymous:
+                anonymous = fresh = new_token()
+            binding = token if user is not None else anonymous
+            assert binding is not None
+            visitor = Visitor(user, token if user is not None else None, sessions.csrf_token(binding))
+            if request.method == "POST":
+                visitor.form = await request.form()
+            if signed_in and user is None:
+                target = request.url.path if request.method == "GET" else "/"
+                response: Response = redirect(f"/signin?next={quote(target)}")
+            elif visitor.form is not None and (
+                request.headers.get("sec-fetch-site") == "cross-site"
+                or not sessions.check_csrf(binding, visitor.field("csrf"))
+            ):
+                response = render(
+                    request,
+                    visitor,
+                    "message.html",
+                    {
+                        "title": "Form expired",
+                        "message": "This form has expired or did not come from this site. "
+                        "Go back, reload the page and try again (cookies must be enabled).",
+                    },
+                    status=403,
+                )
+            else:
+                response = await handler(request, visitor)
+            if fresh is not None:
+                set_cookie(request, response, CSRF_COOKIE, fresh, max_age=None)
+            if token and user is None:
+                response.delete_cookie(SESSION_COOKIE, path="/")
+            return response
+
+        return endpoint
+
+    return wrap
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", secure=is_https(request), httponly=True, samesite="lax"
+    )
+
+
+def start_session(request: Request, response: Response, token: str) -> Response:
+    set_cookie(request, response, SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()))
+    return response
+
+
+def render(
+    request: Request,
+    visitor: Visitor,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    no_store: bool = False,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A page; ``no_store`` for one that shows a secret (no cache, no back-button copy)."""
+    settings = web(request).core.settings
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "user": visitor.user,
+            "csrf": visitor.csrf,
+            "allow_signup": settings.allow_signup,
+            **(context or {}),
+        },
+        status_code=status,
+        headers={"cache-control": "no-store" if no_store else "private, no-cache", **(headers or {})},
+    )
+
+
+def not_found(request: Request, visitor: Visitor, message: str) -> Response:
+    return render(request, visitor, "message.html", {"title": "Not found", "message": message}, status=404)
+
+
+def redirect(path: str) -> Response:
+    return RedirectResponse(path, status_code=303)

@@ -1,0 +1,1 @@
+"""Bounded fuzzing: the package reader, the glob matcher and the JSON endpoints (issue 6)."""

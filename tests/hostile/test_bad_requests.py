@@ -1,0 +1,201 @@
+"""Hostile requests: malformed API-key headers, path traversal in every URL parameter, abusive search queries.
+
+Never a 5xx, never a byte from outside the feed's storage. Raw sockets send the exact bytes (an HTTP
+library would normalize ``..`` away or refuse a non-ASCII header before the server ever saw it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import quote
+
+import pytest
+
+from hostile.harness import Feed, RawResponse, raw_exchange
+from nugat import keys
+from support.zips import package
+
+PASSWD_MARK = b"root:x:0:0"
+
+
+def request(feed: Feed, method: str, target: str, *headers: bytes, address: str = "127.0.0.1") -> RawResponse:
+    host = feed.server.url.removeprefix("http://").encode()
+    start = f"{method} {target} HTTP/1.1".encode("latin-1")
+    head = b"\r\n".join([start, b"Host: " + host, b"Connection: close", *headers])
+    return raw_exchange(feed.server.url, head + b"\r\n\r\n", address=address)
+
+
+def key_header(value: bytes) -> bytes:
+    return b"X-NuGet-ApiKey: " + value
+
+
+def wrong_keys(real: str) -> dict[str, bytes]:
+    parsed = keys.parse_key(real)
+    assert parsed is not None
+    other_secret = keys.new_key(parsed.key_id)  # well-formed, right key id, wrong secret
+    typo = real[:-1] + ("a" if real[-1] != "a" else "b")  # fails the checksum
+    return {
+        "garbage": b"x",
+        "prefix only": b"nugat_",
+        "checksum typo": typo.encode(),
+        "wrong secret": other_secret.encode(),
+        "unknown key id": keys.new_key(keys.new_key_id()).encode(),
+        "8 KiB": b"nugat_" + b"A" * 8192,
+        "latin-1 bytes": b"cl\xe9-secr\xe8te",
+        "UTF-8 text": "ключ-🔑".encode(),
+        "invalid UTF-8": b"\xff\xfe\xfd",
+        "key in quotes": b'"' + real.encode() + b'"',
+        "SQL": b"' OR '1'='1",
+    }
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_malformed_api_keys_are_401_never_500(feed: Feed, method: str) -> None:
+    # Failed attempts are throttled per address: this test has an address of its own.
+    address = "127.0.0.21" if method == "PUT" else "127.0.0.22"
+    target = "/api/v2/package" if method == "PUT" else "/api/v2/package/Some.Pkg/1.0.0"
+    # A push declares a body it never sends: the key is refused before any of it would be read.
+    framing = [b"Content-Type: application/octet-stream", b"Content-Length: 1000"] if method == "PUT" else []
+    for name, value in wrong_keys(feed.key).items():
+        resp = request(feed, method, target, key_header(value), *framing, address=address)
+        text = resp.body.decode("utf-8", "replace")
+        assert resp.status == 401, f"{name}: {resp.status} {text[:200]}"
+        assert text == "The API key is invalid, revoked or unknown", name
+        assert resp.headers["x-nuget-warning"] == text
+    for name, headers in {"no header": [], "empty header": [b"X-NuGet-ApiKey: "]}.items():
+        resp = request(feed, method, target, *headers, *framing, address=address)
+        assert resp.status == 401, name
+        assert resp.body.startswith(b"An API key is required: pass it with -ApiKey")
+
+
+def test_oversized_and_control_character_key_headers_are_refused_by_the_http_layer(feed: Feed) -> None:
+    for value in (b"nugat_" + b"A" * (1 << 20), b"nugat_\x00abc", b"nugat_\x01abc"):
+        resp = request(
+            feed, "DELETE", "/api/v2/package/Some.Pkg/1.0.0", key_header(value), address="127.0.0.23"
+        )
+        assert 400 <= resp.status < 500, resp
+    assert feed.server.get("/health").status_code == 200
+
+
+TRAVERSALS = [
+    "../../secret.key",
+    "..%2f..%2fsecret.key",
+    "..%2F..%2Fsecret.key",
+    "%2e%2e/%2e%2e/secret.key",
+    "%2e%2e%2f%2e%2e%2fsecret.key",
+    "..\\..\\secret.key",
+    "..%5c..%5csecret.key",
+    "%252e%252e%252fsecret.key",
+    "....//....//secret.key",
+    "/etc/passwd",
+    "%2fetc%2fpasswd",
+    "C:%5cWindows%5cwin.ini",
+    "trav.pkg%00.json",
+    "..%00/secret.key",
+    "%c0%ae%c0%ae/secret.key",
+]
+
+URL_TEMPLATES = [
+    "/v3/flatcontainer/{}",
+    "/v3/flatcontainer/{}/index.json",
+    "/v3/flatcontainer/trav.pkg/{}",
+    "/v3/flatcontainer/trav.pkg/1.0.0/{}",
+    "/v3/flatcontainer/trav.pkg/{}/trav.pkg.1.0.0.nupkg",
+    "/v3/registration/{}/index.json",
+    "/v3/registration/trav.pkg/{}.json",
+    "/v3/registration-semver2/{}",
+    "/v3/registration-semver2/trav.pkg/page/{}/2.0.0.json",
+    "/static/{}",
+    "/packages/{}",
+    "/packages/Trav.Pkg/{}",
+    "/packages/{}/1.0.0",
+    "/{}",
+    "/v3/{}",
+    "/api/v2/package/{}",
+]
+
+
+def assert_nothing_leaked(feed: Feed, resp: RawResponse, target: str) -> None:
+    assert resp.status < 500, f"{target}: {resp.status} {resp.body[:300]!r}"
+    secret = (feed.server.data_dir / "secret.key").read_bytes().strip()
+    assert secret not in resp.body, target
+    assert PASSWD_MARK not in resp.body, target
+
+
+def test_path_traversal_in_every_url_parameter(feed: Feed) -> None:
+    assert feed.push(package("Trav.Pkg")).status_code == 201
+    for template in URL_TEMPLATES:
+        for attack in TRAVERSALS:
+            target = template.format(attack)
+            for method in ("GET", "HEAD"):
+                resp = request(feed, method, target)
+                assert_nothing_leaked(feed, resp, target)
+                if template.startswith("/v3/"):
+                    assert resp.status in (400, 404), f"{method} {target}: {resp.status}"
+
+
+@pytest.mark.parametrize("method", ["DELETE", "POST"])
+def test_path_traversal_in_unlist_and_relist(feed: Feed, method: str) -> None:
+    for attack in TRAVERSALS:
+        for target in (f"/api/v2/package/{attack}/1.0.0", f"/api/v2/package/Trav.Pkg/{attack}"):
+            resp = request(feed, method, target, key_header(feed.key.encode()))
+            assert_nothing_leaked(feed, resp, target)
+            assert resp.status in (400, 404, 405), f"{method} {target}: {resp.status} {resp.body[:200]!r}"
+
+
+SEARCH_ABUSE = [
+    "skip=-1",
+    "skip=-99999999999999999999999",
+    "skip=99999999999999999999999",
+    "take=-5",
+    "take=100000000000000000000000000000",
+    "take=1e3",
+    "take=0x10",
+    "take=",
+    "skip=abc&take=def",
+    "take=1&take=100000",
+    "skip=%00",
+    "prerelease=maybe",
+    "prerelease=true&prerelease=false",
+    "semVerLevel=99.99",
+    "semVerLevel=%ff",
+    "packageType=%00",
+    "packageType=" + "x" * 1000,
+    "q=%00%ff%fe",
+    "q=" + quote("id: tags: owner: author: description: title: packageid:"),
+    "q=" + quote("a " * 3000),
+    "q=" + "x" * 20000,
+    "q=%25%25%25_*?[]()",
+    "q=" + quote("' OR 1=1 --"),
+    "unknown=1&another=2&" + "&".join(f"p{i}=1" for i in range(200)),
+    "q",
+    "&&&&===",
+]
+
+
+@pytest.mark.parametrize("endpoint", ["/v3/search", "/v3/autocomplete", "/v3/autocomplete?id=Trav.Pkg&"])
+def test_search_parameter_abuse(feed: Feed, endpoint: str) -> None:
+    for query in SEARCH_ABUSE:
+        target = endpoint + ("&" if "?" in endpoint else "?") + query
+        start = time.monotonic()
+        resp = request(feed, "GET", target)
+        assert time.monotonic() - start < 5, target
+        assert resp.status == 200, f"{target[:200]}: {resp.status} {resp.body[:300]!r}"
+        doc = json.loads(resp.body)
+        assert isinstance(doc["totalHits"], int) and doc["totalHits"] >= 0
+        assert isinstance(doc["data"], list) and len(doc["data"]) <= 1000
+
+
+def test_control_characters_in_parameters_cannot_forge_log_lines(feed: Feed) -> None:
+    forged = "2026-01-01 00:00:00,000 INFO nugat.publish: pushed Forged.Pkg 1.0.0 with key x"
+    for attack in (f"Evil\r\n{forged}", f"Evil\n{forged}", f"Evil\x1b[2K\r{forged}"):
+        resp = request(
+            feed, "DELETE", f"/api/v2/package/{quote(attack)}/1.0.0", key_header(feed.key.encode())
+        )
+        assert resp.status == 404
+        assert resp.headers["x-nuget-warning"].startswith("Evil")
+        assert "\r" not in resp.headers["x-nuget-warning"]
+    lines = feed.server.log_path.read_text(errors="replace").splitlines()
+    assert not [line for line in lines if line.startswith(forged[:40])]
+    assert any("unlist refused (404): Evil" in line for line in lines)

@@ -1,0 +1,219 @@
+"""One test per rule of ``nugat.authz``: who may push or unlist what, and the reason a refused user reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from nugat.authz import can_push, can_unlist
+from nugat.keys import KeyGrant
+
+ALICE, CONTOSO, BOB = 1, 2, 3
+
+
+def grant(
+    *scopes: str,
+    globs: tuple[str, ...] = ("*",),
+    packages: tuple[str, ...] = (),
+    owner_id: int = ALICE,
+    owner_name: str = "alice",
+) -> KeyGrant:
+    return KeyGrant(
+        key_id="k1",
+        user_id=ALICE,
+        owner_id=owner_id,
+        owner_name=owner_name,
+        scopes=frozenset(scopes),
+        globs=globs,
+        packages=packages,
+        expires_at=datetime(2100, 1, 1),
+    )
+
+
+def push(
+    key: KeyGrant,
+    package_id: str = "Contoso.Lib",
+    *,
+    exists: bool = False,
+    owners: frozenset[int] = frozenset(),
+    member: bool = True,
+    reserved: bool = False,
+    looks_like: str | None = None,
+) -> tuple[bool, int, str]:
+    d = can_push(
+        key,
+        package_id,
+        exists=exists,
+        owner_ids=owners,
+        actor_is_member=member,
+        reserved_by_others=reserved,
+        looks_like=looks_like,
+    )
+    return d.allowed, d.status, d.reason
+
+
+def unlist(
+    key: KeyGrant, package_id: str = "Contoso.Lib", *, owners: frozenset[int], member: bool = True
+) -> tuple[bool, int, str]:
+    d = can_unlist(key, package_id, owner_ids=owners, actor_is_member=member)
+    return d.allowed, d.status, d.reason
+
+
+# can_push: new package ids ----------------------------------------------------------------------------
+
+
+def test_push_key_creates_a_new_id() -> None:
+    assert push(grant("push")) == (True, 200, "")
+
+
+def test_push_version_key_cannot_create_an_id() -> None:
+    allowed, status, reason = push(grant("push-version"))
+    assert (allowed, status) == (False, 403)
+    assert "only push new versions" in reason and "Contoso.Lib does not exist yet" in reason
+
+
+def test_key_without_push_scopes_cannot_create_an_id() -> None:
+    assert push(grant("unlist")) == (False, 403, "API key k1 does not allow pushing packages")
+
+
+def test_new_id_under_a_prefix_reserved_by_others_is_409() -> None:
+    allowed, status, reason = push(grant("push"), reserved=True)
+    assert (allowed, status) == (False, 409)
+    assert "reserved prefix" in reason and "Contoso.Lib" in reason
+
+
+def test_new_id_confusable_with_another_owners_id_is_409() -> None:
+    allowed, status, reason = push(grant("push"), "C0ntoso.Lib", looks_like="Contoso.Lib")
+    assert (allowed, status) == (False, 409)
+    assert "too similar" in reason and "Contoso.Lib" in reason
+
+
+def test_scope_is_checked_before_the_reservation() -> None:
+    # a key that could not create the id anyway is told about its scope, not about the prefix
+    assert push(grant("push-version"), reserved=True)[1] == 403
+
+
+# can_push: existing ids -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scope", ["push", "push-version"])
+def test_owner_pushes_a_new_version(scope: str) -> None:
+    assert push(grant(scope), exists=True, owners=frozenset({ALICE})) == (True, 200, "")
+
+
+def test_owner_among_several_pushes() -> None:
+    assert push(grant("push"), exists=True, owners=frozenset({BOB, ALICE}))[0]
+
+
+def test_non_owner_cannot_push_a_version() -> None:
+    assert push(grant("push"), exists=True, owners=frozenset({BOB})) == (
+        False,
+        403,
+        "alice is not an owner of Contoso.Lib",
+    )
+
+
+def test_unlist_only_key_cannot_push_a_version() -> None:
+    assert push(grant("unlist"), exists=True, owners=frozenset({ALICE})) == (
+        False,
+        403,
+        "API key k1 does not allow pushing packages",
+    )
+
+
+def test_existing_ids_ignore_reservations_and_lookalikes() -> None:
+    # their owners keep pushing versions after someone reserves the prefix
+    result = push(grant("push"), exists=True, owners=frozenset({ALICE}), reserved=True, looks_like="X")
+    assert result == (True, 200, "")
+
+
+# can_push: keys of organizations ----------------------------------------------------------------------
+
+
+def test_org_key_pushes_the_orgs_package() -> None:
+    org_key = grant("push", owner_id=CONTOSO, owner_name="Contoso")
+    assert push(org_key, exists=True, owners=frozenset({CONTOSO}))[0]
+
+
+def test_org_key_cannot_push_its_creators_own_package() -> None:
+    org_key = grant("push", owner_id=CONTOSO, owner_name="Contoso")
+    assert push(org_key, exists=True, owners=frozenset({ALICE})) == (
+        False,
+        403,
+        "Contoso is not an owner of Contoso.Lib",
+    )
+
+
+def test_key_of_a_creator_who_left_the_org_is_refused_first() -> None:
+    org_key = grant("push", owner_id=CONTOSO, owner_name="Contoso")
+    for exists in (False, True):
+        allowed, status, reason = push(org_key, exists=exists, owners=frozenset({CONTOSO}), member=False)
+        assert (allowed, status) == (False, 403)
+        assert reason == "API key k1 acts for Contoso, and its creator no longer does"
+
+
+# can_push: package selection --------------------------------------------------------------------------
+
+
+def test_glob_selects_ids() -> None:
+    key = grant("push", globs=("Contoso.*",))
+    assert push(key, "contoso.lib")[0]  # ids ignore case
+    allowed, status, reason = push(key, "Other.Lib")
+    assert (allowed, status) == (False, 403)
+    assert reason == "API key k1 does not allow pushing Other.Lib: it matches no package or glob"
+    assert not push(key, "Contoso")[0]
+
+
+def test_package_list_selects_exact_ids() -> None:
+    key = grant("push", globs=(), packages=("Contoso.Lib",))
+    assert push(key, "CONTOSO.LIB")[0]
+    assert not push(key, "Contoso.Lib.Extra")[0]
+
+
+def test_selection_is_checked_before_ownership() -> None:
+    key = grant("push", globs=("Other.*",))
+    reason = push(key, exists=True, owners=frozenset({BOB}))[2]
+    assert "matches no package or glob" in reason
+
+
+# can_unlist ---------------------------------------------------------------------------------------------
+
+
+def test_owner_with_unlist_scope_unlists() -> None:
+    assert unlist(grant("unlist"), owners=frozenset({ALICE})) == (True, 200, "")
+
+
+@pytest.mark.parametrize("scope", ["push", "push-version"])
+def test_unlist_needs_the_unlist_scope(scope: str) -> None:
+    assert unlist(grant(scope), owners=frozenset({ALICE})) == (
+        False,
+        403,
+        "API key k1 does not allow unlisting packages",
+    )
+
+
+def test_unlist_needs_the_package_selected() -> None:
+    assert unlist(grant("unlist", globs=("Other.*",)), owners=frozenset({ALICE})) == (
+        False,
+        403,
+        "API key k1 does not allow unlisting Contoso.Lib: it matches no package or glob",
+    )
+
+
+def test_non_owner_cannot_unlist() -> None:
+    assert unlist(grant("unlist"), owners=frozenset({BOB})) == (
+        False,
+        403,
+        "alice is not an owner of Contoso.Lib",
+    )
+
+
+def test_org_key_unlists_the_orgs_package_while_its_creator_is_a_member() -> None:
+    org_key = grant("unlist", owner_id=CONTOSO, owner_name="Contoso")
+    assert unlist(org_key, owners=frozenset({CONTOSO}))[0]
+    assert unlist(org_key, owners=frozenset({CONTOSO}), member=False) == (
+        False,
+        403,
+        "API key k1 acts for Contoso, and its creator no longer does",
+    )

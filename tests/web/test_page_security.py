@@ -1,0 +1,299 @@
+"""The pages' defences over HTTP: CSRF, sessions and their expiry, throttled sign-in, secrets shown once."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from nugat.clock import utcnow
+from nugat.db.models import AuditEvent, Throttle, WebSession
+from nugat.services.accounts import FAILED_SIGNIN_PER_ACCOUNT, FAILED_SIGNIN_PER_ADDRESS
+from nugat.web.pages import CSRF_COOKIE, SESSION_COOKIE
+from nugat.web.security import CONTENT_SECURITY_POLICY
+from web.helpers import PASSWORD, MakeSite, Site, csrf_of, nupkg, secret_of
+
+# Every state-changing form of a signed-in user, with data that would succeed given a valid token.
+SIGNED_IN_FORMS = [
+    ("/account/apikeys", {"name": "x", "owner": "alice", "push": "on", "push_kind": "push", "glob": "*"}),
+    ("/account/apikeys/{key}/edit", {"name": "renamed", "push": "on", "push_kind": "push", "glob": "*"}),
+    ("/account/apikeys/{key}/regenerate", {}),
+    ("/account/apikeys/{key}/delete", {}),
+    ("/account/packages/Csrf.Lib/1.0.0/unlist", {}),
+    (
+        "/account/password",
+        {"current": PASSWORD, "password": "a whole new password", "confirm": "a whole new password"},
+    ),
+    ("/account/email", {"current": PASSWORD, "email": "mallory@example.test"}),
+    ("/signout", {}),
+]
+
+
+def test_every_form_refuses_a_post_without_a_valid_csrf_token(alice: Site) -> None:
+    _, secret = alice.create_key(expires="365")
+    assert alice.push(secret, nupkg("Csrf.Lib", "1.0.0")) == 201
+    key = alice.core.accounts.list_keys("alice")[0]
+    page = alice.get("/account/apikeys").text
+    good = csrf_of(page)
+    for path, data in SIGNED_IN_FORMS:
+        action = path.format(key=key.id)
+        for token in (None, "", "0" * 64, good[:-1] + ("0" if good[-1] != "0" else "1")):
+            form = dict(data, **({"csrf": token} if token is not None else {}))
+            response = alice.client.post(action, data=form, follow_redirects=False)
+            assert response.status_code == 403, (action, token, response.status_code)
+            assert "This form has expired" in response.text
+        cross_site = alice.client.post(
+            action,
+            data=dict(data, csrf=good),
+            headers={"sec-fetch-site": "cross-site"},
+            follow_redirects=False,
+        )
+        assert cross_site.status_code == 403, action
+    # Nothing changed: same key and secret, package listed, password, email, still signed in.
+    assert alice.core.accounts.list_keys("alice") == [key]
+    assert alice.push(secret, nupkg("Csrf.Lib", "1.0.1")) == 201
+    assert alice.core.accounts.authenticate("alice", PASSWORD) is not None
+    assert alice.core.accounts.users()[0].email == "alice@example.test"
+    assert alice.get("/account/apikeys").status_code == 200
+    mine = alice.core.accounts.packages_of([alice.core.accounts.users()[0].id])
+    assert all(v.listed for v in mine[0].versions)
+
+
+def test_a_token_of_another_session_is_refused(make_site: MakeSite) -> None:
+    site = make_site()
+    site.core.accounts.create_user("mallory", "mallory@example.test", PASSWORD)
+    site.sign_in("mallory")
+    mallorys_token = csrf_of(site.get("/account/apikeys").text)
+    site.client.cookies.clear()
+    site.sign_in("alice")
+    response = site.client.post(
+        "/account/email", data={"csrf": mallorys_token, "current": PASSWORD, "email": "m@example.test"}
+    )
+    assert response.status_code == 403
+    assert site.core.accounts.users()[0].email == "alice@example.test"
+
+
+def test_sign_in_and_sign_up_forms_need_the_token_of_their_visitor(site: Site) -> None:
+    response = site.client.post("/signin", data={"login": "alice", "password": PASSWORD})
+    assert response.status_code == 403
+    assert SESSION_COOKIE not in response.cookies
+    token = csrf_of(site.get("/signin").text)
+    site.client.cookies.delete(CSRF_COOKIE)  # another browser: the token is bound to this one's cookie
+    response = site.client.post("/signin", data={"csrf": token, "login": "alice", "password": PASSWORD})
+    assert response.status_code == 403
+    response = site.client.post(
+        "/signup",
+        data={
+            "csrf": token,
+            "username": "eve",
+            "email": "eve@example.test",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
+    )
+    assert response.status_code == 403
+    assert [u.name for u in site.core.accounts.users()] == ["alice"]
+
+
+def test_sessions_are_stored_hashed_and_end_at_sign_out(site: Site) -> None:
+    site.sign_in("alice")
+    token = site.client.cookies[SESSION_COOKIE]
+    with site.core.db.reading() as s:
+        stored = list(s.scalars(select(WebSession)))
+    assert len(stored) == 1 and token.encode() not in stored[0].token_hash
+    assert site.get("/account/apikeys").status_code == 200
+    response = site.submit("/account/apikeys", "/signout", {})
+    assert response.status_code == 303
+    site.client.cookies.set(SESSION_COOKIE, token)  # a copied cookie is worthless after sign-out
+    response = site.get("/account/apikeys", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/signin?next=/account/apikeys"
+
+
+def test_an_expired_session_sends_the_user_to_sign_in(alice: Site) -> None:
+    assert alice.get("/account/apikeys").status_code == 200
+    with alice.core.db.session() as s:
+        s.execute(update(WebSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    response = alice.get("/account/apikeys", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/signin?next=/account/apikeys"
+    assert SESSION_COOKIE in response.headers["set-cookie"] and "Max-Age=0" in response.headers["set-cookie"]
+    # A form posted with the expired session changes nothing.
+    response = alice.client.post("/account/apikeys/x/delete", data={"csrf": "x"}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/signin")
+
+
+def test_session_cookie_flags(make_site: MakeSite) -> None:
+    site = make_site(trust_forwarded=True)
+    response = site.submit("/signin", "/signin", {"login": "alice", "password": PASSWORD})
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie  # plain http: a Secure cookie would never come back
+    site.client.cookies.clear()
+    html = site.client.get("/signin", headers={"x-forwarded-proto": "https"})
+    assert "Secure" in html.headers["set-cookie"]
+    # The client keeps a Secure cookie from plain-http URLs, as a browser would: hand it over by hand.
+    anonymous = html.headers["set-cookie"].split(";")[0]
+    response = site.client.post(
+        "/signin",
+        data={"csrf": csrf_of(html.text), "login": "alice", "password": PASSWORD},
+        headers={"x-forwarded-proto": "https", "cookie": anonymous},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    assert "Secure" in response.headers["set-cookie"] and "HttpOnly" in response.headers["set-cookie"]
+
+
+def _sign_in(site: Site, login: str, password: str, address: str) -> int:
+    headers = {"x-forwarded-for": address}
+    html = site.client.get("/signin", headers=headers).text
+    data = {"csrf": csrf_of(html), "login": login, "password": password}
+    return site.client.post("/signin", data=data, headers=headers, follow_redirects=False).status_code
+
+
+def test_failed_sign_ins_are_throttled_per_account(make_site: MakeSite) -> None:
+    site = make_site(trust_forwarded=True)
+    site.core.accounts.create_user("bob", "bob@example.test", PASSWORD)
+    for attempt in range(FAILED_SIGNIN_PER_ACCOUNT):
+        # By name and by email: both count for the same account, each from its own address.
+        login = "alice" if attempt % 2 else "ALICE@example.test"
+        assert _sign_in(site, login, "wrong password!", f"10.0.0.{attempt}") == 400
+    site.client.cookies.clear()
+    html = site.client.get("/signin", headers={"x-forwarded-for": "10.1.0.1"}).text
+    response = site.client.post(
+        "/signin",
+        data={"csrf": csrf_of(html), "login": "alice", "password": PASSWORD},
+        headers={"x-forwarded-for": "10.1.0.1"},
+    )
+    assert response.status_code == 429  # the right password does not help now
+    assert "Too many failed sign-in attempts" in response.text
+    assert 0 < int(response.headers["retry-after"]) <= 15 * 60
+    assert SESSION_COOKIE not in response.cookies
+    assert _sign_in(site, "bob", PASSWORD, "10.1.0.2") == 303  # other accounts are not affected
+    with site.core.db.session() as s:  # the window passes
+        s.execute(update(Throttle).values(window_start=utcnow() - timedelta(minutes=16)))
+    assert _sign_in(site, "alice", PASSWORD, "10.1.0.3") == 303
+
+
+def test_failed_sign_ins_are_throttled_per_address(make_site: MakeSite) -> None:
+    site = make_site(trust_forwarded=True)
+    for attempt in range(FAILED_SIGNIN_PER_ADDRESS):
+        assert _sign_in(site, f"nobody{attempt}", "wrong password!", "10.2.0.1") == 400
+    assert _sign_in(site, "alice", PASSWORD, "10.2.0.1") == 429
+    assert _sign_in(site, "alice", PASSWORD, "10.2.0.2") == 303
+
+
+def test_security_headers_on_pages(site: Site) -> None:
+    for path in ("/", "/signin", "/packages/none", "/static/site.css"):
+        response = site.get(path)
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
+        assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+        assert "unsafe-inline" not in CONTENT_SECURITY_POLICY
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "same-origin"
+    html = site.get("/signin").text
+    assert "<script>" not in html and " style=" not in html  # the CSP allows neither inline
+    links = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert links == ["/static/site.css", "/static/site.js", "#main", "/", "/signin", "/signup", "/signup"]
+
+
+def test_open_redirects_are_refused_after_sign_in(site: Site) -> None:
+    for target, expected in [
+        ("/account/packages", "/account/packages"),
+        ("//evil.example/x", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+    ]:
+        site.client.cookies.clear()
+        response = site.submit(
+            f"/signin?next={target}", "/signin", {"login": "alice", "password": PASSWORD, "next": target}
+        )
+        assert response.headers["location"] == expected, target
+
+
+def test_a_secret_is_on_its_one_page_only_never_in_other_pages_logs_or_storage(
+    alice: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+    created, first = alice.create_key(name="leaky", glob="Leak.*")
+    assert created.headers["cache-control"] == "no-store"
+    assert "It will not be shown again" in created.text
+    key_id = alice.core.accounts.list_keys("alice")[0].id
+    assert alice.push(first, nupkg("Leak.Lib", "1.0.0")) == 201
+    list_page = alice.get("/account/apikeys").text
+    regenerated = alice.submit("/account/apikeys", f"/account/apikeys/{key_id}/regenerate", {})
+    assert regenerated.status_code == 200 and regenerated.headers["cache-control"] == "no-store"
+    second = secret_of(regenerated.text)
+    assert second != first and first not in regenerated.text
+    assert alice.push(first, nupkg("Leak.Lib", "1.0.1")) == 401
+    assert alice.push(second, nupkg("Leak.Lib", "1.0.1")) == 201
+    for path in [
+        "/",
+        "/packages?q=leak",
+        "/packages/Leak.Lib",
+        "/packages/Leak.Lib/1.0.1",
+        "/account",
+        "/account/apikeys",
+        "/account/apikeys/new",
+        f"/account/apikeys/{key_id}/edit",
+        f"/account/apikeys/{key_id}/delete",
+        "/account/packages",
+    ]:
+        response = alice.get(path)
+        assert response.status_code == 200, path
+        seen.append(response.text + str(response.headers))
+    edited = alice.submit(
+        f"/account/apikeys/{key_id}/edit",
+        f"/account/apikeys/{key_id}/edit",
+        {"name": "leaky", "push": "on", "push_kind": "push", "unlist": "on", "glob": "Leak.*"},
+        follow=True,
+    )
+    deleted = alice.submit(
+        f"/account/apikeys/{key_id}/delete", f"/account/apikeys/{key_id}/delete", {}, follow=True
+    )
+    seen += [list_page, edited.text, deleted.text, str(created.headers), str(regenerated.headers)]
+    for secret in (first, second):
+        body = secret.split("_", 2)[2]
+        for text in seen:
+            assert body not in text
+        assert body not in caplog.text
+        assert secret not in str(alice.client.cookies)
+    with alice.core.db.reading() as s:
+        audit = " ".join(str(e.detail) for e in s.scalars(select(AuditEvent)))
+    assert first not in audit and second not in audit
+    stored = b"".join(p.read_bytes() for p in alice.settings.data_dir.rglob("*") if p.is_file())
+    assert first.encode() not in stored and second.encode() not in stored
+
+
+def test_reposting_a_secret_form_neither_makes_nor_shows_a_secret(alice: Site) -> None:
+    html = alice.get("/account/apikeys/new").text
+    form = {
+        "csrf": csrf_of(html),
+        "once": html.split('name="once" value="')[1].split('"')[0],
+        "name": "twice",
+        "owner": "alice",
+        "push": "on",
+        "push_kind": "push",
+        "glob": "*",
+        "expires": "90",
+    }
+    first = alice.client.post("/account/apikeys", data=form)
+    secret = secret_of(first.text)
+    again = alice.client.post("/account/apikeys", data=form, follow_redirects=False)  # what reload does
+    assert again.status_code == 303
+    assert again.headers["location"] == "/account/apikeys?done=resubmitted"
+    page = alice.get(again.headers["location"]).text
+    assert "shown only once" in page and secret not in page and "nugat_" not in page
+    assert [k.name for k in alice.core.accounts.list_keys("alice")] == ["twice"]
+    key_id = alice.core.accounts.list_keys("alice")[0].id
+    html = alice.get("/account/apikeys").text
+    once = html.split('name="once" value="')[1].split('"')[0]
+    regen = {"csrf": csrf_of(html), "once": once}
+    new_secret = secret_of(alice.client.post(f"/account/apikeys/{key_id}/regenerate", data=regen).text)
+    again = alice.client.post(f"/account/apikeys/{key_id}/regenerate", data=regen, follow_redirects=False)
+    assert again.status_code == 303 and "nugat_" not in again.text
+    assert alice.push(new_secret, nupkg("Once.Lib", "1.0.0")) == 201  # the second post did not regenerate

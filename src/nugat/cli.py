@@ -59,7 +59,7 @@ def _print_key(view: KeyView, secret: str | None, as_json: bool) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, SSLProtocols
 
     settings = _settings(args)
     core = Core(settings)
@@ -88,6 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         ssl_cert=Path(args.certfile) if args.certfile else None,
         ssl_key=Path(args.keyfile) if args.keyfile else None,
+        ssl_protocol_min=SSLProtocols.tls12,  # Visual Studio and nuget.exe on .NET Framework, mono: TLS 1.2
         log_access=False,
         log_dictconfig=logging_config(settings.log_format),
     )

@@ -52,6 +52,7 @@ def open_menu_item(page: Page, item: str) -> None:
     page.get_by_role("link", name=item, exact=True).click()
 
 
+@pytest.mark.e2e
 def test_key_lifecycle_with_nuget_exe(
     page: Page,
     web_server: NugatServer,
@@ -99,6 +100,9 @@ def test_key_lifecycle_with_nuget_exe(
     expect(page.get_by_text("Copied to the clipboard.")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == secret
     page.get_by_role("link", name="Done: back to API Keys").click()
+    page.go_back()  # navigating back never shows the secret again either
+    assert "nugat_" not in page.content()
+    page.goto("/account/apikeys")
 
     card = page.locator("li.key", has_text="ci push-version")
     expect(card).to_contain_text("Push only new package versions")

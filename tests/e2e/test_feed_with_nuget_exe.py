@@ -105,6 +105,15 @@ def search_hit(server: NugatServer, package_id: str, **kwargs: Any) -> dict[str,
     return hits[0] if hits else None
 
 
+def assert_links_resolve(hit: dict[str, Any]) -> None:
+    """The registration and version links of a search result answer 200 (clients follow them)."""
+    urls = [hit["registration"]] if hit.get("registration") else []
+    urls += [v["@id"] for v in hit["versions"]]
+    for url in urls:
+        resp = httpx.get(url, timeout=30)
+        assert resp.status_code == 200, f"{hit['id']} {hit['version']}: GET {url} -> {resp.status_code}"
+
+
 # ------------------------------------------------------------------------------------------------ fixtures
 
 
@@ -225,6 +234,7 @@ def test_push_semver2_prerelease_and_install(
     assert search_hit(server, "Push.SemVer2", prerelease=False) is None
     hit = search_hit(server, "Push.SemVer2")
     assert hit is not None and hit["version"] == "2.0.0-beta.1+build"
+    assert_links_resolve(hit)  # a SemVer2 result must link into the hive that has it
 
     result = nuget.install(
         "Push.SemVer2", "2.0.0-beta.1", source=server.source, output_dir=out_dir, prerelease=True
@@ -317,9 +327,20 @@ def test_search_over_http(
     assert pre["version"] == "2.0.0-rc1"
     assert [v["version"] for v in pre["versions"]] == ["1.0.0", "1.1.0", "2.0.0-rc1"]
 
+    assert_links_resolve(alpha)
+    assert_links_resolve(pre)
+
     assert search(server, "Srch.NoSuchThing")["totalHits"] == 0
     everything = search(server, "")
     assert {"Srch.Alpha", "Srch.Beta"} <= {d["id"] for d in everything["data"]}
+
+    # paging: totalHits counts every match, skip/take select the page
+    params = {"q": "Srch", "prerelease": "true", "semVerLevel": "2.0.0"}
+    first = server.get_json("/v3/search", params={**params, "skip": "0", "take": "1"})
+    second = server.get_json("/v3/search", params={**params, "skip": "1", "take": "1"})
+    assert first["totalHits"] == second["totalHits"] == 2
+    assert len(first["data"]) == len(second["data"]) == 1
+    assert {first["data"][0]["id"], second["data"][0]["id"]} == {"Srch.Alpha", "Srch.Beta"}
 
 
 # ------------------------------------------------------------------------------------------ delete = unlist
@@ -377,6 +398,31 @@ def test_relist_over_http(
     assert search_hit(server, "Unl.Relist") is not None
     entries = registration_entries(server, "Unl.Relist")
     assert entries is not None and entries["1.0.0"].get("listed", True) is True
+
+
+def test_ids_and_versions_as_typed(
+    server: NugatServer, nuget: NuGetClient, build_package: BuildPackage, alice_key: str, out_dir: Path
+) -> None:
+    """nuget.exe sends the id and version of `delete`/`install` as the user typed them."""
+    assert_pushed(nuget.push(build_package("Typed.Pkg", "1.0.0"), alice_key, server.source))
+    assert_ok(nuget.install("typed.pkg", "1.0", source=server.source, output_dir=out_dir))
+    assert_installed_one(out_dir, "Typed.Pkg", "1.0.0")
+    assert_ok(nuget.delete("typed.PKG", "1.0", alice_key, server.source))  # DELETE .../typed.PKG/1.0
+    entries = registration_entries(server, "Typed.Pkg")
+    assert entries is not None and entries["1.0.0"]["listed"] is False
+
+
+def test_push_to_v2_style_sources(
+    server: NugatServer, nuget: NuGetClient, build_package: BuildPackage, alice_key: str
+) -> None:
+    """A source that is not a V3 index is treated as V2: nuget.exe PUTs to ``<source>/api/v2/package/``
+    (bare host) or ``<source>/`` (an explicit push URL)."""
+    assert_pushed(nuget.push(build_package("V2Src.Root", "1.0.0"), alice_key, server.url))
+    assert_pushed(
+        nuget.push(build_package("V2Src.Explicit", "1.0.0"), alice_key, f"{server.url}/api/v2/package")
+    )
+    assert flat_versions(server, "V2Src.Root") == ["1.0.0"]
+    assert flat_versions(server, "V2Src.Explicit") == ["1.0.0"]
 
 
 # ------------------------------------------------------------------------------------------- key scopes

@@ -1,8 +1,10 @@
 """End to end: organizations, their keys, reserved prefixes and co-owners, with the real nuget.exe 4.7.1.
 
 Every test runs once per database (``[sqlite]`` and ``[postgres]``) against one ``nugat serve`` per module;
-each test uses its own organization, users and package ids. Organizations, members, prefixes and owners are
-managed through the ``nugat`` command, as an operator would; pushes and deletes go through nuget.exe.
+each test uses its own organization, users and package ids. What is decided here lives in the database, not
+in the package storage, so the ``postgres-s3`` setup (the feed tests' concern) is left out to save time.
+Organizations, members, prefixes and owners are managed through the ``nugat`` command, as an operator
+would; pushes and deletes go through nuget.exe.
 
 The issue's "co-ownership request accepted in the browser" is accepted here through the owners service on
 the server's own database: the pages for it are built with the web pages work (their browser tests).
@@ -19,11 +21,15 @@ from typing import Any
 import pytest
 
 from nugat.core import Core
+from nugat.keys import parse_key
 from nugat.settings import Settings
 from support.nugetexe import NuGetClient, NuGetResult
 from support.server import NugatServer, ensure_user
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.parametrize("server", ["sqlite", "postgres"], indirect=True, scope="module"),
+]
 
 BuildPackage = Callable[..., Path]
 PUSHED = "Your package was pushed"
@@ -127,7 +133,6 @@ def test_org_keys_from_creation_to_removal(
     carol = new_key(server, "carol", "push", "unlist", owner="carol")
     result = nuget.push(build_package("Contoso.Lib", "1.2.0"), carol["key"], server.source)
     assert_refused(result, 403, "carol is not an owner of Contoso.Lib")
-    assert_refused(nuget.delete("Contoso.Lib", "1.0.0", carol["key"], server.source), 403, "not an owner")
 
     # bob leaves the org: his org key stops at once, for pushes and deletes alike
     server.cli("org", "remove-member", "Contoso", "bob", check=True)
@@ -140,7 +145,8 @@ def test_org_keys_from_creation_to_removal(
     assert_pushed(nuget.push(build_package("Contoso.Lib", "1.2.0"), alice["key"], server.source))
 
     # every step is in the audit log, with who, for whom, from where and through which key
-    events = audit(server, "--user", "Contoso")
+    everything = audit(server)
+    events = [e for e in everything if "Contoso" in (e["actor"], e["account"])]
     assert steps(events) == [
         ("org.create", None, "Contoso", None, None),
         ("org.member_add", None, "Contoso", None, None),
@@ -158,15 +164,14 @@ def test_org_keys_from_creation_to_removal(
     pushes = [e for e in events if e["action"] == "package.push" and e["actor"] == "bob"]
     assert {(e["key_id"], e["address"]) for e in pushes} == {(bob["id"], "127.0.0.1")}
     assert events[7]["detail"]["operation"] == "unlist"
-    carol_failures = [e for e in audit(server, "--user", "carol") if e["action"] == "key.use_failed"]
-    assert [(e["package"], e["detail"]["operation"]) for e in carol_failures] == [
-        ("Contoso.Lib", "push"),
-        ("Contoso.Lib", "unlist"),
+    carol_failures = [e for e in everything if e["action"] == "key.use_failed" and e["actor"] == "carol"]
+    assert [(e["account"], e["package"], e["key_id"]) for e in carol_failures] == [
+        ("carol", "Contoso.Lib", carol["id"])
     ]
-    text = server.cli("audit", check=True).stdout
-    assert "package.push" in text and bob["id"] in text
+    dumped = json.dumps(everything)
     for secret in (bob["key"], carol["key"], alice["key"]):
-        assert secret not in text and secret.split("_")[2] not in text
+        parsed = parse_key(secret)
+        assert parsed is not None and parsed.secret not in dumped
 
 
 def test_push_version_and_glob_rules_hold_for_org_keys(

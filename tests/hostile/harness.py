@@ -31,7 +31,7 @@ class Feed:
     def __init__(self, server: NugatServer, key: str) -> None:
         self.server = server
         self.key = key
-        self.engine = sa.create_engine(server.db_url)
+        self.engine = sa.create_engine(server.db_url, pool_pre_ping=True)
 
     def close(self) -> None:
         self.engine.dispose()

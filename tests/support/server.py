@@ -96,6 +96,7 @@ class NugatServer:
     database_url: str | None
     log_path: Path
     workers: int = 1
+    wrapper: tuple[str, ...] = ()  # a command that runs the server, such as an unshare for a tmpfs
     process: subprocess.Popen[bytes] | None = None
     users: set[str] = field(default_factory=set)
     _log: TextIO | None = None
@@ -151,6 +152,7 @@ class NugatServer:
         port = int(self.url.rsplit(":", 1)[1])
         self._log = self.log_path.open("a")
         argv = [
+            *self.wrapper,
             *nugat_command(),
             "serve",
             "--host",

@@ -74,8 +74,8 @@ class Site:
     core: Core
     settings: Settings
 
-    def get(self, path: str, **kwargs: object) -> httpx.Response:
-        return self.client.get(path, **kwargs)  # type: ignore[arg-type]
+    def get(self, path: str, *, follow_redirects: bool = True) -> httpx.Response:
+        return self.client.get(path, follow_redirects=follow_redirects)
 
     def submit(
         self, page: str, action: str, data: dict[str, str | list[str]], *, follow: bool = False

@@ -14,7 +14,7 @@ from nugat.db.models import AuditEvent, Throttle, WebSession
 from nugat.services.accounts import FAILED_SIGNIN_PER_ACCOUNT, FAILED_SIGNIN_PER_ADDRESS
 from nugat.web.pages import CSRF_COOKIE, SESSION_COOKIE
 from nugat.web.security import CONTENT_SECURITY_POLICY
-from web.helpers import PASSWORD, MakeSite, Site, csrf_of, nupkg, secret_of
+from web.helpers import PASSWORD, MakeSite, Site, csrf_of, nupkg, once_of, secret_of
 
 # Every state-changing form of a signed-in user, with data that would succeed given a valid token.
 SIGNED_IN_FORMS = [
@@ -273,7 +273,7 @@ def test_reposting_a_secret_form_neither_makes_nor_shows_a_secret(alice: Site) -
     html = alice.get("/account/apikeys/new").text
     form = {
         "csrf": csrf_of(html),
-        "once": html.split('name="once" value="')[1].split('"')[0],
+        "once": once_of(html),
         "name": "twice",
         "owner": "alice",
         "push": "on",
@@ -291,8 +291,7 @@ def test_reposting_a_secret_form_neither_makes_nor_shows_a_secret(alice: Site) -
     assert [k.name for k in alice.core.accounts.list_keys("alice")] == ["twice"]
     key_id = alice.core.accounts.list_keys("alice")[0].id
     html = alice.get("/account/apikeys").text
-    once = html.split('name="once" value="')[1].split('"')[0]
-    regen = {"csrf": csrf_of(html), "once": once}
+    regen = {"csrf": csrf_of(html), "once": once_of(html)}
     new_secret = secret_of(alice.client.post(f"/account/apikeys/{key_id}/regenerate", data=regen).text)
     again = alice.client.post(f"/account/apikeys/{key_id}/regenerate", data=regen, follow_redirects=False)
     assert again.status_code == 303 and "nugat_" not in again.text

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nugat import keys
+from nugat import keys, metrics
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database
 from nugat.db.models import Account, ApiKey, Membership, PackageOwner, PackageRegistration, PackageVersion
@@ -390,20 +390,24 @@ class Accounts:
     def verify_key(self, presented: str | None, address: str) -> tuple[keys.KeyGrant, list[str]]:
         """Check a presented key; return what it grants and warnings for the client, or raise 401/429."""
         if not presented:
+            metrics.auth_failure("missing")
             raise AuthError("An API key is required: pass it with -ApiKey (header X-NuGet-ApiKey)")
         addr_bucket = f"key-fail:addr:{address}"
         wait = self.throttle.blocked_for(addr_bucket, FAILED_KEY_LIMIT, FAILED_KEY_WINDOW)
         if wait:
+            metrics.auth_failure("throttled")
             raise TooManyRequests(f"Too many failed API key attempts from {address}; retry later", wait)
         parsed = keys.parse_key(presented.strip())
         grant = self._grant(parsed) if parsed else None
         if grant is None or parsed is None:
+            metrics.auth_failure("malformed" if parsed is None else "unknown")
             reason = "The API key is invalid, revoked or unknown"
             record_key_failure(self.db, parsed.key_id if parsed else None, address, reason)
             self._failed(addr_bucket, parsed.key_id if parsed else None)
             raise AuthError(reason)
         now = utcnow()
         if grant.expires_at <= now:
+            metrics.auth_failure("expired")
             reason = f"The API key {grant.key_id} expired on {isoformat(grant.expires_at)}"
             record_key_failure(self.db, grant.key_id, address, reason)
             self._failed(addr_bucket, None)
@@ -457,12 +461,13 @@ class Accounts:
             expires_at=row.expires_at,
         )
 
-    def touch_key(self, s: Session, key_id: str) -> None:
-        """Record a key's last use (at most once a minute, to keep pushes from rewriting the row)."""
-        row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
-        now = utcnow()
-        if row is not None and (row.last_used_at is None or now - row.last_used_at >= timedelta(minutes=1)):
-            row.last_used_at = now
+
+def touch_key(s: Session, key_id: str) -> None:
+    """Record a key's last use (at most once a minute, to keep pushes from rewriting the row)."""
+    row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+    now = utcnow()
+    if row is not None and (row.last_used_at is None or now - row.last_used_at >= timedelta(minutes=1)):
+        row.last_used_at = now
 
 
 def is_member(s: Session, user_id: int, org_id: int) -> bool:

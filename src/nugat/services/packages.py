@@ -26,7 +26,7 @@ from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, P
 from nugat.keys import KeyGrant
 from nugat.protocol.v3 import urls
 from nugat.services import Conflict, Forbidden, InsufficientStorage, NotFound, ServiceError, Unavailable
-from nugat.services.accounts import acts_for, is_member
+from nugat.services.accounts import acts_for, is_member, touch_key
 from nugat.services.audit import record, record_key_failure
 from nugat.services.materialize import Materializer
 from nugat.services.prefixes import reserved_by_others
@@ -125,14 +125,14 @@ class Packages:
             log.error("database failed during push of %s: %s", meta.id, exc.orig)
             raise Unavailable("The database is unavailable; nothing was stored, retry later") from None
         finally:
-            if not committed:
-                for key in written:
-                    try:
-                        self.storage.delete(key)
-                    except StorageError:
-                        log.warning("could not remove %s after a failed push; recovery will", key)
-                        continue
-            self._clear_pending(pending, keep=not committed and bool(written))
+            left = []
+            for key in [] if committed else written:
+                try:
+                    self.storage.delete(key)
+                except StorageError:
+                    log.warning("could not remove %s after a failed push; recovery will", key)
+                    left.append(key)
+            self._clear_pending(pending, keep=bool(left))
         faults.pause("after-commit")
         self._build(id_lower)
         return PushResult(meta.id, meta.version.normalized, created)
@@ -184,13 +184,14 @@ class Packages:
             reg = PackageRegistration(
                 package_id=meta.id, id_lower=id_lower, revision=0, built_revision=0, created_at=utcnow()
             )
-            s.add(reg)
             try:
-                s.flush()
+                with s.begin_nested():
+                    s.add(reg)
+                    s.flush()
             except IntegrityError:
-                raise Conflict(
-                    f"{meta.id} was created by another push at the same moment; push again"
-                ) from None
+                # Another push created the id at the same moment (and has committed): push to it instead,
+                # deciding again as for an existing id. Fifty CI jobs pushing a new id's versions all land.
+                return self._insert_version(s, meta, grant, upload, address)
             s.add(PackageOwner(registration_id=reg.id, account_id=grant.owner_id))
         version = meta.version
         exists = s.scalar(
@@ -238,6 +239,7 @@ class Packages:
             key_id=grant.key_id,
             address=address,
         )
+        touch_key(s, grant.key_id)
         return created
 
     def set_listed(
@@ -253,6 +255,7 @@ class Packages:
                 if not decision.allowed:
                     raise Refused(decision.reason, decision.status)
                 self._change_listed(s, reg, row, listed, grant.user_id, grant.owner_id, grant.key_id, address)
+                touch_key(s, grant.key_id)
         except Refused as exc:
             record_key_failure(
                 self.db,

@@ -58,8 +58,12 @@ class FileSystemStorage(Storage):
             return None
 
     def delete(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             self._path(key).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"cannot delete {key}: {exc.strerror or exc}") from exc
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

@@ -24,6 +24,10 @@ from nugat.web import display
 
 SESSION_COOKIE = "nugat_session"
 CSRF_COOKIE = "nugat_csrf"  # before sign-in, the value the forms' CSRF tokens are bound to
+FORM_EXPIRED = (
+    "This form has expired or did not come from this site. "
+    "Go back, reload the page and try again (cookies must be enabled)."
+)
 
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -100,13 +104,10 @@ def page(*, signed_in: bool = False) -> Callable[[Handler], Endpoint]:
             sessions = web(request).sessions
             token = request.cookies.get(SESSION_COOKIE)
             user = await run_in_threadpool(sessions.user, token) if token else None
-            anonymous = request.cookies.get(CSRF_COOKIE)
-            fresh = None
-            if user is None and not anonymous:
-                anonymous = fresh = new_token()
-            binding = token if user is not None else anonymous
-            assert binding is not None
-            visitor = Visitor(user, token if user is not None else None, sessions.csrf_token(binding))
+            session = token if user is not None else None
+            fresh = None if session or request.cookies.get(CSRF_COOKIE) else new_token()
+            binding = session or fresh or request.cookies.get(CSRF_COOKIE, "")
+            visitor = Visitor(user, session, sessions.csrf_token(binding))
             if request.method == "POST":
                 visitor.form = await request.form()
             if signed_in and user is None:
@@ -116,17 +117,8 @@ def page(*, signed_in: bool = False) -> Callable[[Handler], Endpoint]:
                 request.headers.get("sec-fetch-site") == "cross-site"
                 or not sessions.check_csrf(binding, visitor.field("csrf"))
             ):
-                response = render(
-                    request,
-                    visitor,
-                    "message.html",
-                    {
-                        "title": "Form expired",
-                        "message": "This form has expired or did not come from this site. "
-                        "Go back, reload the page and try again (cookies must be enabled).",
-                    },
-                    status=403,
-                )
+                context = {"title": "Form expired", "message": FORM_EXPIRED}
+                response = render(request, visitor, "message.html", context, status=403)
             else:
                 response = await handler(request, visitor)
             if fresh is not None:

@@ -56,6 +56,12 @@ function setUpMenu() {
   });
 }
 
+// A secret shown once must not come back with the Back button (from the back-forward cache).
+window.addEventListener("pagehide", () => {
+  const secret = document.getElementById("secret");
+  if (secret) { secret.value = ""; }
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   setUpCopyButtons();
   setUpOwnerChoice();

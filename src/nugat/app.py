@@ -18,6 +18,7 @@ from nugat import metrics
 from nugat.core import Core
 from nugat.protocol import publish
 from nugat.protocol.http import base_url_from
+from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
 from nugat.readpath import ReadPath, Scope
 from nugat.settings import Settings
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     routes = [
         *v3.routes,
         *publish.routes,
+        *v2.routes,
         Route("/health", health),
         Route("/metrics", metrics_text),
         *web.routes,

@@ -10,11 +10,11 @@ import logging.config
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from nugat import metrics
 from nugat.core import Core
 from nugat.logs import FORMATS, logging_config
 from nugat.protocol.upload import remove_abandoned
@@ -78,8 +78,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["NUGAT_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["NUGAT_LOG_FORMAT"] = settings.log_format
     # The workers save their counts here, and /metrics sums them up (see nugat.metrics).
-    metrics_dir = tempfile.mkdtemp(prefix="nugat-metrics-")
-    os.environ["NUGAT_METRICS_DIR"] = metrics_dir
+    metrics_dir = metrics.server_dir(settings.tmp_dir)
+    os.environ["NUGAT_METRICS_DIR"] = str(metrics_dir)
     server = Granian(
         "nugat.asgi:app",
         address=settings.host,

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import threading
 import time
 from bisect import bisect_left
@@ -68,6 +69,16 @@ class Recorder:
         self.auth_failures = dict.fromkeys(AUTH_REASONS, 0)
         self.changes = 0
         self.lock = threading.Lock()
+        self._pid = 0
+        self._file_name = ""
+
+    @property
+    def file_name(self) -> str:
+        """Where this process saves its counts (each forked worker under its own name)."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._file_name = f"{self._pid}-{time.time_ns()}.json"
+        return self._file_name
 
     def request(self, route: str, status: int, seconds: float) -> None:
         key = (route, status)
@@ -96,7 +107,6 @@ class Recorder:
 
 
 RECORDER = Recorder()
-_FILE_NAME = f"{os.getpid()}-{time.time_ns()}.json"
 
 
 def auth_failure(reason: str) -> None:
@@ -131,9 +141,28 @@ class Instrumented:
 
 def save(directory: Path) -> None:
     """Write this process's counts where the other workers' scrapes find them (atomically)."""
-    tmp = directory / f".{_FILE_NAME}"
+    name = RECORDER.file_name
+    tmp = directory / f".{name}"
     tmp.write_text(json.dumps(RECORDER.snapshot()))
-    tmp.replace(directory / _FILE_NAME)
+    tmp.replace(directory / name)
+
+
+def server_dir(tmp_dir: Path) -> Path:
+    """A new folder for the workers of this ``nugat serve``; those of servers no longer running go."""
+    for old in tmp_dir.glob("metrics-*"):
+        pid = old.name.removeprefix("metrics-")
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            pass
+    directory = tmp_dir / f"metrics-{os.getpid()}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory
 
 
 async def save_every_second(directory: Path) -> None:

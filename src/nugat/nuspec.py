@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import re
 import struct
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 MAX_ID_LENGTH = 100
+MAX_VERSION_LENGTH = 64
 _ID = re.compile(r"\w+([.-]\w+)*", re.ASCII)
 _DRIVE = re.compile(r"[A-Za-z]:")
 _TAG_SEPARATORS = re.compile(r"[\s,]+")
@@ -210,6 +212,10 @@ def _open_zip(path: str | os.PathLike[str], max_entries: int) -> Iterator[zipfil
             raise
         except _ZIP_ERRORS as e:
             raise InvalidPackage(f"The file is not a valid zip archive ({e})") from e
+        except OSError as e:
+            if e.errno != errno.EINVAL:  # a seek to a negative offset a lying header points at
+                raise
+            raise InvalidPackage("The file is not a valid zip archive (an entry points outside it)") from e
 
 
 def _find_entry(infos: list[zipfile.ZipInfo], name: str, what: str) -> zipfile.ZipInfo:
@@ -443,6 +449,9 @@ def _parse_nuspec(data: bytes, name: str, infos: list[zipfile.ZipInfo]) -> Packa
         version = parse_version(version_text)
     except ValueError as e:
         raise InvalidPackage(f"Invalid package version: {e}") from None
+    if len(version.full) > MAX_VERSION_LENGTH:  # as nuget.org; it also keeps blob names short
+        quoted, limit = _quote(version.full), MAX_VERSION_LENGTH
+        raise InvalidPackage(f"Invalid package version {quoted}: it is longer than {limit} characters")
     authors = tuple(a.strip() for a in meta.required("authors").split(",") if a.strip())
     if not authors:
         raise InvalidPackage("The nuspec's <authors> element lists no author")

@@ -43,8 +43,9 @@ def chromium() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NugatServer]:
+    """One server for every browser test: each test uses its own users and package ids."""
     with contextlib.ExitStack() as stack:
         try:
             server = stack.enter_context(running_server(tmp_path_factory.mktemp("browser-server"), "sqlite"))

@@ -13,25 +13,14 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from support.nugetexe import NuGetClient, NuGetResult
+from browser.helpers import PHONE, assert_fits, assert_pushed, assert_refused, open_menu_item
+from support.nugetexe import NuGetClient
 from support.server import SECRETS, TEST_PASSWORD, NugatServer, create_key
 from web.helpers import nupkg
 
 pytestmark = pytest.mark.browser
 
 BuildPackage = Callable[..., Path]
-PUSHED = "Your package was pushed"
-PHONE = {"width": 390, "height": 844}
-
-
-def assert_pushed(result: NuGetResult) -> None:
-    assert result.returncode == 0 and PUSHED in result.output, result.output
-
-
-def assert_refused(result: NuGetResult, status: int, reason: str) -> None:
-    assert result.returncode != 0, result.output
-    assert f"Response status code does not indicate success: {status}" in result.output, result.output
-    assert re.search(rf"WARNING: .*{reason}", result.output, re.IGNORECASE), result.output
 
 
 def sign_up(page: Page, name: str) -> None:
@@ -43,13 +32,6 @@ def sign_up(page: Page, name: str) -> None:
     page.get_by_label("Repeat the password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Sign up").click()
     expect(page).to_have_url(re.compile(r"/account/apikeys$"))
-
-
-def open_menu_item(page: Page, item: str) -> None:
-    """Open the account menu with the keyboard (upper right) and follow one of its items."""
-    page.locator("details.menu summary").focus()
-    page.keyboard.press("Enter")
-    page.get_by_role("link", name=item, exact=True).click()
 
 
 @pytest.mark.e2e
@@ -147,11 +129,6 @@ def test_key_lifecycle_with_nuget_exe(
     log = web_server.log_path.read_text(errors="replace")
     for leaked in (secret, regenerated):
         assert leaked.split("_", 2)[2] not in log
-
-
-def assert_fits(page: Page) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"{page.url} scrolls sideways on a phone ({width}px)"
 
 
 def test_pages_work_without_javascript_and_on_a_phone(

@@ -169,7 +169,7 @@ def test_push_duplicate_is_409(
 ) -> None:
     pkg = build_package("Push.Twice", "1.0.0")
     assert_pushed(nuget.push(pkg, alice_key, server.source))
-    assert_refused(nuget.push(pkg, alice_key, server.source), 409)
+    assert_refused(nuget.push(pkg, alice_key, server.source), 409, reason="already exists")
     assert flat_versions(server, "Push.Twice") == ["1.0.0"]
 
 
@@ -243,6 +243,10 @@ def test_push_semver2_prerelease_and_install(
     assert installed_packages(out_dir) == {"Push.SemVer2.2.0.0-beta.1"}
     content = out_dir / "Push.SemVer2.2.0.0-beta.1" / "content" / "readme.txt"
     assert content.read_text().strip() == "Push.SemVer2 2.0.0-beta.1+build"
+    # without -Version: the latest prerelease (nuget.exe reads the SemVer2 registration hive)
+    latest = out_dir.with_name("latest")
+    assert_ok(nuget.install("Push.SemVer2", source=server.source, output_dir=latest, prerelease=True))
+    assert installed_packages(latest) == {"Push.SemVer2.2.0.0-beta.1"}
 
 
 # --------------------------------------------------------------------------------------------- install
@@ -381,7 +385,7 @@ def test_delete_unlists(
 
     # unlisting again is fine (idempotent); an unknown version is 404
     assert_ok(nuget.delete("Unl.Pkg", "1.0.0", alice_key, server.source))
-    assert_refused(nuget.delete("Unl.Pkg", "9.9.9", alice_key, server.source), 404)
+    assert_refused(nuget.delete("Unl.Pkg", "9.9.9", alice_key, server.source), 404, "not exist|not found")
     assert_refused(nuget.delete("Unl.NoSuchPackage", "1.0.0", alice_key, server.source), 404)
 
 

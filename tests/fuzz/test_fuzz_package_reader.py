@@ -13,6 +13,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -92,7 +93,7 @@ names = st.one_of(
     ),
     texts,
 )
-ids = st.one_of(st.sampled_from(["Fuzz.Pkg", "..", "a..b", "-x", "x" * 101, "Cоntoso", ""]), texts)
+ids = st.one_of(st.sampled_from(["Fuzz.Pkg", "..", "a..b", "-x", "x" * 101, "C\u043entoso", ""]), texts)
 versions = st.one_of(
     st.sampled_from(["1.0.0", "1.0", "1.0.0-01", "1.0.0-a.b+c", "2147483648.0", "1.2.3.4.5", "-1", ""]), texts
 )
@@ -112,9 +113,9 @@ def random_nuspec(draw: st.DrawFn) -> bytes:
                 "",
                 f"<dependencies>{deps}</dependencies>",
                 f"<dependencies><group>{deps}</group>{deps}</dependencies>",
-                f'<license type="{draw(st.sampled_from(["file", "expression", "x"]))}">{draw(names)}</license>',
+                f'<license type="{draw(st.sampled_from(["file", "expression"]))}">{draw(names)}</license>',
                 f"<readme>{draw(names)}</readme><icon>{draw(names)}</icon>",
-                f"<projectUrl>{draw(texts)}</projectUrl><requireLicenseAcceptance>{draw(texts)}</requireLicenseAcceptance>",
+                f"<projectUrl>{draw(texts)}</projectUrl><developmentDependency>{draw(texts)}</developmentDependency>",
                 "<id>Second</id>",
                 "<packageTypes><packageType/></packageTypes>",
             ]
@@ -149,6 +150,7 @@ def test_mutated_packages(data: bytes) -> None:
     read_both(data)
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")
 @FUZZ
 @given(structured())
 def test_structured_zips(data: bytes) -> None:

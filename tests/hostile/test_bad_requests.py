@@ -199,3 +199,12 @@ def test_control_characters_in_parameters_cannot_forge_log_lines(feed: Feed) -> 
     lines = feed.server.log_path.read_text(errors="replace").splitlines()
     assert not [line for line in lines if line.startswith(forged[:40])]
     assert any("unlist refused (404): Evil" in line for line in lines)
+
+
+def test_storage_folders_are_not_documents(feed: Feed) -> None:
+    assert feed.push(package("Folder.Pkg")).status_code == 201
+    for path in ("/v3/flatcontainer", "/v3/flatcontainer/folder.pkg", "/v3/flatcontainer/folder.pkg/1.0.0"):
+        for target in (path, path + "/", path + "/."):
+            resp = request(feed, "GET", target)
+            assert resp.status == 404, f"{target}: {resp.status} {resp.body[:200]!r}"
+    assert request(feed, "GET", "/v3/flatcontainer/" + "x" * 5000 + "/index.json").status == 404

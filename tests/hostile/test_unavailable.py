@@ -62,7 +62,7 @@ class TightFeed(Feed):
         assert self.versions(package_id) == []
         assert files_under(self.storage / "v3/flatcontainer" / id_lower) == []
         assert list(self.storage.rglob(".tmp-*")) == [], "a partial blob was left behind"
-        assert list(self.tmp.iterdir()) == [], "a temp upload was left behind"
+        assert list(self.tmp.glob("upload-*")) == [], "a temp upload was left behind"
         assert self.rows("SELECT count(*) FROM pending_uploads") == [(0,)]
 
     def assert_readable(self, package_id: str) -> None:

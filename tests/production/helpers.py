@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 
 from support.s3 import CREDENTIALS, S3Server
@@ -47,3 +55,70 @@ def versions_everywhere(server: NugatServer, package_id: str) -> dict[str, list[
             leaves += [leaf["catalogEntry"]["version"] for leaf in items]
         found[hive] = leaves
     return found
+
+
+NGINX_INCLUDE = Path(__file__).resolve().parents[2] / "docs" / "nginx" / "nugat.conf"
+
+
+@contextlib.contextmanager
+def running_nginx(folder: Path, nugat: NugatServer, port: int) -> Iterator[str]:
+    """nginx on 127.0.0.1:``port`` with the documented configuration (docs/nginx/nugat.conf) in front of
+    ``nugat``, serving its data folder's storage; yields its URL."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "nginx.conf"
+    config.write_text(
+        f"""
+{"user root;" if os.geteuid() == 0 else ""}
+worker_processes 1;
+daemon off;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    upstream nugat {{ server {nugat.url.removeprefix("http://")}; keepalive 8; }}
+    server {{
+        listen 127.0.0.1:{port};
+        set $nugat_storage {nugat.data_dir / "storage"};
+        include {NGINX_INCLUDE};
+    }}
+}}
+"""
+    )
+    log = (folder / "stderr.log").open("w")
+    proc = subprocess.Popen(
+        [nginx, "-p", str(folder), "-c", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"nginx exited with {proc.returncode}: {(folder / 'stderr.log').read_text()}"
+                )
+            try:
+                httpx.get(f"{url}/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("nginx did not answer within 15 s") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()

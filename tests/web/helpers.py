@@ -62,6 +62,11 @@ def field_errors(html: str) -> dict[str, str]:
     }
 
 
+def page_text(html: str) -> str:
+    """The page's text, tags removed and whitespace folded (what a reader sees)."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
 def secret_of(html: str) -> str:
     found = re.search(r'id="secret" class="mono" value="(nugat_[^"]+)"', html)
     assert found, f"no secret in:\n{html[:3000]}"
@@ -91,6 +96,14 @@ class Site:
         response = self.submit("/signin", "/signin", {"login": login, "password": password})
         assert response.status_code == 303, response.text
         return response
+
+    def browser(self, name: str, *, admin: bool = False) -> Site:
+        """Another browser on the same site, signed in as ``name`` (a user created first if missing)."""
+        if name.lower() not in {u.name.lower() for u in self.core.accounts.users()}:
+            self.core.accounts.create_user(name, f"{name}@example.test", PASSWORD, admin=admin)
+        other = Site(TestClient(self.client.app, base_url="http://127.0.0.1"), self.core, self.settings)
+        other.sign_in(name)
+        return other
 
     def create_key(self, **fields: str | list[str]) -> tuple[httpx.Response, str]:
         data: dict[str, str | list[str]] = {

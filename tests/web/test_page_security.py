@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from nugat.clock import utcnow
-from nugat.db.models import AuditEvent, Throttle, WebSession
+from nugat.db.models import Account, AuditEvent, Throttle, WebSession
 from nugat.services.accounts import FAILED_SIGNIN_PER_ACCOUNT, FAILED_SIGNIN_PER_ADDRESS
 from nugat.web.pages import CSRF_COOKIE, SESSION_COOKIE
 from nugat.web.security import CONTENT_SECURITY_POLICY
@@ -60,6 +60,66 @@ def test_every_form_refuses_a_post_without_a_valid_csrf_token(alice: Site) -> No
     assert alice.get("/account/apikeys").status_code == 200
     mine = alice.core.accounts.packages_of([alice.core.accounts.users()[0].id])
     assert all(v.listed for v in mine[0].versions)
+
+
+# The organization, owner and prefix forms, in an order in which each succeeds given a valid token.
+MEMBERSHIP_FORMS = [
+    ("/account/organizations", {"name": "NewOrg"}),
+    ("/orgs/Contoso/members", {"username": "carol", "role": "admin"}),
+    ("/orgs/Contoso/members/bob/role", {"role": "admin"}),
+    ("/orgs/Contoso/members/bob/remove", {}),
+    ("/packages/Shared.Lib/owners", {"owner": "carol"}),
+    ("/packages/Shared.Lib/owners/dave/cancel", {}),
+    ("/packages/Shared.Lib/owners/bob/remove", {}),
+    ("/account/invitations/Bob.Lib/alice/accept", {}),
+    ("/account/invitations/Other.Lib/alice/reject", {}),
+    ("/admin/prefixes", {"prefix": "Csrf.*", "owners": "alice"}),
+    ("/admin/prefixes/release", {"prefix": "Held.*", "owner": "alice"}),
+]
+
+
+def test_membership_owner_and_prefix_forms_refuse_a_post_without_a_valid_csrf_token(alice: Site) -> None:
+    core = alice.core
+    with core.db.session() as s:  # alice is a site admin here, for the prefix forms
+        s.execute(update(Account).where(Account.name == "alice").values(is_admin=True))
+    for name in ("bob", "carol", "dave"):
+        core.accounts.create_user(name, f"{name}@example.test", PASSWORD)
+    core.orgs.create("Contoso", "alice")
+    core.orgs.add_member("Contoso", "bob", "collaborator")
+    _, secret = alice.create_key()
+    assert alice.push(secret, nupkg("Shared.Lib", "1.0.0")) == 201
+    _, bobs = core.accounts.create_key("bob", "b", ["push"], ["*"], [], 30)
+    for package_id in ("Bob.Lib", "Other.Lib"):
+        assert alice.push(bobs, nupkg(package_id, "1.0.0")) == 201
+        core.owners.invite(package_id, "alice", by="bob")
+    core.owners.add("Shared.Lib", "bob")
+    core.owners.invite("Shared.Lib", "dave", by="alice")
+    core.prefixes.reserve("Held.*", ["alice"])
+
+    def state() -> object:
+        return (
+            [(o.name, [(m.name, m.role) for m in o.members]) for o in core.orgs.all()],
+            [core.owners.of_package(p) for p in ("Shared.Lib", "Bob.Lib", "Other.Lib")],
+            [core.owners.invitations_for_package(p) for p in ("Shared.Lib", "Bob.Lib", "Other.Lib")],
+            core.prefixes.all(),
+        )
+
+    before = state()
+    good = csrf_of(alice.get("/account/organizations").text)
+    for action, data in MEMBERSHIP_FORMS:
+        for token in (None, "", good[:-1] + ("0" if good[-1] != "0" else "1")):
+            form = dict(data, **({"csrf": token} if token is not None else {}))
+            response = alice.client.post(action, data=form, follow_redirects=False)
+            assert response.status_code == 403 and "This form has expired" in response.text, (action, token)
+        cross_site = alice.client.post(
+            action, data=dict(data, csrf=good), headers={"sec-fetch-site": "cross-site"}
+        )
+        assert cross_site.status_code == 403, action
+    assert state() == before
+    for action, data in MEMBERSHIP_FORMS:  # the same posts with the token go through
+        response = alice.client.post(action, data=dict(data, csrf=good), follow_redirects=False)
+        assert response.status_code == 303, (action, response.text)
+    assert state() != before
 
 
 def test_a_token_of_another_session_is_refused(make_site: MakeSite) -> None:

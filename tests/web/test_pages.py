@@ -321,8 +321,10 @@ def test_home_search_and_package_page(alice: Site) -> None:
     )
     assert '<a href="https://example.test/web-json" rel="nofollow noopener noreferrer">' in page
     assert "Owners alice" in text and "Authors Ann Author" in text
-    versions = re.findall(r'<a href="/packages/Web.Json/([^"]+)">', page)
+    versions_table = page[page.index('id="versions-heading"') : page.index("</table>")]
+    versions = re.findall(r'<a href="/packages/Web.Json/([^"]+)">', versions_table)
     assert versions == ["2.0.0-rc.1", "1.1.0", "1.0.0"]
+    assert '<a href="/packages/Web.Json/owners">Manage owners</a>' in page  # alice owns it
     assert "Web.Json 2.0.0-rc.1 Prerelease" in _text(alice.get("/packages/Web.Json/2.0.0-rc.1").text)
     alice.submit("/account/packages", "/account/packages/Web.Json/1.0.0/unlist", {})
     unlisted = _text(alice.get("/packages/Web.Json/1.0.0").text)

@@ -58,8 +58,12 @@ def one_line(text: str) -> str:
 
 
 def warning_header(message: str) -> str:
-    """X-NuGet-Warning value: one line of latin-1 (HTTP header rules), at most 512 characters."""
-    return one_line(message).encode("latin-1", "replace").decode("latin-1")[:512]
+    """X-NuGet-Warning value: one line of ASCII, at most 512 characters.
+
+    Any other character is escaped (``\\u043e``): clients decode header bytes in different ways, and
+    for a look-alike id the escape shows exactly which character is not what it seems.
+    """
+    return one_line(message).encode("ascii", "backslashreplace").decode("ascii")[:512]
 
 
 def nuget_error(exc: ServiceError) -> Response:

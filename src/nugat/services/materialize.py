@@ -28,6 +28,10 @@ def dump(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _is_leaf(key: str) -> bool:
+    return key.startswith("v3/registration") and not key.endswith("/index.json") and "/page/" not in key
+
+
 class Materializer:
     def __init__(self, db: Database, storage: Storage, public_url: str | None = None) -> None:
         self.db = db
@@ -56,6 +60,10 @@ class Materializer:
             # Write leaves and pages before the indexes that point at them.
             for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
                 data = wanted[key] if self.base is None else wanted[key].replace(BASE.encode(), self.base)
+                # A leaf changes only with its own version (pages and indexes carry the commit): reading it
+                # back costs far less than the durable write it saves, per version, on every push to the id.
+                if _is_leaf(key) and self.storage.get_bytes(key) == data:
+                    continue
                 self.storage.put_bytes(key, data, JSON_TYPE)
             for hive in urls.HIVES:
                 for key in self.storage.list_keys(f"v3/{hive}/{id_lower}"):

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,6 +81,12 @@ class FileSystemStorage(Storage):
         try:  # a string, not a Path: this runs on every restore request
             st = os.stat(f"{self.root}/{check_key(key)}")
         except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:  # a URL no blob can have
+                return None
+            raise
+        if not stat.S_ISREG(st.st_mode):  # a folder such as v3/flatcontainer/<id> is no blob
             return None
         return BlobInfo(f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}", st.st_size, st.st_mtime)
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nugat.core import Core
+from nugat.protocol.http import client_address
 from nugat.services import NotFound, ServiceError
 from nugat.services.accounts import KeyView
 from nugat.services.sessions import new_token
@@ -105,6 +106,7 @@ async def create_key(request: Request, visitor: Visitor) -> Response:
             form.packages,
             form.expires_in_days,
             form.owner,
+            client_address(request),
         )
     except ServiceError as exc:
         return _form_page(request, visitor, form, selectable, error=exc.message)
@@ -155,6 +157,7 @@ async def edit(request: Request, visitor: Visitor) -> Response:
                 scopes=form.scopes,
                 globs=form.globs,
                 packages=form.packages,
+                address=client_address(request),
             )
         )
     except ServiceError as exc:
@@ -169,7 +172,10 @@ async def regenerate(request: Request, visitor: Visitor) -> Response:
         return redirect("/account/apikeys?done=resubmitted")
     try:
         key, secret = await run_in_threadpool(
-            w.core.accounts.regenerate_key, visitor.account.name, request.path_params["key_id"]
+            w.core.accounts.regenerate_key,
+            visitor.account.name,
+            request.path_params["key_id"],
+            client_address(request),
         )
     except NotFound as exc:
         return not_found(request, visitor, exc.message)
@@ -188,7 +194,10 @@ async def delete_form(request: Request, visitor: Visitor) -> Response:
 async def delete(request: Request, visitor: Visitor) -> Response:
     try:
         await run_in_threadpool(
-            web(request).core.accounts.delete_key, visitor.account.name, request.path_params["key_id"]
+            web(request).core.accounts.delete_key,
+            visitor.account.name,
+            request.path_params["key_id"],
+            client_address(request),
         )
     except NotFound as exc:
         return not_found(request, visitor, exc.message)

@@ -58,3 +58,9 @@ def version_range(text: str | None) -> str:
     if high is not None:
         parts.append(f"{'<=' if r.include_max else '<'} {high.normalized}")
     return " && ".join(parts)
+
+
+def detail(values: dict[str, object]) -> str:
+    """An audit event's details as ``name: value`` pairs, lists comma-separated, empty ones left out."""
+    shown = {k: ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in values.items()}
+    return "; ".join(f"{k}: {v}" for k, v in shown.items() if v and v != "None")

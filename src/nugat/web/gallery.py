@@ -12,7 +12,7 @@ from starlette.routing import Route
 from nugat.protocol.http import base_url, client_address
 from nugat.services import ServiceError
 from nugat.services.search import Query
-from nugat.web.catalog import package_details
+from nugat.web.catalog import owners_access, package_details
 from nugat.web.pages import Visitor, not_found, page, redirect, render, web
 
 PAGE_SIZE = 20
@@ -56,11 +56,17 @@ async def details(request: Request, visitor: Visitor) -> Response:
         return not_found(request, visitor, f"There is no package {what} on this server.")
     meta = found.shown.metadata_json
     project_url = meta.get("project_url") or ""
+    access = (
+        await run_in_threadpool(owners_access, core.db, found.package_id, visitor.user.name)
+        if visitor.user
+        else None
+    )
     context = {
         "d": found,
         "meta": meta,
         "project_url": project_url if project_url.startswith(("https://", "http://")) else None,
         "source": f"{base_url(request)}/v3/index.json",
+        "manages_owners": access is not None and access[1],
     }
     return render(request, visitor, "package.html", context)
 

@@ -19,6 +19,7 @@ from starlette.templating import Jinja2Templates
 from nugat.core import Core
 from nugat.db.models import Account
 from nugat.protocol.http import base_url
+from nugat.services import ServiceError
 from nugat.services.sessions import SESSION_LIFETIME, Sessions, new_token
 from nugat.web import display
 
@@ -42,6 +43,7 @@ _env.filters.update(
     scope_label=display.scope_label,
     version_range=display.version_range,
     count=display.count,
+    detail=display.detail,
 )
 templates = Jinja2Templates(env=_env)
 
@@ -67,6 +69,7 @@ class Visitor:
     user: Account | None
     session: str | None  # the session token, when signed in
     csrf: str  # the token every form of the page carries
+    invitations: int = 0  # co-ownership invitations the user can answer (counted in the menu)
     form: FormData | None = None
 
     def field(self, name: str) -> str:
@@ -90,6 +93,12 @@ Handler = Callable[[Request, Visitor], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
+def _signed_in(w: Web, token: str) -> tuple[Account | None, int]:
+    """The session's user and how many co-ownership invitations wait for them."""
+    user = w.sessions.user(token)
+    return user, (len(w.core.owners.invitations_to(user.name)) if user else 0)
+
+
 def is_https(request: Request) -> bool:
     return base_url(request).startswith("https:")
 
@@ -101,13 +110,14 @@ def page(*, signed_in: bool = False) -> Callable[[Handler], Endpoint]:
     def wrap(handler: Handler) -> Endpoint:
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
-            sessions = web(request).sessions
+            w = web(request)
+            sessions = w.sessions
             token = request.cookies.get(SESSION_COOKIE)
-            user = await run_in_threadpool(sessions.user, token) if token else None
+            user, invitations = await run_in_threadpool(_signed_in, w, token) if token else (None, 0)
             session = token if user is not None else None
             fresh = None if session or request.cookies.get(CSRF_COOKIE) else new_token()
             binding = session or fresh or request.cookies.get(CSRF_COOKIE, "")
-            visitor = Visitor(user, session, sessions.csrf_token(binding))
+            visitor = Visitor(user, session, sessions.csrf_token(binding), invitations)
             if request.method == "POST":
                 visitor.form = await request.form()
             if signed_in and user is None:
@@ -161,6 +171,7 @@ def render(
         {
             "user": visitor.user,
             "csrf": visitor.csrf,
+            "invitations": visitor.invitations,
             "allow_signup": settings.allow_signup,
             **(context or {}),
         },
@@ -171,6 +182,13 @@ def render(
 
 def not_found(request: Request, visitor: Visitor, message: str) -> Response:
     return render(request, visitor, "message.html", {"title": "Not found", "message": message}, status=404)
+
+
+def refused(request: Request, visitor: Visitor, exc: ServiceError) -> Response:
+    """A page saying why the service refused, with its status."""
+    title = {403: "Not allowed", 404: "Not found"}.get(exc.status, "Not changed")
+    context = {"title": title, "message": exc.message}
+    return render(request, visitor, "message.html", context, status=exc.status)
 
 
 def redirect(path: str) -> Response:

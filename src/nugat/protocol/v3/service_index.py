@@ -58,6 +58,7 @@ def service_index(base: str) -> dict[str, Any]:
             "@type": "ReadmeUriTemplate/6.13.0",
             "comment": "README of a package version",
         },
+        {"@id": f"{base}/api/v2", "@type": "LegacyGallery/2.0.0", "comment": "V2 feed, for nuget list"},
         {
             "@id": f"{base}/packages/{{id}}/{{version}}",
             "@type": "PackageDetailsUriTemplate/5.1.0",

@@ -1,0 +1,146 @@
+"""HTTP handlers of the V2 feed (read-only; pushes share the V3 publish routes under /api/v2/package)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from nugat.core import Core
+from nugat.protocol.http import base_url, nuget_error
+from nugat.protocol.v2 import atom
+from nugat.protocol.v2.queries import V2Queries, parse_filter
+from nugat.protocol.v3 import urls
+from nugat.services import NotFound, ServiceError
+from nugat.versions import InvalidVersion, parse_version
+
+PAGE = 100
+ATOM_TYPE = "application/atom+xml;type=feed;charset=utf-8"
+_KEY = re.compile(r"^Id='(?P<id>(?:[^']|'')+)',Version='(?P<version>(?:[^']|'')+)'$")
+
+
+def _literal(value: str | None) -> str:
+    """An OData string literal's value: ``'a''b'`` -> ``a'b``; bare values are taken as they are."""
+    value = (value or "").strip()
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        value = value[1:-1].replace("''", "'")
+    return value
+
+
+def _int(value: str | None, default: int, high: int) -> int:
+    try:
+        return min(max(int(value or default), 0), high)
+    except ValueError:
+        return default
+
+
+def _queries(request: Request) -> V2Queries:
+    core: Core = request.app.state.core
+    return V2Queries(core.db, core.search)
+
+
+async def service_document(request: Request) -> Response:
+    body = atom.SERVICE_DOCUMENT.replace("{base}", base_url(request))
+    return Response(body, media_type="application/xml;charset=utf-8")
+
+
+async def metadata(request: Request) -> Response:
+    return Response(atom.METADATA, media_type="application/xml;charset=utf-8")
+
+
+async def _collection(request: Request, title: str, count_only: bool) -> Response:
+    p = request.query_params
+    semver2 = p.get("semVerLevel", "").startswith("2")
+    skip, top = _int(p.get("$skip"), 0, 1_000_000), _int(p.get("$top"), PAGE, PAGE)
+    queries = _queries(request)
+    try:
+        if title == "FindPackagesById":
+            found = await run_in_threadpool(queries.versions_of, _literal(p.get("id")), semver2)
+            total, page = len(found), found[skip : skip + top]
+        else:
+            total, page = await run_in_threadpool(
+                queries.search,
+                _literal(p.get("searchTerm")),
+                _literal(p.get("includePrerelease")).lower() == "true",
+                semver2,
+                parse_filter(p.get("$filter")),
+                skip,
+                top,
+            )
+    except ServiceError as exc:
+        return nuget_error(exc)
+    if count_only:
+        return PlainTextResponse(str(total))
+    next_url = None
+    if skip + len(page) < total:
+        params = {k: v for k, v in p.items() if k != "$skip"}
+        next_url = f"{base_url(request)}{request.url.path}?{urlencode({**params, '$skip': skip + len(page)})}"
+    body = atom.feed(base_url(request), title, page, next_url)
+    return Response(body, media_type=ATOM_TYPE)
+
+
+async def search(request: Request) -> Response:
+    return await _collection(request, "Search", request.url.path.endswith("/$count"))
+
+
+async def find_by_id(request: Request) -> Response:
+    return await _collection(request, "FindPackagesById", request.url.path.endswith("/$count"))
+
+
+async def packages(request: Request) -> Response:
+    return await _collection(request, "Packages", request.url.path.endswith("/$count"))
+
+
+async def package_entry(request: Request) -> Response:
+    match = _KEY.match(request.path_params["key"])
+    if not match:
+        return nuget_error(NotFound("Not found"))
+    package_id, version = match["id"].replace("''", "'"), match["version"].replace("''", "'")
+    found = await run_in_threadpool(_queries(request).one, package_id, version)
+    if found is None:
+        return nuget_error(NotFound(f"{package_id} {version} does not exist"))
+    return Response(
+        atom.entry(base_url(request), found), media_type="application/atom+xml;type=entry;charset=utf-8"
+    )
+
+
+async def download(request: Request) -> Response:
+    """``/api/v2/package/{id}/{version?}``: a redirect to the flat container's .nupkg."""
+    package_id = request.path_params["id"]
+    version = request.path_params.get("version")
+    queries = _queries(request)
+    if version is None:
+        versions = await run_in_threadpool(queries.versions_of, package_id, True)
+        latest = [p for p in versions if p.is_absolute_latest]
+        if not latest:
+            return nuget_error(NotFound(f"{package_id} does not exist"))
+        version = latest[0].row.version
+    try:
+        normalized = parse_version(version).normalized.lower()
+    except InvalidVersion:
+        return nuget_error(NotFound(f"{package_id} {version} does not exist"))
+    id_lower = package_id.lower()
+    if not re.fullmatch(r"[a-z0-9_.-]{1,100}", id_lower):
+        return nuget_error(NotFound(f"{package_id} does not exist"))
+    return RedirectResponse(f"{base_url(request)}/{urls.nupkg(id_lower, normalized)}", status_code=302)
+
+
+routes = [
+    Route("/api/v2", service_document, methods=["GET", "HEAD"]),
+    Route("/api/v2/", service_document, methods=["GET", "HEAD"]),
+    Route("/api/v2/$metadata", metadata, methods=["GET", "HEAD"]),
+    Route("/api/v2/Search()", search, methods=["GET", "HEAD"]),
+    Route("/api/v2/Search()/$count", search, methods=["GET", "HEAD"]),
+    Route("/api/v2/FindPackagesById()", find_by_id, methods=["GET", "HEAD"]),
+    Route("/api/v2/FindPackagesById()/$count", find_by_id, methods=["GET", "HEAD"]),
+    Route("/api/v2/Packages", packages, methods=["GET", "HEAD"]),
+    Route("/api/v2/Packages()", packages, methods=["GET", "HEAD"]),
+    Route("/api/v2/Packages()/$count", packages, methods=["GET", "HEAD"]),
+    Route("/api/v2/Packages({key:path})", package_entry, methods=["GET", "HEAD"]),
+    Route("/api/v2/package/{id}", download, methods=["GET", "HEAD"]),
+    Route("/api/v2/package/{id}/{version}", download, methods=["GET", "HEAD"]),
+]

@@ -1,0 +1,120 @@
+"""The V2 queries: search, versions of an id, one version, and the small ``$filter`` subset clients send."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from nugat.db import Database
+from nugat.db.models import PackageRegistration, PackageVersion
+from nugat.protocol.v2.atom import V2Package
+from nugat.services import ServiceError
+from nugat.services.search import Query, Search
+from nugat.versions import InvalidVersion, parse_version
+
+_CLAUSE = re.compile(
+    r"^(?:(?P<flag>IsLatestVersion|IsAbsoluteLatestVersion)"
+    r"|(?P<lower>tolower\()?(?P<field>Id|Version|NormalizedVersion)\)?\s+eq\s+'(?P<value>(?:[^']|'')*)')$"
+)
+
+
+@dataclass(frozen=True)
+class Filter:
+    latest: bool = False
+    absolute_latest: bool = False
+    package_id: str | None = None
+    version: str | None = None
+
+
+def parse_filter(text: str | None) -> Filter:
+    """``IsLatestVersion``, ``tolower(Id) eq 'x'``, ``Version eq '1.0'``, joined by ``and``."""
+    if not text or not text.strip():
+        return Filter()
+    found: dict[str, object] = {}
+    for clause in re.split(r"\s+and\s+", text.strip().strip("()").strip()):
+        match = _CLAUSE.match(clause.strip().strip("()").strip())
+        if not match:
+            raise ServiceError(
+                f"Unsupported $filter: {text!r} (supported: IsLatestVersion, Id eq '…', Version eq '…')"
+            )
+        if match["flag"] == "IsLatestVersion":
+            found["latest"] = True
+        elif match["flag"]:
+            found["absolute_latest"] = True
+        elif match["field"] == "Id":
+            found["package_id"] = match["value"].replace("''", "'")
+        else:
+            found["version"] = match["value"].replace("''", "'")
+    return Filter(**found)  # type: ignore[arg-type]
+
+
+def _v2(rows: list[PackageVersion], reg: PackageRegistration) -> list[V2Package]:
+    ordered = sorted(rows, key=lambda r: parse_version(r.version))
+    listed = [r for r in ordered if r.listed]
+    stable = [r for r in listed if not r.is_prerelease]
+    latest = stable[-1].id if stable else None
+    absolute = listed[-1].id if listed else None
+    return [
+        V2Package(r, reg.package_id, r.id == latest, r.id == absolute, reg.total_downloads) for r in ordered
+    ]
+
+
+class V2Queries:
+    def __init__(self, db: Database, search: Search) -> None:
+        self.db = db
+        self.search_service = search
+
+    def versions_of(self, package_id: str, semver2: bool) -> list[V2Package]:
+        """Every version of an id, unlisted included (the client filters), as FindPackagesById."""
+        with self.db.reading() as s:
+            reg = s.scalar(
+                select(PackageRegistration).where(PackageRegistration.id_lower == package_id.lower())
+            )
+            if reg is None:
+                return []
+            rows = list(s.scalars(select(PackageVersion).where(PackageVersion.registration_id == reg.id)))
+        return [p for p in _v2(rows, reg) if semver2 or not p.row.is_semver2]
+
+    def one(self, package_id: str, version: str) -> V2Package | None:
+        try:
+            wanted = parse_version(version).normalized.lower()
+        except InvalidVersion:
+            return None
+        return next((p for p in self.versions_of(package_id, True) if p.row.version_lower == wanted), None)
+
+    def search(
+        self, term: str, prerelease: bool, semver2: bool, flt: Filter, skip: int, top: int
+    ) -> tuple[int, list[V2Package]]:
+        """Search() and Packages(): the latest version of each match, or all listed versions of them."""
+        if flt.package_id is not None:
+            candidates = [p for p in self.versions_of(flt.package_id, semver2) if p.row.listed or flt.version]
+        else:
+            _, hits = self.search_service.search(
+                Query(
+                    q=term,
+                    skip=0,
+                    take=1_000_000,
+                    prerelease=prerelease or flt.absolute_latest,
+                    semver2=semver2,
+                )
+            )
+            candidates = []
+            for hit in hits:
+                candidates += [
+                    p for p in self.versions_of(hit.registration.package_id, semver2) if p.row.listed
+                ]
+        if not prerelease and not flt.absolute_latest:
+            candidates = [p for p in candidates if not p.row.is_prerelease]
+        if flt.latest:
+            candidates = [p for p in candidates if p.is_latest]
+        if flt.absolute_latest:
+            candidates = [p for p in candidates if p.is_absolute_latest]
+        if flt.version is not None:
+            try:
+                wanted = parse_version(flt.version)
+            except InvalidVersion:
+                return 0, []
+            candidates = [p for p in candidates if parse_version(p.row.version) == wanted]
+        return len(candidates), candidates[skip : skip + top]

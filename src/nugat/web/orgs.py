@@ -1,0 +1,204 @@
+"""Organizations: the user's list and creating one; an organization's page (members, packages, keys).
+
+Only members and site admins see an organization's page; to anyone else it does not exist (404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nugat.core import Core
+from nugat.protocol.http import client_address
+from nugat.services import Forbidden, NotFound, ServiceError
+from nugat.services.orgs import ROLES, Member, OrgKey, account_named, acting_user, administers, role_of
+from nugat.web.pages import Visitor, page, redirect, refused, render, web
+
+NOTICES = {
+    "created": "The organization was created: you are its administrator.",
+    "added": "The member was added.",
+    "role": "The role was changed.",
+    "removed": "The member was removed.",
+    "left": "You left the organization.",
+}
+
+
+@dataclass(frozen=True)
+class OrgPage:
+    name: str
+    members: list[Member]
+    role: str | None  # the viewer's; None for a site admin who is not a member
+    manages: bool  # an administrator of the organization, or a site admin
+    packages: list[str]
+    keys: list[OrgKey]
+
+
+def _org_page(core: Core, org_name: str, user_name: str) -> OrgPage:
+    with core.db.reading() as s:
+        org = account_named(s, org_name, "org")
+        viewer = acting_user(s, user_name)
+        assert viewer is not None
+        role, manages = role_of(s, viewer.id, org.id), administers(s, viewer, org)
+    if role is None and not manages:
+        raise NotFound(f"No organization named {org_name!r}")
+    keys = core.orgs.keys(org.name, by=user_name) if manages else []
+    return OrgPage(org.name, core.orgs.members(org.name), role, manages, core.orgs.packages(org.name), keys)
+
+
+async def _list_page(
+    request: Request, visitor: Visitor, *, name: str = "", error: str | None = None, status: int = 200
+) -> Response:
+    orgs = await run_in_threadpool(web(request).core.orgs.of_user, visitor.account.name)
+    context = {
+        "orgs": orgs,
+        "name": name,
+        "errors": {"name": error},
+        "notice": NOTICES.get(request.query_params.get("done", "")),
+    }
+    return render(request, visitor, "orgs.html", context, status=status)
+
+
+@page(signed_in=True)
+async def list_orgs(request: Request, visitor: Visitor) -> Response:
+    return await _list_page(request, visitor)
+
+
+@page(signed_in=True)
+async def create(request: Request, visitor: Visitor) -> Response:
+    orgs, user, name = web(request).core.orgs, visitor.account.name, visitor.field("name").strip()
+    try:
+        await run_in_threadpool(lambda: orgs.create(name, user, by=user, address=client_address(request)))
+    except ServiceError as exc:
+        return await _list_page(request, visitor, name=name, error=exc.message, status=exc.status)
+    return redirect(f"/orgs/{name}?done=created")
+
+
+async def _show(
+    request: Request,
+    visitor: Visitor,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    values: dict[str, str] | None = None,
+) -> Response:
+    core, name = web(request).core, request.path_params["name"]
+    try:
+        org = await run_in_threadpool(_org_page, core, name, visitor.account.name)
+    except ServiceError as exc:
+        return refused(request, visitor, exc)
+    context = {
+        "org": org,
+        "roles": ROLES,
+        "error": error,
+        "values": values or {},
+        "notice": NOTICES.get(request.query_params.get("done", "")),
+    }
+    return render(request, visitor, "org.html", context, status=status)
+
+
+@page(signed_in=True)
+async def show(request: Request, visitor: Visitor) -> Response:
+    return await _show(request, visitor)
+
+
+async def _change(
+    request: Request,
+    visitor: Visitor,
+    call: Callable[[], None],
+    done: str,
+    values: dict[str, str] | None = None,
+) -> Response:
+    """Make a membership change; on refusal show the organization's page with the reason."""
+    try:
+        await run_in_threadpool(call)
+    except ServiceError as exc:
+        return await _show(request, visitor, error=exc.message, status=exc.status, values=values)
+    return redirect(f"/orgs/{request.path_params['name']}?done={done}")
+
+
+@page(signed_in=True)
+async def add_member(request: Request, visitor: Visitor) -> Response:
+    orgs, by, org = web(request).core.orgs, visitor.account.name, request.path_params["name"]
+    username, role = visitor.field("username").strip(), visitor.field("role")
+    return await _change(
+        request,
+        visitor,
+        lambda: orgs.add_member(org, username, role, by=by, address=client_address(request)),
+        "added",
+        {"username": username, "role": role},
+    )
+
+
+def _org_and_member(request: Request) -> tuple[str, str]:
+    return request.path_params["name"], request.path_params["member"]
+
+
+@page(signed_in=True)
+async def change_role(request: Request, visitor: Visitor) -> Response:
+    orgs, by = web(request).core.orgs, visitor.account.name
+    org, member = _org_and_member(request)
+    role = visitor.field("role")
+    return await _change(
+        request,
+        visitor,
+        lambda: orgs.change_role(org, member, role, by=by, address=client_address(request)),
+        "role",
+    )
+
+
+@page(signed_in=True)
+async def remove_form(request: Request, visitor: Visitor) -> Response:
+    core, user, (org_name, member) = web(request).core, visitor.account.name, _org_and_member(request)
+    try:
+        org = await run_in_threadpool(_org_page, core, org_name, user)
+        found = next((m.name for m in org.members if m.name.lower() == member.lower()), None)
+        if found is None:
+            raise NotFound(f"{member} is not a member of {org.name}")
+        leaving = found.lower() == user.lower()
+        if not leaving and not org.manages:
+            raise Forbidden(f"Only administrators of {org.name} can manage its members")
+    except ServiceError as exc:
+        return refused(request, visitor, exc)
+    context = {
+        "title": f"Leave {org.name}?" if leaving else f"Remove {found} from {org.name}?",
+        "message": (
+            f"You will no longer act for {org.name}: API keys you created for it stop working at once."
+            if leaving
+            else f"{found} will no longer act for {org.name}: "
+            "API keys they created for it stop working at once."
+        ),
+        "action": f"/orgs/{org.name}/members/{found}/remove",
+        "button": "Leave" if leaving else "Remove",
+        "cancel": f"/orgs/{org.name}",
+    }
+    return render(request, visitor, "confirm.html", context)
+
+
+@page(signed_in=True)
+async def remove(request: Request, visitor: Visitor) -> Response:
+    orgs, by = web(request).core.orgs, visitor.account.name
+    org, member = _org_and_member(request)
+    try:
+        address = client_address(request)
+        await run_in_threadpool(lambda: orgs.remove_member(org, member, by=by, address=address))
+    except ServiceError as exc:
+        return await _show(request, visitor, error=exc.message, status=exc.status)
+    if member.lower() == by.lower():
+        return redirect("/account/organizations?done=left")
+    return redirect(f"/orgs/{org}?done=removed")
+
+
+routes = [
+    Route("/account/organizations", list_orgs, methods=["GET"]),
+    Route("/account/organizations", create, methods=["POST"]),
+    Route("/orgs/{name}", show, methods=["GET"]),
+    Route("/orgs/{name}/members", add_member, methods=["POST"]),
+    Route("/orgs/{name}/members/{member}/role", change_role, methods=["POST"]),
+    Route("/orgs/{name}/members/{member}/remove", remove_form, methods=["GET"]),
+    Route("/orgs/{name}/members/{member}/remove", remove, methods=["POST"]),
+]

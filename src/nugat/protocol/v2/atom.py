@@ -135,9 +135,8 @@ def entry(base: str, package: V2Package) -> bytes:
 
 
 def _serialize(root: Element) -> bytes:
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + tostring(
-        root, encoding="utf-8", xml_declaration=False
-    )
+    body: bytes = tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 
 
 SERVICE_DOCUMENT = """<?xml version="1.0" encoding="utf-8"?>

@@ -89,7 +89,8 @@ class KeyView:
 def check_name(name: str, what: str = "username") -> None:
     if not _NAME_RE.match(name):
         raise ServiceError(
-            f"A {what} is 1-64 letters, digits, '.', '-' or '_', starting with a letter or digit"
+            f"{'An' if what[0] in 'aeiou' else 'A'} {what} is 1-64 letters, digits, '.', '-' or '_', "
+            "starting with a letter or digit"
         )
 
 

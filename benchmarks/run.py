@@ -168,6 +168,8 @@ def nginx(
 ) -> Iterator[None]:
     """One nginx (one worker): the documented setup on ``proxy_port``, bare files on ``static_port``."""
     folder.mkdir()
+    include = folder / "nugat.conf"
+    include.write_text(NGINX_INCLUDE.read_text().replace("/var/lib/nugat/storage", str(storage)))
     config = folder / "nginx.conf"
     config.write_text(
         f"""
@@ -190,8 +192,7 @@ http {{
     upstream nugat {{ server 127.0.0.1:{upstream.port}; keepalive 32; }}
     server {{
         listen 127.0.0.1:{proxy_port};
-        set $nugat_storage {storage};
-        include {NGINX_INCLUDE};
+        include {include};
     }}
     server {{
         listen 127.0.0.1:{static_port};

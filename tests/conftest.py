@@ -5,8 +5,8 @@ The helpers live in ``tests/support`` (importable as ``support``):
 * ``nuget_exe``: path of nuget.exe 4.7.1 (``$NUGAT_NUGET_EXE`` or ``.tools/nuget.exe``).
 * ``build_package(id, version, dependencies=[(id, range)], description=, authors=, tags=,
   extra_metadata_xml=, nuspec_version=)``: a .nupkg made by ``mono nuget.exe pack``, built once per session.
-* ``server``: a running ``nugat serve`` per test module, on SQLite, on a fresh PostgreSQL database, and on
-  PostgreSQL with the packages in an S3 bucket (parameter ids ``sqlite`` / ``postgres`` / ``postgres-s3``);
+* ``server``: a running ``nugat serve`` per test module, on SQLite, and on a fresh PostgreSQL database with
+  the packages in an S3 bucket (parameter ids ``sqlite`` / ``postgres-s3``; ``postgres`` also works);
   ``.url``, ``.source``, ``.data_dir``, ``.env``, ``.cli(*args, input=None)``, ``.db_url``, ``.log_path``.
 * ``s3_server``: a local S3-protocol server (moto) for the session: ``.endpoint``, ``.new_bucket()``,
   ``.storage_url(bucket)``, ``.client()``.
@@ -28,8 +28,10 @@ from support.server import LOG_FILES, NugatServer, running_server
 from support.server import create_key as _create_key
 from support.server import user_key as _user_key
 
-# "postgres-s3" is the production setup: PostgreSQL and packages in an S3 bucket (a local moto server).
-SERVERS = ("sqlite", "postgres", "postgres-s3")
+# The embedded default, and the production setup: PostgreSQL with the packages in an S3 bucket (a local
+# moto server). PostgreSQL with the local folder runs in tests/hostile and tests/production; adding
+# "postgres" here runs the whole end-to-end suite once more on it (minutes of nuget.exe).
+SERVERS = ("sqlite", "postgres-s3")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from nugat import metrics
 from nugat.core import Core
 from nugat.protocol import publish
-from nugat.protocol.http import base_url_from
+from nugat.protocol.http import base_url_from, one_line
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
 from nugat.readpath import ReadPath, Scope
@@ -48,7 +48,7 @@ async def health(request: Request) -> Response:
 async def database_unavailable(request: Request, exc: Exception) -> Response:
     """A request that needed the database while it was down: 503, and the driver's reason in the log."""
     reason = exc.orig if isinstance(exc, OperationalError) else exc
-    log.error("database unavailable during %s %s: %s", request.method, request.url.path, reason)
+    log.error("database unavailable during %s %s: %s", request.method, one_line(request.url.path), reason)
     message = "The database is unavailable; retry later"
     headers = {"Retry-After": "30", "X-NuGet-Warning": message}
     return PlainTextResponse(message, status_code=503, headers=headers)
@@ -57,7 +57,7 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
 async def unstorable_value(request: Request, exc: Exception) -> Response:
     """A value the database refuses (a NUL in a PostgreSQL string, one longer than its column): 400."""
     reason = str(exc.orig if isinstance(exc, DataError) else exc).splitlines()[0]
-    log.warning("refused a value during %s %s: %s", request.method, request.url.path, reason)
+    log.warning("refused a value during %s %s: %s", request.method, one_line(request.url.path), reason)
     message = "The request contains a value that cannot be stored (such as a NUL character)"
     return PlainTextResponse(message, status_code=400, headers={"X-NuGet-Warning": message})
 

@@ -46,9 +46,13 @@ def route_class(method: str, path: str) -> str:
     if path.startswith("/v3/registration"):
         return "registration"
     if path.startswith("/api/v2/package"):
+        if method in ("GET", "HEAD"):
+            return "v2_download"
         if method == "DELETE":
             return "unlist"
         return "relist" if method == "POST" and path.count("/") >= 5 else "push"
+    if path.startswith("/api/v2"):
+        return "v2"
     if path.startswith("/v3/"):
         return {"/v3/index.json": "service_index", "/v3/search": "search"}.get(path, "v3_other")
     return {"/health": "health", "/metrics": "metrics"}.get(path, "web")

@@ -25,5 +25,11 @@ def pytest_runtest_makereport(
     if isinstance(report, pytest.TestReport) and report.failed:
         server = getattr(item, "funcargs", {}).get("server")
         if isinstance(server, NugatServer):
+            proc = server.process
+            if proc is not None and proc.poll() is not None:
+                # Every later test on this server fails with "Connection refused": say why once, loudly.
+                report.sections.append(
+                    ("nugat server DIED", f"pid {proc.pid} exited with {proc.returncode} during the module")
+                )
             report.sections.append((f"nugat server log ({server.log_path}), tail", server.log_tail(80)))
     return report

@@ -249,6 +249,19 @@ def test_push_semver2_prerelease_and_install(
     assert installed_packages(latest) == {"Push.SemVer2.2.0.0-beta.1"}
 
 
+def test_prerelease_labels_ignore_case(
+    server: NugatServer, nuget: NuGetClient, build_package: BuildPackage, alice_key: str, out_dir: Path
+) -> None:
+    assert_pushed(nuget.push(build_package("Push.PreCase", "1.0.0-Beta"), alice_key, server.source))
+    assert flat_versions(server, "Push.PreCase") == ["1.0.0-beta"]  # flat container: lowercase
+    assert_refused(nuget.push(build_package("Push.PreCase", "1.0.0-BETA"), alice_key, server.source), 409)
+    result = nuget.install(
+        "Push.PreCase", "1.0.0-beta", source=server.source, output_dir=out_dir, prerelease=True
+    )
+    assert_ok(result)
+    assert_installed_one(out_dir, "Push.PreCase", "1.0.0-Beta")
+
+
 # --------------------------------------------------------------------------------------------- install
 
 
@@ -290,6 +303,38 @@ def test_install_resolves_dependencies(
     )
     assert_ok(result)
     assert installed_packages(highest) == {"Inst.DepA.1.0.0", "Inst.DepB.1.5.0"}
+
+
+FRAMEWORK_DEPENDENCIES = """    <dependencies>
+      <group targetFramework="net45"><dependency id="Inst.TfmNet" version="1.0.0" /></group>
+      <group targetFramework="netstandard2.0"><dependency id="Inst.TfmStd" version="[2.0.0, 3.0.0)" /></group>
+    </dependencies>
+"""
+
+
+def test_install_picks_the_dependency_group_of_the_framework(
+    server: NugatServer, nuget: NuGetClient, build_package: BuildPackage, alice_key: str, out_dir: Path
+) -> None:
+    deps = [
+        build_package("Inst.TfmNet", "1.0.0"),
+        *(build_package("Inst.TfmStd", v) for v in ("2.0.0", "2.5.0", "3.0.0")),
+        build_package("Inst.TfmApp", "1.0.0", extra_metadata_xml=FRAMEWORK_DEPENDENCIES),
+    ]
+    for pkg in deps:
+        assert_pushed(nuget.push(pkg, alice_key, server.source))
+    entries = registration_entries(server, "Inst.TfmApp")
+    assert entries is not None
+    groups = entries["1.0.0"]["dependencyGroups"]
+    assert len(groups) == 2, groups
+
+    assert_ok(
+        nuget.install("Inst.TfmApp", source=server.source, output_dir=out_dir, extra=["-Framework", "net45"])
+    )
+    assert installed_packages(out_dir) == {"Inst.TfmApp.1.0.0", "Inst.TfmNet.1.0.0"}
+    std = out_dir.with_name("netstandard")
+    extra = ["-Framework", "netstandard2.0", "-DependencyVersion", "Highest"]
+    assert_ok(nuget.install("Inst.TfmApp", source=server.source, output_dir=std, extra=extra))
+    assert installed_packages(std) == {"Inst.TfmApp.1.0.0", "Inst.TfmStd.2.5.0"}  # [2.0.0, 3.0.0)
 
 
 def test_install_unknown_package_fails(server: NugatServer, nuget: NuGetClient, out_dir: Path) -> None:

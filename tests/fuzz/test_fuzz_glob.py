@@ -34,7 +34,7 @@ def oracle(pattern: str, text: str) -> bool:
 def test_glob_matcher_agrees_with_the_oracle(pattern: str, text: str) -> None:
     start = time.perf_counter()
     assert glob_matches(pattern, text) == oracle(pattern, text)
-    assert time.perf_counter() - start < 0.05
+    assert time.perf_counter() - start < 2  # linear: milliseconds; a backtracking matcher: hours
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
@@ -43,4 +43,4 @@ def test_many_stars_stay_fast(pieces: list[str], text: str) -> None:
     pattern = "*".join(pieces)
     start = time.perf_counter()
     assert glob_matches(pattern, text) == oracle(pattern, text)
-    assert time.perf_counter() - start < 0.05
+    assert time.perf_counter() - start < 2  # linear: milliseconds; a backtracking matcher: hours

@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
 import pytest
 
-from hostile.harness import Feed
-from support.server import NugatServer, running_server, user_key
-from support.zips import MIB
-
-DATABASES = ("sqlite", "postgres")
-
-LIMIT = 2 * MIB  # NUGAT_MAX_PACKAGE_BYTES of the hostile server
-IDLE_TIMEOUT = 2  # seconds without upload data before a push is dropped
-UPLOAD_TIMEOUT = 5  # seconds an upload may take in all
-HOSTILE_ENV = {
-    "NUGAT_MAX_PACKAGE_BYTES": str(LIMIT),
-    "NUGAT_UPLOAD_IDLE_TIMEOUT": str(IDLE_TIMEOUT),
-    "NUGAT_UPLOAD_TIMEOUT": str(UPLOAD_TIMEOUT),
-}
-
-
-@contextlib.contextmanager
-def started(
-    tmp_path_factory: pytest.TempPathFactory, name: str, database: str, env: dict[str, str]
-) -> Iterator[NugatServer]:
-    data_dir = tmp_path_factory.mktemp(f"{name}-{database}")
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(running_server(data_dir, database, extra_env=env))
-        except Exception as exc:  # a broken server or an unreachable PostgreSQL fails (never skips) tests
-            pytest.fail(f"could not start nugat serve ({database}): {exc}", pytrace=False)
-        yield server
+from hostile.harness import DATABASES, HOSTILE_ENV, Feed, started
+from support.server import NugatServer, user_key
 
 
 @pytest.fixture(scope="module", params=DATABASES)

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
-from support.server import NugatServer
+from support.server import NugatServer, running_server
+from support.zips import MIB
+
+DATABASES = ("sqlite", "postgres")
+
+LIMIT = 2 * MIB  # NUGAT_MAX_PACKAGE_BYTES of the hostile server
+IDLE_TIMEOUT = 2  # seconds without upload data before a push is dropped
+UPLOAD_TIMEOUT = 5  # seconds an upload may take in all
+HOSTILE_ENV = {
+    "NUGAT_MAX_PACKAGE_BYTES": str(LIMIT),
+    "NUGAT_UPLOAD_IDLE_TIMEOUT": str(IDLE_TIMEOUT),
+    "NUGAT_UPLOAD_TIMEOUT": str(UPLOAD_TIMEOUT),
+}
+
+
+@contextlib.contextmanager
+def started(
+    tmp_path_factory: pytest.TempPathFactory, name: str, database: str, env: dict[str, str]
+) -> Iterator[NugatServer]:
+    """A server of a test module's own, with ``env``; one that does not start fails the test."""
+    data_dir = tmp_path_factory.mktemp(f"{name}-{database}")
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(running_server(data_dir, database, extra_env=env))
+        except Exception as exc:  # a broken server or an unreachable PostgreSQL fails (never skips) tests
+            pytest.fail(f"could not start nugat serve ({database}): {exc}", pytrace=False)
+        yield server
+
 
 # The server's own files in its data folder; anything else that appears there was written by a request.
 SERVER_FILES = re.compile(r"^(server\.log|secret\.key|nugat\.db(-wal|-shm|-journal)?|tmp/metrics-\d+/.*)$")
@@ -53,7 +83,7 @@ class Feed:
                 return c.put(f"{self.server.url}/api/v2/package", files=files, headers=sent)
             return c.put(f"{self.server.url}/api/v2/package", content=body, headers=sent)
 
-    def rows(self, sql: str, **params: object) -> list[tuple[object, ...]]:
+    def rows(self, sql: str, **params: object) -> list[tuple[Any, ...]]:
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(sa.text(sql), params)]
 

@@ -40,6 +40,21 @@ def declared_total_bomb() -> bytes:
     return bytes(data)
 
 
+def without(field: str) -> bytes:
+    """A package whose nuspec lacks the required ``field``."""
+    values: dict[str, str | None] = {
+        "id": "Missing.Pkg",
+        "version": "1.0.0",
+        "authors": "A",
+        "description": "D",
+    }
+    values[field] = None
+    spec = nuspec(
+        values["id"], values["version"], authors=values["authors"], description=values["description"]
+    )
+    return package("Missing.Pkg", spec=spec)
+
+
 def with_dependency(version_range: str, dep_id: str = "Other.Pkg") -> bytes:
     deps = f'<dependencies><dependency id="{dep_id}" version="{version_range}" /></dependencies>'
     return package("Deps.Pkg", extra=deps)
@@ -158,17 +173,10 @@ CASES: list[Case] = [
     *(
         (
             f"missing <{field}>",
-            functools.partial(
-                package, "Missing.Pkg", spec=nuspec(**{"package_id": "Missing.Pkg", arg: None})
-            ),
+            functools.partial(without, field),
             rf"^The nuspec is missing the required <{field}> element$",
         )
-        for field, arg in (
-            ("id", "package_id"),
-            ("version", "version"),
-            ("authors", "authors"),
-            ("description", "description"),
-        )
+        for field in ("id", "version", "authors", "description")
     ),
     # Ids.
     (

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import time
 from urllib.parse import quote
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 import pytest
 
@@ -113,6 +115,13 @@ URL_TEMPLATES = [
     "/{}",
     "/v3/{}",
     "/api/v2/package/{}",
+    "/api/v2/package/{}/1.0.0",
+    "/api/v2/package/Trav.Pkg/{}",
+    "/api/v2/Packages({})",
+    "/api/v2/Packages(Id='{}',Version='1.0.0')",
+    "/api/v2/Packages(Id='Trav.Pkg',Version='{}')",
+    "/api/v2/FindPackagesById()?id='{}'",
+    "/api/v2/Search()?searchTerm='{}'",
 ]
 
 
@@ -208,3 +217,64 @@ def test_storage_folders_are_not_documents(feed: Feed) -> None:
             resp = request(feed, "GET", target)
             assert resp.status == 404, f"{target}: {resp.status} {resp.body[:200]!r}"
     assert request(feed, "GET", "/v3/flatcontainer/" + "x" * 5000 + "/index.json").status == 404
+
+
+V2_ABUSE = [
+    "$top=-1",
+    "$top=100000000000000000000000000000",
+    "$skip=-5",
+    "$skip=99999999999999999999999",
+    "$skip=abc&$top=def",
+    "$filter=" + quote("IsLatestVersion or 1 eq 1"),
+    "$filter=" + quote("substringof('a',Id) and (((((("),
+    "$filter=" + quote("Id eq 'unterminated"),
+    "$filter=" + quote("tolower(Id) eq '" + "''" * 5000 + "'"),
+    "$filter=" + quote(" and ".join(["IsLatestVersion"] * 2000)),
+    "$filter=%00",
+    "searchTerm=" + quote("'''"),
+    "searchTerm=" + "x" * 20000,
+    "id=" + quote("'"),
+    "id=" + quote("'../../secret.key'"),
+    "includePrerelease=maybe&semVerLevel=%ff",
+    "$orderby=" + quote("Id desc; DROP TABLE package_versions"),
+    "$select=*&$format=json&$expand=x",
+]
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+@pytest.mark.parametrize("endpoint", ["/api/v2/Search()", "/api/v2/FindPackagesById()", "/api/v2/Packages()"])
+def test_v2_query_abuse(feed: Feed, endpoint: str) -> None:
+    assert feed.push(package("V2.Abuse")).status_code in (201, 409)
+    for query in V2_ABUSE:
+        for target in (f"{endpoint}?{query}", f"{endpoint}/$count?{query}"):
+            start = time.monotonic()
+            resp = request(feed, "GET", target)
+            assert time.monotonic() - start < 5, target[:200]
+            assert resp.status in (200, 400), f"{target[:200]}: {resp.status} {resp.body[:300]!r}"
+            if resp.status == 400:
+                assert resp.headers["x-nuget-warning"].startswith("Unsupported $filter")
+            elif "/$count" in target:
+                assert int(resp.body) >= 0
+            else:
+                assert len(ElementTree.fromstring(resp.body).findall(f"{ATOM}entry")) <= 100
+    assert feed.versions("V2.Abuse") == ["1.0.0"]
+
+
+MARKUP = "<script>alert(1)</script> ]]> & \"quotes\" 'single' <!-- x --> &amp;"
+
+
+def test_metadata_markup_is_escaped_everywhere(feed: Feed) -> None:
+    """Markup in a nuspec's text comes out as text: in JSON, in the V2 Atom XML, and in the pages."""
+    body = package("Markup.Pkg", description=MARKUP, extra=f"<title>{escape(MARKUP)}</title>")
+    assert feed.push(body).status_code == 201
+    hits = feed.server.get_json("/v3/search?q=packageid:markup.pkg")["data"]
+    assert [(h["description"], h["title"]) for h in hits] == [(MARKUP, MARKUP)]
+    leaf = feed.server.get_json("/v3/registration/markup.pkg/index.json")["items"][0]["items"][0]
+    assert leaf["catalogEntry"]["description"] == MARKUP
+    atom = ElementTree.fromstring(feed.server.get("/api/v2/FindPackagesById()?id='Markup.Pkg'").content)
+    texts = [el.text for el in atom.iter() if el.text and "alert(1)" in el.text]
+    assert texts and set(texts) == {MARKUP}
+    for page in ("/packages/Markup.Pkg", "/packages?q=markup"):
+        html = feed.server.get(page).text
+        assert "<script>alert(1)</script>" not in html and "<!-- x -->" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -16,8 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from hostile.conftest import DATABASES, started
-from hostile.harness import Feed, wait_until
+from hostile.harness import DATABASES, Feed, started, wait_until
 from support.server import NugatServer, user_key
 from support.zips import incompressible, package
 

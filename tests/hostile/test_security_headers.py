@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from hostile.conftest import started
-from hostile.harness import Feed
+from hostile.harness import Feed, started
 from nugat.web.pages import CSRF_COOKIE, SESSION_COOKIE
 from support.server import TEST_PASSWORD, user_key
 from support.zips import package

@@ -11,8 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from hostile.conftest import DATABASES, started
-from hostile.harness import Feed, assert_refusal, client
+from hostile.harness import DATABASES, Feed, assert_refusal, client, started
 from nugat import keys
 from support.server import create_key
 from support.zips import package

@@ -20,8 +20,8 @@ import httpx
 import psycopg
 import pytest
 
-from hostile.conftest import DATABASES, started
-from hostile.harness import Feed, assert_refusal, raw_exchange, wait_until
+from hostile.harness import DATABASES, Feed, assert_refusal, raw_exchange, started, wait_until
+from support.s3 import CREDENTIALS, moto_server
 from support.server import POSTGRES_ADMIN_DSN, NugatServer, user_key
 from support.zips import MIB, incompressible, package
 
@@ -92,7 +92,7 @@ def tight(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             unshare.insert(1, "--map-root-user")
         server.wrapper = (*unshare, "sh", "-c", f'{script} && exec "$@"', "sh")
         server.start()
-        assert (feed.storage / "v3").exists() is False  # the server's storage is the fresh tmpfs
+        assert not (feed.storage / "v3").exists()  # the server's storage is the fresh tmpfs
         yield feed
         feed.close()
 
@@ -226,3 +226,32 @@ def test_database_lost_in_the_middle_of_a_push(pg_feed: Feed) -> None:
         server.start()
     pg_feed.assert_nothing_stored(before)  # ...the restart's recovery did
     assert pg_feed.push(package("Db.Lost")).status_code == 201
+
+
+def test_s3_storage_gone(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The production setup (PostgreSQL, packages in S3) when S3 goes away: a moto of its own, stopped."""
+    with contextlib.ExitStack() as s3_running:
+        s3 = s3_running.enter_context(moto_server(tmp_path_factory.mktemp("moto-outage")))
+        env = {**CREDENTIALS, "NUGAT_STORAGE_URL": s3.storage_url(s3.new_bucket())}
+        with started(tmp_path_factory, "s3gone", "postgres", env) as server:
+            feed = Feed(server, user_key(server, "alice", ["push"]))
+            try:
+                assert feed.push(package("S3.Before")).status_code == 201
+                s3_running.close()  # S3 is gone; the server stays
+                resp = feed.push(package("S3.During"))
+                assert_refusal(
+                    resp, 503, r"^The package storage is unavailable; nothing was stored, retry later$"
+                )
+                assert feed.versions("S3.During") == []
+                assert feed.temp_files() == []
+                # What needs only the database goes on; what needs the storage says so, not 500.
+                hits = server.get_json("/v3/search?q=packageid:s3.before")["data"]
+                assert [h["id"] for h in hits] == ["S3.Before"]
+                wait_until(
+                    lambda: server.get("/v3/flatcontainer/s3.before/index.json").status_code == 503,
+                    10,
+                    "the read path to notice",
+                )
+                assert server.get("/health").status_code == 503
+            finally:
+                feed.close()

@@ -58,6 +58,7 @@ def versions_everywhere(server: NugatServer, package_id: str) -> dict[str, list[
 
 
 NGINX_INCLUDE = Path(__file__).resolve().parents[2] / "docs" / "nginx" / "nugat.conf"
+DOCUMENTED_ROOT = "/var/lib/nugat/storage"  # the data folder the include names, replaced by the test's
 
 
 @contextlib.contextmanager
@@ -66,6 +67,8 @@ def running_nginx(folder: Path, nugat: NugatServer, port: int) -> Iterator[str]:
     ``nugat``, serving its data folder's storage; yields its URL."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     folder.mkdir(parents=True, exist_ok=True)
+    include = folder / "nugat.conf"
+    include.write_text(NGINX_INCLUDE.read_text().replace(DOCUMENTED_ROOT, str(nugat.data_dir / "storage")))
     config = folder / "nginx.conf"
     config.write_text(
         f"""
@@ -85,8 +88,7 @@ http {{
     upstream nugat {{ server {nugat.url.removeprefix("http://")}; keepalive 8; }}
     server {{
         listen 127.0.0.1:{port};
-        set $nugat_storage {nugat.data_dir / "storage"};
-        include {NGINX_INCLUDE};
+        include {include};
     }}
 }}
 """

@@ -1,6 +1,6 @@
 """nugat's benchmarks: one run, one machine, 127.0.0.1, every load bounded in time; prints a Markdown table.
 
-    .venv/bin/python benchmarks/run.py                 # about 8 minutes
+    .venv/bin/python benchmarks/run.py                 # about 6 minutes
     .venv/bin/python benchmarks/run.py --duration 2 --rounds 1 --search-versions 20000   # a quick look
 
 Setups, all on one data folder (so every setup serves the same files):
@@ -11,8 +11,9 @@ Setups, all on one data folder (so every setup serves the same files):
 * ``nginx``       nginx serving the same files with a bare ``root``: the ceiling
 
 Reads are measured with wrk (one thread, 32 connections, ``--duration`` seconds), the setups interleaved
-and the whole repeated ``--rounds`` times; the table shows the median round. The ratio compares a setup
-with the nginx ceiling on the same URL. The machine is shared: the load average is printed with the table.
+and the whole repeated ``--rounds`` times; the table shows the median round, and as "vs nginx" the median
+of each round's ratio to that round's nginx run of the same URL. Pushes are timed one by one (then eight
+at a time) with httpx. The machine is shared: the load average is printed with the table.
 """
 
 from __future__ import annotations
@@ -379,10 +380,10 @@ class Row:
     met: bool | None = None
 
 
-def rate_row(measure: str, setup: str, result: Result, unit: str, ceiling: float | None = None) -> Row:
+def rate_row(measure: str, setup: str, result: Result, unit: str, ratio: float | None = None) -> Row:
     errors = f" ({result.errors} errors)" if result.errors else ""
-    ratio = result.rps / ceiling if ceiling else None
-    return Row(measure, setup, f"{result.rps:,.0f} {unit}{errors}", result.p50, result.p99, ratio)
+    rate = f"{result.rps:,.0f}" if result.rps >= 10 else f"{result.rps:.2f}"
+    return Row(measure, setup, f"{rate} {unit}{errors}", result.p50, result.p99, ratio)
 
 
 def median_result(results: list[Result]) -> Result:
@@ -465,10 +466,10 @@ def reads_and_pushes(args: argparse.Namespace, wrk_bin: str, nginx_bin: str, wor
         }
         for (measure, setup), runs in results.items():
             result = median_result(runs)
-            ceiling_runs = results.get((measure, "nginx"))
-            row = rate_row(
-                measure, setup, result, "req/s", median_result(ceiling_runs).rps if ceiling_runs else None
-            )
+            # each round's ratio to that round's nginx run (rounds are minutes apart), then the median
+            ceiling = results.get((measure, "nginx"))
+            ratios = [run.rps / top.rps for run, top in zip(runs, ceiling, strict=True)] if ceiling else []
+            row = rate_row(measure, setup, result, "req/s", statistics.median(ratios) if ratios else None)
             if (measure, setup) in targets:
                 rps, least = targets[(measure, setup)]
                 row.target = f">= {rps:,} req/s" + (f", >= {least} of nginx" if least else "")

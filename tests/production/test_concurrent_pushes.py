@@ -76,8 +76,33 @@ def test_fifty_concurrent_versions_of_one_id_all_succeed_and_are_all_listed(
     busy_server: NugatServer, key: str
 ) -> None:
     versions = [f"1.{i // 10}.{i % 10}" for i in range(50)]
-    statuses = push_together(busy_server, key, [package("Race.Many", v) for v in versions])
+    seen: list[int] = []
+    done = threading.Event()
+
+    def read_while_pushing() -> None:
+        """Readers never see half a document, and never a version list that shrinks."""
+        with httpx.Client(base_url=busy_server.url, timeout=30) as client:
+            while not done.is_set():
+                for path in (
+                    "/v3/flatcontainer/race.many/index.json",
+                    "/v3/registration/race.many/index.json",
+                ):
+                    resp = client.get(path)
+                    assert resp.status_code in (200, 404), resp.text
+                    if resp.status_code == 200 and path.startswith("/v3/flat"):
+                        seen.append(len(resp.json()["versions"]))
+                    elif resp.status_code == 200:
+                        assert resp.json()["count"] >= 1
+
+    with ThreadPoolExecutor(1) as pool:
+        reader = pool.submit(read_while_pushing)
+        try:
+            statuses = push_together(busy_server, key, [package("Race.Many", v) for v in versions])
+        finally:
+            done.set()
+        reader.result()
     assert statuses == [201] * 50, statuses
+    assert seen and seen == sorted(seen), seen
     ordered = sorted(versions, key=parse_version)
     assert versions_everywhere(busy_server, "Race.Many") == {
         "flat": ordered,

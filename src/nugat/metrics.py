@@ -102,9 +102,10 @@ class Recorder:
             self.changes += 1
 
     def snapshot(self) -> dict[str, Any]:
+        # dict.copy() runs without a thread switch: a scrape in a thread never sees a dict change size
         return {
-            "requests": [[route, status, n] for (route, status), n in self.requests.items()],
-            "latency": {route: list(hist) for route, hist in self.latency.items()},
+            "requests": [[route, status, n] for (route, status), n in self.requests.copy().items()],
+            "latency": {route: list(hist) for route, hist in self.latency.copy().items()},
             "pushes": dict(self.pushes),
             "auth_failures": dict(self.auth_failures),
         }

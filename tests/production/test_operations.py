@@ -309,3 +309,31 @@ def test_large_packages_on_s3_stream_or_redirect(
         assert result.ok, result.output
         assert installed_packages(out) == {"S3.Big.1.0.0"}
         assert (out / "S3.Big.1.0.0" / "S3.Big.1.0.0.nupkg").read_bytes() == big
+
+
+def test_conditional_head_and_large_file_answers(ops_server: NugatServer) -> None:
+    key = str(create_key(ops_server, "ops-files", ["push"])["key"])
+    big = package(
+        "Ops.Files", "1.0.0", payload=os.urandom(2 * MIB)
+    )  # above the memory cache: sent from the file
+    assert push(ops_server, key, big).status_code == 201
+    for url, body in (
+        ("/v3/flatcontainer/ops.files/index.json", b'{"versions":["1.0.0"]}'),
+        ("/v3/flatcontainer/ops.files/1.0.0/ops.files.1.0.0.nupkg", big),
+    ):
+        first = ops_server.get(url)
+        assert first.status_code == 200 and first.content == body
+        etag, modified = first.headers["etag"], first.headers["last-modified"]
+        assert etag.startswith('"') and modified.endswith(" GMT") and first.headers["cache-control"]
+        assert ops_server.get(url, headers={"if-none-match": etag}).status_code == 304
+        assert ops_server.get(url, headers={"if-none-match": f'"x", W/{etag}'}).status_code == 304
+        head = httpx.head(ops_server.url + url)
+        assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == etag
+        assert int(head.headers["content-length"]) == len(body)
+    index = "/v3/flatcontainer/ops.files/index.json"
+    modified = ops_server.get(index).headers["last-modified"]
+    assert ops_server.get(index, headers={"if-modified-since": modified}).status_code == 304
+    part = ops_server.get(
+        "/v3/flatcontainer/ops.files/1.0.0/ops.files.1.0.0.nupkg", headers={"range": "bytes=0-99"}
+    )
+    assert part.status_code == 206 and part.content == big[:100]  # resumable downloads of large packages

@@ -265,7 +265,13 @@ class Search:
 
     def search(self, query: Query) -> tuple[int, list[Hit]]:
         terms = _terms(query.q)
-        hits = [h for h in self._candidates(query) if _matches(h, terms)]
+        candidates = self._candidates(query)
+        if all(f is None for f, _ in terms):  # plain words, the common case: no per-hit call
+            hits = candidates
+            for _, word in terms:
+                hits = [h for h in hits if word in h.latest.search_text]
+        else:
+            hits = [h for h in candidates if _matches(h, terms)]
         if query.package_type is not None:
             wanted = query.package_type.lower()
             hits = [

@@ -242,20 +242,15 @@ class Search:
             info = RegInfo(reg.package_id, reg.id_lower, reg.total_downloads)
             self.regs[reg_id] = info
             views: dict[tuple[bool, bool], Hit] = {}
+            # One object per version, shared by the views (a latest one carries its details).
+            infos = {r[0]: _info(r, *details[r[0]]) if r[0] in details else _info(r) for r in rows[reg_id]}
+            names = sorted(owners.get(reg_id, []))
             for view in VIEWS:
-                picked = [r for r in rows[reg_id] if _in_view(r, view)]
+                picked = [r[0] for r in rows[reg_id] if _in_view(r, view)]
                 if not picked:
                     continue
-                *older, last = picked
-                text, meta = details[last[0]]
-                latest = _info(last, text, meta)
-                views[view] = Hit(
-                    info,
-                    latest,
-                    [*(_info(r) for r in older), latest],
-                    sorted(owners.get(reg_id, [])),
-                    reg_id in verified,
-                )
+                shown = [infos[v] for v in picked]
+                views[view] = Hit(info, shown[-1], shown, names, reg_id in verified)
             self.hits[reg_id] = views
 
     def _candidates(self, query: Query) -> list[Hit]:

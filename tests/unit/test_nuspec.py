@@ -1,11 +1,10 @@
 import hashlib
-import io
 import os
 import struct
 import time
 import tracemalloc
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from nugat.nuspec import (
     read_package,
     validate_id,
 )
+from support.zips import Entries, forge, zip_bytes
 
 NS = "http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd"
 MIB = 1 << 20
@@ -44,40 +44,6 @@ def nuspec(
         f'<?xml version="1.0" encoding="utf-8"?>\n'
         f"<package{xmlns}><metadata{metadata_attrs}>{body}{extra}</metadata></package>"
     ).encode()
-
-
-Entries = Iterable[tuple[str, bytes]] | dict[str, bytes]
-
-
-def zip_bytes(entries: Entries, method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", method) as zf:
-        for name, data in entries.items() if isinstance(entries, dict) else entries:
-            zf.writestr(zipfile.ZipInfo(name), data, compress_type=method)
-    return buf.getvalue()
-
-
-def central_headers(data: bytes | bytearray) -> Iterable[tuple[int, str]]:
-    """(offset, name) of each central directory record."""
-    pos = data.find(b"PK\x01\x02")
-    while pos >= 0:
-        n = struct.unpack_from("<H", data, pos + 28)[0]
-        yield pos, bytes(data[pos + 46 : pos + 46 + n]).decode("cp437")
-        pos = data.find(b"PK\x01\x02", pos + 46 + n)
-
-
-def forge(data: bytes, name: str, *, file_size: int | None = None, flags: int = 0) -> bytes:
-    """Lie in the central directory record of ``name`` (and set flags in its local header too)."""
-    out = bytearray(data)
-    for pos, entry in list(central_headers(out)):
-        if entry != name:
-            continue
-        local = struct.unpack_from("<L", out, pos + 42)[0]
-        struct.pack_into("<H", out, local + 6, struct.unpack_from("<H", out, local + 6)[0] | flags)
-        struct.pack_into("<H", out, pos + 8, struct.unpack_from("<H", out, pos + 8)[0] | flags)
-        if file_size is not None:
-            struct.pack_into("<L", out, pos + 24, file_size)
-    return bytes(out)
 
 
 def with_zip64_end(data: bytes, *, count: int | None = None) -> bytes:
@@ -108,7 +74,7 @@ def package(write: Callable[[bytes], Path]) -> Callable[..., Path]:
     def package(
         spec: bytes | None = None, files: Entries = (), name: str = "Contoso.Utils.nuspec", **kw: str
     ) -> Path:
-        extra = list(files.items() if isinstance(files, dict) else files)
+        extra = list(files.items() if isinstance(files, Mapping) else files)
         return write(zip_bytes([(name, spec if spec is not None else nuspec(**kw)), *extra]))
 
     return package

@@ -9,6 +9,7 @@ reader, so a new id may not take the skeleton of an id owned by someone else. Pa
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 _SEPARATORS = str.maketrans("", "", "._-")
@@ -16,6 +17,7 @@ _LOOKALIKES = str.maketrans({"0": "o", "1": "l", "i": "l", "5": "s"})
 _PAIRS = (("rn", "m"), ("vv", "w"))
 
 
+@functools.lru_cache(maxsize=1 << 16)  # pure; a new id's check computes it for every id in the feed
 def skeleton(package_id: str) -> str:
     text = unicodedata.normalize("NFKC", package_id).casefold().translate(_SEPARATORS)
     for pair, single in _PAIRS:

@@ -394,12 +394,14 @@ class Accounts:
             metrics.auth_failure("missing")
             raise AuthError("An API key is required: pass it with -ApiKey (header X-NuGet-ApiKey)")
         addr_bucket = f"key-fail:addr:{address}"
-        wait = self.throttle.blocked_for(addr_bucket, FAILED_KEY_LIMIT, FAILED_KEY_WINDOW)
+        parsed = keys.parse_key(presented.strip())
+        with self.db.reading() as s:  # one read transaction: it runs before every push
+            wait = self.throttle.blocked_in(s, addr_bucket, FAILED_KEY_LIMIT, FAILED_KEY_WINDOW)
+            found = self._key_row(s, parsed) if parsed and not wait else None
         if wait:
             metrics.auth_failure("throttled")
             raise TooManyRequests(f"Too many failed API key attempts from {address}; retry later", wait)
-        parsed = keys.parse_key(presented.strip())
-        grant = self._grant(parsed) if parsed else None
+        grant = self._grant(parsed, found) if parsed else None
         if grant is None or parsed is None:
             metrics.auth_failure("malformed" if parsed is None else "unknown")
             reason = "The API key is invalid, revoked or unknown"
@@ -439,13 +441,16 @@ class Accounts:
                 wait,
             )
 
-    def _grant(self, parsed: keys.ParsedKey) -> keys.KeyGrant | None:
-        with self.db.reading() as s:
-            found = s.execute(
-                select(ApiKey, Account.name)
-                .join(Account, Account.id == ApiKey.owner_id)
-                .where(ApiKey.key_id == parsed.key_id)
-            ).first()
+    @staticmethod
+    def _key_row(s: Session, parsed: keys.ParsedKey) -> tuple[ApiKey, str] | None:
+        found = s.execute(
+            select(ApiKey, Account.name)
+            .join(Account, Account.id == ApiKey.owner_id)
+            .where(ApiKey.key_id == parsed.key_id)
+        ).first()
+        return None if found is None else (found[0], found[1])
+
+    def _grant(self, parsed: keys.ParsedKey, found: tuple[ApiKey, str] | None) -> keys.KeyGrant | None:
         if found is None:
             return None
         row, owner_name = found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -57,14 +58,16 @@ class Materializer:
                     hive, reg.package_id, versions, commit, verified=verified
                 ).items():
                     wanted[key] = dump(doc)
-            # Write leaves and pages before the indexes that point at them.
+            # Write leaves and pages before the indexes that point at them (put_many keeps the order).
+            changed: list[tuple[str, bytes | Path, str]] = []
             for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
                 data = wanted[key] if self.base is None else wanted[key].replace(BASE.encode(), self.base)
                 # A leaf changes only with its own version (pages and indexes carry the commit): reading it
                 # back costs far less than the durable write it saves, per version, on every push to the id.
                 if _is_leaf(key) and self.storage.get_bytes(key) == data:
                     continue
-                self.storage.put_bytes(key, data, JSON_TYPE)
+                changed.append((key, data, JSON_TYPE))
+            self.storage.put_many(changed)
             for hive in urls.HIVES:
                 for key in self.storage.list_keys(f"v3/{hive}/{id_lower}"):
                     if key not in wanted:

@@ -95,15 +95,16 @@ class Packages:
                 self._hold_pending(s, pending)
                 created = self._insert_version(s, meta, grant, upload, address)
                 faults.pause("in-transaction")
-                for key in all_keys:
-                    written.append(key)
-                    if key == blob_keys[0]:
-                        self.storage.put_file(key, upload, "application/octet-stream")
-                    elif key == blob_keys[1]:
-                        self.storage.put_bytes(key, meta.nuspec, "text/xml")
-                    else:
-                        self.storage.put_bytes(key, dict(extras)[key], "application/octet-stream")
+                blobs: list[tuple[str, bytes | Path, str]] = [
+                    (blob_keys[0], upload, "application/octet-stream"),
+                    (blob_keys[1], meta.nuspec, "text/xml"),
+                ]
+                blobs += [(key, data, "application/octet-stream") for key, data in extras]
+                written = all_keys  # some may be stored when it fails
+                self.storage.put_many(blobs)
                 faults.pause("after-blob-write")
+                # Cleared with the commit itself: the version and its blobs land, or the notes stay.
+                s.execute(delete(PendingUpload).where(PendingUpload.id.in_(pending)))
             committed = True
         except Refused as exc:
             record_key_failure(
@@ -132,7 +133,8 @@ class Packages:
                 except StorageError:
                     log.warning("could not remove %s after a failed push; recovery will", key)
                     left.append(key)
-            self._clear_pending(pending, keep=bool(left))
+            if not committed:
+                self._clear_pending(pending, keep=bool(left))
         faults.pause("after-commit")
         self._build(id_lower)
         return PushResult(meta.id, meta.version.normalized, created)

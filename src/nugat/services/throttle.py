@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from nugat.clock import utcnow
 from nugat.db import Database
@@ -19,13 +20,18 @@ class Throttler:
     def blocked_for(self, bucket: str, limit: int, window: timedelta) -> int:
         """Seconds until ``bucket`` may be used again, or 0 if it is under ``limit`` in this window."""
         with self.db.reading() as s:
-            row = s.get(Throttle, bucket)
-            if row is None:
-                return 0
-            now = utcnow()
-            if row.window_start + window <= now or row.count < limit:
-                return 0
-            return max(1, int((row.window_start + window - now).total_seconds()))
+            return self.blocked_in(s, bucket, limit, window)
+
+    @staticmethod
+    def blocked_in(s: Session, bucket: str, limit: int, window: timedelta) -> int:
+        """``blocked_for`` within the caller's transaction (one transaction for several reads)."""
+        row = s.get(Throttle, bucket)
+        if row is None:
+            return 0
+        now = utcnow()
+        if row.window_start + window <= now or row.count < limit:
+            return 0
+        return max(1, int((row.window_start + window - now).total_seconds()))
 
     def hit(self, bucket: str, window: timedelta) -> int:
         """Count one event in ``bucket``; return the count in the current window."""

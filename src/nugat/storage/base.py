@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -40,6 +40,17 @@ class Storage(ABC):
 
     @abstractmethod
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def put_many(self, items: Sequence[tuple[str, bytes | Path, str]]) -> None:
+        """Store several blobs (bytes, or a file's contents), each atomically, visible in the given order.
+
+        On failure some may be stored: the caller deletes them (or rebuilds, for documents).
+        """
+        for key, data, content_type in items:
+            if isinstance(data, Path):
+                self.put_file(key, data, content_type)
+            else:
+                self.put_bytes(key, data, content_type)
 
     @abstractmethod
     def get_bytes(self, key: str) -> bytes | None: ...

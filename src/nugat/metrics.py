@@ -144,12 +144,20 @@ class Instrumented:
             RECORDER.request(route_class(scope["method"], scope["path"]), status, time.perf_counter() - start)
 
 
+_save_lock = threading.Lock()
+
+
 def save(directory: Path) -> None:
-    """Write this process's counts where the other workers' scrapes find them (atomically)."""
+    """Write this process's counts where the other workers' scrapes find them (atomically).
+
+    The once-a-second task and a scrape's own save run in different threads: the lock keeps them from
+    renaming one temp file twice.
+    """
     name = RECORDER.file_name
     tmp = directory / f".{name}"
-    tmp.write_text(json.dumps(RECORDER.snapshot()))
-    tmp.replace(directory / name)
+    with _save_lock:
+        tmp.write_text(json.dumps(RECORDER.snapshot()))
+        tmp.replace(directory / name)
 
 
 def server_dir(tmp_dir: Path) -> Path:

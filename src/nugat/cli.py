@@ -100,6 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server.serve()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+        core.storage.settle()  # a clean stop leaves no document to rebuild after a reboot
     return 0
 
 
@@ -111,7 +112,9 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     core = _core(args)
-    print(f"rebuilt the documents of {core.materializer.rebuild_all()} package ids")
+    count = core.materializer.rebuild_all()
+    core.storage.settle()
+    print(f"rebuilt the documents of {count} package ids")
     return 0
 
 

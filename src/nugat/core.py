@@ -40,7 +40,7 @@ class Core:
 
     @cached_property
     def packages(self) -> Packages:
-        return Packages(self.db, self.storage, self.materializer)
+        return Packages(self.db, self.storage, self.materializer, self.settings.push_limit_per_hour)
 
     @cached_property
     def orgs(self) -> Orgs:

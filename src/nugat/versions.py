@@ -6,6 +6,7 @@ Mirrors NuGet.Versioning's ``NuGetVersion.TryParse``, ``VersionComparer.Default`
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -156,6 +157,7 @@ class NuGetVersion:
         return self._key >= other._key
 
 
+@functools.lru_cache(maxsize=4096)  # versions are parsed again on every change of their id
 def parse_version(text: str) -> NuGetVersion:
     return NuGetVersion.parse(text)
 

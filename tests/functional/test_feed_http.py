@@ -17,16 +17,18 @@ from nugat.settings import Settings
 
 
 def nupkg(package_id: str, version: str, *, description: str = "A package", tags: str = "") -> bytes:
+    """The same bytes for the same arguments (fixed entry times: a test may build one twice to compare)."""
     buf = io.BytesIO()
+    when = (2024, 1, 1, 0, 0, 0)
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(
-            f"{package_id}.nuspec",
+            zipfile.ZipInfo(f"{package_id}.nuspec", when),
             f"""<?xml version="1.0" encoding="utf-8"?>
 <package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd"><metadata>
 <id>{package_id}</id><version>{version}</version><authors>Ann</authors>
 <description>{description}</description><tags>{tags}</tags></metadata></package>""",
         )
-        z.writestr("lib/net8.0/a.txt", "x")
+        z.writestr(zipfile.ZipInfo("lib/net8.0/a.txt", when), "x")
     return buf.getvalue()
 
 

@@ -88,7 +88,12 @@ def push_in_background(feed: Feed, body: bytes) -> threading.Thread:
 
 @pytest.mark.parametrize(
     ("point", "survives"),
-    [("in-transaction", False), ("after-blob-write", False), ("after-commit", True)],
+    [
+        ("in-transaction", False),
+        ("after-blob-write", False),
+        ("after-documents", False),  # the documents list the version, which is not committed
+        ("after-commit", True),
+    ],
 )
 def test_kill_during_a_push(feed: Feed, point: str, survives: bool) -> None:
     package_id = f"Crash.{point.title().replace('-', '')}"
@@ -133,3 +138,28 @@ def test_kill_while_the_upload_streams(feed: Feed) -> None:
     assert_absent(feed, package_id)
     assert feed.push(body).status_code == 201
     assert_present(feed, package_id, "1.0.0", body)
+
+
+def test_documents_lost_with_the_machine_are_rebuilt_at_the_next_start(feed: Feed) -> None:
+    """Documents are written without fsync (they derive from the database). A crash of the machine can
+    lose them: the marker left by the earlier boot makes the next start rebuild every document."""
+    package_id = "Crash.PowerLoss"
+    body = package(package_id, payload=incompressible(10_000))
+    assert feed.push(body).status_code == 201
+    feed.server.stop()
+    storage = feed.server.data_dir / "storage"
+    lost = [
+        storage / "v3/flatcontainer/crash.powerloss/index.json",
+        storage / "v3/registration/crash.powerloss/index.json",
+        storage / "v3/registration-semver2/crash.powerloss/1.0.0.json",
+    ]
+    lost[0].write_bytes(b"")  # as ext4 may leave a file whose data never reached the disk
+    for path in lost[1:]:
+        path.unlink()
+    (storage / ".unsynced").write_text("a-boot-before-the-crash\n")
+    feed.server.start()
+    assert "ids rebuilt" in feed.server.log_tail(30)
+    assert not (storage / ".unsynced").exists()  # the rebuilt documents were synced
+    assert_present(feed, package_id, "1.0.0", body)
+    assert feed.server.get("/v3/registration-semver2/crash.powerloss/1.0.0.json").status_code == 200
+    assert_clean(feed)

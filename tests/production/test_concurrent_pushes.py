@@ -7,6 +7,7 @@ worker processes; packages are small valid .nupkg files made with zipfile (fast 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -106,8 +107,9 @@ def test_fifty_concurrent_versions_of_one_id_all_succeed_and_are_all_listed(
     if "NUGAT_STORAGE_URL" not in busy_server.env:  # on S3 each worker may lag up to NUGAT_S3_CACHE_SECONDS
         assert seen == sorted(seen), seen
     ordered = sorted(versions, key=parse_version)
-    assert versions_everywhere(busy_server, "Race.Many") == {
-        "flat": ordered,
-        "registration": ordered,
-        "registration-semver2": ordered,
-    }
+    expected = {"flat": ordered, "registration": ordered, "registration-semver2": ordered}
+    if "NUGAT_STORAGE_URL" in busy_server.env:  # a worker that answered the reader may lag a second
+        deadline = time.monotonic() + 5
+        while versions_everywhere(busy_server, "Race.Many") != expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert versions_everywhere(busy_server, "Race.Many") == expected

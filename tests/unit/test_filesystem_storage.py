@@ -1,4 +1,5 @@
-"""The folder storage: several blobs written at once, each durable and atomic; listing by prefix."""
+"""The folder storage: several blobs written at once, each atomic; listing by prefix; the marker that
+tells a start after a machine crash that documents written unsynced may be lost."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nugat.storage.filesystem import FileSystemStorage
+from nugat.storage.filesystem import SETTLING, UNSYNCED, FileSystemStorage
 
 
 def test_put_many_stores_bytes_and_files(tmp_path: Path) -> None:
@@ -28,3 +29,35 @@ def test_a_failed_put_many_stores_nothing_and_leaves_no_temp_files(tmp_path: Pat
         storage.put_many([("v3/x/a.json", b"{}", "j"), ("v3/../escape", b"{}", "j")])
     assert [p for p in (tmp_path / "root").rglob("*") if p.is_file()] == []
     assert list(storage.list_keys("")) == []
+
+
+def test_documents_written_unsynced_are_covered_by_a_marker_of_this_boot(tmp_path: Path) -> None:
+    storage = FileSystemStorage(tmp_path / "root")
+    marker = tmp_path / "root" / UNSYNCED
+    storage.put_many([("v3/x/a.nupkg", b"PK", "p")])  # durable: no marker needed
+    assert not marker.exists()
+    storage.put_many([("v3/x/index.json", b"{}", "j")], durable=False)
+    assert marker.read_text().strip() == storage.boot_id
+    assert not storage.writes_lost()  # same boot: the kernel still holds every write
+    assert sorted(storage.list_keys("")) == ["v3/x/a.nupkg", "v3/x/index.json"]  # not the marker
+    storage.settle()
+    assert not marker.exists() and not storage.writes_lost()
+
+
+@pytest.mark.parametrize("name", [UNSYNCED, SETTLING])
+def test_a_marker_of_another_boot_means_writes_may_be_lost(tmp_path: Path, name: str) -> None:
+    storage = FileSystemStorage(tmp_path / "root")
+    (tmp_path / "root" / name).write_text("another-boot\n")
+    assert storage.writes_lost()
+    storage.put_many([("v3/x/index.json", b"{}", "j")], durable=False)
+    assert storage.writes_lost(), "a later write must not hide the earlier boot's lost writes"
+    storage.settle()
+    assert not storage.writes_lost()
+
+
+def test_without_a_boot_id_every_write_is_durable(tmp_path: Path) -> None:
+    storage = FileSystemStorage(tmp_path / "root")
+    storage.boot_id = None
+    storage.put_many([("v3/x/index.json", b"{}", "j")], durable=False)
+    assert not (tmp_path / "root" / UNSYNCED).exists()
+    assert storage.get_bytes("v3/x/index.json") == b"{}"

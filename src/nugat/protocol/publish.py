@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -18,9 +19,16 @@ from nugat.services import ServiceError
 log = logging.getLogger("nugat.publish")
 
 
-async def _authenticate(request: Request, core: Core) -> tuple[KeyGrant, list[str]]:
+async def _authenticate(
+    request: Request, core: Core, push_limit: int | None = None
+) -> tuple[KeyGrant, list[str]]:
     return await run_in_threadpool(
-        core.accounts.verify_key, request.headers.get("x-nuget-apikey"), client_address(request)
+        functools.partial(
+            core.accounts.verify_key,
+            request.headers.get("x-nuget-apikey"),
+            client_address(request),
+            push_limit=push_limit,
+        )
     )
 
 
@@ -34,8 +42,7 @@ async def push(request: Request) -> Response:
     upload = None
     try:
         # The key is checked before the body is read: a refused push costs no upload.
-        grant, warnings = await _authenticate(request, core)
-        await run_in_threadpool(core.accounts.count_push, grant.key_id, core.settings.push_limit_per_hour)
+        grant, warnings = await _authenticate(request, core, core.settings.push_limit_per_hour)
         upload = await receive_package(
             request.stream(),
             request.headers.get("content-type", ""),

@@ -8,17 +8,26 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nugat import keys, metrics
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database
-from nugat.db.models import Account, ApiKey, Membership, PackageOwner, PackageRegistration, PackageVersion
+from nugat.db.models import (
+    Account,
+    ApiKey,
+    Membership,
+    PackageOwner,
+    PackageRegistration,
+    PackageVersion,
+    table,
+)
 from nugat.services import AuthError, Conflict, NotFound, ServiceError, TooManyRequests
 from nugat.services.audit import record, record_key_failure
 from nugat.services.throttle import Throttler
@@ -388,16 +397,25 @@ class Accounts:
             _record_key(s, "key.delete", row, address)
             s.delete(row)
 
-    def verify_key(self, presented: str | None, address: str) -> tuple[keys.KeyGrant, list[str]]:
-        """Check a presented key; return what it grants and warnings for the client, or raise 401/429."""
+    def verify_key(
+        self, presented: str | None, address: str, *, push_limit: int | None = None
+    ) -> tuple[keys.KeyGrant, list[str]]:
+        """Check a presented key; return what it grants and warnings for the client, or raise 401/429.
+
+        ``push_limit``: the key is about to push; refuse it (429) if it has used up its pushes this hour
+        (``count_push`` counts them, in the push's own transaction).
+        """
         if not presented:
             metrics.auth_failure("missing")
             raise AuthError("An API key is required: pass it with -ApiKey (header X-NuGet-ApiKey)")
         addr_bucket = f"key-fail:addr:{address}"
         parsed = keys.parse_key(presented.strip())
+        pushes_wait = 0
         with self.db.reading() as s:  # one read transaction: it runs before every push
             wait = self.throttle.blocked_in(s, addr_bucket, FAILED_KEY_LIMIT, FAILED_KEY_WINDOW)
             found = self._key_row(s, parsed) if parsed and not wait else None
+            if found is not None and push_limit is not None:
+                pushes_wait = self.throttle.blocked_in(s, _push_bucket(found.key_id), push_limit, PUSH_WINDOW)
         if wait:
             metrics.auth_failure("throttled")
             raise TooManyRequests(f"Too many failed API key attempts from {address}; retry later", wait)
@@ -415,6 +433,8 @@ class Accounts:
             record_key_failure(self.db, grant.key_id, address, reason)
             self._failed(addr_bucket, None)
             raise AuthError(reason)
+        if pushes_wait:
+            raise _push_limit_reached(grant.key_id, push_limit or 0, pushes_wait)
         warnings = []
         if grant.expires_at - now <= keys.EXPIRY_WARNING:
             warnings.append(
@@ -431,36 +451,40 @@ class Accounts:
                 # Only failures are counted and refused: the holder of the right secret is never locked out.
                 raise TooManyRequests(f"Too many failed attempts for API key {key_id}; retry later", 60)
 
-    def count_push(self, key_id: str, limit: int) -> None:
-        """Count a push attempt of a verified key; raise 429 past ``limit`` pushes in the hour."""
-        bucket = f"push:key:{key_id}"
-        if self.throttle.hit(bucket, PUSH_WINDOW) > limit:
-            wait = max(1, self.throttle.blocked_for(bucket, limit, PUSH_WINDOW))
-            raise TooManyRequests(
-                f"API key {key_id} has pushed {limit} packages this hour, the limit; retry in {wait} seconds",
-                wait,
-            )
-
     @staticmethod
-    def _key_row(s: Session, parsed: keys.ParsedKey) -> tuple[ApiKey, str] | None:
-        found = s.execute(
-            select(ApiKey, Account.name)
-            .join(Account, Account.id == ApiKey.owner_id)
-            .where(ApiKey.key_id == parsed.key_id)
-        ).first()
-        return None if found is None else (found[0], found[1])
+    def _key_row(s: Session, parsed: keys.ParsedKey) -> Row[*tuple[Any, ...]] | None:
+        """The key's columns and its owner's name (a plain statement: this runs before every push)."""
+        api_keys, accounts = table(ApiKey), table(Account)
+        return (
+            s.connection()
+            .execute(
+                select(
+                    api_keys.c.key_id,
+                    api_keys.c.user_id,
+                    api_keys.c.owner_id,
+                    api_keys.c.secret_hash,
+                    api_keys.c.scopes,
+                    api_keys.c.globs,
+                    api_keys.c.packages,
+                    api_keys.c.expires_at,
+                    accounts.c.name.label("owner_name"),
+                )
+                .join(accounts, accounts.c.id == api_keys.c.owner_id)
+                .where(api_keys.c.key_id == parsed.key_id)
+            )
+            .first()
+        )
 
-    def _grant(self, parsed: keys.ParsedKey, found: tuple[ApiKey, str] | None) -> keys.KeyGrant | None:
-        if found is None:
+    def _grant(self, parsed: keys.ParsedKey, row: Row[*tuple[Any, ...]] | None) -> keys.KeyGrant | None:
+        if row is None:
             return None
-        row, owner_name = found
         if not keys.verify_secret(self.pepper, parsed, row.secret_hash):
             return None
         return keys.KeyGrant(
             key_id=row.key_id,
             user_id=row.user_id,
             owner_id=row.owner_id,
-            owner_name=owner_name,
+            owner_name=row.owner_name,
             scopes=frozenset(row.scopes),
             globs=tuple(row.globs),
             packages=tuple(row.packages),
@@ -468,12 +492,35 @@ class Accounts:
         )
 
 
+def _push_bucket(key_id: str) -> str:
+    return f"push:key:{key_id}"
+
+
+def _push_limit_reached(key_id: str, limit: int, wait: int) -> TooManyRequests:
+    return TooManyRequests(
+        f"API key {key_id} has pushed {limit} packages this hour, the limit; retry in {wait} seconds", wait
+    )
+
+
+def count_push(s: Session, key_id: str, limit: int) -> None:
+    """Count a push of a verified key in the push's transaction; raise 429 past ``limit`` in the hour."""
+    bucket = _push_bucket(key_id)
+    if Throttler.hit_in(s, bucket, PUSH_WINDOW) > limit:
+        raise _push_limit_reached(key_id, limit, max(1, Throttler.blocked_in(s, bucket, limit, PUSH_WINDOW)))
+
+
 def touch_key(s: Session, key_id: str) -> None:
     """Record a key's last use (at most once a minute, to keep pushes from rewriting the row)."""
-    row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
     now = utcnow()
-    if row is not None and (row.last_used_at is None or now - row.last_used_at >= timedelta(minutes=1)):
-        row.last_used_at = now
+    keys_table = table(ApiKey)
+    s.connection().execute(
+        update(keys_table)
+        .where(
+            keys_table.c.key_id == key_id,
+            or_(keys_table.c.last_used_at.is_(None), keys_table.c.last_used_at <= now - timedelta(minutes=1)),
+        )
+        .values(last_used_at=now)
+    )
 
 
 def is_member(s: Session, user_id: int, org_id: int) -> bool:

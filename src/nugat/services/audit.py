@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database
-from nugat.db.models import Account, ApiKey, AuditEvent, Membership
+from nugat.db.models import Account, ApiKey, AuditEvent, Membership, table
 from nugat.services import NotFound
 
 
@@ -27,8 +27,9 @@ def record(
     address: str | None = None,
     **detail: Any,
 ) -> None:
-    s.add(
-        AuditEvent(
+    # A statement, not an ORM object: it runs in every push.
+    s.connection().execute(
+        insert(table(AuditEvent)).values(
             at=utcnow(),
             action=action,
             actor_id=actor_id,

@@ -9,20 +9,34 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database
-from nugat.db.models import PackageRegistration, PackageVersion
+from nugat.db.models import PackageRegistration, PackageVersion, table
 from nugat.protocol import BASE
 from nugat.protocol.v3 import flatcontainer, registration, urls
 from nugat.services.prefixes import is_verified
 from nugat.storage import Storage
 
 JSON_TYPE = "application/json"
+
+
+REGS = table(PackageRegistration)
+VERSIONS = table(PackageVersion)
+
+
+class Registration(NamedTuple):
+    """The registration row a build needs (the caller holds it locked)."""
+
+    id: int
+    id_lower: str
+    package_id: str
 
 
 def dump(doc: Any) -> bytes:
@@ -41,40 +55,66 @@ class Materializer:
         self.base = public_url.encode() if public_url else None
 
     def build(self, id_lower: str) -> None:
+        """Write the documents of one id from the committed state (or remove them, if it is gone)."""
         with self.db.session() as s:
-            reg = s.scalar(
-                select(PackageRegistration).where(PackageRegistration.id_lower == id_lower).with_for_update()
+            found = (
+                s.connection()
+                .execute(
+                    select(REGS.c.id, REGS.c.package_id).where(REGS.c.id_lower == id_lower).with_for_update()
+                )
+                .first()
             )
-            if reg is None:
+            if found is None:
+                self._remove(id_lower, keep=set())
                 return
-            versions = list(s.scalars(select(PackageVersion).where(PackageVersion.registration_id == reg.id)))
-            commit = {"commitId": str(uuid.uuid4()), "commitTimeStamp": isoformat(utcnow())}
-            wanted: dict[str, bytes] = {}
-            if versions:
-                wanted[urls.flat_index(id_lower)] = dump(flatcontainer.version_list(versions))
-            verified = is_verified(s, reg.id, reg.package_id)
-            for hive in urls.HIVES:
-                for key, doc in registration.build(
-                    hive, reg.package_id, versions, commit, verified=verified
-                ).items():
-                    wanted[key] = dump(doc)
-            # Write leaves and pages before the indexes that point at them (put_many keeps the order).
-            changed: list[tuple[str, bytes | Path, str]] = []
-            for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
-                data = wanted[key] if self.base is None else wanted[key].replace(BASE.encode(), self.base)
-                # A leaf changes only with its own version (pages and indexes carry the commit): reading it
-                # back costs far less than the durable write it saves, per version, on every push to the id.
-                if _is_leaf(key) and self.storage.get_bytes(key) == data:
-                    continue
-                changed.append((key, data, JSON_TYPE))
-            self.storage.put_many(changed)
-            for hive in urls.HIVES:
-                for key in self.storage.list_keys(f"v3/{hive}/{id_lower}"):
-                    if key not in wanted:
-                        self.storage.delete(key)
-            if not versions:
-                self.storage.delete(urls.flat_index(id_lower))
-            reg.built_revision = reg.revision
+            self.build_in(s, Registration(found.id, id_lower, found.package_id))
+
+    def build_in(self, s: Session, reg: Registration, changed_version: str | None = None) -> None:
+        """Write ``reg``'s documents from the state of transaction ``s``, which holds its row locked.
+
+        ``changed_version`` (lowercase, normalized): only that version changed since the last build (a
+        push or a change of listing), so the other versions' leaves are known to be as stored.
+        """
+        conn = s.connection()
+        id_lower = reg.id_lower
+        rows = conn.execute(select(VERSIONS).where(VERSIONS.c.registration_id == reg.id)).all()
+        versions = cast(list[registration.VersionRecord], rows)
+        commit = {"commitId": str(uuid.uuid4()), "commitTimeStamp": isoformat(utcnow())}
+        wanted: dict[str, bytes] = {}
+        if versions:
+            wanted[urls.flat_index(id_lower)] = dump(flatcontainer.version_list(versions))
+        verified = is_verified(s, reg.id, reg.package_id)
+        for hive in urls.HIVES:
+            for key, doc in registration.build(
+                hive, reg.package_id, versions, commit, verified=verified
+            ).items():
+                wanted[key] = dump(doc)
+        # Write leaves and pages before the indexes that point at them (put_many keeps the order).
+        changed: list[tuple[str, bytes | Path, str]] = []
+        for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
+            data = wanted[key] if self.base is None else wanted[key].replace(BASE.encode(), self.base)
+            if _is_leaf(key):
+                # A leaf changes only with its own version (pages and indexes carry the commit).
+                if changed_version is not None:
+                    if key.rsplit("/", 1)[1] != f"{changed_version}.json":
+                        continue
+                elif self.storage.get_bytes(key) == data:
+                    continue  # reading it back costs far less than the write it saves
+            changed.append((key, data, JSON_TYPE))
+        self.storage.put_many(changed, durable=False)
+        # Documents no longer wanted: only pages can go (their bounds move) when versions are only added
+        # or changed, and there are none below INLINE_BELOW versions, before or after.
+        if changed_version is None or any("/page/" in key for key in wanted):
+            self._remove(id_lower, keep=wanted.keys())
+        conn.execute(update(REGS).where(REGS.c.id == reg.id).values(built_revision=REGS.c.revision))
+
+    def _remove(self, id_lower: str, keep: Collection[str]) -> None:
+        for hive in urls.HIVES:
+            for key in self.storage.list_keys(f"v3/{hive}/{id_lower}"):
+                if key not in keep:
+                    self.storage.delete(key)
+        if urls.flat_index(id_lower) not in keep:
+            self.storage.delete(urls.flat_index(id_lower))
 
     def stale(self) -> list[str]:
         """Ids whose documents lag behind their last change (a crash between commit and build)."""

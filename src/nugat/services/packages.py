@@ -15,26 +15,31 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from nugat import authz, confusables, faults, nuspec
 from nugat.clock import utcnow
 from nugat.db import Database
-from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, PendingUpload
+from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, PendingUpload, table
 from nugat.keys import KeyGrant
 from nugat.protocol.v3 import urls
 from nugat.services import Conflict, Forbidden, InsufficientStorage, NotFound, ServiceError, Unavailable
-from nugat.services.accounts import acts_for, is_member, touch_key
+from nugat.services.accounts import acts_for, count_push, is_member, touch_key
 from nugat.services.audit import record, record_key_failure
-from nugat.services.materialize import Materializer
+from nugat.services.materialize import Materializer, Registration
 from nugat.services.prefixes import reserved_by_others
 from nugat.storage import Storage, StorageError
 from nugat.storage.base import StorageFull
 from nugat.versions import InvalidVersion, parse_version
 
 log = logging.getLogger("nugat.packages")
+
+REGS = table(PackageRegistration)
+OWNERS = table(PackageOwner)
+VERSIONS = table(PackageVersion)
+NOTES = table(PendingUpload)
 
 EMBEDDED_FILE_LIMIT = 10 << 20  # readme, icon and license files served from a package
 
@@ -72,12 +77,16 @@ def _metadata_json(meta: nuspec.PackageMetadata) -> dict[str, Any]:
 
 
 class Packages:
-    def __init__(self, db: Database, storage: Storage, materializer: Materializer) -> None:
+    def __init__(
+        self, db: Database, storage: Storage, materializer: Materializer, push_limit: int | None = None
+    ) -> None:
         self.db = db
         self.storage = storage
         self.materializer = materializer
+        self.push_limit = push_limit  # pushes per key per hour (None: no limit)
 
     def push(self, upload: Path, grant: KeyGrant, address: str | None = None) -> PushResult:
+        """Store a package: its version row, blobs and the id's documents land in one transaction."""
         try:
             meta = nuspec.read_package(upload)
         except nuspec.InvalidPackage as exc:
@@ -87,13 +96,14 @@ class Packages:
         blob_keys = [urls.nupkg(id_lower, version_lower), urls.nuspec(id_lower, version_lower)]
         extras = self._embedded_files(upload, meta, id_lower, version_lower)
         all_keys = blob_keys + [key for key, _ in extras]
-        pending = self._note_pending(all_keys)
-        committed = False
+        # One note covers the version's folder: every blob of a push is stored under it.
+        note = self._note_pending(blob_keys[0], grant.key_id)
+        committed = documents = False
         written: list[str] = []
         try:
             with self.db.session() as s:
-                self._hold_pending(s, pending)
-                created = self._insert_version(s, meta, grant, upload, address)
+                self._take_note(s, note)  # deleted with the commit: the push lands, or the note stays
+                reg, created = self._insert_version(s, meta, grant, upload, address)
                 faults.pause("in-transaction")
                 blobs: list[tuple[str, bytes | Path, str]] = [
                     (blob_keys[0], upload, "application/octet-stream"),
@@ -103,8 +113,9 @@ class Packages:
                 written = all_keys  # some may be stored when it fails
                 self.storage.put_many(blobs)
                 faults.pause("after-blob-write")
-                # Cleared with the commit itself: the version and its blobs land, or the notes stay.
-                s.execute(delete(PendingUpload).where(PendingUpload.id.in_(pending)))
+                documents = True  # some may be written when it fails
+                self.materializer.build_in(s, reg, changed_version=version_lower)
+                faults.pause("after-documents")
             committed = True
         except Refused as exc:
             record_key_failure(
@@ -126,18 +137,30 @@ class Packages:
             log.error("database failed during push of %s: %s", meta.id, exc.orig)
             raise Unavailable("The database is unavailable; nothing was stored, retry later") from None
         finally:
-            left = []
-            for key in [] if committed else written:
-                try:
-                    self.storage.delete(key)
-                except StorageError:
-                    log.warning("could not remove %s after a failed push; recovery will", key)
-                    left.append(key)
             if not committed:
-                self._clear_pending(pending, keep=bool(left))
+                self._undo(id_lower, note, written, documents)
         faults.pause("after-commit")
-        self._build(id_lower)
         return PushResult(meta.id, meta.version.normalized, created)
+
+    def _undo(self, id_lower: str, note: int, written: list[str], documents: bool) -> None:
+        """After a failed push: remove its blobs and rewrite the id's documents from the committed state.
+
+        What cannot be undone now keeps its notes, and ``recover`` finishes it.
+        """
+        left = False
+        for key in written:
+            try:
+                self.storage.delete(key)
+            except StorageError:
+                log.warning("could not remove %s after a failed push; recovery will", key)
+                left = True
+        if documents:
+            try:
+                self.materializer.build(id_lower)
+            except (StorageError, OperationalError) as exc:
+                log.warning("could not restore the documents of %s after a failed push: %s", id_lower, exc)
+                left = True
+        self._clear_pending(note, keep=left)
 
     def _embedded_files(
         self, upload: Path, meta: nuspec.PackageMetadata, id_lower: str, version_lower: str
@@ -158,14 +181,17 @@ class Packages:
 
     def _insert_version(
         self, s: Session, meta: nuspec.PackageMetadata, grant: KeyGrant, upload: Path, address: str | None
-    ) -> bool:
+    ) -> tuple[Registration, bool]:
+        """Decide the push and insert its version row (SQL statements, not ORM objects: this is hot)."""
+        conn = s.connection()
         id_lower = meta.id.lower()
-        reg = s.scalar(
-            select(PackageRegistration).where(PackageRegistration.id_lower == id_lower).with_for_update()
-        )
+        found = conn.execute(
+            select(REGS.c.id, REGS.c.package_id).where(REGS.c.id_lower == id_lower).with_for_update()
+        ).first()
+        reg = Registration(found.id, id_lower, found.package_id) if found else None
         owner_ids = (
             frozenset(
-                s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == reg.id))
+                conn.execute(select(OWNERS.c.account_id).where(OWNERS.c.registration_id == reg.id)).scalars()
             )
             if reg
             else frozenset()
@@ -183,54 +209,51 @@ class Packages:
             raise Refused(decision.reason, decision.status)
         created = reg is None
         if reg is None:
-            reg = PackageRegistration(
-                package_id=meta.id, id_lower=id_lower, revision=0, built_revision=0, created_at=utcnow()
-            )
+            values = {"package_id": meta.id, "id_lower": id_lower, "revision": 0, "built_revision": 0}
             try:
-                with s.begin_nested():
-                    s.add(reg)
-                    s.flush()
+                with s.begin_nested():  # (through the session: that emits the SAVEPOINT)
+                    reg_id = (
+                        s.connection()
+                        .execute(
+                            insert(REGS)
+                            .values(**values, total_downloads=0, created_at=utcnow())
+                            .returning(REGS.c.id)
+                        )
+                        .scalar_one()
+                    )
             except IntegrityError:
                 # Another push created the id at the same moment (and has committed): push to it instead,
                 # deciding again as for an existing id. Fifty CI jobs pushing a new id's versions all land.
                 return self._insert_version(s, meta, grant, upload, address)
-            s.add(PackageOwner(registration_id=reg.id, account_id=grant.owner_id))
+            reg = Registration(reg_id, id_lower, meta.id)
+            conn.execute(insert(OWNERS).values(registration_id=reg.id, account_id=grant.owner_id))
         version = meta.version
-        exists = s.scalar(
-            select(PackageVersion.id).where(
-                PackageVersion.registration_id == reg.id,
-                PackageVersion.version_lower == version.normalized.lower(),
-            )
-        )
-        if exists is not None:
-            raise Conflict(f"{reg.package_id} {version.normalized} already exists and cannot be modified")
-        s.add(
-            PackageVersion(
-                registration_id=reg.id,
-                package_id=meta.id,
-                version=version.normalized,
-                version_lower=version.normalized.lower(),
-                full_version=version.full,
-                original_version=version.original,
-                is_prerelease=version.is_prerelease,
-                is_semver2=meta.is_semver2,
-                listed=True,
-                published_at=utcnow(),
-                pushed_by_key=grant.key_id,
-                size=upload.stat().st_size,
-                sha512=_sha512(upload),
-                downloads=0,
-                search_text=_search_text(meta),
-                metadata_json=_metadata_json(meta),
-            )
-        )
         try:
-            s.flush()
-        except IntegrityError:
+            conn.execute(
+                insert(VERSIONS).values(
+                    registration_id=reg.id,
+                    package_id=meta.id,
+                    version=version.normalized,
+                    version_lower=version.normalized.lower(),
+                    full_version=version.full,
+                    original_version=version.original,
+                    is_prerelease=version.is_prerelease,
+                    is_semver2=meta.is_semver2,
+                    listed=True,
+                    published_at=utcnow(),
+                    pushed_by_key=grant.key_id,
+                    size=upload.stat().st_size,
+                    sha512=_sha512(upload),
+                    downloads=0,
+                    search_text=_search_text(meta),
+                    metadata_json=_metadata_json(meta),
+                )
+            )
+        except IntegrityError:  # the unique (id, version): it exists, or a concurrent push just made it
             raise Conflict(
                 f"{reg.package_id} {version.normalized} already exists and cannot be modified"
             ) from None
-        reg.revision += 1
+        conn.execute(update(REGS).where(REGS.c.id == reg.id).values(revision=REGS.c.revision + 1))
         record(
             s,
             "package.push",
@@ -242,7 +265,7 @@ class Packages:
             address=address,
         )
         touch_key(s, grant.key_id)
-        return created
+        return reg, created
 
     def set_listed(
         self, package_id: str, version_text: str, listed: bool, grant: KeyGrant, address: str | None = None
@@ -351,38 +374,51 @@ class Packages:
 
     # Crash recovery -------------------------------------------------------------------------------
 
-    def _hold_pending(self, s: Session, ids: list[int]) -> None:
-        """Lock this push's notes until it commits or dies: recovery skips the notes of live pushes."""
-        held = s.scalars(select(PendingUpload.id).where(PendingUpload.id.in_(ids)).with_for_update()).all()
-        if len(held) != len(ids):  # recovery took them between their insert and this lock
+    @staticmethod
+    def _take_note(s: Session, note: int) -> None:
+        """Delete the push's note in its transaction, which keeps the row locked until it commits or dies:
+        recovery skips the notes of live pushes."""
+        if s.connection().execute(delete(NOTES).where(NOTES.c.id == note)).rowcount != 1:
+            # recovery took it between its insert and now
             raise Unavailable("The push was interrupted by a server restart; nothing was stored, push again")
 
-    def _note_pending(self, keys: list[str]) -> list[int]:
+    def _note_pending(self, key: str, key_id: str) -> int:
+        """Note the blob a push is about to write (for ``recover``), and count the push for its key."""
         try:
-            with self.db.session() as s:
-                rows = [PendingUpload(key=key, created_at=utcnow()) for key in keys]
-                s.add_all(rows)
-                s.flush()
-                return [row.id for row in rows]
+            try:
+                return self._insert_note(key, key_id)
+            except IntegrityError:  # another process made the key's counter row first: it exists now
+                return self._insert_note(key, key_id)
         except OperationalError:
             raise Unavailable("The database is unavailable; nothing was stored, retry later") from None
 
-    def _clear_pending(self, ids: list[int], *, keep: bool) -> None:
+    def _insert_note(self, key: str, key_id: str) -> int:
+        with self.db.session() as s:
+            if self.push_limit is not None:
+                count_push(s, key_id, self.push_limit)
+            return int(
+                s.connection()
+                .execute(insert(NOTES).values(key=key, created_at=utcnow()).returning(NOTES.c.id))
+                .scalar_one()
+            )
+
+    def _clear_pending(self, note: int, *, keep: bool) -> None:
         if keep:
             return  # a blob may be left behind: recovery will check and remove it
         try:
             with self.db.session() as s:
-                s.execute(delete(PendingUpload).where(PendingUpload.id.in_(ids)))
+                s.execute(delete(NOTES).where(NOTES.c.id == note))
         except OperationalError:
-            log.warning("could not clear pending upload notes; recovery will")
+            log.warning("could not clear the pending upload note; recovery will")
 
     def recover(self) -> tuple[int, int]:
-        """Remove blobs of pushes that never committed, and rebuild stale documents. Returns the counts.
+        """Undo the pushes that never committed, and rebuild stale documents. Returns the counts.
 
         Safe while other processes push: the notes of a live push are locked by its transaction, and
         skipped here (SQLite has no row locks, but there recovery runs before the server starts).
         """
         removed = 0
+        touched: set[str] = set()
         with self.db.session() as s:
             notes = list(s.scalars(select(PendingUpload).with_for_update(skip_locked=True)))
             for note in notes:
@@ -396,11 +432,18 @@ class Packages:
                         PackageVersion.version_lower == version_lower,
                     )
                 )
-                if committed is None and self.storage.exists(note.key):
-                    self.storage.delete(note.key)
-                    removed += 1
+                if committed is None:
+                    touched.add(id_lower)  # its documents may have been written before the crash
+                    for key in list(self.storage.list_keys(f"{urls.FLAT}/{id_lower}/{version_lower}")):
+                        self.storage.delete(key)
+                        removed += 1
                 s.delete(note)
-        stale = self.materializer.stale()
+        if self.storage.writes_lost():
+            log.warning("the machine stopped with documents unsynced: rebuilding every document")
+            rebuilt = self.materializer.rebuild_all()
+            self.storage.settle()
+            return removed, rebuilt
+        stale = sorted(touched.union(self.materializer.stale()))
         for id_lower in stale:
             self._build(id_lower)
         return removed, len(stale)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nugat.clock import utcnow
 from nugat.db import Database
-from nugat.db.models import Throttle
+from nugat.db.models import Throttle, table
+
+THROTTLES = table(Throttle)
 
 
 class Throttler:
@@ -25,13 +27,18 @@ class Throttler:
     @staticmethod
     def blocked_in(s: Session, bucket: str, limit: int, window: timedelta) -> int:
         """``blocked_for`` within the caller's transaction (one transaction for several reads)."""
-        row = s.get(Throttle, bucket)
+        row = (
+            s.connection()
+            .execute(select(THROTTLES.c.window_start, THROTTLES.c.count).where(THROTTLES.c.bucket == bucket))
+            .first()
+        )
         if row is None:
             return 0
+        start, count = row  # unpacked: a row's ``count`` attribute is the tuple method
         now = utcnow()
-        if row.window_start + window <= now or row.count < limit:
+        if start + window <= now or count < limit:
             return 0
-        return max(1, int((row.window_start + window - now).total_seconds()))
+        return max(1, int((start + window - now).total_seconds()))
 
     def hit(self, bucket: str, window: timedelta) -> int:
         """Count one event in ``bucket``; return the count in the current window."""
@@ -41,14 +48,24 @@ class Throttler:
             return self._hit(bucket, window)
 
     def _hit(self, bucket: str, window: timedelta) -> int:
-        now = utcnow()
         with self.db.session() as s:
-            row = s.execute(select(Throttle).where(Throttle.bucket == bucket).with_for_update()).scalar()
-            if row is None:
-                s.add(Throttle(bucket=bucket, window_start=now, count=1))
-                return 1
-            if row.window_start + window <= now:
-                row.window_start, row.count = now, 1
-            else:
-                row.count += 1
-            return row.count
+            return self.hit_in(s, bucket, window)
+
+    @staticmethod
+    def hit_in(s: Session, bucket: str, window: timedelta) -> int:
+        """``hit`` within the caller's transaction (an IntegrityError at commit: retry it)."""
+        now = utcnow()
+        conn = s.connection()
+        where = THROTTLES.c.bucket == bucket
+        row = conn.execute(
+            select(THROTTLES.c.window_start, THROTTLES.c.count).where(where).with_for_update()
+        ).first()
+        if row is None:
+            conn.execute(insert(THROTTLES).values(bucket=bucket, window_start=now, count=1))
+            return 1
+        start, count = row
+        if start + window <= now:
+            conn.execute(update(THROTTLES).where(where).values(window_start=now, count=1))
+            return 1
+        conn.execute(update(THROTTLES).where(where).values(count=THROTTLES.c.count + 1))
+        return int(count) + 1

@@ -41,10 +41,12 @@ class Storage(ABC):
     @abstractmethod
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
 
-    def put_many(self, items: Sequence[tuple[str, bytes | Path, str]]) -> None:
+    def put_many(self, items: Sequence[tuple[str, bytes | Path, str]], *, durable: bool = True) -> None:
         """Store several blobs (bytes, or a file's contents), each atomically, visible in the given order.
 
         On failure some may be stored: the caller deletes them (or rebuilds, for documents).
+        ``durable=False`` (documents derived from the database) lets a backend skip flushing them to disk
+        at once, if it can tell after a machine crash that writes may be lost (``writes_lost``).
         """
         for key, data, content_type in items:
             if isinstance(data, Path):
@@ -89,6 +91,14 @@ class Storage(ABC):
         if data is None:
             raise StorageError(f"{key} does not exist")
         yield data
+
+    def writes_lost(self) -> bool:
+        """Whether writes made with ``durable=False`` may have been lost (by a crash of the machine)."""
+        return False
+
+    def settle(self) -> None:
+        """Make every write so far durable (after a rebuild, and when the server stops)."""
+        return None  # backends that do not defer writes have nothing to do
 
     @abstractmethod
     def check(self) -> None:

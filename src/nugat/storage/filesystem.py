@@ -1,85 +1,103 @@
-"""Local folder storage: atomic writes by temp file + rename in the same directory."""
+"""Local folder storage: atomic writes by temp file + rename in the same directory.
+
+Packages are written durably (file and directory fsynced before the push commits). The stored V3
+documents are derived from the database, so they are written without fsync: a process crash cannot
+lose them (the kernel holds the data), only a crash of the machine can. For that case a marker file
+holding the kernel's boot id is kept while documents may be unsynced; a start under another boot id
+finds it, and ``Packages.recover`` rebuilds every document from the database.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import shutil
 import stat
-import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from nugat.storage.base import BlobInfo, Storage, StorageError, StorageFull, check_key
 
-_pool: tuple[int, ThreadPoolExecutor] | None = None
+BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
+UNSYNCED = ".unsynced"  # keys never start with a dot: no blob can be named so
+SETTLING = ".unsynced-settling"
+
+_names = itertools.count()
 
 
-def _fsync_pool() -> ThreadPoolExecutor:
-    """Threads for concurrent fsyncs, made anew in a forked child (a parent's threads are not there)."""
-    global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=8, thread_name_prefix="nugat-fsync"))
-    return _pool[1]
+def _boot_id() -> str | None:
+    try:
+        with open(BOOT_ID_FILE) as fh:
+            return fh.read().strip() or None
+    except OSError:
+        return None
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class FileSystemStorage(Storage):
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.boot_id = _boot_id()  # None (not Linux): every write is made durable
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
     def put_file(self, key: str, source: Path, content_type: str) -> None:
-        self._write_all([(key, source)])
+        self._write_all([(key, source)], durable=True)
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
-        self._write_all([(key, data)])
+        self._write_all([(key, data)], durable=True)
 
-    def put_many(self, items: Sequence[tuple[str, bytes | Path, str]]) -> None:
-        self._write_all([(key, data) for key, data, _ in items])
+    def put_many(self, items: Sequence[tuple[str, bytes | Path, str]], *, durable: bool = True) -> None:
+        self._write_all([(key, data) for key, data, _ in items], durable=durable or self.boot_id is None)
 
-    def _write_all(self, items: list[tuple[str, bytes | Path]]) -> None:
-        """Each blob to a temp file beside it, all made durable (fsync), then renamed into place in order.
+    def _write_all(self, items: list[tuple[str, bytes | Path]], *, durable: bool) -> None:
+        """Each blob to a temp file beside it, then all renamed into place in order.
 
-        The fsyncs of several files run at once: the file system commits them together, for about the
-        cost of one (a push writes seven files).
+        Durable: each file fsynced before its rename, and the folders after, so that a committed push
+        never points at a package the machine lost. Otherwise the marker covers the writes (see above).
         """
         if not items:
             return
-        staged: list[tuple[str, Path]] = []  # temp name, target
-        fds: list[int] = []
+        staged: list[tuple[str, str]] = []  # temp name, target
+        folders: set[str] = set()
         key = items[0][0]
         try:
-            try:
-                for key, data in items:
-                    target = self._path(key)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-                    fds.append(fd)
-                    staged.append((tmp, target))
-                    with os.fdopen(fd, "wb", closefd=False) as fh:
-                        if isinstance(data, Path):
-                            with open(data, "rb") as src:
-                                shutil.copyfileobj(src, fh, 1 << 20)
-                        else:
-                            fh.write(data)
-                if len(fds) == 1:
-                    os.fsync(fds[0])
-                else:  # all finished before any fd is closed, even when one fails
-                    pending = [_fsync_pool().submit(os.fsync, fd) for fd in fds]
-                    wait(pending)
-                    for future in pending:
-                        future.result()
-            finally:
-                for fd in fds:
-                    os.close(fd)
+            for key, data in items:
+                target = f"{self.root}/{check_key(key)}"
+                folder = os.path.dirname(target)
+                folders.add(folder)
+                tmp = f"{folder}/.tmp-{os.getpid()}-{next(_names)}"
+                fd = self._create(tmp)
+                staged.append((tmp, target))
+                with open(fd, "wb") as fh:
+                    os.fchmod(fd, 0o644)
+                    if isinstance(data, Path):
+                        with open(data, "rb") as src:
+                            shutil.copyfileobj(src, fh, 1 << 20)
+                    else:
+                        fh.write(data)
+                    if durable:
+                        fh.flush()
+                        os.fsync(fd)
             for tmp, target in staged:
-                os.chmod(tmp, 0o644)
                 os.replace(tmp, target)
+            staged = []
+            if durable:
+                for folder in sorted(folders):
+                    _fsync_dir(folder)
+            else:
+                self._cover_unsynced()
         except BaseException as exc:
             for tmp, _ in staged:  # those not yet renamed
                 with contextlib.suppress(FileNotFoundError):
@@ -88,6 +106,56 @@ class FileSystemStorage(Storage):
                 raise
             error = StorageFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageError
             raise error(f"cannot write {key}: {exc.strerror or exc}") from exc
+
+    @staticmethod
+    def _create(tmp: str) -> int:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            return os.open(tmp, flags, 0o644)
+        except FileNotFoundError:  # the folder is new
+            os.makedirs(os.path.dirname(tmp), exist_ok=True)
+            return os.open(tmp, flags, 0o644)
+
+    # Unsynced documents ---------------------------------------------------------------------------
+
+    def _cover_unsynced(self) -> None:
+        """Make sure the marker is there, after the writes it covers (see ``settle`` for why after)."""
+        marker = f"{self.root}/{UNSYNCED}"
+        if os.path.exists(marker):
+            return
+        tmp = f"{marker}.{os.getpid()}-{next(_names)}"
+        with open(tmp, "w") as fh:
+            fh.write(f"{self.boot_id}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, marker)
+        _fsync_dir(str(self.root))
+
+    def writes_lost(self) -> bool:
+        """Whether documents written unsynced under an earlier boot may have been lost with it."""
+        for name in (UNSYNCED, SETTLING):
+            try:
+                with open(f"{self.root}/{name}") as fh:
+                    if fh.read().strip() != self.boot_id:
+                        return True
+            except FileNotFoundError:
+                continue
+        return False
+
+    def settle(self) -> None:
+        """Make every write durable and drop the marker.
+
+        The marker is first renamed aside, then everything synced, then the aside file removed. A
+        process writing meanwhile checks for the marker after its writes: either its writes came before
+        the rename (and the sync covers them) or it finds no marker and makes a new one.
+        """
+        marker, aside = f"{self.root}/{UNSYNCED}", f"{self.root}/{SETTLING}"
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(marker, aside)
+        os.sync()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(aside)
+            _fsync_dir(str(self.root))
 
     def get_bytes(self, key: str) -> bytes | None:
         try:
@@ -113,7 +181,7 @@ class FileSystemStorage(Storage):
         start = len(str(self.root)) + 1
         for folder, _dirs, files in os.walk(base):
             for name in files:
-                if not name.startswith(".tmp-"):
+                if not name.startswith("."):  # temp files and markers
                     yield os.path.join(folder, name)[start:]
 
     def info(self, key: str) -> BlobInfo | None:

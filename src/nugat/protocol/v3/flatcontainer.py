@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nugat.db.models import PackageVersion
+from nugat.protocol.v3.registration import VersionRecord
 from nugat.versions import parse_version
 
 
-def version_list(versions: Sequence[PackageVersion]) -> dict[str, list[str]]:
+def version_list(versions: Sequence[VersionRecord]) -> dict[str, list[str]]:
     ordered = sorted(versions, key=lambda v: parse_version(v.version))
     return {"versions": [v.version_lower for v in ordered]}

@@ -8,12 +8,32 @@ bounds intersect the range it wants.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from nugat.clock import isoformat
-from nugat.db.models import PackageVersion
 from nugat.protocol.v3 import urls
 from nugat.versions import parse_version
+
+
+class VersionRecord(Protocol):
+    """What the documents need of a version: a ``VersionRecord``, or a row of its table."""
+
+    @property
+    def version(self) -> str: ...
+    @property
+    def version_lower(self) -> str: ...
+    @property
+    def full_version(self) -> str: ...
+    @property
+    def is_semver2(self) -> bool: ...
+    @property
+    def listed(self) -> bool: ...
+    @property
+    def published_at(self) -> datetime: ...
+    @property
+    def metadata_json(self) -> dict[str, Any]: ...
+
 
 PAGE_SIZE = 64
 INLINE_BELOW = 128
@@ -38,7 +58,7 @@ CONTEXT = {
 }
 
 
-def _catalog_entry(hive: str, v: PackageVersion, reg_id: str, verified: bool) -> dict[str, Any]:
+def _catalog_entry(hive: str, v: VersionRecord, reg_id: str, verified: bool) -> dict[str, Any]:
     m = v.metadata_json
     id_lower = reg_id.lower()
     leaf = urls.absolute(urls.registration_leaf(hive, id_lower, v.version_lower))
@@ -103,7 +123,7 @@ def _dependency_group(hive: str, leaf: str, index: int, group: dict[str, Any]) -
 
 
 def _leaf_in_page(
-    hive: str, v: PackageVersion, reg_id: str, commit: dict[str, str], verified: bool
+    hive: str, v: VersionRecord, reg_id: str, commit: dict[str, str], verified: bool
 ) -> dict[str, Any]:
     id_lower = reg_id.lower()
     return {
@@ -119,7 +139,7 @@ def _leaf_in_page(
 def build(
     hive: str,
     reg_id: str,
-    versions: Sequence[PackageVersion],
+    versions: Sequence[VersionRecord],
     commit: dict[str, str],
     *,
     verified: bool = False,

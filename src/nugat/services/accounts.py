@@ -12,7 +12,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import Row, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,35 @@ _hasher = PasswordHasher()
 FAILED_KEY_LIMIT = 30  # failed key attempts per address (and per key id) per window
 FAILED_KEY_WINDOW = timedelta(minutes=1)
 PUSH_WINDOW = timedelta(hours=1)
+
+# Statements of every push, built once (building one costs more than running it on SQLite).
+_API_KEYS, _ACCOUNTS, _MEMBERSHIPS = table(ApiKey), table(Account), table(Membership)
+_KEY_ROW = (
+    select(
+        _API_KEYS.c.key_id,
+        _API_KEYS.c.user_id,
+        _API_KEYS.c.owner_id,
+        _API_KEYS.c.secret_hash,
+        _API_KEYS.c.scopes,
+        _API_KEYS.c.globs,
+        _API_KEYS.c.packages,
+        _API_KEYS.c.expires_at,
+        _ACCOUNTS.c.name.label("owner_name"),
+    )
+    .join(_ACCOUNTS, _ACCOUNTS.c.id == _API_KEYS.c.owner_id)
+    .where(_API_KEYS.c.key_id == bindparam("key_id"))
+)
+_TOUCH_KEY = (
+    update(_API_KEYS)
+    .where(
+        _API_KEYS.c.key_id == bindparam("kid"),
+        or_(_API_KEYS.c.last_used_at.is_(None), _API_KEYS.c.last_used_at <= bindparam("stale")),
+    )
+    .values(last_used_at=bindparam("now"))
+)
+_MEMBER = select(_MEMBERSHIPS.c.id).where(
+    _MEMBERSHIPS.c.org_id == bindparam("org_id"), _MEMBERSHIPS.c.member_id == bindparam("member_id")
+)
 FAILED_SIGNIN_PER_ACCOUNT = 10  # failed sign-ins per account (and per address, below) per window
 FAILED_SIGNIN_PER_ADDRESS = 30
 FAILED_SIGNIN_WINDOW = timedelta(minutes=15)
@@ -454,26 +483,7 @@ class Accounts:
     @staticmethod
     def _key_row(s: Session, parsed: keys.ParsedKey) -> Row[*tuple[Any, ...]] | None:
         """The key's columns and its owner's name (a plain statement: this runs before every push)."""
-        api_keys, accounts = table(ApiKey), table(Account)
-        return (
-            s.connection()
-            .execute(
-                select(
-                    api_keys.c.key_id,
-                    api_keys.c.user_id,
-                    api_keys.c.owner_id,
-                    api_keys.c.secret_hash,
-                    api_keys.c.scopes,
-                    api_keys.c.globs,
-                    api_keys.c.packages,
-                    api_keys.c.expires_at,
-                    accounts.c.name.label("owner_name"),
-                )
-                .join(accounts, accounts.c.id == api_keys.c.owner_id)
-                .where(api_keys.c.key_id == parsed.key_id)
-            )
-            .first()
-        )
+        return s.connection().execute(_KEY_ROW, {"key_id": parsed.key_id}).first()
 
     def _grant(self, parsed: keys.ParsedKey, row: Row[*tuple[Any, ...]] | None) -> keys.KeyGrant | None:
         if row is None:
@@ -512,22 +522,11 @@ def count_push(s: Session, key_id: str, limit: int) -> None:
 def touch_key(s: Session, key_id: str) -> None:
     """Record a key's last use (at most once a minute, to keep pushes from rewriting the row)."""
     now = utcnow()
-    keys_table = table(ApiKey)
-    s.connection().execute(
-        update(keys_table)
-        .where(
-            keys_table.c.key_id == key_id,
-            or_(keys_table.c.last_used_at.is_(None), keys_table.c.last_used_at <= now - timedelta(minutes=1)),
-        )
-        .values(last_used_at=now)
-    )
+    s.connection().execute(_TOUCH_KEY, {"kid": key_id, "now": now, "stale": now - timedelta(minutes=1)})
 
 
 def is_member(s: Session, user_id: int, org_id: int) -> bool:
-    return (
-        s.scalar(select(Membership.id).where(Membership.org_id == org_id, Membership.member_id == user_id))
-        is not None
-    )
+    return s.connection().execute(_MEMBER, {"org_id": org_id, "member_id": user_id}).first() is not None
 
 
 def acts_for(s: Session, grant: keys.KeyGrant) -> bool:

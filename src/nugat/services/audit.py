@@ -14,6 +14,8 @@ from nugat.db import Database
 from nugat.db.models import Account, ApiKey, AuditEvent, Membership, table
 from nugat.services import NotFound
 
+_INSERT_EVENT = insert(table(AuditEvent))  # built once: a statement, not an ORM object, in every push
+
 
 def record(
     s: Session,
@@ -27,19 +29,19 @@ def record(
     address: str | None = None,
     **detail: Any,
 ) -> None:
-    # A statement, not an ORM object: it runs in every push.
     s.connection().execute(
-        insert(table(AuditEvent)).values(
-            at=utcnow(),
-            action=action,
-            actor_id=actor_id,
-            account_id=account_id,
-            package_id=package_id,
-            version=version,
-            key_id=key_id,
-            address=address,
-            detail=detail,
-        )
+        _INSERT_EVENT,
+        {
+            "at": utcnow(),
+            "action": action,
+            "actor_id": actor_id,
+            "account_id": account_id,
+            "package_id": package_id,
+            "version": version,
+            "key_id": key_id,
+            "address": address,
+            "detail": detail,
+        },
     )
 
 

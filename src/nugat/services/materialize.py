@@ -13,7 +13,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from nugat.clock import isoformat, utcnow
@@ -29,6 +29,12 @@ JSON_TYPE = "application/json"
 
 REGS = table(PackageRegistration)
 VERSIONS = table(PackageVersion)
+# Built once: they run in every push (building a statement costs more than running it on SQLite).
+_REGISTRATION = (
+    select(REGS.c.id, REGS.c.package_id).where(REGS.c.id_lower == bindparam("id_lower")).with_for_update()
+)
+_VERSIONS_OF = select(VERSIONS).where(VERSIONS.c.registration_id == bindparam("rid"))
+_BUILT = update(REGS).where(REGS.c.id == bindparam("rid")).values(built_revision=REGS.c.revision)
 
 
 class Registration(NamedTuple):
@@ -57,13 +63,7 @@ class Materializer:
     def build(self, id_lower: str) -> None:
         """Write the documents of one id from the committed state (or remove them, if it is gone)."""
         with self.db.session() as s:
-            found = (
-                s.connection()
-                .execute(
-                    select(REGS.c.id, REGS.c.package_id).where(REGS.c.id_lower == id_lower).with_for_update()
-                )
-                .first()
-            )
+            found = s.connection().execute(_REGISTRATION, {"id_lower": id_lower}).first()
             if found is None:
                 self._remove(id_lower, keep=set())
                 return
@@ -77,36 +77,35 @@ class Materializer:
         """
         conn = s.connection()
         id_lower = reg.id_lower
-        rows = conn.execute(select(VERSIONS).where(VERSIONS.c.registration_id == reg.id)).all()
+        rows = conn.execute(_VERSIONS_OF, {"rid": reg.id}).all()
         versions = cast(list[registration.VersionRecord], rows)
         commit = {"commitId": str(uuid.uuid4()), "commitTimeStamp": isoformat(utcnow())}
-        wanted: dict[str, bytes] = {}
+        wanted: dict[str, Any] = {}  # key: document (serialized only if written)
         if versions:
-            wanted[urls.flat_index(id_lower)] = dump(flatcontainer.version_list(versions))
+            wanted[urls.flat_index(id_lower)] = flatcontainer.version_list(versions)
         verified = is_verified(s, reg.id, reg.package_id)
         for hive in urls.HIVES:
-            for key, doc in registration.build(
-                hive, reg.package_id, versions, commit, verified=verified
-            ).items():
-                wanted[key] = dump(doc)
+            wanted.update(registration.build(hive, reg.package_id, versions, commit, verified=verified))
         # Write leaves and pages before the indexes that point at them (put_many keeps the order).
         changed: list[tuple[str, bytes | Path, str]] = []
         for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
-            data = wanted[key] if self.base is None else wanted[key].replace(BASE.encode(), self.base)
-            if _is_leaf(key):
-                # A leaf changes only with its own version (pages and indexes carry the commit).
-                if changed_version is not None:
-                    if key.rsplit("/", 1)[1] != f"{changed_version}.json":
-                        continue
-                elif self.storage.get_bytes(key) == data:
-                    continue  # reading it back costs far less than the write it saves
+            # A leaf changes only with its own version (pages and indexes carry the commit).
+            if _is_leaf(key) and changed_version is not None and not key.endswith(f"/{changed_version}.json"):
+                continue
+            data = (
+                dump(wanted[key])
+                if self.base is None
+                else dump(wanted[key]).replace(BASE.encode(), self.base)
+            )
+            if _is_leaf(key) and changed_version is None and self.storage.get_bytes(key) == data:
+                continue  # reading it back costs far less than the write it saves
             changed.append((key, data, JSON_TYPE))
         self.storage.put_many(changed, durable=False)
         # Documents no longer wanted: only pages can go (their bounds move) when versions are only added
         # or changed, and there are none below INLINE_BELOW versions, before or after.
         if changed_version is None or any("/page/" in key for key in wanted):
             self._remove(id_lower, keep=wanted.keys())
-        conn.execute(update(REGS).where(REGS.c.id == reg.id).values(built_revision=REGS.c.revision))
+        conn.execute(_BUILT, {"rid": reg.id})
 
     def _remove(self, id_lower: str, keep: Collection[str]) -> None:
         for hive in urls.HIVES:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,17 @@ REGS = table(PackageRegistration)
 OWNERS = table(PackageOwner)
 VERSIONS = table(PackageVersion)
 NOTES = table(PendingUpload)
+# Statements of every push, built once (building one costs more than running it on SQLite).
+_REGISTRATION = (
+    select(REGS.c.id, REGS.c.package_id).where(REGS.c.id_lower == bindparam("id_lower")).with_for_update()
+)
+_OWNER_IDS = select(OWNERS.c.account_id).where(OWNERS.c.registration_id == bindparam("registration_id"))
+_NEW_REGISTRATION = insert(REGS).returning(REGS.c.id)
+_NEW_OWNER = insert(OWNERS)
+_NEW_VERSION = insert(VERSIONS)
+_BUMP = update(REGS).where(REGS.c.id == bindparam("rid")).values(revision=REGS.c.revision + 1)
+_NEW_NOTE = insert(NOTES).returning(NOTES.c.id)
+_TAKE_NOTE = delete(NOTES).where(NOTES.c.id == bindparam("note"))
 
 EMBEDDED_FILE_LIMIT = 10 << 20  # readme, icon and license files served from a package
 
@@ -95,7 +106,11 @@ class Packages:
         version_lower = meta.version.normalized.lower()
         blob_keys = [urls.nupkg(id_lower, version_lower), urls.nuspec(id_lower, version_lower)]
         extras = self._embedded_files(upload, meta, id_lower, version_lower)
-        all_keys = blob_keys + [key for key, _ in extras]
+        blobs: list[tuple[str, bytes | Path, str]] = [
+            (blob_keys[0], upload, "application/octet-stream"),
+            (blob_keys[1], meta.nuspec, "text/xml"),
+        ]
+        blobs += [(key, data, "application/octet-stream") for key, data in extras]
         # One note covers the version's folder: every blob of a push is stored under it.
         note = self._note_pending(blob_keys[0], grant.key_id)
         committed = documents = False
@@ -105,12 +120,7 @@ class Packages:
                 self._take_note(s, note)  # deleted with the commit: the push lands, or the note stays
                 reg, created = self._insert_version(s, meta, grant, upload, address)
                 faults.pause("in-transaction")
-                blobs: list[tuple[str, bytes | Path, str]] = [
-                    (blob_keys[0], upload, "application/octet-stream"),
-                    (blob_keys[1], meta.nuspec, "text/xml"),
-                ]
-                blobs += [(key, data, "application/octet-stream") for key, data in extras]
-                written = all_keys  # some may be stored when it fails
+                written = [key for key, _, _ in blobs]  # some may be stored when it fails
                 self.storage.put_many(blobs)
                 faults.pause("after-blob-write")
                 documents = True  # some may be written when it fails
@@ -185,16 +195,10 @@ class Packages:
         """Decide the push and insert its version row (SQL statements, not ORM objects: this is hot)."""
         conn = s.connection()
         id_lower = meta.id.lower()
-        found = conn.execute(
-            select(REGS.c.id, REGS.c.package_id).where(REGS.c.id_lower == id_lower).with_for_update()
-        ).first()
+        found = conn.execute(_REGISTRATION, {"id_lower": id_lower}).first()
         reg = Registration(found.id, id_lower, found.package_id) if found else None
         owner_ids = (
-            frozenset(
-                conn.execute(select(OWNERS.c.account_id).where(OWNERS.c.registration_id == reg.id)).scalars()
-            )
-            if reg
-            else frozenset()
+            frozenset(conn.execute(_OWNER_IDS, {"registration_id": reg.id}).scalars()) if reg else frozenset()
         )
         decision = authz.can_push(
             grant,
@@ -209,51 +213,51 @@ class Packages:
             raise Refused(decision.reason, decision.status)
         created = reg is None
         if reg is None:
-            values = {"package_id": meta.id, "id_lower": id_lower, "revision": 0, "built_revision": 0}
+            values = {
+                "package_id": meta.id,
+                "id_lower": id_lower,
+                "revision": 0,
+                "built_revision": 0,
+                "total_downloads": 0,
+                "created_at": utcnow(),
+            }
             try:
                 with s.begin_nested():  # (through the session: that emits the SAVEPOINT)
-                    reg_id = (
-                        s.connection()
-                        .execute(
-                            insert(REGS)
-                            .values(**values, total_downloads=0, created_at=utcnow())
-                            .returning(REGS.c.id)
-                        )
-                        .scalar_one()
-                    )
+                    reg_id = s.connection().execute(_NEW_REGISTRATION, values).scalar_one()
             except IntegrityError:
                 # Another push created the id at the same moment (and has committed): push to it instead,
                 # deciding again as for an existing id. Fifty CI jobs pushing a new id's versions all land.
                 return self._insert_version(s, meta, grant, upload, address)
             reg = Registration(reg_id, id_lower, meta.id)
-            conn.execute(insert(OWNERS).values(registration_id=reg.id, account_id=grant.owner_id))
+            conn.execute(_NEW_OWNER, {"registration_id": reg.id, "account_id": grant.owner_id})
         version = meta.version
         try:
             conn.execute(
-                insert(VERSIONS).values(
-                    registration_id=reg.id,
-                    package_id=meta.id,
-                    version=version.normalized,
-                    version_lower=version.normalized.lower(),
-                    full_version=version.full,
-                    original_version=version.original,
-                    is_prerelease=version.is_prerelease,
-                    is_semver2=meta.is_semver2,
-                    listed=True,
-                    published_at=utcnow(),
-                    pushed_by_key=grant.key_id,
-                    size=upload.stat().st_size,
-                    sha512=_sha512(upload),
-                    downloads=0,
-                    search_text=_search_text(meta),
-                    metadata_json=_metadata_json(meta),
-                )
+                _NEW_VERSION,
+                {
+                    "registration_id": reg.id,
+                    "package_id": meta.id,
+                    "version": version.normalized,
+                    "version_lower": version.normalized.lower(),
+                    "full_version": version.full,
+                    "original_version": version.original,
+                    "is_prerelease": version.is_prerelease,
+                    "is_semver2": meta.is_semver2,
+                    "listed": True,
+                    "published_at": utcnow(),
+                    "pushed_by_key": grant.key_id,
+                    "size": upload.stat().st_size,
+                    "sha512": _sha512(upload),
+                    "downloads": 0,
+                    "search_text": _search_text(meta),
+                    "metadata_json": _metadata_json(meta),
+                },
             )
         except IntegrityError:  # the unique (id, version): it exists, or a concurrent push just made it
             raise Conflict(
                 f"{reg.package_id} {version.normalized} already exists and cannot be modified"
             ) from None
-        conn.execute(update(REGS).where(REGS.c.id == reg.id).values(revision=REGS.c.revision + 1))
+        conn.execute(_BUMP, {"rid": reg.id})
         record(
             s,
             "package.push",
@@ -378,7 +382,7 @@ class Packages:
     def _take_note(s: Session, note: int) -> None:
         """Delete the push's note in its transaction, which keeps the row locked until it commits or dies:
         recovery skips the notes of live pushes."""
-        if s.connection().execute(delete(NOTES).where(NOTES.c.id == note)).rowcount != 1:
+        if s.connection().execute(_TAKE_NOTE, {"note": note}).rowcount != 1:
             # recovery took it between its insert and now
             raise Unavailable("The push was interrupted by a server restart; nothing was stored, push again")
 
@@ -396,18 +400,14 @@ class Packages:
         with self.db.session() as s:
             if self.push_limit is not None:
                 count_push(s, key_id, self.push_limit)
-            return int(
-                s.connection()
-                .execute(insert(NOTES).values(key=key, created_at=utcnow()).returning(NOTES.c.id))
-                .scalar_one()
-            )
+            return int(s.connection().execute(_NEW_NOTE, {"key": key, "created_at": utcnow()}).scalar_one())
 
     def _clear_pending(self, note: int, *, keep: bool) -> None:
         if keep:
             return  # a blob may be left behind: recovery will check and remove it
         try:
             with self.db.session() as s:
-                s.execute(delete(NOTES).where(NOTES.c.id == note))
+                s.connection().execute(_TAKE_NOTE, {"note": note})
         except OperationalError:
             log.warning("could not clear the pending upload note; recovery will")
 

@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from nugat.clock import utcnow
 from nugat.db import Database
-from nugat.db.models import Account, PackageOwner, PackageRegistration, ReservedPrefix
+from nugat.db.models import Account, PackageOwner, PackageRegistration, ReservedPrefix, table
 from nugat.prefixes import InvalidPrefix, normalize_prefix, reserving_owners
 from nugat.services import Conflict, Forbidden, NotFound, ServiceError
 from nugat.services.audit import record
@@ -36,9 +36,16 @@ class PrefixView:
     owners: list[str]
 
 
+# Built once: these run in every push (building a statement costs more than running it on SQLite).
+_RESERVATIONS = select(table(ReservedPrefix).c.prefix, table(ReservedPrefix).c.account_id)
+_OWNER_IDS = select(table(PackageOwner).c.account_id).where(
+    table(PackageOwner).c.registration_id == bindparam("registration_id")
+)
+
+
 def reservations(s: Session) -> list[tuple[str, int]]:
     """Every (prefix, account id) reservation; the table holds a handful of rows, not one per package."""
-    return [(p, a) for p, a in s.execute(select(ReservedPrefix.prefix, ReservedPrefix.account_id))]
+    return [(p, a) for p, a in s.connection().execute(_RESERVATIONS)]
 
 
 def reserved_by_others(s: Session, package_id: str, owner_id: int) -> bool:
@@ -51,7 +58,7 @@ def is_verified(s: Session, registration_id: int, package_id: str) -> bool:
     holders = reserving_owners(package_id, reservations(s))
     if not holders:
         return False
-    owners = s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == registration_id))
+    owners = s.connection().execute(_OWNER_IDS, {"registration_id": registration_id}).scalars()
     return not holders.isdisjoint(owners)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,15 @@ from nugat.db import Database
 from nugat.db.models import Throttle, table
 
 THROTTLES = table(Throttle)
+_WINDOW = select(THROTTLES.c.window_start, THROTTLES.c.count).where(THROTTLES.c.bucket == bindparam("b"))
+_WINDOW_LOCKED = _WINDOW.with_for_update()
+_NEW = insert(THROTTLES)
+_RESTART = (
+    update(THROTTLES)
+    .where(THROTTLES.c.bucket == bindparam("b"))
+    .values(window_start=bindparam("now"), count=1)
+)
+_COUNT = update(THROTTLES).where(THROTTLES.c.bucket == bindparam("b")).values(count=THROTTLES.c.count + 1)
 
 
 class Throttler:
@@ -27,11 +36,7 @@ class Throttler:
     @staticmethod
     def blocked_in(s: Session, bucket: str, limit: int, window: timedelta) -> int:
         """``blocked_for`` within the caller's transaction (one transaction for several reads)."""
-        row = (
-            s.connection()
-            .execute(select(THROTTLES.c.window_start, THROTTLES.c.count).where(THROTTLES.c.bucket == bucket))
-            .first()
-        )
+        row = s.connection().execute(_WINDOW, {"b": bucket}).first()
         if row is None:
             return 0
         start, count = row  # unpacked: a row's ``count`` attribute is the tuple method
@@ -56,16 +61,13 @@ class Throttler:
         """``hit`` within the caller's transaction (an IntegrityError at commit: retry it)."""
         now = utcnow()
         conn = s.connection()
-        where = THROTTLES.c.bucket == bucket
-        row = conn.execute(
-            select(THROTTLES.c.window_start, THROTTLES.c.count).where(where).with_for_update()
-        ).first()
+        row = conn.execute(_WINDOW_LOCKED, {"b": bucket}).first()
         if row is None:
-            conn.execute(insert(THROTTLES).values(bucket=bucket, window_start=now, count=1))
+            conn.execute(_NEW, {"bucket": bucket, "window_start": now, "count": 1})
             return 1
         start, count = row
         if start + window <= now:
-            conn.execute(update(THROTTLES).where(where).values(window_start=now, count=1))
+            conn.execute(_RESTART, {"b": bucket, "now": now})
             return 1
-        conn.execute(update(THROTTLES).where(where).values(count=THROTTLES.c.count + 1))
+        conn.execute(_COUNT, {"b": bucket})
         return int(count) + 1

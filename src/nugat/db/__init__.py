@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +48,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and a writer that finds it busy polls with growing sleeps (up to
+        # 100 ms): threads of one process queue on a lock instead, and are served at once in turn.
+        self.write_lock = threading.RLock() if url.startswith("sqlite") else contextlib.nullcontext()
         # SQLite serializes writers with BEGIN IMMEDIATE; read-only work (search, pages) need not queue there.
         self.reader = make_engine(url, writer=False) if url.startswith("sqlite") else self.engine
         self.read_sessions = sessionmaker(self.reader, expire_on_commit=False)
@@ -53,7 +58,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed on success, rolled back on any exception."""
-        with self.sessions() as session, session.begin():
+        with self.write_lock, self.sessions() as session, session.begin():
             yield session
 
     @contextmanager

@@ -13,8 +13,9 @@ from starlette.routing import Route
 from nugat.core import Core
 from nugat.keys import KeyGrant
 from nugat.protocol.http import client_address, nuget_error, one_line, warning_header
-from nugat.protocol.upload import receive_package
+from nugat.protocol.upload import Upload, receive_package
 from nugat.services import ServiceError
+from nugat.services.packages import PushResult
 
 log = logging.getLogger("nugat.publish")
 
@@ -37,22 +38,58 @@ def _ok(status: int, text: str, warnings: list[str]) -> Response:
     return PlainTextResponse(text, status_code=status, headers=headers)
 
 
+SMALL_UPLOAD = 64 << 10
+"""A body declared this small is received before the key is checked, so that the check and the push
+share one trip to a worker thread. A larger or chunked upload is received only once the key is valid."""
+
+
+def _declared_small(request: Request) -> bool:
+    declared = request.headers.get("content-length", "")
+    return declared.isdigit() and int(declared) <= SMALL_UPLOAD
+
+
+async def _receive(request: Request, core: Core) -> Upload:
+    return await receive_package(
+        request.stream(),
+        request.headers.get("content-type", ""),
+        request.headers.get("content-length"),
+        core.settings.tmp_dir,
+        core.settings.max_package_bytes,
+        idle_timeout=core.settings.upload_idle_timeout,
+        total_timeout=core.settings.upload_timeout,
+    )
+
+
+def _check_and_push(
+    core: Core, request: Request, upload: Upload | None, refused: ServiceError | None
+) -> tuple[KeyGrant, list[str], PushResult]:
+    """The key first: a bad body is reported only to the holder of a valid key, as for a large upload."""
+    address = client_address(request)
+    grant, warnings = core.accounts.verify_key(
+        request.headers.get("x-nuget-apikey"), address, push_limit=core.settings.push_limit_per_hour
+    )
+    if refused is not None:
+        raise refused
+    assert upload is not None
+    return grant, warnings, core.packages.push(upload.path, grant, address)
+
+
 async def push(request: Request) -> Response:
     core: Core = request.app.state.core
     upload = None
     try:
-        # The key is checked before the body is read: a refused push costs no upload.
-        grant, warnings = await _authenticate(request, core, core.settings.push_limit_per_hour)
-        upload = await receive_package(
-            request.stream(),
-            request.headers.get("content-type", ""),
-            request.headers.get("content-length"),
-            core.settings.tmp_dir,
-            core.settings.max_package_bytes,
-            idle_timeout=core.settings.upload_idle_timeout,
-            total_timeout=core.settings.upload_timeout,
-        )
-        result = await run_in_threadpool(core.packages.push, upload.path, grant, client_address(request))
+        if _declared_small(request):
+            refused = None
+            try:
+                upload = await _receive(request, core)
+            except ServiceError as exc:
+                refused = exc
+            grant, warnings, result = await run_in_threadpool(_check_and_push, core, request, upload, refused)
+        else:
+            # The key is checked before the body is read: a refused push costs no upload.
+            grant, warnings = await _authenticate(request, core, core.settings.push_limit_per_hour)
+            upload = await _receive(request, core)
+            result = await run_in_threadpool(core.packages.push, upload.path, grant, client_address(request))
     except ServiceError as exc:
         log.info("push refused (%s): %s", exc.status, one_line(exc.message))
         return nuget_error(exc)

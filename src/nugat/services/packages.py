@@ -121,7 +121,7 @@ class Packages:
                 reg, created = self._insert_version(s, meta, grant, upload, address)
                 faults.pause("in-transaction")
                 written = [key for key, _, _ in blobs]  # some may be stored when it fails
-                self.storage.put_many(blobs)
+                self.storage.put_many(blobs, move=True)  # the upload is a temp file of ours
                 faults.pause("after-blob-write")
                 documents = True  # some may be written when it fails
                 self.materializer.build_in(s, reg, changed_version=version_lower)

@@ -41,12 +41,16 @@ class Storage(ABC):
     @abstractmethod
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
 
-    def put_many(self, items: Sequence[tuple[str, bytes | Path, str]], *, durable: bool = True) -> None:
+    def put_many(
+        self, items: Sequence[tuple[str, bytes | Path, str]], *, durable: bool = True, move: bool = False
+    ) -> None:
         """Store several blobs (bytes, or a file's contents), each atomically, visible in the given order.
 
         On failure some may be stored: the caller deletes them (or rebuilds, for documents).
         ``durable=False`` (documents derived from the database) lets a backend skip flushing them to disk
         at once, if it can tell after a machine crash that writes may be lost (``writes_lost``).
+        ``move=True``: the files given may be moved into the storage instead of copied (they are the
+        caller's temp files, discarded afterwards).
         """
         for key, data, content_type in items:
             if isinstance(data, Path):

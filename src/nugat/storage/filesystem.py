@@ -65,6 +65,18 @@ def _replace_unsynced(tmp: str, target: str) -> None:
     os.replace(tmp, target)  # nothing to exchange with: a new document
 
 
+def _make_folders(folder: str) -> list[str]:
+    """Make ``folder`` and its missing parents; return the folders that gained a name by it."""
+    missing = []
+    path = folder
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    if missing:
+        os.makedirs(folder, exist_ok=True)
+    return [os.path.dirname(m) for m in missing]
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -78,6 +90,7 @@ class FileSystemStorage(Storage):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.boot_id = _boot_id()  # None (not Linux): every write is made durable
+        self.device = os.stat(self.root).st_dev
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -88,10 +101,14 @@ class FileSystemStorage(Storage):
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         self._write_all([(key, data)], durable=True)
 
-    def put_many(self, items: Sequence[tuple[str, bytes | Path, str]], *, durable: bool = True) -> None:
-        self._write_all([(key, data) for key, data, _ in items], durable=durable or self.boot_id is None)
+    def put_many(
+        self, items: Sequence[tuple[str, bytes | Path, str]], *, durable: bool = True, move: bool = False
+    ) -> None:
+        self._write_all(
+            [(key, data) for key, data, _ in items], durable=durable or self.boot_id is None, move=move
+        )
 
-    def _write_all(self, items: list[tuple[str, bytes | Path]], *, durable: bool) -> None:
+    def _write_all(self, items: list[tuple[str, bytes | Path]], *, durable: bool, move: bool = False) -> None:
         """Each blob to a temp file beside it, then all renamed into place in order.
 
         Durable: then each file synced, and each folder that gained a name (new folders' parents too),
@@ -111,6 +128,13 @@ class FileSystemStorage(Storage):
                     target = f"{self.root}/{check_key(key)}"
                     folder = os.path.dirname(target)
                     folders.add(folder)
+                    if move and isinstance(data, Path) and os.stat(data).st_dev == self.device:
+                        # Renamed into place, not copied (a 100 MB package is not written twice).
+                        fds.append(os.open(data, os.O_RDONLY | os.O_CLOEXEC))
+                        os.fchmod(fds[-1], 0o644)
+                        folders.update(_make_folders(folder))
+                        staged.append((str(data), target))
+                        continue
                     tmp = f"{folder}/.tmp-{os.getpid()}-{next(_names)}"
                     fd, created = self._create(tmp)
                     fds.append(fd)
@@ -156,12 +180,8 @@ class FileSystemStorage(Storage):
         try:
             return os.open(tmp, flags, 0o644), []
         except FileNotFoundError:  # the folder is new
-            folder, missing = os.path.dirname(tmp), []
-            while not os.path.isdir(folder):
-                missing.append(folder)
-                folder = os.path.dirname(folder)
-            os.makedirs(os.path.dirname(tmp), exist_ok=True)
-            return os.open(tmp, flags, 0o644), [os.path.dirname(m) for m in missing]
+            created = _make_folders(os.path.dirname(tmp))
+            return os.open(tmp, flags, 0o644), created
 
     # Unsynced documents ---------------------------------------------------------------------------
 

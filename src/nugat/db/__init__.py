@@ -9,13 +9,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD = "0001"
 """The newest migration's revision (a unit test checks it against Alembic's head)."""
+
+
+Tx = Session | Connection
+"""A unit of work: an ORM session, or a plain connection in a transaction (the hot paths use these: the
+ORM's bookkeeping costs more than their statements)."""
+
+
+def conn(tx: Tx) -> Connection:
+    return tx.connection() if isinstance(tx, Session) else tx
 
 
 def make_engine(url: str, *, writer: bool = True) -> Engine:
@@ -60,6 +69,18 @@ class Database:
         """A unit of work: committed on success, rolled back on any exception."""
         with self.write_lock, self.sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """``session`` as a plain connection: committed on success, rolled back on any exception."""
+        with self.write_lock, self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[Connection]:
+        """``reading`` as a plain connection."""
+        with self.reader.begin() as connection:
+            yield connection
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from nugat import keys, metrics
 from nugat.clock import isoformat, utcnow
-from nugat.db import Database
+from nugat.db import Database, Tx, conn
 from nugat.db.models import (
     Account,
     ApiKey,
@@ -440,7 +440,7 @@ class Accounts:
         addr_bucket = f"key-fail:addr:{address}"
         parsed = keys.parse_key(presented.strip())
         pushes_wait = 0
-        with self.db.reading() as s:  # one read transaction: it runs before every push
+        with self.db.read_transaction() as s:  # one read transaction: it runs before every push
             wait = self.throttle.blocked_in(s, addr_bucket, FAILED_KEY_LIMIT, FAILED_KEY_WINDOW)
             found = self._key_row(s, parsed) if parsed and not wait else None
             if found is not None and push_limit is not None:
@@ -481,9 +481,9 @@ class Accounts:
                 raise TooManyRequests(f"Too many failed attempts for API key {key_id}; retry later", 60)
 
     @staticmethod
-    def _key_row(s: Session, parsed: keys.ParsedKey) -> Row[*tuple[Any, ...]] | None:
+    def _key_row(s: Tx, parsed: keys.ParsedKey) -> Row[*tuple[Any, ...]] | None:
         """The key's columns and its owner's name (a plain statement: this runs before every push)."""
-        return s.connection().execute(_KEY_ROW, {"key_id": parsed.key_id}).first()
+        return conn(s).execute(_KEY_ROW, {"key_id": parsed.key_id}).first()
 
     def _grant(self, parsed: keys.ParsedKey, row: Row[*tuple[Any, ...]] | None) -> keys.KeyGrant | None:
         if row is None:
@@ -512,24 +512,24 @@ def _push_limit_reached(key_id: str, limit: int, wait: int) -> TooManyRequests:
     )
 
 
-def count_push(s: Session, key_id: str, limit: int) -> None:
+def count_push(s: Tx, key_id: str, limit: int) -> None:
     """Count a push of a verified key in the push's transaction; raise 429 past ``limit`` in the hour."""
     bucket = _push_bucket(key_id)
     if Throttler.hit_in(s, bucket, PUSH_WINDOW) > limit:
         raise _push_limit_reached(key_id, limit, max(1, Throttler.blocked_in(s, bucket, limit, PUSH_WINDOW)))
 
 
-def touch_key(s: Session, key_id: str) -> None:
+def touch_key(s: Tx, key_id: str) -> None:
     """Record a key's last use (at most once a minute, to keep pushes from rewriting the row)."""
     now = utcnow()
-    s.connection().execute(_TOUCH_KEY, {"kid": key_id, "now": now, "stale": now - timedelta(minutes=1)})
+    conn(s).execute(_TOUCH_KEY, {"kid": key_id, "now": now, "stale": now - timedelta(minutes=1)})
 
 
-def is_member(s: Session, user_id: int, org_id: int) -> bool:
-    return s.connection().execute(_MEMBER, {"org_id": org_id, "member_id": user_id}).first() is not None
+def is_member(s: Tx, user_id: int, org_id: int) -> bool:
+    return conn(s).execute(_MEMBER, {"org_id": org_id, "member_id": user_id}).first() is not None
 
 
-def acts_for(s: Session, grant: keys.KeyGrant) -> bool:
+def acts_for(s: Tx, grant: keys.KeyGrant) -> bool:
     """Whether the key's creator still acts for the key's owner (itself, or an org it is a member of)."""
     return grant.owner_id == grant.user_id or is_member(s, grant.user_id, grant.owner_id)
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from nugat.clock import isoformat, utcnow
-from nugat.db import Database
+from nugat.db import Database, Tx, conn
 from nugat.db.models import Account, ApiKey, AuditEvent, Membership, table
 from nugat.services import NotFound
 
@@ -18,7 +18,7 @@ _INSERT_EVENT = insert(table(AuditEvent))  # built once: a statement, not an ORM
 
 
 def record(
-    s: Session,
+    s: Tx,
     action: str,
     *,
     actor_id: int | None = None,
@@ -29,7 +29,7 @@ def record(
     address: str | None = None,
     **detail: Any,
 ) -> None:
-    s.connection().execute(
+    conn(s).execute(
         _INSERT_EVENT,
         {
             "at": utcnow(),

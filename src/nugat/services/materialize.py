@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session
 
 from nugat.clock import isoformat, utcnow
-from nugat.db import Database
+from nugat.db import Database, Tx, conn
 from nugat.db.models import PackageRegistration, PackageVersion, table
 from nugat.protocol import BASE
 from nugat.protocol.v3 import flatcontainer, registration, urls
@@ -69,15 +68,15 @@ class Materializer:
                 return
             self.build_in(s, Registration(found.id, id_lower, found.package_id))
 
-    def build_in(self, s: Session, reg: Registration, changed_version: str | None = None) -> None:
+    def build_in(self, s: Tx, reg: Registration, changed_version: str | None = None) -> None:
         """Write ``reg``'s documents from the state of transaction ``s``, which holds its row locked.
 
         ``changed_version`` (lowercase, normalized): only that version changed since the last build (a
         push or a change of listing), so the other versions' leaves are known to be as stored.
         """
-        conn = s.connection()
+        c = conn(s)
         id_lower = reg.id_lower
-        rows = conn.execute(_VERSIONS_OF, {"rid": reg.id}).all()
+        rows = c.execute(_VERSIONS_OF, {"rid": reg.id}).all()
         versions = cast(list[registration.VersionRecord], rows)
         commit = {"commitId": str(uuid.uuid4()), "commitTimeStamp": isoformat(utcnow())}
         wanted: dict[str, Any] = {}  # key: document (serialized only if written)
@@ -105,7 +104,7 @@ class Materializer:
         # or changed, and there are none below INLINE_BELOW versions, before or after.
         if changed_version is None or any("/page/" in key for key in wanted):
             self._remove(id_lower, keep=wanted.keys())
-        conn.execute(_BUILT, {"rid": reg.id})
+        c.execute(_BUILT, {"rid": reg.id})
 
     def _remove(self, id_lower: str, keep: Collection[str]) -> None:
         for hive in urls.HIVES:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from nugat import authz, confusables, faults, nuspec
 from nugat.clock import utcnow
-from nugat.db import Database
+from nugat.db import Database, Tx, conn
 from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, PendingUpload, table
 from nugat.keys import KeyGrant
 from nugat.protocol.v3 import urls
@@ -116,7 +116,7 @@ class Packages:
         committed = documents = False
         written: list[str] = []
         try:
-            with self.db.session() as s:
+            with self.db.transaction() as s:
                 self._take_note(s, note)  # deleted with the commit: the push lands, or the note stays
                 reg, created = self._insert_version(s, meta, grant, upload, address)
                 faults.pause("in-transaction")
@@ -190,15 +190,15 @@ class Packages:
         return files
 
     def _insert_version(
-        self, s: Session, meta: nuspec.PackageMetadata, grant: KeyGrant, upload: Path, address: str | None
+        self, s: Tx, meta: nuspec.PackageMetadata, grant: KeyGrant, upload: Path, address: str | None
     ) -> tuple[Registration, bool]:
         """Decide the push and insert its version row (SQL statements, not ORM objects: this is hot)."""
-        conn = s.connection()
+        c = conn(s)
         id_lower = meta.id.lower()
-        found = conn.execute(_REGISTRATION, {"id_lower": id_lower}).first()
+        found = c.execute(_REGISTRATION, {"id_lower": id_lower}).first()
         reg = Registration(found.id, id_lower, found.package_id) if found else None
         owner_ids = (
-            frozenset(conn.execute(_OWNER_IDS, {"registration_id": reg.id}).scalars()) if reg else frozenset()
+            frozenset(c.execute(_OWNER_IDS, {"registration_id": reg.id}).scalars()) if reg else frozenset()
         )
         decision = authz.can_push(
             grant,
@@ -222,17 +222,17 @@ class Packages:
                 "created_at": utcnow(),
             }
             try:
-                with s.begin_nested():  # (through the session: that emits the SAVEPOINT)
-                    reg_id = s.connection().execute(_NEW_REGISTRATION, values).scalar_one()
+                with s.begin_nested():  # (a session's SAVEPOINT is emitted by its next statement)
+                    reg_id = conn(s).execute(_NEW_REGISTRATION, values).scalar_one()
             except IntegrityError:
                 # Another push created the id at the same moment (and has committed): push to it instead,
                 # deciding again as for an existing id. Fifty CI jobs pushing a new id's versions all land.
                 return self._insert_version(s, meta, grant, upload, address)
             reg = Registration(reg_id, id_lower, meta.id)
-            conn.execute(_NEW_OWNER, {"registration_id": reg.id, "account_id": grant.owner_id})
+            c.execute(_NEW_OWNER, {"registration_id": reg.id, "account_id": grant.owner_id})
         version = meta.version
         try:
-            conn.execute(
+            c.execute(
                 _NEW_VERSION,
                 {
                     "registration_id": reg.id,
@@ -257,7 +257,7 @@ class Packages:
             raise Conflict(
                 f"{reg.package_id} {version.normalized} already exists and cannot be modified"
             ) from None
-        conn.execute(_BUMP, {"rid": reg.id})
+        c.execute(_BUMP, {"rid": reg.id})
         record(
             s,
             "package.push",
@@ -379,10 +379,10 @@ class Packages:
     # Crash recovery -------------------------------------------------------------------------------
 
     @staticmethod
-    def _take_note(s: Session, note: int) -> None:
+    def _take_note(s: Tx, note: int) -> None:
         """Delete the push's note in its transaction, which keeps the row locked until it commits or dies:
         recovery skips the notes of live pushes."""
-        if s.connection().execute(_TAKE_NOTE, {"note": note}).rowcount != 1:
+        if conn(s).execute(_TAKE_NOTE, {"note": note}).rowcount != 1:
             # recovery took it between its insert and now
             raise Unavailable("The push was interrupted by a server restart; nothing was stored, push again")
 
@@ -397,17 +397,17 @@ class Packages:
             raise Unavailable("The database is unavailable; nothing was stored, retry later") from None
 
     def _insert_note(self, key: str, key_id: str) -> int:
-        with self.db.session() as s:
+        with self.db.transaction() as c:
             if self.push_limit is not None:
-                count_push(s, key_id, self.push_limit)
-            return int(s.connection().execute(_NEW_NOTE, {"key": key, "created_at": utcnow()}).scalar_one())
+                count_push(c, key_id, self.push_limit)
+            return int(c.execute(_NEW_NOTE, {"key": key, "created_at": utcnow()}).scalar_one())
 
     def _clear_pending(self, note: int, *, keep: bool) -> None:
         if keep:
             return  # a blob may be left behind: recovery will check and remove it
         try:
-            with self.db.session() as s:
-                s.connection().execute(_TAKE_NOTE, {"note": note})
+            with self.db.transaction() as c:
+                c.execute(_TAKE_NOTE, {"note": note})
         except OperationalError:
             log.warning("could not clear the pending upload note; recovery will")
 
@@ -449,12 +449,13 @@ class Packages:
         return removed, len(stale)
 
 
-def _lookalike(s: Session, package_id: str, owner_id: int) -> str | None:
+def _lookalike(s: Tx, package_id: str, owner_id: int) -> str | None:
     """An existing id that looks like ``package_id`` and that ``owner_id`` does not own, if any."""
     wanted = confusables.skeleton(package_id)
-    for reg_id, other in s.execute(select(PackageRegistration.id, PackageRegistration.package_id)):
+    c = conn(s)
+    for reg_id, other in c.execute(select(REGS.c.id, REGS.c.package_id)):
         if confusables.skeleton(other) == wanted:
-            owners = s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == reg_id))
+            owners = c.execute(_OWNER_IDS, {"registration_id": reg_id}).scalars()
             if owner_id not in set(owners):
                 return str(other)
     return None

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from nugat.clock import utcnow
-from nugat.db import Database
+from nugat.db import Database, Tx, conn
 from nugat.db.models import Account, PackageOwner, PackageRegistration, ReservedPrefix, table
 from nugat.prefixes import InvalidPrefix, normalize_prefix, reserving_owners
 from nugat.services import Conflict, Forbidden, NotFound, ServiceError
@@ -43,22 +43,22 @@ _OWNER_IDS = select(table(PackageOwner).c.account_id).where(
 )
 
 
-def reservations(s: Session) -> list[tuple[str, int]]:
+def reservations(s: Tx) -> list[tuple[str, int]]:
     """Every (prefix, account id) reservation; the table holds a handful of rows, not one per package."""
-    return [(p, a) for p, a in s.connection().execute(_RESERVATIONS)]
+    return [(p, a) for p, a in conn(s).execute(_RESERVATIONS)]
 
 
-def reserved_by_others(s: Session, package_id: str, owner_id: int) -> bool:
+def reserved_by_others(s: Tx, package_id: str, owner_id: int) -> bool:
     """Whether ``package_id`` is under a reserved prefix none of whose owners is ``owner_id``."""
     holders = reserving_owners(package_id, reservations(s))
     return bool(holders) and owner_id not in holders
 
 
-def is_verified(s: Session, registration_id: int, package_id: str) -> bool:
+def is_verified(s: Tx, registration_id: int, package_id: str) -> bool:
     holders = reserving_owners(package_id, reservations(s))
     if not holders:
         return False
-    owners = s.connection().execute(_OWNER_IDS, {"registration_id": registration_id}).scalars()
+    owners = conn(s).execute(_OWNER_IDS, {"registration_id": registration_id}).scalars()
     return not holders.isdisjoint(owners)
 
 

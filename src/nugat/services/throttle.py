@@ -6,10 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from nugat.clock import utcnow
-from nugat.db import Database
+from nugat.db import Database, Tx, conn
 from nugat.db.models import Throttle, table
 
 THROTTLES = table(Throttle)
@@ -34,9 +33,9 @@ class Throttler:
             return self.blocked_in(s, bucket, limit, window)
 
     @staticmethod
-    def blocked_in(s: Session, bucket: str, limit: int, window: timedelta) -> int:
+    def blocked_in(s: Tx, bucket: str, limit: int, window: timedelta) -> int:
         """``blocked_for`` within the caller's transaction (one transaction for several reads)."""
-        row = s.connection().execute(_WINDOW, {"b": bucket}).first()
+        row = conn(s).execute(_WINDOW, {"b": bucket}).first()
         if row is None:
             return 0
         start, count = row  # unpacked: a row's ``count`` attribute is the tuple method
@@ -57,17 +56,17 @@ class Throttler:
             return self.hit_in(s, bucket, window)
 
     @staticmethod
-    def hit_in(s: Session, bucket: str, window: timedelta) -> int:
+    def hit_in(s: Tx, bucket: str, window: timedelta) -> int:
         """``hit`` within the caller's transaction (an IntegrityError at commit: retry it)."""
         now = utcnow()
-        conn = s.connection()
-        row = conn.execute(_WINDOW_LOCKED, {"b": bucket}).first()
+        c = conn(s)
+        row = c.execute(_WINDOW_LOCKED, {"b": bucket}).first()
         if row is None:
-            conn.execute(_NEW, {"bucket": bucket, "window_start": now, "count": 1})
+            c.execute(_NEW, {"bucket": bucket, "window_start": now, "count": 1})
             return 1
         start, count = row
         if start + window <= now:
-            conn.execute(_RESTART, {"b": bucket, "now": now})
+            c.execute(_RESTART, {"b": bucket, "now": now})
             return 1
-        conn.execute(_COUNT, {"b": bucket})
+        c.execute(_COUNT, {"b": bucket})
         return int(count) + 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -33,6 +34,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 PREFIXES = ("/v3/flatcontainer/", "/v3/registration/", "/v3/registration-semver2/")
+_LEAF = re.compile(r"v3/registration(?:-semver2)?/[^/]+/(?!index\.json$)[^/]+\.json")
 MAX_CACHED_BLOB = 1 << 20
 JSON_CACHE = b"public, max-age=60"
 IMMUTABLE_CACHE = b"public, max-age=31536000, immutable"
@@ -163,7 +165,10 @@ class ReadPath:
             await _respond(send, 503, b"The package storage is unavailable; retry later")
             return
         if info is None:
-            await _respond(send, 404, b"Not found")
+            if _LEAF.fullmatch(key):  # registration leaves are answered from the database
+                await self.app(scope, receive, send)
+            else:
+                await _respond(send, 404, b"Not found")
             return
         is_json = key.endswith(".json")
         if is_json:
@@ -187,14 +192,16 @@ class ReadPath:
                 await self._send_large(scope, receive, send, key, info, if_none_match)
                 return
             try:
-                raw = await run_in_threadpool(self.storage.get_bytes, key)
+                found = await run_in_threadpool(self.storage.get_with_info, key)
             except StorageError:
                 await _respond(send, 503, b"The package storage is unavailable; retry later")
                 return
-            if raw is None:
+            if found is None:
                 await _respond(send, 404, b"Not found")
                 return
-            entry = render(key, info, raw, base)
+            # Keyed by the token of the bytes read: ``info`` may be a moment older than them (it is
+            # cached), and a body under a newer token than its own would be served until it changes again.
+            entry = render(key, found[1], found[0], base)
             self.cache.put((key, base), entry)
         if _matches(if_none_match, entry.etag) or (
             not if_none_match and if_modified_since == entry.last_modified

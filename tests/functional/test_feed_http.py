@@ -113,6 +113,34 @@ def test_read_path_etag_gzip_head_and_not_found(feed: tuple[TestClient, str]) ->
     assert client.post(url).status_code == 405
 
 
+def test_registration_leaves_are_answered_from_the_database(
+    feed: tuple[TestClient, str], tmp_path: Path
+) -> None:
+    client, key = feed
+    assert push(client, key, nupkg("Contoso.Core", "1.0.0")) == 201
+    assert push(client, key, nupkg("Contoso.Core", "2.0.0-beta.1")) == 201  # SemVer 2.0.0
+    index = client.get("/v3/registration-semver2/contoso.core/index.json").json()
+    for item in index["items"][0]["items"]:  # every leaf the index points at answers
+        leaf = client.get(item["@id"])
+        assert leaf.status_code == 200 and leaf.headers["content-type"].startswith("application/json")
+        assert leaf.json()["@id"] == item["@id"]
+        assert leaf.json()["packageContent"] == item["packageContent"]
+        assert (
+            leaf.json()["registration"] == "http://feed.test/v3/registration-semver2/contoso.core/index.json"
+        )
+    assert client.get("/v3/registration/Contoso.Core/1.0.0.json").json()["listed"] is True
+    assert client.head("/v3/registration/contoso.core/1.0.0.json").status_code == 200
+    assert client.get("/v3/registration/contoso.core/2.0.0-beta.1.json").status_code == 404  # not SemVer 1
+    assert client.get("/v3/registration/contoso.core/9.9.9.json").status_code == 404
+    assert client.get("/v3/registration/nope/1.0.0.json").status_code == 404
+    assert not list((tmp_path / "storage").rglob("1.0.0.json")), "leaves are not stored"
+    assert (
+        client.delete("/api/v2/package/Contoso.Core/1.0.0", headers={"X-NuGet-ApiKey": key}).status_code
+        == 204
+    )
+    assert client.get("/v3/registration/contoso.core/1.0.0.json").json()["listed"] is False
+
+
 def test_a_change_is_visible_on_the_next_read(feed: tuple[TestClient, str]) -> None:
     client, key = feed
     assert push(client, key, nupkg("Contoso.Core", "1.0.0")) == 201

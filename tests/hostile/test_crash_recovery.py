@@ -151,7 +151,7 @@ def test_documents_lost_with_the_machine_are_rebuilt_at_the_next_start(feed: Fee
     lost = [
         storage / "v3/flatcontainer/crash.powerloss/index.json",
         storage / "v3/registration/crash.powerloss/index.json",
-        storage / "v3/registration-semver2/crash.powerloss/1.0.0.json",
+        storage / "v3/registration-semver2/crash.powerloss/index.json",
     ]
     lost[0].write_bytes(b"")  # as ext4 may leave a file whose data never reached the disk
     for path in lost[1:]:

@@ -52,6 +52,7 @@ def test_blobs_round_trip(s3_server: S3Server, bucket: str) -> None:
     assert storage.exists(key)
     info = storage.info(key)
     assert info is not None and info.size == 22 and abs(info.modified - time.time()) < 300
+    assert storage.get_with_info(key) == (b'{"versions":["1.0.0"]}', info)  # a GET tells what a HEAD does
     # stored below the URL's prefix, with its content type
     head = s3_server.client().head_object(Bucket=bucket, Key=f"feed/{key}")
     assert head["ContentType"] == "application/json"
@@ -61,6 +62,7 @@ def test_blobs_round_trip(s3_server: S3Server, bucket: str) -> None:
     storage.delete(key)
     storage.delete(key)  # deleting what is gone is fine
     assert storage.get_bytes(key) is None and storage.info(key) is None
+    assert storage.get_with_info(key) is None
     with pytest.raises(ValueError):
         storage.put_bytes("v3/../secret", b"x", "text/plain")
 

@@ -61,3 +61,14 @@ def test_without_a_boot_id_every_write_is_durable(tmp_path: Path) -> None:
     storage.put_many([("v3/x/index.json", b"{}", "j")], durable=False)
     assert not (tmp_path / "root" / UNSYNCED).exists()
     assert storage.get_bytes("v3/x/index.json") == b"{}"
+
+
+def test_a_read_tells_the_facts_of_the_bytes_it_read(tmp_path: Path) -> None:
+    storage = FileSystemStorage(tmp_path / "root")
+    assert storage.get_with_info("v3/x/index.json") is None
+    storage.put_many([("v3/x/index.json", b"{}", "j")], durable=False)
+    first = storage.info("v3/x/index.json")
+    assert storage.get_with_info("v3/x/index.json") == (b"{}", first)
+    storage.put_many([("v3/x/index.json", b'{"a":1}', "j")], durable=False)
+    data, info = storage.get_with_info("v3/x/index.json") or (b"", first)
+    assert data == b'{"a":1}' and info == storage.info("v3/x/index.json") and info != first

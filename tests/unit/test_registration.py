@@ -50,7 +50,7 @@ def test_small_registration_is_one_inlined_page_in_version_order() -> None:
     entry = page["items"][0]["catalogEntry"]
     assert entry["authors"] == "Ann, Bob"
     assert entry["packageContent"] == f"{BASE}/v3/flatcontainer/contoso.core/1.0.0/contoso.core.1.0.0.nupkg"
-    assert "v3/registration-semver2/contoso.core/1.0.0.json" in docs
+    assert sorted(docs) == ["v3/registration-semver2/contoso.core/index.json"]  # leaves are not stored
 
 
 def test_large_registration_is_paged_by_64_and_not_inlined() -> None:
@@ -90,7 +90,8 @@ def test_semver1_hive_leaves_out_semver2_versions() -> None:
 
 def test_unlisted_versions_are_marked_and_dependency_ranges_are_strings() -> None:
     deps = [{"target_framework": "net8.0", "dependencies": [{"id": "Other.Lib", "range": "[1.0.0, )"}]}]
-    docs = registration.build("registration", "Contoso.Core", [row("1.0.0", listed=False, deps=deps)], COMMIT)
+    version = row("1.0.0", listed=False, deps=deps)
+    docs = registration.build("registration", "Contoso.Core", [version], COMMIT)
     leaf = docs["v3/registration/contoso.core/index.json"]["items"][0]["items"][0]
     assert leaf["catalogEntry"]["listed"] is False
     assert leaf["catalogEntry"]["published"] == registration.UNLISTED_PUBLISHED
@@ -98,7 +99,10 @@ def test_unlisted_versions_are_marked_and_dependency_ranges_are_strings() -> Non
     assert group["targetFramework"] == "net8.0"
     assert group["dependencies"][0]["range"] == "[1.0.0, )"
     assert group["dependencies"][0]["registration"] == f"{BASE}/v3/registration/other.lib/index.json"
-    assert docs["v3/registration/contoso.core/1.0.0.json"]["listed"] is False
+    alone = registration.leaf("registration", "Contoso.Core", version)
+    assert alone["listed"] is False and alone["published"] == registration.UNLISTED_PUBLISHED
+    assert alone["@id"] == leaf["@id"] == f"{BASE}/v3/registration/contoso.core/1.0.0.json"
+    assert alone["registration"] == f"{BASE}/v3/registration/contoso.core/index.json"
 
 
 def test_flat_container_lists_every_version_lowercase_in_order() -> None:

@@ -33,6 +33,11 @@ _REGISTRATION = (
     select(REGS.c.id, REGS.c.package_id).where(REGS.c.id_lower == bindparam("id_lower")).with_for_update()
 )
 _VERSIONS_OF = select(VERSIONS).where(VERSIONS.c.registration_id == bindparam("rid"))
+_LEAF_OF = (
+    select(VERSIONS, REGS.c.package_id.label("registration_package_id"))
+    .join(REGS, REGS.c.id == VERSIONS.c.registration_id)
+    .where(REGS.c.id_lower == bindparam("id_lower"), VERSIONS.c.version_lower == bindparam("version_lower"))
+)
 _BUILT = update(REGS).where(REGS.c.id == bindparam("rid")).values(built_revision=REGS.c.revision)
 
 
@@ -46,10 +51,6 @@ class Registration(NamedTuple):
 
 def dump(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _is_leaf(key: str) -> bool:
-    return key.startswith("v3/registration") and not key.endswith("/index.json") and "/page/" not in key
 
 
 class Materializer:
@@ -68,11 +69,11 @@ class Materializer:
                 return
             self.build_in(s, Registration(found.id, id_lower, found.package_id))
 
-    def build_in(self, s: Tx, reg: Registration, changed_version: str | None = None) -> None:
+    def build_in(self, s: Tx, reg: Registration, *, one_version: bool = False) -> None:
         """Write ``reg``'s documents from the state of transaction ``s``, which holds its row locked.
 
-        ``changed_version`` (lowercase, normalized): only that version changed since the last build (a
-        push or a change of listing), so the other versions' leaves are known to be as stored.
+        ``one_version``: only one version was added or changed since the last build (a push), so no stored
+        document can have become unwanted below INLINE_BELOW versions.
         """
         c = conn(s)
         id_lower = reg.id_lower
@@ -85,24 +86,18 @@ class Materializer:
         verified = is_verified(s, reg.id, reg.package_id)
         for hive in urls.HIVES:
             wanted.update(registration.build(hive, reg.package_id, versions, commit, verified=verified))
-        # Write leaves and pages before the indexes that point at them (put_many keeps the order).
+        # Write pages before the indexes that point at them (put_many keeps the order).
         changed: list[tuple[str, bytes | Path, str]] = []
         for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
-            # A leaf changes only with its own version (pages and indexes carry the commit).
-            if _is_leaf(key) and changed_version is not None and not key.endswith(f"/{changed_version}.json"):
-                continue
-            data = (
-                dump(wanted[key])
-                if self.base is None
-                else dump(wanted[key]).replace(BASE.encode(), self.base)
+            data = dump(wanted[key])
+            changed.append(
+                (key, data if self.base is None else data.replace(BASE.encode(), self.base), JSON_TYPE)
             )
-            if _is_leaf(key) and changed_version is None and self.storage.get_bytes(key) == data:
-                continue  # reading it back costs far less than the write it saves
-            changed.append((key, data, JSON_TYPE))
         self.storage.put_many(changed, durable=False)
         # Documents no longer wanted: only pages can go (their bounds move) when versions are only added
-        # or changed, and there are none below INLINE_BELOW versions, before or after.
-        if changed_version is None or any("/page/" in key for key in wanted):
+        # or changed, and there are none below INLINE_BELOW versions, before or after. (A full build also
+        # removes the leaves that nugat stored before it answered them from the database.)
+        if not one_version or any("/page/" in key for key in wanted):
             self._remove(id_lower, keep=wanted.keys())
         c.execute(_BUILT, {"rid": reg.id})
 
@@ -113,6 +108,14 @@ class Materializer:
                     self.storage.delete(key)
         if urls.flat_index(id_lower) not in keep:
             self.storage.delete(urls.flat_index(id_lower))
+
+    def leaf(self, hive: str, id_lower: str, version_lower: str) -> dict[str, Any] | None:
+        """The registration leaf of a version in ``hive`` (``registration.leaf``), or None."""
+        with self.db.read_transaction() as c:
+            row = c.execute(_LEAF_OF, {"id_lower": id_lower, "version_lower": version_lower}).first()
+        if row is None or (row.is_semver2 and not urls.HIVES[hive]):
+            return None
+        return registration.leaf(hive, row.registration_package_id, cast(registration.VersionRecord, row))
 
     def stale(self) -> list[str]:
         """Ids whose documents lag behind their last change (a crash between commit and build)."""

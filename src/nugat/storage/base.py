@@ -61,6 +61,13 @@ class Storage(ABC):
     @abstractmethod
     def get_bytes(self, key: str) -> bytes | None: ...
 
+    def get_with_info(self, key: str) -> tuple[bytes, BlobInfo] | None:
+        """The blob and the facts about those very bytes (a cache keyed by the token cannot then pair
+        a token with other bytes), or None if it does not exist."""
+        info = self.info(key)
+        data = None if info is None else self.get_bytes(key)
+        return None if info is None or data is None else (data, info)
+
     @abstractmethod
     def delete(self, key: str) -> None: ...
 

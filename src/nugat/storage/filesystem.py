@@ -77,6 +77,10 @@ def _make_folders(folder: str) -> list[str]:
     return [os.path.dirname(m) for m in missing]
 
 
+def _blob_info(st: os.stat_result) -> BlobInfo:
+    return BlobInfo(f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}", st.st_size, st.st_mtime)
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -230,6 +234,13 @@ class FileSystemStorage(Storage):
         except (FileNotFoundError, NotADirectoryError):
             return None
 
+    def get_with_info(self, key: str) -> tuple[bytes, BlobInfo] | None:
+        try:
+            with open(self._path(key), "rb") as fh:  # the facts of the file read, not of its name
+                return fh.read(), _blob_info(os.fstat(fh.fileno()))
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
     def delete(self, key: str) -> None:
         try:
             self._path(key).unlink()
@@ -262,7 +273,7 @@ class FileSystemStorage(Storage):
             raise
         if not stat.S_ISREG(st.st_mode):  # a folder such as v3/flatcontainer/<id> is no blob
             return None
-        return BlobInfo(f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}", st.st_size, st.st_mtime)
+        return _blob_info(st)
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)

@@ -44,6 +44,15 @@ Style = Literal["auto", "virtual", "path"]
 _STYLES: dict[str, Style] = {"auto": "auto", "virtual": "virtual", "path": "path"}
 
 
+def _info(response: Any) -> BlobInfo:
+    """What HEAD and GET answers say about an object (the token is the same from either)."""
+    return BlobInfo(
+        f"{response['ETag'].strip(chr(34))}-{response['ContentLength']:x}",
+        int(response["ContentLength"]),
+        response["LastModified"].timestamp(),
+    )
+
+
 def _missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code")) in _MISSING
 
@@ -151,6 +160,16 @@ class S3Storage(Storage):
         except BotoCoreError as exc:
             raise StorageError(f"cannot read {key}: {exc}") from exc
 
+    def get_with_info(self, key: str) -> tuple[bytes, BlobInfo] | None:
+        response = self._call("read", key, self.client.get_object, Key=self._key(key))
+        if response is None:
+            return None
+        try:
+            data = bytes(response["Body"].read())
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot read {key}: {exc}") from exc
+        return data, _info(response)
+
     def read_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         response = self._call("read", key, self.client.get_object, Key=self._key(key))
         if response is None:
@@ -185,13 +204,7 @@ class S3Storage(Storage):
 
     def _head(self, key: str) -> BlobInfo | None:
         response = self._call("stat", key, self.client.head_object, Key=self._key(key))
-        if response is None:
-            return None
-        return BlobInfo(
-            f"{response['ETag'].strip(chr(34))}-{response['ContentLength']:x}",
-            int(response["ContentLength"]),
-            response["LastModified"].timestamp(),
-        )
+        return None if response is None else _info(response)
 
     def info(self, key: str) -> BlobInfo | None:
         found = self.cached_info(key)

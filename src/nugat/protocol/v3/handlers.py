@@ -1,4 +1,5 @@
-"""HTTP handlers of the V3 resources that are computed per request: index, search, autocomplete."""
+"""HTTP handlers of the V3 resources that are computed per request: index, search, autocomplete, and
+registration leaves."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from nugat.core import Core
+from nugat.protocol import BASE
 from nugat.protocol.http import base_url, json_response
 from nugat.protocol.v3 import urls
 from nugat.protocol.v3.service_index import service_index
+from nugat.services.materialize import dump
 from nugat.services.search import MAX_SKIP, MAX_TAKE, Hit, Query
 
 
@@ -99,8 +102,22 @@ async def autocomplete(request: Request) -> Response:
     return json_response({"totalHits": total, "data": ids})
 
 
+async def leaf(request: Request) -> Response:
+    """A registration leaf (not stored: the read path passes the request on when it finds none)."""
+    core: Core = request.app.state.core
+    hive = request.url.path.split("/")[2]
+    id_lower, version_lower = request.path_params["id"].lower(), request.path_params["version"].lower()
+    doc = await run_in_threadpool(core.materializer.leaf, hive, id_lower, version_lower)
+    if doc is None:
+        return PlainTextResponse("Not found", status_code=404)
+    body = dump(doc).replace(BASE.encode(), base_url(request).encode())
+    return Response(body, media_type="application/json", headers={"cache-control": "public, max-age=60"})
+
+
 routes = [
     Route("/v3/index.json", index, methods=["GET", "HEAD"]),
+    Route("/v3/registration/{id}/{version}.json", leaf, methods=["GET", "HEAD"]),
+    Route("/v3/registration-semver2/{id}/{version}.json", leaf, methods=["GET", "HEAD"]),
     Route("/v3/search", search, methods=["GET", "HEAD"]),
     Route("/v3/autocomplete", autocomplete, methods=["GET", "HEAD"]),
 ]

@@ -144,7 +144,8 @@ def build(
     *,
     verified: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """All documents of one id in one hive, keyed by storage key; empty when the hive has no versions.
+    """The stored documents of one id in one hive (index, and pages from INLINE_BELOW versions on), keyed
+    by storage key; empty when the hive has no versions.
 
     ``verified``: the id is under a prefix reserved by one of its owners (``services.prefixes``).
     """
@@ -189,19 +190,24 @@ def build(
         "items": pages,
         "@context": CONTEXT,
     }
-    for v in chosen:
-        leaf_key = urls.registration_leaf(hive, id_lower, v.version_lower)
-        docs[leaf_key] = {
-            "@id": urls.absolute(leaf_key),
-            "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
-            "catalogEntry": urls.absolute(leaf_key) + "#catalogEntry",
-            "listed": v.listed,
-            "packageContent": urls.absolute(urls.nupkg(id_lower, v.version_lower)),
-            "published": isoformat(v.published_at) if v.listed else UNLISTED_PUBLISHED,
-            "registration": index_url,
-            "@context": {
-                "@vocab": "http://schema.nuget.org/schema#",
-                "xsd": "http://www.w3.org/2001/XMLSchema#",
-            },
-        }
     return docs
+
+
+def leaf(hive: str, reg_id: str, v: VersionRecord) -> dict[str, Any]:
+    """A version's registration leaf. Not stored: clients restoring never read leaves (the index and
+    pages inline every catalog entry), so they are answered from the database when asked for."""
+    id_lower = reg_id.lower()
+    leaf_key = urls.registration_leaf(hive, id_lower, v.version_lower)
+    return {
+        "@id": urls.absolute(leaf_key),
+        "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
+        "catalogEntry": urls.absolute(leaf_key) + "#catalogEntry",
+        "listed": v.listed,
+        "packageContent": urls.absolute(urls.nupkg(id_lower, v.version_lower)),
+        "published": isoformat(v.published_at) if v.listed else UNLISTED_PUBLISHED,
+        "registration": urls.absolute(urls.registration_index(hive, id_lower)),
+        "@context": {
+            "@vocab": "http://schema.nuget.org/schema#",
+            "xsd": "http://www.w3.org/2001/XMLSchema#",
+        },
+    }

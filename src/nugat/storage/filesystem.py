@@ -37,10 +37,20 @@ def _boot_id() -> str | None:
         return None
 
 
+def _load_libc() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+_libc = _load_libc()
+
+
 def _load_renameat2() -> Any:
     try:
-        function = ctypes.CDLL(None, use_errno=True).renameat2  # Linux 3.15+, glibc 2.28+
-    except (OSError, AttributeError):
+        function = _libc.renameat2  # Linux 3.15+, glibc 2.28+
+    except AttributeError:  # (also when there is no libc to ask)
         return None
     function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     function.restype = ctypes.c_int
@@ -75,6 +85,17 @@ def _make_folders(folder: str) -> list[str]:
     if missing:
         os.makedirs(folder, exist_ok=True)
     return [os.path.dirname(m) for m in missing]
+
+
+def _sync_file_system(path: str) -> None:
+    """syncfs(2): everything written to the file system holding ``path`` (not the others, as sync does)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        syncfs = getattr(_libc, "syncfs", None)
+        if syncfs is None or syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def _blob_info(st: os.stat_result) -> BlobInfo:
@@ -221,9 +242,12 @@ class FileSystemStorage(Storage):
         the rename (and the sync covers them) or it finds no marker and makes a new one.
         """
         marker, aside = f"{self.root}/{UNSYNCED}", f"{self.root}/{SETTLING}"
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.replace(marker, aside)
-        os.sync()
+        except FileNotFoundError:
+            if not os.path.exists(aside):
+                return  # nothing written unsynced since the last settle
+        _sync_file_system(str(self.root))
         with contextlib.suppress(FileNotFoundError):
             os.unlink(aside)
             _fsync_dir(str(self.root))

@@ -70,9 +70,12 @@ def _replace_unsynced(tmp: str, target: str) -> None:
         if _renameat2(_AT_FDCWD, os.fsencode(tmp), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE) == 0:
             os.unlink(tmp)
             return
-        if ctypes.get_errno() != errno.ENOENT:  # not supported here (EINVAL, ENOSYS): not again
+        error = ctypes.get_errno()
+        if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not on this file system: not again
             _renameat2 = None
-    os.replace(tmp, target)  # nothing to exchange with: a new document
+        elif error != errno.ENOENT:  # ENOENT: nothing to exchange with, a new document
+            raise OSError(error, os.strerror(error), target)
+    os.replace(tmp, target)
 
 
 def _make_folders(folder: str) -> list[str]:

@@ -13,10 +13,10 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from nugat.clock import isoformat, utcnow
-from nugat.db import Database, Tx, conn
+from nugat.db import Database
 from nugat.db.models import PackageRegistration, PackageVersion, table
 from nugat.protocol import BASE
 from nugat.protocol.v3 import flatcontainer, registration, urls
@@ -49,6 +49,12 @@ class Registration(NamedTuple):
     package_id: str
 
 
+def locked_registration(c: Connection, id_lower: str) -> Registration | None:
+    """The id's registration row, locked until the transaction ends (changes to one id queue on it)."""
+    found = c.execute(_REGISTRATION, {"id_lower": id_lower}).first()
+    return None if found is None else Registration(found.id, id_lower, found.package_id)
+
+
 def dump(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -62,20 +68,19 @@ class Materializer:
 
     def build(self, id_lower: str) -> None:
         """Write the documents of one id from the committed state (or remove them, if it is gone)."""
-        with self.db.session() as s:
-            found = s.connection().execute(_REGISTRATION, {"id_lower": id_lower}).first()
-            if found is None:
+        with self.db.transaction() as c:
+            reg = locked_registration(c, id_lower)
+            if reg is None:
                 self._remove(id_lower, keep=set())
                 return
-            self.build_in(s, Registration(found.id, id_lower, found.package_id))
+            self.build_in(c, reg)
 
-    def build_in(self, s: Tx, reg: Registration, *, one_version: bool = False) -> None:
-        """Write ``reg``'s documents from the state of transaction ``s``, which holds its row locked.
+    def build_in(self, c: Connection, reg: Registration, *, one_version: bool = False) -> None:
+        """Write ``reg``'s documents from the state of transaction ``c``, which holds its row locked.
 
         ``one_version``: only one version was added or changed since the last build (a push), so no stored
         document can have become unwanted below INLINE_BELOW versions.
         """
-        c = conn(s)
         id_lower = reg.id_lower
         rows = c.execute(_VERSIONS_OF, {"rid": reg.id}).all()
         versions = cast(list[registration.VersionRecord], rows)
@@ -83,7 +88,7 @@ class Materializer:
         wanted: dict[str, Any] = {}  # key: document (serialized only if written)
         if versions:
             wanted[urls.flat_index(id_lower)] = flatcontainer.version_list(versions)
-        verified = is_verified(s, reg.id, reg.package_id)
+        verified = is_verified(c, reg.id, reg.package_id)
         for hive in urls.HIVES:
             wanted.update(registration.build(hive, reg.package_id, versions, commit, verified=verified))
         # Write pages before the indexes that point at them (put_many keeps the order).

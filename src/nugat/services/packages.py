@@ -15,21 +15,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from nugat import authz, confusables, faults, nuspec
 from nugat.clock import utcnow
-from nugat.db import Database, Tx, conn
+from nugat.db import Database
 from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, PendingUpload, table
 from nugat.keys import KeyGrant
 from nugat.protocol.v3 import urls
 from nugat.services import Conflict, Forbidden, InsufficientStorage, NotFound, ServiceError, Unavailable
 from nugat.services.accounts import acts_for, count_push, is_member, touch_key
 from nugat.services.audit import record, record_key_failure
-from nugat.services.materialize import Materializer, Registration
-from nugat.services.prefixes import reserved_by_others
+from nugat.services.materialize import Materializer, Registration, locked_registration
+from nugat.services.prefixes import owner_ids, reserved_by_others
 from nugat.storage import Storage, StorageError
 from nugat.storage.base import StorageFull
 from nugat.versions import InvalidVersion, parse_version
@@ -41,10 +41,6 @@ OWNERS = table(PackageOwner)
 VERSIONS = table(PackageVersion)
 NOTES = table(PendingUpload)
 # Statements of every push, built once (building one costs more than running it on SQLite).
-_REGISTRATION = (
-    select(REGS.c.id, REGS.c.package_id).where(REGS.c.id_lower == bindparam("id_lower")).with_for_update()
-)
-_OWNER_IDS = select(OWNERS.c.account_id).where(OWNERS.c.registration_id == bindparam("registration_id"))
 _NEW_REGISTRATION = insert(REGS).returning(REGS.c.id)
 _NEW_OWNER = insert(OWNERS)
 _NEW_VERSION = insert(VERSIONS)
@@ -190,24 +186,19 @@ class Packages:
         return files
 
     def _insert_version(
-        self, s: Tx, meta: nuspec.PackageMetadata, grant: KeyGrant, upload: Path, address: str | None
+        self, c: Connection, meta: nuspec.PackageMetadata, grant: KeyGrant, upload: Path, address: str | None
     ) -> tuple[Registration, bool]:
         """Decide the push and insert its version row (SQL statements, not ORM objects: this is hot)."""
-        c = conn(s)
         id_lower = meta.id.lower()
-        found = c.execute(_REGISTRATION, {"id_lower": id_lower}).first()
-        reg = Registration(found.id, id_lower, found.package_id) if found else None
-        owner_ids = (
-            frozenset(c.execute(_OWNER_IDS, {"registration_id": reg.id}).scalars()) if reg else frozenset()
-        )
+        reg = locked_registration(c, id_lower)
         decision = authz.can_push(
             grant,
             meta.id,
             exists=reg is not None,
-            owner_ids=owner_ids,
-            actor_is_member=acts_for(s, grant),
-            reserved_by_others=reg is None and reserved_by_others(s, meta.id, grant.owner_id),
-            looks_like=None if reg else _lookalike(s, meta.id, grant.owner_id),
+            owner_ids=owner_ids(c, reg.id) if reg else frozenset(),
+            actor_is_member=acts_for(c, grant),
+            reserved_by_others=reg is None and reserved_by_others(c, meta.id, grant.owner_id),
+            looks_like=None if reg else _lookalike(c, meta.id, grant.owner_id),
         )
         if not decision.allowed:
             raise Refused(decision.reason, decision.status)
@@ -222,12 +213,12 @@ class Packages:
                 "created_at": utcnow(),
             }
             try:
-                with s.begin_nested():  # (a session's SAVEPOINT is emitted by its next statement)
-                    reg_id = conn(s).execute(_NEW_REGISTRATION, values).scalar_one()
+                with c.begin_nested():
+                    reg_id = c.execute(_NEW_REGISTRATION, values).scalar_one()
             except IntegrityError:
                 # Another push created the id at the same moment (and has committed): push to it instead,
                 # deciding again as for an existing id. Fifty CI jobs pushing a new id's versions all land.
-                return self._insert_version(s, meta, grant, upload, address)
+                return self._insert_version(c, meta, grant, upload, address)
             reg = Registration(reg_id, id_lower, meta.id)
             c.execute(_NEW_OWNER, {"registration_id": reg.id, "account_id": grant.owner_id})
         version = meta.version
@@ -259,7 +250,7 @@ class Packages:
             ) from None
         c.execute(_BUMP, {"rid": reg.id})
         record(
-            s,
+            c,
             "package.push",
             actor_id=grant.user_id,
             account_id=grant.owner_id,
@@ -268,7 +259,7 @@ class Packages:
             key_id=grant.key_id,
             address=address,
         )
-        touch_key(s, grant.key_id)
+        touch_key(c, grant.key_id)
         return reg, created
 
     def set_listed(
@@ -379,10 +370,10 @@ class Packages:
     # Crash recovery -------------------------------------------------------------------------------
 
     @staticmethod
-    def _take_note(s: Tx, note: int) -> None:
+    def _take_note(c: Connection, note: int) -> None:
         """Delete the push's note in its transaction, which keeps the row locked until it commits or dies:
         recovery skips the notes of live pushes."""
-        if conn(s).execute(_TAKE_NOTE, {"note": note}).rowcount != 1:
+        if c.execute(_TAKE_NOTE, {"note": note}).rowcount != 1:
             # recovery took it between its insert and now
             raise Unavailable("The push was interrupted by a server restart; nothing was stored, push again")
 
@@ -449,13 +440,10 @@ class Packages:
         return removed, len(stale)
 
 
-def _lookalike(s: Tx, package_id: str, owner_id: int) -> str | None:
+def _lookalike(c: Connection, package_id: str, owner_id: int) -> str | None:
     """An existing id that looks like ``package_id`` and that ``owner_id`` does not own, if any."""
     wanted = confusables.skeleton(package_id)
-    c = conn(s)
     for reg_id, other in c.execute(select(REGS.c.id, REGS.c.package_id)):
-        if confusables.skeleton(other) == wanted:
-            owners = c.execute(_OWNER_IDS, {"registration_id": reg_id}).scalars()
-            if owner_id not in set(owners):
-                return str(other)
+        if confusables.skeleton(other) == wanted and owner_id not in owner_ids(c, reg_id):
+            return str(other)
     return None

@@ -54,12 +54,14 @@ def reserved_by_others(s: Tx, package_id: str, owner_id: int) -> bool:
     return bool(holders) and owner_id not in holders
 
 
+def owner_ids(s: Tx, registration_id: int) -> frozenset[int]:
+    """The account ids owning a package id."""
+    return frozenset(conn(s).execute(_OWNER_IDS, {"registration_id": registration_id}).scalars())
+
+
 def is_verified(s: Tx, registration_id: int, package_id: str) -> bool:
     holders = reserving_owners(package_id, reservations(s))
-    if not holders:
-        return False
-    owners = conn(s).execute(_OWNER_IDS, {"registration_id": registration_id}).scalars()
-    return not holders.isdisjoint(owners)
+    return bool(holders) and not holders.isdisjoint(owner_ids(s, registration_id))
 
 
 def verified_ids(s: Session) -> set[int]:

@@ -152,13 +152,8 @@ class S3Storage(Storage):
             self._forget(key)
 
     def get_bytes(self, key: str) -> bytes | None:
-        response = self._call("read", key, self.client.get_object, Key=self._key(key))
-        if response is None:
-            return None
-        try:
-            return bytes(response["Body"].read())
-        except BotoCoreError as exc:
-            raise StorageError(f"cannot read {key}: {exc}") from exc
+        found = self.get_with_info(key)
+        return None if found is None else found[0]
 
     def get_with_info(self, key: str) -> tuple[bytes, BlobInfo] | None:
         response = self._call("read", key, self.client.get_object, Key=self._key(key))

@@ -17,7 +17,7 @@ from nugat.versions import parse_version
 
 
 class VersionRecord(Protocol):
-    """What the documents need of a version: a ``VersionRecord``, or a row of its table."""
+    """What the documents need of a version: a ``PackageVersion``, or a row of its table."""
 
     @property
     def version(self) -> str: ...

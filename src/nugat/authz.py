@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nugat.keys import KeyGrant, Scope
+from nugat.prefixes import Reservation
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ def can_push(
     exists: bool,
     owner_ids: frozenset[int],
     actor_is_member: bool,
-    reserved_by_others: bool = False,
+    reservation: Reservation | None = None,
     looks_like: str | None = None,
 ) -> Decision:
     """May this key push ``package_id``? ``exists``: the id has versions already; ``owner_ids``: its owners.
@@ -41,8 +42,9 @@ def can_push(
     ``actor_is_member`` says whether the key's creator still acts for the key's owner (always true for a
     user's own key; for an organization's key, whether the creator is still a member). ``looks_like``: an
     existing id of another owner that ``package_id`` is confusable with (``nugat.confusables``).
-    ``reserved_by_others``: ``package_id`` is under a reserved prefix (``nugat.prefixes``) none of whose
-    owners is the key's owner; only new ids are refused, as on nuget.org.
+    ``reservation``: the reserved prefix ``package_id`` is under or looks like (``nugat.prefixes``), if
+    any; only new ids are refused, as on nuget.org. A holder of that reservation may create the id
+    whatever look-alikes others pushed before the reservation: ``looks_like`` never refuses it.
     """
     if not actor_is_member:
         return _deny(f"API key {grant.key_id} acts for {grant.owner_name}, and its creator no longer does")
@@ -58,8 +60,8 @@ def can_push(
                     f"{package_id} does not exist yet"
                 )
             return _deny(f"API key {grant.key_id} does not allow pushing packages")
-        if reserved_by_others:
-            return _deny(f"The package id {package_id} is in a reserved prefix owned by someone else", 409)
+        if reservation is not None:
+            return _reserved(grant, package_id, reservation)
         if looks_like is not None:
             return _deny(
                 f"The package id {package_id} is too similar to the existing package {looks_like}: "
@@ -72,6 +74,19 @@ def can_push(
     if grant.owner_id not in owner_ids:
         return _deny(f"{grant.owner_name} is not an owner of {package_id}")
     return ALLOW
+
+
+def _reserved(grant: KeyGrant, package_id: str, reservation: Reservation) -> Decision:
+    """A new id under (or looking like an id under) a reserved prefix: only the prefix's holders."""
+    if grant.owner_id in reservation.holders:
+        return ALLOW
+    if reservation.lookalike:
+        return _deny(
+            f"The package id {package_id} looks like an id in the reserved prefix {reservation.prefix}, "
+            "which belongs to someone else: choose a different id",
+            409,
+        )
+    return _deny(f"The package id {package_id} is in a reserved prefix owned by someone else", 409)
 
 
 def can_unlist(

@@ -8,6 +8,7 @@ import pytest
 
 from nugat.authz import can_push, can_unlist
 from nugat.keys import KeyGrant
+from nugat.prefixes import Reservation
 
 ALICE, CONTOSO, BOB = 1, 2, 3
 
@@ -39,15 +40,18 @@ def push(
     owners: frozenset[int] = frozenset(),
     member: bool = True,
     reserved: bool = False,
+    reservation: Reservation | None = None,
     looks_like: str | None = None,
 ) -> tuple[bool, int, str]:
+    if reserved:  # held by someone else
+        reservation = Reservation("Contoso.*", frozenset({BOB}), lookalike=False)
     d = can_push(
         key,
         package_id,
         exists=exists,
         owner_ids=owners,
         actor_is_member=member,
-        reserved_by_others=reserved,
+        reservation=reservation,
         looks_like=looks_like,
     )
     return d.allowed, d.status, d.reason
@@ -81,6 +85,31 @@ def test_new_id_under_a_prefix_reserved_by_others_is_409() -> None:
     allowed, status, reason = push(grant("push"), reserved=True)
     assert (allowed, status) == (False, 409)
     assert "reserved prefix" in reason and "Contoso.Lib" in reason
+
+
+def test_new_id_looking_like_a_prefix_reserved_by_others_is_409() -> None:
+    theirs = Reservation("Contoso.*", frozenset({BOB, CONTOSO}), lookalike=True)
+    assert push(grant("push"), "C0ntoso.Lib", reservation=theirs) == (
+        False,
+        409,
+        "The package id C0ntoso.Lib looks like an id in the reserved prefix Contoso.*, which belongs to "
+        "someone else: choose a different id",
+    )
+
+
+@pytest.mark.parametrize("lookalike", [False, True])
+def test_holder_of_a_reservation_creates_ids_under_it(lookalike: bool) -> None:
+    mine = Reservation("Contoso.*", frozenset({BOB, CONTOSO}), lookalike=lookalike)
+    key = grant("push", owner_id=CONTOSO, owner_name="Contoso")
+    assert push(key, reservation=mine) == (True, 200, "")
+
+
+def test_lookalikes_pushed_before_a_reservation_never_block_its_holder() -> None:
+    mine = Reservation("Contoso.*", frozenset({CONTOSO}), lookalike=False)
+    key = grant("push", owner_id=CONTOSO, owner_name="Contoso")
+    assert push(key, "Contoso.Security", reservation=mine, looks_like="C0ntoso.Security")[0]
+    # without the reservation, the look-alike rule applies to everyone
+    assert push(key, "Contoso.Security", looks_like="C0ntoso.Security")[1] == 409
 
 
 def test_new_id_confusable_with_another_owners_id_is_409() -> None:

@@ -374,5 +374,8 @@ def test_settings_change_password_and_email(alice: Site) -> None:
         {"current": "new password 12345", "email": "alice@new.example"},
         follow=True,
     )
-    assert "Your email address was changed." in response.text and "alice@new.example" in response.text
+    assert (
+        "Your email address was changed; you were signed out everywhere else." in response.text
+        and "alice@new.example" in response.text
+    )
     assert alice.core.accounts.authenticate("alice@new.example", "new password 12345") is not None

@@ -16,7 +16,7 @@ from sqlalchemy import Row, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nugat import keys, metrics
+from nugat import keys, metrics, passwords
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database, Tx, conn
 from nugat.db.models import (
@@ -147,6 +147,24 @@ def check_password(password: str, avoid: Sequence[str] = ()) -> None:
         raise ServiceError("The password is too easy to guess")
     if password.lower() in (a.lower() for a in avoid):
         raise ServiceError("The password must not be your username or email")
+    if passwords.is_common(password):
+        raise ServiceError(
+            "The password is one of the most common passwords, or one with only digits or symbols added: "
+            "choose another (three or four unrelated words make a strong one)"
+        )
+
+
+_FIRST_USER_LOCK = 0x6E75676174  # any constant: the PostgreSQL advisory lock of "is this the first user?"
+_USERS = select(func.count()).select_from(_ACCOUNTS).where(_ACCOUNTS.c.kind == "user")
+
+
+def _no_user_yet(s: Session) -> bool:
+    """Whether no user exists, with every other transaction asking it queued behind this one until it
+    commits: SQLite's writers are already (BEGIN IMMEDIATE); PostgreSQL takes a transaction-scoped
+    advisory lock, and its next statement then sees what the previous holder committed."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(func.pg_advisory_xact_lock(_FIRST_USER_LOCK)))
+    return not s.scalar(_USERS)
 
 
 class Accounts:
@@ -157,7 +175,17 @@ class Accounts:
 
     # Users -----------------------------------------------------------------------------------------
 
-    def create_user(self, name: str, email: str, password: str | None, *, admin: bool = False) -> Account:
+    def create_user(
+        self,
+        name: str,
+        email: str,
+        password: str | None,
+        *,
+        admin: bool = False,
+        admin_if_first: bool = False,
+    ) -> Account:
+        """A new user; a site admin if ``admin``, or if ``admin_if_first`` and no user exists yet (decided
+        in the transaction that inserts it: of simultaneous first sign-ups, exactly one is made admin)."""
         check_name(name)
         check_email(email)
         if password is not None:
@@ -174,6 +202,8 @@ class Accounts:
         )
         try:
             with self.db.session() as s:
+                if admin_if_first and not admin:
+                    account.is_admin = _no_user_yet(s)
                 s.add(account)
         except IntegrityError:
             raise Conflict("That username or email is already taken") from None
@@ -188,10 +218,6 @@ class Accounts:
         if account is None:
             raise NotFound(f"No account named {name!r}")
         return account
-
-    def count_users(self) -> int:
-        with self.db.reading() as s:
-            return s.scalar(select(func.count()).select_from(Account).where(Account.kind == "user")) or 0
 
     def authenticate(self, login: str, password: str) -> Account | None:
         """The user whose name or email is ``login`` if ``password`` is theirs (argon2, constant work)."""

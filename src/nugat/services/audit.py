@@ -117,12 +117,16 @@ class AuditLog:
 
         ``viewer`` is the signed-in user asking: it sees the events it made and those of its own account and
         of the organizations it administers; site admins and the command line (``None``) see every event.
+        Only they learn that ``user`` names no account: anyone else gets the same empty answer for an
+        unknown name as for an account whose events they may not see (no way to list accounts).
         """
         with self.db.reading() as s:
             query = select(AuditEvent)
+            sees_all = True
             if viewer is not None:
                 me = _account(s, viewer)
-                if not me.is_admin:
+                sees_all = me.is_admin
+                if not sees_all:
                     administered = select(Membership.org_id).where(
                         Membership.member_id == me.id, Membership.role == "admin"
                     )
@@ -134,8 +138,11 @@ class AuditLog:
                         )
                     )
             if user is not None:
-                who = _account(s, user)
-                query = query.where(or_(AuditEvent.actor_id == who.id, AuditEvent.account_id == who.id))
+                if sees_all:
+                    _account(s, user)  # NotFound names the mistake
+                # One query whether or not the name exists: an unknown name matches no event.
+                who = select(Account.id).where(Account.name_lower == user.lower()).scalar_subquery()
+                query = query.where(or_(AuditEvent.actor_id == who, AuditEvent.account_id == who))
             if package is not None:
                 query = query.where(func.lower(AuditEvent.package_id) == package.lower())
             rows = list(s.scalars(query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)))

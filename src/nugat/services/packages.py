@@ -29,7 +29,7 @@ from nugat.services import Conflict, Forbidden, InsufficientStorage, NotFound, S
 from nugat.services.accounts import acts_for, count_push, is_member, touch_key
 from nugat.services.audit import record, record_key_failure
 from nugat.services.materialize import Materializer, Registration, locked_registration
-from nugat.services.prefixes import owner_ids, reserved_by_others
+from nugat.services.prefixes import owner_ids, reservation_for
 from nugat.storage import Storage, StorageError
 from nugat.storage.base import StorageFull
 from nugat.versions import InvalidVersion, parse_version
@@ -197,7 +197,7 @@ class Packages:
             exists=reg is not None,
             owner_ids=owner_ids(c, reg.id) if reg else frozenset(),
             actor_is_member=acts_for(c, grant),
-            reserved_by_others=reg is None and reserved_by_others(c, meta.id, grant.owner_id),
+            reservation=None if reg else reservation_for(c, meta.id),
             looks_like=None if reg else _lookalike(c, meta.id, grant.owner_id),
         )
         if not decision.allowed:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from nugat.clock import utcnow
 from nugat.db import Database, Tx, conn
 from nugat.db.models import Account, PackageOwner, PackageRegistration, ReservedPrefix, table
-from nugat.prefixes import InvalidPrefix, normalize_prefix, reserving_owners
+from nugat.prefixes import InvalidPrefix, Reservation, normalize_prefix, reservation_of, reserving_owners
 from nugat.services import Conflict, Forbidden, NotFound, ServiceError
 from nugat.services.audit import record
 from nugat.services.orgs import account_named, acting_user, is_site_admin
@@ -48,10 +48,9 @@ def reservations(s: Tx) -> list[tuple[str, int]]:
     return [(p, a) for p, a in conn(s).execute(_RESERVATIONS)]
 
 
-def reserved_by_others(s: Tx, package_id: str, owner_id: int) -> bool:
-    """Whether ``package_id`` is under a reserved prefix none of whose owners is ``owner_id``."""
-    holders = reserving_owners(package_id, reservations(s))
-    return bool(holders) and owner_id not in holders
+def reservation_for(s: Tx, package_id: str) -> Reservation | None:
+    """The reservation ``package_id`` is under or looks like (``nugat.prefixes.reservation_of``)."""
+    return reservation_of(package_id, reservations(s))
 
 
 def owner_ids(s: Tx, registration_id: int) -> frozenset[int]:

@@ -73,7 +73,7 @@ class Sessions:
             s.execute(delete(WebSession).where(WebSession.token_hash == _digest(token)))
 
     def end_others(self, account_id: int, keep: str) -> None:
-        """Sign the account out everywhere but the session ``keep`` (after a password change)."""
+        """Sign the account out everywhere but the session ``keep`` (after a password or email change)."""
         with self.db.session() as s:
             s.execute(
                 delete(WebSession).where(

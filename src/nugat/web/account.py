@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +18,7 @@ from nugat.web.pages import SESSION_COOKIE, Visitor, page, redirect, render, sta
 
 NOTICES = {
     "password": "Your password was changed; you were signed out everywhere else.",
-    "email": "Your email address was changed.",
+    "email": "Your email address was changed; you were signed out everywhere else.",
 }
 
 
@@ -91,11 +92,13 @@ async def signup(request: Request, visitor: Visitor) -> Response:
     }
     error = None
     if not any(errors.values()):
-        admin = (
-            core.settings.first_signup_is_admin and await run_in_threadpool(core.accounts.count_users) == 0
-        )
+        first_admin = core.settings.first_signup_is_admin
         try:
-            user = await run_in_threadpool(core.accounts.create_user, name, email, password, admin=admin)
+            user = await run_in_threadpool(
+                functools.partial(
+                    core.accounts.create_user, name, email, password, admin_if_first=first_admin
+                )
+            )
         except ServiceError as exc:
             error = exc.message
         else:
@@ -161,6 +164,10 @@ async def change_email(request: Request, visitor: Visitor) -> Response:
             errors["email"] = exc.message
     if any(errors.values()):
         return _settings_page(request, visitor, {f"email_{k}": v for k, v in errors.items()}, 400)
+    # The email signs in too, and a password reset would go there: end every other session, as a new
+    # password does (whoever else held one may be the reason for the change).
+    assert visitor.session is not None
+    await run_in_threadpool(web(request).sessions.end_others, visitor.account.id, visitor.session)
     return redirect("/account?done=email")
 
 

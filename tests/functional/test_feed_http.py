@@ -89,6 +89,34 @@ def test_multipart_and_raw_pushes_are_served_from_the_read_path(feed: tuple[Test
     assert "@@" not in json.dumps(reg)
 
 
+@pytest.mark.parametrize("path", ["/api/v2/", "/api/v2"])
+def test_a_push_at_the_v2_feed_root_is_a_push(feed: tuple[TestClient, str], path: str) -> None:
+    """NuGet 2.x pushes to the source URL itself; its multipart body (on mono) ends the package part with
+    a bare LF before the closing delimiter. The stored package is the package, byte for byte."""
+    client, key = feed
+    body = nupkg("Legacy.Lib", f"1.0.{len(path)}")
+    boundary = "---------------------------8df4e1bb0efdf92"
+    envelope = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="package"; filename="package"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    sent = client.put(
+        path,
+        content=envelope + body + f"\n--{boundary}--".encode(),
+        headers={"X-NuGet-ApiKey": key, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert sent.status_code == 201, sent.text
+    stored = client.get(f"/v3/flatcontainer/legacy.lib/1.0.{len(path)}/legacy.lib.1.0.{len(path)}.nupkg")
+    assert stored.content == body
+    # The same refusal as at /api/v2/package/, and GET there is still the feed's service document.
+    again = client.put(path, files={"package": ("p.nupkg", body)}, headers={"X-NuGet-ApiKey": key})
+    assert (again.status_code, again.text) == (
+        409,
+        f"Legacy.Lib 1.0.{len(path)} already exists and cannot be modified",
+    )
+    assert client.get(path).headers["content-type"].startswith("application/xml")
+
+
 def test_read_path_etag_gzip_head_and_not_found(feed: tuple[TestClient, str]) -> None:
     client, key = feed
     assert push(client, key, nupkg("Contoso.Core", "1.0.0", description="x" * 2000)) == 201

@@ -182,3 +182,43 @@ def installed_packages(output_dir: Path) -> set[str]:
     if not output_dir.is_dir():
         return set()
     return {p.name for p in output_dir.iterdir() if p.is_dir() and any(p.glob("*.nupkg"))}
+
+
+LEGACY_NUGET = Path("/usr/bin/nuget")  # Debian's package `nuget`: NuGet 2.8.7 on mono
+
+
+class LegacyNuGetClient:
+    """Debian's ``nuget`` (NuGet 2.8.7, the client an old build machine may still have), isolated like
+    :class:`NuGetClient`. It pushes to the source URL it is given, so ``-Source http://host/api/v2/``
+    sends ``PUT /api/v2/``."""
+
+    def __init__(self, home: Path, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not LEGACY_NUGET.is_file():
+            raise NuGetExeMissing(f"{LEGACY_NUGET} is missing: apt-get install nuget (scripts/test does it)")
+        self.home = home
+        self.timeout = timeout
+        home.mkdir(parents=True, exist_ok=True)
+        self.config_file = home / "NuGet.Config"
+        self.config_file.write_text(_EMPTY_CONFIG)
+
+    def push(self, nupkg: Path, api_key: str, source: str) -> NuGetResult:
+        # 2.8.7 on mono joins an absolute package path to the current folder: give it a relative one.
+        argv = [str(LEGACY_NUGET), "push", nupkg.name, api_key, "-Source", source, "-NonInteractive"]
+        argv += ["-ConfigFile", str(self.config_file)]
+        try:
+            proc = subprocess.run(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=isolated_env(self.home),
+                cwd=nupkg.parent,
+                timeout=self.timeout,
+                check=False,
+            )
+            result = NuGetResult(proc.returncode, proc.stdout.decode("utf-8", "replace"))
+        except subprocess.TimeoutExpired as exc:
+            result = NuGetResult(-9, f"[nuget 2.8.7 timed out after {exc.timeout} s]")
+        shown = [*argv[:4], api_key[:22] + "***", *argv[5:]]
+        print(f"$ {shlex.join(shown)}\n[exit {result.returncode}]\n{result.output}")
+        return result

@@ -128,6 +128,10 @@ async def relist(request: Request) -> Response:
 
 
 routes = [
+    # The feed root too: NuGet 2.x (nuget 2.8.7 in Debian) pushes to the source URL it is given, as
+    # NuGet.Server accepts. GET there stays the V2 service document (protocol/v2).
+    Route("/api/v2", push, methods=["PUT", "POST"]),
+    Route("/api/v2/", push, methods=["PUT", "POST"]),
     Route("/api/v2/package", push, methods=["PUT", "POST"]),
     Route("/api/v2/package/", push, methods=["PUT", "POST"]),
     Route("/api/v2/package/{id}/{version}", unlist, methods=["DELETE"]),

@@ -18,8 +18,12 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 from nugat.services import InsufficientStorage, ServiceError, Unavailable
 
@@ -71,6 +75,7 @@ class _FirstPartWriter:
         self.out = out
         self.part = 0
         self.found = False
+        self.ended = False  # the first part's closing delimiter was seen
 
     def on_part_begin(self) -> None:
         self.part += 1
@@ -79,6 +84,26 @@ class _FirstPartWriter:
         if self.part == 1:
             self.found = True
             self.out.write(data[start:end])  # type: ignore[attr-defined]
+
+    def on_part_end(self) -> None:
+        if self.part == 1:
+            self.ended = True
+
+
+def _drop_bare_lf_delimiter(fd: int, boundary: bytes) -> None:
+    """Remove a closing delimiter written after a bare LF from the end of the received part.
+
+    NuGet 2.x on mono (Debian's nuget 2.8.7) ends the package part with LF ``--boundary--``, where
+    RFC 2046 wants CRLF: the parser then never sees the part end and takes the delimiter for package
+    bytes. Only that exact tail of a part left open is removed; a well-formed body never has one.
+    """
+    size = os.fstat(fd).st_size
+    tail = b"\n--" + boundary + b"--"
+    end = os.pread(fd, len(tail) + 2, max(0, size - len(tail) - 2))
+    for after in (b"\r\n", b"\n", b""):
+        if end.endswith(tail + after):
+            os.ftruncate(fd, size - len(tail) - len(after))
+            return
 
 
 async def receive_package(
@@ -115,10 +140,12 @@ async def receive_package(
                 if not boundary:
                     raise ServiceError("The multipart body has no boundary")
                 writer = _FirstPartWriter(out)
-                parser = MultipartParser(
-                    boundary,
-                    {"on_part_begin": writer.on_part_begin, "on_part_data": writer.on_part_data},
-                )
+                callbacks: MultipartCallbacks = {
+                    "on_part_begin": writer.on_part_begin,
+                    "on_part_data": writer.on_part_data,
+                    "on_part_end": writer.on_part_end,
+                }
+                parser = MultipartParser(boundary, callbacks)
                 total = 0
                 async for chunk in chunks:
                     total += len(chunk)
@@ -133,6 +160,9 @@ async def receive_package(
                     raise ServiceError(
                         "The request has no package: send the .nupkg as the first multipart part"
                     )
+                if not writer.ended:
+                    out.flush()
+                    _drop_bare_lf_delimiter(fd, boundary)
             else:
                 total = 0
                 async for chunk in chunks:

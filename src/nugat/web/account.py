@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -95,9 +94,7 @@ async def signup(request: Request, visitor: Visitor) -> Response:
         first_admin = core.settings.first_signup_is_admin
         try:
             user = await run_in_threadpool(
-                functools.partial(
-                    core.accounts.create_user, name, email, password, admin_if_first=first_admin
-                )
+                core.accounts.create_user, name, email, password, admin_if_first=first_admin
             )
         except ServiceError as exc:
             error = exc.message
@@ -164,8 +161,8 @@ async def change_email(request: Request, visitor: Visitor) -> Response:
             errors["email"] = exc.message
     if any(errors.values()):
         return _settings_page(request, visitor, {f"email_{k}": v for k, v in errors.items()}, 400)
-    # The email signs in too, and a password reset would go there: end every other session, as a new
-    # password does (whoever else held one may be the reason for the change).
+    # The email signs in too: end every other session, as a new password does (whoever else holds one
+    # may be why it changed).
     assert visitor.session is not None
     await run_in_threadpool(web(request).sessions.end_others, visitor.account.id, visitor.session)
     return redirect("/account?done=email")

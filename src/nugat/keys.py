@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -104,7 +105,38 @@ def glob_matches(pattern: str, package_id: str) -> bool:
     return True
 
 
-_GLOB_RE = re.compile(r"^[A-Za-z0-9_.*-]{1,100}$")
+MAX_GLOB = 100
+_GLOB_RE = re.compile(rf"^[A-Za-z0-9_.*-]{{1,{MAX_GLOB}}}$")
+_GLOB_CHAR = re.compile(r"[A-Za-z0-9_.*-]")
+
+
+def _shown_char(char: str) -> str:
+    """A character as a sentence can show it: ``'/'``, ``a space``, or ``U+0430`` when not plain ASCII."""
+    if char == " ":
+        return "a space"
+    return repr(char) if char.isascii() and char.isprintable() else f"U+{ord(char):04X}"
+
+
+def _glob_problem(glob: str) -> str:
+    shown = repr(glob) if len(glob) <= 40 else repr(glob[:37] + "...")
+    if len(glob) > MAX_GLOB:
+        return f"{shown} is longer than {MAX_GLOB} characters"
+    bad = dict.fromkeys(c for c in glob if not _GLOB_CHAR.fullmatch(c))
+    return f"{shown} contains {_and(_shown_char(c) for c in bad)}"
+
+
+def _and(items: Iterable[str]) -> str:
+    listed = list(items)
+    return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
+
+
+def glob_problems(bad: list[str]) -> str:
+    """One sentence naming every refused glob pattern and why, then what a pattern may hold."""
+    rule = f"A pattern uses only letters, digits, '.', '-', '_' and '*', at most {MAX_GLOB} characters."
+    if len(bad) == 1:
+        return f"The glob pattern {_glob_problem(bad[0])}. {rule}"
+    problems = "; ".join(_glob_problem(g) for g in bad)
+    return f"{len(bad)} glob patterns are not valid: {problems}. {rule}"
 
 
 def normalize_settings(
@@ -124,9 +156,9 @@ def normalize_settings(
     if Scope.PUSH in clean_scopes and Scope.PUSH_VERSION in clean_scopes:
         clean_scopes.remove(Scope.PUSH_VERSION)  # push already allows new versions
     clean_globs = [g.strip() for g in globs if g.strip()]
-    for glob in clean_globs:
-        if not _GLOB_RE.match(glob):
-            raise InvalidKeySettings(f"invalid glob pattern {glob!r}: letters, digits, '.', '-', '_' and '*'")
+    bad_globs = [g for g in clean_globs if not _GLOB_RE.match(g)]
+    if bad_globs:
+        raise InvalidKeySettings(glob_problems(bad_globs))
     clean_packages = list(dict.fromkeys(p.strip() for p in packages if p.strip()))
     if not clean_globs and not clean_packages:
         raise InvalidKeySettings(

@@ -176,8 +176,24 @@ def test_pathological_globs_match_in_linear_time() -> None:
 
 @pytest.mark.parametrize("glob", ["Contoso.[a-z]", "(a|b)", "a?", "a b", "../x", "x" * 101, "\u0430*"])
 def test_globs_other_than_id_characters_and_stars_are_refused(glob: str) -> None:
-    with pytest.raises(InvalidKeySettings, match="invalid glob pattern"):
+    with pytest.raises(InvalidKeySettings, match=r"^The glob pattern '.*' (contains|is longer).*\.$"):
         normalize_settings(["push"], [glob], [], 30)
+
+
+def test_every_bad_glob_is_named_at_once_in_sentences() -> None:
+    with pytest.raises(InvalidKeySettings) as refused:
+        normalize_settings(["push"], ["Good.*", "a b", "c!d/", "x" * 101, "\u0430*"], [], 30)
+    assert str(refused.value) == (
+        "4 glob patterns are not valid: 'a b' contains a space; 'c!d/' contains '!' and '/'; "
+        f"'{'x' * 37}...' is longer than 100 characters; '\u0430*' contains U+0430. "
+        "A pattern uses only letters, digits, '.', '-', '_' and '*', at most 100 characters."
+    )
+    with pytest.raises(InvalidKeySettings) as refused:
+        normalize_settings(["push"], ["Contoso/*"], [], 30)
+    assert str(refused.value) == (
+        "The glob pattern 'Contoso/*' contains '/'. "
+        "A pattern uses only letters, digits, '.', '-', '_' and '*', at most 100 characters."
+    )
 
 
 @pytest.mark.parametrize("days", [0, -1, 366, 10**9])

@@ -68,7 +68,7 @@ def page_text(html: str) -> str:
 
 
 def secret_of(html: str) -> str:
-    found = re.search(r'id="secret" class="mono" value="(nugat_[^"]+)"', html)
+    found = re.search(r'<textarea id="secret"[^>]*>(nugat_[^<]+)</textarea>', html)
     assert found, f"no secret in:\n{html[:3000]}"
     return found.group(1)
 

@@ -84,7 +84,7 @@ def test_only_site_admins_reserve_and_release_prefixes(alice: Site) -> None:
     )
     assert reserved.status_code == 303
     text = page_text(root.get(reserved.headers["location"]).text)
-    assert "The prefix was reserved." in text
+    assert "Prefix Contoso.* reserved for contoso, bob." in text
     assert "Contoso.* bob Release Contoso.* for bob Contoso.* Contoso Release Contoso.* for Contoso" in text
     assert [(p.prefix, p.owners) for p in alice.core.prefixes.all()] == [("Contoso.*", ["bob", "Contoso"])]
     _, bobs = bob.create_key(name="bob ci", owner="bob")
@@ -93,7 +93,7 @@ def test_only_site_admins_reserve_and_release_prefixes(alice: Site) -> None:
     assert alice.push(alices, nupkg("Contoso.Alice", "1.0.0")) == 409  # alice does not (her org does)
 
     bad = root.submit("/admin/prefixes", "/admin/prefixes", {"prefix": "no spaces *", "owners": "bob"})
-    assert bad.status_code == 400 and "invalid prefix" in unescape(bad.text)
+    assert bad.status_code == 400 and "Invalid prefix" in unescape(bad.text)
     assert 'value="no spaces *"' in bad.text
     nobody = root.submit("/admin/prefixes", "/admin/prefixes", {"prefix": "Fab.*", "owners": "nobody"})
     assert nobody.status_code == 404 and "No account named 'nobody'" in unescape(nobody.text)
@@ -105,7 +105,7 @@ def test_only_site_admins_reserve_and_release_prefixes(alice: Site) -> None:
     data = {"prefix": "Contoso.*", "owner": "bob"}
     assert alice.client.post("/admin/prefixes/release", data={"csrf": token, **data}).status_code == 403
     released = root.submit("/admin/prefixes", "/admin/prefixes/release", data, follow=True)
-    assert "The reservation was released." in released.text
+    assert "Reservation of Contoso.* for bob released." in released.text
     assert [(p.prefix, p.owners) for p in alice.core.prefixes.all()] == [("Contoso.*", ["Contoso"])]
     again = root.submit("/admin/prefixes", "/admin/prefixes/release", data)
     assert again.status_code == 404

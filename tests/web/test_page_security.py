@@ -257,7 +257,16 @@ def test_security_headers_on_pages(site: Site) -> None:
     html = site.get("/signin").text
     assert "<script>" not in html and " style=" not in html  # the CSP allows neither inline
     links = re.findall(r'(?:src|href)="([^"]*)"', html)
-    assert links == ["/static/site.css", "/static/site.js", "#main", "/", "/signin", "/signup", "/signup"]
+    assert links == [
+        "/favicon.ico",
+        "/static/site.css",
+        "/static/site.js",
+        "#main",
+        "/",
+        "/signin",
+        "/signup",
+        "/signup",
+    ]
 
 
 def test_open_redirects_are_refused_after_sign_in(site: Site) -> None:
@@ -285,7 +294,8 @@ def test_a_secret_is_on_its_one_page_only_never_in_other_pages_logs_or_storage(
     key_id = alice.core.accounts.list_keys("alice")[0].id
     assert alice.push(first, nupkg("Leak.Lib", "1.0.0")) == 201
     list_page = alice.get("/account/apikeys").text
-    regenerated = alice.submit("/account/apikeys", f"/account/apikeys/{key_id}/regenerate", {})
+    regenerate = f"/account/apikeys/{key_id}/regenerate"
+    regenerated = alice.submit(regenerate, regenerate, {})
     assert regenerated.status_code == 200 and regenerated.headers["cache-control"] == "no-store"
     second = secret_of(regenerated.text)
     assert second != first and first not in regenerated.text
@@ -300,6 +310,7 @@ def test_a_secret_is_on_its_one_page_only_never_in_other_pages_logs_or_storage(
         "/account/apikeys",
         "/account/apikeys/new",
         f"/account/apikeys/{key_id}/edit",
+        f"/account/apikeys/{key_id}/regenerate",
         f"/account/apikeys/{key_id}/delete",
         "/account/packages",
     ]:
@@ -350,7 +361,7 @@ def test_reposting_a_secret_form_neither_makes_nor_shows_a_secret(alice: Site) -
     assert "shown only once" in page and secret not in page and "nugat_" not in page
     assert [k.name for k in alice.core.accounts.list_keys("alice")] == ["twice"]
     key_id = alice.core.accounts.list_keys("alice")[0].id
-    html = alice.get("/account/apikeys").text
+    html = alice.get(f"/account/apikeys/{key_id}/regenerate").text  # the confirmation page
     regen = {"csrf": csrf_of(html), "once": once_of(html)}
     new_secret = secret_of(alice.client.post(f"/account/apikeys/{key_id}/regenerate", data=regen).text)
     again = alice.client.post(f"/account/apikeys/{key_id}/regenerate", data=regen, follow_redirects=False)

@@ -124,15 +124,17 @@ class KeyView:
         }
 
 
-def check_name(name: str, what: str = "username") -> None:
+def check_name(name: str, what: str = "A username") -> None:
+    """``what``: the kind of name with its article, as the message starts (``An organization name``)."""
     if not _NAME_RE.match(name):
         raise ServiceError(
-            f"{'An' if what[0] in 'aeiou' else 'A'} {what} is 1-64 letters, digits, '.', '-' or '_', "
-            "starting with a letter or digit"
+            f"{what} is 1-64 letters, digits, '.', '-' or '_', starting with a letter or digit"
         )
 
 
 def check_email(email: str) -> None:
+    if not email:
+        raise ServiceError("Enter an email address")
     if not _EMAIL_RE.match(email):
         raise ServiceError(f"{email!r} is not a valid email address")
 

@@ -92,7 +92,7 @@ class Orgs:
 
     def create(self, name: str, admin: str, *, by: str | None = None, address: str | None = None) -> Account:
         """Create organization ``name`` with ``admin`` as its first administrator."""
-        check_name(name, "organization name")
+        check_name(name, "An organization name")
         try:
             with self.db.session() as s:
                 actor = acting_user(s, by)

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nugat.prefixes import InvalidPrefix, normalize_prefix
 from nugat.protocol.http import client_address
-from nugat.services import Forbidden, ServiceError
-from nugat.web.pages import Visitor, page, redirect, refused, render, web
+from nugat.services import Forbidden, NotFound, ServiceError
+from nugat.web.pages import Visitor, page, redirect_notice, refused, render, web
 
-NOTICES = {"reserved": "The prefix was reserved.", "released": "The reservation was released."}
 _SPLIT = re.compile(r"[\s,]+")
 
 
@@ -22,18 +22,14 @@ async def _prefixes(
     visitor: Visitor,
     *,
     error: str | None = None,
+    errors: dict[str, str] | None = None,
     status: int = 200,
     values: dict[str, str] | None = None,
 ) -> Response:
     if not visitor.account.is_admin:
         return refused(request, visitor, Forbidden("Only site admins can reserve or release id prefixes"))
     found = await run_in_threadpool(web(request).core.prefixes.all)
-    context = {
-        "prefixes": found,
-        "error": error,
-        "values": values or {},
-        "notice": NOTICES.get(request.query_params.get("done", "")),
-    }
+    context = {"prefixes": found, "error": error, "errors": errors or {}, "values": values or {}}
     return render(request, visitor, "prefixes.html", context, status=status)
 
 
@@ -42,18 +38,37 @@ async def prefixes(request: Request, visitor: Visitor) -> Response:
     return await _prefixes(request, visitor)
 
 
+def _form_errors(prefix: str, names: list[str]) -> dict[str, str]:
+    """The reserve form's field errors found without the database."""
+    errors = {}
+    try:
+        normalize_prefix(prefix)
+    except InvalidPrefix as exc:
+        errors["prefix"] = str(exc)[:1].upper() + str(exc)[1:]
+    if not names:
+        errors["owners"] = "Name at least one owner for the prefix"
+    return errors
+
+
 @page(signed_in=True)
 async def reserve(request: Request, visitor: Visitor) -> Response:
     service, by = web(request).core.prefixes, visitor.account.name
     prefix, owners = visitor.field("prefix").strip(), visitor.field("owners").strip()
     names = [n for n in _SPLIT.split(owners) if n]
+    values = {"prefix": prefix, "owners": owners}
+    errors = _form_errors(prefix, names)
+    if errors and visitor.account.is_admin:
+        return await _prefixes(request, visitor, errors=errors, status=400, values=values)
     try:
         address = client_address(request)
-        await run_in_threadpool(lambda: service.reserve(prefix, names, by=by, address=address))
+        reserved = await run_in_threadpool(lambda: service.reserve(prefix, names, by=by, address=address))
+    except NotFound as exc:  # an owner that does not exist
+        errors = {"owners": exc.message}
+        return await _prefixes(request, visitor, errors=errors, status=exc.status, values=values)
     except ServiceError as exc:
-        values = {"prefix": prefix, "owners": owners}
         return await _prefixes(request, visitor, error=exc.message, status=exc.status, values=values)
-    return redirect("/admin/prefixes?done=reserved")
+    notice = f"Prefix {reserved} reserved for {', '.join(names)}."
+    return redirect_notice(visitor, "/admin/prefixes", notice)
 
 
 @page(signed_in=True)
@@ -65,7 +80,7 @@ async def release(request: Request, visitor: Visitor) -> Response:
         await run_in_threadpool(lambda: service.release(prefix, owner, by=by, address=address))
     except ServiceError as exc:
         return await _prefixes(request, visitor, error=exc.message, status=exc.status)
-    return redirect("/admin/prefixes?done=released")
+    return redirect_notice(visitor, "/admin/prefixes", f"Reservation of {prefix} for {owner} released.")
 
 
 routes = [

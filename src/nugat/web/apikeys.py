@@ -18,11 +18,9 @@ from nugat.services import NotFound, ServiceError
 from nugat.services.accounts import KeyView
 from nugat.services.sessions import new_token
 from nugat.web.forms import EXPIRY_CHOICES, KeyForm
-from nugat.web.pages import Visitor, not_found, page, redirect, render, web
+from nugat.web.pages import Visitor, not_found, page, redirect, redirect_notice, render, web
 
-NOTICES = {
-    "edited": "The API key was saved.",
-    "deleted": "The API key was deleted.",
+WARNINGS = {
     "resubmitted": "That form was already sent. A key's secret is shown only once: "
     "if you did not copy it, regenerate the key.",
 }
@@ -46,11 +44,7 @@ def _key(core: Core, user_name: str, key_id: str) -> KeyView:
 async def list_keys(request: Request, visitor: Visitor) -> Response:
     core = web(request).core
     keys = await run_in_threadpool(core.accounts.list_keys, visitor.account.name)
-    context = {
-        "keys": keys,
-        "once": {k.id: new_token() for k in keys},
-        "notice": NOTICES.get(request.query_params.get("done", "")),
-    }
+    context = {"keys": keys, "warning": WARNINGS.get(request.query_params.get("done", ""))}
     return render(request, visitor, "keys.html", context)
 
 
@@ -162,7 +156,16 @@ async def edit(request: Request, visitor: Visitor) -> Response:
         )
     except ServiceError as exc:
         return _form_page(request, visitor, form, choices, key, error=exc.message)
-    return redirect("/account/apikeys?done=edited")
+    return redirect_notice(visitor, "/account/apikeys", f"API key '{form.name}' saved.")
+
+
+@page(signed_in=True)
+async def regenerate_form(request: Request, visitor: Visitor) -> Response:
+    """Ask first, as Delete does: the old secret stops working at once."""
+    key = await _own_key(request, visitor)
+    if isinstance(key, Response):
+        return key
+    return render(request, visitor, "key_regenerate.html", {"key": key, "once": new_token()})
 
 
 @page(signed_in=True)
@@ -192,16 +195,16 @@ async def delete_form(request: Request, visitor: Visitor) -> Response:
 
 @page(signed_in=True)
 async def delete(request: Request, visitor: Visitor) -> Response:
+    key = await _own_key(request, visitor)
+    if isinstance(key, Response):
+        return key
     try:
         await run_in_threadpool(
-            web(request).core.accounts.delete_key,
-            visitor.account.name,
-            request.path_params["key_id"],
-            client_address(request),
+            web(request).core.accounts.delete_key, visitor.account.name, key.id, client_address(request)
         )
     except NotFound as exc:
         return not_found(request, visitor, exc.message)
-    return redirect("/account/apikeys?done=deleted")
+    return redirect_notice(visitor, "/account/apikeys", f"API key '{key.name}' deleted.")
 
 
 routes = [
@@ -210,6 +213,7 @@ routes = [
     Route("/account/apikeys/new", new_key, methods=["GET"]),
     Route("/account/apikeys/{key_id}/edit", edit_form, methods=["GET"]),
     Route("/account/apikeys/{key_id}/edit", edit, methods=["POST"]),
+    Route("/account/apikeys/{key_id}/regenerate", regenerate_form, methods=["GET"]),
     Route("/account/apikeys/{key_id}/regenerate", regenerate, methods=["POST"]),
     Route("/account/apikeys/{key_id}/delete", delete_form, methods=["GET"]),
     Route("/account/apikeys/{key_id}/delete", delete, methods=["POST"]),

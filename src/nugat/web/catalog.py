@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from nugat.db import Database
-from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion
+from nugat.db.models import Account, Membership, PackageOwner, PackageRegistration, PackageVersion
 from nugat.protocol.v3 import urls
-from nugat.services.orgs import acting_user
+from nugat.services.orgs import account_named, acting_user
 from nugat.services.owners import manages
 from nugat.storage import Storage, StorageError
 from nugat.versions import InvalidVersion, parse_version
@@ -21,7 +22,7 @@ README_LIMIT = 256 << 10
 class Details:
     package_id: str
     shown: PackageVersion
-    versions: list[PackageVersion]  # newest first: the listed ones, and the shown one even if unlisted
+    versions: list[PackageVersion]  # newest first: the listed ones, the shown one, and to owners all
     owners: list[str]
     total_downloads: int
     readme: str | None
@@ -33,11 +34,25 @@ def _default(versions: list[PackageVersion]) -> PackageVersion | None:
     return next((v for v in pool if not v.is_prerelease), pool[0] if pool else None)
 
 
-def package_details(db: Database, storage: Storage, package_id: str, version: str | None) -> Details | None:
+def _owns(s: Session, reg: PackageRegistration, user_name: str) -> bool:
+    """Whether the user owns the package, or is a member of an organization that does (My packages)."""
+    user = account_named(s, user_name, "user")
+    owners = set(s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == reg.id)))
+    if user.id in owners:
+        return True
+    orgs = s.scalars(select(Membership.org_id).where(Membership.member_id == user.id))
+    return not owners.isdisjoint(orgs)
+
+
+def package_details(
+    db: Database, storage: Storage, package_id: str, version: str | None, viewer: str | None = None
+) -> Details | None:
+    """What the page shows; ``viewer``: the signed-in user, who sees unlisted versions if an owner."""
     with db.reading() as s:
         reg = s.scalar(select(PackageRegistration).where(PackageRegistration.id_lower == package_id.lower()))
         if reg is None:
             return None
+        owner = viewer is not None and _owns(s, reg, viewer)
         rows = s.scalars(select(PackageVersion).where(PackageVersion.registration_id == reg.id))
         versions = sorted(rows, key=lambda v: parse_version(v.version), reverse=True)
         owners = list(
@@ -68,7 +83,7 @@ def package_details(db: Database, storage: Storage, package_id: str, version: st
     return Details(
         package_id=shown.package_id,
         shown=shown,
-        versions=[v for v in versions if v.listed or v is shown],
+        versions=[v for v in versions if v.listed or v is shown or owner],
         owners=owners,
         total_downloads=reg.total_downloads,
         readme=readme,

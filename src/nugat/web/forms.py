@@ -21,6 +21,10 @@ def safe_next(target: str | None) -> str:
     return target if target and _SAFE_PATH.match(target) else "/"
 
 
+def _days(choices: Sequence[int]) -> str:
+    return f"{', '.join(map(str, choices[:-1]))} or {choices[-1]} days"
+
+
 def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:]
 
@@ -56,16 +60,22 @@ class KeyForm:
             days = int(fields.get("expires", ""))
         except ValueError:
             days = 0
+        push = bool(fields.get("push"))
         return cls(
             name=fields.get("name", "").strip(),
             owner=fields.get("owner", "").strip(),
-            push=bool(fields.get("push")),
-            push_kind=fields.get("push_kind", ""),
+            push=push,
+            push_kind=fields.get("push_kind", "") if push else Scope.PUSH.value,  # ignored without Push
             unlist=bool(fields.get("unlist")),
             glob=fields.get("glob", "").strip(),
             packages=[p.strip() for p in packages if p.strip()],
             expires_in_days=days,
         )
+
+    @property
+    def shown_expiry(self) -> int:
+        """The expiration the form shows: the user's choice, or the default if it was not in the list."""
+        return self.expires_in_days if self.expires_in_days in EXPIRY_CHOICES else DEFAULT_EXPIRY
 
     @property
     def scopes(self) -> list[str]:
@@ -104,6 +114,6 @@ class KeyForm:
             if unknown:
                 errors["packages"] = f"{', '.join(unknown)}: not a package of {owner}"
         if creating and self.expires_in_days not in EXPIRY_CHOICES:
-            errors["expires"] = "Choose an expiration from the list"
+            errors["expires"] = f"Choose an expiration from the list: {_days(EXPIRY_CHOICES)}"
         self.errors = errors
         return not errors

@@ -13,10 +13,9 @@ from nugat.protocol.http import base_url, client_address
 from nugat.services import ServiceError
 from nugat.services.search import Query
 from nugat.web.catalog import owners_access, package_details
-from nugat.web.pages import Visitor, not_found, page, redirect, render, web
+from nugat.web.pages import Visitor, not_found, page, redirect_notice, render, web
 
 PAGE_SIZE = 20
-NOTICES = {"unlisted": "unlisted: it no longer shows in search.", "relisted": "listed again."}
 
 
 def _page_number(request: Request) -> int:
@@ -50,7 +49,8 @@ async def home(request: Request, visitor: Visitor) -> Response:
 async def details(request: Request, visitor: Visitor) -> Response:
     core = web(request).core
     package_id, version = request.path_params["id"], request.path_params.get("version")
-    found = await run_in_threadpool(package_details, core.db, core.storage, package_id, version)
+    viewer = visitor.user.name if visitor.user else None
+    found = await run_in_threadpool(package_details, core.db, core.storage, package_id, version, viewer)
     if found is None:
         what = f"{package_id} {version}" if version else package_id
         return not_found(request, visitor, f"There is no package {what} on this server.")
@@ -76,10 +76,7 @@ async def my_packages(request: Request, visitor: Visitor) -> Response:
     accounts = web(request).core.accounts
     owners = await run_in_threadpool(accounts.key_owners, visitor.account.id)
     packages = await run_in_threadpool(accounts.packages_of, [o.id for o in owners])
-    done, package, version = (request.query_params.get(k, "") for k in ("done", "id", "version"))
-    mine = any(p.package_id.lower() == package.lower() for p in packages)
-    notice = f"{package} {version} {NOTICES[done]}" if done in NOTICES and mine and version else None
-    return render(request, visitor, "my_packages.html", {"packages": packages, "notice": notice})
+    return render(request, visitor, "my_packages.html", {"packages": packages})
 
 
 async def _set_listed(request: Request, visitor: Visitor, listed: bool) -> Response:
@@ -96,8 +93,8 @@ async def _set_listed(request: Request, visitor: Visitor, listed: bool) -> Respo
     except ServiceError as exc:
         context = {"title": "Not changed", "message": exc.message}
         return render(request, visitor, "message.html", context, status=exc.status)
-    done = urlencode({"done": "relisted" if listed else "unlisted", "id": package_id, "version": version})
-    return redirect(f"/account/packages?{done}")
+    done = "listed again." if listed else "unlisted: it no longer shows in search."
+    return redirect_notice(visitor, "/account/packages", f"{package_id} {version} {done}")
 
 
 @page(signed_in=True)

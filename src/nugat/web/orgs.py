@@ -15,17 +15,9 @@ from starlette.routing import Route
 
 from nugat.core import Core
 from nugat.protocol.http import client_address
-from nugat.services import Forbidden, NotFound, ServiceError
+from nugat.services import Conflict, Forbidden, NotFound, ServiceError
 from nugat.services.orgs import ROLES, Member, OrgKey, account_named, acting_user, administers, role_of
-from nugat.web.pages import Visitor, page, redirect, refused, render, web
-
-NOTICES = {
-    "created": "The organization was created: you are its administrator.",
-    "added": "The member was added.",
-    "role": "The role was changed.",
-    "removed": "The member was removed.",
-    "left": "You left the organization.",
-}
+from nugat.web.pages import Visitor, page, redirect_notice, refused, render, web
 
 
 @dataclass(frozen=True)
@@ -36,6 +28,12 @@ class OrgPage:
     manages: bool  # an administrator of the organization, or a site admin
     packages: list[str]
     keys: list[OrgKey]
+
+    @property
+    def sole_admin(self) -> str | None:
+        """The one administrator, when there is only one: they can neither leave nor be removed."""
+        admins = [m.name for m in self.members if m.role == "admin"]
+        return admins[0] if len(admins) == 1 else None
 
 
 def _org_page(core: Core, org_name: str, user_name: str) -> OrgPage:
@@ -54,12 +52,7 @@ async def _list_page(
     request: Request, visitor: Visitor, *, name: str = "", error: str | None = None, status: int = 200
 ) -> Response:
     orgs = await run_in_threadpool(web(request).core.orgs.of_user, visitor.account.name)
-    context = {
-        "orgs": orgs,
-        "name": name,
-        "errors": {"name": error},
-        "notice": NOTICES.get(request.query_params.get("done", "")),
-    }
+    context = {"orgs": orgs, "name": name, "errors": {"name": error}}
     return render(request, visitor, "orgs.html", context, status=status)
 
 
@@ -72,10 +65,14 @@ async def list_orgs(request: Request, visitor: Visitor) -> Response:
 async def create(request: Request, visitor: Visitor) -> Response:
     orgs, user, name = web(request).core.orgs, visitor.account.name, visitor.field("name").strip()
     try:
-        await run_in_threadpool(lambda: orgs.create(name, user, by=user, address=client_address(request)))
+        org = await run_in_threadpool(
+            lambda: orgs.create(name, user, by=user, address=client_address(request))
+        )
     except ServiceError as exc:
         return await _list_page(request, visitor, name=name, error=exc.message, status=exc.status)
-    return redirect(f"/orgs/{name}?done=created")
+    return redirect_notice(
+        visitor, f"/orgs/{org.name}", f"Organization {org.name} created: you are its administrator."
+    )
 
 
 async def _show(
@@ -86,17 +83,19 @@ async def _show(
     status: int = 200,
     values: dict[str, str] | None = None,
 ) -> Response:
+    """The organization's page; ``values``: what the add-member form sent, kept after ``error``."""
     core, name = web(request).core, request.path_params["name"]
     try:
         org = await run_in_threadpool(_org_page, core, name, visitor.account.name)
     except ServiceError as exc:
         return refused(request, visitor, exc)
+    errors = {"username": error} if error and values else {}
     context = {
         "org": org,
         "roles": ROLES,
-        "error": error,
+        "error": None if errors else error,
+        "errors": errors,
         "values": values or {},
-        "notice": NOTICES.get(request.query_params.get("done", "")),
     }
     return render(request, visitor, "org.html", context, status=status)
 
@@ -110,15 +109,20 @@ async def _change(
     request: Request,
     visitor: Visitor,
     call: Callable[[], None],
-    done: str,
+    done: Callable[[Member], str],
+    member: str,
     values: dict[str, str] | None = None,
 ) -> Response:
-    """Make a membership change; on refusal show the organization's page with the reason."""
+    """Make a change to ``member``, then say what changed (``done(member as now)``); on refusal show
+    the organization's page with the reason."""
+    orgs, org = web(request).core.orgs, request.path_params["name"]
     try:
         await run_in_threadpool(call)
+        members = await run_in_threadpool(orgs.members, org)
     except ServiceError as exc:
         return await _show(request, visitor, error=exc.message, status=exc.status, values=values)
-    return redirect(f"/orgs/{request.path_params['name']}?done={done}")
+    now = next((m for m in members if m.name.lower() == member.lower()), Member(member, ""))
+    return redirect_notice(visitor, f"/orgs/{org}", done(now))
 
 
 @page(signed_in=True)
@@ -129,7 +133,8 @@ async def add_member(request: Request, visitor: Visitor) -> Response:
         request,
         visitor,
         lambda: orgs.add_member(org, username, role, by=by, address=client_address(request)),
-        "added",
+        lambda m: f"{m.name} added to {org} as {m.role}.",
+        username,
         {"username": username, "role": role},
     )
 
@@ -147,7 +152,8 @@ async def change_role(request: Request, visitor: Visitor) -> Response:
         request,
         visitor,
         lambda: orgs.change_role(org, member, role, by=by, address=client_address(request)),
-        "role",
+        lambda m: f"{m.name} is now {'an' if m.role == 'admin' else 'a'} {m.role} of {org}.",
+        member,
     )
 
 
@@ -162,6 +168,10 @@ async def remove_form(request: Request, visitor: Visitor) -> Response:
         leaving = found.lower() == user.lower()
         if not leaving and not org.manages:
             raise Forbidden(f"Only administrators of {org.name} can manage its members")
+        if found == org.sole_admin:
+            raise Conflict(
+                f"{org.name} must keep at least one administrator: make another member an admin first"
+            )
     except ServiceError as exc:
         return refused(request, visitor, exc)
     context = {
@@ -189,8 +199,8 @@ async def remove(request: Request, visitor: Visitor) -> Response:
     except ServiceError as exc:
         return await _show(request, visitor, error=exc.message, status=exc.status)
     if member.lower() == by.lower():
-        return redirect("/account/organizations?done=left")
-    return redirect(f"/orgs/{org}?done=removed")
+        return redirect_notice(visitor, "/account/organizations", f"You left {org}.")
+    return redirect_notice(visitor, f"/orgs/{org}", f"{member} removed from {org}.")
 
 
 routes = [

@@ -16,17 +16,7 @@ from nugat.protocol.http import client_address
 from nugat.services import Forbidden, NotFound, ServiceError
 from nugat.services.owners import Owner, OwnershipInvite
 from nugat.web.catalog import owners_access
-from nugat.web.pages import Visitor, page, redirect, refused, render, web
-
-NOTICES = {
-    "invited": "The invitation was sent: it waits on the invitee's Invitations page.",
-    "cancelled": "The invitation was cancelled.",
-    "removed": "The owner was removed.",
-}
-ANSWERS = {
-    "accepted": "Invitation accepted: the package is now in My packages.",
-    "rejected": "Invitation rejected.",
-}
+from nugat.web.pages import Visitor, page, redirect, redirect_notice, refused, render, web
 
 
 @dataclass(frozen=True)
@@ -55,12 +45,8 @@ async def _show(
         found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name)
     except ServiceError as exc:
         return refused(request, visitor, exc)
-    context = {
-        "p": found,
-        "error": error,
-        "invitee": invitee,
-        "notice": NOTICES.get(request.query_params.get("done", "")),
-    }
+    errors = {"owner": error} if error and invitee else {}
+    context = {"p": found, "error": None if errors else error, "errors": errors, "invitee": invitee}
     return render(request, visitor, "owners.html", context, status=status)
 
 
@@ -70,9 +56,14 @@ async def show(request: Request, visitor: Visitor) -> Response:
 
 
 async def _change(
-    request: Request, visitor: Visitor, call: Callable[[], None], done: str, invitee: str = ""
+    request: Request,
+    visitor: Visitor,
+    call: Callable[[], None],
+    done: Callable[[str], str],
+    invitee: str = "",
 ) -> Response:
-    """Make an owner change; on refusal show the owners page with the reason."""
+    """Make an owner change, then say what changed (``done(package id)``); on refusal show the owners
+    page with the reason."""
     try:
         await run_in_threadpool(call)
     except ServiceError as exc:
@@ -81,7 +72,7 @@ async def _change(
     access = await run_in_threadpool(owners_access, web(request).core.db, package_id, visitor.account.name)
     if access is None or not access[1]:  # removed itself: no longer manages the package
         return redirect(f"/packages/{package_id}")
-    return redirect(f"/packages/{access[0]}/owners?done={done}")
+    return redirect_notice(visitor, f"/packages/{access[0]}/owners", done(access[0]))
 
 
 @page(signed_in=True)
@@ -92,7 +83,7 @@ async def invite(request: Request, visitor: Visitor) -> Response:
         request,
         visitor,
         lambda: owners.invite(package_id, invitee, by=by, address=client_address(request)),
-        "invited",
+        lambda p: f"{invitee} was invited to co-own {p}: the invitation waits on their Invitations page.",
         invitee,
     )
 
@@ -109,7 +100,7 @@ async def cancel(request: Request, visitor: Visitor) -> Response:
         request,
         visitor,
         lambda: owners.cancel(package_id, owner, by=by, address=client_address(request)),
-        "cancelled",
+        lambda p: f"The invitation of {owner} to co-own {p} was cancelled.",
     )
 
 
@@ -141,7 +132,7 @@ async def remove(request: Request, visitor: Visitor) -> Response:
         request,
         visitor,
         lambda: owners.remove(package_id, owner, by=by, address=client_address(request)),
-        "removed",
+        lambda p: f"{owner} removed as an owner of {p}.",
     )
 
 
@@ -152,12 +143,7 @@ async def _invitations(
     request: Request, visitor: Visitor, *, error: str | None = None, status: int = 200
 ) -> Response:
     found = await run_in_threadpool(web(request).core.owners.invitations_to, visitor.account.name)
-    context = {
-        "found": found,
-        "error": error,
-        "notice": ANSWERS.get(request.query_params.get("done", "")),
-    }
-    return render(request, visitor, "invitations.html", context, status=status)
+    return render(request, visitor, "invitations.html", {"found": found, "error": error}, status=status)
 
 
 @page(signed_in=True)
@@ -173,7 +159,13 @@ async def _answer(request: Request, visitor: Visitor, accept: bool) -> Response:
         await run_in_threadpool(lambda: answer(package_id, owner, by=by, address=client_address(request)))
     except ServiceError as exc:
         return await _invitations(request, visitor, error=exc.message, status=exc.status)
-    return redirect(f"/account/invitations?done={'accepted' if accept else 'rejected'}")
+    who = "you now co-own" if owner.lower() == by.lower() else f"{owner} now co-owns"
+    done = (
+        f"Invitation accepted: {who} {package_id}. It is in My packages."
+        if accept
+        else f"Invitation to co-own {package_id} rejected."
+    )
+    return redirect_notice(visitor, "/account/invitations", done)
 
 
 @page(signed_in=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jinja2
 from starlette.concurrency import run_in_threadpool
@@ -163,7 +165,10 @@ def render(
     no_store: bool = False,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """A page; ``no_store`` for one that shows a secret (no cache, no back-button copy)."""
+    """A page; ``no_store`` for one that shows a secret (no cache, no back-button copy).
+
+    Every page shows the notice its URL carries (``notice_link``) when it was signed for this visitor.
+    """
     settings = web(request).core.settings
     return templates.TemplateResponse(
         request,
@@ -173,6 +178,7 @@ def render(
             "csrf": visitor.csrf,
             "invitations": visitor.invitations,
             "allow_signup": settings.allow_signup,
+            "notice": notice_of(request, visitor),
             **(context or {}),
         },
         status_code=status,
@@ -193,3 +199,26 @@ def refused(request: Request, visitor: Visitor, exc: ServiceError) -> Response:
 
 def redirect(path: str) -> Response:
     return RedirectResponse(path, status_code=303)
+
+
+def _notice_signature(visitor: Visitor, text: str) -> str:
+    # Keyed by the visitor's form token (an HMAC of their session): nobody else can sign for them.
+    return hmac.new(visitor.csrf.encode(), text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def notice_link(visitor: Visitor, path: str, text: str) -> str:
+    """``path`` showing the notice ``text`` ("API key 'ci' deleted.") to this visitor only: a link made
+    by someone else, to show a user a notice of their choosing, shows none."""
+    return f"{path}?{urlencode({'notice': text, 'sig': _notice_signature(visitor, text)})}"
+
+
+def notice_of(request: Request, visitor: Visitor) -> str | None:
+    text, signature = (request.query_params.get(k, "") for k in ("notice", "sig"))
+    if not text or not hmac.compare_digest(_notice_signature(visitor, text).encode(), signature.encode()):
+        return None
+    return text
+
+
+def redirect_notice(visitor: Visitor, path: str, text: str) -> Response:
+    """After a change: to ``path``, saying what changed."""
+    return redirect(notice_link(visitor, path, text))

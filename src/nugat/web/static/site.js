@@ -41,6 +41,34 @@ function setUpOwnerChoice() {
   update();
 }
 
+// On the key form, Push's two kinds are choices only while Push is checked (the server ignores them
+// otherwise).
+function setUpPushChoice() {
+  const push = document.getElementById("push");
+  const kinds = document.querySelectorAll("input[name='push_kind']");
+  if (!push || kinds.length === 0) { return; }
+  const update = () => {
+    for (const kind of kinds) { kind.disabled = !push.checked; }
+  };
+  push.addEventListener("change", update);
+  update();
+}
+
+// After a refused form: the error summary takes the focus (if autofocus did not give it), and its links
+// move the focus to their field, not only the view.
+function setUpErrorSummary() {
+  const summary = document.getElementById("error-summary");
+  if (!summary) { return; }
+  if (document.activeElement !== summary) { summary.focus(); }
+  summary.addEventListener("click", (event) => {
+    const link = event.target.closest("a[href^='#']");
+    const field = link && document.getElementById(link.hash.slice(1));
+    if (!field) { return; }
+    event.preventDefault();
+    field.focus();
+  });
+}
+
 // Close the account menu with Escape or a click elsewhere.
 function setUpMenu() {
   const menu = document.querySelector("details.menu");
@@ -65,5 +93,7 @@ window.addEventListener("pagehide", () => {
 document.addEventListener("DOMContentLoaded", () => {
   setUpCopyButtons();
   setUpOwnerChoice();
+  setUpPushChoice();
+  setUpErrorSummary();
   setUpMenu();
 });

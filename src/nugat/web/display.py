@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from markupsafe import Markup, escape
+
 from nugat.clock import utcnow
 from nugat.keys import Scope
 from nugat.versions import InvalidVersion, parse_range
@@ -64,3 +66,8 @@ def detail(values: dict[str, object]) -> str:
     """An audit event's details as ``name: value`` pairs, lists comma-separated, empty ones left out."""
     shown = {k: ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in values.items()}
     return "; ".join(f"{k}: {v}" for k, v in shown.items() if v and v != "None")
+
+
+def breakable(package_id: str) -> Markup:
+    """A package id that may wrap after each dot (``Contoso.<wbr>Json``), escaped."""
+    return Markup(".<wbr>").join(escape(part) for part in package_id.split("."))

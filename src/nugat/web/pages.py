@@ -46,6 +46,7 @@ _env.filters.update(
     version_range=display.version_range,
     count=display.count,
     detail=display.detail,
+    breakable=display.breakable,
 )
 templates = Jinja2Templates(env=_env)
 

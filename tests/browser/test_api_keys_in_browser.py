@@ -100,8 +100,11 @@ def test_key_lifecycle_with_nuget_exe(
     )
     assert_refused(nuget.push(build_package("Other.Lib", "1.0.0"), secret, source), 403, "matches no package")
 
-    # Regenerate: a new secret, shown once; reloading the answer page shows no secret.
-    card.get_by_role("button", name="Regenerate").click()
+    # Regenerate, after a confirmation page: a new secret, shown once; reloading the answer page shows
+    # no secret.
+    card.get_by_role("link", name="Regenerate").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Regenerate API key “ci push-version”?")
+    page.get_by_role("button", name="Regenerate").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your regenerated API key")
     regenerated = page.locator("#secret").input_value()
     SECRETS.append(regenerated)
@@ -117,7 +120,7 @@ def test_key_lifecycle_with_nuget_exe(
     page.locator("li.key", has_text="ci push-version").get_by_role("link", name="Delete").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Delete API key “ci push-version”?")
     page.get_by_role("button", name="Delete").click()
-    expect(page.get_by_role("status")).to_have_text("The API key was deleted.")
+    expect(page.get_by_role("status")).to_have_text("API key 'ci push-version' deleted.")
     expect(page.locator("li.key", has_text="ci push-version")).to_have_count(0)
     expect(page.locator("li.key")).to_have_count(1)  # the command line's key stays
     assert_refused(nuget.push(build_package("Web.Glob.Lib", "1.3.0"), regenerated, source), 401, "invalid")
@@ -150,7 +153,7 @@ def test_pages_work_without_javascript_and_on_a_phone(
         page.get_by_role("link", name="Create", exact=True).click()
         page.get_by_label("Key name").fill("from my phone")
         page.get_by_role("button", name="Create").click()
-        expect(page.get_by_text("Please correct the fields marked below.")).to_be_visible()
+        expect(page.locator("#error-summary")).to_contain_text("There is a problem")
         expect(page.locator("#packages-error")).to_have_text(
             "Give a glob pattern or select at least one package"
         )

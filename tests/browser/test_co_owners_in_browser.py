@@ -53,12 +53,12 @@ def test_co_ownership_accepted_in_the_browser_is_honoured_by_push(
     page.get_by_label("Organization name").fill("SharedTeam")
     page.get_by_role("button", name="Create organization").click()
     expect(page.get_by_role("status")).to_have_text(
-        "The organization was created: you are its administrator."
+        "Organization SharedTeam created: you are its administrator."
     )
     page.get_by_label("Username").fill("bob")
     page.get_by_label("Role", exact=True).select_option("collaborator")
     page.get_by_role("button", name="Add member").click()
-    expect(page.get_by_role("status")).to_have_text("The member was added.")
+    expect(page.get_by_role("status")).to_have_text("bob added to SharedTeam as collaborator.")
     expect(page.get_by_label("Role of bob")).to_have_value("collaborator")
     page.screenshot(path=str(artifacts / "org-page.png"), full_page=True)
 
@@ -68,7 +68,7 @@ def test_co_ownership_accepted_in_the_browser_is_honoured_by_push(
     expect(page.get_by_role("heading", level=1)).to_have_text("Owners of Shared.Lib")
     page.get_by_label("User or organization").fill("bob")
     page.get_by_role("button", name="Invite as co-owner").click()
-    expect(page.get_by_role("status")).to_contain_text("The invitation was sent")
+    expect(page.get_by_role("status")).to_contain_text("bob was invited to co-own Shared.Lib")
     expect(page.get_by_role("button", name="Cancel invitation of bob")).to_be_visible()
     page.screenshot(path=str(artifacts / "owners-page.png"), full_page=True)
     assert_refused(nuget.push(second, bobs, source), 403, "bob is not an owner of Shared.Lib")
@@ -84,7 +84,9 @@ def test_co_ownership_accepted_in_the_browser_is_honoured_by_push(
     page.locator("details.menu summary").click()
     page.screenshot(path=str(artifacts / "invitations-page.png"), full_page=True)
     page.get_by_role("button", name=re.compile(r"^Accept Shared\.Lib")).click()
-    expect(page.get_by_role("status")).to_have_text("Invitation accepted: the package is now in My packages.")
+    expect(page.get_by_role("status")).to_have_text(
+        "Invitation accepted: you now co-own Shared.Lib. It is in My packages."
+    )
     expect(page.locator("details.menu summary .count")).to_have_count(0)
 
     assert_pushed(nuget.push(second, bobs, source))

@@ -300,6 +300,18 @@ def test_the_sole_admin_is_offered_neither_remove_nor_leave(alice: Site) -> None
     assert alice.get("/orgs/Contoso/members/alice/remove").status_code == 200
 
 
+def test_the_last_owner_of_a_package_is_not_offered_remove(alice: Site) -> None:
+    _, secret = alice.create_key(name="ci")
+    assert alice.push(secret, nupkg("Shared.Lib", "1.0.0")) == 201
+    owners = "/packages/Shared.Lib/owners"
+    assert "/owners/alice/remove" not in alice.get(owners).text and "Last owner" in alice.get(owners).text
+    alice.browser("bob")
+    alice.core.owners.add("Shared.Lib", "bob")
+    html = alice.get(owners).text
+    assert 'href="/packages/Shared.Lib/owners/alice/remove"' in html
+    assert 'href="/packages/Shared.Lib/owners/bob/remove"' in html
+
+
 def test_owners_and_their_org_members_see_unlisted_versions_marked(alice: Site) -> None:
     alice.core.orgs.create("Contoso", "alice")
     bob, carol = alice.browser("bob"), alice.browser("carol")

@@ -48,7 +48,7 @@ def test_only_those_who_manage_a_package_see_its_owners_page(alice: Site) -> Non
     assert alice.core.owners.invitations_for_package("Shared.Lib") == []
 
     text = page_text(alice.get(OWNERS).text)
-    assert "Owners Owner Kind Remove alice (you) User Remove alice" in text
+    assert "Owners Owner Kind Remove alice (you) User Last owner" in text
     assert "No invitation is waiting for an answer." in text
     root = alice.browser("root", admin=True)  # site admins manage every package
     assert root.get(OWNERS).status_code == 200

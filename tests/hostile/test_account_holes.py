@@ -173,8 +173,8 @@ def test_changing_the_email_signs_out_the_other_sessions(server: NugatServer) ->
     here, elsewhere = signed_in(server, "dora"), signed_in(server, "dora")
     assert elsewhere.get("/account").status_code == 200
     resp = submit(here, "/account", "/account/email", {"current": TEST_PASSWORD, "email": "dora@new.test"})
-    assert resp.status_code == 303 and resp.headers["location"] == "/account?done=email"
-    assert "you were signed out everywhere else" in here.get("/account?done=email").text
+    assert resp.status_code == 303 and resp.headers["location"].startswith("/account?")
+    assert "you were signed out everywhere else" in here.get(resp.headers["location"]).text
     gone = elsewhere.get("/account")
     assert gone.status_code == 303 and gone.headers["location"].startswith("/signin")
     assert here.get("/account").status_code == 200  # the session that changed it stays

@@ -63,8 +63,9 @@ def field_errors(html: str) -> dict[str, str]:
 
 
 def page_text(html: str) -> str:
-    """The page's text, tags removed and whitespace folded (what a reader sees)."""
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+    """The page's text, tags removed and whitespace folded (what a reader sees; ``<wbr>``, a place a
+    line may break, is no space)."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html.replace("<wbr>", ""))).split())
 
 
 def secret_of(html: str) -> str:

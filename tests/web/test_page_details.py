@@ -366,3 +366,21 @@ def test_a_favicon_is_served_and_linked(site: Site) -> None:
         assert response.content[offset : offset + 8] == b"\x89PNG\r\n\x1a\n"
     assert site.client.head("/favicon.ico").status_code == 200
     assert '<link rel="icon" href="/favicon.ico"' in site.get("/").text
+
+
+def test_tables_with_buttons_name_each_cell_for_their_phone_cards(alice: Site) -> None:
+    """On a phone these tables become one card per row (site.css): each cell names its column."""
+    _, secret = alice.create_key(name="ci")
+    assert alice.push(secret, nupkg("Card.Very.Long.Lib", "1.0.0")) == 201
+    mine = alice.get("/account/packages").text
+    assert '<table class="stacked versions">' in mine
+    for label in ("Published", "Downloads", "Status"):
+        assert f'<td data-label="{label}">' in mine
+    assert '<td class="action">' in mine
+    alice.core.orgs.create("Contoso", "alice")
+    assert '<table class="stacked members">' in alice.get("/orgs/Contoso").text
+    activity = alice.get("/account/activity").text
+    assert '<table class="stacked events">' in activity
+    for label in ("Action", "By", "Account", "Package", "Key id", "Address", "Details"):
+        assert f'data-label="{label}"' in activity
+    assert "Card.<wbr>Very.<wbr>Long.<wbr>Lib 1.0.0" in activity  # long ids wrap after their dots

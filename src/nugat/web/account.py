@@ -13,12 +13,16 @@ from nugat.protocol.http import client_address
 from nugat.services import ServiceError, TooManyRequests
 from nugat.services.accounts import check_email, check_name, check_password
 from nugat.web.forms import safe_next
-from nugat.web.pages import SESSION_COOKIE, Visitor, page, redirect, render, start_session, web
-
-NOTICES = {
-    "password": "Your password was changed; you were signed out everywhere else.",
-    "email": "Your email address was changed; you were signed out everywhere else.",
-}
+from nugat.web.pages import (
+    SESSION_COOKIE,
+    Visitor,
+    page,
+    redirect,
+    redirect_notice,
+    render,
+    start_session,
+    web,
+)
 
 
 def _field_error(check: Callable[[], None]) -> str | None:
@@ -108,8 +112,7 @@ async def signup(request: Request, visitor: Visitor) -> Response:
 def _settings_page(
     request: Request, visitor: Visitor, errors: dict[str, str | None] | None = None, status: int = 200
 ) -> Response:
-    notice = NOTICES.get(request.query_params.get("done", ""))
-    context = {"errors": errors or {}, "notice": notice}
+    context = {"errors": errors or {}}
     return render(request, visitor, "settings.html", context, status=status)
 
 
@@ -145,7 +148,9 @@ async def change_password(request: Request, visitor: Visitor) -> Response:
     await run_in_threadpool(w.core.accounts.set_password, user.id, password)
     assert visitor.session is not None
     await run_in_threadpool(w.sessions.end_others, user.id, visitor.session)
-    return redirect("/account?done=password")
+    return redirect_notice(
+        visitor, "/account", "Your password was changed; you were signed out everywhere else."
+    )
 
 
 @page(signed_in=True)
@@ -165,7 +170,9 @@ async def change_email(request: Request, visitor: Visitor) -> Response:
     # may be why it changed).
     assert visitor.session is not None
     await run_in_threadpool(web(request).sessions.end_others, visitor.account.id, visitor.session)
-    return redirect("/account?done=email")
+    return redirect_notice(
+        visitor, "/account", f"Your email address is now {email}; you were signed out everywhere else."
+    )
 
 
 routes = [

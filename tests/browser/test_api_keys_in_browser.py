@@ -154,6 +154,7 @@ def test_pages_work_without_javascript_and_on_a_phone(
         page.get_by_label("Key name").fill("from my phone")
         page.get_by_role("button", name="Create").click()
         expect(page.locator("#error-summary")).to_contain_text("There is a problem")
+        expect(page.locator("#error-summary")).to_be_focused()  # by autofocus: no script here
         expect(page.locator("#packages-error")).to_have_text(
             "Give a glob pattern or select at least one package"
         )

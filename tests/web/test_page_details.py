@@ -253,6 +253,11 @@ def test_org_owner_and_prefix_forms_summarize_their_errors(alice: Site) -> None:
     _, secret = alice.create_key(name="ci")
     assert alice.push(secret, nupkg("Shared.Lib", "1.0.0")) == 201
     owners = "/packages/Shared.Lib/owners"
+    alice.browser("bob")
+    invited = alice.submit(owners, owners, {"owner": "BOB"}, follow=True)
+    assert notice(invited.text) == (
+        "bob was invited to co-own Shared.Lib: the invitation waits on their Invitations page."
+    )
     invite = alice.submit(owners, owners, {"owner": "nobody"})
     assert_links_to_fields(invite.text, [("owner", "No account named 'nobody'")])
     root = alice.browser("root", admin=True)

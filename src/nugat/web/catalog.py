@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from nugat.db import Database
 from nugat.db.models import Account, Membership, PackageOwner, PackageRegistration, PackageVersion
 from nugat.protocol.v3 import urls
-from nugat.services.orgs import account_named, acting_user
+from nugat.services.orgs import acting_user
 from nugat.services.owners import manages
 from nugat.storage import Storage, StorageError
 from nugat.versions import InvalidVersion, parse_version
@@ -36,7 +36,9 @@ def _default(versions: list[PackageVersion]) -> PackageVersion | None:
 
 def _owns(s: Session, reg: PackageRegistration, user_name: str) -> bool:
     """Whether the user owns the package, or is a member of an organization that does (My packages)."""
-    user = account_named(s, user_name, "user")
+    user = s.scalar(select(Account).where(Account.name_lower == user_name.lower(), Account.kind == "user"))
+    if user is None:
+        return False
     owners = set(s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == reg.id)))
     if user.id in owners:
         return True

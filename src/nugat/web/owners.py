@@ -62,8 +62,8 @@ async def _change(
     done: Callable[[str], str],
     invitee: str = "",
 ) -> Response:
-    """Make an owner change, then say what changed (``done(package id)``); on refusal show the owners
-    page with the reason."""
+    """Make an owner change, then say what changed (``done(package id)``, which may read the database);
+    on refusal show the owners page with the reason."""
     try:
         await run_in_threadpool(call)
     except ServiceError as exc:
@@ -72,18 +72,25 @@ async def _change(
     access = await run_in_threadpool(owners_access, web(request).core.db, package_id, visitor.account.name)
     if access is None or not access[1]:  # removed itself: no longer manages the package
         return redirect(f"/packages/{package_id}")
-    return redirect_notice(visitor, f"/packages/{access[0]}/owners", done(access[0]))
+    notice = await run_in_threadpool(done, access[0])
+    return redirect_notice(visitor, f"/packages/{access[0]}/owners", notice)
 
 
 @page(signed_in=True)
 async def invite(request: Request, visitor: Visitor) -> Response:
     owners, by, package_id = web(request).core.owners, visitor.account.name, request.path_params["id"]
     invitee = visitor.field("owner").strip()
+
+    def done(package: str) -> str:
+        invited = owners.invitations_for_package(package)
+        name = next((i.new_owner for i in invited if i.new_owner.lower() == invitee.lower()), invitee)
+        return f"{name} was invited to co-own {package}: the invitation waits on their Invitations page."
+
     return await _change(
         request,
         visitor,
         lambda: owners.invite(package_id, invitee, by=by, address=client_address(request)),
-        lambda p: f"{invitee} was invited to co-own {p}: the invitation waits on their Invitations page.",
+        done,
         invitee,
     )
 

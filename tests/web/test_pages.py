@@ -12,12 +12,12 @@ from starlette.testclient import TestClient
 from nugat.clock import utcnow
 from nugat.db.models import Account, ApiKey, AuditEvent, Membership
 from nugat.web.pages import SESSION_COOKIE
-from web.helpers import PASSWORD, MakeSite, Site, csrf_of, field_errors, nupkg
+from web.helpers import PASSWORD, MakeSite, Site, csrf_of, field_errors, nupkg, page_text
 
 
 def _text(html: str) -> str:
     """The page's text, tags removed and whitespace folded (what a reader sees)."""
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+    return page_text(html)
 
 
 def test_sign_up_signs_in_and_validates_each_field(site: Site) -> None:

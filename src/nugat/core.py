@@ -19,10 +19,14 @@ from nugat.storage import Storage, open_storage
 
 
 class Core:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, storage: Storage | None = None) -> None:
+        """``storage``: a backend to use instead of the one ``settings`` name (the unit tests pass an
+        in-memory one, ``tests/support/memory.py``)."""
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.db_url)
+        if storage is not None:
+            self.storage = storage
 
     @cached_property
     def storage(self) -> Storage:

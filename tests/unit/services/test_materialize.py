@@ -1,0 +1,184 @@
+"""``services.materialize``: the stored read documents of an id follow the committed state (both hives, the
+flat index, pages from 128 versions on), are removed when unwanted, and are rebuilt when they lag."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import delete, func, select
+
+from nugat.clock import utcnow
+from nugat.db.models import PackageRegistration, PackageVersion
+from nugat.protocol import BASE
+from nugat.protocol.v3 import urls
+from nugat.storage.base import StorageError
+from nugat.versions import parse_version
+from support.services import Site
+
+ID = "Contoso.Utils"
+
+
+@pytest.fixture
+def alice(site: Site) -> Site:
+    site.users("alice")
+    return site
+
+
+def add_versions(site: Site, package_id: str, count: int) -> None:
+    """``count`` more versions 1.0.<n> of a pushed id, inserted as a push would (a push of each would take
+    seconds: every one rewrites the id's documents)."""
+    with site.core.db.session() as s:
+        reg = s.scalar(select(PackageRegistration).where(PackageRegistration.id_lower == package_id.lower()))
+        assert reg is not None
+        start = s.scalar(select(func.count()).where(PackageVersion.registration_id == reg.id)) or 0
+        for n in range(start, start + count):
+            s.add(
+                PackageVersion(
+                    registration_id=reg.id,
+                    package_id=reg.package_id,
+                    version=f"1.0.{n}",
+                    version_lower=f"1.0.{n}",
+                    full_version=f"1.0.{n}",
+                    original_version=f"1.0.{n}",
+                    is_prerelease=False,
+                    is_semver2=False,
+                    listed=True,
+                    published_at=utcnow(),
+                    size=1,
+                    sha512="",
+                    downloads=0,
+                    search_text="",
+                    metadata_json={"authors": ["a"], "description": "d"},
+                )
+            )
+        reg.revision += 1
+
+
+def keep_versions(site: Site, package_id: str, count: int) -> None:
+    """Delete all but the ``count`` lowest versions of an id (nugat itself never deletes a version)."""
+    with site.core.db.session() as s:
+        reg = s.scalar(select(PackageRegistration).where(PackageRegistration.id_lower == package_id.lower()))
+        assert reg is not None
+        rows = s.scalars(select(PackageVersion).where(PackageVersion.registration_id == reg.id)).all()
+        gone = [v.id for v in sorted(rows, key=lambda v: parse_version(v.version))[count:]]
+        s.execute(delete(PackageVersion).where(PackageVersion.id.in_(gone)))
+        reg.revision += 1
+
+
+def test_an_id_has_a_flat_index_and_an_index_in_each_hive(alice: Site) -> None:
+    grant = alice.key("alice")
+    alice.push(grant, ID, "1.0.0")
+    alice.push(grant, ID, "2.0.0-beta.1")  # SemVer 2.0.0: a dotted pre-release label
+    alice.push(grant, ID, "1.5.0")
+    assert set(alice.documents(ID)) == {
+        urls.flat_index("contoso.utils"),
+        urls.registration_index("registration", "contoso.utils"),
+        urls.registration_index("registration-semver2", "contoso.utils"),
+    }
+    assert alice.flat_versions(ID) == ["1.0.0", "1.5.0", "2.0.0-beta.1"]
+    assert list(alice.catalog(ID, "registration")) == ["1.0.0", "1.5.0"]
+    assert list(alice.catalog(ID)) == ["1.0.0", "1.5.0", "2.0.0-beta.1"]
+    index = alice.document(urls.registration_index("registration", "contoso.utils"))
+    assert index["@id"] == f"{BASE}/{urls.registration_index('registration', 'contoso.utils')}"
+    assert (index["count"], index["items"][0]["lower"], index["items"][0]["upper"]) == (1, "1.0.0", "1.5.0")
+
+
+def test_documents_carry_the_public_url_when_one_is_set(make_site: Callable[..., Site]) -> None:
+    site = make_site(public_url="https://nuget.example.test")
+    site.users("alice")
+    site.push(site.key("alice"), ID)
+    key = urls.registration_index("registration", "contoso.utils")
+    raw = site.storage.peek(key) or b""
+    assert BASE.encode() not in raw
+    assert site.document(key)["@id"] == f"https://nuget.example.test/{key}"
+    assert site.catalog(ID)["1.0.0"]["packageContent"] == (
+        f"https://nuget.example.test/{urls.nupkg('contoso.utils', '1.0.0')}"
+    )
+
+
+def test_an_id_with_128_versions_gets_pages_and_loses_them_below(alice: Site) -> None:
+    grant = alice.key("alice")
+    alice.push(grant, ID, "1.0.0")
+    add_versions(alice, ID, 126)  # 127 versions: still inline
+    alice.core.materializer.build("contoso.utils")
+    assert [k for k in alice.documents(ID) if "/page/" in k] == []
+    alice.push(grant, ID, "2.0.0")  # the 128th
+    index = alice.document(urls.registration_index("registration", "contoso.utils"))
+    assert index["count"] == 2
+    assert [(p["count"], p["lower"], p["upper"], "items" in p) for p in index["items"]] == [
+        (64, "1.0.0", "1.0.63", False),
+        (64, "1.0.64", "2.0.0", False),
+    ]
+    pages = [k for k in alice.documents(ID) if "/page/" in k]
+    assert len(pages) == 4  # two per hive
+    assert len(alice.catalog(ID)) == 128
+    keep_versions(alice, ID, 100)
+    alice.core.materializer.build("contoso.utils")
+    assert [k for k in alice.documents(ID) if "/page/" in k] == []
+    assert len(alice.catalog(ID)) == 100
+    assert len(alice.flat_versions(ID) or []) == 100
+
+
+def test_the_documents_of_an_id_without_a_registration_are_removed(alice: Site) -> None:
+    for key in (urls.flat_index("ghost.lib"), urls.registration_index("registration", "ghost.lib")):
+        alice.storage.put_bytes(key, b"{}", "application/json")
+    alice.storage.put_bytes(urls.registration_page("registration", "ghost.lib", "1.0.0", "2.0.0"), b"{}", "j")
+    alice.push(alice.key("alice"), "Ghost.Lib.Other")
+    alice.core.materializer.build("ghost.lib")
+    assert alice.documents("Ghost.Lib") == {}
+    assert alice.flat_versions("Ghost.Lib.Other") == ["1.0.0"]  # a sibling that merely starts alike
+
+
+def test_a_build_writes_only_its_own_id(alice: Site) -> None:
+    grant = alice.key("alice")
+    alice.push(grant, "A.Lib")
+    tokens = {k: b.info.token for k, b in alice.storage.blobs.items()}
+    alice.push(grant, "B.Lib")
+    alice.unlist(grant, "B.Lib")
+    assert {k: alice.storage.blobs[k].info.token for k in tokens} == tokens
+
+
+def test_a_build_that_fails_leaves_the_id_stale_until_one_succeeds(alice: Site) -> None:
+    grant = alice.key("alice")
+    alice.push(grant, ID)
+    assert alice.core.materializer.stale() == []
+    alice.storage.fail("put", times=None)
+    alice.unlist(grant, ID)  # committed; the documents could not follow
+    with pytest.raises(StorageError):
+        alice.core.materializer.build("contoso.utils")
+    assert alice.core.materializer.stale() == ["contoso.utils"]
+    alice.storage.heal()
+    alice.core.materializer.build("contoso.utils")
+    assert alice.core.materializer.stale() == []
+    assert alice.catalog(ID)["1.0.0"]["listed"] is False
+
+
+def test_rebuild_all_rewrites_every_id(alice: Site) -> None:
+    grant = alice.key("alice")
+    for package_id in ("A.Lib", "B.Lib"):
+        alice.push(grant, package_id)
+    before = {p: alice.documents(p) for p in ("A.Lib", "B.Lib")}
+    for key in alice.storage.keys("v3/registration-semver2"):
+        alice.storage.delete(key)
+    assert alice.core.materializer.rebuild_all() == 2
+    assert {p: alice.documents(p) for p in ("A.Lib", "B.Lib")} == before
+
+
+def test_leaves_are_answered_from_the_database(alice: Site) -> None:
+    grant = alice.key("alice")
+    alice.push(grant, ID, "1.0.0")
+    alice.push(grant, ID, "2.0.0-beta.1")
+    alice.unlist(grant, ID, "1.0.0")
+    leaf = alice.core.materializer.leaf("registration", "contoso.utils", "1.0.0")
+    assert leaf is not None
+    assert (leaf["listed"], leaf["published"]) == (False, "1900-01-01T00:00:00Z")
+    assert leaf["packageContent"] == f"{BASE}/{urls.nupkg('contoso.utils', '1.0.0')}"
+    assert alice.core.materializer.leaf("registration", "contoso.utils", "9.0.0") is None
+    assert alice.core.materializer.leaf("registration", "no.such", "1.0.0") is None
+    # a SemVer 2.0.0 version has a leaf only in the hive that includes it
+    assert alice.core.materializer.leaf("registration", "contoso.utils", "2.0.0-beta.1") is None
+    assert alice.core.materializer.leaf("registration-semver2", "contoso.utils", "2.0.0-beta.1") is not None
+    assert alice.storage.keys("v3/registration/contoso.utils") == [
+        urls.registration_index("registration", "contoso.utils")
+    ]  # leaves are never stored

@@ -1,0 +1,141 @@
+"""``services.search``: what a query finds among listed versions (words, fields, views), in what order, and
+that the in-process index follows every change on the database."""
+
+from __future__ import annotations
+
+import pytest
+
+from nugat.services.search import Query
+from support.services import Clock, Site
+
+TEMPLATE = '<packageTypes><packageType name="Template" /></packageTypes>'
+
+
+@pytest.fixture
+def feed(site: Site) -> Site:
+    """Json.Reader 1.0.0 / 1.1.0-beta / 2.0.0-rc.1 (SemVer 2), Json.Writer 2.0.0, Xml.Tools (a template),
+    pushed by alice (Json.*) and bob (Xml.Tools)."""
+    site.users("alice", "bob")
+    alice, bob = site.key("alice"), site.key("bob")
+    reader = {
+        "description": "Reads JSON fast",
+        "authors": "Ada Lovelace",
+        "extra": "<tags>json parser</tags>",
+    }
+    site.push(alice, "Json.Reader", "1.0.0", **reader)
+    site.push(alice, "Json.Reader", "1.1.0-beta", **reader)
+    site.push(alice, "Json.Reader", "2.0.0-rc.1", **reader)
+    site.push(alice, "Json.Writer", "2.0.0", description="Writes JSON", authors="John Roe")
+    site.push(bob, "Xml.Tools", "3.0.0", description="XML helpers", extra=f"<title>XML Kit</title>{TEMPLATE}")
+    return site
+
+
+def found(site: Site, q: str = "", **flags: object) -> list[tuple[str, str]]:
+    _, hits = site.core.search.search(Query(q=q, **flags))  # type: ignore[arg-type]
+    return [(h.registration.package_id, h.latest.version) for h in hits]
+
+
+def test_words_match_id_title_tags_description_and_authors(feed: Site) -> None:
+    assert found(feed, "json") == [("Json.Reader", "1.0.0"), ("Json.Writer", "2.0.0")]
+    assert found(feed, "kit") == [("Xml.Tools", "3.0.0")]  # the title
+    assert found(feed, "parser") == [("Json.Reader", "1.0.0")]  # a tag
+    assert found(feed, "JOHN") == [("Json.Writer", "2.0.0")]  # an author, any case
+    assert found(feed, "json writes") == [("Json.Writer", "2.0.0")]  # every word must match
+    assert found(feed, "nothing-like-this") == []
+
+
+@pytest.mark.parametrize(
+    ("q", "ids"),
+    [
+        ("id:reader", ["Json.Reader"]),
+        ("packageid:json.writer", ["Json.Writer"]),
+        ("packageid:json", []),  # the whole id
+        ("tags:parser", ["Json.Reader"]),
+        ("tag:pars", []),  # a whole tag
+        ("author:ada", ["Json.Reader"]),
+        ("title:kit", ["Xml.Tools"]),
+        ("description:writes", ["Json.Writer"]),
+        ("owner:bob", ["Xml.Tools"]),
+        ("owner:alice json", ["Json.Reader", "Json.Writer"]),
+        ("id:", ["Json.Reader", "Json.Writer", "Xml.Tools"]),  # an empty field matches all
+    ],
+)
+def test_fields(feed: Site, q: str, ids: list[str]) -> None:
+    assert [package_id for package_id, _ in found(feed, q)] == ids
+
+
+def test_each_view_shows_its_latest_version(feed: Site) -> None:
+    assert found(feed, "reader") == [("Json.Reader", "1.0.0")]
+    assert found(feed, "reader", prerelease=True) == [("Json.Reader", "1.1.0-beta")]
+    assert found(feed, "reader", semver2=True) == [("Json.Reader", "1.0.0")]
+    assert found(feed, "reader", prerelease=True, semver2=True) == [("Json.Reader", "2.0.0-rc.1")]
+    _, [hit] = feed.core.search.search(Query(q="reader", prerelease=True))
+    assert [v.version for v in hit.versions] == ["1.0.0", "1.1.0-beta"]
+
+
+def test_unlisted_versions_are_not_found(feed: Site) -> None:
+    grant = feed.key("alice")
+    feed.unlist(grant, "Json.Writer", "2.0.0")
+    feed.unlist(grant, "Json.Reader", "1.0.0")
+    assert found(feed, "json") == []  # no listed stable version left
+    assert found(feed, "json", prerelease=True) == [("Json.Reader", "1.1.0-beta")]
+    feed.relist(grant, "Json.Writer", "2.0.0")
+    assert found(feed, "json") == [("Json.Writer", "2.0.0")]
+
+
+def test_the_index_follows_pushes_made_after_the_first_query(feed: Site) -> None:
+    assert found(feed, "yaml") == []
+    feed.push(feed.key("bob"), "Yaml.Reader", "1.0.0")
+    assert found(feed, "yaml") == [("Yaml.Reader", "1.0.0")]
+    feed.push(feed.key("bob"), "Yaml.Reader", "1.1.0")
+    assert found(feed, "yaml") == [("Yaml.Reader", "1.1.0")]
+
+
+def test_most_downloaded_first_an_exact_id_before_all(feed: Site, clock: Clock) -> None:
+    assert found(feed, "") == [("Json.Reader", "1.0.0"), ("Json.Writer", "2.0.0"), ("Xml.Tools", "3.0.0")]
+    for _ in range(3):
+        feed.core.downloads.count("xml.tools", "3.0.0")
+    feed.core.downloads.count("json.writer", "2.0.0")
+    feed.core.downloads.flush()
+    clock.advance(seconds=61)  # download totals are refreshed once a minute
+    assert [p for p, _ in found(feed, "")] == ["Xml.Tools", "Json.Writer", "Json.Reader"]
+    feed.push(feed.key("bob"), "Json", "1.0.0")
+    assert [p for p, _ in found(feed, "json")] == ["Json", "Json.Writer", "Json.Reader"]
+
+
+def test_download_totals_wait_for_the_minute(feed: Site, clock: Clock) -> None:
+    found(feed, "")
+    feed.core.downloads.count("xml.tools", "3.0.0")
+    feed.core.downloads.flush()
+    clock.advance(seconds=30)
+    assert found(feed, "")[0][0] == "Json.Reader"
+    clock.advance(seconds=31)
+    assert found(feed, "")[0][0] == "Xml.Tools"
+
+
+def test_skip_take_and_the_total(feed: Site) -> None:
+    total, hits = feed.core.search.search(Query(q="", skip=1, take=1))
+    assert (total, [h.registration.package_id for h in hits]) == (3, ["Json.Writer"])
+
+
+def test_package_type(feed: Site) -> None:
+    assert found(feed, "", package_type="template") == [("Xml.Tools", "3.0.0")]
+    assert [p for p, _ in found(feed, "", package_type="Dependency")] == ["Json.Reader", "Json.Writer"]
+
+
+def test_autocomplete(feed: Site) -> None:
+    feed.push(feed.key("bob"), "My.Json", "1.0.0")
+    assert feed.core.search.autocomplete_ids(Query(q="json")) == (
+        3,
+        ["Json.Reader", "Json.Writer", "My.Json"],
+    )
+    assert feed.core.search.autocomplete_ids(Query(q="json", take=1)) == (3, ["Json.Reader"])
+    search = feed.core.search
+    assert search.autocomplete_versions("json.reader", Query()) == ["1.0.0"]
+    assert search.autocomplete_versions("json.reader", Query(prerelease=True)) == ["1.0.0", "1.1.0-beta"]
+    assert search.autocomplete_versions("Json.Reader", Query(prerelease=True, semver2=True)) == [
+        "1.0.0",
+        "1.1.0-beta",
+        "2.0.0-rc.1",
+    ]
+    assert search.autocomplete_versions("no.such", Query()) == []

@@ -1,0 +1,56 @@
+"""``services.throttle``: fixed-window counters in the database, shared by every process."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from nugat.services.throttle import Throttler
+from support.services import Clock, Site
+
+WINDOW = timedelta(minutes=10)
+
+
+@pytest.fixture
+def throttle(site: Site) -> Throttler:
+    return Throttler(site.core.db)
+
+
+def test_hits_are_counted_per_bucket_within_the_window(throttle: Throttler, clock: Clock) -> None:
+    assert [throttle.hit("a", WINDOW) for _ in range(3)] == [1, 2, 3]
+    assert throttle.hit("b", WINDOW) == 1
+    clock.advance(minutes=9, seconds=59)
+    assert throttle.hit("a", WINDOW) == 4
+    clock.advance(seconds=1)  # the window started at the first hit has passed: a new one starts
+    assert throttle.hit("a", WINDOW) == 1
+
+
+def test_a_bucket_is_blocked_at_its_limit_until_its_window_ends(throttle: Throttler, clock: Clock) -> None:
+    assert throttle.blocked_for("a", 3, WINDOW) == 0  # never used
+    throttle.hit("a", WINDOW)
+    clock.advance(minutes=4)
+    throttle.hit("a", WINDOW)
+    assert throttle.blocked_for("a", 3, WINDOW) == 0
+    throttle.hit("a", WINDOW)
+    assert throttle.blocked_for("a", 3, WINDOW) == 6 * 60  # seconds left in the window
+    assert throttle.blocked_for("a", 4, WINDOW) == 0  # a higher limit is not reached
+    assert throttle.blocked_for("b", 3, WINDOW) == 0
+    clock.advance(minutes=5, seconds=59)
+    assert throttle.blocked_for("a", 3, WINDOW) == 1
+    clock.advance(seconds=1)
+    assert throttle.blocked_for("a", 3, WINDOW) == 0
+
+
+def test_another_process_sees_the_same_counts(site: Site, throttle: Throttler) -> None:
+    throttle.hit("shared", WINDOW)
+    other = site.restart()
+    assert Throttler(other.core.db).hit("shared", WINDOW) == 2
+    assert Throttler(other.core.db).blocked_for("shared", 2, WINDOW) > 0
+
+
+def test_hits_in_a_transaction_that_rolls_back_are_not_counted(site: Site, throttle: Throttler) -> None:
+    with pytest.raises(RuntimeError), site.core.db.session() as s:
+        Throttler.hit_in(s, "tx", WINDOW)
+        raise RuntimeError("the caller's transaction fails")
+    assert throttle.hit("tx", WINDOW) == 1

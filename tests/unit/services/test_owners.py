@@ -1,0 +1,152 @@
+"""``services.owners``: co-ownership by invitation (invite, accept, reject, cancel), direct changes by site
+admins, removal (never the last owner), who manages a package's owners, and the documents that follow."""
+
+from __future__ import annotations
+
+import pytest
+
+from nugat.services import NotFound
+from nugat.services.owners import Owner
+from support.services import ADDRESS, Site, refused
+
+LIB = "Alice.Lib"
+
+
+@pytest.fixture
+def lib(site: Site) -> Site:
+    """Alice.Lib, pushed by alice; users bob and carol; root, a site admin."""
+    site.users("alice", "bob", "carol")
+    site.user("root", admin=True)
+    site.push(site.key("alice"), LIB)
+    return site
+
+
+def owners(site: Site, package_id: str = LIB) -> list[str]:
+    return [o.name for o in site.core.owners.of_package(package_id)]
+
+
+def test_the_pusher_of_a_new_id_owns_it(lib: Site) -> None:
+    assert lib.core.owners.of_package("alice.lib") == [Owner("alice", "user")]
+    with pytest.raises(NotFound, match=r"No package 'No\.Such'"):
+        lib.core.owners.of_package("No.Such")
+
+
+def test_an_accepted_invitation_makes_a_co_owner(lib: Site) -> None:
+    bob = lib.key("bob")
+    lib.core.owners.invite(LIB, "bob", by="alice", address=ADDRESS)
+    invite = lib.core.owners.invitations_to("bob")[0]
+    assert (invite.package_id, invite.new_owner, invite.requested_by) == (LIB, "bob", "alice")
+    assert [i.new_owner for i in lib.core.owners.invitations_for_package(LIB)] == ["bob"]
+    with refused(403, "bob is not an owner of Alice.Lib"):
+        lib.push(bob, LIB, "2.0.0")  # invited is not yet an owner
+    with refused(403, "Only bob can accept this invitation"):
+        lib.core.owners.accept(LIB, "bob", by="alice")
+    lib.core.owners.accept(LIB, "bob", by="bob")
+    assert owners(lib) == ["alice", "bob"]
+    assert lib.core.owners.invitations_to("bob") == []
+    lib.push(bob, LIB, "2.0.0")
+    assert [(e.action, e.actor, e.account) for e in lib.events() if e.action.startswith("owner.")] == [
+        ("owner.invite", "alice", "bob"),
+        ("owner.add", "bob", "bob"),
+    ]
+
+
+def test_an_invitation_rejected_or_cancelled_leaves_no_owner(lib: Site) -> None:
+    lib.core.owners.invite(LIB, "bob", by="alice")
+    with refused(409, "bob is already invited to own Alice.Lib"):
+        lib.core.owners.invite(LIB, "bob", by="alice")
+    with refused(403, "Only bob can reject this invitation"):
+        lib.core.owners.reject(LIB, "bob", by="carol")
+    lib.core.owners.reject(LIB, "bob", by="bob")
+    lib.core.owners.invite(LIB, "bob", by="alice")
+    with refused(403, "Only owners of Alice.Lib can manage its owners"):
+        lib.core.owners.cancel(LIB, "bob", by="bob")
+    lib.core.owners.cancel(LIB, "bob", by="alice")
+    with pytest.raises(NotFound, match=r"bob has no pending invitation to own Alice\.Lib"):
+        lib.core.owners.accept(LIB, "bob", by="bob")
+    assert owners(lib) == ["alice"]
+    assert [e.action for e in lib.events() if e.action.startswith("owner.")] == [
+        "owner.invite",
+        "owner.reject",
+        "owner.invite",
+        "owner.cancel",
+    ]
+
+
+def test_who_manages_the_owners_of_a_package(lib: Site) -> None:
+    lib.core.orgs.create("Contoso", "carol")
+    lib.core.orgs.add_member("Contoso", "bob", "collaborator")
+    lib.core.owners.add(LIB, "Contoso")
+    # an org admin manages the owners of the org's packages; a collaborator does not
+    lib.core.owners.invite(LIB, "root", by="carol")
+    with refused(403, "Only owners of Alice.Lib can manage its owners"):
+        lib.core.owners.cancel(LIB, "root", by="bob")
+    lib.core.owners.cancel(LIB, "root", by="root")  # a site admin manages every package
+    with refused(403, "Only owners of Alice.Lib"):
+        lib.core.owners.remove(LIB, "alice", by="bob")
+    with pytest.raises(NotFound):
+        lib.core.owners.invite("No.Such", "bob", by="alice")
+
+
+def test_an_org_invitation_is_answered_by_an_admin_of_the_org(lib: Site) -> None:
+    lib.core.orgs.create("Contoso", "carol")
+    lib.core.orgs.add_member("Contoso", "bob", "collaborator")
+    lib.core.owners.invite(LIB, "Contoso", by="alice")
+    assert lib.core.owners.invitations_to("bob") == []
+    assert [i.new_owner for i in lib.core.owners.invitations_to("carol")] == ["Contoso"]
+    with refused(403, "Only Contoso can accept this invitation"):
+        lib.core.owners.accept(LIB, "Contoso", by="bob")
+    lib.core.owners.accept(LIB, "Contoso", by="carol")
+    assert lib.core.owners.of_package(LIB) == [Owner("alice", "user"), Owner("Contoso", "org")]
+    lib.push(lib.key("bob", owner="Contoso"), LIB, "2.0.0")  # every member's org key may push
+
+
+def test_only_site_admins_and_the_command_line_add_owners_directly(lib: Site) -> None:
+    lib.core.owners.invite(LIB, "bob", by="alice")
+    with refused(403, "Only site admins can add owners directly; owners send invitations"):
+        lib.core.owners.add(LIB, "bob", by="alice")
+    lib.core.owners.add(LIB, "bob", by="root")
+    assert lib.core.owners.invitations_for_package(LIB) == []  # the invitation is settled
+    lib.core.owners.add(LIB, "carol")
+    assert owners(lib) == ["alice", "bob", "carol"]
+    with refused(409, "bob already owns Alice.Lib"):
+        lib.core.owners.add(LIB, "BOB")
+    with refused(409, "carol already owns Alice.Lib"):
+        lib.core.owners.invite(LIB, "carol", by="alice")
+
+
+def test_an_owner_is_removed_but_never_the_last(lib: Site) -> None:
+    lib.core.owners.add(LIB, "bob")
+    bob = lib.key("bob")
+    lib.core.owners.remove(LIB, "alice", by="bob")
+    assert owners(lib) == ["bob"]
+    with pytest.raises(NotFound, match=r"alice does not own Alice\.Lib"):
+        lib.core.owners.remove(LIB, "alice")
+    with refused(409, "bob is the last owner of Alice.Lib and cannot be removed"):
+        lib.core.owners.remove(LIB, "bob", by="root")
+    with refused(403, "alice is not an owner of Alice.Lib"):
+        lib.push(lib.key("alice"), LIB, "2.0.0")  # a removed owner's keys stop at once
+    lib.push(bob, LIB, "2.0.0")
+
+
+def test_owner_changes_rewrite_the_documents(lib: Site) -> None:
+    lib.core.prefixes.reserve("Alice.*", ["bob"])  # verified only when a holder owns the package
+    assert lib.catalog(LIB)["1.0.0"]["verified"] is False
+    lib.core.owners.invite(LIB, "bob", by="alice")
+    lib.core.owners.accept(LIB, "bob", by="bob")
+    assert lib.catalog(LIB)["1.0.0"]["verified"] is True
+    lib.core.owners.remove(LIB, "bob", by="alice")
+    assert lib.catalog(LIB)["1.0.0"]["verified"] is False
+    lib.core.owners.add(LIB, "bob")
+    assert lib.catalog(LIB)["1.0.0"]["verified"] is True
+
+
+def test_an_owner_change_lands_even_when_the_documents_cannot_be_written(lib: Site) -> None:
+    lib.core.prefixes.reserve("Alice.*", ["bob"])
+    lib.storage.fail("put", times=None)
+    lib.core.owners.add(LIB, "bob")
+    assert owners(lib) == ["alice", "bob"]
+    assert lib.core.materializer.stale() == ["alice.lib"]
+    lib.storage.heal()
+    assert lib.core.packages.recover() == (0, 1)
+    assert lib.catalog(LIB)["1.0.0"]["verified"] is True

@@ -126,11 +126,14 @@ class Prefixes:
             raise ServiceError("Name at least one owner for the prefix")
         with self.db.session() as s:
             actor = self._admin(s, by)
-            held = set(
-                s.scalars(
-                    select(ReservedPrefix.account_id).where(ReservedPrefix.prefix_lower == prefix.lower())
+            rows = s.execute(
+                select(ReservedPrefix.prefix, ReservedPrefix.account_id).where(
+                    ReservedPrefix.prefix_lower == prefix.lower()
                 )
-            )
+            ).all()
+            # More holders of a reserved prefix share its spelling, so that it is listed once.
+            prefix = rows[0].prefix if rows else prefix
+            held = {row.account_id for row in rows}
             added = []
             for name in owners:
                 account = account_named(s, name)

@@ -17,18 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from nugat.clock import utcnow
 from nugat.core import Core
 from nugat.db import Database
-from nugat.db.models import (
-    Account,
-    ApiKey,
-    PackageRegistration,
-    PackageVersion,
-    PendingUpload,
-)
+from nugat.db.models import Account, PackageRegistration, PackageVersion, PendingUpload
 from nugat.keys import KeyGrant
 from nugat.protocol.v3 import urls
 from nugat.services import ServiceError
@@ -159,11 +152,6 @@ class Site:
         grant, _ = self.core.accounts.verify_key(secret, ADDRESS)
         return grant
 
-    def expire(self, key_id: str, at: datetime | None = None) -> None:
-        """Make a key expire (at ``at``, or now); nothing public sets the expiry of an existing key."""
-        with self.core.db.session() as s:
-            s.execute(update(ApiKey).where(ApiKey.key_id == key_id).values(expires_at=at or utcnow()))
-
     # Packages ------------------------------------------------------------------------------------------
 
     def upload(self, package_id: str, version: str = "1.0.0", **fields: Any) -> Path:
@@ -241,6 +229,3 @@ class Site:
         """Audit events, oldest first (of one action, if given)."""
         found = reversed(self.core.audit.events(limit=10_000))
         return [e for e in found if action is None or e.action == action]
-
-    def actions(self) -> list[str]:
-        return [e.action for e in self.events()]

@@ -156,7 +156,7 @@ def test_create_a_key_and_see_it_without_its_secret(site_with_users: Site, clock
         ("k", ["delete"], ["*"], None, "unknown scope 'delete'"),
         ("k", [], ["*"], None, "choose at least one scope"),
         ("k", ["push"], [], None, "select packages"),
-        ("k", ["push"], ["Con/toso"], None, "invalid glob pattern"),
+        ("k", ["push"], ["Con/toso"], None, "The glob pattern 'Con/toso' contains '/'"),
         ("k", ["push"], ["*"], 366, "expiration must be 1 to 365 days"),
     ],
 )

@@ -15,12 +15,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from nugat import metrics
+from nugat.content_origin import ContentOrigin
 from nugat.core import Core
 from nugat.protocol import publish
-from nugat.protocol.http import base_url_from, one_line
+from nugat.protocol.http import base_url_from, host_vary, one_line
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
-from nugat.readpath import ReadPath, Scope
+from nugat.readpath import ASGIApp, ReadPath, Scope
 from nugat.settings import Settings
 from nugat.web import routes as web
 from nugat.web.security import SecurityHeaders
@@ -69,7 +70,11 @@ async def metrics_text(request: Request) -> Response:
 
 
 def create_app(settings: Settings | None = None) -> metrics.Instrumented:
-    core = Core(settings or Settings())
+    settings = settings or Settings()
+    problems = settings.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    core = Core(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -107,12 +112,12 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     app.state.core = core
 
     trusted = core.settings.trust_forwarded
-    public_url = core.settings.public_url
+    documents_url = core.settings.documents_url  # every URL in the documents is package content
     bases: dict[tuple[str, bytes | None, bytes | None, bytes | None], str] = {}
 
     def scope_base(scope: Scope) -> str:
-        if public_url:
-            return public_url
+        if documents_url:
+            return documents_url
         headers = dict(scope["headers"])
         host = headers.get(b"host")
         proto = headers.get(b"x-forwarded-proto") if trusted else None
@@ -130,4 +135,8 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
             )
         return base
 
-    return metrics.Instrumented(ReadPath(app, core.storage, scope_base, core.downloads.count))
+    vary = host_vary(core.settings).encode()
+    served: ASGIApp = ReadPath(app, core.storage, scope_base, core.downloads.count, vary=vary)
+    if core.settings.content_url:
+        served = ContentOrigin(served, core.settings.content_url, trusted)
+    return metrics.Instrumented(served)

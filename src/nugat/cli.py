@@ -62,6 +62,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from granian.constants import Interfaces, SSLProtocols
 
     settings = _settings(args)
+    problems = settings.problems()
+    if problems:
+        for problem in problems:
+            print(f"nugat: {problem}", file=sys.stderr)
+        return 2
     core = Core(settings)
     core.db.upgrade()
     # Leftovers of a crash (kill -9, power loss) in the middle of pushes, by this or another process.
@@ -74,6 +79,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             removed,
             rebuilt,
         )
+    rewritten = core.materializer.follow_base()
+    if rewritten:
+        logging.getLogger("nugat").warning(
+            "the documents' base URL changed (NUGAT_PUBLIC_URL, NUGAT_CONTENT_URL): %d ids rewritten",
+            rewritten,
+        )
+        core.storage.settle()
     core.close()
     os.environ["NUGAT_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["NUGAT_LOG_FORMAT"] = settings.log_format

@@ -40,7 +40,7 @@ class Core:
 
     @cached_property
     def materializer(self) -> Materializer:
-        return Materializer(self.db, self.storage, self.settings.public_url)
+        return Materializer(self.db, self.storage, self.settings.documents_url)
 
     @cached_property
     def packages(self) -> Packages:

@@ -28,6 +28,8 @@ __all__ = [
     "PackageMetadata",
     "PackageType",
     "ReadLimits",
+    "check_icon",
+    "image_type",
     "read_entry",
     "read_package",
     "validate_id",
@@ -35,6 +37,10 @@ __all__ = [
 
 MAX_ID_LENGTH = 100
 MAX_VERSION_LENGTH = 64
+MAX_ICON_BYTES = 1 << 20  # nuget.org's limit, which `nuget pack` enforces too (NU5047)
+# The only icon formats nuget.org accepts, known by their first bytes (never by the file's name): an
+# image type a browser could run script in (SVG, HTML) can then never be served as a package's icon.
+_IMAGE_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
 _ID = re.compile(r"\w+([.-]\w+)*", re.ASCII)
 _DRIVE = re.compile(r"[A-Za-z]:")
 _TAG_SEPARATORS = re.compile(r"[\s,]+")
@@ -247,6 +253,22 @@ def _read_bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, wh
     if len(data) > max_bytes:
         raise too_big
     return data
+
+
+def image_type(data: bytes) -> str | None:
+    """``image/png`` or ``image/jpeg`` when ``data`` starts as such an image does, else None."""
+    return next((kind for signature, kind in _IMAGE_SIGNATURES if data.startswith(signature)), None)
+
+
+def check_icon(name: str, data: bytes) -> str:
+    """The media type of an embedded icon; InvalidPackage unless it is a PNG or JPEG image."""
+    kind = image_type(data)
+    if kind is None:
+        raise InvalidPackage(
+            f"The icon file {_quote(name)} is not a PNG or JPEG image: only those are accepted, "
+            "as on nuget.org (SVG and other formats are not)"
+        )
+    return kind
 
 
 def read_entry(path: str | os.PathLike[str], name: str, max_bytes: int) -> bytes:

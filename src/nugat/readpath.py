@@ -4,6 +4,7 @@ Every flat-container and registration request lands here before any routing. The
 checked with one cheap ``cached_info`` (a ``stat`` on the filesystem backend, a short-lived cached HEAD
 on S3), so a change written by any process is seen on the next request; the body, its gzip form, its
 ETag and its response headers are computed once per change and per base URL, and kept in a bounded LRU.
+Every answer carries the headers that keep a package file from acting as a page (``protocol.files``).
 Packages too large to keep in memory are sent from the file (zero-copy where the server supports the
 ASGI ``pathsend`` extension), redirected to the storage when it offers URLs, or streamed from it.
 """
@@ -24,6 +25,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import FileResponse
 
 from nugat.protocol import BASE
+from nugat.protocol.files import LOCKED_DOWN, file_headers
 from nugat.storage import BlobInfo, Storage, StorageError
 
 Scope = MutableMapping[str, Any]
@@ -38,16 +40,6 @@ _LEAF = re.compile(r"v3/registration(?:-semver2)?/[^/]+/(?!index\.json$)[^/]+\.j
 MAX_CACHED_BLOB = 1 << 20
 JSON_CACHE = b"public, max-age=60"
 IMMUTABLE_CACHE = b"public, max-age=31536000, immutable"
-
-
-def content_type_for(key: str) -> bytes:
-    if key.endswith(".json"):
-        return b"application/json; charset=utf-8"
-    if key.endswith(".nuspec"):
-        return b"text/xml; charset=utf-8"
-    if key.endswith("/readme"):
-        return b"text/markdown; charset=utf-8"
-    return b"application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -94,21 +86,24 @@ class DocumentCache:
                 self.size -= len(evicted.body) + len(evicted.gzipped or b"")
 
 
-def render(key: str, info: BlobInfo, raw: bytes, base: str) -> Entry:
+def render(key: str, info: BlobInfo, raw: bytes, base: str, vary: bytes = b"") -> Entry:
+    """The cached answer for a stored blob. ``vary``: the request headers its body depends on besides
+    Accept-Encoding (``Host`` when the URLs in documents follow the request), for shared caches."""
     is_json = key.endswith(".json")
     body = raw.replace(BASE.encode(), base.encode()) if is_json else raw
     gzipped = gzip.compress(body, compresslevel=6, mtime=0) if is_json and len(body) > 512 else None
     etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
     last_modified = formatdate(info.modified, usegmt=True).encode()
+    vary_on = ([b"accept-encoding"] if gzipped is not None else []) + ([vary] if is_json and vary else [])
     validators = [
         (b"etag", etag),
         (b"last-modified", last_modified),
         (b"cache-control", JSON_CACHE if is_json else IMMUTABLE_CACHE),
+        *([(b"vary", b", ".join(vary_on))] if vary_on else []),
     ]
-    common = [(b"content-type", content_type_for(key)), *validators]
+    common = [*file_headers(key, body[:16]), *validators]
     if gzipped is None:
         return Entry(info.token, body, None, etag, last_modified, [*common, _length(body)], None, validators)
-    common.append((b"vary", b"accept-encoding"))
     return Entry(
         info.token,
         body,
@@ -135,12 +130,16 @@ class ReadPath:
         base_url: Callable[[Scope], str],
         on_download: Callable[[str, str], None],
         cache: DocumentCache | None = None,
+        vary: bytes = b"",
     ) -> None:
+        """``vary``: what the documents' URLs depend on in the request (``base_url`` reads it), for the
+        ``Vary`` header of documents (empty when they have a fixed base URL)."""
         self.app = app
         self.storage = storage
         self.base_url = base_url
         self.on_download = on_download
         self.cache = cache or DocumentCache()
+        self.vary = vary
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -201,7 +200,7 @@ class ReadPath:
                 return
             # Keyed by the token of the bytes read: ``info`` may be a moment older than them (it is
             # cached), and a body under a newer token than its own would be served until it changes again.
-            entry = render(key, found[1], found[0], base)
+            entry = render(key, found[1], found[0], base, self.vary)
             self.cache.put((key, base), entry)
         if _matches(if_none_match, entry.etag) or (
             not if_none_match and if_modified_since == entry.last_modified
@@ -233,20 +232,13 @@ class ReadPath:
                 send, 302, b"", extra=[(b"location", url.encode()), (b"cache-control", b"no-cache")]
             )
             return
+        kind = file_headers(key, b"")  # not read: an icon this large predates the check, and downloads
         local = self.storage.local_path(key)
         if local is not None:
-            response = FileResponse(
-                local,
-                media_type="application/octet-stream",
-                headers={k.decode(): v.decode() for k, v in validators},
-            )
+            response = FileResponse(local, headers={k.decode(): v.decode() for k, v in [*kind, *validators]})
             await response(scope, receive, send)
             return
-        headers = [
-            (b"content-type", b"application/octet-stream"),
-            *validators,
-            (b"content-length", str(info.size).encode()),
-        ]
+        headers = [*kind, *validators, (b"content-length", str(info.size).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if scope["method"] == "HEAD":
             await send({"type": "http.response.body", "body": b""})
@@ -263,6 +255,10 @@ def _matches(if_none_match: bytes, etag: bytes) -> bool:
 
 
 async def _respond(send: Send, status: int, body: bytes, extra: Headers | None = None) -> None:
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        *LOCKED_DOWN,
+        (b"content-length", str(len(body)).encode()),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
     await send({"type": "http.response.body", "body": body})

@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def _env_int(name: str, default: int) -> int:
@@ -34,6 +35,13 @@ class Settings:
     public_url: str | None = field(
         default_factory=lambda: os.environ.get("NUGAT_PUBLIC_URL", "").rstrip("/") or None
     )
+    # A separate origin for package content (https://pkgs.example.com), as nuget.org has api.nuget.org
+    # beside www: the flat container and registration URLs point there, and that host serves nothing
+    # else, never sets a cookie and ignores any it is sent, so a package file can never act as a page of
+    # the site that holds the sessions.
+    content_url: str | None = field(
+        default_factory=lambda: os.environ.get("NUGAT_CONTENT_URL", "").rstrip("/") or None
+    )
     log_format: str = field(default_factory=lambda: os.environ.get("NUGAT_LOG_FORMAT") or "text")
     # Set by `nugat serve` for its workers: where each saves its request counts for /metrics.
     metrics_dir: Path | None = field(
@@ -60,6 +68,32 @@ class Settings:
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with the given non-None fields replaced (command-line flags win over env)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    @property
+    def documents_url(self) -> str | None:
+        """The fixed base URL of the stored V3 documents (every URL in them is package content), or None
+        when they follow each request's host."""
+        return self.content_url or self.public_url
+
+    def problems(self) -> list[str]:
+        """What is wrong with the URL settings, as sentences for the operator (empty when all is well)."""
+        found = []
+        for name, url in (("NUGAT_PUBLIC_URL", self.public_url), ("NUGAT_CONTENT_URL", self.content_url)):
+            if url is None:
+                continue
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                found.append(f"{name} must be an absolute http or https URL, not {url!r}")
+            elif name == "NUGAT_CONTENT_URL" and (parts.path or parts.query or parts.fragment):
+                found.append(f"{name} must be a scheme and a host only (such as https://pkgs.example.com)")
+        if (
+            not found
+            and self.content_url
+            and self.public_url
+            and authority(self.content_url) == authority(self.public_url)
+        ):
+            found.append("NUGAT_CONTENT_URL must name another host than NUGAT_PUBLIC_URL")
+        return found
 
     @property
     def db_url(self) -> str:
@@ -92,3 +126,13 @@ class Settings:
             finally:
                 tmp.unlink()
         return path.read_text().strip().encode()
+
+
+def authority(url: str) -> str:
+    """``host[:port]`` of an absolute URL, compared as ``host_authority`` compares a Host header."""
+    return host_authority(urlsplit(url).netloc)
+
+
+def host_authority(host: str) -> str:
+    """A Host header's value as compared with a configured URL: lower case, without port 80 or 443."""
+    return host.strip().lower().removesuffix(":443").removesuffix(":80")

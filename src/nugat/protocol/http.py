@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from nugat.services import ServiceError, TooManyRequests
+from nugat.settings import Settings
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
@@ -38,6 +39,21 @@ def base_url(request: Request) -> str:
         h.get("x-forwarded-proto") if trusted else None,
         h.get("x-forwarded-host") if trusted else None,
     )
+
+
+def content_base(request: Request) -> str:
+    """The base URL of package content (flat container, registration): ``NUGAT_CONTENT_URL`` when set,
+    else the feed's own."""
+    content_url: str | None = request.app.state.core.settings.content_url
+    return content_url or base_url(request)
+
+
+def host_vary(settings: Settings) -> str:
+    """The ``Vary`` of answers whose URLs are built from the request (empty when a fixed URL is set):
+    a shared cache must not give one host's URLs to another."""
+    if settings.documents_url:
+        return ""
+    return "Host, X-Forwarded-Host, X-Forwarded-Proto" if settings.trust_forwarded else "Host"
 
 
 def client_address(request: Request) -> str:

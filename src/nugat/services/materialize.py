@@ -24,6 +24,9 @@ from nugat.services.prefixes import is_verified
 from nugat.storage import Storage
 
 JSON_TYPE = "application/json"
+# The base URL the stored documents were written with (the placeholder when they follow each request):
+# a start under other settings (NUGAT_PUBLIC_URL, NUGAT_CONTENT_URL) rewrites them all (``follow_base``).
+BASE_MARKER = "documents-base"
 
 
 REGS = table(PackageRegistration)
@@ -60,11 +63,12 @@ def dump(doc: Any) -> bytes:
 
 
 class Materializer:
-    def __init__(self, db: Database, storage: Storage, public_url: str | None = None) -> None:
+    def __init__(self, db: Database, storage: Storage, documents_url: str | None = None) -> None:
         self.db = db
         self.storage = storage
-        # With a fixed public URL the documents are stored final, servable by nginx or a CDN as they are.
-        self.base = public_url.encode() if public_url else None
+        # With a fixed URL (the content origin's, else the public one) the documents are stored final,
+        # servable by nginx or a CDN as they are; without one they hold BASE, replaced per request.
+        self.base = documents_url.encode() if documents_url else None
 
     def build(self, id_lower: str) -> None:
         """Write the documents of one id from the committed state (or remove them, if it is gone)."""
@@ -138,4 +142,12 @@ class Materializer:
             ids = list(s.scalars(select(PackageRegistration.id_lower)))
         for id_lower in ids:
             self.build(id_lower)
+        self.storage.put_bytes(BASE_MARKER, self.base or BASE.encode(), "text/plain")
         return len(ids)
+
+    def follow_base(self) -> int | None:
+        """Rewrite every document if they were written with another base URL than the settings give now
+        (or by a nugat that kept no record of it); the number of ids rewritten, or None if none had to be."""
+        if self.storage.get_bytes(BASE_MARKER) == (self.base or BASE.encode()):
+            return None
+        return self.rebuild_all()

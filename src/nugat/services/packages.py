@@ -48,7 +48,8 @@ _BUMP = update(REGS).where(REGS.c.id == bindparam("rid")).values(revision=REGS.c
 _NEW_NOTE = insert(NOTES).returning(NOTES.c.id)
 _TAKE_NOTE = delete(NOTES).where(NOTES.c.id == bindparam("note"))
 
-EMBEDDED_FILE_LIMIT = 10 << 20  # readme, icon and license files served from a package
+EMBEDDED_FILE_LIMIT = 10 << 20  # readme and license files served from a package
+TEXT_TYPE = "text/plain; charset=utf-8"
 
 
 class Refused(ServiceError):
@@ -104,9 +105,9 @@ class Packages:
         extras = self._embedded_files(upload, meta, id_lower, version_lower)
         blobs: list[tuple[str, bytes | Path, str]] = [
             (blob_keys[0], upload, "application/octet-stream"),
-            (blob_keys[1], meta.nuspec, "text/xml"),
+            (blob_keys[1], meta.nuspec, "application/octet-stream"),  # never a page (see protocol/files)
         ]
-        blobs += [(key, data, "application/octet-stream") for key, data in extras]
+        blobs += extras
         # One note covers the version's folder: every blob of a push is stored under it.
         note = self._note_pending(blob_keys[0], grant.key_id)
         committed = documents = False
@@ -170,7 +171,9 @@ class Packages:
 
     def _embedded_files(
         self, upload: Path, meta: nuspec.PackageMetadata, id_lower: str, version_lower: str
-    ) -> list[tuple[str, bytes]]:
+    ) -> list[tuple[str, bytes, str]]:
+        """The readme, icon and license blobs with the media type each is stored under (an icon must be
+        a PNG or JPEG image: see ``protocol/files``)."""
         files = []
         for name, entry in (
             ("readme", meta.readme_file),
@@ -178,11 +181,16 @@ class Packages:
             ("license", meta.license_file),
         ):
             if entry:
+                limit = nuspec.MAX_ICON_BYTES if name == "icon" else EMBEDDED_FILE_LIMIT
                 try:
-                    data = nuspec.read_entry(upload, entry, EMBEDDED_FILE_LIMIT)
+                    data = nuspec.read_entry(upload, entry, limit)
                 except nuspec.InvalidPackage as exc:
                     raise ServiceError(f"The nuspec names {name} file {entry!r}, but: {exc}") from None
-                files.append((f"{urls.FLAT}/{id_lower}/{version_lower}/{name}", data))
+                try:
+                    media_type = nuspec.check_icon(entry, data) if name == "icon" else TEXT_TYPE
+                except nuspec.InvalidPackage as exc:
+                    raise ServiceError(str(exc)) from None
+                files.append((f"{urls.FLAT}/{id_lower}/{version_lower}/{name}", data, media_type))
         return files
 
     def _insert_version(

@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from nugat.core import Core
-from nugat.protocol.http import base_url, nuget_error
+from nugat.protocol.http import base_url, content_base, nuget_error
 from nugat.protocol.v2 import atom
 from nugat.protocol.v2.queries import V2Queries, parse_filter
 from nugat.protocol.v3 import urls
@@ -126,7 +126,7 @@ async def download(request: Request) -> Response:
     id_lower = package_id.lower()
     if not re.fullmatch(r"[a-z0-9_.-]{1,100}", id_lower):
         return nuget_error(NotFound(f"{package_id} does not exist"))
-    return RedirectResponse(f"{base_url(request)}/{urls.nupkg(id_lower, normalized)}", status_code=302)
+    return RedirectResponse(f"{content_base(request)}/{urls.nupkg(id_lower, normalized)}", status_code=302)
 
 
 routes = [

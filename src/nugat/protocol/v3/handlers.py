@@ -12,7 +12,8 @@ from starlette.routing import Route
 
 from nugat.core import Core
 from nugat.protocol import BASE
-from nugat.protocol.http import base_url, json_response
+from nugat.protocol.files import LOCKED_DOWN
+from nugat.protocol.http import base_url, content_base, host_vary, json_response
 from nugat.protocol.v3 import urls
 from nugat.protocol.v3.service_index import service_index
 from nugat.services.materialize import dump
@@ -20,7 +21,7 @@ from nugat.services.search import MAX_SKIP, MAX_TAKE, Hit, Query
 
 
 async def index(request: Request) -> Response:
-    return json_response(service_index(base_url(request)))
+    return json_response(service_index(base_url(request), content_base(request)))
 
 
 def _int(value: str | None, default: int, low: int, high: int) -> int:
@@ -86,7 +87,7 @@ async def search(request: Request) -> Response:
     core: Core = request.app.state.core
     query = parse_query(request)
     total, hits = await run_in_threadpool(core.search.search, query)
-    base = base_url(request)
+    base = content_base(request)
     hive = "registration-semver2" if query.semver2 else "registration"
     return json_response({"totalHits": total, "data": [_result(h, base, hive) for h in hits]})
 
@@ -110,8 +111,12 @@ async def leaf(request: Request) -> Response:
     doc = await run_in_threadpool(core.materializer.leaf, hive, id_lower, version_lower)
     if doc is None:
         return PlainTextResponse("Not found", status_code=404)
-    body = dump(doc).replace(BASE.encode(), base_url(request).encode())
-    return Response(body, media_type="application/json", headers={"cache-control": "public, max-age=60"})
+    body = dump(doc).replace(BASE.encode(), content_base(request).encode())
+    headers = {"cache-control": "public, max-age=60", **{k.decode(): v.decode() for k, v in LOCKED_DOWN}}
+    vary = host_vary(request.app.state.core.settings)
+    if vary:
+        headers["vary"] = vary
+    return Response(body, media_type="application/json", headers=headers)
 
 
 routes = [

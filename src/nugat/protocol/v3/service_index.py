@@ -1,4 +1,8 @@
-"""The service index: every resource type the official clients look up, all below ``/v3/``."""
+"""The service index: every resource type the official clients look up, all below ``/v3/``.
+
+Package content (flat container, registration, readme) is at ``content``: the feed's own base URL, or
+the content origin (``NUGAT_CONTENT_URL``) when one is set.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ _SEARCH = ("", "/3.0.0-beta", "/3.0.0-rc", "/3.4.0", "/3.5.0")
 _REGISTRATION_SEMVER1 = ("", "/3.0.0-beta", "/3.0.0-rc", "/3.4.0")
 
 
-def service_index(base: str) -> dict[str, Any]:
+def service_index(base: str, content: str | None = None) -> dict[str, Any]:
+    content = content or base
     resources: list[dict[str, Any]] = [
         {
             "@id": f"{base}/api/v2/package",
@@ -16,7 +21,7 @@ def service_index(base: str) -> dict[str, Any]:
             "comment": "Push, delete (unlist)",
         },
         {
-            "@id": f"{base}/v3/flatcontainer/",
+            "@id": f"{content}/v3/flatcontainer/",
             "@type": "PackageBaseAddress/3.0.0",
             "comment": "Package content",
         },
@@ -35,7 +40,7 @@ def service_index(base: str) -> dict[str, Any]:
     ]
     resources += [
         {
-            "@id": f"{base}/v3/registration/",
+            "@id": f"{content}/v3/registration/",
             "@type": f"RegistrationsBaseUrl{suffix}",
             "comment": "Metadata of SemVer 1.0.0 packages",
         }
@@ -43,18 +48,18 @@ def service_index(base: str) -> dict[str, Any]:
     ]
     resources += [
         {
-            "@id": f"{base}/v3/registration-semver2/",
+            "@id": f"{content}/v3/registration-semver2/",
             "@type": "RegistrationsBaseUrl/3.6.0",
             "comment": "Metadata of all packages, including SemVer 2.0.0",
         },
         {
-            "@id": f"{base}/v3/registration-semver2/",
+            "@id": f"{content}/v3/registration-semver2/",
             "@type": "RegistrationsBaseUrl/Versioned",
             "clientVersion": "4.3.0-alpha",
             "comment": "Metadata of all packages, including SemVer 2.0.0",
         },
         {
-            "@id": f"{base}/v3/flatcontainer/{{lower_id}}/{{lower_version}}/readme",
+            "@id": f"{content}/v3/flatcontainer/{{lower_id}}/{{lower_version}}/readme",
             "@type": "ReadmeUriTemplate/6.13.0",
             "comment": "README of a package version",
         },

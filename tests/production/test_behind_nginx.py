@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from production.helpers import push, running_nginx
+from support.hostile_files import file_paths, hostile_package
 from support.nugetexe import NuGetClient, installed_packages
 from support.server import NugatServer, free_port, running_server, user_key
 from support.zips import package
@@ -79,3 +80,33 @@ def test_what_is_not_a_file_goes_to_nugat(proxied: tuple[NugatServer, str]) -> N
     assert [d["id"] for d in search["data"]] == ["Edge.Case"]
     assert search["data"][0]["registration"].startswith(f"{url}/")
     assert httpx.get(f"{url}/health").json() == {"status": "ok"}
+
+
+def test_package_files_from_nginx_are_locked_down_as_from_nugat(proxied: tuple[NugatServer, str]) -> None:
+    """Issue 10, item 1: what nginx serves from the data folder carries the headers nugat sends, and a
+    type no browser runs script in; icons (PNG or JPEG by their bytes) are left to nugat."""
+    nugat, url = proxied
+    key = user_key(nugat, "edge3", ["push"])
+    assert push(nugat, key, hostile_package("Edge.Hostile")).status_code == 201
+    types = {
+        "nuspec": "application/octet-stream",
+        "nupkg": "application/octet-stream",
+        "readme": "text/plain; charset=utf-8",
+        "license": "text/plain; charset=utf-8",
+        "icon": "image/png",
+        "flat index": "application/json",
+        "registration": "application/json",
+    }
+    for name, path in file_paths("Edge.Hostile").items():
+        resp = httpx.get(url + path, headers={"accept-encoding": "gzip"})
+        assert resp.status_code == 200, (name, resp.status_code)
+        assert served_by_nginx(resp) is (name not in ("icon", "leaf")), name
+        assert resp.headers.get_list("x-content-type-options") == ["nosniff"], name
+        assert resp.headers.get_list("content-security-policy") == ["default-src 'none'; sandbox"], name
+        assert len(resp.headers.get_list("cache-control")) == 1, name
+        if name in types:
+            assert resp.headers["content-type"] == types[name], name
+        if name == "nuspec":
+            assert resp.headers["content-disposition"].startswith("attachment"), name
+    missing = httpx.get(f"{url}/v3/flatcontainer/edge.hostile/9.9.9/edge.hostile.nuspec")
+    assert missing.status_code == 404 and missing.headers["x-content-type-options"] == "nosniff"

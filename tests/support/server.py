@@ -227,10 +227,12 @@ def running_server(
     *,
     workers: int = 1,
     database_url: str | None = None,
+    port: int | None = None,
 ) -> Iterator[NugatServer]:
     """A started ``nugat serve`` on a free port; ``database`` is ``"sqlite"`` or ``"postgres"``;
     ``extra_env``: more ``NUGAT_*`` settings for the server and its CLI; ``workers``: server processes;
-    ``database_url``: an existing PostgreSQL database to share (else a fresh one is made and dropped)."""
+    ``database_url``: an existing PostgreSQL database to share (else a fresh one is made and dropped);
+    ``port``: the port to listen on (one the settings name, from ``free_port()``), else a free one."""
     if database not in {"sqlite", "postgres"}:
         raise ValueError(database)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -244,7 +246,7 @@ def running_server(
         log_path = data_dir / "server.log"
         LOG_FILES.append(log_path)
         server = NugatServer(
-            url=f"http://127.0.0.1:{free_port()}",
+            url=f"http://127.0.0.1:{port or free_port()}",
             data_dir=data_dir,
             env=env,
             database=database,

@@ -21,6 +21,7 @@ from nugat.protocol.upload import remove_abandoned
 from nugat.services import ServiceError
 from nugat.services.accounts import KeyView
 from nugat.settings import Settings
+from nugat.storage import StorageError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -57,6 +58,22 @@ def _print_key(view: KeyView, secret: str | None, as_json: bool) -> None:
         )
 
 
+def _follow_documents_base(core: Core) -> None:
+    """Rewrite the stored documents if they carry another base URL than the settings now give."""
+    log = logging.getLogger("nugat")
+    try:
+        rewritten = core.materializer.follow_base()
+    except StorageError as exc:  # /health says so; the next start with the storage back rewrites them
+        log.error("could not check the base URL of the stored documents: %s", exc)
+        return
+    if rewritten:
+        log.warning(
+            "the documents' base URL changed (NUGAT_PUBLIC_URL, NUGAT_CONTENT_URL): %d ids rewritten",
+            rewritten,
+        )
+        core.storage.settle()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
     from granian.constants import Interfaces, SSLProtocols
@@ -79,13 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             removed,
             rebuilt,
         )
-    rewritten = core.materializer.follow_base()
-    if rewritten:
-        logging.getLogger("nugat").warning(
-            "the documents' base URL changed (NUGAT_PUBLIC_URL, NUGAT_CONTENT_URL): %d ids rewritten",
-            rewritten,
-        )
-        core.storage.settle()
+    _follow_documents_base(core)
     core.close()
     os.environ["NUGAT_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["NUGAT_LOG_FORMAT"] = settings.log_format

@@ -18,7 +18,7 @@ import pytest
 
 from hostile.harness import Feed
 from support.hostile_files import file_paths, hostile_package
-from support.server import NugatServer, free_port, running_server, user_key
+from support.server import TEST_PASSWORD, NugatServer, free_port, running_server, user_key
 from support.zips import package
 
 LOCKED_DOWN_POLICY = "default-src 'none'; sandbox"
@@ -111,7 +111,7 @@ def cookies(origins: Origins) -> dict[str, str]:
         csrf = form.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         answer = client.post(
             "/signin",
-            data={"login": "carol", "password": "correct horse battery staple 42", "csrf": csrf, "next": "/"},
+            data={"login": "carol", "password": TEST_PASSWORD, "csrf": csrf, "next": "/"},
         )
         assert answer.status_code == 303, answer.text[:300]
         assert client.get("/account/apikeys").status_code == 200

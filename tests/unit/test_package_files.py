@@ -3,12 +3,14 @@ origin's cookie rules (``content_origin``) and the URL settings it needs."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nugat.cli import cmd_serve
 from nugat.content_origin import ContentOrigin
 from nugat.nuspec import InvalidPackage, check_icon, image_type
 from nugat.protocol.files import file_headers
@@ -157,3 +159,13 @@ def test_other_hosts_pass_unchanged() -> None:
     seen, sent = call(b"nuget.example.com", "/account/apikeys")
     assert seen["headers"][b"cookie"] == b"nugat_session=secret"
     assert (b"set-cookie", b"s=1") in sent[0]["headers"]
+
+
+def test_serve_refuses_a_content_url_on_the_public_host(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NUGAT_PUBLIC_URL", "https://nuget.example.com")
+    monkeypatch.setenv("NUGAT_CONTENT_URL", "https://NUGET.example.com:443")
+    assert cmd_serve(argparse.Namespace(data_dir=str(tmp_path))) == 2
+    assert "NUGAT_CONTENT_URL must name another host than NUGAT_PUBLIC_URL" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # refused before anything was opened

@@ -120,8 +120,11 @@ def test_an_invalid_package_is_400_and_stores_nothing(alice: Site, data: bytes, 
     assert alice.events("package.push") == []
 
 
+PNG = b"\x89PNG\r\n\x1a\n-icon"  # an icon must start as a PNG or JPEG image does (issue 10)
+
+
 def test_embedded_readme_icon_and_license_are_stored_beside_the_package(alice: Site) -> None:
-    files = {"docs/README.md": b"# Utils\n", "images/icon.png": b"\x89PNG-icon", "LICENSE.txt": b"MIT\n"}
+    files = {"docs/README.md": b"# Utils\n", "images/icon.png": PNG, "LICENSE.txt": b"MIT\n"}
     extra = (
         "<readme>docs/README.md</readme><icon>images/icon.png</icon>"
         '<license type="file">LICENSE.txt</license>'
@@ -129,11 +132,30 @@ def test_embedded_readme_icon_and_license_are_stored_beside_the_package(alice: S
     alice.push(alice.key("alice", "push"), ID, files=files, extra=extra)
     folder = f"{urls.FLAT}/contoso.utils/1.0.0"
     assert alice.storage.get_bytes(f"{folder}/readme") == b"# Utils\n"
-    assert alice.storage.get_bytes(f"{folder}/icon") == b"\x89PNG-icon"
+    assert alice.storage.get_bytes(f"{folder}/icon") == PNG
     assert alice.storage.get_bytes(f"{folder}/license") == b"MIT\n"
+    # Stored as what they are, for a CDN serving the bucket: never as a type a browser runs script in.
+    types = {
+        name: alice.storage.blobs[f"{folder}/{name}"].content_type for name in ("readme", "icon", "license")
+    }
+    assert types == {
+        "readme": "text/plain; charset=utf-8",
+        "icon": "image/png",
+        "license": "text/plain; charset=utf-8",
+    }
+    assert alice.storage.blobs[f"{folder}/contoso.utils.nuspec"].content_type == "application/octet-stream"
     entry = alice.catalog(ID)["1.0.0"]
     assert entry["readmeUrl"].endswith(f"{folder}/readme")
     assert entry["iconUrl"].endswith(f"{folder}/icon")
+
+
+@pytest.mark.parametrize(
+    "icon", [b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", b"GIF89a", b""]
+)
+def test_an_icon_that_is_not_a_png_or_jpeg_image_is_400(alice: Site, icon: bytes) -> None:
+    with refused(400, "The icon file 'icon.png' is not a PNG or JPEG image"):
+        alice.push(alice.key("alice", "push"), ID, files={"icon.png": icon}, extra="<icon>icon.png</icon>")
+    assert alice.storage.keys() == []
 
 
 def test_a_missing_embedded_file_is_400(alice: Site) -> None:

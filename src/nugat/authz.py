@@ -36,6 +36,7 @@ def can_push(
     actor_is_member: bool,
     reservation: Reservation | None = None,
     looks_like: str | None = None,
+    trusted_only: bool = False,
 ) -> Decision:
     """May this key push ``package_id``? ``exists``: the id has versions already; ``owner_ids``: its owners.
 
@@ -73,6 +74,11 @@ def can_push(
         return _deny(f"API key {grant.key_id} does not allow pushing packages")
     if grant.owner_id not in owner_ids:
         return _deny(f"{grant.owner_name} is not an owner of {package_id}")
+    if trusted_only and not grant.trusted:
+        return _deny(
+            f"{package_id} accepts only trusted publishing: push it from its CI workflow with a key "
+            f"minted for the run; long-lived API keys such as {grant.key_id} are refused"
+        )
     return ALLOW
 
 
@@ -104,3 +110,65 @@ def can_unlist(
     if grant.owner_id not in owner_ids:
         return _deny(f"{grant.owner_name} is not an owner of {package_id}")
     return ALLOW
+
+
+# Trusted publishing (``services.trusted``) ------------------------------------------------------------
+
+
+def can_manage_policy(*, actor: str, owner: str, is_owner: bool, administers_owner: bool) -> Decision:
+    """May ``actor`` create (or change) a trusted publishing policy acting for ``owner``?
+
+    ``is_owner``: the actor is that account; ``administers_owner``: it is an admin of that organization.
+    A policy mints keys in its creator's name, so only those who could make such keys by hand may.
+    """
+    if is_owner or administers_owner:
+        return ALLOW
+    return _deny(
+        f"{actor} cannot make trusted publishing policies for {owner}: only {owner} itself "
+        "or an administrator of the organization can"
+    )
+
+
+def can_mint(
+    *,
+    policy: str,
+    creator: str,
+    creator_active: bool,
+    owner: str,
+    owner_active: bool,
+    owner_is_org: bool,
+    creator_administers_owner: bool,
+    expired_unbound: bool,
+) -> Decision:
+    """May policy ``policy`` mint a key now? Checked after the token matched it, at every mint.
+
+    ``creator_active``/``owner_active``: the accounts are neither disabled nor deleted.
+    ``creator_administers_owner``: for an organization's policy, its creator is still an admin of it
+    (rights are re-checked at each mint, not only when the policy was made). ``expired_unbound``: the
+    policy was never used and its 7 days to first use have passed (nuget.org's rule).
+    """
+    if not creator_active:
+        return _deny(f"The user {creator}, who made policy {policy!r}, is disabled")
+    if not owner_active:
+        return _deny(f"The {'organization' if owner_is_org else 'user'} {owner} is disabled")
+    if owner_is_org and not creator_administers_owner:
+        return _deny(
+            f"{creator} is no longer an administrator of {owner}: policy {policy!r} cannot mint keys for it"
+        )
+    if expired_unbound:
+        return _deny(
+            f"Policy {policy!r} was not used within 7 days of being saved, so it expired; "
+            "save it again to give it another 7 days",
+            401,
+        )
+    return ALLOW
+
+
+def can_set_trusted_only(*, actor: str, package_id: str, owns_package: bool, site_admin: bool) -> Decision:
+    """May ``actor`` switch "trusted publishing only" on or off for ``package_id``?
+
+    ``owns_package``: the actor owns it, or administers an organization that does.
+    """
+    if owns_package or site_admin:
+        return ALLOW
+    return _deny(f"{actor} is not an owner of {package_id}")

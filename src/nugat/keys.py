@@ -182,6 +182,19 @@ class KeyGrant:
     globs: tuple[str, ...]
     packages: tuple[str, ...]
     expires_at: datetime
+    name: str = ""
+    policy_id: int | None = None  # minted by a trusted publishing policy (``services.trusted``)
+    origin: str | None = None  # for a minted key: the CI run it was minted for
+
+    @property
+    def trusted(self) -> bool:
+        """A short-lived key minted for a CI job by trusted publishing, not a long-lived key."""
+        return self.policy_id is not None
+
+    @property
+    def credential(self) -> str:
+        """What published with this key, as the audit log shows it: the CI run, or the key's name."""
+        return self.origin or f"API key {self.name or self.key_id}"
 
     def covers(self, package_id: str) -> bool:
         lowered = package_id.lower()

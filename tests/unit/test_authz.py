@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
 
-from nugat.authz import can_push, can_unlist
+from nugat.authz import Decision, can_manage_policy, can_mint, can_push, can_set_trusted_only, can_unlist
 from nugat.keys import KeyGrant
 from nugat.prefixes import Reservation
 
@@ -246,3 +247,100 @@ def test_org_key_unlists_the_orgs_package_while_its_creator_is_a_member() -> Non
         403,
         "API key k1 acts for Contoso, and its creator no longer does",
     )
+
+
+# Trusted publishing -------------------------------------------------------------------------------------
+
+
+def test_a_trusted_only_package_refuses_long_lived_keys() -> None:
+    decision = can_push(
+        grant("push"),
+        "Contoso.Lib",
+        exists=True,
+        owner_ids=frozenset({ALICE}),
+        actor_is_member=True,
+        trusted_only=True,
+    )
+    assert (decision.allowed, decision.status) == (False, 403)
+    assert "accepts only trusted publishing" in decision.reason
+
+
+def test_a_trusted_only_package_accepts_minted_keys() -> None:
+    minted = replace(
+        grant("push"), policy_id=7, origin="trusted publishing: GitHub Actions contoso/lib run 1"
+    )
+    decision = can_push(
+        minted,
+        "Contoso.Lib",
+        exists=True,
+        owner_ids=frozenset({ALICE}),
+        actor_is_member=True,
+        trusted_only=True,
+    )
+    assert decision.allowed
+    assert minted.credential.startswith("trusted publishing: ")
+    assert grant("push").credential == "API key k1"
+
+
+def test_a_trusted_only_package_still_needs_an_owner() -> None:
+    minted = replace(grant("push"), policy_id=7)
+    decision = can_push(
+        minted,
+        "Contoso.Lib",
+        exists=True,
+        owner_ids=frozenset({BOB}),
+        actor_is_member=True,
+        trusted_only=True,
+    )
+    assert "is not an owner" in decision.reason
+
+
+def test_policies_are_made_by_the_owner_or_an_admin_of_the_org() -> None:
+    assert can_manage_policy(actor="alice", owner="alice", is_owner=True, administers_owner=False).allowed
+    assert can_manage_policy(actor="alice", owner="Contoso", is_owner=False, administers_owner=True).allowed
+    refused = can_manage_policy(actor="bob", owner="Contoso", is_owner=False, administers_owner=False)
+    assert (refused.allowed, refused.status) == (False, 403)
+    assert "only Contoso itself or an administrator" in refused.reason
+
+
+def mint(**changes: object) -> Decision:
+    facts: dict[str, object] = {
+        "policy": "release",
+        "creator": "alice",
+        "creator_active": True,
+        "owner": "Contoso",
+        "owner_active": True,
+        "owner_is_org": True,
+        "creator_administers_owner": True,
+        "expired_unbound": False,
+    }
+    facts.update(changes)
+    return can_mint(**facts)  # type: ignore[arg-type]
+
+
+def test_a_policy_mints_when_everything_holds() -> None:
+    assert mint().allowed
+
+
+def test_a_disabled_creator_or_owner_stops_minting() -> None:
+    assert "alice, who made policy 'release', is disabled" in mint(creator_active=False).reason
+    assert "organization Contoso is disabled" in mint(owner_active=False).reason
+
+
+def test_a_creator_no_longer_admin_of_the_org_stops_minting() -> None:
+    refused = mint(creator_administers_owner=False)
+    assert (refused.allowed, refused.status) == (False, 403)
+    assert "no longer an administrator of Contoso" in refused.reason
+    assert mint(owner_is_org=False, owner="alice", creator_administers_owner=False).allowed
+
+
+def test_an_unused_policy_expires_after_its_seven_days() -> None:
+    refused = mint(expired_unbound=True)
+    assert (refused.allowed, refused.status) == (False, 401)
+    assert "not used within 7 days" in refused.reason
+
+
+def test_trusted_only_is_switched_by_owners_and_site_admins() -> None:
+    assert can_set_trusted_only(actor="alice", package_id="P", owns_package=True, site_admin=False).allowed
+    assert can_set_trusted_only(actor="root", package_id="P", owns_package=False, site_admin=True).allowed
+    assert not can_set_trusted_only(actor="bob", package_id="P", owns_package=False, site_admin=False).allowed

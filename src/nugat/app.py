@@ -17,7 +17,7 @@ from starlette.routing import Route
 from nugat import metrics
 from nugat.content_origin import ContentOrigin
 from nugat.core import Core
-from nugat.protocol import publish
+from nugat.protocol import publish, token
 from nugat.protocol.http import base_url_from, host_vary, one_line
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     routes = [
         *v3.routes,
         *publish.routes,
+        *token.routes,
         *v2.routes,
         Route("/health", health),
         Route("/metrics", metrics_text),

@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from nugat import metrics
+from nugat import metrics, oidc
 from nugat.core import Core
 from nugat.logs import FORMATS, logging_config
 from nugat.protocol.upload import remove_abandoned
 from nugat.services import ServiceError
 from nugat.services.accounts import KeyView
+from nugat.services.trusted import DEFAULT_KEY_MINUTES, PolicySettings, PolicyView
 from nugat.settings import Settings
 from nugat.storage import StorageError
 
@@ -86,6 +87,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     core = Core(settings)
     core.db.upgrade()
+    try:
+        core.trusted  # noqa: B018 (a wrong issuer configuration stops the start, not the first CI job)
+    except oidc.InvalidIssuers as exc:
+        print(f"nugat: trusted publishing: {exc} (NUGAT_OIDC_ISSUERS, NUGAT_OIDC_CONFIG)", file=sys.stderr)
+        return 2
     # Leftovers of a crash (kill -9, power loss) in the middle of pushes, by this or another process.
     uploads = remove_abandoned(settings.tmp_dir)
     removed, rebuilt = core.packages.recover()
@@ -299,6 +305,91 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_policy(view: PolicyView, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(view.as_json()))
+        return
+    state = "bound" if view.bound else ("EXPIRED (unused)" if view.expired else "not used yet")
+    criteria = "  ".join(f"{k}={v}" for k, v in view.criteria.as_json().items())
+    print(
+        f"{view.id}  {view.name!r}  owner={view.owner}  by={view.creator}  {view.kind} {view.issuer}  "
+        f"{criteria}  scopes={','.join(view.scopes)}  packages={', '.join(view.globs + view.packages)}  "
+        f"keys live {view.key_minutes} min  {state}  live keys={len(view.live_keys)}"
+    )
+
+
+def _policy_settings(args: argparse.Namespace) -> PolicySettings:
+    values = {
+        "owner": args.repository_owner or "",
+        "repository": args.repository or "",
+        "workflow": args.workflow or "",
+        "environment": args.environment or "",
+        "ref": args.ref or "",
+        "subject": args.subject or "",
+    }
+    return PolicySettings(
+        criteria=values,
+        scopes=args.scope or [],
+        globs=args.glob or [],
+        packages=args.package or [],
+        key_minutes=args.key_minutes,
+        name=args.name or "",
+    )
+
+
+def cmd_policy_create(args: argparse.Namespace) -> int:
+    view = _core(args).trusted.create_policy(
+        args.user, args.owner or args.user, args.kind, args.issuer, _policy_settings(args)
+    )
+    _print_policy(view, args.json)
+    return 0
+
+
+def cmd_policy_edit(args: argparse.Namespace) -> int:
+    view = _core(args).trusted.edit_policy(None, args.policy_id, _policy_settings(args))
+    _print_policy(view, args.json)
+    return 0
+
+
+def cmd_policy_delete(args: argparse.Namespace) -> int:
+    _core(args).trusted.delete_policy(None, args.policy_id)
+    print(f"deleted trusted publishing policy {args.policy_id} and the keys it minted")
+    return 0
+
+
+def cmd_policy_list(args: argparse.Namespace) -> int:
+    views = _core(args).trusted.policies(args.user)
+    if args.json:
+        print(json.dumps([v.as_json() for v in views]))
+    for view in views if not args.json else []:
+        _print_policy(view, False)
+    return 0
+
+
+def cmd_package_trusted_only(args: argparse.Namespace) -> int:
+    _core(args).trusted.set_trusted_only(None, args.package, args.state == "on")
+    state = "only keys minted by trusted publishing" if args.state == "on" else "any key allowed"
+    print(f"{args.package}: {state}")
+    return 0
+
+
+def _policy_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repository-owner", help="GitHub: the repository's owner; GitLab: the namespace path")
+    p.add_argument("--repository", help="GitHub: owner/repo or repo; GitLab: the project (path or name)")
+    p.add_argument("--workflow", help="GitHub: the workflow file in .github/workflows, such as release.yml")
+    p.add_argument("--environment", help="the CI environment the job must run in (optional)")
+    p.add_argument("--ref", help="GitLab: the branch or tag the job must run for (optional)")
+    p.add_argument("--subject", help="other OIDC issuers: the sub claim the token must carry")
+    p.add_argument("--scope", action="append", choices=["push", "push-version", "unlist"], required=True)
+    p.add_argument("--glob", action="append", help="package id glob, such as Contoso.*")
+    p.add_argument("--package", action="append", help="a package id")
+    p.add_argument(
+        "--key-minutes", type=int, default=DEFAULT_KEY_MINUTES, help="how long minted keys live (1-60, 15)"
+    )
+    p.add_argument("--name", help="a name for the policy (default: from the repository and workflow)")
+    p.add_argument("--json", action="store_true")
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="data folder (default $NUGAT_DATA_DIR or ./nugat-data)")
@@ -410,6 +501,33 @@ def _parser() -> argparse.ArgumentParser:
     p = add(owner, "list", cmd_owner_list, "list a package's owners")
     p.add_argument("package")
     p.add_argument("--json", action="store_true")
+
+    policy = sub.add_parser("policy", help="trusted publishing policies").add_subparsers(
+        dest="policy_command", required=True
+    )
+    p = add(policy, "create", cmd_policy_create, "let a CI workflow mint short-lived keys")
+    p.add_argument("--user", required=True, help="the policy's creator: keys are minted in its name")
+    p.add_argument(
+        "--owner", help="the package owner the keys act for: the user (default) or an org it administers"
+    )
+    p.add_argument("--kind", choices=oidc.KINDS, default=oidc.GITHUB, help="the CI system (default github)")
+    p.add_argument("--issuer", help="the issuer URL (default: the configured one of that kind)")
+    _policy_arguments(p)
+    p = add(policy, "edit", cmd_policy_edit, "change a policy (its live keys are deleted)")
+    p.add_argument("policy_id", type=int)
+    _policy_arguments(p)
+    p = add(policy, "delete", cmd_policy_delete, "delete a policy and the keys it minted")
+    p.add_argument("policy_id", type=int)
+    p = add(policy, "list", cmd_policy_list, "list policies")
+    p.add_argument("--user", help="only those this user made or administers")
+    p.add_argument("--json", action="store_true")
+
+    package = sub.add_parser("package", help="package settings").add_subparsers(
+        dest="package_command", required=True
+    )
+    p = add(package, "trusted-only", cmd_package_trusted_only, "accept only trusted publishing for a package")
+    p.add_argument("package")
+    p.add_argument("state", choices=["on", "off"])
 
     p = add(sub, "audit", cmd_audit, "show the audit log, newest first")
     p.add_argument("--user", help="events made by or filed under this user or organization")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from nugat import oidc
 from nugat.db import Database
 from nugat.services.accounts import Accounts
 from nugat.services.audit import AuditLog
@@ -14,6 +15,7 @@ from nugat.services.owners import Owners
 from nugat.services.packages import Packages
 from nugat.services.prefixes import Prefixes
 from nugat.services.search import Search
+from nugat.services.trusted import TrustedPublishing
 from nugat.settings import Settings
 from nugat.storage import Storage, open_storage
 
@@ -69,6 +71,19 @@ class Core:
     @cached_property
     def downloads(self) -> DownloadCounter:
         return DownloadCounter(self.db)
+
+    @cached_property
+    def trusted(self) -> TrustedPublishing:
+        """Trusted publishing; enabled when issuers are configured and an audience is known (the
+        configured one, else the public URL: never the request's host, which the client chooses)."""
+        settings = self.settings
+        issuers = oidc.parse_issuers(settings.oidc_issuers)
+        audience = settings.oidc_audience
+        if settings.oidc_config is not None:
+            more, file_audience = oidc.load_config(settings.oidc_config)
+            issuers = oidc.merge(issuers, more)
+            audience = audience or file_audience
+        return TrustedPublishing(self.db, settings.server_secret(), issuers, audience or settings.public_url)
 
     def close(self) -> None:
         self.db.dispose()

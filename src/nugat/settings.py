@@ -65,6 +65,16 @@ class Settings:
         )
     )
 
+    # Trusted publishing (``services.trusted``): the OIDC issuers CI jobs' tokens may come from, as
+    # ``kind=url`` entries, and/or a TOML file of them; and the audience tokens must name.
+    oidc_issuers: str = field(default_factory=lambda: os.environ.get("NUGAT_OIDC_ISSUERS", ""))
+    oidc_config: Path | None = field(
+        default_factory=lambda: (
+            Path(os.environ["NUGAT_OIDC_CONFIG"]) if os.environ.get("NUGAT_OIDC_CONFIG") else None
+        )
+    )
+    oidc_audience: str | None = field(default_factory=lambda: os.environ.get("NUGAT_OIDC_AUDIENCE") or None)
+
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with the given non-None fields replaced (command-line flags win over env)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -63,6 +64,8 @@ class PackageRegistration(Base):
     built_revision: Mapped[int] = mapped_column(Integer, default=0)
     total_downloads: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Long-lived keys may not push it: only keys minted by trusted publishing (``services.trusted``).
+    trusted_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     versions: Mapped[list[PackageVersion]] = relationship(back_populates="registration")
 
@@ -121,6 +124,51 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A short-lived key minted by this trusted publishing policy (deleted with it), and the CI run's line.
+    policy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("trusted_policies.id", ondelete="CASCADE"), index=True
+    )
+    origin: Mapped[str | None] = mapped_column(String(500))
+
+
+class TrustedPolicy(Base):
+    """A trusted publishing policy: which CI jobs (issuer and criteria) may mint keys acting for an owner.
+
+    ``bound_owner_id``/``bound_repository_id``: the ids of the repository and its owner, recorded at
+    first use; from then on only they match (a deleted and re-created repository of the same name does
+    not). ``validate_by``: an unbound policy expires then (7 days after it was saved).
+    """
+
+    __tablename__ = "trusted_policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    creator_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    issuer: Mapped[str] = mapped_column(String(500))
+    criteria: Mapped[dict[str, Any]] = mapped_column(JSON)
+    bound_owner_id: Mapped[str | None] = mapped_column(String(64))
+    bound_repository_id: Mapped[str | None] = mapped_column(String(64))
+    validate_by: Mapped[datetime | None] = mapped_column(DateTime)
+    scopes: Mapped[list[Any]] = mapped_column(JSON)
+    globs: Mapped[list[Any]] = mapped_column(JSON)
+    packages: Mapped[list[Any]] = mapped_column(JSON)
+    key_minutes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class UsedToken(Base):
+    """An OIDC token already exchanged for a key: the SHA-256 of its issuer and ``jti``, unique, so a
+    replay is refused by every process; kept until the token itself has expired."""
+
+    __tablename__ = "used_oidc_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
 class AuditEvent(Base):

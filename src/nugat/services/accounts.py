@@ -55,6 +55,9 @@ _KEY_ROW = (
         _API_KEYS.c.globs,
         _API_KEYS.c.packages,
         _API_KEYS.c.expires_at,
+        _API_KEYS.c.name,
+        _API_KEYS.c.policy_id,
+        _API_KEYS.c.origin,
         _ACCOUNTS.c.name.label("owner_name"),
     )
     .join(_ACCOUNTS, _ACCOUNTS.c.id == _API_KEYS.c.owner_id)
@@ -390,14 +393,18 @@ class Accounts:
             rows = s.execute(
                 select(ApiKey, Account.name)
                 .join(Account, Account.id == ApiKey.owner_id)
-                .where(ApiKey.user_id == user.id)
+                .where(ApiKey.user_id == user.id, ApiKey.policy_id.is_(None))  # minted keys: trusted.py
                 .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
             ).all()
             return [_view(row, owner_name) for row, owner_name in rows]
 
     def _own_key(self, s: Session, user_name: str, key_id: str) -> tuple[ApiKey, Account]:
         user = self.find_account(s, user_name)
-        row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id, ApiKey.user_id == user.id))
+        row = s.scalar(
+            select(ApiKey).where(
+                ApiKey.key_id == key_id, ApiKey.user_id == user.id, ApiKey.policy_id.is_(None)
+            )
+        )
         if row is None:
             raise NotFound(f"{user.name} has no API key {key_id!r}")
         return row, user
@@ -527,6 +534,9 @@ class Accounts:
             globs=tuple(row.globs),
             packages=tuple(row.packages),
             expires_at=row.expires_at,
+            name=row.name,
+            policy_id=row.policy_id,
+            origin=row.origin,
         )
 
 

@@ -33,7 +33,9 @@ REGS = table(PackageRegistration)
 VERSIONS = table(PackageVersion)
 # Built once: they run in every push (building a statement costs more than running it on SQLite).
 _REGISTRATION = (
-    select(REGS.c.id, REGS.c.package_id).where(REGS.c.id_lower == bindparam("id_lower")).with_for_update()
+    select(REGS.c.id, REGS.c.package_id, REGS.c.trusted_only)
+    .where(REGS.c.id_lower == bindparam("id_lower"))
+    .with_for_update()
 )
 _VERSIONS_OF = select(VERSIONS).where(VERSIONS.c.registration_id == bindparam("rid"))
 _LEAF_OF = (
@@ -50,12 +52,17 @@ class Registration(NamedTuple):
     id: int
     id_lower: str
     package_id: str
+    trusted_only: bool = False  # only keys minted by trusted publishing may push it
 
 
 def locked_registration(c: Connection, id_lower: str) -> Registration | None:
     """The id's registration row, locked until the transaction ends (changes to one id queue on it)."""
     found = c.execute(_REGISTRATION, {"id_lower": id_lower}).first()
-    return None if found is None else Registration(found.id, id_lower, found.package_id)
+    return (
+        None
+        if found is None
+        else Registration(found.id, id_lower, found.package_id, bool(found.trusted_only))
+    )
 
 
 def dump(doc: Any) -> bytes:

@@ -207,6 +207,7 @@ class Packages:
             actor_is_member=acts_for(c, grant),
             reservation=None if reg else reservation_for(c, meta.id),
             looks_like=None if reg else _lookalike(c, meta.id, grant.owner_id),
+            trusted_only=reg is not None and reg.trusted_only,
         )
         if not decision.allowed:
             raise Refused(decision.reason, decision.status)
@@ -266,6 +267,7 @@ class Packages:
             version=version.normalized,
             key_id=grant.key_id,
             address=address,
+            credential=grant.credential,
         )
         touch_key(c, grant.key_id)
         return reg, created

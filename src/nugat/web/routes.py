@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from nugat.web import account, activity, admin, apikeys, gallery, orgs, owners
+from nugat.web import account, activity, admin, apikeys, gallery, orgs, owners, publishing
 
 STATIC = Path(__file__).parent / "static"
 
@@ -26,6 +26,7 @@ routes: list[BaseRoute] = [
     *gallery.routes,
     *account.routes,
     *apikeys.routes,
+    *publishing.routes,
     *orgs.routes,
     *activity.routes,
     *admin.routes,

@@ -16,7 +16,7 @@ import pytest
 from e2e.test_orgs_with_nuget_exe import assert_pushed, assert_refused
 from support.nugetexe import NuGetClient
 from support.oidc_issuer import LoopbackIssuer, github_claims, running_issuer
-from support.server import NugatServer, ensure_user, running_server, user_key
+from support.server import SECRETS, NugatServer, ensure_user, running_server, user_key
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, issuer: LoopbackIssuer) -> 
 
 def login(server: NugatServer, token: str, user: str = "alice") -> httpx.Response:
     """What ``NuGet/login`` sends to its ``token-service-url``."""
-    return httpx.post(
+    SECRETS.append(token)  # the leak check (tests/hostile) looks for it in every log and file
+    response = httpx.post(
         f"{server.url}/api/v2/token",
         content=json.dumps({"username": user, "tokenType": "ApiKey"}),
         headers={
@@ -49,6 +50,9 @@ def login(server: NugatServer, token: str, user: str = "alice") -> httpx.Respons
         },
         timeout=30,
     )
+    if response.status_code == 200:
+        SECRETS.append(response.json()["apiKey"])
+    return response
 
 
 def minted(server: NugatServer, issuer: LoopbackIssuer, **claims: Any) -> str:

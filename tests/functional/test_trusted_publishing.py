@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from functional.test_feed_http import nupkg, push
 from nugat import oidc
 from nugat.app import create_app
+from nugat.cli import main
 from nugat.clock import shifted, utcnow
 from nugat.core import Core
 from nugat.services import AuthError
@@ -412,3 +413,53 @@ def test_gitlab_jobs_mint_with_a_gitlab_policy(tmp_path: Path) -> None:
             moved = feed.mint(gitlab.token(gitlab_claims(project_id="43")))
             assert "deleted and made again" in refusal(moved)
         core.close()
+
+
+def test_refused_exchanges_from_one_address_are_throttled(feed: Feed) -> None:
+    for _ in range(30):
+        assert feed.mint("not-a-jwt").status_code == 401
+    response = feed.mint(feed.issuer.token(github_claims()))
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) > 0
+    assert "Too many refused token exchanges" in response.json()["error"]
+    assert len(feed.events("trusted.refused")) == 30
+
+
+# The command line -----------------------------------------------------------------------------------
+
+
+def test_policies_and_trusted_only_from_the_command_line(
+    feed: Feed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NUGAT_OIDC_ISSUERS", f"github={feed.issuer.url}")
+    monkeypatch.setenv("NUGAT_OIDC_AUDIENCE", AUD)
+    where = ["--data-dir", str(feed.settings.data_dir)]
+    args = ["--repository", "contoso/tools", "--workflow", ".github/workflows/ship.yaml", "--scope", "push"]
+    assert (
+        main(["policy", "create", *where, "--user", "alice", *args, "--glob", "Contoso.Tools", "--json"]) == 0
+    )
+    created = json.loads(capsys.readouterr().out)
+    assert created["criteria"] == {"owner": "contoso", "repository": "tools", "workflow": "ship.yaml"}
+    assert (created["key_minutes"], created["bound"], created["owner"]) == (15, False, "alice")
+    assert main(["policy", "list", *where, "--user", "alice"]) == 0
+    assert "contoso/tools ship.yaml" in capsys.readouterr().out
+    edited = [*args, "--glob", "Contoso.*", "--key-minutes", "30", "--environment", "prod", "--json"]
+    assert main(["policy", "edit", *where, str(created["id"]), *edited]) == 0
+    assert json.loads(capsys.readouterr().out)["criteria"]["environment"] == "prod"
+    assert (
+        main(["policy", "edit", *where, str(created["id"]), *args, "--glob", "*", "--key-minutes", "61"]) == 1
+    )
+    assert "1 to 60 minutes" in capsys.readouterr().err
+    assert main(["policy", "delete", *where, str(created["id"])]) == 0
+    assert [p.name for p in feed.core.trusted.policies()] == ["contoso/lib release.yml"]
+    assert push(feed.client, feed.key(), nupkg("Contoso.Lib", "1.0.0")) == 201
+    assert main(["package", "trusted-only", *where, "Contoso.Lib", "on"]) == 0
+    assert feed.core.trusted.trusted_only("Contoso.Lib")
+
+
+def test_a_wrong_issuer_configuration_stops_the_server_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NUGAT_OIDC_ISSUERS", "github=http://token.example.com")
+    assert main(["serve", "--data-dir", str(tmp_path)]) == 2
+    assert "must be https" in capsys.readouterr().err

@@ -23,7 +23,7 @@ from nugat.clock import isoformat
 from nugat.core import Core
 from nugat.oidc import MAX_TOKEN_CHARS
 from nugat.protocol.http import client_address, one_line, warning_header
-from nugat.services import ServiceError
+from nugat.services import ServiceError, TooManyRequests
 from nugat.web.pages import SESSION_COOKIE
 
 log = logging.getLogger("nugat.token")
@@ -38,8 +38,10 @@ class _Refused(Exception):
         self.message = message
 
 
-def _error(status: int, message: str) -> Response:
+def _error(status: int, message: str, retry_after: int | None = None) -> Response:
     headers = {"X-NuGet-Warning": warning_header(message), "Cache-Control": "no-store"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if status == 503:
@@ -106,7 +108,8 @@ async def create_token(request: Request) -> Response:
         return _error(exc.status, exc.message)
     except ServiceError as exc:
         log.info("token exchange refused (%s): %s", exc.status, one_line(exc.message))
-        return _error(exc.status, exc.message)
+        retry = exc.retry_after if isinstance(exc, TooManyRequests) else None
+        return _error(exc.status, exc.message, retry)
     log.info("minted key %s under policy %r for %s", minted.key_id, minted.policy, one_line(username))
     expires = isoformat(minted.expires)
     if first_spelling:

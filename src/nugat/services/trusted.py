@@ -36,10 +36,11 @@ from nugat.db.models import (
     TrustedPolicy,
     UsedToken,
 )
-from nugat.services import AuthError, Forbidden, NotFound, ServiceError, Unavailable
+from nugat.services import AuthError, Forbidden, NotFound, ServiceError, TooManyRequests, Unavailable
 from nugat.services.audit import record
 from nugat.services.orgs import account_named, role_of
 from nugat.services.prefixes import owner_ids
+from nugat.services.throttle import Throttler
 
 log = logging.getLogger("nugat.trusted")
 
@@ -47,6 +48,8 @@ DEFAULT_KEY_MINUTES = 15
 MAX_KEY_MINUTES = 60
 FIRST_USE_WINDOW = timedelta(days=7)
 KEEP_AFTER_EXPIRY = timedelta(days=1)  # used-token rows and dead minted keys are pruned after this
+FAILED_LIMIT = 30  # refused exchanges per address per window, then 429 (each one is an audit row)
+FAILED_WINDOW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ class TrustedPublishing:
         self.issuers = list(issuers)
         self.audience = audience
         self.caches = dict(caches) if caches else {i.url: oidc.KeyCache(i) for i in self.issuers}
+        self.throttle = Throttler(db)
 
     @property
     def enabled(self) -> bool:
@@ -429,8 +433,11 @@ class TrustedPublishing:
         as on nuget.org, or its owner). 401 for a token or policy refused, 403 for an account refused,
         503 when the issuer cannot be reached to check the token."""
         self._require_enabled()
+        wait = self.throttle.blocked_for(_failed_bucket(address), FAILED_LIMIT, FAILED_WINDOW)
+        if wait:
+            raise TooManyRequests(f"Too many refused token exchanges from {address}; retry later", wait)
         job = self._verified(username, token, address)
-        with self.db.session() as s:
+        with self.db.reading() as s:
             named = s.scalar(select(Account).where(Account.name_lower == username.lower()))
             policy, reason = self._matching(s, named, job)
         if policy is None:
@@ -635,6 +642,8 @@ class TrustedPublishing:
                     policy=policy.name if policy else None,
                     **facts,
                 )
+            if status != 503:  # the issuer's outage is not the client's failure
+                self.throttle.hit(_failed_bucket(address), FAILED_WINDOW)
         except Exception as exc:  # the refusal stands even if it cannot be recorded (database down)
             log.error("could not audit a refused token exchange: %s", exc)
         if status == 503:
@@ -649,6 +658,10 @@ class _Refusal(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+def _failed_bucket(address: str | None) -> str:
+    return f"token-fail:addr:{address}"
 
 
 def _sentence(text: str) -> str:

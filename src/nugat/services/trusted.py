@@ -498,11 +498,36 @@ class TrustedPublishing:
     def _mint_in(
         self, s: Session, username: str, policy: TrustedPolicy, job: oidc.Identity, address: str | None
     ) -> Minted:
+        """Decide, spend the token, bind a first-used policy, and add the key, in one transaction."""
         row = s.get(TrustedPolicy, policy.id, with_for_update=True)
         if row is None:
             raise _Refusal("The policy was deleted while the token was being checked", 401)
+        creator, owner = self._accounts_allowed(s, row)
+        self._spend(s, job)
+        if oidc.binds(row.kind) and row.bound_owner_id is None:
+            self._bind(s, row, job, address)
+        secret, key = self._new_key(row, creator, owner, job)
+        s.add(key)
+        row.last_used_at = key.created_at
+        record(
+            s,
+            "trusted.mint",
+            actor_id=creator.id,
+            account_id=owner.id,
+            key_id=key.key_id,
+            address=address,
+            policy=row.name,
+            username=username,
+            expires=isoformat(key.expires_at),
+            **job.summary(),
+        )
+        self._prune(s, key.created_at)
+        return Minted(secret, key.key_id, key.expires_at, row.name)
+
+    @staticmethod
+    def _accounts_allowed(s: Session, row: TrustedPolicy) -> tuple[Account, Account]:
+        """The policy's creator and owner, if ``authz.can_mint`` lets the policy mint now."""
         creator, owner = s.get(Account, row.creator_id), s.get(Account, row.owner_id)
-        now = utcnow()
         decision = authz.can_mint(
             policy=row.name,
             creator=creator.name if creator else "?",
@@ -515,52 +540,38 @@ class TrustedPublishing:
             and role_of(s, creator.id, owner.id) == "admin",
             expired_unbound=row.bound_owner_id is None
             and row.validate_by is not None
-            and row.validate_by < now,
+            and row.validate_by < utcnow(),
         )
         if not decision.allowed:
             raise _Refusal(decision.reason, decision.status)
         assert creator is not None and owner is not None
-        self._spend(s, job)
-        if oidc.binds(row.kind) and row.bound_owner_id is None:
-            self._bind(s, row, job, address)
+        return creator, owner
+
+    def _new_key(
+        self, row: TrustedPolicy, creator: Account, owner: Account, job: oidc.Identity
+    ) -> tuple[str, ApiKey]:
+        """A key with the policy's scopes and packages, in the creator's name for the owner; its secret."""
         key_id = keys.new_key_id()
         secret = keys.new_key(key_id)
         parsed = keys.parse_key(secret)
         assert parsed is not None
-        expires = now + timedelta(minutes=row.key_minutes)
-        origin = job.describe()[:500]
-        s.add(
-            ApiKey(
-                key_id=key_id,
-                name=f"trusted: {row.name}"[:128],
-                user_id=creator.id,
-                owner_id=owner.id,
-                secret_hash=keys.hash_secret(self.pepper, parsed),
-                scopes=list(row.scopes),
-                globs=list(row.globs),
-                packages=list(row.packages),
-                created_at=now,
-                expires_at=expires,
-                last_used_at=None,
-                policy_id=row.id,
-                origin=origin,
-            )
-        )
-        row.last_used_at = now
-        record(
-            s,
-            "trusted.mint",
-            actor_id=creator.id,
-            account_id=owner.id,
+        now = utcnow()
+        key = ApiKey(
             key_id=key_id,
-            address=address,
-            policy=row.name,
-            username=username,
-            expires=isoformat(expires),
-            **job.summary(),
+            name=f"trusted: {row.name}"[:128],
+            user_id=creator.id,
+            owner_id=owner.id,
+            secret_hash=keys.hash_secret(self.pepper, parsed),
+            scopes=list(row.scopes),
+            globs=list(row.globs),
+            packages=list(row.packages),
+            created_at=now,
+            expires_at=now + timedelta(minutes=row.key_minutes),
+            last_used_at=None,
+            policy_id=row.id,
+            origin=job.describe()[:500],
         )
-        self._prune(s, now)
-        return Minted(secret, key_id, expires, row.name)
+        return secret, key
 
     def _spend(self, s: Session, job: oidc.Identity) -> None:
         """Note the token as used; a second use, by any process, fails on the unique hash."""

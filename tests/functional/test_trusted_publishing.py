@@ -69,6 +69,7 @@ def make_feed(tmp_path: Path, issuer: LoopbackIssuer, database_url: str | None =
         database_url=database_url,
         oidc_issuers=f"github={issuer.url}",
         oidc_audience=AUD,
+        secret_key="one secret for every process of a deployment",
     )
     core = Core(settings)
     core.db.upgrade()
@@ -231,7 +232,8 @@ def test_a_token_is_exchanged_once_on_every_process(
             make_feed(tmp_path / "two", issuer, url or f"sqlite:///{tmp_path / 'db'}")
         )
         token = issuer.token(github_claims())
-        assert first.mint(token).status_code == 200
+        key = first.mint(token).json()["apiKey"]
+        assert push(second.client, key, nupkg("Contoso.Lib", "1.0.0")) == 201  # a normal key everywhere
         assert "already exchanged" in refusal(second.mint(token))
         assert "already exchanged" in refusal(first.mint(token))
         assert len(first.core.trusted.policies()[0].live_keys) == 1

@@ -262,7 +262,10 @@ def verify(token: str, keys: KeyCache, audience: str) -> dict[str, Any]:
     alg = header.get("alg")
     if alg not in ALGORITHMS:
         raise BadToken(f"The token's algorithm {alg!r} is not accepted: use one of {', '.join(ALGORITHMS)}")
-    key = keys.signing_key(header.get("kid"))
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise BadToken("The token's kid header must be a string")
+    key = keys.signing_key(kid)
     if key.algorithm_name != alg:
         raise BadToken(f"The token's algorithm {alg} is not its key's ({key.algorithm_name})")
     try:

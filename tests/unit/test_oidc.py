@@ -135,12 +135,6 @@ def test_alg_none_and_hmac_are_refused(issuer: LoopbackIssuer) -> None:
     assert "'HS256' is not accepted" in refused(hmac, cache_of(issuer))
 
 
-def test_a_kid_that_is_not_a_string_is_refused(issuer: LoopbackIssuer) -> None:
-    odd = issuer.token(github_claims(), headers={"kid": ["a", "b"]})
-    # refused by PyJWT's header parsing (recent versions) or by nugat's own check (older ones), never a crash
-    assert re.search("kid header must be a string|not a JSON web token", refused(odd, cache_of(issuer)))
-
-
 def test_issuer_must_be_the_caches(issuer: LoopbackIssuer) -> None:
     token = issuer.token(github_claims(iss="https://token.actions.githubusercontent.com"))
     assert "issuer does not match" in refused(token, cache_of(issuer))

@@ -558,7 +558,7 @@ class TrustedPublishing:
         now = utcnow()
         key = ApiKey(
             key_id=key_id,
-            name=f"trusted: {row.name}"[:128],
+            name=f"trusted: {row.name}"[:109] + f" ({key_id})",  # unique: a creator's key names are
             user_id=creator.id,
             owner_id=owner.id,
             secret_hash=keys.hash_secret(self.pepper, parsed),

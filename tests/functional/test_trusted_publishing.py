@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+import nugat.clock
 from functional.test_feed_http import nupkg, push
 from nugat import oidc
 from nugat.app import create_app
 from nugat.cli import main
-from nugat.clock import shifted, utcnow
+from nugat.clock import utcnow
 from nugat.core import Core
 from nugat.services import AuthError
 from nugat.services.trusted import PolicySettings
@@ -80,6 +82,18 @@ def make_feed(tmp_path: Path, issuer: LoopbackIssuer, database_url: str | None =
             yield Feed(client, core, issuer, settings)
     finally:
         core.close()
+
+
+@contextlib.contextmanager
+def shifted(delta: timedelta) -> Iterator[None]:
+    """Every nugat module reads a clock ``delta`` ahead inside the block (the token's own times, checked
+    by PyJWT against the real clock, do not move)."""
+    real = nugat.clock.utcnow
+    with pytest.MonkeyPatch.context() as patch:
+        for name, module in list(sys.modules.items()):
+            if name.startswith("nugat") and getattr(module, "utcnow", None) is real:
+                patch.setattr(module, "utcnow", lambda: real() + delta)
+        yield
 
 
 @pytest.fixture

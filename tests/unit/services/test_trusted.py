@@ -1,0 +1,160 @@
+"""``services.trusted`` without a server: policies, minting from a loopback issuer's tokens, replay, first-use
+binding and its 7 days, rights re-checked at mint time, keys killed by edits, trusted-only packages, and
+what each step leaves in the audit log. (The HTTP contract: ``tests/functional/test_trusted_publishing``.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from nugat.services.trusted import PolicySettings
+from support.oidc_issuer import LoopbackIssuer, github_claims, running_issuer
+from support.services import ADDRESS, Clock, Site, refused
+
+AUD = "https://nuget.test"
+RELEASE = PolicySettings(
+    criteria={"owner": "contoso", "repository": "lib", "workflow": "release.yml"},
+    scopes=["push"],
+    globs=["*"],
+)
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[LoopbackIssuer]:
+    with running_issuer() as found:
+        yield found
+
+
+@pytest.fixture
+def tp(make_site: Callable[..., Site], issuer: LoopbackIssuer) -> Site:
+    site = make_site(oidc_issuers=f"github={issuer.url}", oidc_audience=AUD)
+    site.users("alice", "bob")
+    return site
+
+
+def mint(site: Site, issuer: LoopbackIssuer, user: str = "alice", **claims: Any) -> str:
+    return site.core.trusted.mint(user, issuer.token(github_claims(**claims)), ADDRESS).key
+
+
+def test_a_policy_mints_a_key_its_owner_pushes_with(tp: Site, issuer: LoopbackIssuer, clock: Clock) -> None:
+    policy = tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE, ADDRESS)
+    assert (policy.name, policy.bound, policy.key_minutes) == ("contoso/lib release.yml", False, 15)
+    minted = tp.core.trusted.mint("alice", issuer.token(github_claims()), ADDRESS)
+    assert minted.expires == clock.now + timedelta(minutes=15)
+    grant, _ = tp.core.accounts.verify_key(minted.key, ADDRESS)
+    assert grant.trusted and grant.owner_name == "alice"
+    assert tp.push(grant, "Contoso.Lib").package_id == "Contoso.Lib"
+    [push] = tp.events("package.push")
+    assert push.detail["credential"].endswith("contoso/lib .github/workflows/release.yml run 777")
+    assert [e.action for e in tp.events() if e.action.startswith("trusted.")] == [
+        "trusted.policy_create",
+        "trusted.policy_bind",
+        "trusted.mint",
+    ]
+
+
+def test_a_token_buys_one_key_even_after_a_restart(tp: Site, issuer: LoopbackIssuer) -> None:
+    tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    token = issuer.token(github_claims())
+    tp.core.trusted.mint("alice", token)
+    with refused(401, "already exchanged"):
+        tp.restart().core.trusted.mint("alice", token)
+
+
+def test_seven_days_to_first_use_on_the_stopped_clock(tp: Site, issuer: LoopbackIssuer, clock: Clock) -> None:
+    policy = tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    clock.advance(days=7, seconds=1)
+    with refused(401, "not used within 7 days"):
+        mint(tp, issuer)
+    tp.core.trusted.edit_policy("alice", policy.id, RELEASE)
+    clock.advance(days=6)
+    mint(tp, issuer)
+    clock.advance(days=30)  # bound: it no longer expires
+    mint(tp, issuer)
+
+
+def test_changing_the_repository_unbinds_the_policy(tp: Site, issuer: LoopbackIssuer) -> None:
+    policy = tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    mint(tp, issuer)
+    with refused(401, "deleted and made again"):
+        mint(tp, issuer, repository_id="9")
+    same_repo = PolicySettings(
+        **{**vars(RELEASE), "criteria": {**RELEASE.criteria, "environment": "release"}}
+    )
+    assert tp.core.trusted.edit_policy("alice", policy.id, same_repo).bound
+    moved = PolicySettings(**{**vars(RELEASE), "criteria": {**RELEASE.criteria, "repository": "lib2"}})
+    assert not tp.core.trusted.edit_policy("alice", policy.id, moved).bound
+    lib2 = "contoso/lib2/.github/workflows/release.yml@refs/heads/main"
+    mint(tp, issuer, repository="contoso/lib2", repository_id="9", job_workflow_ref=lib2)
+
+
+def test_an_org_policy_needs_its_creator_to_stay_admin(tp: Site, issuer: LoopbackIssuer) -> None:
+    tp.core.orgs.create("Contoso", "alice")
+    tp.core.orgs.add_member("Contoso", "bob", "collaborator")
+    with refused(403, "only Contoso itself or an administrator"):
+        tp.core.trusted.create_policy("bob", "Contoso", "github", None, RELEASE)
+    tp.core.trusted.create_policy("alice", "Contoso", "github", None, RELEASE)
+    grant, _ = tp.core.accounts.verify_key(mint(tp, issuer), ADDRESS)
+    assert grant.owner_name == "Contoso"
+    tp.core.orgs.change_role("Contoso", "bob", "admin")
+    tp.core.orgs.change_role("Contoso", "alice", "collaborator")
+    with refused(403, "alice is no longer an administrator of Contoso"):
+        mint(tp, issuer)
+
+
+def test_edits_and_deletes_kill_the_keys_a_policy_minted(tp: Site, issuer: LoopbackIssuer) -> None:
+    policy = tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    key = mint(tp, issuer)
+    assert len(tp.core.trusted.policy("alice", policy.id).live_keys) == 1
+    tp.core.trusted.edit_policy("alice", policy.id, RELEASE)
+    with pytest.raises(Exception, match=r"invalid, revoked or unknown|does not exist|deleted"):
+        tp.core.accounts.verify_key(key, ADDRESS)
+    key = mint(tp, issuer)
+    tp.core.trusted.delete_policy("alice", policy.id)
+    with pytest.raises(Exception, match=r"invalid, revoked or unknown|does not exist|deleted"):
+        tp.core.accounts.verify_key(key, ADDRESS)
+    assert tp.core.trusted.policies("alice") == []
+
+
+def test_others_cannot_see_edit_or_delete_a_policy(tp: Site) -> None:
+    policy = tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    assert tp.core.trusted.policies("bob") == []
+    with refused(404, "no trusted publishing policy"):
+        tp.core.trusted.edit_policy("bob", policy.id, RELEASE)
+    with refused(404, "no trusted publishing policy"):
+        tp.core.trusted.delete_policy("bob", policy.id)
+
+
+def test_trusted_only_refuses_long_lived_keys_of_owners(tp: Site, issuer: LoopbackIssuer) -> None:
+    tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    long_lived = tp.key("alice", "push")
+    tp.push(long_lived, "Contoso.Lib")
+    tp.core.trusted.set_trusted_only("alice", "Contoso.Lib", True, ADDRESS)
+    with refused(403, "accepts only trusted publishing"):
+        tp.push(long_lived, "Contoso.Lib", "1.1.0")
+    minted, _ = tp.core.accounts.verify_key(mint(tp, issuer), ADDRESS)
+    tp.push(minted, "Contoso.Lib", "1.1.0")
+    assert tp.versions("Contoso.Lib") == {"1.0.0": True, "1.1.0": True}
+    [switch] = tp.events("package.trusted_only")
+    assert (switch.actor, switch.package_id, switch.detail) == (
+        "alice",
+        "Contoso.Lib",
+        {"trusted_only": True},
+    )
+
+
+def test_without_issuers_or_audience_nothing_is_enabled(
+    make_site: Callable[..., Site], issuer: LoopbackIssuer
+) -> None:
+    for settings in ({}, {"oidc_issuers": f"github={issuer.url}"}):
+        site = make_site(**settings)
+        site.user("alice")
+        assert not site.core.trusted.enabled
+        with refused(404, "not enabled"):
+            site.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    assert make_site(
+        oidc_issuers=f"github={issuer.url}", public_url="https://nuget.example"
+    ).core.trusted.enabled

@@ -191,7 +191,8 @@ http {{
     fastcgi_temp_path {folder}/fastcgi;
     uwsgi_temp_path {folder}/uwsgi;
     scgi_temp_path {folder}/scgi;
-    upstream nugat {{ server 127.0.0.1:{upstream.port}; keepalive 32; }}
+    limit_conn_zone $binary_remote_addr zone=nugat_per_client:10m;
+    upstream nugat {{ server 127.0.0.1:{upstream.port}; keepalive 32; keepalive_timeout 5s; }}
     server {{
         listen 127.0.0.1:{proxy_port};
         include {include};

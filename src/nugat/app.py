@@ -15,10 +15,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from nugat import metrics
+from nugat.clientlimit import ClientLimit
 from nugat.content_origin import ContentOrigin
 from nugat.core import Core
 from nugat.protocol import publish, token
-from nugat.protocol.http import base_url_from, host_vary, one_line
+from nugat.protocol.http import base_url_from, host_vary, one_line, scope_client_address
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
 from nugat.readpath import ASGIApp, ReadPath, Scope
@@ -112,7 +113,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     app.add_middleware(SecurityHeaders)
     app.state.core = core
 
-    trusted = core.settings.trust_forwarded
+    trust_forwarded, proxies = core.settings.trust_forwarded, core.proxies
     documents_url = core.settings.documents_url  # every URL in the documents is package content
     bases: dict[tuple[str, bytes | None, bytes | None, bytes | None], str] = {}
 
@@ -121,6 +122,8 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
             return documents_url
         headers = dict(scope["headers"])
         host = headers.get(b"host")
+        peer = scope.get("client")
+        trusted = trust_forwarded and peer is not None and proxies.trusts(peer[0])
         proto = headers.get(b"x-forwarded-proto") if trusted else None
         fwd_host = headers.get(b"x-forwarded-host") if trusted else None
         seen = (scope.get("scheme", "http"), host, proto, fwd_host)
@@ -136,8 +139,14 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
             )
         return base
 
+    limited = ClientLimit(
+        app,
+        core.settings.client_request_limit,
+        lambda scope: scope_client_address(scope, trust_forwarded, proxies),
+        proxies.trusts,
+    )
     vary = host_vary(core.settings).encode()
-    served: ASGIApp = ReadPath(app, core.storage, scope_base, core.downloads.count, vary=vary)
+    served: ASGIApp = ReadPath(limited, core.storage, scope_base, core.downloads.count, vary=vary)
     if core.settings.content_url:
-        served = ContentOrigin(served, core.settings.content_url, trusted)
+        served = ContentOrigin(served, core.settings.content_url, trust_forwarded, proxies)
     return metrics.Instrumented(served)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
 import logging.config
 import os
+import resource
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -18,6 +20,7 @@ from nugat import metrics, oidc
 from nugat.core import Core
 from nugat.logs import FORMATS, logging_config
 from nugat.protocol.upload import remove_abandoned
+from nugat.proxies import InvalidProxySetting
 from nugat.services import ServiceError
 from nugat.services.accounts import KeyView
 from nugat.services.trusted import DEFAULT_KEY_MINUTES, PolicySettings, PolicyView
@@ -75,9 +78,29 @@ def _follow_documents_base(core: Core) -> None:
         core.storage.settle()
 
 
+# Slow clients (headers or bodies trickled, idle keep-alives) must not keep others out. granian's
+# backpressure counts connections, not requests, and defaults to its backlog (1,024): that many slow
+# connections held every new one in the kernel's queue until a 30 s header timeout freed a slot.
+BACKPRESSURE = 32_768  # connections a worker accepts at once: bounded by the open-file limit instead
+BACKLOG = 4096  # connections the kernel queues before they are accepted (capped by net.core.somaxconn)
+HEADER_READ_TIMEOUT_MS = 10_000  # headers not complete in 10 s, or an idle keep-alive for 10 s: closed
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's open-file limit (soft) to its hard limit, which the workers inherit: each
+    connection is a file, and 1,024 (a common default) is less than a few thousand slow clients."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
     from granian.constants import Interfaces, SSLProtocols
+    from granian.http import HTTP1Settings
 
     settings = _settings(args)
     problems = settings.problems()
@@ -86,6 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"nugat: {problem}", file=sys.stderr)
         return 2
     core = Core(settings)
+    _ = core.proxies  # a wrong NUGAT_TRUSTED_PROXIES stops the start, naming the wrong entry
     core.db.upgrade()
     try:
         core.trusted  # noqa: B018 (a wrong issuer configuration stops the start, not the first CI job)
@@ -109,12 +133,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The workers save their counts here, and /metrics sums them up (see nugat.metrics).
     metrics_dir = metrics.server_dir(settings.tmp_dir)
     os.environ["NUGAT_METRICS_DIR"] = str(metrics_dir)
+    raise_open_file_limit()
     server = Granian(
         "nugat.asgi:app",
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
         workers=args.workers,
+        backlog=BACKLOG,
+        backpressure=BACKPRESSURE,
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
         ssl_cert=Path(args.certfile) if args.certfile else None,
         ssl_key=Path(args.keyfile) if args.keyfile else None,
         ssl_protocol_min=SSLProtocols.tls12,  # Visual Studio and nuget.exe on .NET Framework, mono: TLS 1.2
@@ -549,6 +577,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ServiceError as exc:
         print(f"nugat: {exc.message}", file=sys.stderr)
         return 1
+    except InvalidProxySetting as exc:
+        print(f"nugat: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from nugat.protocol.files import LOCKED_DOWN
+from nugat.proxies import TrustedProxies
 from nugat.readpath import PREFIXES
 from nugat.settings import authority, host_authority
 
@@ -47,13 +48,22 @@ class ContentOrigin:
     """ASGI middleware in front of the read path: package content only, and no cookies, on the content
     host; requests for any other host pass unchanged."""
 
-    def __init__(self, app: ASGIApp, content_url: str, trust_forwarded: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, content_url: str, trust_forwarded: bool, proxies: TrustedProxies | None = None
+    ) -> None:
         self.app = app
         self.content = authority(content_url)
         self.trust_forwarded = trust_forwarded
+        self.proxies = proxies  # when given, X-Forwarded-Host is believed only from these peers
+
+    def _forwarded_trusted(self, scope: Scope) -> bool:
+        if not self.trust_forwarded or self.proxies is None:
+            return self.trust_forwarded
+        peer = scope.get("client")
+        return peer is not None and self.proxies.trusts(peer[0])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or request_authority(scope, self.trust_forwarded) != self.content:
+        if scope["type"] != "http" or request_authority(scope, self._forwarded_trusted(scope)) != self.content:
             await self.app(scope, receive, send)
             return
         if not scope.get("path", "").startswith(PREFIXES):

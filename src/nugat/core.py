@@ -6,6 +6,7 @@ from functools import cached_property
 
 from nugat import oidc
 from nugat.db import Database
+from nugat.proxies import TrustedProxies
 from nugat.services.accounts import Accounts
 from nugat.services.audit import AuditLog
 from nugat.services.downloads import DownloadCounter
@@ -29,6 +30,10 @@ class Core:
         self.db = Database(settings.db_url)
         if storage is not None:
             self.storage = storage
+
+    @cached_property
+    def proxies(self) -> TrustedProxies:
+        return TrustedProxies(self.settings.trusted_proxies)
 
     @cached_property
     def storage(self) -> Storage:

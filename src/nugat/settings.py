@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from nugat.proxies import DEFAULT_TRUSTED_PROXIES, split_setting
+
 
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
@@ -30,6 +32,14 @@ class Settings:
             os.environ.get("NUGAT_TRUST_FORWARDED", "false").lower() in {"1", "true", "yes"}
         )
     )
+    # With trust_forwarded: the peers whose X-Forwarded-* headers are believed (addresses or networks).
+    trusted_proxies: tuple[str, ...] = field(
+        default_factory=lambda: (
+            split_setting(os.environ.get("NUGAT_TRUSTED_PROXIES", "")) or DEFAULT_TRUSTED_PROXIES
+        )
+    )
+    # Requests of one client address in flight at once in a process (0: no limit); see nugat.clientlimit.
+    client_request_limit: int = field(default_factory=lambda: _env_int("NUGAT_CLIENT_REQUEST_LIMIT", 128))
     # The feed's fixed public base URL (https://nuget.example.com): stored documents then carry absolute
     # URLs, so nginx or a CDN can serve them as they are. Unset, every URL follows the request's host.
     public_url: str | None = field(

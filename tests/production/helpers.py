@@ -85,7 +85,8 @@ http {{
     fastcgi_temp_path {folder}/fastcgi;
     uwsgi_temp_path {folder}/uwsgi;
     scgi_temp_path {folder}/scgi;
-    upstream nugat {{ server {nugat.url.removeprefix("http://")}; keepalive 8; }}
+    limit_conn_zone $binary_remote_addr zone=nugat_per_client:10m;
+    upstream nugat {{ server {nugat.url.removeprefix("http://")}; keepalive 8; keepalive_timeout 5s; }}
     server {{
         listen 127.0.0.1:{port};
         include {include};

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from nugat.services import ServiceError
 from nugat.services.accounts import KeyView
-from nugat.web import display
+from nugat.web import display, formbody
 from nugat.web.forms import KeyForm, safe_next
 
 NOW = datetime(2025, 3, 1, 12, 0, 0)
@@ -169,3 +170,16 @@ def test_small_formatters() -> None:
     assert display.scope_label("push") == "Push new packages and package versions"
     assert display.scope_label("push-version") == "Push only new package versions"
     assert display.scope_label("unlist") == "Unlist package"
+
+
+def test_a_urlencoded_form_is_decoded_as_browsers_send_it() -> None:
+    form = formbody.parse(b"login=al+ice&password=p%C3%A4ss%26word&empty=&flag&package=A&package=B", 32)
+    assert form["login"] == "al ice" and form["password"] == "päss&word"
+    assert form["empty"] == "" and form["flag"] == ""
+    assert form.getlist("package") == ["A", "B"]
+
+
+def test_a_form_of_more_fields_than_the_page_takes_is_refused() -> None:
+    assert len(formbody.parse(b"&".join([b"a=1"] * 32), 32).getlist("a")) == 32
+    with pytest.raises(ServiceError, match="at most 32 fields"):
+        formbody.parse(b"&".join([b"a=1"] * 33), 32)

@@ -37,7 +37,11 @@ def make_site(tmp_path: Path) -> Iterator[MakeSite]:
             stack.callback(core.close)
             core.db.upgrade()
             core.accounts.create_user("alice", "alice@example.test", PASSWORD)
-            client = stack.enter_context(TestClient(create_app(settings), base_url="http://127.0.0.1"))
+            # Behind a proxy, the client comes from the loopback (a trusted proxy by default), whose
+            # X-Forwarded-* headers are believed; else it is starlette's "testclient".
+            peer = ("127.0.0.1", 50000) if settings.trust_forwarded else ("testclient", 50000)
+            app = create_app(settings)
+            client = stack.enter_context(TestClient(app, base_url="http://127.0.0.1", client=peer))
             return Site(client, core, settings)
 
         yield make

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
+from starlette.testclient import TestClient
 
 from nugat.clock import utcnow
 from nugat.db.models import Account, AuditEvent, Throttle, WebSession
-from nugat.services.accounts import FAILED_SIGNIN_PER_ACCOUNT, FAILED_SIGNIN_PER_ADDRESS
+from nugat.services.accounts import (
+    FAILED_SIGNIN_PER_ACCOUNT,
+    FAILED_SIGNIN_PER_ACCOUNT_ADDRESS,
+    FAILED_SIGNIN_PER_ADDRESS,
+    SLOWED_SIGNIN,
+)
 from nugat.web.pages import CSRF_COOKIE, SESSION_COOKIE
 from nugat.web.security import CONTENT_SECURITY_POLICY
 from web.helpers import PASSWORD, MakeSite, Site, csrf_of, nupkg, once_of, secret_of
@@ -214,28 +221,41 @@ def _sign_in(site: Site, login: str, password: str, address: str) -> int:
     return site.client.post("/signin", data=data, headers=headers, follow_redirects=False).status_code
 
 
-def test_failed_sign_ins_are_throttled_per_account(make_site: MakeSite) -> None:
+def test_failed_sign_ins_at_an_account_are_refused_only_where_they_came_from(make_site: MakeSite) -> None:
     site = make_site(trust_forwarded=True)
     site.core.accounts.create_user("bob", "bob@example.test", PASSWORD)
-    for attempt in range(FAILED_SIGNIN_PER_ACCOUNT):
-        # By name and by email: both count for the same account, each from its own address.
+    for attempt in range(FAILED_SIGNIN_PER_ACCOUNT_ADDRESS):
+        # By name and by email: both count for the same account.
         login = "alice" if attempt % 2 else "ALICE@example.test"
-        assert _sign_in(site, login, "wrong password!", f"10.0.0.{attempt}") == 400
+        assert _sign_in(site, login, "wrong password!", "10.0.0.1") == 400
     site.client.cookies.clear()
-    html = site.client.get("/signin", headers={"x-forwarded-for": "10.1.0.1"}).text
+    html = site.client.get("/signin", headers={"x-forwarded-for": "10.0.0.1"}).text
     response = site.client.post(
         "/signin",
         data={"csrf": csrf_of(html), "login": "alice", "password": PASSWORD},
-        headers={"x-forwarded-for": "10.1.0.1"},
+        headers={"x-forwarded-for": "10.0.0.1"},
     )
-    assert response.status_code == 429  # the right password does not help now
+    assert response.status_code == 429  # the right password does not help from there now
     assert "Too many failed sign-in attempts" in response.text
     assert 0 < int(response.headers["retry-after"]) <= 15 * 60
     assert SESSION_COOKIE not in response.cookies
-    assert _sign_in(site, "bob", PASSWORD, "10.1.0.2") == 303  # other accounts are not affected
+    assert _sign_in(site, "bob", PASSWORD, "10.0.0.1") == 303  # other accounts are not affected
+    assert _sign_in(site, "alice", PASSWORD, "10.1.0.1") == 303  # nor the account from elsewhere
     with site.core.db.session() as s:  # the window passes
         s.execute(update(Throttle).values(window_start=utcnow() - timedelta(minutes=16)))
-    assert _sign_in(site, "alice", PASSWORD, "10.1.0.3") == 303
+    assert _sign_in(site, "alice", PASSWORD, "10.0.0.1") == 303
+
+
+def test_failures_at_an_account_from_everywhere_only_slow_it_down(make_site: MakeSite) -> None:
+    site = make_site(trust_forwarded=True)
+    for attempt in range(FAILED_SIGNIN_PER_ACCOUNT):  # one guess per address: no address is refused
+        assert _sign_in(site, "alice", "wrong password!", f"10.3.0.{attempt}") == 400
+    started = time.monotonic()
+    assert _sign_in(site, "alice", PASSWORD, "10.3.1.1") == 303  # the owner, from an address with no failure
+    assert time.monotonic() - started >= SLOWED_SIGNIN
+    started = time.monotonic()
+    assert _sign_in(site, "alice", "wrong password!", "10.3.0.1") == 400  # a guess is slowed as much
+    assert time.monotonic() - started >= SLOWED_SIGNIN
 
 
 def test_failed_sign_ins_are_throttled_per_address(make_site: MakeSite) -> None:
@@ -244,6 +264,17 @@ def test_failed_sign_ins_are_throttled_per_address(make_site: MakeSite) -> None:
         assert _sign_in(site, f"nobody{attempt}", "wrong password!", "10.2.0.1") == 400
     assert _sign_in(site, "alice", PASSWORD, "10.2.0.1") == 429
     assert _sign_in(site, "alice", PASSWORD, "10.2.0.2") == 303
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_sign_in_throttle(make_site: MakeSite) -> None:
+    """A client that is not a trusted proxy (the loopback is, by default) writes X-Forwarded-For in vain."""
+    site = make_site(trust_forwarded=True)
+    direct = Site(TestClient(site.client.app, client=("192.0.2.7", 50000)), site.core, site.settings)
+    for attempt in range(FAILED_SIGNIN_PER_ADDRESS):
+        assert _sign_in(direct, f"nobody{attempt}", "wrong password!", f"10.4.0.{attempt}") == 400
+    assert _sign_in(direct, "alice", PASSWORD, "10.4.1.1") == 429
+    # Through the proxy, a client claiming the refused address is what the proxy says it is.
+    assert _sign_in(site, "alice", PASSWORD, "192.0.2.7, 10.4.1.1") == 303
 
 
 def test_security_headers_on_pages(site: Site) -> None:

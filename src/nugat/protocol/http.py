@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import MutableMapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from nugat.proxies import TrustedProxies
 from nugat.services import ServiceError, TooManyRequests
 from nugat.settings import Settings
 
+log = logging.getLogger("nugat")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
@@ -31,7 +36,7 @@ def base_url(request: Request) -> str:
     settings = request.app.state.core.settings
     if settings.public_url:
         return str(settings.public_url)
-    trusted = settings.trust_forwarded
+    trusted = forwarded_trusted(request)
     h = request.headers
     return base_url_from(
         request.url.scheme,
@@ -56,12 +61,49 @@ def host_vary(settings: Settings) -> str:
     return "Host, X-Forwarded-Host, X-Forwarded-Proto" if settings.trust_forwarded else "Host"
 
 
-def client_address(request: Request) -> str:
-    if request.app.state.core.settings.trust_forwarded:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
+def _peer(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def forwarded_trusted(request: Request) -> bool:
+    """Whether the request's X-Forwarded-* headers are believed: ``NUGAT_TRUST_FORWARDED=true`` and the
+    direct peer is one of ``NUGAT_TRUSTED_PROXIES``."""
+    core = request.app.state.core
+    return bool(core.settings.trust_forwarded) and bool(core.proxies.trusts(_peer(request)))
+
+
+def client_address(request: Request) -> str:
+    """The address throttles and the audit log see: the peer's, or behind a trusted proxy the rightmost
+    ``X-Forwarded-For`` address that is not a trusted proxy (the part a client writes is never believed)."""
+    core = request.app.state.core
+    return scope_client_address(request.scope, core.settings.trust_forwarded, core.proxies)
+
+
+def scope_client_address(
+    scope: MutableMapping[str, Any], trust_forwarded: bool, proxies: TrustedProxies
+) -> str:
+    """``client_address`` of an ASGI scope."""
+    client = scope.get("client")
+    peer = str(client[0]) if client else "unknown"
+    if not trust_forwarded:
+        return peer
+    forwarded = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
+    if forwarded and not proxies.trusts(peer):
+        _warn_untrusted(peer)
+    return proxies.client(peer, forwarded)[:64]
+
+
+_warned: set[str] = set()
+
+
+def _warn_untrusted(peer: str) -> None:
+    """Say once per peer (up to 16) that its X-Forwarded-For is ignored: a proxy missing from the list."""
+    if peer not in _warned and len(_warned) < 16:
+        _warned.add(peer)
+        log.warning(
+            "ignoring X-Forwarded-For from %s: not in NUGAT_TRUSTED_PROXIES (add your proxy's address)",
+            one_line(peer),
+        )
 
 
 def one_line(text: str) -> str:

@@ -48,15 +48,24 @@ def _declared_small(request: Request) -> bool:
     return declared.isdigit() and int(declared) <= SMALL_UPLOAD
 
 
-async def _receive(request: Request, core: Core) -> Upload:
+SMALL_UPLOAD_IDLE_TIMEOUT, SMALL_UPLOAD_TIMEOUT = 10.0, 30.0
+"""A small body received before its key is checked gets at most these (idle, total) seconds: a client
+without a key cannot hold a push open for the hour a large upload may take."""
+
+
+async def _receive(request: Request, core: Core, *, before_key: bool = False) -> Upload:
+    settings = core.settings
+    idle, total = settings.upload_idle_timeout, settings.upload_timeout
+    if before_key:
+        idle, total = min(idle, SMALL_UPLOAD_IDLE_TIMEOUT), min(total, SMALL_UPLOAD_TIMEOUT)
     return await receive_package(
         request.stream(),
         request.headers.get("content-type", ""),
         request.headers.get("content-length"),
-        core.settings.tmp_dir,
-        core.settings.max_package_bytes,
-        idle_timeout=core.settings.upload_idle_timeout,
-        total_timeout=core.settings.upload_timeout,
+        settings.tmp_dir,
+        settings.max_package_bytes,
+        idle_timeout=idle,
+        total_timeout=total,
     )
 
 
@@ -81,7 +90,7 @@ async def push(request: Request) -> Response:
         if _declared_small(request):
             refused = None
             try:
-                upload = await _receive(request, core)
+                upload = await _receive(request, core, before_key=True)
             except ServiceError as exc:
                 refused = exc
             grant, warnings, result = await run_in_threadpool(_check_and_push, core, request, upload, refused)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 from collections.abc import Sequence
@@ -74,8 +75,12 @@ _TOUCH_KEY = (
 _MEMBER = select(_MEMBERSHIPS.c.id).where(
     _MEMBERSHIPS.c.org_id == bindparam("org_id"), _MEMBERSHIPS.c.member_id == bindparam("member_id")
 )
-FAILED_SIGNIN_PER_ACCOUNT = 10  # failed sign-ins per account (and per address, below) per window
+# Failed sign-ins per window: from one address at any accounts, and at one account from one address, are
+# refused past these; at one account from everywhere, they only slow every attempt at it.
 FAILED_SIGNIN_PER_ADDRESS = 30
+FAILED_SIGNIN_PER_ACCOUNT_ADDRESS = 10
+FAILED_SIGNIN_PER_ACCOUNT = 10
+SLOWED_SIGNIN = 1.0  # seconds each attempt at an account past FAILED_SIGNIN_PER_ACCOUNT waits
 FAILED_SIGNIN_WINDOW = timedelta(minutes=15)
 
 
@@ -240,11 +245,8 @@ class Accounts:
             return None
         return user if user is not None and user.password_hash else None
 
-    def sign_in(self, login: str, password: str, address: str) -> Account:
-        """``authenticate`` for the sign-in page: failures are throttled per account and per address.
-
-        A blocked account or address is refused even with the right password, so guessing on stops paying.
-        """
+    def _signin_buckets(self, login: str, address: str) -> tuple[str, str, str]:
+        """A sign-in's failure counters: its address's, its account's from that address, its account's."""
         with self.db.reading() as s:
             user_id = s.scalar(
                 select(Account.id).where(
@@ -252,22 +254,41 @@ class Accounts:
                     (Account.name_lower == login.lower()) | (Account.email_lower == login.lower()),
                 )
             )
-        who = f"account:{user_id}" if user_id is not None else f"login:{login.lower()[:150]}"
-        buckets = (
-            (f"signin-fail:addr:{address}", FAILED_SIGNIN_PER_ADDRESS),
-            (f"signin-fail:{who}", FAILED_SIGNIN_PER_ACCOUNT),
-        )
-        for bucket, limit in buckets:
-            wait = self.throttle.blocked_for(bucket, limit, FAILED_SIGNIN_WINDOW)
-            if wait:
-                minutes = math.ceil(wait / 60)
-                raise TooManyRequests(
-                    f"Too many failed sign-in attempts: try again in {minutes} minute{'s' * (minutes != 1)}",
-                    wait,
-                )
+        # An unknown login is counted too (the same answer as a known one), under a digest of bounded size.
+        digest = hashlib.sha256(login.lower().encode("utf-8", "replace")).hexdigest()[:32]
+        who = f"account:{user_id}" if user_id is not None else f"login:{digest}"
+        return f"signin-fail:addr:{address}", f"signin-fail:{who}:addr:{address}", f"signin-fail:{who}"
+
+    def sign_in_delay(self, login: str, address: str) -> float:
+        """Before a sign-in: 429 if ``address`` may not try now, else the seconds to slow the attempt by.
+
+        Failures refuse only where they came from: 30 from one address (at any accounts), or 10 at one
+        account from one address. Failures at an account from everywhere only slow every attempt at it
+        (``SLOWED_SIGNIN`` seconds), so nobody without the password can stop its owner from signing in.
+        """
+        by_address, by_account_address, by_account = self._signin_buckets(login, address)
+        window = FAILED_SIGNIN_WINDOW
+        with self.db.reading() as s:
+            for bucket, limit in (
+                (by_address, FAILED_SIGNIN_PER_ADDRESS),
+                (by_account_address, FAILED_SIGNIN_PER_ACCOUNT_ADDRESS),
+            ):
+                wait = Throttler.blocked_in(s, bucket, limit, window)
+                if wait:
+                    raise _too_many_sign_ins(wait)
+            slowed = Throttler.blocked_in(s, by_account, FAILED_SIGNIN_PER_ACCOUNT, window)
+        return SLOWED_SIGNIN if slowed else 0.0
+
+    def sign_in(self, login: str, password: str, address: str) -> Account:
+        """``authenticate`` for the sign-in page, throttled as ``sign_in_delay`` says (the caller waits
+        out its delay first); a failure counts against the address, the account there, and the account.
+
+        A refused address is refused even with the right password, so guessing on from it stops paying.
+        """
+        self.sign_in_delay(login, address)
         user = self.authenticate(login, password)
         if user is None:
-            for bucket, _ in buckets:
+            for bucket in self._signin_buckets(login, address):
                 self.throttle.hit(bucket, FAILED_SIGNIN_WINDOW)
             raise AuthError("Wrong username, email or password")
         return user
@@ -538,6 +559,13 @@ class Accounts:
             policy_id=row.policy_id,
             origin=row.origin,
         )
+
+
+def _too_many_sign_ins(wait: int) -> TooManyRequests:
+    minutes = math.ceil(wait / 60)
+    return TooManyRequests(
+        f"Too many failed sign-in attempts: try again in {minutes} minute{'s' * (minutes != 1)}", wait
+    )
 
 
 def _push_bucket(key_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -9,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nugat.db.models import Account
 from nugat.protocol.http import client_address
 from nugat.services import ServiceError, TooManyRequests
-from nugat.services.accounts import check_email, check_name, check_password
+from nugat.services.accounts import Accounts, check_email, check_name, check_password
 from nugat.web.forms import safe_next
 from nugat.web.pages import (
     SESSION_COOKIE,
@@ -33,6 +35,16 @@ def _field_error(check: Callable[[], None]) -> str | None:
     return None
 
 
+async def _sign_in(request: Request, accounts: Accounts, login: str, password: str) -> Account:
+    """The account whose password this is, or a ServiceError; an attempt at an account many have failed
+    at waits here first (without holding a thread), as ``Accounts.sign_in_delay`` says."""
+    address = client_address(request)
+    delay = await run_in_threadpool(accounts.sign_in_delay, login, address)
+    if delay:
+        await asyncio.sleep(delay)
+    return await run_in_threadpool(accounts.sign_in, login, password, address)
+
+
 @page()
 async def signin_form(request: Request, visitor: Visitor) -> Response:
     target = safe_next(request.query_params.get("next"))
@@ -46,9 +58,7 @@ async def signin(request: Request, visitor: Visitor) -> Response:
     core = web(request).core
     login, target = visitor.field("login").strip(), safe_next(visitor.field("next"))
     try:
-        user = await run_in_threadpool(
-            core.accounts.sign_in, login, visitor.field("password"), client_address(request)
-        )
+        user = await _sign_in(request, core.accounts, login, visitor.field("password"))
     except ServiceError as exc:
         context = {"next": target, "login": login, "error": exc.message}
         if isinstance(exc, TooManyRequests):
@@ -125,9 +135,7 @@ async def _reauthenticate(request: Request, visitor: Visitor) -> str | None:
     """None if the current password is right, else why not (throttled like signing in)."""
     accounts = web(request).core.accounts
     try:
-        await run_in_threadpool(
-            accounts.sign_in, visitor.account.name, visitor.field("current"), client_address(request)
-        )
+        await _sign_in(request, accounts, visitor.account.name, visitor.field("current"))
     except ServiceError as exc:
         return "Your current password is wrong" if exc.status == 401 else exc.message
     return None

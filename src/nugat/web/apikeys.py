@@ -20,6 +20,9 @@ from nugat.services.sessions import new_token
 from nugat.web.forms import EXPIRY_CHOICES, KeyForm
 from nugat.web.pages import Visitor, not_found, page, redirect, redirect_notice, render, web
 
+# The key forms post one field per selected package; the 64 KiB bound holds them to about 600 ids.
+KEY_FORM_FIELDS = 2000
+
 WARNINGS = {
     "resubmitted": "That form was already sent. A key's secret is shown only once: "
     "if you did not copy it, regenerate the key.",
@@ -81,7 +84,7 @@ def _secret_page(
     return render(request, visitor, "key_secret.html", context, no_store=True)
 
 
-@page(signed_in=True)
+@page(signed_in=True, max_fields=KEY_FORM_FIELDS)
 async def create_key(request: Request, visitor: Visitor) -> Response:
     w, user = web(request), visitor.account
     selectable = await run_in_threadpool(_selectable, w.core, user.id)
@@ -131,7 +134,7 @@ async def edit_form(request: Request, visitor: Visitor) -> Response:
     return _form_page(request, visitor, KeyForm.from_key(key), choices, key)
 
 
-@page(signed_in=True)
+@page(signed_in=True, max_fields=KEY_FORM_FIELDS)
 async def edit(request: Request, visitor: Visitor) -> Response:
     key = await _own_key(request, visitor)
     if isinstance(key, Response):

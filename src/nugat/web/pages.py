@@ -15,7 +15,7 @@ import jinja2
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from nugat.core import Core
@@ -24,6 +24,7 @@ from nugat.protocol.http import base_url
 from nugat.services import ServiceError
 from nugat.services.sessions import SESSION_LIFETIME, Sessions, new_token
 from nugat.web import display
+from nugat.web.formbody import MAX_FORM_FIELDS, read_form
 
 SESSION_COOKIE = "nugat_session"
 CSRF_COOKIE = "nugat_csrf"  # before sign-in, the value the forms' CSRF tokens are bound to
@@ -106,9 +107,10 @@ def is_https(request: Request) -> bool:
     return base_url(request).startswith("https:")
 
 
-def page(*, signed_in: bool = False) -> Callable[[Handler], Endpoint]:
+def page(*, signed_in: bool = False, max_fields: int = MAX_FORM_FIELDS) -> Callable[[Handler], Endpoint]:
     """Wrap a page handler: find the visitor, send strangers of ``signed_in`` pages to the sign-in page,
-    and refuse any POST without a valid CSRF token (or sent from another site)."""
+    and refuse any POST whose form is over the bounds (``nugat.web.formbody``; ``max_fields``: the
+    most fields the page takes) or has no valid CSRF token (or was sent from another site)."""
 
     def wrap(handler: Handler) -> Endpoint:
         @functools.wraps(handler)
@@ -121,19 +123,7 @@ def page(*, signed_in: bool = False) -> Callable[[Handler], Endpoint]:
             fresh = None if session or request.cookies.get(CSRF_COOKIE) else new_token()
             binding = session or fresh or request.cookies.get(CSRF_COOKIE, "")
             visitor = Visitor(user, session, sessions.csrf_token(binding), invitations)
-            if request.method == "POST":
-                visitor.form = await request.form()
-            if signed_in and user is None:
-                target = request.url.path if request.method == "GET" else "/"
-                response: Response = redirect(f"/signin?next={quote(target)}")
-            elif visitor.form is not None and (
-                request.headers.get("sec-fetch-site") == "cross-site"
-                or not sessions.check_csrf(binding, visitor.field("csrf"))
-            ):
-                context = {"title": "Form expired", "message": FORM_EXPIRED}
-                response = render(request, visitor, "message.html", context, status=403)
-            else:
-                response = await handler(request, visitor)
+            response = await _answer(request, visitor, handler, binding, signed_in, max_fields)
             if fresh is not None:
                 set_cookie(request, response, CSRF_COOKIE, fresh, max_age=None)
             if token and user is None:
@@ -143,6 +133,30 @@ def page(*, signed_in: bool = False) -> Callable[[Handler], Endpoint]:
         return endpoint
 
     return wrap
+
+
+async def _answer(
+    request: Request, visitor: Visitor, handler: Handler, binding: str, signed_in: bool, max_fields: int
+) -> Response:
+    """The handler's answer, or why it was not asked: a form over the bounds (read before anything is
+    parsed), a stranger on a signed-in page, a form without a valid CSRF token or from another site."""
+    if request.method == "POST":
+        try:
+            visitor.form = await read_form(request, max_fields)
+        except ServiceError as exc:  # only a hostile or broken client: a plain answer, cheap to send
+            return PlainTextResponse(
+                exc.message, status_code=exc.status, headers={"cache-control": "no-store"}
+            )
+    if signed_in and visitor.user is None:
+        target = request.url.path if request.method == "GET" else "/"
+        return redirect(f"/signin?next={quote(target)}")
+    if visitor.form is not None and (
+        request.headers.get("sec-fetch-site") == "cross-site"
+        or not web(request).sessions.check_csrf(binding, visitor.field("csrf"))
+    ):
+        context = {"title": "Form expired", "message": FORM_EXPIRED}
+        return render(request, visitor, "message.html", context, status=403)
+    return await handler(request, visitor)
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:

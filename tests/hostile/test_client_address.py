@@ -20,6 +20,7 @@ from nugat import keys
 from nugat.services.accounts import FAILED_KEY_LIMIT, FAILED_SIGNIN_PER_ACCOUNT_ADDRESS
 from production.helpers import running_nginx
 from support.server import TEST_PASSWORD, NugatServer, create_key, ensure_user, free_port, running_server
+from support.zips import incompressible, package
 
 PROXY = "127.0.0.1"
 
@@ -139,3 +140,11 @@ def test_behind_the_documented_nginx_the_client_cannot_write_its_address(
             assert audited_address(feed, key_id) == ["127.0.5.1"]
         finally:
             feed.close()
+        # The include's 64 KiB bound on page forms leaves pushes alone, at /api/v2/package and at /api/v2/.
+        key = str(create_key(nugat, "behind", ["push"])["key"])
+        for path, package_id in (("/api/v2/package", "Behind.One"), ("/api/v2/", "Behind.Two")):
+            body = package(package_id, payload=incompressible(200 * 1024))
+            resp = httpx.put(f"{url}{path}", content=body, headers={"X-NuGet-ApiKey": key}, timeout=60)
+            assert resp.status_code == 201, f"{path}: {resp.status_code} {resp.text[:300]}"
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert httpx.post(f"{url}/signin", content=b"a" * (65 * 1024), headers=form).status_code == 413

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from nugat.clock import utcnow
 from nugat.db.models import Account, AuditEvent, Throttle, WebSession
+from nugat.protocol import http
 from nugat.services.accounts import (
     FAILED_SIGNIN_PER_ACCOUNT,
     FAILED_SIGNIN_PER_ACCOUNT_ADDRESS,
@@ -275,6 +276,26 @@ def test_a_forged_forwarded_for_does_not_escape_the_sign_in_throttle(make_site: 
     assert _sign_in(direct, "alice", PASSWORD, "10.4.1.1") == 429
     # Through the proxy, a client claiming the refused address is what the proxy says it is.
     assert _sign_in(site, "alice", PASSWORD, "192.0.2.7, 10.4.1.1") == 303
+
+
+def test_an_ignored_forwarded_for_is_said_in_the_log(
+    make_site: MakeSite, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients of a proxy whose X-Forwarded-For is ignored all share its address: the operator is told."""
+    monkeypatch.setattr(http, "_warned", set())
+    monkeypatch.setattr(http, "_warned_off", False)
+    for trust, peer, expected in [
+        (False, "127.0.0.1", "NUGAT_TRUST_FORWARDED is off"),
+        (True, "192.0.2.9", "ignoring X-Forwarded-For from 192.0.2.9: not in NUGAT_TRUSTED_PROXIES"),
+    ]:
+        site = make_site(trust_forwarded=trust)
+        behind = Site(TestClient(site.client.app, client=(peer, 50000)), site.core, site.settings)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="nugat"):
+            assert _sign_in(behind, "alice", PASSWORD, "10.5.0.1") == 303
+            assert _sign_in(behind, "alice", PASSWORD, "10.5.0.2") == 303
+        warnings = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+        assert len(warnings) == 1 and expected in warnings[0], warnings
 
 
 def test_security_headers_on_pages(site: Site) -> None:

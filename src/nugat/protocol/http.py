@@ -76,7 +76,10 @@ def client_address(request: Request) -> str:
     """The address throttles and the audit log see: the peer's, or behind a trusted proxy the rightmost
     ``X-Forwarded-For`` address that is not a trusted proxy (the part a client writes is never believed)."""
     core = request.app.state.core
-    return scope_client_address(request.scope, core.settings.trust_forwarded, core.proxies)
+    trust_forwarded, proxies = core.settings.trust_forwarded, core.proxies
+    if not trust_forwarded and not _warned_off and "x-forwarded-for" in request.headers:
+        _warn_off(_peer(request), proxies)
+    return scope_client_address(request.scope, trust_forwarded, proxies)
 
 
 def scope_client_address(
@@ -94,6 +97,19 @@ def scope_client_address(
 
 
 _warned: set[str] = set()
+_warned_off = False
+
+
+def _warn_off(peer: str, proxies: TrustedProxies) -> None:
+    """Say once that a trusted proxy's X-Forwarded-For is ignored: all its clients share its address."""
+    global _warned_off
+    if proxies.trusts(peer):
+        _warned_off = True
+        log.warning(
+            "ignoring X-Forwarded-For from the proxy %s: NUGAT_TRUST_FORWARDED is off, so its clients share "
+            "its address (and its throttles)",
+            one_line(peer),
+        )
 
 
 def _warn_untrusted(peer: str) -> None:

@@ -10,7 +10,13 @@ import pytest
 
 from nugat import keys
 from nugat.services import AuthError, NotFound, TooManyRequests
-from nugat.services.accounts import FAILED_KEY_LIMIT, FAILED_SIGNIN_PER_ACCOUNT
+from nugat.services.accounts import (
+    FAILED_KEY_LIMIT,
+    FAILED_SIGNIN_PER_ACCOUNT,
+    FAILED_SIGNIN_PER_ACCOUNT_ADDRESS,
+    FAILED_SIGNIN_PER_ADDRESS,
+    SLOWED_SIGNIN,
+)
 from support.services import ADDRESS, Clock, Site, refused
 
 PASSWORD = "violet tractor harbour"
@@ -79,16 +85,48 @@ def test_authenticate_by_name_or_email(site: Site) -> None:
     assert site.core.accounts.authenticate("bob", "") is None
 
 
-def test_sign_in_failures_block_the_account_for_a_while(site: Site, clock: Clock) -> None:
-    site.core.accounts.create_user("alice", "alice@example.test", PASSWORD)
-    for n in range(FAILED_SIGNIN_PER_ACCOUNT):
+def test_sign_in_failures_refuse_only_where_they_came_from(site: Site, clock: Clock) -> None:
+    accounts = site.core.accounts
+    accounts.create_user("alice", "alice@example.test", PASSWORD)
+    for _ in range(FAILED_SIGNIN_PER_ACCOUNT_ADDRESS):
         with refused(401, "Wrong username, email or password"):
-            site.core.accounts.sign_in("alice", "wrong password", f"198.51.100.{n}")
-    # blocked even with the right password, from any address: guessing on stops paying
+            accounts.sign_in("alice", "wrong password", "198.51.100.1")
+    # refused from there even with the right password: guessing on stops paying
     with refused(429, "Too many failed sign-in attempts: try again in 15 minutes"):
-        site.core.accounts.sign_in("alice", PASSWORD, "203.0.113.5")
+        accounts.sign_in("alice", PASSWORD, "198.51.100.1")
+    # never from elsewhere: the owner signs in, each attempt slowed while the account is under attack
+    assert accounts.sign_in_delay("alice", "203.0.113.5") == SLOWED_SIGNIN
+    assert accounts.sign_in("alice", PASSWORD, "203.0.113.5").name == "alice"
+    assert accounts.sign_in_delay("bob", "203.0.113.5") == 0  # another account is not slowed
     clock.advance(minutes=15)
-    assert site.core.accounts.sign_in("alice", PASSWORD, "203.0.113.5").name == "alice"
+    assert accounts.sign_in_delay("alice", "198.51.100.1") == 0
+    assert accounts.sign_in("alice", PASSWORD, "198.51.100.1").name == "alice"
+
+
+def test_failures_from_everywhere_only_slow_the_account(site: Site) -> None:
+    accounts = site.core.accounts
+    accounts.create_user("alice", "alice@example.test", PASSWORD)
+    for n in range(FAILED_SIGNIN_PER_ACCOUNT - 1):
+        with refused(401, "Wrong username, email or password"):
+            accounts.sign_in("ALICE@example.test", "wrong password", f"198.51.100.{n}")
+    assert accounts.sign_in_delay("alice", "203.0.113.5") == 0
+    with refused(401, "Wrong username, email or password"):
+        accounts.sign_in("alice", "wrong password", "198.51.100.99")
+    assert accounts.sign_in_delay("alice", "203.0.113.5") == SLOWED_SIGNIN
+    assert (
+        accounts.sign_in("alice", PASSWORD, "198.51.100.1").name == "alice"
+    )  # one failure there: not refused
+
+
+def test_failures_from_one_address_at_many_accounts_refuse_that_address(site: Site) -> None:
+    accounts = site.core.accounts
+    accounts.create_user("alice", "alice@example.test", PASSWORD)
+    for n in range(FAILED_SIGNIN_PER_ADDRESS):
+        with refused(401, "Wrong username, email or password"):
+            accounts.sign_in(f"nobody{n}", "wrong password", "198.51.100.7")
+    with refused(429, "Too many failed sign-in attempts"):
+        accounts.sign_in("alice", PASSWORD, "198.51.100.7")
+    assert accounts.sign_in("alice", PASSWORD, "198.51.100.8").name == "alice"
 
 
 def test_password_and_email_changes(site: Site) -> None:

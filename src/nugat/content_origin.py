@@ -56,14 +56,15 @@ class ContentOrigin:
         self.trust_forwarded = trust_forwarded
         self.proxies = proxies  # when given, X-Forwarded-Host is believed only from these peers
 
-    def _forwarded_trusted(self, scope: Scope) -> bool:
-        if not self.trust_forwarded or self.proxies is None:
-            return self.trust_forwarded
-        peer = scope.get("client")
-        return peer is not None and self.proxies.trusts(peer[0])
+    def _authority(self, scope: Scope) -> str:
+        trusted = self.trust_forwarded
+        if trusted and self.proxies is not None:
+            peer = scope.get("client")
+            trusted = peer is not None and self.proxies.trusts(peer[0])
+        return request_authority(scope, trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or request_authority(scope, self._forwarded_trusted(scope)) != self.content:
+        if scope["type"] != "http" or self._authority(scope) != self.content:
             await self.app(scope, receive, send)
             return
         if not scope.get("path", "").startswith(PREFIXES):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
+from nugat.content_origin import ContentOrigin
 from nugat.proxies import InvalidProxySetting, TrustedProxies, normalized, split_setting
 
 LOOPBACK = TrustedProxies()  # the default: 127.0.0.0/8 and ::1
@@ -62,3 +66,25 @@ def test_settings_are_parsed_and_wrong_entries_named() -> None:
 def test_normalized() -> None:
     assert str(normalized("::ffff:10.0.0.1")) == "10.0.0.1"
     assert normalized("example.com") is None and normalized("") is None
+
+
+def test_the_content_origin_believes_x_forwarded_host_only_from_a_trusted_proxy() -> None:
+    """nugat.content_origin: a page URL on the content host is refused (404) only if the host is believed."""
+
+    def status(peer: str) -> int:
+        sent: list[Any] = []
+
+        async def inner(scope: Any, receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        headers = [(b"host", b"nuget.example.com"), (b"x-forwarded-host", b"pkgs.example.com")]
+        scope = {"type": "http", "path": "/account", "headers": headers, "client": (peer, 4711)}
+        origin = ContentOrigin(inner, "https://pkgs.example.com", True, LOOPBACK)
+        asyncio.run(origin(scope, None, send))  # type: ignore[arg-type]
+        return int(sent[0]["status"])
+
+    assert status("127.0.0.1") == 404  # the proxy says the content host was asked for
+    assert status("203.0.113.5") == 200  # a client saying so is not believed

@@ -82,6 +82,7 @@ def test_key_lifecycle_with_nuget_exe(
     expect(page.get_by_text("Copied to the clipboard.")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == secret
     page.get_by_role("link", name="Done: back to API Keys").click()
+    expect(page).to_have_url(re.compile(r"/account/apikeys$"))
     page.go_back()  # navigating back never shows the secret again either
     assert "nugat_" not in page.content()
     page.goto("/account/apikeys")

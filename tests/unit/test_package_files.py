@@ -4,7 +4,6 @@ origin's cookie rules (``content_origin``) and the URL settings it needs."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from nugat.protocol.files import file_headers
 from nugat.readpath import render
 from nugat.settings import Settings
 from nugat.storage import BlobInfo
+from support.asgi import run as run_asgi
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
@@ -137,7 +137,7 @@ def call(host: bytes, path: str, forwarded: bytes | None = None) -> tuple[dict[s
     if forwarded is not None:
         headers.append((b"x-forwarded-host", forwarded))
     scope = {"type": "http", "method": "GET", "path": path, "headers": headers}
-    asyncio.run(ContentOrigin(inner, "https://pkgs.example.com", trust_forwarded=True)(scope, receive, send))
+    run_asgi(ContentOrigin(inner, "https://pkgs.example.com", trust_forwarded=True)(scope, receive, send))
     return seen, sent
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from nugat.content_origin import ContentOrigin
 from nugat.proxies import InvalidProxySetting, TrustedProxies, normalized, split_setting
+from support.asgi import run as run_asgi
 
 LOOPBACK = TrustedProxies()  # the default: 127.0.0.0/8 and ::1
 NETWORKS = TrustedProxies(["10.0.0.0/8", "192.0.2.1", "2001:db8::/32"])
@@ -83,7 +83,7 @@ def test_the_content_origin_believes_x_forwarded_host_only_from_a_trusted_proxy(
         headers = [(b"host", b"nuget.example.com"), (b"x-forwarded-host", b"pkgs.example.com")]
         scope = {"type": "http", "path": "/account", "headers": headers, "client": (peer, 4711)}
         origin = ContentOrigin(inner, "https://pkgs.example.com", True, LOOPBACK)
-        asyncio.run(origin(scope, None, send))  # type: ignore[arg-type]
+        run_asgi(origin(scope, None, send))  # type: ignore[arg-type]
         return int(sent[0]["status"])
 
     assert status("127.0.0.1") == 404  # the proxy says the content host was asked for

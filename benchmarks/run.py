@@ -41,6 +41,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+from machine import Machine, measure, process_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 NUGAT = [str(Path(sys.executable).with_name("nugat"))]
@@ -414,7 +415,7 @@ def main() -> int:
     wrk_bin, nginx_bin = ensure_tools()
     work = Path(tempfile.mkdtemp(prefix="nugat-bench-"))
     rows: list[Row] = []
-    load_before = os.getloadavg()
+    machine = measure(work)
     started = time.monotonic()
     try:
         rows += reads_and_pushes(args, wrk_bin, nginx_bin, work)
@@ -423,7 +424,7 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    print_table(rows, args, load_before, os.getloadavg(), time.monotonic() - started)
+    print_table(rows, args, machine, os.getloadavg(), time.monotonic() - started)
     return 0
 
 
@@ -493,10 +494,14 @@ def reads_and_pushes(args: argparse.Namespace, wrk_bin: str, nginx_bin: str, wor
             tag = setup.replace(" ", "").replace("+", "")
             seq = [nupkg(f"Push.{tag}.S{i % 20}", f"1.{i // 20}.0", 2 << 10) for i in range(args.pushes)]
             par = [nupkg(f"Push.{tag}.C{i % 20}", f"1.{i // 20}.0", 2 << 10) for i in range(args.pushes)]
+            server = one if setup == "nugat 1" else two
+            cpu_before = process_cpu_seconds(server.pids())
             row = rate_row("sequential small pushes", setup, push_run(url, key, seq, 1), "pushes/s")
+            cpu_ms = (process_cpu_seconds(server.pids()) - cpu_before) * 1000 / len(seq)
             if setup == "nugat 1":
                 row.target, row.met = ">= 300 pushes/s", float(row.value.split()[0].replace(",", "")) >= 300
             rows.append(row)
+            rows.append(Row("server CPU per sequential small push", setup, f"{cpu_ms:.2f} ms"))
             rows.append(rate_row("8 concurrent small pushes", setup, push_run(url, key, par, 8), "pushes/s"))
         peak = max(proc_kib(pid, "VmHWM") for pid in one.pids() + two.pids()) / 1024
         rows.append(Row("peak RSS of a nugat process, after all the above", "nugat 1, 2", f"{peak:.0f} MB"))
@@ -590,15 +595,13 @@ def search_at_scale(args: argparse.Namespace, work: Path) -> list[Row]:
 def print_table(
     rows: list[Row],
     args: argparse.Namespace,
-    before: tuple[float, ...],
+    machine: Machine,
     after: tuple[float, ...],
     seconds: float,
 ) -> None:
-    print(
-        f"\nnugat benchmarks: {os.cpu_count()} CPUs, load average {before[0]:.2f} before, "
-        f"{after[0]:.2f} after; {seconds / 60:.1f} min; wrk -t1 -c32 -d{args.duration:g}s, "
-        f"median of {args.rounds} interleaved rounds\n"
-    )
+    print(f"\nnugat benchmarks on {machine.line()} before, {after[0]:.2f} after")
+    rounds = f"median of {args.rounds} interleaved rounds"
+    print(f"{seconds / 60:.1f} min; wrk -t1 -c32 -d{args.duration:g}s, {rounds}\n")
     print("| measure | setup | result | p50 ms | p99 ms | vs nginx | target | met |")
     print("|---|---|---:|---:|---:|---:|---|---|")
     for row in rows:

@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
-def run(call: Coroutine[Any, Any, None]) -> None:
-    """Run `call` on a fresh event loop in its own thread and re-raise what it raised."""
+def run(call: Coroutine[Any, Any, T]) -> T:
+    """Run `call` on a fresh event loop in its own thread; its result, or what it raised, re-raised."""
+    outcome: list[Any] = []
     failure: list[BaseException] = []
 
     def target() -> None:
         try:
-            asyncio.run(call)
+            outcome.append(asyncio.run(call))
         except BaseException as exc:  # re-raised in the caller's thread
             failure.append(exc)
 
@@ -27,3 +30,4 @@ def run(call: Coroutine[Any, Any, None]) -> None:
     thread.join()
     if failure:
         raise failure[0]
+    return outcome[0]  # type: ignore[no-any-return]

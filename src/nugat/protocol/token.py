@@ -11,6 +11,7 @@ reason also in ``X-NuGet-Warning``. The endpoint is not in the service index, as
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -29,6 +30,7 @@ from nugat.web.pages import SESSION_COOKIE
 log = logging.getLogger("nugat.token")
 
 BODY_LIMIT = 16_384
+BODY_TIMEOUT = 10.0  # seconds for the whole body: 16 KiB from a CI job arrives in milliseconds
 
 
 class _Refused(Exception):
@@ -72,11 +74,19 @@ async def _body(request: Request) -> tuple[str, bool]:
         raise _Refused(415, "The request must have a Content-Type of 'application/json'")
     if not request.headers.get("user-agent", "").strip():
         raise _Refused(400, "A User-Agent header is required")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > BODY_LIMIT):
+        raise _Refused(413, f"The request body is larger than {BODY_LIMIT} bytes")
     raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > BODY_LIMIT:
-            raise _Refused(413, f"The request body is larger than {BODY_LIMIT} bytes")
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT):
+            async for chunk in request.stream():
+                raw += chunk
+                if len(raw) > BODY_LIMIT:
+                    raise _Refused(413, f"The request body is larger than {BODY_LIMIT} bytes")
+    except TimeoutError:
+        late = f"The request body took too long: send it within {BODY_TIMEOUT:g} seconds"
+        raise _Refused(408, late) from None
     try:
         body = json.loads(raw)
     except ValueError:

@@ -203,7 +203,14 @@ class LegacyNuGetClient:
 
     def push(self, nupkg: Path, api_key: str, source: str) -> NuGetResult:
         # 2.8.7 on mono joins an absolute package path to the current folder: give it a relative one.
-        argv = [str(LEGACY_NUGET), "push", nupkg.name, api_key, "-Source", source, "-NonInteractive"]
+        return self._run(["push", nupkg.name], api_key, source, nupkg.parent)
+
+    def delete(self, package_id: str, version: str, api_key: str, source: str) -> NuGetResult:
+        """``nuget delete ID VERSION KEY``: 2.8.7 sends ``DELETE <source>/ID/VERSION``."""
+        return self._run(["delete", package_id, version], api_key, source, self.home)
+
+    def _run(self, command: list[str], api_key: str, source: str, cwd: Path) -> NuGetResult:
+        argv = [str(LEGACY_NUGET), *command, api_key, "-Source", source, "-NonInteractive"]
         argv += ["-ConfigFile", str(self.config_file)]
         try:
             proc = subprocess.run(
@@ -212,13 +219,14 @@ class LegacyNuGetClient:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=isolated_env(self.home),
-                cwd=nupkg.parent,
+                cwd=cwd,
                 timeout=self.timeout,
                 check=False,
             )
             result = NuGetResult(proc.returncode, proc.stdout.decode("utf-8", "replace"))
         except subprocess.TimeoutExpired as exc:
             result = NuGetResult(-9, f"[nuget 2.8.7 timed out after {exc.timeout} s]")
-        shown = [*argv[:4], api_key[:22] + "***", *argv[5:]]
+        key_at = len(command) + 1
+        shown = [*argv[:key_at], api_key[:22] + "***", *argv[key_at + 1 :]]
         print(f"$ {shlex.join(shown)}\n[exit {result.returncode}]\n{result.output}")
         return result

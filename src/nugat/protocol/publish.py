@@ -144,5 +144,6 @@ routes = [
     Route("/api/v2/package", push, methods=["PUT", "POST"]),
     Route("/api/v2/package/", push, methods=["PUT", "POST"]),
     Route("/api/v2/package/{id}/{version}", unlist, methods=["DELETE"]),
+    Route("/api/v2/{id}/{version}", unlist, methods=["DELETE"]),  # NuGet 2.x's delete below the feed root
     Route("/api/v2/package/{id}/{version}", relist, methods=["POST"]),
 ]

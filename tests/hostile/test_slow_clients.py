@@ -21,6 +21,8 @@ import pytest
 from hostile.harness import raw_exchange, started
 from support.slowclients import SlowClients, addresses, timed_requests
 
+pytestmark = pytest.mark.serial  # measures latency: alone, not beside the parallel tests
+
 SLOW_CONNECTIONS = 1500
 REQUESTS = 50
 

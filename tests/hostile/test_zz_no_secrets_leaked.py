@@ -1,10 +1,11 @@
 """No secret in any log line, page, error message, metrics or file the servers wrote.
 
-Runs after every other test of the session (``tests/hostile/conftest.py`` orders it last): it greps
-everything each server of the session wrote (its log and every file of its data folder) for every
-API key and password the test helpers created (``support.server.SECRETS``) and for the S3 secret the
-servers got. First it drives one more server through everything that handles a secret, so the check
-never runs on nothing.
+Runs after every other test of the run: ``tests/hostile/conftest.py`` orders it last in its process, and
+``scripts/test`` runs it in a process of its own after the parallel ones. It greps everything each server
+of the run wrote (its log and every file of its data folder) for every API key and password the test
+helpers created, in any process (``support.server.Recorded``), and for the S3 secret the servers got.
+First it drives one more server through everything that handles a secret, so the check never runs on
+nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from nugat.web.pages import CSRF_COOKIE, SESSION_COOKIE
 from support.s3 import CREDENTIALS as S3_CREDENTIALS
 from support.server import LOG_FILES, SECRETS, TEST_PASSWORD, NugatServer, create_key
 from support.zips import package
+
+pytestmark = pytest.mark.serial  # after every other test of the run
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +94,9 @@ def exercise(server: NugatServer) -> list[str]:
 
 def written_files() -> list[Path]:
     """Every log of the session's servers and every file in their data folders."""
-    files = {p for p in LOG_FILES if p.exists()}
-    for log in LOG_FILES:
+    logs = [Path(p) for p in LOG_FILES.of_the_run()]
+    files = {p for p in logs if p.exists()}
+    for log in logs:
         files |= {p for p in log.parent.rglob("*") if p.is_file()}
     return sorted(files)
 
@@ -101,8 +105,9 @@ def test_no_secret_was_written_or_shown(server: NugatServer) -> None:
     answers = exercise(server)
     server.stop()  # its log is complete
 
-    secrets = {v for s in SECRETS for v in variants(s)} | {S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
-    assert TEST_PASSWORD in secrets and len(SECRETS) >= 4
+    created = SECRETS.of_the_run()
+    secrets = {v for s in created for v in variants(s)} | {S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
+    assert TEST_PASSWORD in secrets and len(created) >= 4
     for text in answers:
         assert not [s for s in secrets if s in text], text[:500]
 

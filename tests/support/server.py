@@ -21,10 +21,40 @@ from typing import Any, TextIO
 
 import httpx
 
-# Every server log written during the session (a test greps them all for leaked secrets).
-LOG_FILES: list[Path] = []
+
+class Recorded(list[str]):
+    """A list of the session's strings that is also written to ``$NUGAT_TEST_LEDGER/<name>.<pid>``.
+
+    ``scripts/test`` runs most tests in parallel processes (pytest-xdist), then the last checks in one
+    more process: the ledger, a folder shared by every process of the run, lets those checks read what
+    each process recorded. Without the variable the list is this process's alone.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def append(self, item: str) -> None:
+        super().append(item)
+        ledger = os.environ.get("NUGAT_TEST_LEDGER")
+        if ledger:
+            with (Path(ledger) / f"{self.name}.{os.getpid()}").open("a", encoding="utf-8") as out:
+                out.write(item + "\n")
+
+    def of_the_run(self) -> list[str]:
+        """What every process of the run recorded, this one's included."""
+        found = dict.fromkeys(self)
+        ledger = os.environ.get("NUGAT_TEST_LEDGER")
+        if ledger:
+            for path in sorted(Path(ledger).glob(f"{self.name}.*")):
+                found.update(dict.fromkeys(path.read_text(encoding="utf-8").splitlines()))
+        return list(found)
+
+
+# Every server log written during the run (a test greps them all for leaked secrets).
+LOG_FILES = Recorded("logs")
 # Every API key and password the helpers created (the same test greps for them).
-SECRETS: list[str] = []
+SECRETS = Recorded("secrets")
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "NUGAT_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
@@ -244,7 +274,7 @@ def running_server(
             database_url = database_url or stack.enter_context(postgres_database())
             env["NUGAT_DATABASE_URL"] = database_url
         log_path = data_dir / "server.log"
-        LOG_FILES.append(log_path)
+        LOG_FILES.append(str(log_path))
         server = NugatServer(
             url=f"http://127.0.0.1:{port or free_port()}",
             data_dir=data_dir,

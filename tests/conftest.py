@@ -93,6 +93,6 @@ def create_key() -> Callable[..., dict[str, object]]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    logs = [p for p in LOG_FILES if p.exists()]
+    logs = [p for p in map(Path, LOG_FILES) if p.exists()]
     if logs:
         terminalreporter.write_line(f"nugat server logs kept: {', '.join(str(p) for p in logs)}")

@@ -303,6 +303,7 @@ def test_a_key_close_to_its_expiry_warns(site_with_users: Site, clock: Clock) ->
         ("not-a-key", INVALID),
         (keys.new_key("aaaaaaaaaaaaaaaa"), INVALID),  # well formed, no such key id
     ],
+    ids=["none", "empty", "malformed", "unknown key id"],  # stable: pytest-xdist compares collections
 )
 def test_a_missing_malformed_or_unknown_key_is_401(
     site_with_users: Site, presented: str | None, reason: str

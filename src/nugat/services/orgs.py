@@ -18,6 +18,7 @@ from nugat.db.models import Account, ApiKey, Membership, PackageOwner, PackageRe
 from nugat.services import Conflict, Forbidden, NotFound, ServiceError
 from nugat.services.accounts import KeyView, _view, check_name
 from nugat.services.audit import record
+from nugat.services.mail import Outbox
 
 ROLES = ("admin", "collaborator")
 
@@ -79,8 +80,9 @@ def _check_role(role: str) -> None:
 
 
 class Orgs:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
         self.db = db
+        self.outbox = outbox
 
     def _org_to_manage(self, s: Session, org_name: str, by: str | None) -> tuple[Account, Account | None]:
         org = account_named(s, org_name, "org")
@@ -127,6 +129,7 @@ class Orgs:
             if role_of(s, user.id, org.id) is not None:
                 raise Conflict(f"{user.name} is already a member of {org.name}")
             s.add(Membership(org_id=org.id, member_id=user.id, role=role))
+            self._mail(s, user, org, "added", role, actor)
             record(
                 s,
                 "org.member_add",
@@ -149,6 +152,7 @@ class Orgs:
             if membership.role == "admin":
                 self._keep_an_admin(s, org)
             old, membership.role = membership.role, role
+            self._mail(s, user, org, "role changed", role, actor)
             record(
                 s,
                 "org.member_role",
@@ -175,6 +179,8 @@ class Orgs:
             if membership.role == "admin":
                 self._keep_an_admin(s, org)
             s.delete(membership)
+            if not leaving:
+                self._mail(s, user, org, "removed", membership.role, actor)
             record(
                 s,
                 "org.member_remove",
@@ -184,6 +190,13 @@ class Orgs:
                 member=user.name,
                 role=membership.role,
             )
+
+    def _mail(
+        self, s: Session, user: Account, org: Account, change: str, role: str, actor: Account | None
+    ) -> None:
+        if self.outbox is not None and (actor is None or actor.id != user.id):
+            self.outbox.enqueue(s, user.email, "org_membership", name=user.name, org=org.name, change=change,
+                                role=role, by=actor.name if actor else None)  # fmt: skip
 
     def _membership(self, s: Session, org: Account, user_name: str) -> tuple[Membership, Account]:
         user = account_named(s, user_name, "user")

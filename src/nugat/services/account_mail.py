@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from nugat.clock import utcnow
 from nugat.db import Database
-from nugat.db.models import Account, AccountToken, WebSession
+from nugat.db.models import Account, AccountToken, KnownDevice, WebSession
 from nugat.services import Conflict, NotFound, ServiceError, TooManyRequests
 from nugat.services.accounts import Accounts, _hasher, check_email, check_password
 from nugat.services.audit import record
@@ -278,3 +278,45 @@ class AccountMail:
                 return user
         except IntegrityError:
             raise Conflict("That email is already taken by another account") from None
+
+    # Sign-ins -------------------------------------------------------------------------------------
+
+    def signed_in(self, user: Account, device: str, address: str, agent: str) -> None:
+        """Remember the browser (its device cookie's digest); a sign-in from one the account never used
+        is mailed to its owner when two-factor sign-in is off (not the account's very first)."""
+        digest = _digest(device)
+        try:
+            with self.db.session() as s:
+                known = s.scalar(
+                    select(KnownDevice.id).where(
+                        KnownDevice.account_id == user.id, KnownDevice.device_hash == digest
+                    )
+                )
+                if known is not None:
+                    return
+                seen_before = s.scalar(
+                    select(KnownDevice.id).where(KnownDevice.account_id == user.id).limit(1)
+                )
+                s.add(KnownDevice(account_id=user.id, device_hash=digest, created_at=utcnow()))
+                if seen_before is not None and user.totp_enabled_at is None:
+                    self.outbox.enqueue(s, user.email, "new_signin", name=user.name, address=address,
+                                        agent=" ".join(agent.split())[:200] or "an unknown browser",
+                                        at=utcnow().strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+        except IntegrityError:  # the same browser signed in twice at once
+            pass
+
+    # The second step of a sign-in ----------------------------------------------------------------
+
+    def start_second_step(self, account_id: int) -> str:
+        """A token for the browser between a right password and its two-factor code."""
+        with self.db.session() as s:
+            return issue(s, account_id, "signin", SIGNIN_STEP_LIFETIME)
+
+    def second_step(self, token: str) -> Account | None:
+        with self.db.reading() as s:
+            row = peek(s, "signin", token)
+            return s.get(Account, row.account_id) if row is not None else None
+
+    def finish_second_step(self, token: str) -> None:
+        with self.db.session() as s:
+            redeem(s, "signin", token)

@@ -76,7 +76,7 @@ def test_two_senders_never_claim_the_same_mail(
             t.join(timeout=120)
         everything = claims["a"] + claims["b"]
         assert len(everything) == 60 and len(set(everything)) == 60  # each row exactly once
-        assert claims["a"] and claims["b"] or database_url is None  # on PG both got some (SKIP LOCKED)
+        assert (claims["a"] and claims["b"]) or database_url is None  # on PG both got some (SKIP LOCKED)
     finally:
         first.close()
         second.close()
@@ -161,7 +161,9 @@ def test_every_template_renders_text_and_html() -> None:
         assert "https://n.example" in rendered.text and "https://n.example" in rendered.html, kind
 
 
-def test_expiry_mails_go_out_once_each(make_site: Callable[..., Site], clock: Clock, mailbox: MailBox) -> None:
+def test_expiry_mails_go_out_once_each(
+    make_site: Callable[..., Site], clock: Clock, mailbox: MailBox
+) -> None:
     site = make_site(smtp_url=mailbox.url, mail_poll_seconds=0, **MAIL)
     site.user("alice")
     site.secret("alice", days=30)

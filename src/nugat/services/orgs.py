@@ -191,6 +191,18 @@ class Orgs:
                 role=membership.role,
             )
 
+    def set_require_2fa(
+        self, org_name: str, on: bool, *, by: str | None = None, address: str | None = None
+    ) -> None:
+        """Whether members must have two-factor sign-in to create or regenerate keys for the org."""
+        with self.db.session() as s:
+            org, actor = self._org_to_manage(s, org_name, by)
+            if org.require_2fa == on:
+                return
+            org.require_2fa = on
+            record(s, "org.require_2fa", actor_id=actor.id if actor else None, account_id=org.id,
+                   address=address, on=on)  # fmt: skip
+
     def _mail(
         self, s: Session, user: Account, org: Account, change: str, role: str, actor: Account | None
     ) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from nugat.cli import main
 from nugat.db.models import AccountToken, OutboxMail, WebSession
 from support.smtp import MailBox
-from web.helpers import PASSWORD, MakeSite, Site, csrf_of, page_text, secret_of
+from web.helpers import PASSWORD, MakeSite, Site, csrf_of, nupkg, page_text, secret_of
 
 NEW_PASSWORD = "a brand new passphrase 77"
 
@@ -260,3 +260,29 @@ def test_cli_confirm_and_reset_password(
     assert code == 0 and "signed out" in capsys.readouterr().out
     assert other.get("/account", follow_redirects=False).status_code == 303
     site.sign_in("alice", NEW_PASSWORD)
+
+
+def test_ownership_invitation_and_membership_mails(msite: Site, mailbox: MailBox) -> None:
+    msite.sign_in("alice")
+    _, secret = msite.create_key(name="alice ci")
+    assert msite.push(secret, nupkg("Shared.Lib", "1.0.0")) == 201
+    bob = msite.browser("bob")
+    msite.submit("/packages/Shared.Lib/owners", "/packages/Shared.Lib/owners", {"owner": "bob"})
+    invited = mailbox.to("bob@example.test", "alice invites you to co-own Shared.Lib")
+    link = invited.link("/account/invitations")
+    assert "alice invites you to co-own Shared.Lib" in page_text(bob.get(link).text)  # bob's browser
+
+    msite.core.orgs.create("Contoso", "alice")
+    page = msite.get("/orgs/Contoso")
+    msite.client.post(
+        "/orgs/Contoso/members", data={"csrf": csrf_of(page.text), "username": "bob", "role": "collaborator"}
+    )
+    added = mailbox.to("bob@example.test", "Your membership of Contoso: added")
+    assert "alice added you to the organization Contoso" in added.text and "collaborator" in added.text
+    assert bob.get(added.link("/account/organizations")).status_code == 200
+    msite.client.post("/orgs/Contoso/members/bob/role", data={"csrf": csrf_of(page.text), "role": "admin"})
+    assert "your role: admin" in mailbox.to("bob@example.test", "role changed").text
+    msite.client.post("/orgs/Contoso/members/bob/remove", data={"csrf": csrf_of(page.text)})
+    removed = mailbox.to("bob@example.test", "Your membership of Contoso: removed")
+    assert "no longer work" in removed.text
+    assert mailbox.count(lambda m: "alice@example.test" in m.recipients and "membership" in m.subject) == 0

@@ -18,7 +18,7 @@ from nugat import metrics
 from nugat.clientlimit import ClientLimit
 from nugat.content_origin import ContentOrigin
 from nugat.core import Core
-from nugat.protocol import publish, token
+from nugat.protocol import publish, revoke, token
 from nugat.protocol.http import base_url_from, host_vary, one_line, scope_client_address
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
             core.close()
 
     routes = [
+        *revoke.routes,
         *v3.routes,
         *publish.routes,
         *token.routes,

@@ -12,6 +12,7 @@ from nugat.services.accounts import Accounts
 from nugat.services.audit import AuditLog
 from nugat.services.downloads import DownloadCounter
 from nugat.services.keynotices import KeyNotices
+from nugat.services.leaks import Leaks
 from nugat.services.mail import Outbox
 from nugat.services.materialize import Materializer
 from nugat.services.orgs import Orgs
@@ -54,6 +55,10 @@ class Core:
     @cached_property
     def outbox(self) -> Outbox:
         return Outbox(self.db, self.settings)
+
+    @cached_property
+    def leaks(self) -> Leaks:
+        return Leaks(self.accounts)
 
     @cached_property
     def key_notices(self) -> KeyNotices:

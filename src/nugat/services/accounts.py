@@ -518,6 +518,16 @@ class Accounts:
             s.delete(row)
         return True
 
+    def valid_key_id(self, presented: str) -> str | None:
+        """The key id of ``presented`` if it is a key of this server (expired or not), else None."""
+        parsed = keys.parse_key(presented.strip())
+        if parsed is None:
+            return None
+        with self.db.read_transaction() as c:
+            row = self._key_row(c, parsed)
+        grant = self._grant(parsed, row)
+        return grant.key_id if grant is not None else None
+
     def _may_hold_keys(self, user: Account, owner: Account) -> None:
         """Refuse a key to an unconfirmed account, or to one without two-factor sign-in where the site
         or the key's organization requires it."""

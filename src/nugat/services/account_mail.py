@@ -86,7 +86,7 @@ def redeem(s: Session, purpose: str, token: str) -> AccountToken:
     row = peek(s, purpose, token)
     if row is None:
         raise ServiceError(DEAD_LINK, 410)
-    won = s.execute(
+    won = s.connection().execute(
         update(AccountToken)
         .where(AccountToken.id == row.id, AccountToken.used_at.is_(None))
         .values(used_at=utcnow())

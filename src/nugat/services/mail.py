@@ -156,7 +156,7 @@ class Outbox:
                 .with_for_update(skip_locked=True)
             ).all()
             for mail_id in ids:
-                won = s.execute(
+                won = s.connection().execute(
                     update(OutboxMail)
                     .where(OutboxMail.id == mail_id, *due)
                     .values(claimed_by=self.sender, claimed_until=now + LEASE)

@@ -139,7 +139,7 @@ class TwoFactor:
         now = int(utcnow().replace(tzinfo=UTC).timestamp()) // STEP
         for step in (now - 1, now, now + 1):
             if hmac.compare_digest(totp.at(step * STEP), code) and (user.totp_last_step or -1) < step:
-                won = s.execute(
+                won = s.connection().execute(
                     update(Account)
                     .where(
                         Account.id == user.id,
@@ -148,13 +148,13 @@ class TwoFactor:
                     .values(totp_last_step=step)
                     .execution_options(synchronize_session=False)
                 )
-                return won.rowcount == 1
+                return bool(won.rowcount == 1)
         return False
 
     def _recovery_ok(self, s: Session, account_id: int, code: str) -> bool:
         if len(_normalize_recovery(code)) != 10:
             return False
-        won = s.execute(
+        won = s.connection().execute(
             update(RecoveryCode)
             .where(
                 RecoveryCode.account_id == account_id,
@@ -164,7 +164,7 @@ class TwoFactor:
             .values(used_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        return won.rowcount == 1
+        return bool(won.rowcount == 1)
 
     def check(self, account_id: int, code: str, address: str) -> str:
         """A sign-in's second step: a current TOTP code, or an unused recovery code (then used up).

@@ -177,11 +177,15 @@ async def signup(request: Request, visitor: Visitor) -> Response:
             if core.outbox.enabled:
                 # The same page whether the address was free (its link is mailed) or an account's
                 # already (its owner is mailed): nobody learns from it which addresses have accounts.
-                context = {"name": name, "email": email}
-                return render(request, visitor, "signup_done.html", context)
+                done = {"name": name, "email": email}
+                return render(request, visitor, "signup_done.html", done)
             assert user is not None
             return await _signed_in(request, user, redirect("/account/apikeys"))
-    context = {"values": {"username": name, "email": email}, "errors": errors, "error": error}
+    context: dict[str, object] = {
+        "values": {"username": name, "email": email},
+        "errors": errors,
+        "error": error,
+    }
     return render(request, visitor, "signup.html", context, status=400)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from nugat.cli import main
 from nugat.db.models import AccountToken, OutboxMail, WebSession
+from support.server import postgres_database
 from support.smtp import MailBox
 from web.helpers import PASSWORD, MakeSite, Site, csrf_of, nupkg, page_text, secret_of
 
@@ -37,8 +38,16 @@ def mail_settings(box: MailBox) -> dict[str, object]:
 
 
 @pytest.fixture
-def msite(make_site: MakeSite, mailbox: MailBox) -> Site:
-    return make_site(**mail_settings(mailbox))
+def msite(make_site: MakeSite, mailbox: MailBox, request: pytest.FixtureRequest) -> Iterator[Site]:
+    """The site with mail; on PostgreSQL for the tests that ask (``indirect`` parameter "postgres")."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        with postgres_database() as url:
+            yield make_site(database_url=url, **mail_settings(mailbox))
+        return
+    yield make_site(**mail_settings(mailbox))
+
+
+BOTH = pytest.mark.parametrize("msite", ["sqlite", "postgres"], indirect=True)
 
 
 def sign_up(site: Site, name: str, email: str) -> str:
@@ -54,6 +63,7 @@ def no_secret_in(mail_text: str, *secrets: str) -> None:
         assert secret not in mail_text
 
 
+@BOTH
 def test_sign_up_confirms_the_address_before_keys(msite: Site, mailbox: MailBox) -> None:
     text = sign_up(msite, "carol", "carol@example.test")
     assert "Check your mail" in text and "carol@example.test" in text
@@ -98,6 +108,7 @@ def test_resend_of_the_confirmation_link(msite: Site, mailbox: MailBox) -> None:
     assert msite.get(second.link("/account/confirm/")).status_code == 200
 
 
+@BOTH
 def test_sign_up_with_an_address_in_use_answers_the_same_and_mails_its_owner(
     msite: Site, mailbox: MailBox
 ) -> None:
@@ -120,6 +131,7 @@ def test_a_taken_username_is_said(msite: Site) -> None:
     assert response.status_code == 400 and "That username is already taken" in response.text
 
 
+@BOTH
 def test_forgotten_password_resets_once_and_ends_every_session(
     msite: Site, mailbox: MailBox, make_site: MakeSite
 ) -> None:
@@ -174,6 +186,7 @@ def test_forgot_without_mail_says_to_ask_the_admin(site: Site) -> None:
     assert answer.status_code == 503 and "sends no mail" in answer.text
 
 
+@BOTH
 def test_email_change_confirms_the_new_address_and_tells_the_old(msite: Site, mailbox: MailBox) -> None:
     msite.sign_in("alice")
     other = msite.browser("alice")

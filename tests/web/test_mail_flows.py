@@ -5,6 +5,7 @@ in a second request; and with the SMTP server down, nothing lost."""
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Iterator
 
@@ -299,3 +300,36 @@ def test_ownership_invitation_and_membership_mails(msite: Site, mailbox: MailBox
     removed = mailbox.to("bob@example.test", "Your membership of Contoso: removed")
     assert "no longer work" in removed.text
     assert mailbox.count(lambda m: "alice@example.test" in m.recipients and "membership" in m.subject) == 0
+
+
+def test_an_org_admin_revokes_a_members_key(msite: Site, mailbox: MailBox) -> None:
+    msite.core.orgs.create("Contoso", "alice")
+    bob = msite.browser("bob")
+    msite.core.orgs.add_member("Contoso", "bob", "collaborator")
+    _, secret = bob.create_key(name="bob ci", owner="Contoso")
+    key_id = secret.split("_")[1]
+    refused = bob.submit("/orgs/Contoso", f"/orgs/Contoso/keys/{key_id}/revoke", {})
+    assert refused.status_code == 403  # a collaborator cannot
+    msite.sign_in("alice")
+    done = msite.submit("/orgs/Contoso", f"/orgs/Contoso/keys/{key_id}/revoke", {}, follow=True)
+    assert f"API key {key_id} revoked" in page_text(done.text)
+    assert msite.core.accounts.list_keys("bob") == []
+    told = mailbox.to("bob@example.test", 'API key "bob ci" revoked')
+    assert "An administrator of Contoso (alice) revoked it." in told.text
+
+
+def test_mail_status_on_the_command_line(
+    msite: Site, mailbox: MailBox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sign_up(msite, "hank", "hank@example.test")
+    mailbox.to("hank@example.test", "Confirm")
+    for name, value in mail_settings(mailbox).items():
+        monkeypatch.setenv(f"NUGAT_{name.upper()}", str(value))
+    data_dir = str(msite.settings.data_dir)
+    assert main(["mail", "status", "--data-dir", data_dir]) == 0
+    out = capsys.readouterr().out
+    assert "queued 0 (retrying 0); sent 1; refused for good 0" in out
+    assert "sent      confirm_email" in out and "to hank@example.test" in out
+    assert main(["mail", "status", "--json", "--data-dir", data_dir]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["enabled"] and status["sent"] == 1 and status["recent"][0]["state"] == "sent"

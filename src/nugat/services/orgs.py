@@ -273,6 +273,19 @@ class Orgs:
                 )
             )
 
+    def key_to_revoke(self, org_name: str, key_id: str, *, by: str | None = None) -> tuple[str, str]:
+        """Check that ``by`` administers the org and the key acts for it; returns the org's and the
+        actor's names for the reason (the caller revokes with ``Accounts.revoke``)."""
+        with self.db.reading() as s:
+            org = account_named(s, org_name, "org")
+            actor = acting_user(s, by)
+            if not administers(s, actor, org):
+                raise Forbidden(f"Only administrators of {org.name} can revoke its keys")
+            found = s.scalar(select(ApiKey.id).where(ApiKey.key_id == key_id, ApiKey.owner_id == org.id))
+            if found is None:
+                raise NotFound(f"No API key {key_id!r} acts for {org.name}")
+            return org.name, actor.name if actor else "an operator"
+
     def keys(self, org_name: str, *, by: str | None = None) -> list[OrgKey]:
         """Every key acting for the organization (never a secret); for its administrators only."""
         with self.db.reading() as s:

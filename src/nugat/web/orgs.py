@@ -128,6 +128,21 @@ async def _change(
 
 
 @page(signed_in=True)
+async def revoke_key(request: Request, visitor: Visitor) -> Response:
+    """An org admin revokes a key acting for the org (a member left it behind, or it leaked)."""
+    core, org, key_id = web(request).core, request.path_params["name"], request.path_params["key_id"]
+    try:
+        org_name, actor = await run_in_threadpool(
+            lambda: core.orgs.key_to_revoke(org, key_id, by=visitor.account.name)
+        )
+        reason = f"An administrator of {org_name} ({actor}) revoked it."
+        await run_in_threadpool(lambda: core.accounts.revoke(key_id, reason, by=actor))
+    except ServiceError as exc:
+        return await _show(request, visitor, error=exc.message, status=exc.status)
+    return redirect_notice(visitor, f"/orgs/{org_name}", f"API key {key_id} revoked; its creator was told.")
+
+
+@page(signed_in=True)
 async def require_2fa(request: Request, visitor: Visitor) -> Response:
     orgs, by, org = web(request).core.orgs, visitor.account.name, request.path_params["name"]
     on = visitor.field("require") == "on"
@@ -225,6 +240,7 @@ routes = [
     Route("/orgs/{name}", show, methods=["GET"]),
     Route("/orgs/{name}/members", add_member, methods=["POST"]),
     Route("/orgs/{name}/two-factor", require_2fa, methods=["POST"]),
+    Route("/orgs/{name}/keys/{key_id}/revoke", revoke_key, methods=["POST"]),
     Route("/orgs/{name}/members/{member}/role", change_role, methods=["POST"]),
     Route("/orgs/{name}/members/{member}/remove", remove_form, methods=["GET"]),
     Route("/orgs/{name}/members/{member}/remove", remove, methods=["POST"]),

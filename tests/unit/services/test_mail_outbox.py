@@ -186,3 +186,44 @@ def test_expiry_mails_go_out_once_each(
     clock.advance(days=30)
     assert notices.due() == 0  # long expired: not mailed again
     assert timedelta(0) < LEASE
+
+
+def test_mail_settings_are_checked(tmp_path: Path) -> None:
+    from nugat.settings import Settings
+
+    def problems(**values: Any) -> str:
+        return " ".join(Settings(data_dir=tmp_path, **values).problems())
+
+    assert problems() == ""
+    assert "NUGAT_MAIL_FROM is needed" in problems(
+        smtp_url="smtp://mail.example.test", public_url="https://n.test"
+    )
+    assert "NUGAT_PUBLIC_URL is needed" in problems(smtp_url="smtp://mail.example.test", mail_from="n@x.test")
+    assert "must be smtp://" in problems(
+        smtp_url="http://mail.example.test", mail_from="n@x.test", public_url="https://n.test"
+    )
+    assert (
+        problems(
+            smtp_url="smtps://u:p%40ss@mail.example.test", mail_from="n@x.test", public_url="https://n.test"
+        )
+        == ""
+    )
+    assert Settings(data_dir=tmp_path).email_confirmation is False
+    assert Settings(data_dir=tmp_path, smtp_url="smtp://m.test").email_confirmation is True
+    assert Settings(data_dir=tmp_path, confirm_email="true").email_confirmation is True
+
+
+def test_smtp_urls() -> None:
+    from nugat.mail.smtp import SmtpConfig
+
+    config = SmtpConfig.parse("smtps://me%40example.test:p%40ss@mail.example.test")
+    assert (config.host, config.port, config.tls, config.user, config.password) == (
+        "mail.example.test",
+        465,
+        True,
+        "me@example.test",
+        "p@ss",
+    )
+    assert SmtpConfig.parse("smtp://u:p@mail.example.test").port == 587
+    assert SmtpConfig.parse("smtp://127.0.0.1:2525").loopback
+    assert not SmtpConfig.parse("smtp://mail.example.test").loopback

@@ -43,7 +43,7 @@ def _reports(body: bytes) -> list[tuple[str, str | None]]:
     """``(string, where it was found)`` of each item of the report."""
     try:
         items = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nesting thousands deep
         raise ServiceError("The report must be a JSON list of strings or of {token, url} objects") from None
     if isinstance(items, dict):  # one object alone
         items = [items]

@@ -87,6 +87,7 @@ def test_sign_up_confirms_the_address_before_keys(msite: Site, mailbox: MailBox)
     )
     assert refused.status_code == 400 and "Confirm your email address" in page_text(refused.text)
     assert "not confirmed" in page_text(msite.get("/account").text)
+    assert "Confirm your email address (carol@example.test)" in page_text(msite.get("/account/apikeys").text)
 
     confirmed = msite.get(link)
     assert confirmed.status_code == 200 and "is confirmed" in page_text(confirmed.text)

@@ -19,7 +19,7 @@ from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import Account, AccountToken, KnownDevice, WebSession
 from nugat.services import Conflict, NotFound, ServiceError, TooManyRequests
-from nugat.services.accounts import Accounts, _hasher, check_email, check_password
+from nugat.services.accounts import Accounts, check_email, check_password, hash_password
 from nugat.services.audit import record
 from nugat.services.mail import Outbox
 from nugat.services.throttle import Throttler
@@ -224,7 +224,7 @@ class AccountMail:
             return user
 
     def _new_password(self, s: Session, user: Account, password: str, how: str, address: str | None) -> None:
-        user.password_hash = _hasher.hash(password)
+        user.password_hash = hash_password(password)
         s.execute(delete(WebSession).where(WebSession.account_id == user.id))
         record(s, "account.password_reset", actor_id=user.id, account_id=user.id, address=address, how=how)
         self.outbox.enqueue(s, user.email, "password_changed", name=user.name, how=how)

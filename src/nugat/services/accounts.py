@@ -165,6 +165,10 @@ def check_password(password: str, avoid: Sequence[str] = ()) -> None:
         )
 
 
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
 _FIRST_USER_LOCK = 0x6E75676174  # any constant: the PostgreSQL advisory lock of "is this the first user?"
 _USERS = select(func.count()).select_from(_ACCOUNTS).where(_ACCOUNTS.c.kind == "user")
 

@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import aliased
 
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database
@@ -36,9 +37,11 @@ class KeyNotices:
         self._last = time.monotonic()
         now = utcnow()
         with self.db.reading() as s:
+            owner = aliased(Account)
             rows = s.execute(
-                select(ApiKey, Account.name, Account.email)
+                select(ApiKey, Account.name, Account.email, owner.name)
                 .join(Account, Account.id == ApiKey.user_id)
+                .join(owner, owner.id == ApiKey.owner_id)
                 .where(
                     ApiKey.policy_id.is_(None),  # minted keys live minutes
                     ApiKey.expires_at <= now + EXPIRY_WARNING,
@@ -47,9 +50,8 @@ class KeyNotices:
                 .order_by(ApiKey.expires_at)
                 .limit(BATCH)
             ).all()
-            owners = dict(s.execute(select(Account.id, Account.name)).all()) if rows else {}
         queued = 0
-        for key, user_name, email in rows:
+        for key, user_name, email, owner_name in rows:
             if not email:
                 continue
             expired = key.expires_at <= now
@@ -57,7 +59,7 @@ class KeyNotices:
             dedupe = f"{kind}:{key.key_id}:{isoformat(key.expires_at)}"
             queued += self.outbox.enqueue_once(
                 dedupe, email, kind, name=user_name, key_name=key.name, key_id=key.key_id,
-                owner=owners.get(key.owner_id, ""), expires=key.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+                owner=owner_name, expires=key.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
             )  # fmt: skip
         self._prune()
         return queued

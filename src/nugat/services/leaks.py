@@ -11,7 +11,6 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from nugat import keys
 from nugat.services import ServiceError
 from nugat.services.accounts import Accounts
 
@@ -84,7 +83,3 @@ class Leaks:
                 f"{IN_PACKAGE}: it was revoked, and its owner was told. Remove it from the package, and "
                 "create a new key for whatever used it."
             )
-
-
-def is_key_shaped(text: str) -> bool:
-    return keys.parse_key(text) is not None

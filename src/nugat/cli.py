@@ -210,6 +210,12 @@ def cmd_user_reset_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_disable_2fa(args: argparse.Namespace) -> int:
+    user = _core(args).twofactor.admin_disable(args.name)
+    print(f"turned two-factor sign-in off for {user.name}; the password alone signs in now")
+    return 0
+
+
 def cmd_mail_status(args: argparse.Namespace) -> int:
     core = _core(args)
     status = core.outbox.status(args.limit)
@@ -503,6 +509,8 @@ def _parser() -> argparse.ArgumentParser:
     p = add(user, "reset-password", cmd_user_reset_password, "set a user's password; its sessions end")
     p.add_argument("name")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p = add(user, "disable-2fa", cmd_user_disable_2fa, "turn a user's two-factor sign-in off (lost phone)")
+    p.add_argument("name")
 
     mail = sub.add_parser("mail", help="outgoing mail").add_subparsers(dest="mail_command", required=True)
     p = add(mail, "status", cmd_mail_status, "show the outbox: queued, retrying, sent, refused")

@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 import pyotp
+import pytest
 from sqlalchemy import update
 
 from nugat.clock import utcnow
@@ -227,3 +228,17 @@ def test_an_org_admin_can_require_two_factor_of_members(alice: Site) -> None:
     bob.create_key(owner="bob")  # for himself, still fine
     enrol(bob)
     bob.create_key(owner="Contoso")
+
+
+def test_an_operator_turns_two_factor_off_for_a_lost_phone(
+    alice: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nugat.cli import main
+
+    enrol(alice)
+    sign_out(alice)
+    password_step(alice)
+    assert main(["user", "disable-2fa", "alice", "--data-dir", str(alice.settings.data_dir)]) == 0
+    assert "turned two-factor sign-in off for alice" in capsys.readouterr().out
+    alice.client.cookies.clear()
+    alice.sign_in("alice")  # the password alone

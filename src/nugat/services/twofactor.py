@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import Account, RecoveryCode
-from nugat.services import AuthError, ServiceError, TooManyRequests
+from nugat.services import AuthError, NotFound, ServiceError, TooManyRequests
 from nugat.services.audit import record
 from nugat.services.mail import Outbox
 from nugat.services.throttle import Throttler
@@ -213,6 +213,21 @@ class TwoFactor:
             record(s, "account.2fa_off", actor_id=user.id, account_id=user.id, address=address)
             if self.outbox:
                 self.outbox.enqueue(s, user.email, "twofactor_changed", name=user.name, change="turned off")
+
+    def admin_disable(self, name: str) -> Account:
+        """An operator turns two-factor sign-in off for a user who lost both the app and the recovery
+        codes (``nugat user disable-2fa``); the user is mailed."""
+        with self.db.session() as s:
+            user = s.scalar(select(Account).where(Account.name_lower == name.lower(), Account.kind == "user"))
+            if user is None:
+                raise NotFound(f"No user named {name!r}")
+            user.totp_secret, user.totp_enabled_at, user.totp_last_step = None, None, None
+            s.execute(delete(RecoveryCode).where(RecoveryCode.account_id == user.id))
+            record(s, "account.2fa_off", account_id=user.id, by="operator")
+            if self.outbox:
+                change = "turned off by the site administrator"
+                self.outbox.enqueue(s, user.email, "twofactor_changed", name=user.name, change=change)
+            return user
 
     def new_recovery_codes(self, account_id: int, code: str, address: str) -> list[str]:
         self.check(account_id, code, address)

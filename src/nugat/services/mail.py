@@ -6,7 +6,7 @@ A sender claims due rows atomically (a conditional UPDATE that only one process 
 failed send is retried with exponential backoff (``retry_seconds`` doubling up to an hour), for as long
 as it takes: only a permanent refusal of the recipient (an SMTP 5xx) ends it, marked failed. A process
 that dies mid-send leaves its claim to expire, and another sends the row: at worst a mail arrives twice
-after a crash between the SMTP server's "250 OK" and the commit, never never. Each message carries a
+after a crash between the SMTP server's "250 OK" and the commit, never lost. Each message carries a
 Message-ID made from its row, so that rare duplicate is recognizable.
 """
 

@@ -18,11 +18,12 @@ from nugat import metrics
 from nugat.clientlimit import ClientLimit
 from nugat.content_origin import ContentOrigin
 from nugat.core import Core
-from nugat.protocol import publish, token
+from nugat.protocol import publish, revoke, token
 from nugat.protocol.http import base_url_from, host_vary, one_line, scope_client_address
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
 from nugat.readpath import ASGIApp, ReadPath, Scope
+from nugat.services import mail
 from nugat.settings import Settings
 from nugat.web import routes as web
 from nugat.web.security import SecurityHeaders
@@ -85,6 +86,9 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
                 await run_in_threadpool(core.downloads.flush)
 
         tasks = [asyncio.create_task(flush_downloads())]
+        if core.outbox.enabled:
+            every = core.settings.mail_poll_seconds
+            tasks.append(asyncio.create_task(mail.run_sender(core.outbox, every, core.key_notices.due)))
         if core.settings.metrics_dir is not None:
             tasks.append(asyncio.create_task(metrics.save_every_second(core.settings.metrics_dir)))
         try:
@@ -96,6 +100,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
             core.close()
 
     routes = [
+        *revoke.routes,
         *v3.routes,
         *publish.routes,
         *token.routes,

@@ -186,6 +186,56 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if sys.stdin.isatty():
+        return getpass.getpass("New password: ")
+    return None
+
+
+def cmd_user_confirm(args: argparse.Namespace) -> int:
+    user = _core(args).account_mail.set_confirmed(args.name)
+    print(f"confirmed the email address of {user.name} ({user.email})")
+    return 0
+
+
+def cmd_user_reset_password(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+    if not password:
+        print("nugat: give the new password (--password-stdin, or type it at the prompt)", file=sys.stderr)
+        return 2
+    user = _core(args).account_mail.admin_reset(args.name, password)
+    print(f"set a new password for {user.name}; every session of it was signed out")
+    return 0
+
+
+def cmd_user_disable_2fa(args: argparse.Namespace) -> int:
+    user = _core(args).twofactor.admin_disable(args.name)
+    print(f"turned two-factor sign-in off for {user.name}; the password alone signs in now")
+    return 0
+
+
+def cmd_mail_status(args: argparse.Namespace) -> int:
+    core = _core(args)
+    status = core.outbox.status(args.limit)
+    if args.json:
+        print(json.dumps({"enabled": core.outbox.enabled, **status.as_json()}))
+        return 0
+    if not core.outbox.enabled:
+        print("mail is off (NUGAT_SMTP_URL is not set): nothing is queued or sent")
+    oldest = f", oldest since {status.oldest_queued:%Y-%m-%d %H:%M:%S} UTC" if status.oldest_queued else ""
+    print(
+        f"queued {status.queued} (retrying {status.retrying}){oldest}; sent {status.sent}; "
+        f"refused for good {status.failed}"
+    )
+    for row in status.as_json()["recent"]:  # type: ignore[attr-defined]
+        error = f"  last error: {row['last_error']}" if row["last_error"] else ""
+        print(f"{row['id']:>6}  {row['state']:<8}  {row['kind']:<22}  to {row['to']}  "
+              f"attempts {row['attempts']}{error}")  # fmt: skip
+    return 0
+
+
 def cmd_user_list(args: argparse.Namespace) -> int:
     users = _core(args).accounts.users()
     if args.json:
@@ -453,6 +503,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.add_argument("--admin", action="store_true", help="make the user a site admin")
     p = add(user, "list", cmd_user_list, "list users")
+    p.add_argument("--json", action="store_true")
+    p = add(user, "confirm", cmd_user_confirm, "confirm a user's email address (without its mailed link)")
+    p.add_argument("name")
+    p = add(user, "reset-password", cmd_user_reset_password, "set a user's password; its sessions end")
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p = add(user, "disable-2fa", cmd_user_disable_2fa, "turn a user's two-factor sign-in off (lost phone)")
+    p.add_argument("name")
+
+    mail = sub.add_parser("mail", help="outgoing mail").add_subparsers(dest="mail_command", required=True)
+    p = add(mail, "status", cmd_mail_status, "show the outbox: queued, retrying, sent, refused")
+    p.add_argument("--limit", type=int, default=20, help="how many of the newest mails to list")
     p.add_argument("--json", action="store_true")
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="key_command", required=True)

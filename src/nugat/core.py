@@ -7,9 +7,13 @@ from functools import cached_property
 from nugat import oidc
 from nugat.db import Database
 from nugat.proxies import TrustedProxies
+from nugat.services.account_mail import AccountMail
 from nugat.services.accounts import Accounts
 from nugat.services.audit import AuditLog
 from nugat.services.downloads import DownloadCounter
+from nugat.services.keynotices import KeyNotices
+from nugat.services.leaks import Leaks
+from nugat.services.mail import Outbox
 from nugat.services.materialize import Materializer
 from nugat.services.orgs import Orgs
 from nugat.services.owners import Owners
@@ -17,6 +21,7 @@ from nugat.services.packages import Packages
 from nugat.services.prefixes import Prefixes
 from nugat.services.search import Search
 from nugat.services.trusted import TrustedPublishing
+from nugat.services.twofactor import TwoFactor
 from nugat.settings import Settings
 from nugat.storage import Storage, open_storage
 
@@ -43,7 +48,29 @@ class Core:
 
     @cached_property
     def accounts(self) -> Accounts:
-        return Accounts(self.db, self.settings.server_secret())
+        return Accounts(
+            self.db, self.settings.server_secret(), self.outbox, require_2fa=self.settings.require_2fa
+        )
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.db, self.settings)
+
+    @cached_property
+    def leaks(self) -> Leaks:
+        return Leaks(self.accounts)
+
+    @cached_property
+    def key_notices(self) -> KeyNotices:
+        return KeyNotices(self.db, self.outbox, self.settings.mail_poll_seconds * 12)
+
+    @cached_property
+    def account_mail(self) -> AccountMail:
+        return AccountMail(self.db, self.accounts, self.outbox)
+
+    @cached_property
+    def twofactor(self) -> TwoFactor:
+        return TwoFactor(self.db, self.settings.server_secret(), self.outbox)
 
     @cached_property
     def materializer(self) -> Materializer:
@@ -55,11 +82,11 @@ class Core:
 
     @cached_property
     def orgs(self) -> Orgs:
-        return Orgs(self.db)
+        return Orgs(self.db, self.outbox)
 
     @cached_property
     def owners(self) -> Owners:
-        return Owners(self.db, self.materializer)
+        return Owners(self.db, self.materializer, self.outbox)
 
     @cached_property
     def prefixes(self) -> Prefixes:

@@ -85,6 +85,38 @@ class Settings:
     )
     oidc_audience: str | None = field(default_factory=lambda: os.environ.get("NUGAT_OIDC_AUDIENCE") or None)
 
+    # Mail (``services.mail``): ``smtp://user:password@host:587`` (STARTTLS) or ``smtps://…:465``, and the
+    # sender's address. Unset: no mail is sent, and the pages say so where a flow needs one.
+    smtp_url: str | None = field(default_factory=lambda: os.environ.get("NUGAT_SMTP_URL") or None)
+    mail_from: str | None = field(default_factory=lambda: os.environ.get("NUGAT_MAIL_FROM") or None)
+    # How often each server process looks for mail to send, and for keys about to expire.
+    mail_poll_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("NUGAT_MAIL_POLL_SECONDS") or 5)
+    )
+    # The first retry of a failed send waits this long; each next one twice as long (up to an hour).
+    mail_retry_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("NUGAT_MAIL_RETRY_SECONDS") or 30)
+    )
+    # Whether a new account must confirm its address (by the mailed link) before it may create keys:
+    # "auto" (the default) when mail is configured; "true" without mail means an operator confirms each
+    # (``nugat user confirm``).
+    confirm_email: str = field(default_factory=lambda: os.environ.get("NUGAT_CONFIRM_EMAIL") or "auto")
+    # Every user must have two-factor sign-in to create or regenerate a key (as nuget.org requires).
+    require_2fa: bool = field(
+        default_factory=lambda: os.environ.get("NUGAT_REQUIRE_2FA", "false").lower() in {"1", "true", "yes"}
+    )
+
+    @property
+    def mail_enabled(self) -> bool:
+        return self.smtp_url is not None
+
+    @property
+    def email_confirmation(self) -> bool:
+        """Whether new sign-ups start unconfirmed."""
+        if self.confirm_email.lower() == "auto":
+            return self.mail_enabled
+        return self.confirm_email.lower() in {"1", "true", "yes"}
+
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with the given non-None fields replaced (command-line flags win over env)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
@@ -113,6 +145,17 @@ class Settings:
             and authority(self.content_url) == authority(self.public_url)
         ):
             found.append("NUGAT_CONTENT_URL must name another host than NUGAT_PUBLIC_URL")
+        if self.smtp_url is not None:
+            parts = urlsplit(self.smtp_url)
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+                found.append("NUGAT_SMTP_URL must be smtp://[user:password@]host[:port] or smtps://…")
+            if not self.mail_from:
+                found.append("NUGAT_MAIL_FROM is needed with NUGAT_SMTP_URL (the address mail is sent from)")
+            if not self.public_url:
+                found.append(
+                    "NUGAT_PUBLIC_URL is needed with NUGAT_SMTP_URL: the links in mails use it (a request's "
+                    "Host header is the client's to choose, so it cannot name the site in a mail)"
+                )
         return found
 
     @property

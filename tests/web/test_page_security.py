@@ -317,6 +317,7 @@ def test_security_headers_on_pages(site: Site) -> None:
         "/",
         "/signin",
         "/signup",
+        "/account/forgot",
         "/signup",
     ]
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -40,6 +41,16 @@ class Account(Base):
     password_hash: Mapped[str | None] = mapped_column(String(256))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Whether the email address was confirmed (by its link, or by an operator); accounts made by the CLI
+    # and those older than confirmation are.
+    email_confirmed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Two-factor sign-in: the TOTP secret, encrypted under the server secret (``services.twofactor``);
+    # set at enrolment, and enabled once a first code confirmed it.
+    totp_secret: Mapped[str | None] = mapped_column(String(200))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # a code is accepted once
+    # An organization's: members without two-factor sign-in may not create keys for it.
+    require_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Membership(Base):
@@ -194,6 +205,9 @@ class WebSession(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+    # When its user last proved who they are (signed in, or entered the password again): creating or
+    # regenerating a key needs that within ``sessions.SUDO_WINDOW``.
+    authenticated_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Throttle(Base):
@@ -247,3 +261,66 @@ class OwnershipRequest(Base):
 def table(model: type[Base]) -> Table:
     """A model's table, for plain SQL statements where the ORM's bookkeeping would cost (hot paths)."""
     return cast(Table, model.__table__)
+
+
+class OutboxMail(Base):
+    """A mail to send (``services.mail``): claimed by one sender at a time (``claimed_until``), retried
+    with backoff until sent; ``dedupe``: a mail sent at most once (a key's expiry warning)."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    dedupe: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class AccountToken(Base):
+    """A single-use token a mail's link carries (confirm an address, reset a password), or the pending
+    second step of a sign-in; only its SHA-256 is kept."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # "confirm" | "reset" | "email" | "signin"
+    data: Mapped[str | None] = mapped_column(String(254))  # the new address of an email change
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class RecoveryCode(Base):
+    """One of a user's ten two-factor recovery codes (its SHA-256), each good once."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class KnownDevice(Base):
+    """A browser a user signed in from (the SHA-256 of its device cookie): a sign-in from another one
+    is mailed to them when two-factor sign-in is off."""
+
+    __tablename__ = "known_devices"
+    __table_args__ = (UniqueConstraint("account_id", "device_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    device_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime)

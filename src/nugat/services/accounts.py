@@ -29,8 +29,9 @@ from nugat.db.models import (
     PackageVersion,
     table,
 )
-from nugat.services import AuthError, Conflict, NotFound, ServiceError, TooManyRequests
+from nugat.services import AuthError, Conflict, Forbidden, NotFound, ServiceError, TooManyRequests
 from nugat.services.audit import record, record_key_failure
+from nugat.services.mail import Outbox
 from nugat.services.throttle import Throttler
 from nugat.versions import parse_version
 
@@ -164,6 +165,10 @@ def check_password(password: str, avoid: Sequence[str] = ()) -> None:
         )
 
 
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
 _FIRST_USER_LOCK = 0x6E75676174  # any constant: the PostgreSQL advisory lock of "is this the first user?"
 _USERS = select(func.count()).select_from(_ACCOUNTS).where(_ACCOUNTS.c.kind == "user")
 
@@ -178,10 +183,14 @@ def _no_user_yet(s: Session) -> bool:
 
 
 class Accounts:
-    def __init__(self, db: Database, pepper: bytes) -> None:
+    def __init__(
+        self, db: Database, pepper: bytes, outbox: Outbox | None = None, *, require_2fa: bool = False
+    ) -> None:
         self.db = db
+        self.require_2fa = require_2fa
         self.pepper = pepper
         self.throttle = Throttler(db)
+        self.outbox = outbox
 
     # Users -----------------------------------------------------------------------------------------
 
@@ -193,6 +202,7 @@ class Accounts:
         *,
         admin: bool = False,
         admin_if_first: bool = False,
+        confirmed: bool = True,
     ) -> Account:
         """A new user; a site admin if ``admin``, or if ``admin_if_first`` and no user exists yet (decided
         in the transaction that inserts it: of simultaneous first sign-ups, exactly one is made admin)."""
@@ -209,6 +219,7 @@ class Accounts:
             password_hash=_hasher.hash(password) if password is not None else None,
             is_admin=admin,
             created_at=utcnow(),
+            email_confirmed=confirmed,
         )
         try:
             with self.db.session() as s:
@@ -389,6 +400,7 @@ class Accounts:
         with self.db.session() as s:
             user = self.find_account(s, user_name)
             owner_account = self._owner_for(s, user, owner)
+            self._may_hold_keys(user, owner_account)
             row = ApiKey(
                 key_id=key_id,
                 name=name,
@@ -406,6 +418,7 @@ class Accounts:
             s.flush()
             view = _view(row, owner_account.name)
             _record_key(s, "key.create", row, address)
+            self._key_mail(s, row, "created")
         return view, secret
 
     def list_keys(self, user_name: str) -> list[KeyView]:
@@ -433,14 +446,16 @@ class Accounts:
     def regenerate_key(self, user_name: str, key_id: str, address: str | None = None) -> tuple[KeyView, str]:
         """A new secret for the same key id and settings; the old secret stops working at once."""
         with self.db.session() as s:
-            row, _ = self._own_key(s, user_name, key_id)
+            row, user = self._own_key(s, user_name, key_id)
+            owner = s.get(Account, row.owner_id)
+            assert owner is not None
+            self._may_hold_keys(user, owner)
             secret = keys.new_key(row.key_id)
             parsed = keys.parse_key(secret)
             assert parsed is not None
             row.secret_hash = keys.hash_secret(self.pepper, parsed)
             _record_key(s, "key.regenerate", row, address)
-            owner = s.get(Account, row.owner_id)
-            assert owner is not None
+            self._key_mail(s, row, "regenerated")
             return _view(row, owner.name), secret
 
     def edit_key(
@@ -480,7 +495,74 @@ class Accounts:
         with self.db.session() as s:
             row, _ = self._own_key(s, user_name, key_id)
             _record_key(s, "key.delete", row, address)
+            self._key_mail(s, row, "deleted")
             s.delete(row)
+
+    def revoke(self, key_id: str, reason: str, *, source: str | None = None, by: str | None = None) -> bool:
+        """Revoke a key at once (leaked: reported, pasted by a site admin, found in a package): audited
+        with the reason and where it was found, and its creator mailed. False if there is no such key.
+
+        The one place a key is revoked rather than deleted by its owner: it deletes the key for now.
+        """
+        with self.db.session() as s:
+            row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+            if row is None:
+                return False
+            record(
+                s,
+                "key.revoke",
+                account_id=row.owner_id,
+                key_id=row.key_id,
+                name=row.name,
+                reason=reason,
+                source=(source or "")[:500] or None,
+                by=by,
+            )
+            self._key_mail(s, row, "revoked", reason=reason, regenerate=False)
+            s.delete(row)
+        return True
+
+    def valid_key_id(self, presented: str) -> str | None:
+        """The key id of ``presented`` if it is a key of this server (expired or not), else None."""
+        parsed = keys.parse_key(presented.strip())
+        if parsed is None:
+            return None
+        with self.db.read_transaction() as c:
+            row = self._key_row(c, parsed)
+        grant = self._grant(parsed, row)
+        return grant.key_id if grant is not None else None
+
+    def _may_hold_keys(self, user: Account, owner: Account) -> None:
+        """Refuse a key to an unconfirmed account, or to one without two-factor sign-in where the site
+        or the key's organization requires it."""
+        if not user.email_confirmed:
+            raise Forbidden(
+                f"Confirm your email address ({user.email}) before creating API keys or pushing: open the "
+                "link mailed to you (your account page sends it again)"
+            )
+        if user.totp_enabled_at is None:
+            if self.require_2fa:
+                raise Forbidden(
+                    "This site requires two-factor sign-in to create or regenerate API keys: turn it on "
+                    "in your account settings"
+                )
+            if owner.kind == "org" and owner.require_2fa:
+                raise Forbidden(
+                    f"{owner.name} requires two-factor sign-in of its members to create or regenerate API "
+                    "keys for it: turn it on in your account settings"
+                )
+
+    def _key_mail(
+        self, s: Session, row: ApiKey, event: str, *, reason: str | None = None, regenerate: bool = False
+    ) -> None:
+        if self.outbox is None or not self.outbox.enabled:
+            return
+        user, owner = s.get(Account, row.user_id), s.get(Account, row.owner_id)
+        if user is None or owner is None:
+            return
+        self.outbox.enqueue(s, user.email, "key_event", name=user.name, key_name=row.name, key_id=row.key_id,
+                            owner=owner.name, event=event, by=None, reason=reason,
+                            regenerate=regenerate)  # fmt: skip
 
     def verify_key(
         self, presented: str | None, address: str, *, push_limit: int | None = None

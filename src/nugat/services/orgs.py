@@ -18,6 +18,7 @@ from nugat.db.models import Account, ApiKey, Membership, PackageOwner, PackageRe
 from nugat.services import Conflict, Forbidden, NotFound, ServiceError
 from nugat.services.accounts import KeyView, _view, check_name
 from nugat.services.audit import record
+from nugat.services.mail import Outbox
 
 ROLES = ("admin", "collaborator")
 
@@ -79,8 +80,9 @@ def _check_role(role: str) -> None:
 
 
 class Orgs:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
         self.db = db
+        self.outbox = outbox
 
     def _org_to_manage(self, s: Session, org_name: str, by: str | None) -> tuple[Account, Account | None]:
         org = account_named(s, org_name, "org")
@@ -127,6 +129,7 @@ class Orgs:
             if role_of(s, user.id, org.id) is not None:
                 raise Conflict(f"{user.name} is already a member of {org.name}")
             s.add(Membership(org_id=org.id, member_id=user.id, role=role))
+            self._mail(s, user, org, "added", role, actor)
             record(
                 s,
                 "org.member_add",
@@ -149,6 +152,7 @@ class Orgs:
             if membership.role == "admin":
                 self._keep_an_admin(s, org)
             old, membership.role = membership.role, role
+            self._mail(s, user, org, "role changed", role, actor)
             record(
                 s,
                 "org.member_role",
@@ -175,6 +179,8 @@ class Orgs:
             if membership.role == "admin":
                 self._keep_an_admin(s, org)
             s.delete(membership)
+            if not leaving:
+                self._mail(s, user, org, "removed", membership.role, actor)
             record(
                 s,
                 "org.member_remove",
@@ -184,6 +190,25 @@ class Orgs:
                 member=user.name,
                 role=membership.role,
             )
+
+    def set_require_2fa(
+        self, org_name: str, on: bool, *, by: str | None = None, address: str | None = None
+    ) -> None:
+        """Whether members must have two-factor sign-in to create or regenerate keys for the org."""
+        with self.db.session() as s:
+            org, actor = self._org_to_manage(s, org_name, by)
+            if org.require_2fa == on:
+                return
+            org.require_2fa = on
+            record(s, "org.require_2fa", actor_id=actor.id if actor else None, account_id=org.id,
+                   address=address, on=on)  # fmt: skip
+
+    def _mail(
+        self, s: Session, user: Account, org: Account, change: str, role: str, actor: Account | None
+    ) -> None:
+        if self.outbox is not None and (actor is None or actor.id != user.id):
+            self.outbox.enqueue(s, user.email, "org_membership", name=user.name, org=org.name, change=change,
+                                role=role, by=actor.name if actor else None)  # fmt: skip
 
     def _membership(self, s: Session, org: Account, user_name: str) -> tuple[Membership, Account]:
         user = account_named(s, user_name, "user")
@@ -247,6 +272,19 @@ class Orgs:
                     .order_by(PackageRegistration.id_lower)
                 )
             )
+
+    def key_to_revoke(self, org_name: str, key_id: str, *, by: str | None = None) -> tuple[str, str]:
+        """Check that ``by`` administers the org and the key acts for it; returns the org's and the
+        actor's names for the reason (the caller revokes with ``Accounts.revoke``)."""
+        with self.db.reading() as s:
+            org = account_named(s, org_name, "org")
+            actor = acting_user(s, by)
+            if not administers(s, actor, org):
+                raise Forbidden(f"Only administrators of {org.name} can revoke its keys")
+            found = s.scalar(select(ApiKey.id).where(ApiKey.key_id == key_id, ApiKey.owner_id == org.id))
+            if found is None:
+                raise NotFound(f"No API key {key_id!r} acts for {org.name}")
+            return org.name, actor.name if actor else "an operator"
 
     def keys(self, org_name: str, *, by: str | None = None) -> list[OrgKey]:
         """Every key acting for the organization (never a secret); for its administrators only."""

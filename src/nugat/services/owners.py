@@ -18,6 +18,7 @@ from nugat.db import Database
 from nugat.db.models import Account, Membership, OwnershipRequest, PackageOwner, PackageRegistration
 from nugat.services import Conflict, Forbidden, NotFound
 from nugat.services.audit import record
+from nugat.services.mail import Outbox
 from nugat.services.orgs import account_named, acting_user, administers, is_site_admin
 from nugat.services.prefixes import mark_changed, rebuild
 
@@ -75,9 +76,10 @@ def _invite(s: Session, reg: PackageRegistration, new_owner: Account) -> Ownersh
 
 
 class Owners:
-    def __init__(self, db: Database, materializer: Materializer) -> None:
+    def __init__(self, db: Database, materializer: Materializer, outbox: Outbox | None = None) -> None:
         self.db = db
         self.materializer = materializer
+        self.outbox = outbox
 
     def _managed(
         self, s: Session, package_id: str, by: str | None
@@ -164,6 +166,23 @@ class Owners:
 
     # Invitations -----------------------------------------------------------------------------------
 
+    def _mail_invitation(self, s: Session, invitee: Account, package_id: str, by: str) -> None:
+        """Mail the invited user, or each administrator of the invited organization."""
+        if self.outbox is None or not self.outbox.enabled:
+            return
+        recipients = [invitee]
+        if invitee.kind == "org":
+            recipients = list(
+                s.scalars(
+                    select(Account)
+                    .join(Membership, Membership.member_id == Account.id)
+                    .where(Membership.org_id == invitee.id, Membership.role == "admin")
+                )
+            )
+        for user in recipients:
+            self.outbox.enqueue(s, user.email, "ownership_invitation", name=user.name, invitee=invitee.name,
+                                package=package_id, by=by)  # fmt: skip
+
     def invite(self, package_id: str, new_owner: str, *, by: str, address: str | None = None) -> None:
         """An owner invites ``new_owner`` (a user or an organization) to co-own the package."""
         with self.db.session() as s:
@@ -189,6 +208,7 @@ class Owners:
                     created_at=utcnow(),
                 )
             )
+            self._mail_invitation(s, account, reg.package_id, actor.name)
             record(
                 s,
                 "owner.invite",

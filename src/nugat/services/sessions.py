@@ -12,7 +12,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from nugat.clock import utcnow
 from nugat.db import Database
@@ -20,6 +20,8 @@ from nugat.db.models import Account, WebSession
 from nugat.services.throttle import Throttler
 
 SESSION_LIFETIME = timedelta(days=7)
+# Creating or regenerating an API key needs a sign-in (or the password entered again) this recent.
+SUDO_WINDOW = timedelta(minutes=15)
 ONCE_WINDOW = timedelta(days=1)
 MAX_TOKEN = 128
 
@@ -50,6 +52,7 @@ class Sessions:
                     account_id=account_id,
                     created_at=now,
                     expires_at=now + SESSION_LIFETIME,
+                    authenticated_at=now,
                 )
             )
         return token
@@ -67,6 +70,27 @@ class Sessions:
         if found is None or found[0] <= utcnow():
             return None
         return found[1]
+
+    def is_recent(self, token: str) -> bool:
+        """Whether the session's user proved who they are within ``SUDO_WINDOW`` (signed in, or entered
+        the password again)."""
+        with self.db.reading() as s:
+            at = s.scalar(select(WebSession.authenticated_at).where(WebSession.token_hash == _digest(token)))
+        return at is not None and utcnow() - at <= SUDO_WINDOW
+
+    def reauthenticated(self, token: str) -> None:
+        with self.db.session() as s:
+            s.execute(
+                update(WebSession)
+                .where(WebSession.token_hash == _digest(token))
+                .values(authenticated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+
+    def end_all(self, account_id: int) -> None:
+        """Sign the account out everywhere (after a password reset)."""
+        with self.db.session() as s:
+            s.execute(delete(WebSession).where(WebSession.account_id == account_id))
 
     def end(self, token: str) -> None:
         with self.db.session() as s:

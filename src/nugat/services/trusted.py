@@ -210,6 +210,11 @@ class TrustedPublishing:
         with self.db.session() as s:
             creator = account_named(s, by, "user")
             owner_account = account_named(s, owner)
+            if not creator.email_confirmed:
+                raise Forbidden(
+                    f"Confirm your email address ({creator.email}) before adding trusted publishing "
+                    "policies: open the link mailed to you (your account page sends it again)"
+                )
             self._may_manage(s, creator, owner_account)
             row = TrustedPolicy(
                 name=name,

@@ -14,6 +14,7 @@ from nugat.db.models import Account
 from nugat.protocol.http import client_address
 from nugat.services import ServiceError, TooManyRequests
 from nugat.services.accounts import Accounts, check_email, check_name, check_password
+from nugat.services.sessions import new_token
 from nugat.web.forms import safe_next
 from nugat.web.pages import (
     SESSION_COOKIE,
@@ -22,9 +23,14 @@ from nugat.web.pages import (
     redirect,
     redirect_notice,
     render,
+    set_cookie,
     start_session,
     web,
 )
+
+SECOND_STEP_COOKIE = "nugat_signin"  # between the password and the two-factor code
+DEVICE_COOKIE = "nugat_device"  # tells a browser signed in from before from a new one
+DEVICE_COOKIE_AGE = 400 * 24 * 3600
 
 
 def _field_error(check: Callable[[], None]) -> str | None:
@@ -65,8 +71,60 @@ async def signin(request: Request, visitor: Visitor) -> Response:
             headers = {"retry-after": str(exc.retry_after)}
             return render(request, visitor, "signin.html", context, status=429, headers=headers)
         return render(request, visitor, "signin.html", context, status=400)
-    token = await run_in_threadpool(web(request).sessions.start, user.id)
-    return start_session(request, redirect(target), token)
+    if user.totp_enabled_at is not None:
+        pending = await run_in_threadpool(core.account_mail.start_second_step, user.id)
+        response = render(request, visitor, "signin_code.html", {"next": target})
+        set_cookie(request, response, SECOND_STEP_COOKIE, pending, max_age=600)
+        return response
+    return await _signed_in(request, user, redirect(target))
+
+
+async def _signed_in(request: Request, user: Account, response: Response) -> Response:
+    """Start the session; remember the browser, and tell the owner about a new one."""
+    w = web(request)
+    token = await run_in_threadpool(w.sessions.start, user.id)
+    device = request.cookies.get(DEVICE_COOKIE, "")
+    if not 20 <= len(device) <= 128:
+        device = new_token()
+    agent = request.headers.get("user-agent", "")
+    await run_in_threadpool(w.core.account_mail.signed_in, user, device, client_address(request), agent)
+    set_cookie(request, response, DEVICE_COOKIE, device, max_age=DEVICE_COOKIE_AGE)
+    return start_session(request, response, token)
+
+
+@page()
+async def signin_code(request: Request, visitor: Visitor) -> Response:
+    """The second step of a sign-in: the code from the authenticator app, or a recovery code."""
+    core = web(request).core
+    target = safe_next(visitor.field("next"))
+    pending = request.cookies.get(SECOND_STEP_COOKIE, "")
+    user = await run_in_threadpool(core.account_mail.second_step, pending)
+    if user is None or user.totp_enabled_at is None:
+        message = "The sign-in took too long or was already finished: sign in again."
+        return render(request, visitor, "signin.html", {"next": target, "login": "", "error": message},
+                      status=400)  # fmt: skip
+    try:
+        how = await run_in_threadpool(
+            core.twofactor.check, user.id, visitor.field("code"), client_address(request)
+        )
+    except ServiceError as exc:
+        context = {"next": target, "error": exc.message}
+        headers = {"retry-after": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        status = 429 if isinstance(exc, TooManyRequests) else 400
+        return render(request, visitor, "signin_code.html", context, status=status, headers=headers)
+    try:
+        await run_in_threadpool(core.account_mail.finish_second_step, pending)
+    except ServiceError as exc:
+        return render(request, visitor, "signin.html", {"next": target, "login": "", "error": exc.message},
+                      status=400)  # fmt: skip
+    if how == "recovery":
+        left = await run_in_threadpool(core.twofactor.recovery_left, user.id)
+        target = "/account"
+        response = redirect(f"/account?recovery_left={left}")
+    else:
+        response = redirect(target)
+    response.delete_cookie(SECOND_STEP_COOKIE, path="/")
+    return await _signed_in(request, user, response)
 
 
 @page()
@@ -106,29 +164,46 @@ async def signup(request: Request, visitor: Visitor) -> Response:
     error = None
     if not any(errors.values()):
         first_admin = core.settings.first_signup_is_admin
+        confirm = core.settings.email_confirmation
         try:
             user = await run_in_threadpool(
-                core.accounts.create_user, name, email, password, admin_if_first=first_admin
+                lambda: core.account_mail.sign_up(
+                    name, email, password, confirm=confirm, admin_if_first=first_admin
+                )
             )
         except ServiceError as exc:
             error = exc.message
         else:
-            token = await run_in_threadpool(web(request).sessions.start, user.id)
-            return start_session(request, redirect("/account/apikeys"), token)
-    context = {"values": {"username": name, "email": email}, "errors": errors, "error": error}
+            if core.outbox.enabled:
+                # The same page whether the address was free (its link is mailed) or an account's
+                # already (its owner is mailed): nobody learns from it which addresses have accounts.
+                done = {"name": name, "email": email}
+                return render(request, visitor, "signup_done.html", done)
+            assert user is not None
+            return await _signed_in(request, user, redirect("/account/apikeys"))
+    context: dict[str, object] = {
+        "values": {"username": name, "email": email},
+        "errors": errors,
+        "error": error,
+    }
     return render(request, visitor, "signup.html", context, status=400)
 
 
 def _settings_page(
     request: Request, visitor: Visitor, errors: dict[str, str | None] | None = None, status: int = 200
 ) -> Response:
-    context = {"errors": errors or {}}
+    core = web(request).core
+    context = {
+        "errors": errors or {},
+        "recovery_left": core.twofactor.recovery_left(visitor.account.id),
+        "recovery_warning": request.query_params.get("recovery_left"),
+    }
     return render(request, visitor, "settings.html", context, status=status)
 
 
 @page(signed_in=True)
 async def settings(request: Request, visitor: Visitor) -> Response:
-    return _settings_page(request, visitor)
+    return await run_in_threadpool(_settings_page, request, visitor)
 
 
 async def _reauthenticate(request: Request, visitor: Visitor) -> str | None:
@@ -151,7 +226,8 @@ async def change_password(request: Request, visitor: Visitor) -> Response:
     if not any(errors.values()):
         errors["current"] = await _reauthenticate(request, visitor)
     if any(errors.values()):
-        return _settings_page(request, visitor, {f"password_{k}": v for k, v in errors.items()}, 400)
+        errors = {f"password_{k}": v for k, v in errors.items()}
+        return await run_in_threadpool(_settings_page, request, visitor, errors, 400)
     w = web(request)
     await run_in_threadpool(w.core.accounts.set_password, user.id, password)
     assert visitor.session is not None
@@ -167,13 +243,24 @@ async def change_email(request: Request, visitor: Visitor) -> Response:
     errors = {"email": _field_error(lambda: check_email(email))}
     if not errors["email"]:
         errors["current"] = await _reauthenticate(request, visitor)
+    changed = False
     if not any(errors.values()):
         try:
-            await run_in_threadpool(web(request).core.accounts.set_email, visitor.account.id, email)
+            changed = await run_in_threadpool(
+                web(request).core.account_mail.request_email_change, visitor.account.id, email
+            )
         except ServiceError as exc:
             errors["email"] = exc.message
     if any(errors.values()):
-        return _settings_page(request, visitor, {f"email_{k}": v for k, v in errors.items()}, 400)
+        errors = {f"email_{k}": v for k, v in errors.items()}
+        return await run_in_threadpool(_settings_page, request, visitor, errors, 400)
+    if not changed:
+        return redirect_notice(
+            visitor,
+            "/account",
+            f"We sent a link to {email}: your address changes once you open it. "
+            f"{visitor.account.email} was told of the change.",
+        )
     # The email signs in too: end every other session, as a new password does (whoever else holds one
     # may be why it changed).
     assert visitor.session is not None
@@ -186,6 +273,7 @@ async def change_email(request: Request, visitor: Visitor) -> Response:
 routes = [
     Route("/signin", signin_form, methods=["GET"]),
     Route("/signin", signin, methods=["POST"]),
+    Route("/signin/code", signin_code, methods=["POST"]),
     Route("/signout", signout, methods=["POST"]),
     Route("/signup", signup_form, methods=["GET"]),
     Route("/signup", signup, methods=["POST"]),

@@ -1,4 +1,5 @@
-"""Site admin pages: reserved package id prefixes (list, reserve for owners, release)."""
+"""Site admin pages: reserved package id prefixes (list, reserve for owners, release), and revoking
+leaked keys in bulk."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.routing import Route
 from nugat.prefixes import InvalidPrefix, normalize_prefix
 from nugat.protocol.http import client_address
 from nugat.services import Forbidden, NotFound, ServiceError
+from nugat.services.leaks import find_keys
 from nugat.web.pages import Visitor, page, redirect_notice, refused, render, web
 
 _SPLIT = re.compile(r"[\s,]+")
@@ -83,7 +85,41 @@ async def release(request: Request, visitor: Visitor) -> Response:
     return redirect_notice(visitor, "/admin/prefixes", f"Reservation of {prefix} for {owner} released.")
 
 
+def _revoke_page(
+    request: Request, visitor: Visitor, *, result: str | None = None, status: int = 200
+) -> Response:
+    if not visitor.account.is_admin:
+        return refused(request, visitor, Forbidden("Only site admins can revoke leaked keys"))
+    return render(request, visitor, "revoke.html", {"result": result}, status=status)
+
+
+@page(signed_in=True)
+async def revoke_form(request: Request, visitor: Visitor) -> Response:
+    return _revoke_page(request, visitor)
+
+
+@page(signed_in=True)
+async def revoke(request: Request, visitor: Visitor) -> Response:
+    """Revoke every valid key in the pasted text (a leak a site admin was told of)."""
+    if not visitor.account.is_admin:
+        return _revoke_page(request, visitor)
+    text, where = visitor.field("keys"), visitor.field("source").strip()[:400]
+    found = find_keys(text)
+    reason = "A site administrator revoked it as leaked."
+    source = where or None
+    count = await run_in_threadpool(
+        lambda: web(request).core.leaks.revoke(found, reason, source=source, by=visitor.account.name)
+    )
+    result = (
+        f"{count} key{'s' * (count != 1)} revoked, of {len(found)} key-shaped "
+        f"string{'s' * (len(found) != 1)} found; their owners were told."
+    )
+    return _revoke_page(request, visitor, result=result)
+
+
 routes = [
+    Route("/admin/revoke", revoke_form, methods=["GET"]),
+    Route("/admin/revoke", revoke, methods=["POST"]),
     Route("/admin/prefixes", prefixes, methods=["GET"]),
     Route("/admin/prefixes", reserve, methods=["POST"]),
     Route("/admin/prefixes/release", release, methods=["POST"]),

@@ -18,10 +18,15 @@ from nugat.services import NotFound, ServiceError
 from nugat.services.accounts import KeyView
 from nugat.services.sessions import new_token
 from nugat.web.forms import EXPIRY_CHOICES, KeyForm
-from nugat.web.pages import Visitor, not_found, page, redirect, redirect_notice, render, web
+from nugat.web.pages import Visitor, not_found, page, redirect, redirect_notice, refused, render, web
+from nugat.web.twofactor import needs_sudo, sudo_page
 
 # The key forms post one field per selected package; the 64 KiB bound holds them to about 600 ids.
 KEY_FORM_FIELDS = 2000
+
+SUDO_EXPIRED = (
+    "More than 15 minutes passed since you signed in: enter your password again, then fill in the form."
+)
 
 WARNINGS = {
     "resubmitted": "That form was already sent. A key's secret is shown only once: "
@@ -73,6 +78,8 @@ def _form_page(
 
 @page(signed_in=True)
 async def new_key(request: Request, visitor: Visitor) -> Response:
+    if await needs_sudo(request, visitor):
+        return sudo_page(request, visitor, "/account/apikeys/new")
     selectable = await run_in_threadpool(_selectable, web(request).core, visitor.account.id)
     return _form_page(request, visitor, KeyForm(owner=visitor.account.name), selectable)
 
@@ -87,6 +94,8 @@ def _secret_page(
 @page(signed_in=True, max_fields=KEY_FORM_FIELDS)
 async def create_key(request: Request, visitor: Visitor) -> Response:
     w, user = web(request), visitor.account
+    if await needs_sudo(request, visitor):
+        return sudo_page(request, visitor, "/account/apikeys/new", SUDO_EXPIRED, 403)
     selectable = await run_in_threadpool(_selectable, w.core, user.id)
     form = KeyForm.parse(visitor.fields(), visitor.values("package"))
     if not form.validate(selectable, creating=True):
@@ -168,12 +177,17 @@ async def regenerate_form(request: Request, visitor: Visitor) -> Response:
     key = await _own_key(request, visitor)
     if isinstance(key, Response):
         return key
+    if await needs_sudo(request, visitor):
+        return sudo_page(request, visitor, f"/account/apikeys/{key.id}/regenerate")
     return render(request, visitor, "key_regenerate.html", {"key": key, "once": new_token()})
 
 
 @page(signed_in=True)
 async def regenerate(request: Request, visitor: Visitor) -> Response:
     w = web(request)
+    if await needs_sudo(request, visitor):
+        target = f"/account/apikeys/{request.path_params['key_id']}/regenerate"
+        return sudo_page(request, visitor, target, SUDO_EXPIRED, 403)
     if not await run_in_threadpool(w.sessions.claim_once, visitor.field("once")):
         return redirect("/account/apikeys?done=resubmitted")
     try:
@@ -185,6 +199,8 @@ async def regenerate(request: Request, visitor: Visitor) -> Response:
         )
     except NotFound as exc:
         return not_found(request, visitor, exc.message)
+    except ServiceError as exc:
+        return refused(request, visitor, exc)
     return _secret_page(request, visitor, key, secret, regenerated=True)
 
 

@@ -28,6 +28,7 @@ class OrgPage:
     manages: bool  # an administrator of the organization, or a site admin
     packages: list[str]
     keys: list[OrgKey]
+    require_2fa: bool = False
 
     @property
     def sole_admin(self) -> str | None:
@@ -45,7 +46,8 @@ def _org_page(core: Core, org_name: str, user_name: str) -> OrgPage:
     if role is None and not manages:
         raise NotFound(f"No organization named {org_name!r}")
     keys = core.orgs.keys(org.name, by=user_name) if manages else []
-    return OrgPage(org.name, core.orgs.members(org.name), role, manages, core.orgs.packages(org.name), keys)
+    members, packages = core.orgs.members(org.name), core.orgs.packages(org.name)
+    return OrgPage(org.name, members, role, manages, packages, keys, org.require_2fa)
 
 
 async def _list_page(
@@ -123,6 +125,35 @@ async def _change(
         return await _show(request, visitor, error=exc.message, status=exc.status, values=values)
     now = next((m for m in members if m.name.lower() == member.lower()), Member(member, ""))
     return redirect_notice(visitor, f"/orgs/{org}", done(now))
+
+
+@page(signed_in=True)
+async def revoke_key(request: Request, visitor: Visitor) -> Response:
+    """An org admin revokes a key acting for the org (a member left it behind, or it leaked)."""
+    core, org, key_id = web(request).core, request.path_params["name"], request.path_params["key_id"]
+    try:
+        org_name, actor = await run_in_threadpool(
+            lambda: core.orgs.key_to_revoke(org, key_id, by=visitor.account.name)
+        )
+        reason = f"An administrator of {org_name} ({actor}) revoked it."
+        await run_in_threadpool(lambda: core.accounts.revoke(key_id, reason, by=actor))
+    except ServiceError as exc:
+        return await _show(request, visitor, error=exc.message, status=exc.status)
+    return redirect_notice(visitor, f"/orgs/{org_name}", f"API key {key_id} revoked; its creator was told.")
+
+
+@page(signed_in=True)
+async def require_2fa(request: Request, visitor: Visitor) -> Response:
+    orgs, by, org = web(request).core.orgs, visitor.account.name, request.path_params["name"]
+    on = visitor.field("require") == "on"
+    try:
+        await run_in_threadpool(lambda: orgs.set_require_2fa(org, on, by=by, address=client_address(request)))
+    except ServiceError as exc:
+        return await _show(request, visitor, error=exc.message, status=exc.status)
+    said = "now need" if on else "no longer need"
+    return redirect_notice(
+        visitor, f"/orgs/{org}", f"Members {said} two-factor sign-in to create keys for {org}."
+    )
 
 
 @page(signed_in=True)
@@ -208,6 +239,8 @@ routes = [
     Route("/account/organizations", create, methods=["POST"]),
     Route("/orgs/{name}", show, methods=["GET"]),
     Route("/orgs/{name}/members", add_member, methods=["POST"]),
+    Route("/orgs/{name}/two-factor", require_2fa, methods=["POST"]),
+    Route("/orgs/{name}/keys/{key_id}/revoke", revoke_key, methods=["POST"]),
     Route("/orgs/{name}/members/{member}/role", change_role, methods=["POST"]),
     Route("/orgs/{name}/members/{member}/remove", remove_form, methods=["GET"]),
     Route("/orgs/{name}/members/{member}/remove", remove, methods=["POST"]),

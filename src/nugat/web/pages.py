@@ -193,6 +193,8 @@ def render(
             "csrf": visitor.csrf,
             "invitations": visitor.invitations,
             "allow_signup": settings.allow_signup,
+            "mail_enabled": settings.mail_enabled,
+            "require_2fa": settings.require_2fa,
             "notice": notice_of(request, visitor),
             **(context or {}),
         },

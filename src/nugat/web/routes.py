@@ -9,7 +9,18 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from nugat.web import account, activity, admin, apikeys, gallery, orgs, owners, publishing
+from nugat.web import (
+    account,
+    activity,
+    admin,
+    apikeys,
+    gallery,
+    orgs,
+    owners,
+    publishing,
+    recovery,
+    twofactor,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -25,6 +36,8 @@ routes: list[BaseRoute] = [
     *owners.routes,  # before gallery's /packages/{id}/{version}
     *gallery.routes,
     *account.routes,
+    *recovery.routes,
+    *twofactor.routes,
     *apikeys.routes,
     *publishing.routes,
     *orgs.routes,

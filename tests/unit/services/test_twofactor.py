@@ -1,0 +1,77 @@
+"""Two-factor codes and single-use links on the service tests' stopped clock: a TOTP code is good for its
+step and one either side, once; recovery codes once each; the sign-in step and reset links expire."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+import pyotp
+import pytest
+
+from nugat.services.account_mail import issue, redeem
+from support.services import Clock, Site, refused
+
+
+def _totp(site: Site, user_id: int) -> pyotp.TOTP:
+    return pyotp.TOTP(site.core.twofactor.begin(user_id).secret)
+
+
+def _at(clock: Clock, totp: pyotp.TOTP, steps: int = 0) -> str:
+    return totp.at(clock.now.replace(tzinfo=UTC).timestamp() + 30 * steps)
+
+
+def test_codes_drift_one_step_and_count_once(site: Site, clock: Clock) -> None:
+    user = site.user("alice")
+    twofactor = site.core.twofactor
+    totp = _totp(site, user.id)
+    codes = twofactor.confirm(user.id, _at(clock, totp))
+    assert len(codes) == 10
+    with refused(401, "not right"):
+        twofactor.check(user.id, _at(clock, totp), "192.0.2.1")  # the enrolment's code, again
+    assert twofactor.check(user.id, _at(clock, totp, 1), "192.0.2.1") == "totp"  # the next step, early
+    clock.advance(seconds=120)
+    with refused(401, "not right"):
+        twofactor.check(user.id, _at(clock, totp, -2), "192.0.2.1")  # a minute old: too old
+    assert twofactor.check(user.id, _at(clock, totp, -1), "192.0.2.1") == "totp"
+    assert twofactor.check(user.id, codes[3].replace("-", " ").upper(), "192.0.2.1") == "recovery"
+    with refused(401, "not right"):
+        twofactor.check(user.id, codes[3], "192.0.2.1")
+    assert twofactor.recovery_left(user.id) == 9
+
+
+def test_wrong_codes_lock_for_a_quarter_hour(site: Site, clock: Clock) -> None:
+    user = site.user("alice")
+    twofactor = site.core.twofactor
+    totp = _totp(site, user.id)
+    twofactor.confirm(user.id, _at(clock, totp))
+    for _ in range(10):
+        with refused(401, "not right"):
+            twofactor.check(user.id, "000000", "192.0.2.7")
+    with refused(429, "Too many wrong codes"):
+        twofactor.check(user.id, _at(clock, totp, 1), "192.0.2.8")
+    clock.advance(minutes=16)
+    assert twofactor.check(user.id, _at(clock, totp), "192.0.2.8") == "totp"
+
+
+@pytest.mark.parametrize(("purpose", "minutes"), [("reset", 60), ("signin", 10)])
+def test_tokens_expire_and_are_used_once(site: Site, clock: Clock, purpose: str, minutes: int) -> None:
+    user = site.user("alice")
+    with site.core.db.session() as s:
+        token = issue(s, user.id, purpose, timedelta(minutes=minutes))
+        late = issue(s, user.id, purpose, timedelta(minutes=minutes))  # the first stops working
+    with site.core.db.session() as s, refused(410, "expired or was already used"):
+        redeem(s, purpose, token)
+    clock.advance(minutes=minutes, seconds=1)
+    with site.core.db.session() as s, refused(410, "expired or was already used"):
+        redeem(s, purpose, late)
+
+
+def test_a_reset_link_works_once_within_the_hour(site: Site, clock: Clock) -> None:
+    user = site.user("alice")
+    with site.core.db.session() as s:
+        token = issue(s, user.id, "reset", timedelta(hours=1))
+    clock.advance(minutes=59)
+    site.core.account_mail.reset(token, "a new long passphrase 9")
+    with refused(410, "expired or was already used"):
+        site.core.account_mail.reset(token, "another long passphrase 9")
+    assert site.core.accounts.authenticate("alice", "a new long passphrase 9") is not None

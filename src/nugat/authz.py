@@ -1,8 +1,9 @@
 """Who may push or unlist what: one function per decision, each returning the reason a user reads.
 
-Missing, malformed, unknown, revoked and expired keys never reach this module: they are refused with 401
-where the key is verified (``services.accounts.verify_key``). Here a valid key is checked against the
-action, the package and its owners, and refused with 403 (or 409 for a reserved prefix, as nuget.org).
+Missing, malformed, unknown, regenerated-away, revoked, disabled and expired keys never reach this module:
+they are refused with 403 where the key is verified (``services.accounts.verify_key``), as on nuget.org.
+Here a valid key is checked against the action, the package and its owners, and refused with 403 (or 409
+for a reserved prefix, as nuget.org).
 """
 
 from __future__ import annotations

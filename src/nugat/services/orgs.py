@@ -16,7 +16,7 @@ from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import Account, ApiKey, Membership, PackageOwner, PackageRegistration
 from nugat.services import Conflict, Forbidden, NotFound, ServiceError
-from nugat.services.accounts import KeyView, _view, check_name
+from nugat.services.accounts import KeyView, _view, check_name, revoke_keys
 from nugat.services.audit import record
 
 ROLES = ("admin", "collaborator")
@@ -163,7 +163,8 @@ class Orgs:
     def remove_member(
         self, org_name: str, user_name: str, *, by: str | None = None, address: str | None = None
     ) -> None:
-        """Remove a member (members may leave on their own); keys they made for the org stop at once."""
+        """Remove a member (members may leave on their own); keys they made for the org are revoked for
+        good, with the reason their API Keys page shows: re-adding the member does not revive them."""
         with self.db.session() as s:
             org = account_named(s, org_name, "org")
             s.refresh(org, with_for_update=True)
@@ -184,6 +185,36 @@ class Orgs:
                 member=user.name,
                 role=membership.role,
             )
+            revoke_keys(
+                s,
+                (ApiKey.user_id == user.id) & (ApiKey.owner_id == org.id),
+                f"{user.name} is no longer a member of {org.name}",
+                actor_id=actor.id if actor else None,
+                address=address,
+            )
+
+    def revoke_key(
+        self, org_name: str, key_id: str, *, by: str | None = None, address: str | None = None
+    ) -> KeyView:
+        """An administrator of the organization (``by``; ``None``: the command line) revokes, for good, a
+        key acting for it, whoever made it."""
+        with self.db.session() as s:
+            org = account_named(s, org_name, "org")
+            actor = acting_user(s, by)
+            if not administers(s, actor, org):
+                raise Forbidden(f"Only administrators of {org.name} can revoke its keys")
+            row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id, ApiKey.owner_id == org.id))
+            if row is None:
+                raise NotFound(f"No API key {key_id!r} acts for {org.name}")
+            who = f"{actor.name}, an administrator of {org.name}" if actor else "a site administrator"
+            revoke_keys(
+                s,
+                ApiKey.id == row.id,
+                f"revoked by {who}",
+                actor_id=actor.id if actor else None,
+                address=address,
+            )
+            return _view(row, org.name)
 
     def _membership(self, s: Session, org: Account, user_name: str) -> tuple[Membership, Account]:
         user = account_named(s, user_name, "user")

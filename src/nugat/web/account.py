@@ -64,7 +64,7 @@ async def signin(request: Request, visitor: Visitor) -> Response:
         if isinstance(exc, TooManyRequests):
             headers = {"retry-after": str(exc.retry_after)}
             return render(request, visitor, "signin.html", context, status=429, headers=headers)
-        return render(request, visitor, "signin.html", context, status=400)
+        return render(request, visitor, "signin.html", context, status=403 if exc.status == 403 else 400)
     token = await run_in_threadpool(web(request).sessions.start, user.id)
     return start_session(request, redirect(target), token)
 

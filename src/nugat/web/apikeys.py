@@ -14,11 +14,11 @@ from starlette.routing import Route
 
 from nugat.core import Core
 from nugat.protocol.http import client_address
-from nugat.services import NotFound, ServiceError
+from nugat.services import Conflict, NotFound, ServiceError
 from nugat.services.accounts import KeyView
 from nugat.services.sessions import new_token
 from nugat.web.forms import EXPIRY_CHOICES, KeyForm
-from nugat.web.pages import Visitor, not_found, page, redirect, redirect_notice, render, web
+from nugat.web.pages import Visitor, not_found, page, redirect, redirect_notice, refused, render, web
 
 # The key forms post one field per selected package; the 64 KiB bound holds them to about 600 ids.
 KEY_FORM_FIELDS = 2000
@@ -106,8 +106,23 @@ async def create_key(request: Request, visitor: Visitor) -> Response:
             client_address(request),
         )
     except ServiceError as exc:
-        return _form_page(request, visitor, form, selectable, error=exc.message)
+        return _refused_form(request, visitor, form, selectable, exc)
     return _secret_page(request, visitor, key, secret, regenerated=False)
+
+
+def _refused_form(
+    request: Request,
+    visitor: Visitor,
+    form: KeyForm,
+    selectable: dict[str, list[str]],
+    exc: ServiceError,
+    key: KeyView | None = None,
+) -> Response:
+    """The form again with the service's reason: beside the name when the name is taken."""
+    if isinstance(exc, Conflict) and "already has an API key named" in exc.message:
+        form.errors = {"name": exc.message}
+        return _form_page(request, visitor, form, selectable, key)
+    return _form_page(request, visitor, form, selectable, key, error=exc.message)
 
 
 async def _own_key(request: Request, visitor: Visitor) -> KeyView | Response:
@@ -119,10 +134,27 @@ async def _own_key(request: Request, visitor: Visitor) -> KeyView | Response:
         return not_found(request, visitor, exc.message)
 
 
-def _edit_choices(core: Core, user_id: int, key: KeyView) -> dict[str, list[str]]:
+def _edit_choices(core: Core, key: KeyView) -> dict[str, list[str]]:
     """The key's owner only (it cannot change), with its packages and those the key already selects."""
-    owned = _selectable(core, user_id).get(key.owner, [])
+    owned = core.accounts.org_key_choices(key.owner)
     return {key.owner: owned + [p for p in key.packages if p.lower() not in {o.lower() for o in owned}]}
+
+
+def _dead(request: Request, visitor: Visitor, key: KeyView, what: str) -> Response | None:
+    """A revoked key can be neither edited nor regenerated (nor an expired one edited): say why."""
+    if key.state == "revoked":
+        return refused(
+            request,
+            visitor,
+            Conflict(
+                f"API key '{key.name}' was revoked ({key.revoked_reason}): it cannot be {what}; delete it"
+            ),
+        )
+    if key.state == "expired" and what == "edited":
+        return refused(
+            request, visitor, Conflict(f"API key '{key.name}' has expired: regenerate it to renew it first")
+        )
+    return None
 
 
 @page(signed_in=True)
@@ -130,7 +162,10 @@ async def edit_form(request: Request, visitor: Visitor) -> Response:
     key = await _own_key(request, visitor)
     if isinstance(key, Response):
         return key
-    choices = await run_in_threadpool(_edit_choices, web(request).core, visitor.account.id, key)
+    dead = _dead(request, visitor, key, "edited")
+    if dead is not None:
+        return dead
+    choices = await run_in_threadpool(_edit_choices, web(request).core, key)
     return _form_page(request, visitor, KeyForm.from_key(key), choices, key)
 
 
@@ -139,9 +174,13 @@ async def edit(request: Request, visitor: Visitor) -> Response:
     key = await _own_key(request, visitor)
     if isinstance(key, Response):
         return key
+    dead = _dead(request, visitor, key, "edited")
+    if dead is not None:
+        return dead
     core = web(request).core
-    choices = await run_in_threadpool(_edit_choices, core, visitor.account.id, key)
+    choices = await run_in_threadpool(_edit_choices, core, key)
     form = KeyForm.parse(visitor.fields(), visitor.values("package"))
+    form.keep_scopes_of(key)  # as on nuget.org, an edit never changes what a key may do
     form.owner = key.owner
     if not form.validate(choices, creating=False):
         return _form_page(request, visitor, form, choices, key)
@@ -151,14 +190,13 @@ async def edit(request: Request, visitor: Visitor) -> Response:
                 visitor.account.name,
                 key.id,
                 name=form.name,
-                scopes=form.scopes,
                 globs=form.globs,
                 packages=form.packages,
                 address=client_address(request),
             )
         )
     except ServiceError as exc:
-        return _form_page(request, visitor, form, choices, key, error=exc.message)
+        return _refused_form(request, visitor, form, choices, exc, key)
     return redirect_notice(visitor, "/account/apikeys", f"API key '{form.name}' saved.")
 
 
@@ -168,6 +206,9 @@ async def regenerate_form(request: Request, visitor: Visitor) -> Response:
     key = await _own_key(request, visitor)
     if isinstance(key, Response):
         return key
+    dead = _dead(request, visitor, key, "regenerated")
+    if dead is not None:
+        return dead
     return render(request, visitor, "key_regenerate.html", {"key": key, "once": new_token()})
 
 
@@ -185,6 +226,8 @@ async def regenerate(request: Request, visitor: Visitor) -> Response:
         )
     except NotFound as exc:
         return not_found(request, visitor, exc.message)
+    except ServiceError as exc:  # revoked meanwhile
+        return refused(request, visitor, exc)
     return _secret_page(request, visitor, key, secret, regenerated=True)
 
 

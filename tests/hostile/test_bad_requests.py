@@ -66,7 +66,9 @@ def test_malformed_api_keys_are_403_never_500(feed: Feed, method: str) -> None:
         # 403 as on nuget.org (a 401 would make nuget.exe ask for a password), with the precise reason
         assert resp.status == 403, f"{name}: {resp.status} {text[:200]}"
         assert text.endswith(f". {INVALID_KEY}"), name
-        assert text.startswith(("The API key is not a nugat API key", "The secret of API key", "API key ")), text
+        assert text.startswith(("The API key is not a nugat API key", "The secret of API key", "API key ")), (
+            text
+        )
         assert resp.headers["x-nuget-warning"] == text
         assert "www-authenticate" not in resp.headers
     for name, headers in {"no header": [], "empty header": [b"X-NuGet-ApiKey: "]}.items():

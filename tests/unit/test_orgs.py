@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
-
 import contextlib
+import itertools
 import json
 import zipfile
 from collections.abc import Callable, Iterator

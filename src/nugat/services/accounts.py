@@ -286,6 +286,8 @@ class Accounts:
             account = self.find_account(s, name)
             if account.disabled_at is not None:
                 return account
+            if actor is not None and actor.id == account.id:
+                raise Forbidden("You cannot disable your own account")
             if account.is_admin:
                 self._keep_a_site_admin(s, account)
             now = utcnow()

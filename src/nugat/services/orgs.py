@@ -206,7 +206,12 @@ class Orgs:
             row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id, ApiKey.owner_id == org.id))
             if row is None:
                 raise NotFound(f"No API key {key_id!r} acts for {org.name}")
-            who = f"{actor.name}, an administrator of {org.name}" if actor else "a site administrator"
+            if actor is None:
+                who = "a site administrator"
+            elif role_of(s, actor.id, org.id) == "admin":
+                who = f"{actor.name}, an administrator of {org.name}"
+            else:
+                who = f"{actor.name}, a site administrator"
             revoke_keys(
                 s,
                 ApiKey.id == row.id,

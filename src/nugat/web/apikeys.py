@@ -58,6 +58,7 @@ def _form_page(
     selectable: dict[str, list[str]],
     key: KeyView | None = None,
     error: str | None = None,
+    status: int | None = None,
 ) -> Response:
     context = {
         "form": form,
@@ -67,7 +68,7 @@ def _form_page(
         "once": new_token(),
         "error": error,
     }
-    status = 400 if form.errors or error else 200
+    status = status or (400 if form.errors or error else 200)
     return render(request, visitor, "key_form.html", context, status=status)
 
 
@@ -121,8 +122,8 @@ def _refused_form(
     """The form again with the service's reason: beside the name when the name is taken."""
     if isinstance(exc, Conflict) and "already has an API key named" in exc.message:
         form.errors = {"name": exc.message}
-        return _form_page(request, visitor, form, selectable, key)
-    return _form_page(request, visitor, form, selectable, key, error=exc.message)
+        return _form_page(request, visitor, form, selectable, key, status=exc.status)
+    return _form_page(request, visitor, form, selectable, key, error=exc.message, status=exc.status)
 
 
 async def _own_key(request: Request, visitor: Visitor) -> KeyView | Response:

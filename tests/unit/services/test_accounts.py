@@ -268,10 +268,10 @@ def test_key_changes_are_audited_without_the_secret(site_with_users: Site) -> No
 
 # verify_key -------------------------------------------------------------------------------------------------
 
+
 def dead(reason: str) -> str:
     """The message of a dead key: its precise reason, then nuget.org's sentence (as a regex)."""
     return f"^{reason}.*\\. {INVALID_KEY}$"
-
 
 
 def test_a_valid_key_grants_what_it_was_made_with(site_with_users: Site) -> None:

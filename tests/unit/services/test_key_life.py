@@ -38,7 +38,7 @@ def contoso(site: Site) -> Site:
 
 def test_regenerate_renews_for_the_original_duration_even_when_expired(contoso: Site, clock: Clock) -> None:
     accounts = contoso.core.accounts
-    view, secret = accounts.create_key("bob", "ci", ["push"], ["*"], [], 90)
+    view, _ = accounts.create_key("bob", "ci", ["push"], ["*"], [], 90)
     clock.advance(days=100)
     assert accounts.list_keys("bob")[0].state == "expired"
     renewed, new = accounts.regenerate_key("bob", view.id)
@@ -59,7 +59,7 @@ def test_the_list_marks_keys_expiring_within_ten_days(contoso: Site, clock: Cloc
     assert (view.state, view.expiring_soon, view.as_json()["state"]) == ("expiring", True, "expiring")
 
 
-# Edits and names ----------------------------------------------------------------------------------------------
+# Edits and names ---------------------------------------------------------------------------------------
 
 
 def test_edit_changes_packages_never_scopes(contoso: Site) -> None:
@@ -87,7 +87,7 @@ def test_key_names_are_unique_per_user_whatever_their_case(contoso: Site) -> Non
     assert sorted(k.name for k in accounts.list_keys("bob")) == ["CI", "nightly"]
 
 
-# Revocation ---------------------------------------------------------------------------------------------------
+# Revocation --------------------------------------------------------------------------------------------
 
 
 def test_revoke_key_kills_a_key_for_good_with_its_reason(contoso: Site, clock: Clock) -> None:
@@ -95,7 +95,9 @@ def test_revoke_key_kills_a_key_for_good_with_its_reason(contoso: Site, clock: C
     view, secret = accounts.create_key("bob", "ci", ["push"], ["*"], [], None)
     revoked = accounts.revoke_key(view.id, "the key was found in a public repository", address=ADDRESS)
     assert (revoked.state, revoked.revoked_reason) == ("revoked", "the key was found in a public repository")
-    reason = f"API key {view.id} was revoked on 2026-03-01T12:00:00Z: the key was found in a public repository"
+    reason = (
+        f"API key {view.id} was revoked on 2026-03-01T12:00:00Z: the key was found in a public repository"
+    )
     with refused(403, dead(reason)):
         accounts.verify_key(secret, ADDRESS)
     with refused(409, "was revoked .*cannot be regenerated"):

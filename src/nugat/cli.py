@@ -54,7 +54,11 @@ def _print_key(view: KeyView, secret: str | None, as_json: bool) -> None:
         print(f"API key {view.id} ({view.name}): {secret}")
         print("Copy it now: it is stored only as a hash and cannot be shown again.")
     else:
-        state = "EXPIRED" if view.expired else f"expires {data['expires']}"
+        state = {
+            "revoked": f"REVOKED {data['revoked']}: {view.revoked_reason}",
+            "expired": f"EXPIRED {data['expires']} (regenerate renews it)",
+            "expiring": f"EXPIRES SOON {data['expires']} (regenerate renews it)",
+        }.get(view.state, f"expires {data['expires']}")
         packages = ", ".join(view.globs + view.packages)
         print(
             f"{view.id}  {view.name!r}  owner={view.owner}  scopes={','.join(view.scopes)}  "

@@ -155,7 +155,10 @@ def test_site_admins_list_search_disable_and_enable_users(make_site: object) -> 
     wrong = bob.submit("/signin", "/signin", {"login": "bob", "password": "not the password at all"})
     assert "disabled" not in unescape(wrong.text)  # only whoever knows the password learns it
     self_disable = admin.submit("/admin/users", "/admin/users/root/disable", {})
-    assert self_disable.status_code == 403 and "You cannot disable your own account" in self_disable.text
+    assert (
+        self_disable.status_code == 403
+        and "You cannot disable or delete your own account here" in self_disable.text
+    )
     enabled = admin.submit("/admin/users", "/admin/users/bob/enable", {})
     assert enabled.status_code == 303
     bob.sign_in("bob")

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Row, bindparam, delete, func, or_, select,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nugat import keys, metrics, passwords
+from nugat import authz, keys, metrics, passwords
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database, Tx, conn
 from nugat.db.models import (
@@ -286,10 +286,7 @@ class Accounts:
             account = self.find_account(s, name)
             if account.disabled_at is not None:
                 return account
-            if actor is not None and actor.id == account.id:
-                raise Forbidden("You cannot disable your own account")
-            if account.is_admin:
-                self._keep_a_site_admin(s, account)
+            self._may_lose(s, actor, account)
             now = utcnow()
             account.disabled_at = now
             s.execute(delete(WebSession).where(WebSession.account_id == account.id))
@@ -351,10 +348,7 @@ class Accounts:
             user = self.find_account(s, name)
             if user.kind != "user":
                 raise ServiceError(f"{user.name} is an organization, not a user")
-            if actor is not None and actor.id == user.id:
-                raise Forbidden("You cannot delete your own account here")
-            if user.is_admin:
-                self._keep_a_site_admin(s, user)
+            self._may_lose(s, actor, user)
             heir = self.find_account(s, transfer_to) if transfer_to else None
             if heir is not None and heir.id == user.id:
                 raise ServiceError("Transfer the packages to another user or organization")
@@ -413,28 +407,38 @@ class Accounts:
             return [name for _, name in sole]
 
     def _site_admin(self, s: Session, by: str | None, what: str) -> Account | None:
-        """The acting site admin (``None``: the command line); anyone else is refused."""
-        if by is None:
-            return None
-        actor = self.find_account(s, by)
-        if not actor.is_admin or actor.disabled_at is not None:
-            raise Forbidden(f"Only site admins can {what}")
+        """The acting site admin (``None``: the command line), if ``authz.can_manage_accounts`` agrees."""
+        actor = self.find_account(s, by) if by is not None else None
+        decision = authz.can_manage_accounts(
+            actor=by or "the command line",
+            site_admin=actor is None or (actor.is_admin and actor.disabled_at is None),
+            what=what,
+        )
+        if not decision.allowed:
+            raise ServiceError(decision.reason, decision.status)
         return actor
 
     @staticmethod
-    def _keep_a_site_admin(s: Session, leaving: Account) -> None:
-        others = s.scalar(
+    def _may_lose(s: Session, actor: Account | None, account: Account) -> None:
+        """Whether ``account`` may be disabled or deleted now (``authz.can_disable``)."""
+        other_admins = s.scalar(
             select(func.count())
             .select_from(Account)
             .where(
                 Account.kind == "user",
                 Account.is_admin.is_(True),
                 Account.disabled_at.is_(None),
-                Account.id != leaving.id,
+                Account.id != account.id,
             )
         )
-        if not others:
-            raise Conflict(f"{leaving.name} is the last site admin: make another user a site admin first")
+        decision = authz.can_disable(
+            actor=actor.name if actor else None,
+            target=account.name,
+            is_self=actor is not None and actor.id == account.id,
+            last_site_admin=account.is_admin and not other_admins,
+        )
+        if not decision.allowed:
+            raise ServiceError(decision.reason, decision.status)
 
     def find_account(self, s: Session, name: str) -> Account:
         account = s.scalar(select(Account).where(Account.name_lower == name.lower()))
@@ -705,11 +709,11 @@ class Accounts:
                     asked = keys.normalize_settings(scopes, ["*"], [], None)[0]
                 except keys.InvalidKeySettings as exc:
                     raise ServiceError(str(exc)) from None
-                if set(asked) != set(row.scopes):
-                    raise ServiceError(
-                        f"A key's scopes cannot change (API key {row.key_id} may "
-                        f"{', '.join(row.scopes)}): create a new key for other actions"
-                    )
+                decision = authz.can_change_scopes(
+                    key_id=row.key_id, current=frozenset(row.scopes), asked=frozenset(asked)
+                )
+                if not decision.allowed:
+                    raise ServiceError(decision.reason, decision.status)
             new_globs = row.globs if globs is None else globs
             new_packages = row.packages if packages is None else packages
             try:
@@ -766,17 +770,19 @@ class Accounts:
             ):
                 raise NotFound(f"{owner or 'Nobody'} has no API key {key_id!r}")
             actor = self.find_account(s, by) if by is not None else None
-            if actor is not None and not (
-                actor.id == row.user_id
-                or (actor.is_admin and actor.disabled_at is None)
-                or (key_owner.kind == "org" and _role(s, actor.id, key_owner.id) == "admin")
-                or actor.id == key_owner.id
-            ):
-                raise Forbidden(
-                    f"Only administrators of {key_owner.name} can revoke its keys"
-                    if key_owner.kind == "org"
-                    else f"Only {key_owner.name} can revoke its keys"
-                )
+            decision = authz.can_revoke_key(
+                actor=by or "the command line",
+                owner=key_owner.name,
+                owner_is_org=key_owner.kind == "org",
+                made_it=actor is not None and actor.id == row.user_id,
+                is_owner=actor is not None and actor.id == key_owner.id,
+                administers_owner=actor is not None
+                and key_owner.kind == "org"
+                and _role(s, actor.id, key_owner.id) == "admin",
+                site_admin=actor is None or (actor.is_admin and actor.disabled_at is None),
+            )
+            if not decision.allowed:
+                raise ServiceError(decision.reason, decision.status)
             revoke_keys(s, ApiKey.id == row.id, reason, actor_id=actor.id if actor else None, address=address)
             return _view(row, key_owner.name)
 

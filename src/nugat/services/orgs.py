@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from nugat import authz
 from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import Account, ApiKey, Membership, PackageOwner, PackageRegistration
@@ -201,8 +202,17 @@ class Orgs:
         with self.db.session() as s:
             org = account_named(s, org_name, "org")
             actor = acting_user(s, by)
-            if not administers(s, actor, org):
-                raise Forbidden(f"Only administrators of {org.name} can revoke its keys")
+            decision = authz.can_revoke_key(  # on the org's behalf: its admins (a creator deletes its own)
+                actor=by or "the command line",
+                owner=org.name,
+                owner_is_org=True,
+                made_it=False,
+                is_owner=False,
+                administers_owner=administers(s, actor, org),
+                site_admin=is_site_admin(actor),
+            )
+            if not decision.allowed:
+                raise Forbidden(decision.reason)
             row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id, ApiKey.owner_id == org.id))
             if row is None:
                 raise NotFound(f"No API key {key_id!r} acts for {org.name}")

@@ -102,3 +102,20 @@ def test_a_key_changed_through_one_is_refused_by_the_other_at_once(
     refused = push(b, new_key, package("Two.Keys", "1.2.0"))
     assert refused.status_code == 403, refused.text
     assert a.get_json("/v3/flatcontainer/two.keys/index.json") == {"versions": ["1.0.0", "1.1.0"]}
+
+
+def test_a_user_disabled_through_one_is_refused_by_the_other_at_once(
+    servers: tuple[NugatServer, NugatServer],
+) -> None:
+    a, b = servers
+    revoked = create_key(a, "leaver", ["push"])
+    kept = create_key(a, "leaver", ["push"])
+    assert push(b, str(kept["key"]), package("Two.Leaver", "1.0.0")).status_code == 201
+    a.cli("key", "revoke", "--owner", "leaver", str(revoked["id"]), check=True)
+    refused = push(b, str(revoked["key"]), package("Two.Leaver", "1.1.0"))
+    assert refused.status_code == 403 and "was revoked on" in refused.headers["x-nuget-warning"]
+    a.cli("user", "disable", "leaver", check=True)
+    refused = push(b, str(kept["key"]), package("Two.Leaver", "1.1.0"))
+    assert (
+        refused.status_code == 403 and "leaver's account was disabled" in refused.headers["x-nuget-warning"]
+    )

@@ -672,3 +672,12 @@ def test_dead_keys_in_a_terminal_never_ask_for_a_password(
         assert re.search(f"WARNING: {reason}", result.output), result.output
         assert INVALID_KEY in result.output
     assert flat_versions(server, "Life.Terminal") is None
+    # an unlist (nuget delete, answering its question) with a dead key ends the same way
+    owner = create_key(server, "erin", ["push", "unlist"])
+    assert_pushed(nuget.push(build_package("Life.Terminal.Unlist", "1.0.0"), owner["key"], server.source))
+    server.cli("key", "revoke", "--owner", "erin", owner["id"], check=True)
+    args = ["delete", "Life.Terminal.Unlist", "1.0.0", "-Source", server.source, "-ApiKey", owner["key"]]
+    result = nuget.run_in_terminal(*args, confirm=True)
+    assert "UserName:" not in result.output and result.returncode not in (0, -9), result.output
+    assert "Response status code does not indicate success: 403" in result.output, result.output
+    assert re.search(f"WARNING: API key {owner['id']} was revoked on ", result.output), result.output

@@ -145,11 +145,12 @@ class NuGetClient:
         print(f"$ {shlex.join(_redact(argv[1:]))}\n[exit {result.returncode}]\n{result.output}")
         return result
 
-    def run_in_terminal(self, *args: str, timeout: float = 90.0) -> NuGetResult:
+    def run_in_terminal(self, *args: str, timeout: float = 90.0, confirm: bool = False) -> NuGetResult:
         """Run one nuget.exe command as a person at a terminal would: without ``-NonInteractive``, its
         stdin, stdout and stderr a pseudo-terminal (stdlib ``pty``). Should it prompt for credentials
         (``UserName:``), it is killed at once and the output so far returned (exit code -9), so a test
-        sees the prompt instead of hanging on it; likewise after ``timeout`` seconds."""
+        sees the prompt instead of hanging on it; likewise after ``timeout`` seconds. ``confirm``: answer
+        ``y`` to its one yes/no question (``nuget delete`` asks "Are you sure …? (y/N)")."""
         scratch = self.home / f"run-{next(self._runs):03d}"
         scratch.mkdir()
         argv = [self.mono, str(self.nuget_exe), *args, "-ConfigFile", str(self.config_file)]
@@ -179,6 +180,9 @@ class NuGetClient:
                     if not chunk:
                         break
                     output += chunk
+                    if confirm and b"(y/N)" in output:
+                        os.write(controller, b"y\n")
+                        confirm = False
                     if b"UserName:" in output or b"Password:" in output:
                         break  # asking for credentials: a dead key must never get here
                 elif proc.poll() is not None:

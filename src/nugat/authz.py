@@ -1,8 +1,9 @@
 """Who may push or unlist what: one function per decision, each returning the reason a user reads.
 
-Missing, malformed, unknown, revoked and expired keys never reach this module: they are refused with 401
-where the key is verified (``services.accounts.verify_key``). Here a valid key is checked against the
-action, the package and its owners, and refused with 403 (or 409 for a reserved prefix, as nuget.org).
+Missing, malformed, unknown, regenerated-away, revoked, disabled and expired keys never reach this module:
+they are refused with 403 where the key is verified (``services.accounts.verify_key``), as on nuget.org.
+Here a valid key is checked against the action, the package and its owners, and refused with 403 (or 409
+for a reserved prefix, as nuget.org).
 """
 
 from __future__ import annotations
@@ -172,3 +173,54 @@ def can_set_trusted_only(*, actor: str, package_id: str, owns_package: bool, sit
     if owns_package or site_admin:
         return ALLOW
     return _deny(f"{actor} is not an owner of {package_id}")
+
+
+# A key's life and accounts (``services.accounts``, ``services.orgs``) --------------------------------------
+
+
+def can_change_scopes(*, key_id: str, current: frozenset[str], asked: frozenset[str]) -> Decision:
+    """May an edit give key ``key_id`` the scopes ``asked``? Only its own: as on nuget.org, an edit changes
+    which packages a key covers, never what it may do (other actions need a new key)."""
+    if asked == current:
+        return ALLOW
+    return _deny(
+        f"A key's scopes cannot change (API key {key_id} may {', '.join(sorted(current))}): "
+        "create a new key for other actions",
+        400,
+    )
+
+
+def can_revoke_key(
+    *,
+    actor: str,
+    owner: str,
+    owner_is_org: bool,
+    made_it: bool,
+    is_owner: bool,
+    administers_owner: bool,
+    site_admin: bool,
+) -> Decision:
+    """May ``actor`` revoke a key acting for ``owner``? Its creator (``made_it``), the owner itself, an
+    administrator of the owning organization, or a site admin (the command line is one)."""
+    if made_it or is_owner or administers_owner or site_admin:
+        return ALLOW
+    if owner_is_org:
+        return _deny(f"Only administrators of {owner} can revoke its keys")
+    return _deny(f"Only {owner} can revoke its keys")
+
+
+def can_manage_accounts(*, actor: str, site_admin: bool, what: str) -> Decision:
+    """May ``actor`` disable, enable or delete accounts (``what``: the action, for the reason)? Site admins
+    only (and the command line, run by whoever runs the server)."""
+    if site_admin:
+        return ALLOW
+    return _deny(f"Only site admins can {what}")
+
+
+def can_disable(*, actor: str | None, target: str, is_self: bool, last_site_admin: bool) -> Decision:
+    """May ``target`` be disabled (or deleted) now? Never by itself, never the last enabled site admin."""
+    if is_self:
+        return _deny("You cannot disable or delete your own account here")
+    if last_site_admin:
+        return _deny(f"{target} is the last site admin: make another user a site admin first", 409)
+    return ALLOW

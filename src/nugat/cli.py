@@ -54,7 +54,11 @@ def _print_key(view: KeyView, secret: str | None, as_json: bool) -> None:
         print(f"API key {view.id} ({view.name}): {secret}")
         print("Copy it now: it is stored only as a hash and cannot be shown again.")
     else:
-        state = "EXPIRED" if view.expired else f"expires {data['expires']}"
+        state = {
+            "revoked": f"REVOKED {data['revoked']}: {view.revoked_reason}",
+            "expired": f"EXPIRED {data['expires']} (regenerate renews it)",
+            "expiring": f"EXPIRES SOON {data['expires']} (regenerate renews it)",
+        }.get(view.state, f"expires {data['expires']}")
         packages = ", ".join(view.globs + view.packages)
         print(
             f"{view.id}  {view.name!r}  owner={view.owner}  scopes={','.join(view.scopes)}  "
@@ -237,11 +241,46 @@ def cmd_mail_status(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    users = _core(args).accounts.users()
+    users = _core(args).accounts.users(args.search or "")
     if args.json:
-        print(json.dumps([{"name": u.name, "email": u.email, "admin": u.is_admin} for u in users]))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": u.name,
+                        "email": u.email,
+                        "admin": u.is_admin,
+                        "disabled": u.disabled_at is not None,
+                    }
+                    for u in users
+                ]
+            )
+        )
     for u in users if not args.json else []:
-        print(f"{u.name}  {u.email}{'  admin' if u.is_admin else ''}")
+        print(f"{u.name}  {u.email}{'  admin' if u.is_admin else ''}{'  DISABLED' if u.disabled_at else ''}")
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    account = _core(args).accounts.disable_account(args.name)
+    what = "its keys refused" if account.kind == "org" else "its sessions ended and its API keys revoked"
+    print(f"disabled {account.name}: {what}")
+    return 0
+
+
+def cmd_user_enable(args: argparse.Namespace) -> int:
+    account = _core(args).accounts.enable_account(args.name)
+    print(f"enabled {account.name} (API keys revoked when it was disabled stay revoked)")
+    return 0
+
+
+def cmd_user_delete(args: argparse.Namespace) -> int:
+    moved = _core(args).accounts.delete_user(
+        args.name, transfer_to=args.transfer_to, new_admin=args.new_admin
+    )
+    print(
+        f"deleted user {args.name}" + (f"; {args.transfer_to} now owns {', '.join(moved)}" if moved else "")
+    )
     return 0
 
 
@@ -285,6 +324,19 @@ def cmd_key_edit(args: argparse.Namespace) -> int:
         packages=[] if args.clear_packages else args.package,
     )
     _print_key(view, None, args.json)
+    return 0
+
+
+def cmd_key_revoke(args: argparse.Namespace) -> int:
+    core = _core(args)
+    with core.db.reading() as s:
+        owner = core.accounts.find_account(s, args.owner)
+    if owner.kind == "org":
+        view = core.orgs.revoke_key(owner.name, args.key_id, by=args.by)
+    else:
+        reason = f"revoked by {args.by}" if args.by else "revoked by a site administrator"
+        view = core.accounts.revoke_key(args.key_id, reason, owner=owner.name, by=args.by)
+    print(f"revoked API key {view.id} ({view.name!r}) of {view.owner}: {view.revoked_reason}")
     return 0
 
 
@@ -503,7 +555,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.add_argument("--admin", action="store_true", help="make the user a site admin")
     p = add(user, "list", cmd_user_list, "list users")
+    p.add_argument("--search", help="only users whose name or email contains this")
     p.add_argument("--json", action="store_true")
+    p = add(user, "disable", cmd_user_disable, "disable a user (or organization): sessions end, keys revoked")
+    p.add_argument("name")
+    p = add(user, "enable", cmd_user_enable, "enable a disabled user (or organization) again")
+    p.add_argument("name")
+    p = add(user, "delete", cmd_user_delete, "delete a user; its packages and the audit log stay")
+    p.add_argument("name")
+    p.add_argument("--transfer-to", help="the user or organization that then owns packages it alone owns")
+    p.add_argument("--new-admin", help="the user that then administers organizations it alone administers")
     p = add(user, "confirm", cmd_user_confirm, "confirm a user's email address (without its mailed link)")
     p.add_argument("name")
     p = add(user, "reset-password", cmd_user_reset_password, "set a user's password; its sessions end")
@@ -536,7 +597,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True)
     p.add_argument("key_id")
     p.add_argument("--json", action="store_true")
-    p = add(key, "edit", cmd_key_edit, "change a key's name, scopes or packages")
+    p = add(key, "edit", cmd_key_edit, "change a key's name or packages (never its scopes)")
     p.add_argument("--user", required=True)
     p.add_argument("key_id")
     p.add_argument("--name")
@@ -546,6 +607,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--clear-globs", action="store_true")
     p.add_argument("--clear-packages", action="store_true")
     p.add_argument("--json", action="store_true")
+    p = add(key, "revoke", cmd_key_revoke, "revoke a key for good (it stays listed as revoked)")
+    p.add_argument("--owner", required=True, help="the user or organization the key acts for")
+    p.add_argument("--by", help="the administrator revoking it, audited (default: the command line)")
+    p.add_argument("key_id")
     p = add(key, "delete", cmd_key_delete, "delete a key")
     p.add_argument("--user", required=True)
     p.add_argument("key_id")

@@ -32,7 +32,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 PUSH_RESULTS = ("created", "conflict", "invalid", "refused", "error", "other")
-AUTH_REASONS = ("missing", "malformed", "unknown", "expired", "throttled")
+AUTH_REASONS = ("missing", "malformed", "unknown", "expired", "revoked", "disabled", "throttled")
 _PUSH_BY_STATUS = {201: "created", 409: "conflict", 400: "invalid", 413: "invalid", 401: "refused"}
 _PUSH_BY_STATUS |= {403: "refused", 429: "refused"}
 _DURATION = "nugat_http_request_duration_seconds"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from nugat.services import INVALID_KEY
 from support.nugetexe import NuGetClient, NuGetResult, installed_packages
 from support.packages import read_nuspec
 from support.server import NugatServer, set_key_expiry
@@ -565,7 +567,8 @@ def test_regenerated_key_replaces_the_old_secret(
     proc = server.cli("key", "regenerate", "--user", "erin", info["id"], "--json", check=True)
     new_key = regenerated_secret(proc.stdout)
     assert new_key != info["key"]
-    assert_refused(nuget.push(build_package("Life.Regen", "1.1.0"), info["key"], server.source), 401)
+    result = nuget.push(build_package("Life.Regen", "1.1.0"), info["key"], server.source)
+    assert_refused(result, 403, f"API key {info['id']} was regenerated on ")
     assert_pushed(nuget.push(build_package("Life.Regen", "1.1.0"), new_key, server.source))
 
 
@@ -581,7 +584,8 @@ def test_deleted_key_is_refused(
     info = create_key(server, "erin", ["push"])
     assert_pushed(nuget.push(build_package("Life.Deleted", "1.0.0"), info["key"], server.source))
     server.cli("key", "delete", "--user", "erin", info["id"], check=True)
-    assert_refused(nuget.push(build_package("Life.Deleted", "1.1.0"), info["key"], server.source), 401)
+    result = nuget.push(build_package("Life.Deleted", "1.1.0"), info["key"], server.source)
+    assert_refused(result, 403, f"API key {info['id']} does not exist")
 
 
 def test_expired_key_is_refused(
@@ -591,8 +595,8 @@ def test_expired_key_is_refused(
     assert_pushed(nuget.push(build_package("Life.Expired", "1.0.0"), info["key"], server.source))
     set_key_expiry(server, info["id"], datetime.now(UTC) - timedelta(minutes=5))
     result = nuget.push(build_package("Life.Expired", "1.1.0"), info["key"], server.source)
-    assert_refused(result, 401, reason="expired")
-    assert_refused(nuget.delete("Life.Expired", "1.0.0", info["key"], server.source), 401)
+    assert_refused(result, 403, reason=f"API key {info['id']} expired on ")
+    assert_refused(nuget.delete("Life.Expired", "1.0.0", info["key"], server.source), 403, "expired on")
     assert flat_versions(server, "Life.Expired") == ["1.0.0"]
 
 
@@ -613,17 +617,67 @@ def test_key_about_to_expire_warns(
     ],
     ids=["garbage", "well-formed-unknown"],
 )
-def test_invalid_key_is_401(
+def test_invalid_key_is_403(
     server: NugatServer, nuget: NuGetClient, build_package: BuildPackage, bad_key: str
 ) -> None:
-    assert_refused(nuget.push(build_package("Life.BadKey", "1.0.0"), bad_key, server.source), 401)
+    result = nuget.push(build_package("Life.BadKey", "1.0.0"), bad_key, server.source)
+    assert_refused(result, 403, "not a nugat API key|does not exist")
     assert flat_versions(server, "Life.BadKey") is None
 
 
-def test_missing_key_is_401(server: NugatServer, build_package: BuildPackage) -> None:
+def test_missing_key_is_403(server: NugatServer, build_package: BuildPackage) -> None:
     # nuget.exe without -ApiKey falls back to its config; send the request directly instead.
     pkg = build_package("Life.NoKey", "1.0.0")
     files = {"package": ("package.nupkg", pkg.read_bytes(), "application/octet-stream")}
     resp = httpx.put(f"{server.url}/api/v2/package/", files=files, timeout=30)
-    assert resp.status_code == 401, resp.text
+    assert resp.status_code == 403, resp.text
+    assert "www-authenticate" not in resp.headers  # push takes a key, never credentials
+    assert resp.text.startswith("No API key was sent") and resp.text.endswith(INVALID_KEY)
+    assert resp.headers["x-nuget-warning"] == resp.text
     assert flat_versions(server, "Life.NoKey") is None
+
+
+def test_dead_keys_in_a_terminal_never_ask_for_a_password(
+    server: NugatServer, nuget: NuGetClient, build_package: BuildPackage, create_key: CreateKey
+) -> None:
+    """As a person at a terminal runs it (no -NonInteractive, a pseudo-terminal): every dead key ends
+    nuget.exe promptly, non-zero, with the reason, and never with ``UserName:`` (what a 401 brought)."""
+    expired = create_key(server, "erin", ["push"], expires_in_days=30)
+    set_key_expiry(server, expired["id"], datetime.now(UTC) - timedelta(minutes=5))
+    deleted = create_key(server, "erin", ["push"])
+    server.cli("key", "delete", "--user", "erin", deleted["id"], check=True)
+    regenerated = create_key(server, "erin", ["push"])
+    server.cli("key", "regenerate", "--user", "erin", regenerated["id"], check=True)
+    revoked = create_key(server, "erin", ["push"])
+    server.cli("key", "revoke", "--owner", "erin", revoked["id"], check=True)
+    disabled = create_key(server, "tess", ["push"])
+    server.cli("user", "disable", "tess", check=True)
+    cases = [
+        ("not-a-key", "The API key is not a nugat API key"),
+        (expired["key"], f"API key {expired['id']} expired on "),
+        (deleted["key"], f"API key {deleted['id']} does not exist"),
+        (regenerated["key"], f"API key {regenerated['id']} was regenerated on "),
+        (revoked["key"], f"API key {revoked['id']} was revoked on "),
+        (disabled["key"], f"API key {disabled['id']} was revoked on .*tess's account was disabled"),
+    ]
+    package = build_package("Life.Terminal", "1.0.0")
+    for key, reason in cases:
+        started = time.monotonic()
+        result = nuget.run_in_terminal("push", str(package), "-Source", server.source, "-ApiKey", key)
+        took = time.monotonic() - started
+        assert "UserName:" not in result.output and "credentials" not in result.output, result.output
+        assert result.returncode not in (0, -9), result.output  # -9: killed at a prompt or the timeout
+        assert took < 60, f"{took:.0f} s"
+        assert "Response status code does not indicate success: 403" in result.output, result.output
+        assert re.search(f"WARNING: {reason}", result.output), result.output
+        assert INVALID_KEY in result.output
+    assert flat_versions(server, "Life.Terminal") is None
+    # an unlist (nuget delete, answering its question) with a dead key ends the same way
+    owner = create_key(server, "erin", ["push", "unlist"])
+    assert_pushed(nuget.push(build_package("Life.Terminal.Unlist", "1.0.0"), owner["key"], server.source))
+    server.cli("key", "revoke", "--owner", "erin", owner["id"], check=True)
+    args = ["delete", "Life.Terminal.Unlist", "1.0.0", "-Source", server.source, "-ApiKey", owner["key"]]
+    result = nuget.run_in_terminal(*args, confirm=True)
+    assert "UserName:" not in result.output and result.returncode not in (0, -9), result.output
+    assert "Response status code does not indicate success: 403" in result.output, result.output
+    assert re.search(f"WARNING: API key {owner['id']} was revoked on ", result.output), result.output

@@ -12,6 +12,7 @@ the server's own database: the pages for it are built with the web pages work (t
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -57,10 +58,14 @@ def cli_fails(server: NugatServer, *args: str) -> str:
     return str(proc.stderr)
 
 
+_key_names = itertools.count(1)
+
+
 def new_key(server: NugatServer, user: str, *scopes: str, owner: str, glob: str = "*") -> dict[str, Any]:
     """A key of ``user`` acting for ``owner`` (the user itself or one of its organizations)."""
     ensure_user(server, user)
-    args = ["key", "create", "--user", user, "--name", f"{user}-{owner}", "--owner", owner, "--glob", glob]
+    name = f"{user}-{owner}-{next(_key_names)}"  # a user's key names are unique
+    args = ["key", "create", "--user", user, "--name", name, "--owner", owner, "--glob", glob]
     for scope in scopes:
         args += ["--scope", scope]
     info: dict[str, Any] = cli_json(server, *args)
@@ -134,11 +139,20 @@ def test_org_keys_from_creation_to_removal(
     result = nuget.push(build_package("Contoso.Lib", "1.2.0"), carol["key"], server.source)
     assert_refused(result, 403, "carol is not an owner of Contoso.Lib")
 
-    # bob leaves the org: his org key stops at once, for pushes and deletes alike
+    # bob leaves the org: his org key is revoked for good, for pushes and deletes alike
     server.cli("org", "remove-member", "Contoso", "bob", check=True)
     result = nuget.push(build_package("Contoso.Lib", "1.2.0"), bob["key"], server.source)
-    assert_refused(result, 403, f"API key {bob['id']} acts for Contoso, and its creator no longer does")
-    assert_refused(nuget.delete("Contoso.Lib", "1.1.0", bob["key"], server.source), 403, "no longer does")
+    assert_refused(result, 403, f"API key {bob['id']} was revoked on ")
+    assert "bob is no longer a member of Contoso" in result.output
+    result = nuget.delete("Contoso.Lib", "1.1.0", bob["key"], server.source)
+    assert_refused(result, 403, "bob is no longer a member of Contoso")
+    # re-adding bob does not revive it (issue 10): its list shows it revoked, with the reason
+    server.cli("org", "add-member", "Contoso", "bob", "--role", "collaborator", check=True)
+    result = nuget.push(build_package("Contoso.Lib", "1.2.0"), bob["key"], server.source)
+    assert_refused(result, 403, "bob is no longer a member of Contoso")
+    [listed] = [k for k in cli_json(server, "key", "list", "--user", "bob") if k["id"] == bob["id"]]
+    assert (listed["state"], listed["revoked_reason"]) == ("revoked", "bob is no longer a member of Contoso")
+    server.cli("org", "remove-member", "Contoso", "bob", check=True)
     assert flat_versions(server, "Contoso.Lib") == ["1.0.0", "1.1.0"]
     # the org itself goes on: alice's key for Contoso pushes
     alice = new_key(server, "alice", "push", owner="Contoso")
@@ -154,8 +168,12 @@ def test_org_keys_from_creation_to_removal(
         ("package.push", "bob", "Contoso", "Contoso.Lib", "1.0.0"),
         ("package.push", "bob", "Contoso", "Contoso.Lib", "1.1.0"),
         ("org.member_remove", None, "Contoso", None, None),
-        ("key.use_failed", "bob", "Contoso", "Contoso.Lib", "1.2.0"),
-        ("key.use_failed", "bob", "Contoso", "Contoso.Lib", "1.1.0"),
+        ("key.revoke", None, "Contoso", None, None),
+        ("key.use_failed", "bob", "Contoso", None, None),
+        ("key.use_failed", "bob", "Contoso", None, None),
+        ("org.member_add", None, "Contoso", None, None),
+        ("key.use_failed", "bob", "Contoso", None, None),
+        ("org.member_remove", None, "Contoso", None, None),
         ("key.create", "alice", "Contoso", None, None),
         ("package.push", "alice", "Contoso", "Contoso.Lib", "1.2.0"),
     ]
@@ -163,7 +181,10 @@ def test_org_keys_from_creation_to_removal(
     assert events[5]["detail"] == {"member": "bob", "role": "collaborator"}
     pushes = [e for e in events if e["action"] == "package.push" and e["actor"] == "bob"]
     assert {(e["key_id"], e["address"]) for e in pushes} == {(bob["id"], "127.0.0.1")}
-    assert events[7]["detail"]["operation"] == "unlist"
+    assert events[6]["detail"] == {"name": bob["name"], "creator_id": events[6]["detail"]["creator_id"]} | {
+        "reason": "bob is no longer a member of Contoso"
+    }
+    assert "bob is no longer a member of Contoso" in events[8]["detail"]["reason"]
     carol_failures = [e for e in everything if e["action"] == "key.use_failed" and e["actor"] == "carol"]
     assert [(e["account"], e["package"], e["key_id"]) for e in carol_failures] == [
         ("carol", "Contoso.Lib", carol["id"])

@@ -25,7 +25,7 @@ from nugat.app import create_app
 from nugat.cli import main
 from nugat.clock import utcnow
 from nugat.core import Core
-from nugat.services import AuthError
+from nugat.services import KeyRefused
 from nugat.services.trusted import PolicySettings
 from nugat.settings import Settings
 from support.oidc_issuer import LoopbackIssuer, github_claims, gitlab_claims, running_issuer
@@ -318,7 +318,7 @@ def test_minted_keys_expire_after_the_policys_minutes(feed: Feed) -> None:
             files={"package": ("p.nupkg", nupkg("Contoso.Lib", "1.0.0"), "application/octet-stream")},
             headers={"X-NuGet-ApiKey": key},
         )
-    assert response.status_code == 401
+    assert response.status_code == 403
     assert "expired" in response.headers["x-nuget-warning"]
 
 
@@ -336,20 +336,20 @@ def test_key_lifetimes_are_one_to_sixty_minutes(feed: Feed) -> None:
     with shifted(timedelta(minutes=59)):
         assert push(feed.client, key, nupkg("Contoso.Lib", "1.0.0")) == 201
     with shifted(timedelta(minutes=61)):
-        assert push(feed.client, key, nupkg("Contoso.Lib", "1.1.0")) == 401
+        assert push(feed.client, key, nupkg("Contoso.Lib", "1.1.0")) == 403
 
 
 def test_editing_or_deleting_a_policy_kills_its_live_keys(feed: Feed) -> None:
     key = feed.key()
     policy = feed.core.trusted.policies()[0]
     feed.core.trusted.edit_policy("alice", policy.id, RELEASE)
-    assert push(feed.client, key, nupkg("Contoso.Lib", "1.0.0")) == 401
+    assert push(feed.client, key, nupkg("Contoso.Lib", "1.0.0")) == 403
     [edit] = feed.events("trusted.policy_edit")
     assert len(edit.detail["keys_deleted"]) == 1
     key = feed.key()
     feed.core.trusted.delete_policy("alice", policy.id)
-    assert push(feed.client, key, nupkg("Contoso.Lib", "1.0.0")) == 401
-    with pytest.raises(AuthError):
+    assert push(feed.client, key, nupkg("Contoso.Lib", "1.0.0")) == 403
+    with pytest.raises(KeyRefused):
         feed.core.accounts.verify_key(key, "127.0.0.1")
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from hostile.harness import Feed, RawResponse, raw_exchange
 from nugat import keys
+from nugat.services import INVALID_KEY
 from support.zips import package
 
 PASSWD_MARK = b"root:x:0:0"
@@ -53,7 +54,7 @@ def wrong_keys(real: str) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
-def test_malformed_api_keys_are_401_never_500(feed: Feed, method: str) -> None:
+def test_malformed_api_keys_are_403_never_500(feed: Feed, method: str) -> None:
     # Failed attempts are throttled per address: this test has an address of its own.
     address = "127.0.0.21" if method == "PUT" else "127.0.0.22"
     target = "/api/v2/package" if method == "PUT" else "/api/v2/package/Some.Pkg/1.0.0"
@@ -62,13 +63,18 @@ def test_malformed_api_keys_are_401_never_500(feed: Feed, method: str) -> None:
     for name, value in wrong_keys(feed.key).items():
         resp = request(feed, method, target, key_header(value), *framing, address=address)
         text = resp.body.decode("utf-8", "replace")
-        assert resp.status == 401, f"{name}: {resp.status} {text[:200]}"
-        assert text == "The API key is invalid, revoked or unknown", name
+        # 403 as on nuget.org (a 401 would make nuget.exe ask for a password), with the precise reason
+        assert resp.status == 403, f"{name}: {resp.status} {text[:200]}"
+        assert text.endswith(f". {INVALID_KEY}"), name
+        assert text.startswith(("The API key is not a nugat API key", "The secret of API key", "API key ")), (
+            text
+        )
         assert resp.headers["x-nuget-warning"] == text
+        assert "www-authenticate" not in resp.headers
     for name, headers in {"no header": [], "empty header": [b"X-NuGet-ApiKey: "]}.items():
         resp = request(feed, method, target, *headers, *framing, address=address)
-        assert resp.status == 401, name
-        assert resp.body.startswith(b"An API key is required: pass it with -ApiKey")
+        assert resp.status == 403, name
+        assert resp.body.startswith(b"No API key was sent: pass one with -ApiKey")
 
 
 def test_oversized_and_control_character_key_headers_are_refused_by_the_http_layer(feed: Feed) -> None:

@@ -55,12 +55,12 @@ def test_a_forged_forwarded_for_does_not_escape_the_per_address_throttle(feed: F
     statuses = [
         unlist(feed, wrong_key(), "127.0.3.1", f"198.51.100.{i}").status_code for i in range(FAILED_KEY_LIMIT)
     ]
-    assert statuses == [401] * FAILED_KEY_LIMIT
+    assert statuses == [403] * FAILED_KEY_LIMIT
     resp = unlist(feed, wrong_key(), "127.0.3.1", "198.51.100.250")
     assert_refusal(resp, 429, r"^Too many failed API key attempts from 127\.0\.3\.1; retry later$")
     # Through the proxy, the client's own part of the header changes nothing either.
     for i in range(FAILED_KEY_LIMIT):
-        assert unlist(feed, wrong_key(), PROXY, f"198.51.100.{i}, 10.7.0.1").status_code == 401
+        assert unlist(feed, wrong_key(), PROXY, f"198.51.100.{i}, 10.7.0.1").status_code == 403
     resp = unlist(feed, wrong_key(), PROXY, "198.51.100.250, 10.7.0.1")
     assert_refusal(resp, 429, r"^Too many failed API key attempts from 10\.7\.0\.1; retry later$")
 
@@ -134,7 +134,7 @@ def test_behind_the_documented_nginx_the_client_cannot_write_its_address(
         key_id = str(create_key(nugat, "behind", ["push"])["id"])
         headers = {"X-NuGet-ApiKey": keys.new_key(key_id), "X-Forwarded-For": "203.0.113.9"}
         with client("127.0.5.1") as c:
-            assert c.delete(f"{url}/api/v2/package/No.Such.Pkg/1.0.0", headers=headers).status_code == 401
+            assert c.delete(f"{url}/api/v2/package/No.Such.Pkg/1.0.0", headers=headers).status_code == 403
         feed = Feed(nugat, "")
         try:
             assert audited_address(feed, key_id) == ["127.0.5.1"]

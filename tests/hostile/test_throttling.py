@@ -49,9 +49,9 @@ def test_a_burst_of_wrong_keys_from_one_address_is_throttled(feed: Feed) -> None
     with ThreadPoolExecutor(8) as pool:  # 300 guesses as fast as 8 connections go
         answers = list(pool.map(lambda guess: unlist(feed, guess, attacker), guesses))
     statuses = Counter(r.status_code for r in answers)
-    assert set(statuses) == {401, 429}, statuses
+    assert set(statuses) == {403, 429}, statuses
     # Concurrent requests may slip a few guesses past the count, never many.
-    assert FAILED_KEY_LIMIT <= statuses[401] <= FAILED_KEY_LIMIT + 8, statuses
+    assert FAILED_KEY_LIMIT <= statuses[403] <= FAILED_KEY_LIMIT + 8, statuses
     refused = next(r for r in answers if r.status_code == 429)
     assert_refusal(refused, 429, rf"^Too many failed API key attempts from {attacker}; retry later$")
     assert 1 <= int(refused.headers["retry-after"]) <= 60
@@ -70,7 +70,7 @@ def test_guessing_one_key_from_many_addresses_is_throttled_per_key_id(feed: Feed
     for i in range(FAILED_KEY_LIMIT + 5):  # one guess per address: no address limit is reached
         resp = unlist(feed, keys.new_key(key_id), f"127.0.1.{i + 1}")
         statuses.append(resp.status_code)
-    assert statuses == [401] * FAILED_KEY_LIMIT + [429] * 5
+    assert statuses == [403] * FAILED_KEY_LIMIT + [429] * 5
     assert_refusal(resp, 429, rf"^Too many failed attempts for API key {key_id}; retry later$")
     assert resp.headers["retry-after"] == "60"
     # Only failures are refused: the holder of the right secret is never locked out, from anywhere.

@@ -65,7 +65,7 @@ def exercise(server: NugatServer) -> list[str]:
         new_key = str(json.loads(regenerated.stdout)["key"])
         SECRETS.append(new_key)
         stale = feed.push(package("Secret.Pkg"))  # the old secret, after regeneration
-        assert stale.status_code == 401
+        assert stale.status_code == 403
         feed.key = new_key
         assert feed.push(package("Secret.Pkg")).status_code == 201
         narrow = str(create_key(server, "sam", ["unlist"], packages=["Other.Pkg"])["key"])

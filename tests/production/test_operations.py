@@ -101,13 +101,13 @@ def test_pushes_and_auth_failures_are_counted_by_result_and_reason(ops_server: N
     assert push(ops_server, key, body).status_code == 409
     assert push(ops_server, key, b"not a zip").status_code == 400
     headers = {"Content-Type": "application/octet-stream"}
-    assert httpx.put(f"{ops_server.url}/api/v2/package/", content=body, headers=headers).status_code == 401
-    assert push(ops_server, "garbage", body).status_code == 401
-    assert push(ops_server, keys.new_key(keys.new_key_id()), body).status_code == 401  # well-formed, unknown
+    assert httpx.put(f"{ops_server.url}/api/v2/package/", content=body, headers=headers).status_code == 403
+    assert push(ops_server, "garbage", body).status_code == 403
+    assert push(ops_server, keys.new_key(keys.new_key_id()), body).status_code == 403  # well-formed, unknown
     set_key_expiry(
         ops_server, str(info["id"]), datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
     )
-    assert push(ops_server, key, package("Ops.Counted", "2.0.0")).status_code == 401
+    assert push(ops_server, key, package("Ops.Counted", "2.0.0")).status_code == 403
     # Each worker saves its counts once a second: wait for every count, not only the last one sent.
     for result, count in (("created", 1), ("conflict", 1), ("invalid", 1), ("refused", 4)):
         settle(ops_server, "nugat_pushes_total", {"result": result}, count)

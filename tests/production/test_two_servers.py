@@ -96,9 +96,26 @@ def test_a_key_changed_through_one_is_refused_by_the_other_at_once(
     assert push(b, old, package("Two.Keys", "1.0.0")).status_code == 201
     regenerated = a.cli("key", "regenerate", "--user", "hosts", str(info["id"]), "--json", check=True)
     new_key = str(json.loads(regenerated.stdout)["key"])
-    assert push(b, old, package("Two.Keys", "1.1.0")).status_code == 401
+    assert push(b, old, package("Two.Keys", "1.1.0")).status_code == 403
     assert push(b, new_key, package("Two.Keys", "1.1.0")).status_code == 201
     a.cli("key", "delete", "--user", "hosts", str(info["id"]), check=True)
     refused = push(b, new_key, package("Two.Keys", "1.2.0"))
-    assert refused.status_code == 401, refused.text
+    assert refused.status_code == 403, refused.text
     assert a.get_json("/v3/flatcontainer/two.keys/index.json") == {"versions": ["1.0.0", "1.1.0"]}
+
+
+def test_a_user_disabled_through_one_is_refused_by_the_other_at_once(
+    servers: tuple[NugatServer, NugatServer],
+) -> None:
+    a, b = servers
+    revoked = create_key(a, "leaver", ["push"])
+    kept = create_key(a, "leaver", ["push"])
+    assert push(b, str(kept["key"]), package("Two.Leaver", "1.0.0")).status_code == 201
+    a.cli("key", "revoke", "--owner", "leaver", str(revoked["id"]), check=True)
+    refused = push(b, str(revoked["key"]), package("Two.Leaver", "1.1.0"))
+    assert refused.status_code == 403 and "was revoked on" in refused.headers["x-nuget-warning"]
+    a.cli("user", "disable", "leaver", check=True)
+    refused = push(b, str(kept["key"]), package("Two.Leaver", "1.1.0"))
+    assert (
+        refused.status_code == 403 and "leaver's account was disabled" in refused.headers["x-nuget-warning"]
+    )

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import pty
+import select
 import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -140,6 +143,65 @@ class NuGetClient:
         self.history.append((argv, result))
         # Captured by pytest and shown when a test fails (API keys shortened to their public key id part).
         print(f"$ {shlex.join(_redact(argv[1:]))}\n[exit {result.returncode}]\n{result.output}")
+        return result
+
+    def run_in_terminal(self, *args: str, timeout: float = 90.0, confirm: bool = False) -> NuGetResult:
+        """Run one nuget.exe command as a person at a terminal would: without ``-NonInteractive``, its
+        stdin, stdout and stderr a pseudo-terminal (stdlib ``pty``). Should it prompt for credentials
+        (``UserName:``), it is killed at once and the output so far returned (exit code -9), so a test
+        sees the prompt instead of hanging on it; likewise after ``timeout`` seconds. ``confirm``: answer
+        ``y`` to its one yes/no question (``nuget delete`` asks "Are you sure …? (y/N)")."""
+        scratch = self.home / f"run-{next(self._runs):03d}"
+        scratch.mkdir()
+        argv = [self.mono, str(self.nuget_exe), *args, "-ConfigFile", str(self.config_file)]
+        argv.append("-ForceEnglishOutput")
+        controller, terminal = pty.openpty()
+        proc = subprocess.Popen(
+            argv,
+            stdin=terminal,
+            stdout=terminal,
+            stderr=terminal,
+            env={**isolated_env(self.home, scratch), "TERM": "xterm"},
+            cwd=scratch,
+            start_new_session=True,
+        )
+        os.close(terminal)
+        output = bytearray()
+        deadline = time.monotonic() + timeout
+        returncode: int | None = None
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([controller], [], [], 0.2)
+                if ready:
+                    try:
+                        chunk = os.read(controller, 65536)
+                    except OSError:  # the terminal closed: the process has ended
+                        chunk = b""
+                    if not chunk:
+                        break
+                    output += chunk
+                    if confirm and b"(y/N)" in output:
+                        os.write(controller, b"y\n")
+                        confirm = False
+                    if b"UserName:" in output or b"Password:" in output:
+                        break  # asking for credentials: a dead key must never get here
+                elif proc.poll() is not None:
+                    break
+            returncode = proc.poll()
+            if returncode is None:
+                try:
+                    returncode = proc.wait(timeout=2)  # it has printed all: give it a moment to exit
+                except subprocess.TimeoutExpired:
+                    returncode = None
+        finally:
+            if returncode is None:
+                proc.kill()
+                proc.wait(timeout=30)
+                returncode = -9
+            os.close(controller)
+        result = NuGetResult(returncode, output.decode("utf-8", "replace").replace("\r\n", "\n"))
+        self.history.append((argv, result))
+        print(f"$ [terminal] {shlex.join(_redact(argv[1:]))}\n[exit {result.returncode}]\n{result.output}")
         return result
 
     def push(self, nupkg: Path, api_key: str | None, source: str, *extra: str) -> NuGetResult:

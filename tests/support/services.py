@@ -105,6 +105,7 @@ class Site:
         }
         self.core = Core(Settings(**(values | settings)), storage=storage)
         self._uploads = 0
+        self._keys = 0
 
     def restart(self) -> Site:
         """Another process on the same database and storage (what a server sees after a restart)."""
@@ -134,8 +135,10 @@ class Site:
         days: int | None = None,
     ) -> str:
         """The secret of a new key of ``user`` (scopes default to push and unlist)."""
+        self._keys += 1  # a user's key names are unique
+        name = f"test key {self._keys}"
         _, secret = self.core.accounts.create_key(
-            user, "test key", list(scopes or ("push", "unlist")), list(globs), list(packages), days, owner
+            user, name, list(scopes or ("push", "unlist")), list(globs), list(packages), days, owner
         )
         return secret
 

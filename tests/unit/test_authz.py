@@ -7,7 +7,18 @@ from datetime import datetime
 
 import pytest
 
-from nugat.authz import Decision, can_manage_policy, can_mint, can_push, can_set_trusted_only, can_unlist
+from nugat.authz import (
+    Decision,
+    can_change_scopes,
+    can_disable,
+    can_manage_accounts,
+    can_manage_policy,
+    can_mint,
+    can_push,
+    can_revoke_key,
+    can_set_trusted_only,
+    can_unlist,
+)
 from nugat.keys import KeyGrant
 from nugat.prefixes import Reservation
 
@@ -344,3 +355,49 @@ def test_trusted_only_is_switched_by_owners_and_site_admins() -> None:
     assert can_set_trusted_only(actor="alice", package_id="P", owns_package=True, site_admin=False).allowed
     assert can_set_trusted_only(actor="root", package_id="P", owns_package=False, site_admin=True).allowed
     assert not can_set_trusted_only(actor="bob", package_id="P", owns_package=False, site_admin=False).allowed
+
+
+# A key's life and accounts --------------------------------------------------------------------------------
+
+
+def test_an_edit_keeps_a_keys_scopes() -> None:
+    same = frozenset({"push", "unlist"})
+    assert can_change_scopes(key_id="k1", current=same, asked=same) == Decision(True)
+    for asked in ({"push"}, {"push", "unlist", "push-version"}, {"unlist"}):
+        refused = can_change_scopes(key_id="k1", current=same, asked=frozenset(asked))
+        assert (refused.allowed, refused.status) == (False, 400)
+        assert refused.reason == (
+            "A key's scopes cannot change (API key k1 may push, unlist): create a new key for other actions"
+        )
+
+
+@pytest.mark.parametrize("who", ["made_it", "is_owner", "administers_owner", "site_admin"])
+def test_a_key_is_revoked_by_its_creator_owner_org_admins_or_site_admins(who: str) -> None:
+    rights = dict.fromkeys(("made_it", "is_owner", "administers_owner", "site_admin"), False)
+    rights[who] = True
+    assert can_revoke_key(actor="x", owner="Contoso", owner_is_org=True, **rights).allowed
+
+
+def test_anyone_else_may_not_revoke_a_key() -> None:
+    none = dict.fromkeys(("made_it", "is_owner", "administers_owner", "site_admin"), False)
+    org = can_revoke_key(actor="carol", owner="Contoso", owner_is_org=True, **none)
+    assert (org.status, org.reason) == (403, "Only administrators of Contoso can revoke its keys")
+    user = can_revoke_key(actor="carol", owner="bob", owner_is_org=False, **none)
+    assert (user.status, user.reason) == (403, "Only bob can revoke its keys")
+
+
+def test_only_site_admins_manage_accounts() -> None:
+    assert can_manage_accounts(actor="root", site_admin=True, what="disable accounts").allowed
+    refused = can_manage_accounts(actor="bob", site_admin=False, what="disable accounts")
+    assert (refused.status, refused.reason) == (403, "Only site admins can disable accounts")
+
+
+def test_nobody_disables_itself_or_the_last_site_admin() -> None:
+    assert can_disable(actor="root", target="bob", is_self=False, last_site_admin=False).allowed
+    itself = can_disable(actor="root", target="root", is_self=True, last_site_admin=False)
+    assert (itself.status, itself.reason) == (403, "You cannot disable or delete your own account here")
+    last = can_disable(actor=None, target="root", is_self=False, last_site_admin=True)
+    assert (last.status, last.reason) == (
+        409,
+        "root is the last site admin: make another user a site admin first",
+    )

@@ -27,3 +27,55 @@ def test_upgrade_creates_the_models_tables_and_is_idempotent(tmp_path: Path) -> 
     tables = set(inspect(db.engine).get_table_names()) - {"alembic_version"}
     assert tables == set(Base.metadata.tables)
     db.dispose()
+
+
+def test_key_life_migration_fills_existing_keys(tmp_path: Path) -> None:
+    """0003 (key_life) on a database with keys: lifetimes from their dates, a user's second "ci" renamed,
+    and an org key whose creator already left the org revoked (as leaving now does)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "trusted_pub")
+    with db.engine.begin() as conn:
+        for account_id, name, kind in ((1, "bob", "user"), (2, "Contoso", "org"), (3, "carol", "user")):
+            conn.execute(
+                text(
+                    "INSERT INTO accounts (id, name, name_lower, kind, is_admin, created_at) "
+                    "VALUES (:id, :name, :lower, :kind, 0, '2026-01-01 00:00:00')"
+                ),
+                {"id": account_id, "name": name, "lower": name.lower(), "kind": kind},
+            )
+        conn.execute(text("INSERT INTO memberships (org_id, member_id, role) VALUES (2, 3, 'admin')"))
+        for key_id, name, user_id, owner_id in (
+            ("a" * 16, "ci", 1, 1),
+            ("b" * 16, "CI", 1, 1),
+            ("c" * 16, "ci", 3, 2),
+            ("d" * 16, "left", 1, 2),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO api_keys (key_id, name, user_id, owner_id, secret_hash, scopes, globs,"
+                    " packages, created_at, expires_at) VALUES (:key_id, :name, :user_id, :owner_id, x'00',"
+                    " '[\"push\"]', '[\"*\"]', '[]', '2026-01-01 00:00:00', '2026-03-02 00:00:00')"
+                ),
+                {"key_id": key_id, "name": name, "user_id": user_id, "owner_id": owner_id},
+            )
+    db.upgrade()
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT key_id, name, name_lower, lifetime_days, revoked_reason FROM api_keys ORDER BY key_id"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("a" * 16, "ci", "ci", 60, None),
+        ("b" * 16, "CI (2)", "ci (2)", 60, None),
+        ("c" * 16, "ci", "ci", 60, None),
+        ("d" * 16, "left", "left", 60, "bob is no longer a member of Contoso"),
+    ]
+    db.dispose()

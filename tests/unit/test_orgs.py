@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import zipfile
 from collections.abc import Callable, Iterator
@@ -48,9 +49,16 @@ def nupkg(tmp_path: Path, package_id: str, version: str) -> Path:
     return path
 
 
+_names = itertools.count(1)
+
+
+def secret_of(core: Core, user: str, *scopes: str, owner: str | None = None) -> str:
+    _, secret = core.accounts.create_key(user, f"k{next(_names)}", list(scopes), ["*"], [], None, owner)
+    return secret
+
+
 def key(core: Core, user: str, *scopes: str, owner: str | None = None) -> KeyGrant:
-    _, secret = core.accounts.create_key(user, "k", list(scopes), ["*"], [], None, owner)
-    grant, _ = core.accounts.verify_key(secret, "10.0.0.1")
+    grant, _ = core.accounts.verify_key(secret_of(core, user, *scopes, owner=owner), "10.0.0.1")
     return grant
 
 
@@ -180,18 +188,33 @@ def test_org_keys_and_packages(core: Core, tmp_path: Path) -> None:
         core.orgs.keys("Contoso", by="bob")  # collaborators do not see the org's keys
 
 
-def test_removed_members_org_key_stops_at_once(core: Core, tmp_path: Path) -> None:
+def test_removed_members_org_key_is_revoked_for_good(core: Core, tmp_path: Path) -> None:
     core.orgs.create("Contoso", "alice")
     core.orgs.add_member("Contoso", "bob", "collaborator")
-    bob_org = key(core, "bob", "push", "unlist", owner="Contoso")
+    secret = secret_of(core, "bob", "push", "unlist", owner="Contoso")
+    own = secret_of(core, "bob", "push")
+    bob_org, _ = core.accounts.verify_key(secret, "10.0.0.1")
     push(core, tmp_path, bob_org, "Contoso.Lib")
     core.orgs.remove_member("Contoso", "bob")
-    with refused(403, "its creator no longer does"):
+    revoked = "was revoked on .*: bob is no longer a member of Contoso"
+    with refused(403, revoked):
+        core.accounts.verify_key(secret, "10.0.0.1")
+    with refused(403, "its creator no longer does"):  # a grant verified before: refused all the same
         push(core, tmp_path, bob_org, "Contoso.Lib", "1.1.0")
     with refused(403, "its creator no longer does"):
         core.packages.set_listed("Contoso.Lib", "1.0.0", False, bob_org, "10.0.0.1")
-    core.orgs.add_member("Contoso", "bob", "admin")  # back in: the same key works again
-    push(core, tmp_path, bob_org, "Contoso.Lib", "1.1.0")
+    core.orgs.add_member("Contoso", "bob", "admin")  # back in: the revoked key stays dead
+    with refused(403, revoked):
+        core.accounts.verify_key(secret, "10.0.0.1")
+    core.accounts.verify_key(own, "10.0.0.1")  # bob's own key was never the org's
+    [view] = [k for k in core.accounts.list_keys("bob") if k.owner == "Contoso"]
+    assert (view.state, view.revoked_reason) == ("revoked", "bob is no longer a member of Contoso")
+    [event] = [e for e in core.audit.events() if e.action == "key.revoke"]
+    assert (event.key_id, event.account, event.detail["reason"]) == (
+        view.id,
+        "Contoso",
+        "bob is no longer a member of Contoso",
+    )
 
 
 # Package owners -------------------------------------------------------------------------------------
@@ -324,6 +347,7 @@ def test_audit_records_every_step_with_who_where_and_key(core: Core, tmp_path: P
         "owner.add",
         "owner.remove",
         "org.member_remove",
+        "key.revoke",
         "key.use_failed",
     ]
     events = {e.action: e for e in core.audit.events()}
@@ -377,7 +401,7 @@ def test_failed_key_uses_are_audited(core: Core, tmp_path: Path) -> None:
         ("10.6.6.6", None, None),
         ("10.0.0.1", key_id, "alice"),
     ]
-    assert failures[0].detail == {"reason": "The API key is invalid, revoked or unknown"}
+    assert failures[0].detail == {"reason": f"The secret of API key {key_id} is wrong"}
     assert failures[3].package_id == "Other.Lib" and "matches no package" in failures[3].detail["reason"]
     assert [e.action for e in core.audit.events(viewer="alice")].count("key.use_failed") == 2
 

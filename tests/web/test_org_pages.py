@@ -151,7 +151,8 @@ def test_a_member_leaves_but_the_last_admin_cannot(alice: Site) -> None:
     page = page_text(bob.get("/orgs/Contoso").text)
     assert "Leave Contoso" in page
     confirm = bob.get("/orgs/Contoso/members/bob/remove")
-    assert "Leave Contoso?" in confirm.text and "API keys you created for it stop working" in confirm.text
+    assert "Leave Contoso?" in confirm.text
+    assert "API keys you created for it are revoked at once" in confirm.text
     left = bob.submit(confirm.url.path, "/orgs/Contoso/members/bob/remove", {})
     assert left.status_code == 303 and left.headers["location"].startswith("/account/organizations?")
     assert "You left Contoso." in bob.get(left.headers["location"]).text

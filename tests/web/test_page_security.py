@@ -352,7 +352,7 @@ def test_a_secret_is_on_its_one_page_only_never_in_other_pages_logs_or_storage(
     assert regenerated.status_code == 200 and regenerated.headers["cache-control"] == "no-store"
     second = secret_of(regenerated.text)
     assert second != first and first not in regenerated.text
-    assert alice.push(first, nupkg("Leak.Lib", "1.0.1")) == 401
+    assert alice.push(first, nupkg("Leak.Lib", "1.0.1")) == 403
     assert alice.push(second, nupkg("Leak.Lib", "1.0.1")) == 201
     for path in [
         "/",

@@ -192,10 +192,12 @@ def test_key_list_shows_every_setting_plainly(alice: Site) -> None:
     assert "Expires in 1 day " in page
     wide = page[page.index("wide") :]
     assert "Expired" in wide and "This key has expired" in wide
-    assert "Regenerate wide" not in page and "Regenerate narrow" in page  # an expired key cannot be renewed
+    # an expired key: Expired, Regenerate (which renews it) and Delete, no Edit
+    assert "Regenerate wide" in page and "Delete wide" in page and "Edit wide" not in page
+    assert "Regenerate narrow" in page and "Edit narrow" in page
 
 
-def test_edit_changes_scopes_and_packages_only(alice: Site) -> None:
+def test_edit_changes_packages_never_scopes(alice: Site) -> None:
     _, secret = alice.create_key(name="ci", glob="Edit.*", expires="90")
     assert alice.push(secret, nupkg("Edit.Lib", "1.0.0")) == 201
     key = alice.core.accounts.list_keys("alice")[0]
@@ -215,20 +217,20 @@ def test_edit_changes_scopes_and_packages_only(alice: Site) -> None:
     )
     assert "API key 'ci unlist' saved." in unescape(response.text)
     edited = alice.core.accounts.list_keys("alice")[0]
+    # the posted scopes (unlist only) are ignored: as on nuget.org, an edit never changes what a key may do
     assert (edited.name, edited.scopes, edited.globs, edited.packages) == (
         "ci unlist",
-        ["unlist"],
+        ["push"],
         [],
         ["Edit.Lib"],
     )
     assert (edited.owner, edited.expires) == (key.owner, key.expires)
-    assert (
-        alice.push(secret, nupkg("Edit.Lib", "1.0.1")) == 403
-    )  # the secret still works, with the new scopes
-    assert (
-        alice.client.delete("/api/v2/package/Edit.Lib/1.0.0", headers={"X-NuGet-ApiKey": secret}).status_code
-        == 204
-    )
+    assert alice.push(secret, nupkg("Edit.Lib", "1.0.1")) == 201  # the secret still works, as before
+    unlist = alice.client.delete("/api/v2/package/Edit.Lib/1.0.0", headers={"X-NuGet-ApiKey": secret})
+    assert unlist.status_code == 403 and "does not allow unlisting" in unlist.text
+    form = alice.get(f"/account/apikeys/{key.id}/edit").text
+    assert 'name="push"' not in form and 'name="unlist"' not in form
+    assert "A key&#39;s scopes cannot change" in form or "A key's scopes cannot change" in form
 
 
 def test_delete_asks_first_then_deletes(alice: Site) -> None:
@@ -242,7 +244,7 @@ def test_delete_asks_first_then_deletes(alice: Site) -> None:
     )
     assert "API key 'doomed' deleted." in unescape(response.text)
     assert alice.core.accounts.list_keys("alice") == []
-    assert alice.push(secret, nupkg("Gone.Lib", "1.0.0")) == 401
+    assert alice.push(secret, nupkg("Gone.Lib", "1.0.0")) == 403
     assert alice.get(f"/account/apikeys/{key.id}/edit").status_code == 404
 
 

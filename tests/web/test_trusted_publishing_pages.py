@@ -109,7 +109,7 @@ def test_editing_kills_live_keys_and_deleting_removes_the_policy(tp: Site, issue
     edit = f"/account/trusted-publishing/{policy.id}/edit"
     response = tp.submit(edit, edit, {**FORM, "environment": "release"}, follow=True)
     assert "the keys it had minted were deleted" in page_text(response.text)
-    assert tp.push(key, nupkg("Contoso.Lib", "1.0.0")) == 401
+    assert tp.push(key, nupkg("Contoso.Lib", "1.0.0")) == 403
     assert tp.core.trusted.policies()[0].criteria.environment == "release"
     delete = f"/account/trusted-publishing/{policy.id}/delete"
     assert "Delete policy" in page_text(tp.get(delete).text)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -51,6 +52,8 @@ class Account(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # a code is accepted once
     # An organization's: members without two-factor sign-in may not create keys for it.
     require_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A disabled account cannot sign in, and keys it made or that act for it are refused.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Membership(Base):
@@ -122,10 +125,13 @@ class PackageVersion(Base):
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    # A user's key names are unique whatever their case (minted keys have no ``name_lower``: NULLs differ).
+    __table_args__ = (Index("uq_api_keys_user_name", "user_id", "name_lower", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key_id: Mapped[str] = mapped_column(String(32), unique=True)  # public lookup id, part of the key
     name: Mapped[str] = mapped_column(String(128))
+    name_lower: Mapped[str | None] = mapped_column(String(128))
     user_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary(64))
@@ -140,6 +146,14 @@ class ApiKey(Base):
         ForeignKey("trusted_policies.id", ondelete="CASCADE"), index=True
     )
     origin: Mapped[str | None] = mapped_column(String(500))
+    # How many days the key was made to live: regenerating renews it for as long (nuget.org does).
+    lifetime_days: Mapped[int | None] = mapped_column(Integer)
+    # Revoked for good (an org admin, its creator leaving the org, its creator disabled): why, and when.
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(500))
+    # The secret before the last regeneration (its HMAC), so its holder is told it was regenerated.
+    regenerated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    previous_secret_hash: Mapped[bytes | None] = mapped_column(LargeBinary(64))
 
 
 class TrustedPolicy(Base):

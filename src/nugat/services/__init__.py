@@ -27,6 +27,23 @@ class Forbidden(ServiceError):
     status = 403
 
 
+INVALID_KEY = (
+    "The specified API key is invalid, has expired, "
+    "or does not have permission to access the specified package."
+)
+"""nuget.org's words for a dead key: the end of every ``KeyRefused`` message."""
+
+
+class KeyRefused(Forbidden):
+    """A push, unlist or relist with a missing, malformed, unknown, expired, regenerated-away, revoked or
+    disabled key: 403 as on nuget.org (a 401 makes nuget.exe ask for a user name and password), with
+    the precise reason (``detail``) then ``INVALID_KEY`` in the body and in ``X-NuGet-Warning``."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{detail.rstrip('.')}. {INVALID_KEY}")
+        self.detail = detail
+
+
 class Conflict(ServiceError):
     status = 409
 

@@ -9,15 +9,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Row, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nugat import keys, metrics, passwords
+from nugat import authz, keys, metrics, passwords
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database, Tx, conn
 from nugat.db.models import (
@@ -27,9 +27,18 @@ from nugat.db.models import (
     PackageOwner,
     PackageRegistration,
     PackageVersion,
+    WebSession,
     table,
 )
-from nugat.services import AuthError, Conflict, Forbidden, NotFound, ServiceError, TooManyRequests
+from nugat.services import (
+    AuthError,
+    Conflict,
+    Forbidden,
+    KeyRefused,
+    NotFound,
+    ServiceError,
+    TooManyRequests,
+)
 from nugat.services.audit import record, record_key_failure
 from nugat.services.mail import Outbox
 from nugat.services.throttle import Throttler
@@ -47,6 +56,7 @@ PUSH_WINDOW = timedelta(hours=1)
 
 # Statements of every push, built once (building one costs more than running it on SQLite).
 _API_KEYS, _ACCOUNTS, _MEMBERSHIPS = table(ApiKey), table(Account), table(Membership)
+_CREATORS = _ACCOUNTS.alias("creators")
 _KEY_ROW = (
     select(
         _API_KEYS.c.key_id,
@@ -60,9 +70,18 @@ _KEY_ROW = (
         _API_KEYS.c.name,
         _API_KEYS.c.policy_id,
         _API_KEYS.c.origin,
+        _API_KEYS.c.revoked_at,
+        _API_KEYS.c.revoked_reason,
+        _API_KEYS.c.regenerated_at,
+        _API_KEYS.c.previous_secret_hash,
         _ACCOUNTS.c.name.label("owner_name"),
+        _ACCOUNTS.c.kind.label("owner_kind"),
+        _ACCOUNTS.c.disabled_at.label("owner_disabled_at"),
+        _CREATORS.c.name.label("creator_name"),
+        _CREATORS.c.disabled_at.label("creator_disabled_at"),
     )
     .join(_ACCOUNTS, _ACCOUNTS.c.id == _API_KEYS.c.owner_id)
+    .join(_CREATORS, _CREATORS.c.id == _API_KEYS.c.user_id)
     .where(_API_KEYS.c.key_id == bindparam("key_id"))
 )
 _TOUCH_KEY = (
@@ -113,10 +132,27 @@ class KeyView:
     created: datetime
     expires: datetime
     last_used: datetime | None
+    lifetime_days: int = keys.MAX_EXPIRY_DAYS
+    revoked: datetime | None = None
+    revoked_reason: str | None = None
 
     @property
     def expired(self) -> bool:
         return self.expires <= utcnow()
+
+    @property
+    def expiring_soon(self) -> bool:
+        """Alive, and expiring within ``keys.EXPIRY_WARNING`` (10 days): the list highlights it."""
+        return not self.expired and self.expires - utcnow() <= keys.EXPIRY_WARNING
+
+    @property
+    def state(self) -> str:
+        """``revoked``, ``expired``, ``expiring`` (within 10 days) or ``active``."""
+        if self.revoked is not None:
+            return "revoked"
+        if self.expired:
+            return "expired"
+        return "expiring" if self.expiring_soon else "active"
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -129,6 +165,10 @@ class KeyView:
             "created": isoformat(self.created),
             "expires": isoformat(self.expires),
             "expired": self.expired,
+            "state": self.state,
+            "lifetime_days": self.lifetime_days,
+            "revoked": isoformat(self.revoked) if self.revoked else None,
+            "revoked_reason": self.revoked_reason,
             "last_used": isoformat(self.last_used) if self.last_used else None,
         }
 
@@ -230,9 +270,186 @@ class Accounts:
             raise Conflict("That username or email is already taken") from None
         return account
 
-    def users(self) -> list[Account]:
+    def users(self, search: str = "") -> list[Account]:
+        """Every user by name; ``search``: only those whose name or email contains it (any case)."""
+        query = select(Account).where(Account.kind == "user")
+        text = search.strip().lower()[:254]
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(
+                or_(
+                    Account.name_lower.like(pattern, escape="\\"),
+                    Account.email_lower.like(pattern, escape="\\"),
+                )
+            )
         with self.db.reading() as s:
-            return list(s.scalars(select(Account).where(Account.kind == "user").order_by(Account.name_lower)))
+            return list(s.scalars(query.order_by(Account.name_lower)))
+
+    def disable_account(self, name: str, *, by: str | None = None, address: str | None = None) -> Account:
+        """Disable a user or an organization (``by``: a site admin; ``None``: the command line).
+
+        A user's sessions end, and every key it made (its own, its organizations', minted ones) is revoked
+        for good; an organization's keys are refused while it is disabled. Every process sees it at its
+        next request (all in the database). The last enabled site admin cannot be disabled.
+        """
+        with self.db.session() as s:
+            actor = self._site_admin(s, by, "disable accounts")
+            account = self.find_account(s, name)
+            if account.disabled_at is not None:
+                return account
+            self._may_lose(s, actor, account)
+            now = utcnow()
+            account.disabled_at = now
+            s.execute(delete(WebSession).where(WebSession.account_id == account.id))
+            record(
+                s,
+                "account.disable",
+                actor_id=actor.id if actor else None,
+                account_id=account.id,
+                address=address,
+                name=account.name,
+            )
+            if account.kind == "user":
+                revoke_keys(
+                    s,
+                    ApiKey.user_id == account.id,
+                    f"{account.name}'s account was disabled",
+                    actor_id=actor.id if actor else None,
+                    address=address,
+                )
+            return account
+
+    def enable_account(self, name: str, *, by: str | None = None, address: str | None = None) -> Account:
+        """Enable a disabled account again: it may sign in; its revoked keys stay revoked."""
+        with self.db.session() as s:
+            actor = self._site_admin(s, by, "enable accounts")
+            account = self.find_account(s, name)
+            if account.disabled_at is None:
+                return account
+            account.disabled_at = None
+            record(
+                s,
+                "account.enable",
+                actor_id=actor.id if actor else None,
+                account_id=account.id,
+                address=address,
+                name=account.name,
+            )
+            return account
+
+    def delete_user(
+        self,
+        name: str,
+        *,
+        transfer_to: str | None = None,
+        new_admin: str | None = None,
+        by: str | None = None,
+        address: str | None = None,
+    ) -> list[str]:
+        """Delete a user; return the package ids moved to ``transfer_to``.
+
+        Refused while packages have it as their only owner (they are listed), unless ``transfer_to`` (a
+        user or an organization) is named: it then owns them. Refused while it is the last administrator
+        of an organization, unless ``new_admin`` (a user) is named: it becomes that organization's
+        administrator. The last site admin cannot be deleted. The packages, the audit log (its events
+        then show "deleted user") and other accounts' keys stay; its own keys, sessions and memberships go.
+        """
+        with self.db.session() as s:
+            actor = self._site_admin(s, by, "delete users")
+            user = self.find_account(s, name)
+            if user.kind != "user":
+                raise ServiceError(f"{user.name} is an organization, not a user")
+            self._may_lose(s, actor, user)
+            heir = self.find_account(s, transfer_to) if transfer_to else None
+            if heir is not None and heir.id == user.id:
+                raise ServiceError("Transfer the packages to another user or organization")
+            successor = self.find_account(s, new_admin) if new_admin else None
+            if successor is not None and (successor.kind != "user" or successor.id == user.id):
+                raise ServiceError(f"{new_admin} cannot succeed {user.name}: name another user")
+            sole = _sole_owned(s, user.id)
+            if sole and heir is None:
+                raise Conflict(
+                    f"{user.name} is the only owner of {', '.join(name for _, name in sole)}: "
+                    "name a new owner for them (--transfer-to USER_OR_ORG), or add owners first"
+                )
+            orphaned = _orgs_left_without_admin(s, user.id)
+            if orphaned and successor is None:
+                raise Conflict(
+                    f"{user.name} is the only administrator of {', '.join(o.name for o in orphaned)}: name "
+                    "another administrator (--new-admin USER), or make a member an administrator first"
+                )
+            for org in orphaned:
+                assert successor is not None
+                membership = s.scalar(
+                    select(Membership).where(
+                        Membership.org_id == org.id, Membership.member_id == successor.id
+                    )
+                )
+                if membership is None:
+                    s.add(Membership(org_id=org.id, member_id=successor.id, role="admin"))
+                else:
+                    membership.role = "admin"
+                record(
+                    s,
+                    "org.member_role",
+                    actor_id=actor.id if actor else None,
+                    account_id=org.id,
+                    address=address,
+                    member=successor.name,
+                    role="admin",
+                    reason=f"succeeds {user.name}, deleted",
+                )
+            for reg_id, _ in sole:
+                assert heir is not None
+                s.add(PackageOwner(registration_id=reg_id, account_id=heir.id))
+            record(
+                s,
+                "user.delete",
+                actor_id=actor.id if actor else None,
+                account_id=user.id,
+                address=address,
+                name=user.name,
+                transferred_to=heir.name if heir else None,
+                packages=[name for _, name in sole],
+                new_admin=successor.name if orphaned and successor else None,
+            )
+            s.flush()
+            s.delete(user)  # cascades: its keys, sessions, memberships, ownerships, policies, invitations
+            return [name for _, name in sole]
+
+    def _site_admin(self, s: Session, by: str | None, what: str) -> Account | None:
+        """The acting site admin (``None``: the command line), if ``authz.can_manage_accounts`` agrees."""
+        actor = self.find_account(s, by) if by is not None else None
+        decision = authz.can_manage_accounts(
+            actor=by or "the command line",
+            site_admin=actor is None or (actor.is_admin and actor.disabled_at is None),
+            what=what,
+        )
+        if not decision.allowed:
+            raise ServiceError(decision.reason, decision.status)
+        return actor
+
+    @staticmethod
+    def _may_lose(s: Session, actor: Account | None, account: Account) -> None:
+        """Whether ``account`` may be disabled or deleted now (``authz.can_disable``)."""
+        other_admins = s.scalar(
+            select(func.count())
+            .select_from(Account)
+            .where(
+                Account.kind == "user",
+                Account.is_admin.is_(True),
+                Account.disabled_at.is_(None),
+                Account.id != account.id,
+            )
+        )
+        decision = authz.can_disable(
+            actor=actor.name if actor else None,
+            target=account.name,
+            is_self=actor is not None and actor.id == account.id,
+            last_site_admin=account.is_admin and not other_admins,
+        )
+        if not decision.allowed:
+            raise ServiceError(decision.reason, decision.status)
 
     def find_account(self, s: Session, name: str) -> Account:
         account = s.scalar(select(Account).where(Account.name_lower == name.lower()))
@@ -254,6 +471,9 @@ class Accounts:
             _hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
+        if user is not None and user.disabled_at is not None:
+            # Said only to whoever knows the password: nobody else learns the account's state.
+            raise Forbidden(f"The account {user.name} is disabled: ask a site admin to enable it")
         return user if user is not None and user.password_hash else None
 
     def _signin_buckets(self, login: str, address: str) -> tuple[str, str, str]:
@@ -385,9 +605,7 @@ class Accounts:
         address: str | None = None,
     ) -> tuple[KeyView, str]:
         """Create a key; return its view and the secret, which is never available again."""
-        name = name.strip()
-        if not 1 <= len(name) <= 128:
-            raise ServiceError("A key name is 1 to 128 characters")
+        name = _key_name(name)
         try:
             scopes, globs, packages, days = keys.normalize_settings(scopes, globs, packages, expires_in_days)
         except keys.InvalidKeySettings as exc:
@@ -401,9 +619,12 @@ class Accounts:
             user = self.find_account(s, user_name)
             owner_account = self._owner_for(s, user, owner)
             self._may_hold_keys(user, owner_account)
+            _check_name_free(s, user, name)
             row = ApiKey(
                 key_id=key_id,
                 name=name,
+                name_lower=name.lower(),
+                lifetime_days=days,
                 user_id=user.id,
                 owner_id=owner_account.id,
                 secret_hash=keys.hash_secret(self.pepper, parsed),
@@ -415,11 +636,27 @@ class Accounts:
                 last_used_at=None,
             )
             s.add(row)
-            s.flush()
+            try:
+                s.flush()
+            except IntegrityError:  # the same name, made at the same moment
+                raise _name_taken(user, name) from None
             view = _view(row, owner_account.name)
-            _record_key(s, "key.create", row, address)
+            _record_key(s, "key.create", row, address, expires=isoformat(row.expires_at))
             self._key_mail(s, row, "created")
         return view, secret
+
+    def org_key_choices(self, owner_name: str) -> list[str]:
+        """The package ids an account owns (what a key acting for it may select), by id."""
+        with self.db.reading() as s:
+            owner = self.find_account(s, owner_name)
+            return list(
+                s.scalars(
+                    select(PackageRegistration.package_id)
+                    .join(PackageOwner, PackageOwner.registration_id == PackageRegistration.id)
+                    .where(PackageOwner.account_id == owner.id)
+                    .order_by(PackageRegistration.id_lower)
+                )
+            )
 
     def list_keys(self, user_name: str) -> list[KeyView]:
         with self.db.reading() as s:
@@ -444,17 +681,25 @@ class Accounts:
         return row, user
 
     def regenerate_key(self, user_name: str, key_id: str, address: str | None = None) -> tuple[KeyView, str]:
-        """A new secret for the same key id and settings; the old secret stops working at once."""
+        """A new secret for the same key id and settings; the old secret stops working at once.
+
+        The key is renewed, as on nuget.org: it now expires after as many days as it was made to live,
+        counted from now. An expired key can be regenerated; a revoked one cannot (it is dead for good).
+        """
         with self.db.session() as s:
             row, user = self._own_key(s, user_name, key_id)
+            _check_alive(row, "regenerated")
             owner = s.get(Account, row.owner_id)
             assert owner is not None
             self._may_hold_keys(user, owner)
             secret = keys.new_key(row.key_id)
             parsed = keys.parse_key(secret)
             assert parsed is not None
-            row.secret_hash = keys.hash_secret(self.pepper, parsed)
-            _record_key(s, "key.regenerate", row, address)
+            now = utcnow()
+            row.previous_secret_hash, row.secret_hash = row.secret_hash, keys.hash_secret(self.pepper, parsed)
+            row.regenerated_at = now
+            row.expires_at = now + timedelta(days=_lifetime(row))
+            _record_key(s, "key.regenerate", row, address, expires=isoformat(row.expires_at))
             self._key_mail(s, row, "regenerated")
             return _view(row, owner.name), secret
 
@@ -469,23 +714,37 @@ class Accounts:
         packages: list[str] | None = None,
         address: str | None = None,
     ) -> KeyView:
-        """Change a key's name, scopes or package selection (not its owner or expiry, as nuget.org)."""
+        """Change a key's name or package selection (globs, packages), as on nuget.org: never its owner,
+        expiry or scopes. ``scopes``, if given, must be the key's own: other actions need a new key."""
         with self.db.session() as s:
-            row, _ = self._own_key(s, user_name, key_id)
-            days_left = max(1, (row.expires_at - utcnow()).days)
+            row, user = self._own_key(s, user_name, key_id)
+            _check_alive(row, "edited")
+            if scopes is not None:
+                try:
+                    asked = keys.normalize_settings(scopes, ["*"], [], None)[0]
+                except keys.InvalidKeySettings as exc:
+                    raise ServiceError(str(exc)) from None
+                decision = authz.can_change_scopes(
+                    key_id=row.key_id, current=frozenset(row.scopes), asked=frozenset(asked)
+                )
+                if not decision.allowed:
+                    raise ServiceError(decision.reason, decision.status)
             new_globs = row.globs if globs is None else globs
             new_packages = row.packages if packages is None else packages
             try:
-                clean = keys.normalize_settings(
-                    row.scopes if scopes is None else scopes, new_globs, new_packages, min(days_left, 365)
-                )
+                clean = keys.normalize_settings(row.scopes, new_globs, new_packages, None)
             except keys.InvalidKeySettings as exc:
                 raise ServiceError(str(exc)) from None
-            row.scopes, row.globs, row.packages = clean[0], clean[1], clean[2]
+            row.globs, row.packages = clean[1], clean[2]
             if name is not None:
-                if not 1 <= len(name.strip()) <= 128:
-                    raise ServiceError("A key name is 1 to 128 characters")
-                row.name = name.strip()
+                new_name = _key_name(name)
+                if new_name.lower() != row.name_lower:
+                    _check_name_free(s, user, new_name)
+                row.name, row.name_lower = new_name, new_name.lower()
+            try:
+                s.flush()
+            except IntegrityError:
+                raise _name_taken(user, row.name) from None
             _record_key(s, "key.edit", row, address)
             owner = s.get(Account, row.owner_id)
             assert owner is not None
@@ -498,28 +757,65 @@ class Accounts:
             self._key_mail(s, row, "deleted")
             s.delete(row)
 
-    def revoke(self, key_id: str, reason: str, *, source: str | None = None, by: str | None = None) -> bool:
-        """Revoke a key at once (leaked: reported, pasted by a site admin, found in a package): audited
-        with the reason and where it was found, and its creator mailed. False if there is no such key.
+    def revoke_key(
+        self,
+        key_id: str,
+        reason: str,
+        *,
+        owner: str | None = None,
+        by: str | None = None,
+        address: str | None = None,
+    ) -> KeyView:
+        """Revoke one key for good, with the ``reason`` its holder reads on every use and in the pages.
 
-        The one place a key is revoked rather than deleted by its owner: it deletes the key for now.
+        This is the one call to make for a key that must die now (a leaked key, an admin's decision):
+        the key stays listed as revoked, cannot be regenerated or edited, only deleted; the next push,
+        unlist or relist with it, on any process, gets 403 with the reason. Audited as ``key.revoke``.
+        ``owner``: the key must act for this user or organization (else 404, as an unknown key).
+        ``by``: the user revoking it: the key's creator, an administrator of the organization it acts for,
+        or a site admin; ``None``: the server itself or the command line. Revoking a revoked key changes
+        nothing. A key minted by trusted publishing can be revoked too.
+        """
+        with self.db.session() as s:
+            row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+            key_owner = s.get(Account, row.owner_id) if row else None
+            if (
+                row is None
+                or key_owner is None
+                or (owner is not None and key_owner.name_lower != owner.lower())
+            ):
+                raise NotFound(f"{owner or 'Nobody'} has no API key {key_id!r}")
+            actor = self.find_account(s, by) if by is not None else None
+            decision = authz.can_revoke_key(
+                actor=by or "the command line",
+                owner=key_owner.name,
+                owner_is_org=key_owner.kind == "org",
+                made_it=actor is not None and actor.id == row.user_id,
+                is_owner=actor is not None and actor.id == key_owner.id,
+                administers_owner=actor is not None
+                and key_owner.kind == "org"
+                and _role(s, actor.id, key_owner.id) == "admin",
+                site_admin=actor is None or (actor.is_admin and actor.disabled_at is None),
+            )
+            if not decision.allowed:
+                raise ServiceError(decision.reason, decision.status)
+            actor_id = actor.id if actor else None
+            for revoked in revoke_keys(s, ApiKey.id == row.id, reason, actor_id=actor_id, address=address):
+                self._key_mail(s, revoked, "revoked", reason=reason)
+            return _view(row, key_owner.name)
+
+    def revoke(self, key_id: str, reason: str, *, source: str | None = None, by: str | None = None) -> bool:
+        """Revoke a leaked key at once (reported, pasted by a site admin, found in a package): revoked for
+        good as ``revoke_key`` does, audited with the reason and where it was found (``source``) and who
+        reported it (``by``), and its creator mailed. False if there is no such key; a key already
+        revoked stays as it was (and is not mailed about again).
         """
         with self.db.session() as s:
             row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
             if row is None:
                 return False
-            record(
-                s,
-                "key.revoke",
-                account_id=row.owner_id,
-                key_id=row.key_id,
-                name=row.name,
-                reason=reason,
-                source=(source or "")[:500] or None,
-                by=by,
-            )
-            self._key_mail(s, row, "revoked", reason=reason, regenerate=False)
-            s.delete(row)
+            for revoked in revoke_keys(s, ApiKey.id == row.id, reason, source=source, reported_by=by):
+                self._key_mail(s, revoked, "revoked", reason=reason)
         return True
 
     def valid_key_id(self, presented: str) -> str | None:
@@ -552,29 +848,24 @@ class Accounts:
                     "keys for it: turn it on in your account settings"
                 )
 
-    def _key_mail(
-        self, s: Session, row: ApiKey, event: str, *, reason: str | None = None, regenerate: bool = False
-    ) -> None:
-        if self.outbox is None or not self.outbox.enabled:
-            return
-        user, owner = s.get(Account, row.user_id), s.get(Account, row.owner_id)
-        if user is None or owner is None:
-            return
-        self.outbox.enqueue(s, user.email, "key_event", name=user.name, key_name=row.name, key_id=row.key_id,
-                            owner=owner.name, event=event, by=None, reason=reason,
-                            regenerate=regenerate)  # fmt: skip
+    def _key_mail(self, s: Session, row: ApiKey, event: str, *, reason: str | None = None) -> None:
+        mail_key_event(self.outbox, s, row, event, reason=reason)
 
     def verify_key(
         self, presented: str | None, address: str, *, push_limit: int | None = None
     ) -> tuple[keys.KeyGrant, list[str]]:
-        """Check a presented key; return what it grants and warnings for the client, or raise 401/429.
+        """Check a presented key; return what it grants and warnings for the client, or raise 403/429.
 
+        Every dead key is refused with 403 (``KeyRefused``), as on nuget.org, never 401: nuget.exe answers
+        a 401 by asking for a user name and password. The message says precisely why: no key, malformed,
+        unknown (deleted), wrong secret, regenerated, revoked, creator or owner disabled, expired; the
+        holder of a wrong secret learns nothing about the key beyond that.
         ``push_limit``: the key is about to push; refuse it (429) if it has used up its pushes this hour
         (``count_push`` counts them, in the push's own transaction).
         """
         if not presented:
             metrics.auth_failure("missing")
-            raise AuthError("An API key is required: pass it with -ApiKey (header X-NuGet-ApiKey)")
+            raise KeyRefused("No API key was sent: pass one with -ApiKey (header X-NuGet-ApiKey)")
         addr_bucket = f"key-fail:addr:{address}"
         parsed = keys.parse_key(presented.strip())
         pushes_wait = 0
@@ -586,20 +877,43 @@ class Accounts:
         if wait:
             metrics.auth_failure("throttled")
             raise TooManyRequests(f"Too many failed API key attempts from {address}; retry later", wait)
-        grant = self._grant(parsed, found) if parsed else None
-        if grant is None or parsed is None:
-            metrics.auth_failure("malformed" if parsed is None else "unknown")
-            reason = "The API key is invalid, revoked or unknown"
-            record_key_failure(self.db, parsed.key_id if parsed else None, address, reason)
-            self._failed(addr_bucket, parsed.key_id if parsed else None)
-            raise AuthError(reason)
+        if parsed is None:
+            self._refuse(
+                "malformed", None, address, "The API key is not a nugat API key: it is mistyped or cut short"
+            )
+        assert parsed is not None
+        if found is None:
+            self._refuse(
+                "unknown",
+                parsed.key_id,
+                address,
+                f"API key {parsed.key_id} does not exist: it was deleted, or never existed",
+            )
+        assert found is not None
+        if not keys.verify_secret(self.pepper, parsed, found.secret_hash):
+            if found.previous_secret_hash is not None and keys.verify_secret(
+                self.pepper, parsed, found.previous_secret_hash
+            ):
+                reason = (
+                    f"API key {found.key_id} was regenerated on {isoformat(found.regenerated_at)}: "
+                    "its old secret no longer works, use the new one"
+                )
+            else:
+                reason = f"The secret of API key {found.key_id} is wrong"
+            self._refuse("unknown", found.key_id, address, reason)
+        grant = self._grant(found)
+        dead = self._dead(found)
+        if dead is not None:
+            metrics.auth_failure(dead[0])
+            record_key_failure(self.db, grant.key_id, address, dead[1])
+            raise KeyRefused(dead[1])
         now = utcnow()
         if grant.expires_at <= now:
-            metrics.auth_failure("expired")
-            reason = f"The API key {grant.key_id} expired on {isoformat(grant.expires_at)}"
-            record_key_failure(self.db, grant.key_id, address, reason)
-            self._failed(addr_bucket, None)
-            raise AuthError(reason)
+            reason = (
+                f"API key {grant.key_id} expired on {isoformat(grant.expires_at)}: "
+                "regenerate it (it is renewed) or create a new one"
+            )
+            self._refuse("expired", None, address, reason, key_id=grant.key_id)
         if pushes_wait:
             raise _push_limit_reached(grant.key_id, push_limit or 0, pushes_wait)
         warnings = []
@@ -609,6 +923,34 @@ class Accounts:
                 "regenerate or create a new one"
             )
         return grant, warnings
+
+    @staticmethod
+    def _dead(found: Row[*tuple[Any, ...]]) -> tuple[str, str] | None:
+        """Why a key with the right secret is dead for now or for good (its metric, the reason), or None."""
+        if found.revoked_at is not None:
+            return "revoked", (
+                f"API key {found.key_id} was revoked on {isoformat(found.revoked_at)}: {found.revoked_reason}"
+            )
+        if found.creator_disabled_at is not None:
+            return "disabled", (
+                f"API key {found.key_id} was made by {found.creator_name}, whose account is disabled"
+            )
+        if found.owner_disabled_at is not None:
+            what = "organization" if found.owner_kind == "org" else "account"
+            return (
+                "disabled",
+                f"API key {found.key_id} acts for the {what} {found.owner_name}, which is disabled",
+            )
+        return None
+
+    def _refuse(
+        self, metric: str, throttled_key: str | None, address: str, reason: str, *, key_id: str | None = None
+    ) -> NoReturn:
+        """Count, audit and refuse a failed key: 403 with ``reason`` (429 past the key's failure limit)."""
+        metrics.auth_failure(metric)
+        record_key_failure(self.db, key_id or throttled_key, address, reason)
+        self._failed(f"key-fail:addr:{address}", throttled_key)
+        raise KeyRefused(reason)
 
     def _failed(self, addr_bucket: str, key_id: str | None) -> None:
         self.throttle.hit(addr_bucket, FAILED_KEY_WINDOW)
@@ -623,11 +965,8 @@ class Accounts:
         """The key's columns and its owner's name (a plain statement: this runs before every push)."""
         return conn(s).execute(_KEY_ROW, {"key_id": parsed.key_id}).first()
 
-    def _grant(self, parsed: keys.ParsedKey, row: Row[*tuple[Any, ...]] | None) -> keys.KeyGrant | None:
-        if row is None:
-            return None
-        if not keys.verify_secret(self.pepper, parsed, row.secret_hash):
-            return None
+    @staticmethod
+    def _grant(row: Row[*tuple[Any, ...]]) -> keys.KeyGrant:
         return keys.KeyGrant(
             key_id=row.key_id,
             user_id=row.user_id,
@@ -682,7 +1021,131 @@ def acts_for(s: Tx, grant: keys.KeyGrant) -> bool:
     return grant.owner_id == grant.user_id or is_member(s, grant.user_id, grant.owner_id)
 
 
-def _record_key(s: Session, action: str, row: ApiKey, address: str | None) -> None:
+def mail_key_event(
+    outbox: Outbox | None, s: Session, row: ApiKey, event: str, *, reason: str | None = None
+) -> None:
+    """Mail the key's creator that it was created, regenerated, deleted or revoked (in ``s``'s transaction)."""
+    if outbox is None or not outbox.enabled:
+        return
+    user, owner = s.get(Account, row.user_id), s.get(Account, row.owner_id)
+    if user is None or owner is None:
+        return
+    outbox.enqueue(s, user.email, "key_event", name=user.name, key_name=row.name, key_id=row.key_id,
+                   owner=owner.name, event=event, by=None, reason=reason, regenerate=False)  # fmt: skip
+
+
+def revoke_keys(
+    s: Session,
+    which: ColumnElement[bool],
+    reason: str,
+    *,
+    actor_id: int | None = None,
+    address: str | None = None,
+    source: str | None = None,
+    reported_by: str | None = None,
+) -> list[ApiKey]:
+    """Revoke, for good and in ``s``'s transaction, every live key ``which`` selects (an SQL condition on
+    ``ApiKey``); each is audited as ``key.revoke`` with ``reason`` (and, for a leaked key, where it was
+    found and who reported it). Returns the keys revoked.
+
+    ``Accounts.revoke_key`` revokes one key by id; leaving an organization and disabling a user use this.
+    """
+    rows = list(s.scalars(select(ApiKey).where(which, ApiKey.revoked_at.is_(None))))
+    now = utcnow()
+    for row in rows:
+        row.revoked_at, row.revoked_reason = now, reason[:500]
+        record(
+            s,
+            "key.revoke",
+            actor_id=actor_id,
+            account_id=row.owner_id,
+            key_id=row.key_id,
+            address=address,
+            name=row.name,
+            creator_id=row.user_id,
+            reason=reason[:500],
+            **({"source": source[:500]} if source else {}),
+            **({"by": reported_by} if reported_by else {}),
+        )
+    return rows
+
+
+def _role(s: Session, user_id: int, org_id: int) -> str | None:
+    return s.scalar(
+        select(Membership.role).where(Membership.org_id == org_id, Membership.member_id == user_id)
+    )
+
+
+def _key_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 128:
+        raise ServiceError("A key name is 1 to 128 characters")
+    return name
+
+
+def _name_taken(user: Account, name: str) -> Conflict:
+    return Conflict(f"{user.name} already has an API key named {name!r}: choose another name")
+
+
+def _check_name_free(s: Session, user: Account, name: str) -> None:
+    """Key names are unique per user whatever their case (the database enforces it too)."""
+    taken = s.scalar(select(ApiKey.id).where(ApiKey.user_id == user.id, ApiKey.name_lower == name.lower()))
+    if taken is not None:
+        raise _name_taken(user, name)
+
+
+def _check_alive(row: ApiKey, what: str) -> None:
+    if row.revoked_at is not None:
+        raise Conflict(
+            f"API key {row.name!r} was revoked ({row.revoked_reason}): it cannot be {what}; delete it"
+        )
+
+
+def _lifetime(row: ApiKey) -> int:
+    """How many days the key was made to live (from its dates for a key made before this was kept)."""
+    if row.lifetime_days:
+        return int(row.lifetime_days)
+    days = round((row.expires_at - row.created_at).total_seconds() / 86400)
+    return max(keys.MIN_EXPIRY_DAYS, min(keys.MAX_EXPIRY_DAYS, days))
+
+
+def _sole_owned(s: Session, user_id: int) -> list[tuple[int, str]]:
+    """The packages ``user_id`` owns with no other owner: (registration id, package id), by id."""
+    other = table(PackageOwner).alias("other_owner")
+    others = (
+        select(other.c.id)
+        .where(other.c.registration_id == PackageRegistration.id, other.c.account_id != user_id)
+        .exists()
+    )
+    rows = s.execute(
+        select(PackageRegistration.id, PackageRegistration.package_id)
+        .join(PackageOwner, PackageOwner.registration_id == PackageRegistration.id)
+        .where(PackageOwner.account_id == user_id, ~others)
+        .order_by(PackageRegistration.id_lower)
+    )
+    return [(reg_id, package_id) for reg_id, package_id in rows]
+
+
+def _orgs_left_without_admin(s: Session, user_id: int) -> list[Account]:
+    """The organizations ``user_id`` is the only administrator of."""
+    result = []
+    for org in s.scalars(
+        select(Account)
+        .join(Membership, Membership.org_id == Account.id)
+        .where(Membership.member_id == user_id, Membership.role == "admin")
+        .order_by(Account.name_lower)
+    ):
+        admins = s.scalar(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.org_id == org.id, Membership.role == "admin")
+        )
+        if (admins or 0) <= 1:
+            result.append(org)
+    return result
+
+
+def _record_key(s: Session, action: str, row: ApiKey, address: str | None, **extra: Any) -> None:
     record(
         s,
         action,
@@ -694,6 +1157,7 @@ def _record_key(s: Session, action: str, row: ApiKey, address: str | None) -> No
         scopes=list(row.scopes),
         globs=list(row.globs),
         packages=list(row.packages),
+        **extra,
     )
 
 
@@ -708,6 +1172,9 @@ def _view(row: ApiKey, owner_name: str) -> KeyView:
         created=row.created_at,
         expires=row.expires_at,
         last_used=row.last_used_at,
+        lifetime_days=_lifetime(row),
+        revoked=row.revoked_at,
+        revoked_reason=row.revoked_reason,
     )
 
 

@@ -14,6 +14,9 @@ from nugat.db import Database, Tx, conn
 from nugat.db.models import Account, ApiKey, AuditEvent, Membership, table
 from nugat.services import NotFound
 
+DELETED = "deleted user"
+"""How an event names an account deleted since (``nugat user delete``): its events stay."""
+
 _INSERT_EVENT = insert(table(AuditEvent))  # built once: a statement, not an ORM object, in every push
 
 
@@ -152,8 +155,8 @@ class AuditLog:
             EventView(
                 at=row.at,
                 action=row.action,
-                actor=names.get(row.actor_id) if row.actor_id else None,
-                account=names.get(row.account_id) if row.account_id else None,
+                actor=names.get(row.actor_id, DELETED) if row.actor_id else None,
+                account=names.get(row.account_id, DELETED) if row.account_id else None,
                 package_id=row.package_id,
                 version=row.version,
                 key_id=row.key_id,

@@ -12,11 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from nugat import authz
 from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import Account, ApiKey, Membership, PackageOwner, PackageRegistration
 from nugat.services import Conflict, Forbidden, NotFound, ServiceError
-from nugat.services.accounts import KeyView, _view, check_name
+from nugat.services.accounts import KeyView, _view, check_name, mail_key_event, revoke_keys
 from nugat.services.audit import record
 from nugat.services.mail import Outbox
 
@@ -167,7 +168,8 @@ class Orgs:
     def remove_member(
         self, org_name: str, user_name: str, *, by: str | None = None, address: str | None = None
     ) -> None:
-        """Remove a member (members may leave on their own); keys they made for the org stop at once."""
+        """Remove a member (members may leave on their own); keys they made for the org are revoked for
+        good, with the reason their API Keys page shows: re-adding the member does not revive them."""
         with self.db.session() as s:
             org = account_named(s, org_name, "org")
             s.refresh(org, with_for_update=True)
@@ -190,6 +192,48 @@ class Orgs:
                 member=user.name,
                 role=membership.role,
             )
+            revoke_keys(
+                s,
+                (ApiKey.user_id == user.id) & (ApiKey.owner_id == org.id),
+                f"{user.name} is no longer a member of {org.name}",
+                actor_id=actor.id if actor else None,
+                address=address,
+            )
+
+    def revoke_key(
+        self, org_name: str, key_id: str, *, by: str | None = None, address: str | None = None
+    ) -> KeyView:
+        """An administrator of the organization (``by``; ``None``: the command line) revokes, for good, a
+        key acting for it, whoever made it."""
+        with self.db.session() as s:
+            org = account_named(s, org_name, "org")
+            actor = acting_user(s, by)
+            decision = authz.can_revoke_key(  # on the org's behalf: its admins (a creator deletes its own)
+                actor=by or "the command line",
+                owner=org.name,
+                owner_is_org=True,
+                made_it=False,
+                is_owner=False,
+                administers_owner=administers(s, actor, org),
+                site_admin=is_site_admin(actor),
+            )
+            if not decision.allowed:
+                raise Forbidden(decision.reason)
+            row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id, ApiKey.owner_id == org.id))
+            if row is None:
+                raise NotFound(f"No API key {key_id!r} acts for {org.name}")
+            if actor is None:
+                who = "a site administrator"
+            elif role_of(s, actor.id, org.id) == "admin":
+                who = f"{actor.name}, an administrator of {org.name}"
+            else:
+                who = f"{actor.name}, a site administrator"
+            reason = f"revoked by {who}"
+            for revoked in revoke_keys(
+                s, ApiKey.id == row.id, reason, actor_id=actor.id if actor else None, address=address
+            ):
+                mail_key_event(self.outbox, s, revoked, "revoked", reason=reason)
+            return _view(row, org.name)
 
     def set_require_2fa(
         self, org_name: str, on: bool, *, by: str | None = None, address: str | None = None
@@ -272,19 +316,6 @@ class Orgs:
                     .order_by(PackageRegistration.id_lower)
                 )
             )
-
-    def key_to_revoke(self, org_name: str, key_id: str, *, by: str | None = None) -> tuple[str, str]:
-        """Check that ``by`` administers the org and the key acts for it; returns the org's and the
-        actor's names for the reason (the caller revokes with ``Accounts.revoke``)."""
-        with self.db.reading() as s:
-            org = account_named(s, org_name, "org")
-            actor = acting_user(s, by)
-            if not administers(s, actor, org):
-                raise Forbidden(f"Only administrators of {org.name} can revoke its keys")
-            found = s.scalar(select(ApiKey.id).where(ApiKey.key_id == key_id, ApiKey.owner_id == org.id))
-            if found is None:
-                raise NotFound(f"No API key {key_id!r} acts for {org.name}")
-            return org.name, actor.name if actor else "an operator"
 
     def keys(self, org_name: str, *, by: str | None = None) -> list[OrgKey]:
         """Every key acting for the organization (never a secret); for its administrators only."""

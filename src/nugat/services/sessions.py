@@ -58,7 +58,7 @@ class Sessions:
         return token
 
     def user(self, token: str) -> Account | None:
-        """The signed-in user of an unexpired session, or None."""
+        """The signed-in user of an unexpired session, or None (also for a disabled account)."""
         if not token or len(token) > MAX_TOKEN:
             return None
         with self.db.reading() as s:
@@ -67,8 +67,8 @@ class Sessions:
                 .join(Account, Account.id == WebSession.account_id)
                 .where(WebSession.token_hash == _digest(token))
             ).first()
-        if found is None or found[0] <= utcnow():
-            return None
+        if found is None or found[0] <= utcnow() or found[1].disabled_at is not None:
+            return None  # a disabled account's sessions are deleted, and refused here meanwhile
         return found[1]
 
     def is_recent(self, token: str) -> bool:

@@ -131,9 +131,10 @@ def _token_hash(job: oidc.Identity) -> bytes:
 
 
 def _active(account: Account | None) -> bool:
-    """Whether an account may act: it exists. (Disabling accounts is not built yet; when it is, its state
-    is read here and every policy of a disabled creator or owner stops minting: ``authz.can_mint``.)"""
-    return account is not None
+    """Whether an account may act: it exists and is not disabled (``nugat user disable``, the Users
+    page). A policy whose creator or owner (user or organization) is disabled mints no key:
+    ``authz.can_mint``."""
+    return account is not None and account.disabled_at is None
 
 
 class TrustedPublishing:

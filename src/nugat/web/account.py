@@ -70,7 +70,7 @@ async def signin(request: Request, visitor: Visitor) -> Response:
         if isinstance(exc, TooManyRequests):
             headers = {"retry-after": str(exc.retry_after)}
             return render(request, visitor, "signin.html", context, status=429, headers=headers)
-        return render(request, visitor, "signin.html", context, status=400)
+        return render(request, visitor, "signin.html", context, status=403 if exc.status == 403 else 400)
     if user.totp_enabled_at is not None:
         pending = await run_in_threadpool(core.account_mail.start_second_step, user.id)
         response = render(request, visitor, "signin_code.html", {"next": target})

@@ -1,5 +1,5 @@
-"""Site admin pages: reserved package id prefixes (list, reserve for owners, release), and revoking
-leaked keys in bulk."""
+"""Site admin pages: reserved package id prefixes (list, reserve for owners, release); users (list, search,
+disable, enable); revoking leaked keys in bulk."""
 
 from __future__ import annotations
 
@@ -117,10 +117,75 @@ async def revoke(request: Request, visitor: Visitor) -> Response:
     return _revoke_page(request, visitor, result=result)
 
 
+# Users -----------------------------------------------------------------------------------------------------
+
+
+async def _users(
+    request: Request, visitor: Visitor, *, error: str | None = None, status: int = 200
+) -> Response:
+    if not visitor.account.is_admin:
+        return refused(request, visitor, Forbidden("Only site admins can manage users"))
+    q = request.query_params.get("q", "").strip()[:254]
+    found = await run_in_threadpool(web(request).core.accounts.users, q)
+    return render(request, visitor, "users.html", {"users": found, "q": q, "error": error}, status=status)
+
+
+@page(signed_in=True)
+async def users(request: Request, visitor: Visitor) -> Response:
+    return await _users(request, visitor)
+
+
+@page(signed_in=True)
+async def disable_form(request: Request, visitor: Visitor) -> Response:
+    """Ask first: the user's keys are revoked for good."""
+    if not visitor.account.is_admin:
+        return refused(request, visitor, Forbidden("Only site admins can manage users"))
+    name = request.path_params["name"]
+    context = {
+        "title": f"Disable {name}?",
+        "message": (
+            f"{name} is signed out everywhere and can no longer sign in, and every API key {name} made "
+            "(their own and their organizations') is revoked at once, for good: enabling them again does "
+            "not bring the keys back."
+        ),
+        "action": f"/admin/users/{name}/disable",
+        "button": "Disable",
+        "cancel": "/admin/users",
+    }
+    return render(request, visitor, "confirm.html", context)
+
+
+@page(signed_in=True)
+async def disable(request: Request, visitor: Visitor) -> Response:
+    accounts, by, name = web(request).core.accounts, visitor.account.name, request.path_params["name"]
+    try:
+        address = client_address(request)
+        account = await run_in_threadpool(lambda: accounts.disable_account(name, by=by, address=address))
+    except ServiceError as exc:
+        return await _users(request, visitor, error=exc.message, status=exc.status)
+    notice = f"{account.name} disabled: signed out everywhere, API keys revoked."
+    return redirect_notice(visitor, "/admin/users", notice)
+
+
+@page(signed_in=True)
+async def enable(request: Request, visitor: Visitor) -> Response:
+    accounts, by, name = web(request).core.accounts, visitor.account.name, request.path_params["name"]
+    try:
+        address = client_address(request)
+        account = await run_in_threadpool(lambda: accounts.enable_account(name, by=by, address=address))
+    except ServiceError as exc:
+        return await _users(request, visitor, error=exc.message, status=exc.status)
+    return redirect_notice(visitor, "/admin/users", f"{account.name} enabled: they can sign in again.")
+
+
 routes = [
     Route("/admin/revoke", revoke_form, methods=["GET"]),
     Route("/admin/revoke", revoke, methods=["POST"]),
     Route("/admin/prefixes", prefixes, methods=["GET"]),
     Route("/admin/prefixes", reserve, methods=["POST"]),
     Route("/admin/prefixes/release", release, methods=["POST"]),
+    Route("/admin/users", users, methods=["GET"]),
+    Route("/admin/users/{name}/disable", disable_form, methods=["GET"]),
+    Route("/admin/users/{name}/disable", disable, methods=["POST"]),
+    Route("/admin/users/{name}/enable", enable, methods=["POST"]),
 ]

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from nugat.core import Core
 from nugat.protocol.http import client_address
-from nugat.services import NotFound, ServiceError
+from nugat.services import Conflict, NotFound, ServiceError
 from nugat.services.accounts import KeyView
 from nugat.services.sessions import new_token
 from nugat.web.forms import EXPIRY_CHOICES, KeyForm
@@ -63,6 +63,7 @@ def _form_page(
     selectable: dict[str, list[str]],
     key: KeyView | None = None,
     error: str | None = None,
+    status: int | None = None,
 ) -> Response:
     context = {
         "form": form,
@@ -72,7 +73,7 @@ def _form_page(
         "once": new_token(),
         "error": error,
     }
-    status = 400 if form.errors or error else 200
+    status = status or (400 if form.errors or error else 200)
     return render(request, visitor, "key_form.html", context, status=status)
 
 
@@ -115,8 +116,23 @@ async def create_key(request: Request, visitor: Visitor) -> Response:
             client_address(request),
         )
     except ServiceError as exc:
-        return _form_page(request, visitor, form, selectable, error=exc.message)
+        return _refused_form(request, visitor, form, selectable, exc)
     return _secret_page(request, visitor, key, secret, regenerated=False)
+
+
+def _refused_form(
+    request: Request,
+    visitor: Visitor,
+    form: KeyForm,
+    selectable: dict[str, list[str]],
+    exc: ServiceError,
+    key: KeyView | None = None,
+) -> Response:
+    """The form again with the service's reason: beside the name when the name is taken."""
+    if isinstance(exc, Conflict) and "already has an API key named" in exc.message:
+        form.errors = {"name": exc.message}
+        return _form_page(request, visitor, form, selectable, key, status=exc.status)
+    return _form_page(request, visitor, form, selectable, key, error=exc.message, status=exc.status)
 
 
 async def _own_key(request: Request, visitor: Visitor) -> KeyView | Response:
@@ -128,10 +144,27 @@ async def _own_key(request: Request, visitor: Visitor) -> KeyView | Response:
         return not_found(request, visitor, exc.message)
 
 
-def _edit_choices(core: Core, user_id: int, key: KeyView) -> dict[str, list[str]]:
+def _edit_choices(core: Core, key: KeyView) -> dict[str, list[str]]:
     """The key's owner only (it cannot change), with its packages and those the key already selects."""
-    owned = _selectable(core, user_id).get(key.owner, [])
+    owned = core.accounts.org_key_choices(key.owner)
     return {key.owner: owned + [p for p in key.packages if p.lower() not in {o.lower() for o in owned}]}
+
+
+def _dead(request: Request, visitor: Visitor, key: KeyView, what: str) -> Response | None:
+    """A revoked key can be neither edited nor regenerated (nor an expired one edited): say why."""
+    if key.state == "revoked":
+        return refused(
+            request,
+            visitor,
+            Conflict(
+                f"API key '{key.name}' was revoked ({key.revoked_reason}): it cannot be {what}; delete it"
+            ),
+        )
+    if key.state == "expired" and what == "edited":
+        return refused(
+            request, visitor, Conflict(f"API key '{key.name}' has expired: regenerate it to renew it first")
+        )
+    return None
 
 
 @page(signed_in=True)
@@ -139,7 +172,10 @@ async def edit_form(request: Request, visitor: Visitor) -> Response:
     key = await _own_key(request, visitor)
     if isinstance(key, Response):
         return key
-    choices = await run_in_threadpool(_edit_choices, web(request).core, visitor.account.id, key)
+    dead = _dead(request, visitor, key, "edited")
+    if dead is not None:
+        return dead
+    choices = await run_in_threadpool(_edit_choices, web(request).core, key)
     return _form_page(request, visitor, KeyForm.from_key(key), choices, key)
 
 
@@ -148,9 +184,13 @@ async def edit(request: Request, visitor: Visitor) -> Response:
     key = await _own_key(request, visitor)
     if isinstance(key, Response):
         return key
+    dead = _dead(request, visitor, key, "edited")
+    if dead is not None:
+        return dead
     core = web(request).core
-    choices = await run_in_threadpool(_edit_choices, core, visitor.account.id, key)
+    choices = await run_in_threadpool(_edit_choices, core, key)
     form = KeyForm.parse(visitor.fields(), visitor.values("package"))
+    form.keep_scopes_of(key)  # as on nuget.org, an edit never changes what a key may do
     form.owner = key.owner
     if not form.validate(choices, creating=False):
         return _form_page(request, visitor, form, choices, key)
@@ -160,14 +200,13 @@ async def edit(request: Request, visitor: Visitor) -> Response:
                 visitor.account.name,
                 key.id,
                 name=form.name,
-                scopes=form.scopes,
                 globs=form.globs,
                 packages=form.packages,
                 address=client_address(request),
             )
         )
     except ServiceError as exc:
-        return _form_page(request, visitor, form, choices, key, error=exc.message)
+        return _refused_form(request, visitor, form, choices, exc, key)
     return redirect_notice(visitor, "/account/apikeys", f"API key '{form.name}' saved.")
 
 
@@ -177,6 +216,9 @@ async def regenerate_form(request: Request, visitor: Visitor) -> Response:
     key = await _own_key(request, visitor)
     if isinstance(key, Response):
         return key
+    dead = _dead(request, visitor, key, "regenerated")
+    if dead is not None:
+        return dead
     if await needs_sudo(request, visitor):
         return sudo_page(request, visitor, f"/account/apikeys/{key.id}/regenerate")
     return render(request, visitor, "key_regenerate.html", {"key": key, "once": new_token()})

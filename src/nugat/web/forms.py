@@ -72,6 +72,11 @@ class KeyForm:
             expires_in_days=days,
         )
 
+    def keep_scopes_of(self, key: KeyView) -> None:
+        """Editing: the key's own scopes, whatever was posted (a key's scopes never change)."""
+        kept = KeyForm.from_key(key)
+        self.push, self.push_kind, self.unlist = kept.push, kept.push_kind, kept.unlist
+
     @property
     def shown_expiry(self) -> int:
         """The expiration the form shows: the user's choice, or the default if it was not in the list."""

@@ -128,21 +128,6 @@ async def _change(
 
 
 @page(signed_in=True)
-async def revoke_key(request: Request, visitor: Visitor) -> Response:
-    """An org admin revokes a key acting for the org (a member left it behind, or it leaked)."""
-    core, org, key_id = web(request).core, request.path_params["name"], request.path_params["key_id"]
-    try:
-        org_name, actor = await run_in_threadpool(
-            lambda: core.orgs.key_to_revoke(org, key_id, by=visitor.account.name)
-        )
-        reason = f"An administrator of {org_name} ({actor}) revoked it."
-        await run_in_threadpool(lambda: core.accounts.revoke(key_id, reason, by=actor))
-    except ServiceError as exc:
-        return await _show(request, visitor, error=exc.message, status=exc.status)
-    return redirect_notice(visitor, f"/orgs/{org_name}", f"API key {key_id} revoked; its creator was told.")
-
-
-@page(signed_in=True)
 async def require_2fa(request: Request, visitor: Visitor) -> Response:
     orgs, by, org = web(request).core.orgs, visitor.account.name, request.path_params["name"]
     on = visitor.field("require") == "on"
@@ -208,10 +193,11 @@ async def remove_form(request: Request, visitor: Visitor) -> Response:
     context = {
         "title": f"Leave {org.name}?" if leaving else f"Remove {found} from {org.name}?",
         "message": (
-            f"You will no longer act for {org.name}: API keys you created for it stop working at once."
+            f"You will no longer act for {org.name}: API keys you created for it are revoked at once, "
+            "for good (they do not come back if you are added again)."
             if leaving
             else f"{found} will no longer act for {org.name}: "
-            "API keys they created for it stop working at once."
+            "API keys they created for it are revoked at once, for good."
         ),
         "action": f"/orgs/{org.name}/members/{found}/remove",
         "button": "Leave" if leaving else "Remove",
@@ -234,14 +220,60 @@ async def remove(request: Request, visitor: Visitor) -> Response:
     return redirect_notice(visitor, f"/orgs/{org}", f"{member} removed from {org}.")
 
 
+def _org_key(core: Core, org_name: str, user_name: str, key_id: str) -> tuple[OrgPage, OrgKey]:
+    org = _org_page(core, org_name, user_name)
+    if not org.manages:
+        raise Forbidden(f"Only administrators of {org.name} can revoke its keys")
+    found = next((k for k in org.keys if k.key.id == key_id), None)
+    if found is None:
+        raise NotFound(f"No API key {key_id!r} acts for {org.name}")
+    return org, found
+
+
+@page(signed_in=True)
+async def revoke_form(request: Request, visitor: Visitor) -> Response:
+    """Ask first: a revoked key is dead for good."""
+    core, user, name = web(request).core, visitor.account.name, request.path_params["name"]
+    try:
+        org, found = await run_in_threadpool(_org_key, core, name, user, request.path_params["key_id"])
+    except ServiceError as exc:
+        return refused(request, visitor, exc)
+    key = found.key
+    context = {
+        "title": f"Revoke API key “{key.name}” of {found.creator}?",
+        "message": (
+            f"The key {key.id}, made by {found.creator} to act for {org.name}, stops working at once and "
+            f"for good: it cannot be regenerated. {found.creator} sees it revoked, with your name, on their "
+            "API Keys page."
+        ),
+        "action": f"/orgs/{org.name}/keys/{key.id}/revoke",
+        "button": "Revoke",
+        "cancel": f"/orgs/{org.name}",
+    }
+    return render(request, visitor, "confirm.html", context)
+
+
+@page(signed_in=True)
+async def revoke(request: Request, visitor: Visitor) -> Response:
+    orgs, by, name = web(request).core.orgs, visitor.account.name, request.path_params["name"]
+    key_id = request.path_params["key_id"]
+    try:
+        address = client_address(request)
+        key = await run_in_threadpool(lambda: orgs.revoke_key(name, key_id, by=by, address=address))
+    except ServiceError as exc:
+        return await _show(request, visitor, error=exc.message, status=exc.status)
+    return redirect_notice(visitor, f"/orgs/{name}", f"API key '{key.name}' of {key.owner} revoked.")
+
+
 routes = [
     Route("/account/organizations", list_orgs, methods=["GET"]),
     Route("/account/organizations", create, methods=["POST"]),
     Route("/orgs/{name}", show, methods=["GET"]),
     Route("/orgs/{name}/members", add_member, methods=["POST"]),
     Route("/orgs/{name}/two-factor", require_2fa, methods=["POST"]),
-    Route("/orgs/{name}/keys/{key_id}/revoke", revoke_key, methods=["POST"]),
     Route("/orgs/{name}/members/{member}/role", change_role, methods=["POST"]),
     Route("/orgs/{name}/members/{member}/remove", remove_form, methods=["GET"]),
     Route("/orgs/{name}/members/{member}/remove", remove, methods=["POST"]),
+    Route("/orgs/{name}/keys/{key_id}/revoke", revoke_form, methods=["GET"]),
+    Route("/orgs/{name}/keys/{key_id}/revoke", revoke, methods=["POST"]),
 ]

@@ -1,5 +1,6 @@
 """``services.accounts``: users, sign-in and its throttle, API keys over their life, and ``verify_key``, which
-every push and unlist passes first (401 for a key that is missing, unknown or dead; 429 for guessing)."""
+every push and unlist passes first (403 with the precise reason for a key that is missing, unknown or dead,
+as on nuget.org; 429 for guessing). Revocation, renewal, names and disabled accounts: ``test_key_life``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from nugat import keys
-from nugat.services import AuthError, NotFound, TooManyRequests
+from nugat.services import INVALID_KEY, KeyRefused, NotFound, TooManyRequests
 from nugat.services.accounts import (
     FAILED_KEY_LIMIT,
     FAILED_SIGNIN_PER_ACCOUNT,
@@ -221,15 +222,17 @@ def test_edit_a_key(site_with_users: Site, clock: Clock) -> None:
     site = site_with_users
     view, secret = site.core.accounts.create_key("alice", "k", ["push"], ["*"], [], 30)
     clock.advance(days=3)
-    edited = site.core.accounts.edit_key("alice", view.id, name="ci", scopes=["unlist"], globs=["A.*"])
+    edited = site.core.accounts.edit_key("alice", view.id, name="ci", scopes=["push"], globs=["A.*"])
     assert (edited.name, edited.scopes, edited.globs, edited.expires) == (
         "ci",
-        ["unlist"],
+        ["push"],
         ["A.*"],
         view.expires,
     )
     grant, _ = site.core.accounts.verify_key(secret, ADDRESS)
-    assert (grant.scopes, grant.globs) == (frozenset({"unlist"}), ("A.*",))
+    assert (grant.scopes, grant.globs) == (frozenset({"push"}), ("A.*",))
+    with refused(400, "A key's scopes cannot change"):  # as on nuget.org: other actions, another key
+        site.core.accounts.edit_key("alice", view.id, scopes=["push", "unlist"])
     with refused(400, "choose at least one scope"):
         site.core.accounts.edit_key("alice", view.id, scopes=[])
     with refused(404, f"bob has no API key '{view.id}'"):
@@ -265,7 +268,10 @@ def test_key_changes_are_audited_without_the_secret(site_with_users: Site) -> No
 
 # verify_key -------------------------------------------------------------------------------------------------
 
-INVALID = "The API key is invalid, revoked or unknown"
+
+def dead(reason: str) -> str:
+    """The message of a dead key: its precise reason, then nuget.org's sentence (as a regex)."""
+    return f"^{reason}.*\\. {INVALID_KEY}$"
 
 
 def test_a_valid_key_grants_what_it_was_made_with(site_with_users: Site) -> None:
@@ -298,45 +304,47 @@ def test_a_key_close_to_its_expiry_warns(site_with_users: Site, clock: Clock) ->
 @pytest.mark.parametrize(
     ("presented", "reason"),
     [
-        (None, "An API key is required"),
-        ("", "An API key is required"),
-        ("not-a-key", INVALID),
-        (keys.new_key("aaaaaaaaaaaaaaaa"), INVALID),  # well formed, no such key id
+        (None, "No API key was sent: pass one with -ApiKey"),
+        ("", "No API key was sent"),
+        ("not-a-key", "The API key is not a nugat API key: it is mistyped or cut short"),
+        (keys.new_key("aaaaaaaaaaaaaaaa"), "API key aaaaaaaaaaaaaaaa does not exist: it was deleted"),
     ],
     ids=["none", "empty", "malformed", "unknown key id"],  # stable: pytest-xdist compares collections
 )
-def test_a_missing_malformed_or_unknown_key_is_401(
+def test_a_missing_malformed_or_unknown_key_is_403(
     site_with_users: Site, presented: str | None, reason: str
 ) -> None:
-    with refused(401, reason):
+    with refused(403, dead(reason)) as info:
         site_with_users.core.accounts.verify_key(presented, ADDRESS)
+    assert isinstance(info.value, KeyRefused) and info.value.detail.startswith(reason)
 
 
-def test_a_mistyped_key_is_401(site_with_users: Site) -> None:
+def test_a_mistyped_key_is_403(site_with_users: Site) -> None:
     secret = site_with_users.secret("alice")
     typo = secret[:20] + ("A" if secret[20] != "A" else "B") + secret[21:]  # the checksum catches it
-    with refused(401, INVALID):
+    with refused(403, dead("The API key is not a nugat API key")):
         site_with_users.core.accounts.verify_key(typo, ADDRESS)
 
 
-def test_the_right_key_id_with_a_wrong_secret_is_401_and_audited(site_with_users: Site) -> None:
+def test_the_right_key_id_with_a_wrong_secret_is_403_and_audited(site_with_users: Site) -> None:
     secret = site_with_users.secret("alice")
-    with refused(401, INVALID):
+    reason = f"The secret of API key {key_id(secret)} is wrong"
+    with refused(403, dead(reason)):
         site_with_users.core.accounts.verify_key(keys.new_key(key_id(secret)), "198.51.100.7")
     [event] = site_with_users.events("key.use_failed")
     assert (event.key_id, event.actor, event.address, event.detail) == (
         key_id(secret),
         "alice",
         "198.51.100.7",
-        {"reason": INVALID},
+        {"reason": reason},
     )
 
 
-def test_an_expired_key_is_401(site_with_users: Site, clock: Clock) -> None:
+def test_an_expired_key_is_403(site_with_users: Site, clock: Clock) -> None:
     secret = site_with_users.secret("alice", days=1)
     site_with_users.core.accounts.verify_key(secret, ADDRESS)
     clock.advance(days=1)
-    with refused(401, f"The API key {key_id(secret)} expired on 2026-03-02T12:00:00Z"):
+    with refused(403, dead(f"API key {key_id(secret)} expired on 2026-03-02T12:00:00Z: regenerate it")):
         site_with_users.core.accounts.verify_key(secret, ADDRESS)
     assert site_with_users.core.accounts.list_keys("alice")[0].expired
 
@@ -345,16 +353,17 @@ def test_a_regenerated_key_has_only_its_new_secret(site_with_users: Site) -> Non
     old = site_with_users.secret("alice")
     view, new = site_with_users.core.accounts.regenerate_key("alice", key_id(old))
     assert view.id == key_id(old) == key_id(new) and new != old
-    with refused(401, INVALID):
+    reason = f"API key {view.id} was regenerated on 2026-03-01T12:00:00Z: its old secret no longer works"
+    with refused(403, dead(reason)):
         site_with_users.core.accounts.verify_key(old, ADDRESS)
     grant, _ = site_with_users.core.accounts.verify_key(new, ADDRESS)
     assert grant.key_id == view.id
 
 
-def test_a_deleted_key_is_401(site_with_users: Site) -> None:
+def test_a_deleted_key_is_403(site_with_users: Site) -> None:
     secret = site_with_users.secret("alice")
     site_with_users.core.accounts.delete_key("alice", key_id(secret))
-    with refused(401, INVALID):
+    with refused(403, dead(f"API key {key_id(secret)} does not exist")):
         site_with_users.core.accounts.verify_key(secret, ADDRESS)
     assert site_with_users.core.accounts.list_keys("alice") == []
 
@@ -363,7 +372,7 @@ def test_failures_from_one_address_block_it_even_for_a_valid_key(site_with_users
     site = site_with_users
     secret = site.secret("alice")
     for _ in range(FAILED_KEY_LIMIT):
-        with pytest.raises(AuthError):
+        with pytest.raises(KeyRefused):
             site.core.accounts.verify_key("nugat_garbage", "198.51.100.9")
     with refused(429, "Too many failed API key attempts from 198.51.100.9; retry later") as info:
         site.core.accounts.verify_key(secret, "198.51.100.9")
@@ -379,7 +388,7 @@ def test_guessing_one_keys_secret_from_many_addresses_is_429_but_its_holder_goes
     site = site_with_users
     secret = site.secret("alice")
     for n in range(FAILED_KEY_LIMIT):
-        with pytest.raises(AuthError):
+        with pytest.raises(KeyRefused):
             site.core.accounts.verify_key(keys.new_key(key_id(secret)), f"198.51.100.{n}")
     with refused(429, f"Too many failed attempts for API key {key_id(secret)}"):
         site.core.accounts.verify_key(keys.new_key(key_id(secret)), "203.0.113.1")

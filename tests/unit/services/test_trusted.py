@@ -105,6 +105,29 @@ def test_an_org_policy_needs_its_creator_to_stay_admin(tp: Site, issuer: Loopbac
         mint(tp, issuer)
 
 
+def test_disabled_users_and_orgs_mint_no_key(tp: Site, issuer: LoopbackIssuer) -> None:
+    """Issue 14: a policy whose creator or owner (a user, or an organization) is disabled mints nothing."""
+    tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    minted = mint(tp, issuer)
+    tp.core.accounts.disable_account("alice")
+    with refused(403, "The user alice, who made policy .*, is disabled"):
+        mint(tp, issuer)
+    with refused(403, "alice's account was disabled"):  # the key it minted before is revoked too
+        tp.core.accounts.verify_key(minted, ADDRESS)
+    tp.core.accounts.enable_account("alice")
+    mint(tp, issuer)
+    tp.core.orgs.create("Contoso", "bob")
+    tp.core.trusted.create_policy("bob", "Contoso", "github", None, RELEASE)
+    org_key = mint(tp, issuer, "Contoso")
+    tp.core.accounts.disable_account("Contoso")
+    with refused(403, "The organization Contoso is disabled"):
+        mint(tp, issuer, "Contoso")
+    with refused(403, "acts for the organization Contoso, which is disabled"):
+        tp.core.accounts.verify_key(org_key, ADDRESS)
+    refusals = [e.detail.get("reason", "") for e in tp.events("trusted.refused")]
+    assert any("is disabled" in r for r in refusals), refusals
+
+
 def test_edits_and_deletes_kill_the_keys_a_policy_minted(tp: Site, issuer: LoopbackIssuer) -> None:
     policy = tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
     key = mint(tp, issuer)

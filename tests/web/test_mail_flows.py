@@ -85,7 +85,7 @@ def test_sign_up_confirms_the_address_before_keys(msite: Site, mailbox: MailBox)
         "/account/apikeys",
         {"name": "ci", "owner": "carol", "push": "on", "push_kind": "push", "glob": "*", "expires": "365"},
     )
-    assert refused.status_code == 400 and "Confirm your email address" in page_text(refused.text)
+    assert refused.status_code == 403 and "Confirm your email address" in page_text(refused.text)
     assert "not confirmed" in page_text(msite.get("/account").text)
     assert "Confirm your email address (carol@example.test)" in page_text(msite.get("/account/apikeys").text)
 
@@ -313,10 +313,10 @@ def test_an_org_admin_revokes_a_members_key(msite: Site, mailbox: MailBox) -> No
     assert refused.status_code == 403  # a collaborator cannot
     msite.sign_in("alice")
     done = msite.submit("/orgs/Contoso", f"/orgs/Contoso/keys/{key_id}/revoke", {}, follow=True)
-    assert f"API key {key_id} revoked" in page_text(done.text)
-    assert msite.core.accounts.list_keys("bob") == []
+    assert "API key 'bob ci' of Contoso revoked." in page_text(done.text)
+    assert [k.state for k in msite.core.accounts.list_keys("bob")] == ["revoked"]
     told = mailbox.to("bob@example.test", 'API key "bob ci" revoked')
-    assert "An administrator of Contoso (alice) revoked it." in told.text
+    assert "revoked by alice, an administrator of Contoso" in told.text
 
 
 def test_mail_status_on_the_command_line(

@@ -192,7 +192,7 @@ def test_site_and_org_can_require_two_factor(make_site: MakeSite) -> None:
         "/account/apikeys",
         {"name": "ci", "owner": "alice", "push": "on", "push_kind": "push", "glob": "*", "expires": "365"},
     )
-    assert response.status_code == 400 and "requires two-factor sign-in" in page_text(response.text)
+    assert response.status_code == 403 and "requires two-factor sign-in" in page_text(response.text)
     enrol(site)
     site.create_key()
 
@@ -224,10 +224,10 @@ def test_an_org_admin_can_require_two_factor_of_members(alice: Site) -> None:
         "expires": "365",
     }
     refused = bob.submit("/account/apikeys/new", "/account/apikeys", fields)
-    assert refused.status_code == 400 and "Contoso requires two-factor sign-in" in page_text(refused.text)
+    assert refused.status_code == 403 and "Contoso requires two-factor sign-in" in page_text(refused.text)
     bob.create_key(owner="bob")  # for himself, still fine
     enrol(bob)
-    bob.create_key(owner="Contoso")
+    bob.create_key(name="ci for Contoso", owner="Contoso")
 
 
 def test_an_operator_turns_two_factor_off_for_a_lost_phone(

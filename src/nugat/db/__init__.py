@@ -52,6 +52,14 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
+def _driver_pragma(connection: Connection, pragma: str) -> None:
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -104,9 +112,25 @@ class Database:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        sqlite = self.url.startswith("sqlite")
+        with self.engine.connect() as conn:
+            if sqlite:
+                # Alembic alters a SQLite table by copying it to a new one and dropping the old: with
+                # foreign keys on, that drop would delete every row that references the table (an
+                # account's keys, memberships, owned packages). The pragma only takes effect outside a
+                # transaction, so it is set on the driver's connection before BEGIN.
+                _driver_pragma(conn, "PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                    if sqlite:
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+                        if broken is not None:
+                            raise RuntimeError(f"migration left a dangling foreign key: {tuple(broken)}")
+            finally:
+                if sqlite:
+                    _driver_pragma(conn, "PRAGMA foreign_keys=ON")
 
     def ping(self) -> None:
         with self.reader.connect() as conn:

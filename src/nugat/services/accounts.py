@@ -825,8 +825,9 @@ class Accounts:
             return None
         with self.db.read_transaction() as c:
             row = self._key_row(c, parsed)
-        grant = self._grant(parsed, row)
-        return grant.key_id if grant is not None else None
+        if row is None or not keys.verify_secret(self.pepper, parsed, row.secret_hash):
+            return None
+        return str(row.key_id)
 
     def _may_hold_keys(self, user: Account, owner: Account) -> None:
         """Refuse a key to an unconfirmed account, or to one without two-factor sign-in where the site
@@ -1024,7 +1025,7 @@ def acts_for(s: Tx, grant: keys.KeyGrant) -> bool:
 def mail_key_event(
     outbox: Outbox | None, s: Session, row: ApiKey, event: str, *, reason: str | None = None
 ) -> None:
-    """Mail the key's creator that it was created, regenerated, deleted or revoked (in ``s``'s transaction)."""
+    """Mail the key's creator that it was created, regenerated, deleted or revoked (in the transaction)."""
     if outbox is None or not outbox.enabled:
         return
     user, owner = s.get(Account, row.user_id), s.get(Account, row.owner_id)

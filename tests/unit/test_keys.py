@@ -51,9 +51,10 @@ def test_new_key_format_and_round_trip() -> None:
 def test_every_single_character_typo_is_caught_by_the_checksum(data: st.DataObject) -> None:
     key = new_key(new_key_id())
     pos = data.draw(st.integers(0, len(key) - 1))
-    typo = data.draw(
-        st.sampled_from(string.ascii_letters + string.digits + "_-").filter(lambda c: c != key[pos])
-    )
+    # The key is random outside hypothesis: draw an index into the other characters, never a filter
+    # on the key's own (which would draw a varying number of times and make hypothesis call it flaky).
+    others = [c for c in string.ascii_letters + string.digits + "_-" if c != key[pos]]
+    typo = others[data.draw(st.integers(0, len(string.ascii_letters + string.digits + "_-") - 2))]
     assert parse_key(key[:pos] + typo + key[pos + 1 :]) is None
 
 

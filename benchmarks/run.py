@@ -311,6 +311,7 @@ def generate_search_data(env: dict[str, str], versions: int) -> int:
     """``versions`` listed versions over ids of 10 versions each, straight into the database."""
     from sqlalchemy import insert
 
+    from nugat.confusables import skeleton
     from nugat.db import Database
     from nugat.db.models import PackageRegistration, PackageVersion
     from nugat.settings import Settings
@@ -332,6 +333,7 @@ def generate_search_data(env: dict[str, str], versions: int) -> int:
                     "built_revision": 1,
                     "total_downloads": i,
                     "created_at": now,
+                    "skeleton": skeleton(f"Gen.{words[i % 16].title()}.P{i}"),
                 }
                 for i in range(ids)
             ],

@@ -66,6 +66,8 @@ class PackageRegistration(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     # Long-lived keys may not push it: only keys minted by trusted publishing (``services.trusted``).
     trusted_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # ``confusables.skeleton(package_id)``: a new id's look-alikes are found by this index, not by a scan.
+    skeleton: Mapped[str] = mapped_column(String(400), index=True)
 
     versions: Mapped[list[PackageVersion]] = relationship(back_populates="registration")
 

@@ -43,6 +43,15 @@ _LEAF_OF = (
     .join(REGS, REGS.c.id == VERSIONS.c.registration_id)
     .where(REGS.c.id_lower == bindparam("id_lower"), VERSIONS.c.version_lower == bindparam("version_lower"))
 )
+# An added version's build reads every version's bounds, and the details only of the pages it rewrites.
+_BOUNDS_OF = select(VERSIONS.c.version, VERSIONS.c.version_lower, VERSIONS.c.is_semver2).where(
+    VERSIONS.c.registration_id == bindparam("rid")
+)
+_DETAILS_OF = select(VERSIONS).where(
+    VERSIONS.c.registration_id == bindparam("rid"),
+    VERSIONS.c.version_lower.in_(bindparam("wanted", expanding=True)),
+)
+_REVISIONS = select(REGS.c.revision, REGS.c.built_revision).where(REGS.c.id == bindparam("rid"))
 _BUILT = update(REGS).where(REGS.c.id == bindparam("rid")).values(built_revision=REGS.c.revision)
 
 
@@ -86,23 +95,92 @@ class Materializer:
                 return
             self.build_in(c, reg)
 
-    def build_in(self, c: Connection, reg: Registration, *, one_version: bool = False) -> None:
+    def build_in(self, c: Connection, reg: Registration, *, added: str | None = None) -> None:
         """Write ``reg``'s documents from the state of transaction ``c``, which holds its row locked.
 
-        ``one_version``: only one version was added or changed since the last build (a push), so no stored
-        document can have become unwanted below INLINE_BELOW versions.
+        ``added``: the one version (lowercased) added since the last build, a push: when the documents
+        were up to date before it, only what it changes is rewritten (``_build_added``).
         """
+        if added is None or not self._build_added(c, reg, added):
+            self._build_all(c, reg, remove_leftovers=added is None)
+        c.execute(_BUILT, {"rid": reg.id})
+
+    def _build_all(self, c: Connection, reg: Registration, *, remove_leftovers: bool = True) -> None:
         id_lower = reg.id_lower
         rows = c.execute(_VERSIONS_OF, {"rid": reg.id}).all()
         versions = cast(list[registration.VersionRecord], rows)
-        commit = {"commitId": str(uuid.uuid4()), "commitTimeStamp": isoformat(utcnow())}
+        commit = self._commit()
         wanted: dict[str, Any] = {}  # key: document (serialized only if written)
         if versions:
             wanted[urls.flat_index(id_lower)] = flatcontainer.version_list(versions)
         verified = is_verified(c, reg.id, reg.package_id)
         for hive in urls.HIVES:
             wanted.update(registration.build(hive, reg.package_id, versions, commit, verified=verified))
-        # Write pages before the indexes that point at them (put_many keeps the order).
+        self._write(wanted)
+        # Documents no longer wanted: after a push (``remove_leftovers`` False) only pages can be, and there
+        # are none below INLINE_BELOW versions, before or after. (A full build also removes the leaves that
+        # nugat stored before it answered them from the database.)
+        if remove_leftovers or any("/page/" in key for key in wanted):
+            self._remove(id_lower, keep=wanted.keys())
+
+    def _build_added(self, c: Connection, reg: Registration, added: str) -> bool:
+        """Rewrite only what adding version ``added`` changes: the flat index, each hive's index, and the
+        pages from the one it lands in (the last one, for a version above the others) to the end; pages
+        whose bounds moved are removed. Returns False, doing nothing, when a full build is needed: the
+        documents lagged before this change, or a hive's index inlines its pages (fewer than
+        INLINE_BELOW versions, before or after)."""
+        revision, built = c.execute(_REVISIONS, {"rid": reg.id}).one()
+        if built != revision - 1:
+            return False
+        bounds = c.execute(_BOUNDS_OF, {"rid": reg.id}).all()
+        if not any(b.version_lower == added for b in bounds):
+            return False
+        commit = self._commit()
+        wanted: dict[str, Any] = {urls.flat_index(reg.id_lower): flatcontainer.version_list(bounds)}
+        rewrite: dict[str, list[list[str]]] = {}  # hive: the versions of each page it rewrites
+        gone: list[str] = []
+        for hive in urls.HIVES:
+            after = registration.in_hive(hive, bounds)
+            before = [b for b in after if b.version_lower != added]
+            if len(before) == len(after):
+                continue  # a SemVer 2.0.0 version: the SemVer 1 hive does not change
+            if len(before) < registration.INLINE_BELOW:
+                return False
+            old, new = registration.pages_of(before), registration.pages_of(after)
+            first = next(
+                (n for n, (a, b) in enumerate(zip(old, new, strict=False)) if list(a) != list(b)), len(old)
+            )
+            rewrite[hive] = [[v.version_lower for v in chunk] for chunk in new[first:]]
+            wanted[urls.registration_index(hive, reg.id_lower)] = registration.paged_index(
+                hive, reg.id_lower, new, commit
+            )
+            kept = {registration.page_key(hive, reg.id_lower, chunk) for chunk in new}
+            gone += [
+                k
+                for k in (registration.page_key(hive, reg.id_lower, c) for c in old[first:])
+                if k not in kept
+            ]
+        needed = sorted({v for pages in rewrite.values() for page in pages for v in page})
+        details = {r.version_lower: r for r in c.execute(_DETAILS_OF, {"rid": reg.id, "wanted": needed})}
+        verified = is_verified(c, reg.id, reg.package_id)
+        for hive, pages in rewrite.items():
+            for page in pages:
+                chunk = cast(list[registration.VersionRecord], [details[v] for v in page])
+                key = registration.page_key(hive, reg.id_lower, chunk)
+                wanted[key] = registration.page_document(
+                    hive, reg.package_id, chunk, commit, verified=verified
+                )
+        self._write(wanted)
+        for key in gone:
+            self.storage.delete(key)
+        return True
+
+    @staticmethod
+    def _commit() -> dict[str, str]:
+        return {"commitId": str(uuid.uuid4()), "commitTimeStamp": isoformat(utcnow())}
+
+    def _write(self, wanted: dict[str, Any]) -> None:
+        """Store documents, pages before the indexes that point at them (put_many keeps the order)."""
         changed: list[tuple[str, bytes | Path, str]] = []
         for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
             data = dump(wanted[key])
@@ -110,12 +188,6 @@ class Materializer:
                 (key, data if self.base is None else data.replace(BASE.encode(), self.base), JSON_TYPE)
             )
         self.storage.put_many(changed, durable=False)
-        # Documents no longer wanted: only pages can go (their bounds move) when versions are only added
-        # or changed, and there are none below INLINE_BELOW versions, before or after. (A full build also
-        # removes the leaves that nugat stored before it answered them from the database.)
-        if not one_version or any("/page/" in key for key in wanted):
-            self._remove(id_lower, keep=wanted.keys())
-        c.execute(_BUILT, {"rid": reg.id})
 
     def _remove(self, id_lower: str, keep: Collection[str]) -> None:
         for hive in urls.HIVES:

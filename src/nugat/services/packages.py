@@ -121,7 +121,7 @@ class Packages:
                 self.storage.put_many(blobs, move=True)  # the upload is a temp file of ours
                 faults.pause("after-blob-write")
                 documents = True  # some may be written when it fails
-                self.materializer.build_in(s, reg, one_version=True)
+                self.materializer.build_in(s, reg, added=meta.version.normalized.lower())
                 faults.pause("after-documents")
             committed = True
         except Refused as exc:

@@ -21,6 +21,7 @@ from nugat.db.models import PackageRegistration, PackageVersion, table
 from nugat.protocol import BASE
 from nugat.protocol.v3 import flatcontainer, registration, urls
 from nugat.services.prefixes import is_verified
+from nugat.services.search_index import index_ids
 from nugat.storage import Storage
 
 JSON_TYPE = "application/json"
@@ -101,6 +102,7 @@ class Materializer:
         ``added``: the one version (lowercased) added since the last build, a push: when the documents
         were up to date before it, only what it changes is rewritten (``_build_added``).
         """
+        index_ids(c, [reg.id])  # search follows in the same transaction
         if added is None or not self._build_added(c, reg, added):
             self._build_all(c, reg, remove_leftovers=added is None)
         c.execute(_BUILT, {"rid": reg.id})

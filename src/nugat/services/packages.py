@@ -29,7 +29,7 @@ from nugat.services import Conflict, Forbidden, InsufficientStorage, NotFound, S
 from nugat.services.accounts import acts_for, count_push, is_member, touch_key
 from nugat.services.audit import record, record_key_failure
 from nugat.services.materialize import Materializer, Registration, locked_registration
-from nugat.services.prefixes import owner_ids, reservation_for
+from nugat.services.prefixes import mark_changed, owner_ids, reservation_for
 from nugat.storage import Storage, StorageError
 from nugat.storage.base import StorageFull
 from nugat.versions import InvalidVersion, parse_version
@@ -364,7 +364,7 @@ class Packages:
     ) -> None:
         if row.listed != listed:
             row.listed = listed
-            reg.revision += 1
+            mark_changed([reg])  # and search follows in this transaction
         record(
             s,
             "package.relist" if listed else "package.unlist",

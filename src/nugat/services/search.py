@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Text, and_, case, column, func, select, true
+from sqlalchemy import Connection, Integer, Text, and_, case, column, false, func, select, true
 from sqlalchemy import table as sa_table
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
@@ -288,6 +288,18 @@ class Search:
                 )
             )
         return hits
+
+    def count_versions(self, query: Query, *, listed_prerelease: bool) -> int:
+        """How many listed versions the ids matching ``query`` have in its view (prerelease ones only if
+        ``listed_prerelease``): one aggregate in the database."""
+        matching = select(ENTRIES.c.registration_id).where(*self._where(query, _terms(query.q)))
+        where = [VERSIONS.c.registration_id.in_(matching), VERSIONS.c.listed.is_(true())]
+        if not listed_prerelease:
+            where.append(VERSIONS.c.is_prerelease.is_(false()))
+        if not query.semver2:
+            where.append(VERSIONS.c.is_semver2.is_(false()))
+        with self.db.read_transaction() as c:
+            return int(c.execute(select(func.count()).select_from(VERSIONS).where(*where)).scalar_one())
 
     def autocomplete_ids(self, query: Query) -> tuple[int, list[str]]:
         q = query.q.lower()

@@ -26,7 +26,7 @@ from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageV
 from nugat.prefixes import reserving_owners
 from nugat.services.prefixes import reservations
 from nugat.services.search_index import VIEWS, sync_downloads
-from nugat.versions import parse_version
+from nugat.versions import version_key
 
 log = logging.getLogger("nugat.search")
 
@@ -268,7 +268,7 @@ class Search:
         found = reservations(c)
         hits = []
         for row in rows:
-            shown = sorted(versions.get(row.registration_id, []), key=lambda r: parse_version(r[3]))
+            shown = sorted(versions.get(row.registration_id, []), key=lambda r: version_key(r[3]))
             infos = [
                 _info(r, *details[r[0]]) if r[0] == row.version_id and r[0] in details else _info(r)
                 for r in shown
@@ -329,5 +329,5 @@ class Search:
                     .where(REGS.c.id_lower == package_id.lower(), VERSIONS.c.listed.is_(true()))
                 )
             ]
-        shown = sorted((r for r in rows if _row_in_view(r, view)), key=lambda r: parse_version(r[3]))
+        shown = sorted((r for r in rows if _row_in_view(r, view)), key=lambda r: version_key(r[3]))
         return [r[5] if query.semver2 else r[3] for r in shown]

@@ -21,7 +21,7 @@ from nugat.db.models import (
     SearchEntry,
     table,
 )
-from nugat.versions import parse_version
+from nugat.versions import version_key
 
 REGS = table(PackageRegistration)
 VERSIONS = table(PackageVersion)
@@ -91,25 +91,31 @@ def index_ids(c: Connection, reg_ids: Sequence[int]) -> None:
 
 def _index(c: Connection, reg_ids: list[int]) -> None:
     c.execute(_DROP, {"rids": reg_ids})
-    regs = {r.id: r for r in c.execute(_REGS, {"rids": reg_ids})}
-    owners: dict[int, list[str]] = {}
-    for reg_id, name in c.execute(_OWNERS, {"rids": reg_ids}):
-        owners.setdefault(reg_id, []).append(name)
     listed: dict[int, list[Any]] = {}
     for row in c.execute(_LISTED, {"rids": reg_ids}):
         listed.setdefault(row.registration_id, []).append(row)
     latest: dict[int, dict[int, list[str]]] = {}  # reg id: version id: the views it is the latest of
     for reg_id, rows in listed.items():
-        rows.sort(key=lambda r: parse_version(r.version))
+        rows.sort(key=lambda r: version_key(r.version))
         for (prerelease, semver2), column in VIEWS.items():
             chosen = [
                 r for r in rows if (prerelease or not r.is_prerelease) and (semver2 or not r.is_semver2)
             ]
             if chosen:
                 latest.setdefault(reg_id, {}).setdefault(chosen[-1].id, []).append(column)
+    _add(c, latest)
+
+
+def _add(c: Connection, latest: dict[int, dict[int, list[str]]]) -> None:
+    """Insert the entries of these ids: for each, its latest versions and the views they are latest in."""
     wanted = [vid for views in latest.values() for vid in views]
     if not wanted:
         return
+    reg_ids = list(latest)
+    regs = {r.id: r for r in c.execute(_REGS, {"rids": reg_ids})}
+    owners: dict[int, list[str]] = {}
+    for reg_id, name in c.execute(_OWNERS, {"rids": reg_ids}):
+        owners.setdefault(reg_id, []).append(name)
     details = {vid: (text, meta) for vid, text, meta in c.execute(_DETAILS, {"vids": wanted})}
     rows = [
         _entry(regs[reg_id], vid, views, *details[vid], sorted(owners.get(reg_id, []), key=str.lower))
@@ -118,6 +124,45 @@ def _index(c: Connection, reg_ids: list[int]) -> None:
         for vid, views in by_version.items()
     ]
     c.execute(_ADD, rows)
+
+
+_ADDED = select(
+    VERSIONS.c.id, VERSIONS.c.version, VERSIONS.c.is_prerelease, VERSIONS.c.is_semver2, VERSIONS.c.listed
+).where(VERSIONS.c.registration_id == bindparam("rid"), VERSIONS.c.version_lower == bindparam("added"))
+_CURRENT = (
+    select(ENTRIES.c.version_id, VERSIONS.c.version, *(ENTRIES.c[column] for column in VIEWS.values()))
+    .join(VERSIONS, VERSIONS.c.id == ENTRIES.c.version_id)
+    .where(ENTRIES.c.registration_id == bindparam("rid"))
+)
+
+
+def index_added(c: Connection, reg_id: int, added: str) -> None:
+    """After a push of version ``added`` (lowercased) to an id whose entries were current before it: the
+    new version becomes the latest of the views where it sorts above the latest; the id's other versions
+    are not read (a push to an id of thousands of versions stays cheap)."""
+    new = c.execute(_ADDED, {"rid": reg_id, "added": added}).first()
+    if new is None or not new.listed:
+        index_ids(c, [reg_id])
+        return
+    latest: dict[str, tuple[int, str]] = {}  # view column: (version id, version)
+    for row in c.execute(_CURRENT, {"rid": reg_id}):
+        for column in VIEWS.values():
+            if row._mapping[column]:
+                latest[column] = (row.version_id, row.version)
+    changed = False
+    for (prerelease, semver2), column in VIEWS.items():
+        if (prerelease or not new.is_prerelease) and (semver2 or not new.is_semver2):
+            old = latest.get(column)
+            if old is None or version_key(new.version) > version_key(old[1]):
+                latest[column] = (new.id, new.version)
+                changed = True
+    if not changed:
+        return
+    by_version: dict[int, list[str]] = {}
+    for column, (vid, _) in latest.items():
+        by_version.setdefault(vid, []).append(column)
+    c.execute(_DROP, {"rids": [reg_id]})
+    _add(c, {reg_id: by_version})
 
 
 def all_ids(c: Connection) -> Iterator[list[int]]:

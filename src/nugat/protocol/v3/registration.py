@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from nugat.clock import isoformat
 from nugat.protocol.v3 import urls
-from nugat.versions import parse_version
+from nugat.versions import version_key
 
 
 class VersionRecord(Protocol):
@@ -149,7 +149,7 @@ def in_hive(hive: str, versions: Sequence[Any]) -> list[Any]:
     """The versions a hive shows (the SemVer 1 hive leaves SemVer 2.0.0 ones out), in version order."""
     include_semver2 = urls.HIVES[hive]
     return sorted(
-        (v for v in versions if include_semver2 or not v.is_semver2), key=lambda v: parse_version(v.version)
+        (v for v in versions if include_semver2 or not v.is_semver2), key=lambda v: version_key(v.version)
     )
 
 

@@ -122,11 +122,11 @@ class Nugat:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> Nugat:
+    def start(self, timeout: float = 30) -> Nugat:
         log = (self.data_dir / f"serve-{self.port}.log").open("w")
         argv = [*NUGAT, "serve", "--port", str(self.port), "--workers", str(self.workers)]
         self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(f"{self.url}/health", self.proc)
+        wait_for(f"{self.url}/health", self.proc, timeout)
         while len(self.workers_pids()) < self.workers:
             time.sleep(0.05)
         return self

@@ -2,14 +2,15 @@
 
     nice -n 19 .venv/bin/python benchmarks/scale.py --versions 100000                   # SQLite
     nice -n 19 .venv/bin/python benchmarks/scale.py --versions 100000 --postgres        # PostgreSQL
-    nice -n 19 .venv/bin/python benchmarks/scale.py --versions 1000000 --postgres --no-rebuild
+    nice -n 19 .venv/bin/python benchmarks/scale.py --versions 1000000 --postgres
 
 Generates the versions straight into the database (ids of 10 versions each, as ``run.py`` does, and one
 id of 3,000 versions), builds search's entries for them, starts ``nugat serve --workers 2``, and prints a
 Markdown table of: the first search after a start, worker RSS, search one at a time and 16 at a time for
 several queries, pushes of new ids, search right after a push, a push seen by search, pushes to the
-3,000-version id, and (unless ``--no-rebuild``) ``nugat rebuild``. Every loop is bounded in count and
-time. The machine facts (CPU model, load average, a calibration figure) are printed with the table.
+3,000-version id, ``nugat rebuild``, and a start after a (simulated) machine crash. Every loop is
+bounded in count and time. The machine facts (CPU model, load average, a calibration figure) are
+printed with the table.
 """
 
 from __future__ import annotations
@@ -167,7 +168,6 @@ def main() -> int:
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL on 127.0.0.1:5432 (else SQLite)")
     parser.add_argument("--seconds", type=float, default=5, help="per one-at-a-time and wrk measure")
     parser.add_argument("--pushes", type=int, default=40, help="pushes per push measure")
-    parser.add_argument("--no-rebuild", action="store_true", help="skip timing `nugat rebuild`")
     args = parser.parse_args()
     wrk_bin, _ = bench.ensure_tools()
     facts = machine()
@@ -189,10 +189,18 @@ def main() -> int:
         )
         key = bench.make_key(setup)
         add_big_id(db_url or f"sqlite:///{(work / 'nugat.db').resolve()}", work, "bench")
+        began = time.perf_counter()
+        subprocess.run([*bench.NUGAT, "rebuild"], env=env, check=True, capture_output=True, timeout=3600)
+        rows.append(
+            (
+                "`nugat rebuild` (every id's documents and search entries)",
+                f"{time.perf_counter() - began:.1f} s",
+            )
+        )
 
         server = bench.Nugat(work, 2, env)
         began = time.perf_counter()
-        server.start()
+        server.start(timeout=600)
         stack.callback(server.stop)
         started = (time.perf_counter() - began) * 1000
         with httpx.Client(timeout=300) as client:
@@ -228,7 +236,7 @@ def main() -> int:
             host, port = server.url.removeprefix("http://").rsplit(":", 1)
             conn = http.client.HTTPConnection(host, int(port), timeout=120)
             run = uuid.uuid4().hex[:6]
-            latencies, visible, failures = [], [], 0
+            latencies, visible, failures, at_once = [], [], 0, 0
             deadline = time.monotonic() + 120
             for n in range(args.pushes):
                 if time.monotonic() > deadline:
@@ -245,6 +253,7 @@ def main() -> int:
                         break
                     time.sleep(0.01)
                 visible.append((time.perf_counter() - began) * 1000)
+                at_once += bool(found["totalHits"]) and _ == 0
             rows.append(
                 (
                     f"push of a new id ({len(latencies)} pushes{f', {failures} failed' if failures else ''}):"
@@ -277,10 +286,17 @@ def main() -> int:
             conn.close()
             rows.append(("worker RSS at the end", rss_mb(server)))
         server.stop()
-        if not args.no_rebuild:
-            began = time.perf_counter()
-            subprocess.run([*bench.NUGAT, "rebuild"], env=env, check=True, capture_output=True, timeout=3600)
-            rows.append(("`nugat rebuild`", f"{time.perf_counter() - began:.1f} s"))
+        # A machine crash: the marker of unsynced documents left by another boot makes the start rebuild.
+        (work / "storage" / ".unsynced").write_text("a-boot-before-the-crash\n")
+        began = time.perf_counter()
+        server.start(timeout=3600)
+        rows.append(
+            (
+                "start after a machine crash (every document rebuilt before serving)",
+                f"{time.perf_counter() - began:.1f} s",
+            )
+        )
+        server.stop()
         database = "PostgreSQL" if args.postgres else "SQLite"
         print(
             f"\nnugat at scale: {args.versions:,} versions ({ids:,} ids + one of {BIG_VERSIONS:,}), "

@@ -38,3 +38,17 @@ def test_entries_after_pushes_are_those_of_a_full_reindex(site: Site, versions: 
         with site.core.db.transaction() as c:
             index_ids(c, [1, 2])
         assert pushed == entries(site), version
+
+
+def test_nugat_rebuild_writes_the_entries_of_every_id(site: Site) -> None:
+    site.users("alice")
+    grant = site.key("alice")
+    for n in range(5):
+        site.push(grant, f"Lib{n}", "1.0.0")
+        site.push(grant, f"Lib{n}", "2.0.0-beta")
+    pushed = entries(site)
+    with site.core.db.transaction() as c:
+        c.execute(ENTRIES.delete())  # as after versions put straight into the database
+    assert entries(site) == []
+    assert site.core.materializer.rebuild_all() == 5
+    assert entries(site) == pushed

@@ -5,6 +5,7 @@ only the ids of the page asked for."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +123,20 @@ def test_v2_pages_over_versions_read_only_the_page(feed: Feed) -> None:
     assert total == 7 and [p.row.version for p in newest] == ["2.0.0-beta", "2.0.0-beta"]
     total, ones = v2.search("paged", False, False, Filter(version="1.1"), 0, 3)
     assert total == 7 and [p.row.version for p in ones] == ["1.1.0"] * 3
+
+
+def test_totals_of_a_last_page_are_exact_and_large_ones_lag_a_second_at_most(
+    feed: Feed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    search = feed.other.search
+    assert search.search(Query(q="", take=1))[0] == 3  # counted (then kept for a second)
+    feed.push("bob", "Yaml.Reader", "1.0.0")
+    assert search.search(Query(q="", take=10))[0] == 4  # the last page: never a kept count
+    clock = [time.monotonic() + 100]  # later than the first count was kept
+    monkeypatch.setattr("nugat.services.search.time.monotonic", lambda: clock[0])
+    assert search.search(Query(q="", take=1))[0] == 4
+    feed.push("bob", "Yaml.Writer", "1.0.0")
+    assert search.search(Query(q="", take=1))[0] == 4  # kept
+    clock[0] += 1.01
+    assert search.search(Query(q="", take=1))[0] == 5
+    assert search.search(Query(q="", skip=4, take=1))[0] == 5

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -130,6 +131,8 @@ FTS = sa_table("search_fts", column("rowid", Integer), column("search_text", Tex
 TRIGRAM = 3  # the text index finds words of at least this many characters; shorter ones are scanned for
 
 DOWNLOADS_REFRESH = timedelta(seconds=60)
+COUNT_SECONDS = 1.0
+MAX_COUNTS = 10_000  # queries whose totals are kept (all dropped when full: a bound, not an LRU)
 
 _VERSION_COLUMNS = (
     VERSIONS.c.id,
@@ -165,6 +168,7 @@ class Search:
         self.lock = threading.Lock()
         self.downloads_at = datetime.min
         self.fts = db.url.startswith("sqlite")
+        self.counts: dict[tuple[Any, ...], tuple[int, float]] = {}  # query: (total, when counted)
 
     def _sync_downloads(self) -> None:
         now = utcnow()
@@ -220,9 +224,6 @@ class Search:
         order: list[Any] = [case((ENTRIES.c.id_lower.in_(exact), 0), else_=1)] if exact else []
         order += [ENTRIES.c.downloads.desc(), ENTRIES.c.id_lower]
         with self.db.read_transaction() as c:
-            total = int(c.execute(select(func.count()).select_from(ENTRIES).where(*where)).scalar_one())
-            if total <= query.skip or query.take <= 0:
-                return total, []
             rows = c.execute(
                 select(
                     ENTRIES.c.registration_id,
@@ -234,9 +235,34 @@ class Search:
                 .where(*where)
                 .order_by(*order)
                 .offset(query.skip)
-                .limit(query.take)
+                .limit(max(query.take, 0))
             ).all()
-            return total, self._hits(c, rows, query)
+            if len(rows) < query.take and (rows or query.skip == 0):  # the last page: no need to count
+                total = query.skip + len(rows)
+            else:
+                total = self._count(c, query, where)
+                if total < query.skip + len(rows):  # more than the kept total: it is out of date
+                    total = self._count(c, query, where, fresh=True)
+            return total, self._hits(c, rows, query) if rows else []
+
+    def _count(
+        self, c: Connection, query: Query, where: list[ColumnElement[bool]], *, fresh: bool = False
+    ) -> int:
+        """How many entries match: counted in the database, which reads every match (tens of milliseconds
+        for tens of thousands of them), so kept for COUNT_SECONDS per query and view in this process
+        (``totalHits`` of a large result may lag a change by that long; the hits themselves never do)."""
+        key = (query.q, query.prerelease, query.semver2, query.package_type)
+        now = time.monotonic()
+        with self.lock:
+            known = self.counts.get(key)
+            if known is not None and now - known[1] < COUNT_SECONDS and not fresh:
+                return known[0]
+        total = int(c.execute(select(func.count()).select_from(ENTRIES).where(*where)).scalar_one())
+        with self.lock:
+            if len(self.counts) >= MAX_COUNTS:
+                self.counts.clear()
+            self.counts[key] = (total, now)
+        return total
 
     def _hits(self, c: Connection, rows: Sequence[Any], query: Query) -> list[Hit]:
         """The hits of these entries: each id's versions in the view, its latest's details, owners."""

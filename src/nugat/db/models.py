@@ -270,7 +270,7 @@ class SearchEntry(Base):
     in_semver2: Mapped[bool] = mapped_column(Boolean)
     in_all: Mapped[bool] = mapped_column(Boolean)
     package_id: Mapped[str] = mapped_column(String(100))  # the registration's casing
-    id_lower: Mapped[str] = mapped_column(String(100))
+    id_lower: Mapped[str] = mapped_column(String(100), index=True)
     search_text: Mapped[str] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text)

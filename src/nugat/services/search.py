@@ -220,28 +220,40 @@ class Search:
         self._sync_downloads()
         terms = _terms(query.q)
         where = self._where(query, terms)
+        skip, take = query.skip, max(query.take, 0)
+        # An id typed in full comes first: those few are read on their own, so that the rest are read in
+        # the order of the rank index (most downloaded, then by id), which stops at the page's end.
         exact = sorted({t for f, t in terms if f is None})
-        order: list[Any] = [case((ENTRIES.c.id_lower.in_(exact), 0), else_=1)] if exact else []
-        order += [ENTRIES.c.downloads.desc(), ENTRIES.c.id_lower]
+        columns = (
+            ENTRIES.c.registration_id,
+            ENTRIES.c.version_id,
+            ENTRIES.c.package_id,
+            ENTRIES.c.id_lower,
+            ENTRIES.c.downloads,
+        )
+        rank = (ENTRIES.c.downloads.desc(), ENTRIES.c.id_lower)
         with self.db.read_transaction() as c:
-            rows = c.execute(
-                select(
-                    ENTRIES.c.registration_id,
-                    ENTRIES.c.version_id,
-                    ENTRIES.c.package_id,
-                    ENTRIES.c.id_lower,
-                    ENTRIES.c.downloads,
-                )
-                .where(*where)
-                .order_by(*order)
-                .offset(query.skip)
-                .limit(max(query.take, 0))
-            ).all()
-            if len(rows) < query.take and (rows or query.skip == 0):  # the last page: no need to count
-                total = query.skip + len(rows)
+            first = (
+                c.execute(select(*columns).where(*where, ENTRIES.c.id_lower.in_(exact)).order_by(*rank)).all()
+                if exact
+                else []
+            )
+            rows = list(first[skip : skip + take])
+            rest_skip, rest_take = max(0, skip - len(first)), take - len(rows)
+            rest_where = [*where, ENTRIES.c.id_lower.not_in(exact)] if first else where
+            rest = (
+                c.execute(
+                    select(*columns).where(*rest_where).order_by(*rank).offset(rest_skip).limit(rest_take)
+                ).all()
+                if rest_take > 0
+                else []
+            )
+            rows += rest
+            if rest_take > 0 and len(rest) < rest_take and (rest or rest_skip == 0):
+                total = len(first) + rest_skip + len(rest)  # the last page: no need to count
             else:
                 total = self._count(c, query, where)
-                if total < query.skip + len(rows):  # more than the kept total: it is out of date
+                if total < skip + len(rows):  # more than the kept total: it is out of date
                     total = self._count(c, query, where, fresh=True)
             return total, self._hits(c, rows, query) if rows else []
 

@@ -71,6 +71,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_search_entries_registration_id", "search_entries", ["registration_id"])
     op.create_index("ix_search_entries_version_id", "search_entries", ["version_id"])
+    op.create_index("ix_search_entries_id_lower", "search_entries", ["id_lower"])
     op.create_index("ix_search_entries_rank", "search_entries", [sa.text("downloads DESC"), "id_lower"])
     if bind.dialect.name == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")

@@ -79,7 +79,7 @@ def upgrade() -> None:
             "CREATE INDEX ix_search_entries_text ON search_entries USING gin (search_text gin_trgm_ops)"
         )
         op.execute(
-            "CREATE INDEX ix_search_entries_id_lower ON search_entries USING gin (id_lower gin_trgm_ops)"
+            "CREATE INDEX ix_search_entries_id_trgm ON search_entries USING gin (id_lower gin_trgm_ops)"
         )
     else:
         # The trigram tokenizer finds any substring of three characters or more, as LIKE '%word%' does.

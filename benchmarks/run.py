@@ -123,11 +123,11 @@ class Nugat:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> Nugat:
+    def start(self, timeout: float = 30) -> Nugat:
         log = (self.data_dir / f"serve-{self.port}.log").open("w")
         argv = [*NUGAT, "serve", "--port", str(self.port), "--workers", str(self.workers)]
         self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(f"{self.url}/health", self.proc)
+        wait_for(f"{self.url}/health", self.proc, timeout)
         while len(self.workers_pids()) < self.workers:
             time.sleep(0.05)
         return self
@@ -308,72 +308,90 @@ def make_key(server: Nugat) -> str:
     return str(json.loads(created)["key"])
 
 
-def generate_search_data(env: dict[str, str], versions: int) -> int:
-    """``versions`` listed versions over ids of 10 versions each, straight into the database."""
+def generate_search_data(env: dict[str, str], versions: int, *, database_url: str | None = None) -> int:
+    """``versions`` listed versions over ids of 10 versions each, straight into the database, then search's
+    entries built for them (``search_index.index_all``: what the migration or ``nugat rebuild`` does)."""
     from sqlalchemy import insert
 
+    from nugat.confusables import skeleton
     from nugat.db import Database
     from nugat.db.models import PackageRegistration, PackageVersion
+    from nugat.services.search_index import index_all
     from nugat.settings import Settings
 
     words = ["json", "http", "logging", "sql", "cache", "queue", "auth", "crypto"]
     words += ["image", "pdf", "xml", "yaml", "grpc", "redis", "kafka", "test"]
-    db = Database(Settings(data_dir=Path(env["NUGAT_DATA_DIR"])).db_url)
+    db = Database(database_url or Settings(data_dir=Path(env["NUGAT_DATA_DIR"])).db_url)
     db.upgrade()
     now = datetime(2025, 1, 1)
     ids = versions // 10
+    rng = random.Random(16)
+    for first in range(0, ids, 10_000):  # one transaction per 10,000 ids (100,000 versions)
+        chunk = range(first, min(first + 10_000, ids))
+        with db.engine.begin() as conn:
+            conn.execute(
+                insert(PackageRegistration),
+                [
+                    {
+                        "id": i + 1,
+                        "package_id": f"Gen.{words[i % 16].title()}.P{i}",
+                        "id_lower": f"gen.{words[i % 16]}.p{i}",
+                        "revision": 1,
+                        "built_revision": 1,
+                        "total_downloads": i,
+                        "created_at": now,
+                        "skeleton": skeleton(f"Gen.{words[i % 16].title()}.P{i}"),
+                    }
+                    for i in chunk
+                ],
+            )
+            for start in range(chunk.start, chunk.stop, 1000):
+                rows = []
+                for i in range(start, min(start + 1000, chunk.stop)):
+                    word = words[i % 16]
+                    description = f"A {word} library number {i}: {' '.join(rng.sample(words, 4))}."
+                    for v in range(10):
+                        version = f"1.{v}.0"
+                        rows.append(
+                            {
+                                "registration_id": i + 1,
+                                "package_id": f"Gen.{word.title()}.P{i}",
+                                "version": version,
+                                "version_lower": version,
+                                "full_version": version,
+                                "original_version": version,
+                                "is_prerelease": False,
+                                "is_semver2": False,
+                                "listed": True,
+                                "published_at": now,
+                                "pushed_by_key": None,
+                                "size": 1000,
+                                "sha512": "x",
+                                "downloads": v,
+                                "search_text": f"gen.{word}.p{i}\n\n{word}\n{description.lower()}\nbench",
+                                "metadata_json": {
+                                    "description": description,
+                                    "authors": ["bench"],
+                                    "tags": [word],
+                                },
+                            }
+                        )
+                conn.execute(insert(PackageVersion), rows)
+    if db.url.startswith("postgresql"):
+        with db.engine.begin() as conn:  # the ids were given: the sequence goes on after them
+            conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('package_registrations', 'id'), "
+                "(SELECT max(id) FROM package_registrations))"
+            )
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     with db.engine.begin() as conn:
-        conn.execute(
-            insert(PackageRegistration),
-            [
-                {
-                    "package_id": f"Gen.{words[i % 16].title()}.P{i}",
-                    "id_lower": f"gen.{words[i % 16]}.p{i}",
-                    "revision": 1,
-                    "built_revision": 1,
-                    "total_downloads": i,
-                    "created_at": now,
-                }
-                for i in range(ids)
-            ],
-        )
-        for start in range(0, ids, 1000):
-            rows = []
-            for i in range(start, min(start + 1000, ids)):
-                word = words[i % 16]
-                description = f"A {word} library number {i}: {' '.join(random.sample(words, 4))}."
-                for v in range(10):
-                    version = f"1.{v}.0"
-                    rows.append(
-                        {
-                            "registration_id": i + 1,
-                            "package_id": f"Gen.{word.title()}.P{i}",
-                            "version": version,
-                            "version_lower": version,
-                            "full_version": version,
-                            "original_version": version,
-                            "is_prerelease": False,
-                            "is_semver2": False,
-                            "listed": True,
-                            "published_at": now,
-                            "pushed_by_key": None,
-                            "size": 1000,
-                            "sha512": "x",
-                            "downloads": v,
-                            "search_text": f"gen.{word}.p{i}\n\n{word}\n{description.lower()}\nbench",
-                            "metadata_json": {
-                                "description": description,
-                                "authors": ["bench"],
-                                "tags": [word],
-                            },
-                        }
-                    )
-            conn.execute(insert(PackageVersion), rows)
+        index_all(conn)
+    if db.url.startswith("postgresql"):
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     db.dispose()
     return ids
-
-
-# ------------------------------------------------------------------------------------------- the run
 
 
 @dataclass

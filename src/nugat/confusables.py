@@ -17,7 +17,7 @@ _LOOKALIKES = str.maketrans({"0": "o", "1": "l", "i": "l", "5": "s"})
 _PAIRS = (("rn", "m"), ("vv", "w"))
 
 
-@functools.lru_cache(maxsize=1 << 16)  # pure; a new id's check computes it for every id in the feed
+@functools.lru_cache(maxsize=1 << 12)  # pure; a reservation check computes it for each start of an id
 def skeleton(package_id: str) -> str:
     text = unicodedata.normalize("NFKC", package_id).casefold().translate(_SEPARATORS)
     for pair, single in _PAIRS:

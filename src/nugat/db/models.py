@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -80,6 +81,8 @@ class PackageRegistration(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     # Long-lived keys may not push it: only keys minted by trusted publishing (``services.trusted``).
     trusted_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # ``confusables.skeleton(package_id)``: a new id's look-alikes are found by this index, not by a scan.
+    skeleton: Mapped[str] = mapped_column(String(400), index=True)
 
     versions: Mapped[list[PackageVersion]] = relationship(back_populates="registration")
 
@@ -270,6 +273,41 @@ class OwnershipRequest(Base):
     new_owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SearchEntry(Base):
+    """What search matches and ranks: the latest listed version of an id in one or more of the four views
+    (``in_release``: neither prerelease nor SemVer 2.0.0; ``in_prerelease``; ``in_semver2``; ``in_all``),
+    kept by ``services.search_index`` in the transaction of every change of the id.
+
+    The text columns are lowercased; ``tags``, ``owners`` and ``package_types`` are space-separated with a
+    space at each end (a whole word is `` word ``). The migration adds the text index: ``pg_trgm`` GIN on
+    ``search_text`` (PostgreSQL), and the FTS5 trigram table ``search_fts`` kept by triggers (SQLite).
+    """
+
+    __tablename__ = "search_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("package_registrations.id", ondelete="CASCADE"), index=True
+    )
+    version_id: Mapped[int] = mapped_column(ForeignKey("package_versions.id", ondelete="CASCADE"), index=True)
+    in_release: Mapped[bool] = mapped_column(Boolean)
+    in_prerelease: Mapped[bool] = mapped_column(Boolean)
+    in_semver2: Mapped[bool] = mapped_column(Boolean)
+    in_all: Mapped[bool] = mapped_column(Boolean)
+    package_id: Mapped[str] = mapped_column(String(100))  # the registration's casing
+    id_lower: Mapped[str] = mapped_column(String(100), index=True)
+    search_text: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    authors: Mapped[str] = mapped_column(Text)  # one a line
+    tags: Mapped[str] = mapped_column(Text)
+    owners: Mapped[str] = mapped_column(Text)
+    package_types: Mapped[str] = mapped_column(Text)
+    downloads: Mapped[int] = mapped_column(BigInteger)  # the id's total, refreshed once a minute
+
+    __table_args__ = (Index("ix_search_entries_rank", text("downloads DESC"), "id_lower"),)
 
 
 def table(model: type[Base]) -> Table:

@@ -41,6 +41,7 @@ from nugat.services import (
 )
 from nugat.services.audit import record, record_key_failure
 from nugat.services.mail import Outbox
+from nugat.services.search_index import index_ids
 from nugat.services.throttle import Throttler
 from nugat.versions import parse_version
 
@@ -414,7 +415,12 @@ class Accounts:
                 new_admin=successor.name if orphaned and successor else None,
             )
             s.flush()
+            owned = list(
+                s.scalars(select(PackageOwner.registration_id).where(PackageOwner.account_id == user.id))
+            )
             s.delete(user)  # cascades: its keys, sessions, memberships, ownerships, policies, invitations
+            s.flush()
+            index_ids(s.connection(), owned)  # search's owner lists and owner: queries follow at once
             return [name for _, name in sole]
 
     def _site_admin(self, s: Session, by: str | None, what: str) -> Account | None:

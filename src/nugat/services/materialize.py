@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -17,11 +17,14 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database
-from nugat.db.models import PackageRegistration, PackageVersion, table
+from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, table
+from nugat.prefixes import reserving_owners
 from nugat.protocol import BASE
 from nugat.protocol.v3 import flatcontainer, registration, urls
-from nugat.services.prefixes import is_verified
+from nugat.services.prefixes import is_verified, reservations
+from nugat.services.search_index import all_ids, index_added, index_ids
 from nugat.storage import Storage
+from nugat.versions import version_key
 
 JSON_TYPE = "application/json"
 # The base URL the stored documents were written with (the placeholder when they follow each request):
@@ -31,6 +34,7 @@ BASE_MARKER = "documents-base"
 
 REGS = table(PackageRegistration)
 VERSIONS = table(PackageVersion)
+OWNERS = table(PackageOwner)
 # Built once: they run in every push (building a statement costs more than running it on SQLite).
 _REGISTRATION = (
     select(REGS.c.id, REGS.c.package_id, REGS.c.trusted_only)
@@ -43,7 +47,41 @@ _LEAF_OF = (
     .join(REGS, REGS.c.id == VERSIONS.c.registration_id)
     .where(REGS.c.id_lower == bindparam("id_lower"), VERSIONS.c.version_lower == bindparam("version_lower"))
 )
+# An added version's build reads every version's bounds, and the details only of the pages it rewrites.
+_BOUNDS_OF = select(VERSIONS.c.version, VERSIONS.c.version_lower, VERSIONS.c.is_semver2).where(
+    VERSIONS.c.registration_id == bindparam("rid")
+)
+_DETAILS_OF = select(VERSIONS).where(
+    VERSIONS.c.registration_id == bindparam("rid"),
+    VERSIONS.c.version_lower.in_(bindparam("wanted", expanding=True)),
+)
+_REVISIONS = select(REGS.c.revision, REGS.c.built_revision).where(REGS.c.id == bindparam("rid"))
+REBUILD_BATCH = 200
+_LOCK_MANY = (
+    select(REGS.c.id, REGS.c.id_lower, REGS.c.package_id)
+    .where(REGS.c.id.in_(bindparam("rids", expanding=True)))
+    .with_for_update()
+)
+_VERSIONS_OF_MANY = select(VERSIONS).where(VERSIONS.c.registration_id.in_(bindparam("rids", expanding=True)))
+_OWNERS_OF_MANY = select(OWNERS.c.registration_id, OWNERS.c.account_id).where(
+    OWNERS.c.registration_id.in_(bindparam("rids", expanding=True))
+)
+_BUILT_MANY = (
+    update(REGS)
+    .where(REGS.c.id.in_(bindparam("rids", expanding=True)))
+    .values(built_revision=REGS.c.revision)
+)
 _BUILT = update(REGS).where(REGS.c.id == bindparam("rid")).values(built_revision=REGS.c.revision)
+
+
+class _Bound(NamedTuple):
+    version: str
+    version_lower: str
+    is_semver2: bool
+
+
+def _version_order(bound: _Bound) -> tuple[Any, ...]:
+    return version_key(bound.version)
 
 
 class Registration(NamedTuple):
@@ -86,23 +124,103 @@ class Materializer:
                 return
             self.build_in(c, reg)
 
-    def build_in(self, c: Connection, reg: Registration, *, one_version: bool = False) -> None:
+    def build_in(self, c: Connection, reg: Registration, *, added: str | None = None) -> None:
         """Write ``reg``'s documents from the state of transaction ``c``, which holds its row locked.
 
-        ``one_version``: only one version was added or changed since the last build (a push), so no stored
-        document can have become unwanted below INLINE_BELOW versions.
+        ``added``: the one version (lowercased) added since the last build, a push: when the documents
+        were up to date before it, only what it changes is rewritten (``_build_added``).
         """
-        id_lower = reg.id_lower
+        # Search follows in the same transaction.
+        if added is None:
+            index_ids(c, [reg.id])
+        else:
+            index_added(c, reg.id, added)
+        if added is None or not self._build_added(c, reg, added):
+            self._build_all(c, reg, remove_leftovers=added is None)
+        c.execute(_BUILT, {"rid": reg.id})
+
+    def _build_all(self, c: Connection, reg: Registration, *, remove_leftovers: bool = True) -> None:
         rows = c.execute(_VERSIONS_OF, {"rid": reg.id}).all()
+        verified = is_verified(c, reg.id, reg.package_id)
+        self._write_all(reg.id_lower, reg.package_id, rows, verified, remove_leftovers=remove_leftovers)
+
+    def _write_all(
+        self, id_lower: str, package_id: str, rows: Sequence[Any], verified: bool, *, remove_leftovers: bool
+    ) -> None:
         versions = cast(list[registration.VersionRecord], rows)
-        commit = {"commitId": str(uuid.uuid4()), "commitTimeStamp": isoformat(utcnow())}
+        commit = self._commit()
         wanted: dict[str, Any] = {}  # key: document (serialized only if written)
         if versions:
             wanted[urls.flat_index(id_lower)] = flatcontainer.version_list(versions)
-        verified = is_verified(c, reg.id, reg.package_id)
         for hive in urls.HIVES:
-            wanted.update(registration.build(hive, reg.package_id, versions, commit, verified=verified))
-        # Write pages before the indexes that point at them (put_many keeps the order).
+            wanted.update(registration.build(hive, package_id, versions, commit, verified=verified))
+        self._write(wanted)
+        # Documents no longer wanted: after a push (``remove_leftovers`` False) only pages can be, and there
+        # are none below INLINE_BELOW versions, before or after. (A full build also removes the leaves that
+        # nugat stored before it answered them from the database.)
+        if remove_leftovers or any("/page/" in key for key in wanted):
+            self._remove(id_lower, keep=wanted.keys())
+
+    def _build_added(self, c: Connection, reg: Registration, added: str) -> bool:
+        """Rewrite only what adding version ``added`` changes: the flat index, each hive's index, and the
+        pages from the one it lands in (the last one, for a version above the others) to the end; pages
+        whose bounds moved are removed. Returns False, doing nothing, when a full build is needed: the
+        documents lagged before this change, or a hive's index inlines its pages (fewer than
+        INLINE_BELOW versions, before or after)."""
+        revision, built = c.execute(_REVISIONS, {"rid": reg.id}).one()
+        if built != revision - 1:
+            return False
+        # Sorted once: each hive's versions are a part of the list in the same order.
+        bounds = sorted(map(_Bound._make, c.execute(_BOUNDS_OF, {"rid": reg.id}).all()), key=_version_order)
+        lowers = [b.version_lower for b in bounds]
+        if added not in lowers:
+            return False
+        commit = self._commit()
+        wanted: dict[str, Any] = {urls.flat_index(reg.id_lower): {"versions": lowers}}
+        rewrite: dict[str, list[list[str]]] = {}  # hive: the versions of each page it rewrites
+        gone: list[str] = []
+        for hive, with_semver2 in urls.HIVES.items():
+            after = bounds if with_semver2 else [b for b in bounds if not b.is_semver2]
+            before = [b for b in after if b.version_lower != added]
+            if len(before) == len(after):
+                continue  # a SemVer 2.0.0 version: the SemVer 1 hive does not change
+            if len(before) < registration.INLINE_BELOW:
+                return False
+            old, new = registration.pages_of(before), registration.pages_of(after)
+            first = next(
+                (n for n, (a, b) in enumerate(zip(old, new, strict=False)) if list(a) != list(b)), len(old)
+            )
+            rewrite[hive] = [[v.version_lower for v in chunk] for chunk in new[first:]]
+            wanted[urls.registration_index(hive, reg.id_lower)] = registration.paged_index(
+                hive, reg.id_lower, new, commit
+            )
+            kept = {registration.page_key(hive, reg.id_lower, chunk) for chunk in new}
+            gone += [
+                k
+                for k in (registration.page_key(hive, reg.id_lower, c) for c in old[first:])
+                if k not in kept
+            ]
+        needed = sorted({v for pages in rewrite.values() for page in pages for v in page})
+        details = {r.version_lower: r for r in c.execute(_DETAILS_OF, {"rid": reg.id, "wanted": needed})}
+        verified = is_verified(c, reg.id, reg.package_id)
+        for hive, pages in rewrite.items():
+            for page in pages:
+                chunk = cast(list[registration.VersionRecord], [details[v] for v in page])
+                key = registration.page_key(hive, reg.id_lower, chunk)
+                wanted[key] = registration.page_document(
+                    hive, reg.package_id, chunk, commit, verified=verified
+                )
+        self._write(wanted)
+        for key in gone:
+            self.storage.delete(key)
+        return True
+
+    @staticmethod
+    def _commit() -> dict[str, str]:
+        return {"commitId": str(uuid.uuid4()), "commitTimeStamp": isoformat(utcnow())}
+
+    def _write(self, wanted: dict[str, Any]) -> None:
+        """Store documents, pages before the indexes that point at them (put_many keeps the order)."""
         changed: list[tuple[str, bytes | Path, str]] = []
         for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
             data = dump(wanted[key])
@@ -110,12 +228,6 @@ class Materializer:
                 (key, data if self.base is None else data.replace(BASE.encode(), self.base), JSON_TYPE)
             )
         self.storage.put_many(changed, durable=False)
-        # Documents no longer wanted: only pages can go (their bounds move) when versions are only added
-        # or changed, and there are none below INLINE_BELOW versions, before or after. (A full build also
-        # removes the leaves that nugat stored before it answered them from the database.)
-        if not one_version or any("/page/" in key for key in wanted):
-            self._remove(id_lower, keep=wanted.keys())
-        c.execute(_BUILT, {"rid": reg.id})
 
     def _remove(self, id_lower: str, keep: Collection[str]) -> None:
         for hive in urls.HIVES:
@@ -145,12 +257,37 @@ class Materializer:
             )
 
     def rebuild_all(self) -> int:
-        with self.db.reading() as s:
-            ids = list(s.scalars(select(PackageRegistration.id_lower)))
-        for id_lower in ids:
-            self.build(id_lower)
+        """Rewrite every id's documents and search entries, REBUILD_BATCH ids a transaction (their rows
+        locked, as ``build`` locks one): a few queries a batch instead of a few an id."""
+        with self.db.read_transaction() as c:
+            batches = list(all_ids(c))
+        count = 0
+        for ids in batches:
+            for start in range(0, len(ids), REBUILD_BATCH):
+                with self.db.transaction() as c:
+                    count += self._build_many(c, ids[start : start + REBUILD_BATCH])
         self.storage.put_bytes(BASE_MARKER, self.base or BASE.encode(), "text/plain")
-        return len(ids)
+        return count
+
+    def _build_many(self, c: Connection, reg_ids: list[int]) -> int:
+        regs = c.execute(_LOCK_MANY, {"rids": reg_ids}).all()
+        found = [r.id for r in regs]
+        index_ids(c, found)
+        rows: dict[int, list[Any]] = {}
+        for row in c.execute(_VERSIONS_OF_MANY, {"rids": found}):
+            rows.setdefault(row.registration_id, []).append(row)
+        owners: dict[int, set[int]] = {}
+        for reg_id, account_id in c.execute(_OWNERS_OF_MANY, {"rids": found}):
+            owners.setdefault(reg_id, set()).add(account_id)
+        held = reservations(c)
+        for reg in regs:
+            holders = reserving_owners(reg.package_id, held) if held else frozenset()
+            verified = not holders.isdisjoint(owners.get(reg.id, set()))
+            self._write_all(
+                reg.id_lower, reg.package_id, rows.get(reg.id, []), verified, remove_leftovers=True
+            )
+        c.execute(_BUILT_MANY, {"rids": found})
+        return len(found)
 
     def follow_base(self) -> int | None:
         """Rewrite every document if they were written with another base URL than the settings give now

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ from nugat.services import Conflict, Forbidden, InsufficientStorage, NotFound, S
 from nugat.services.accounts import acts_for, count_push, is_member, touch_key
 from nugat.services.audit import record, record_key_failure
 from nugat.services.materialize import Materializer, Registration, locked_registration
-from nugat.services.prefixes import owner_ids, reservation_for
+from nugat.services.prefixes import mark_changed, owner_ids, reservation_for
 from nugat.storage import Storage, StorageError
 from nugat.storage.base import StorageFull
 from nugat.versions import InvalidVersion, parse_version
@@ -121,7 +121,7 @@ class Packages:
                 self.storage.put_many(blobs, move=True)  # the upload is a temp file of ours
                 faults.pause("after-blob-write")
                 documents = True  # some may be written when it fails
-                self.materializer.build_in(s, reg, one_version=True)
+                self.materializer.build_in(s, reg, added=meta.version.normalized.lower())
                 faults.pause("after-documents")
             committed = True
         except Refused as exc:
@@ -199,6 +199,11 @@ class Packages:
         """Decide the push and insert its version row (SQL statements, not ORM objects: this is hot)."""
         id_lower = meta.id.lower()
         reg = locked_registration(c, id_lower)
+        if reg is None:
+            # New ids with one skeleton are created one at a time, so that two look-alikes pushed at the
+            # same moment cannot both pass the check below; then read again what a push we waited for made.
+            lock_skeleton(c, confusables.skeleton(meta.id))
+            reg = locked_registration(c, id_lower)
         decision = authz.can_push(
             grant,
             meta.id,
@@ -220,6 +225,7 @@ class Packages:
                 "built_revision": 0,
                 "total_downloads": 0,
                 "created_at": utcnow(),
+                "skeleton": confusables.skeleton(meta.id),
             }
             try:
                 with c.begin_nested():
@@ -358,7 +364,7 @@ class Packages:
     ) -> None:
         if row.listed != listed:
             row.listed = listed
-            reg.revision += 1
+            mark_changed([reg])  # and search follows in this transaction
         record(
             s,
             "package.relist" if listed else "package.unlist",
@@ -450,10 +456,29 @@ class Packages:
         return removed, len(stale)
 
 
+_LOOKALIKES = (
+    select(REGS.c.package_id)
+    .where(
+        REGS.c.skeleton == bindparam("skeleton"),
+        ~exists().where(OWNERS.c.registration_id == REGS.c.id, OWNERS.c.account_id == bindparam("owner")),
+    )
+    .order_by(REGS.c.id)
+    .limit(1)
+)
+
+
+def lock_skeleton(c: Connection, skeleton: str) -> None:
+    """Hold, until the transaction ends, the right to create an id with this skeleton.
+
+    PostgreSQL: a transaction-scoped advisory lock on the skeleton's hash (a collision only makes two
+    unrelated new ids wait for each other). SQLite: writers are serialized already (BEGIN IMMEDIATE).
+    """
+    if c.dialect.name == "postgresql":
+        c.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:s, 16))"), {"s": skeleton})
+
+
 def _lookalike(c: Connection, package_id: str, owner_id: int) -> str | None:
-    """An existing id that looks like ``package_id`` and that ``owner_id`` does not own, if any."""
-    wanted = confusables.skeleton(package_id)
-    for reg_id, other in c.execute(select(REGS.c.id, REGS.c.package_id)):
-        if confusables.skeleton(other) == wanted and owner_id not in owner_ids(c, reg_id):
-            return str(other)
-    return None
+    """An existing id that looks like ``package_id`` and that ``owner_id`` does not own, if any: one lookup
+    of the indexed skeleton column, whatever the number of ids."""
+    found = c.execute(_LOOKALIKES, {"skeleton": confusables.skeleton(package_id), "owner": owner_id}).first()
+    return None if found is None else str(found[0])

@@ -22,6 +22,7 @@ from nugat.prefixes import InvalidPrefix, Reservation, normalize_prefix, reserva
 from nugat.services import Conflict, Forbidden, NotFound, ServiceError
 from nugat.services.audit import record
 from nugat.services.orgs import account_named, acting_user, is_site_admin
+from nugat.services.search_index import index_ids
 from nugat.storage import StorageError
 
 if TYPE_CHECKING:
@@ -86,11 +87,19 @@ def rebuild(materializer: Materializer, id_lowers: Iterable[str]) -> None:
 
 
 def mark_changed(regs: Iterable[PackageRegistration]) -> list[str]:
-    """Mark registrations stale (their documents must be rebuilt); return their lowercased ids."""
+    """Mark registrations stale (their documents must be rebuilt) and rewrite their search entries, in
+    their session's transaction; return their lowercased ids."""
     changed = []
+    ids = []
+    session = None
     for reg in regs:
         reg.revision += 1
         changed.append(reg.id_lower)
+        ids.append(reg.id)
+        session = session or Session.object_session(reg)
+    if session is not None:
+        session.flush()
+        index_ids(session.connection(), ids)
     return changed
 
 

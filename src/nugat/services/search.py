@@ -1,21 +1,35 @@
-"""Search and autocomplete over listed versions, matching id, title, tags, description and authors."""
+"""Search and autocomplete over listed versions, matching id, title, tags, description and authors.
+
+Queries run on the database's own index of ``search_entries`` (kept by ``services.search_index`` in each
+change's transaction): a word matches where it appears in the text, as a substring, found through a
+trigram index (``pg_trgm`` GIN on PostgreSQL, an FTS5 trigram table on SQLite). A process holds no index
+of its own, so it answers its first query at once and sees another process's change at its next one.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Integer, Text, and_, case, column, false, func, select, true
+from sqlalchemy import table as sa_table
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql.elements import ColumnElement
 
 from nugat.clock import utcnow
 from nugat.db import Database
-from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion
-from nugat.services.prefixes import verified_ids
-from nugat.versions import parse_version
+from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion, SearchEntry, table
+from nugat.prefixes import reserving_owners
+from nugat.services.prefixes import reservations
+from nugat.services.search_index import VIEWS, sync_downloads
+from nugat.versions import version_key
+
+log = logging.getLogger("nugat.search")
 
 MAX_TAKE = 1000
 MAX_SKIP = 100_000
@@ -85,37 +99,11 @@ def _terms(q: str) -> list[tuple[str | None, str]]:
     return out
 
 
-def _matches(hit: Hit, terms: Iterable[tuple[str | None, str]]) -> bool:
-    v = hit.latest
-    m = v.metadata_json
-    for fieldname, term in terms:
-        if fieldname is None:
-            ok = term in v.search_text
-        elif fieldname == "id":
-            ok = term in v.package_id.lower()
-        elif fieldname == "packageid":
-            ok = term == v.package_id.lower()
-        elif fieldname in ("tags", "tag"):
-            ok = term in [t.lower() for t in m.get("tags", [])]
-        elif fieldname in ("author", "authors"):
-            ok = any(term in a.lower() for a in m.get("authors", []))
-        elif fieldname == "title":
-            ok = term in (m.get("title") or "").lower()
-        elif fieldname == "description":
-            ok = term in (m.get("description") or "").lower()
-        else:  # owner
-            ok = term in [o.lower() for o in hit.owners]
-        if not ok:
-            return False
-    return True
-
-
-VIEWS = [(p, s2) for p in (False, True) for s2 in (False, True)]  # (prerelease, semver2)
 Row = tuple[Any, ...]  # id, registration_id, package_id, version, version_lower, full_version, downloads,
 #                        is_prerelease, is_semver2
 
 
-def _in_view(row: Row, view: tuple[bool, bool]) -> bool:
+def _row_in_view(row: Row, view: tuple[bool, bool]) -> bool:
     prerelease, semver2 = view
     return (prerelease or not row[7]) and (semver2 or not row[8])
 
@@ -134,163 +122,250 @@ def _info(row: Row, search_text: str = "", metadata_json: dict[str, Any] | None 
     )
 
 
+ENTRIES = table(SearchEntry)
+VERSIONS = table(PackageVersion)
+REGS = table(PackageRegistration)
+OWNERS = table(PackageOwner)
+ACCOUNTS = table(Account)
+FTS = sa_table("search_fts", column("rowid", Integer), column("search_text", Text))
+TRIGRAM = 3  # the text index finds words of at least this many characters; shorter ones are scanned for
+
 DOWNLOADS_REFRESH = timedelta(seconds=60)
+COUNT_SECONDS = 1.0
+MAX_COUNTS = 10_000  # queries whose totals are kept (all dropped when full: a bound, not an LRU)
+
+_VERSION_COLUMNS = (
+    VERSIONS.c.id,
+    VERSIONS.c.registration_id,
+    VERSIONS.c.package_id,
+    VERSIONS.c.version,
+    VERSIONS.c.version_lower,
+    VERSIONS.c.full_version,
+    VERSIONS.c.downloads,
+    VERSIONS.c.is_prerelease,
+    VERSIONS.c.is_semver2,
+)
+
+
+def _contains(column: ColumnElement[str], term: str) -> ColumnElement[bool]:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(f"%{escaped}%", escape="\\")
+
+
+def _in_view(query: Query) -> ColumnElement[bool]:
+    return ENTRIES.c[VIEWS[(query.prerelease, query.semver2)]].is_(true())
 
 
 class Search:
-    """Search over an in-process index of every id's listed versions, kept current incrementally.
+    """Search on the database's text index of ``search_entries`` (module docstring).
 
-    Each query costs one aggregate query (the sum of registration revisions, which every change bumps);
-    when it moved, only the registrations whose revision changed are reloaded. Download totals, which
-    change without a revision, are refreshed once a minute.
+    Download totals, which change without the id changing, are copied into the entries that rank by them
+    at most once a minute (per process), at a query.
     """
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.lock = threading.Lock()
-        self.generation: tuple[int, int] | None = None
-        self.revisions: dict[int, int] = {}
-        self.regs: dict[int, RegInfo] = {}
-        self.hits: dict[int, dict[tuple[bool, bool], Hit]] = {}
-        self.views: dict[tuple[bool, bool], list[Hit]] = {}
         self.downloads_at = datetime.min
+        self.fts = db.url.startswith("sqlite")
+        self.counts: dict[tuple[Any, ...], tuple[int, float]] = {}  # query: (total, when counted)
 
-    def _refresh(self) -> None:
-        with self.db.reading() as s:
-            row = s.execute(
-                select(func.count(), func.coalesce(func.sum(PackageRegistration.revision), 0))
-            ).one()
-            generation = (int(row[0]), int(row[1]))
-            now = utcnow()
-            if generation == self.generation and now - self.downloads_at < DOWNLOADS_REFRESH:
+    def _sync_downloads(self) -> None:
+        now = utcnow()
+        with self.lock:
+            if now - self.downloads_at < DOWNLOADS_REFRESH:
                 return
-            if generation != self.generation:
-                current = {
-                    reg_id: rev
-                    for reg_id, rev in s.execute(select(PackageRegistration.id, PackageRegistration.revision))
-                }
-                changed = [r for r, rev in current.items() if self.revisions.get(r) != rev]
-                for start in range(0, len(changed), 500):
-                    self._load(s, changed[start : start + 500])
-                self.revisions = current
-                self.generation = generation
-            for reg_id, total in s.execute(
-                select(PackageRegistration.id, PackageRegistration.total_downloads)
-            ):
-                if reg_id in self.regs:
-                    self.regs[reg_id].total_downloads = total
             self.downloads_at = now
-            # Kept in result order, so a query only filters: most downloaded first, then by id.
-            ordered = sorted(
-                (hits for hits in self.hits.values() if hits),
-                key=lambda h: (
-                    -next(iter(h.values())).registration.total_downloads,
-                    next(iter(h.values())).registration.id_lower,
-                ),
-            )
-            self.views = {view: [hits[view] for hits in ordered if view in hits] for view in VIEWS}
+        try:
+            with self.db.transaction() as c:
+                sync_downloads(c)
+        except OperationalError as exc:  # the ranking waits for the next minute; the query goes on
+            log.warning("could not refresh the download totals of search: %s", exc.orig)
 
-    def _load(self, s: Session, reg_ids: list[int]) -> None:
-        """(Re)build the hits of these registrations, in each of the four views."""
-        regs = {
-            r.id: r for r in s.scalars(select(PackageRegistration).where(PackageRegistration.id.in_(reg_ids)))
-        }
-        owners: dict[int, list[str]] = {}
-        for reg_id, name in s.execute(
-            select(PackageOwner.registration_id, Account.name)
-            .join(Account, Account.id == PackageOwner.account_id)
-            .where(PackageOwner.registration_id.in_(reg_ids))
+    def _text(self, term: str) -> ColumnElement[bool]:
+        """The entry's text holds ``term``: through the trigram index when the term is long enough for it."""
+        if len(term) < TRIGRAM:
+            return _contains(ENTRIES.c.search_text, term)
+        if self.fts:
+            phrase = '"' + term.replace('"', '""') + '"'
+            return ENTRIES.c.id.in_(select(FTS.c.rowid).where(FTS.c.search_text.op("MATCH")(phrase)))
+        return _contains(ENTRIES.c.search_text, term)
+
+    def _condition(self, fieldname: str | None, term: str) -> ColumnElement[bool]:
+        if fieldname is None:
+            return self._text(term)
+        if fieldname == "packageid":
+            return ENTRIES.c.id_lower == term
+        if fieldname == "owner":
+            return _contains(ENTRIES.c.owners, f" {term} ")
+        column, wanted = {
+            "id": (ENTRIES.c.id_lower, term),
+            "tags": (ENTRIES.c.tags, f" {term} "),
+            "tag": (ENTRIES.c.tags, f" {term} "),
+            "author": (ENTRIES.c.authors, term),
+            "authors": (ENTRIES.c.authors, term),
+            "title": (ENTRIES.c.title, term),
+            "description": (ENTRIES.c.description, term),
+        }[fieldname]
+        # Every field's text is in search_text as well: the index narrows, the field decides.
+        return and_(self._text(term), _contains(column, wanted))
+
+    def _where(self, query: Query, terms: list[tuple[str | None, str]]) -> list[ColumnElement[bool]]:
+        where = [_in_view(query)] + [self._condition(f, t) for f, t in terms]
+        if query.package_type is not None:
+            where.append(_contains(ENTRIES.c.package_types, f" {query.package_type.lower()} "))
+        return where
+
+    def search(self, query: Query) -> tuple[int, list[Hit]]:
+        self._sync_downloads()
+        terms = _terms(query.q)
+        where = self._where(query, terms)
+        skip, take = query.skip, max(query.take, 0)
+        # An id typed in full comes first: those few are read on their own, so that the rest are read in
+        # the order of the rank index (most downloaded, then by id), which stops at the page's end.
+        exact = sorted({t for f, t in terms if f is None})
+        columns = (
+            ENTRIES.c.registration_id,
+            ENTRIES.c.version_id,
+            ENTRIES.c.package_id,
+            ENTRIES.c.id_lower,
+            ENTRIES.c.downloads,
+        )
+        rank = (ENTRIES.c.downloads.desc(), ENTRIES.c.id_lower)
+        with self.db.read_transaction() as c:
+            first = (
+                c.execute(select(*columns).where(*where, ENTRIES.c.id_lower.in_(exact)).order_by(*rank)).all()
+                if exact
+                else []
+            )
+            rows = list(first[skip : skip + take])
+            rest_skip, rest_take = max(0, skip - len(first)), take - len(rows)
+            rest_where = [*where, ENTRIES.c.id_lower.not_in(exact)] if first else where
+            rest = (
+                c.execute(
+                    select(*columns).where(*rest_where).order_by(*rank).offset(rest_skip).limit(rest_take)
+                ).all()
+                if rest_take > 0
+                else []
+            )
+            rows += rest
+            if rest_take > 0 and len(rest) < rest_take and (rest or rest_skip == 0):
+                total = len(first) + rest_skip + len(rest)  # the last page: no need to count
+            else:
+                total = self._count(c, query, where)
+                if total < skip + len(rows):  # more than the kept total: it is out of date
+                    total = self._count(c, query, where, fresh=True)
+            return total, self._hits(c, rows, query) if rows else []
+
+    def _count(
+        self, c: Connection, query: Query, where: list[ColumnElement[bool]], *, fresh: bool = False
+    ) -> int:
+        """How many entries match: counted in the database, which reads every match (tens of milliseconds
+        for tens of thousands of them), so kept for COUNT_SECONDS per query and view in this process
+        (``totalHits`` of a large result may lag a change by that long; the hits themselves never do)."""
+        key = (query.q, query.prerelease, query.semver2, query.package_type)
+        now = time.monotonic()
+        with self.lock:
+            known = self.counts.get(key)
+            if known is not None and now - known[1] < COUNT_SECONDS and not fresh:
+                return known[0]
+        total = int(c.execute(select(func.count()).select_from(ENTRIES).where(*where)).scalar_one())
+        with self.lock:
+            if len(self.counts) >= MAX_COUNTS:
+                self.counts.clear()
+            self.counts[key] = (total, now)
+        return total
+
+    def _hits(self, c: Connection, rows: Sequence[Any], query: Query) -> list[Hit]:
+        """The hits of these entries: each id's versions in the view, its latest's details, owners."""
+        reg_ids = [r.registration_id for r in rows]
+        view = (query.prerelease, query.semver2)
+        versions: dict[int, list[Row]] = {}
+        for r in c.execute(
+            select(*_VERSION_COLUMNS).where(
+                VERSIONS.c.registration_id.in_(reg_ids), VERSIONS.c.listed.is_(true())
+            )
         ):
-            owners.setdefault(reg_id, []).append(name)
-        verified = verified_ids(s)
-        rows: dict[int, list[Row]] = {}
-        for r in s.execute(
-            select(
-                PackageVersion.id,
-                PackageVersion.registration_id,
-                PackageVersion.package_id,
-                PackageVersion.version,
-                PackageVersion.version_lower,
-                PackageVersion.full_version,
-                PackageVersion.downloads,
-                PackageVersion.is_prerelease,
-                PackageVersion.is_semver2,
-            ).where(PackageVersion.registration_id.in_(reg_ids), PackageVersion.listed.is_(True))
-        ):
-            rows.setdefault(r[1], []).append(tuple(r))
-        latest_ids: dict[int, list[int]] = {}
-        for reg_id in reg_ids:
-            versions = sorted(rows.get(reg_id, []), key=lambda r: parse_version(r[3]))
-            rows[reg_id] = versions
-            for view in VIEWS:
-                chosen = [r for r in versions if _in_view(r, view)]
-                if chosen:
-                    latest_ids.setdefault(chosen[-1][0], []).append(reg_id)
+            if _row_in_view(tuple(r), view):
+                versions.setdefault(r.registration_id, []).append(tuple(r))
         details = {
-            vid: (text, meta)
-            for vid, text, meta in s.execute(
-                select(PackageVersion.id, PackageVersion.search_text, PackageVersion.metadata_json).where(
-                    PackageVersion.id.in_(list(latest_ids))
+            vid: (text_, meta)
+            for vid, text_, meta in c.execute(
+                select(VERSIONS.c.id, VERSIONS.c.search_text, VERSIONS.c.metadata_json).where(
+                    VERSIONS.c.id.in_([r.version_id for r in rows])
                 )
             )
         }
-        for reg_id in reg_ids:
-            reg = regs.get(reg_id)
-            if reg is None:
-                self.hits.pop(reg_id, None)
+        owners: dict[int, list[tuple[int, str]]] = {}
+        for reg_id, account_id, name in c.execute(
+            select(OWNERS.c.registration_id, ACCOUNTS.c.id, ACCOUNTS.c.name)
+            .join(ACCOUNTS, ACCOUNTS.c.id == OWNERS.c.account_id)
+            .where(OWNERS.c.registration_id.in_(reg_ids))
+        ):
+            owners.setdefault(reg_id, []).append((account_id, name))
+        found = reservations(c)
+        hits = []
+        for row in rows:
+            shown = sorted(versions.get(row.registration_id, []), key=lambda r: version_key(r[3]))
+            infos = [
+                _info(r, *details[r[0]]) if r[0] == row.version_id and r[0] in details else _info(r)
+                for r in shown
+            ]
+            latest = next((i for i, r in zip(infos, shown, strict=True) if r[0] == row.version_id), None)
+            if latest is None:  # changed since the entries were read: the next query has it right
                 continue
-            info = RegInfo(reg.package_id, reg.id_lower, reg.total_downloads)
-            self.regs[reg_id] = info
-            views: dict[tuple[bool, bool], Hit] = {}
-            # One object per version, shared by the views (a latest one carries its details).
-            infos = {r[0]: _info(r, *details[r[0]]) if r[0] in details else _info(r) for r in rows[reg_id]}
-            names = sorted(owners.get(reg_id, []))
-            for view in VIEWS:
-                picked = [r[0] for r in rows[reg_id] if _in_view(r, view)]
-                if not picked:
-                    continue
-                shown = [infos[v] for v in picked]
-                views[view] = Hit(info, shown[-1], shown, names, reg_id in verified)
-            self.hits[reg_id] = views
+            mine = owners.get(row.registration_id, [])
+            holders = reserving_owners(row.package_id, found) if found else frozenset()
+            hits.append(
+                Hit(
+                    RegInfo(row.package_id, row.id_lower, row.downloads),
+                    latest,
+                    infos,
+                    sorted(name for _, name in mine),
+                    bool(holders) and any(a in holders for a, _ in mine),
+                )
+            )
+        return hits
 
-    def _candidates(self, query: Query) -> list[Hit]:
-        with self.lock:
-            self._refresh()
-            return self.views.get((query.prerelease, query.semver2), [])
-
-    def search(self, query: Query) -> tuple[int, list[Hit]]:
-        terms = _terms(query.q)
-        candidates = self._candidates(query)
-        if all(f is None for f, _ in terms):  # plain words, the common case: no per-hit call
-            hits = candidates
-            for _, word in terms:
-                hits = [h for h in hits if word in h.latest.search_text]
-        else:
-            hits = [h for h in candidates if _matches(h, terms)]
-        if query.package_type is not None:
-            wanted = query.package_type.lower()
-            hits = [
-                h
-                for h in hits
-                if wanted in [p["name"].lower() for p in h.latest.metadata_json.get("package_types", [])]
-            ]
-        exact = {t for f, t in terms if f is None}
-        if exact:  # an id typed in full comes first
-            hits = [h for h in hits if h.registration.id_lower in exact] + [
-                h for h in hits if h.registration.id_lower not in exact
-            ]
-        return len(hits), hits[query.skip : query.skip + query.take]
+    def count_versions(self, query: Query, *, listed_prerelease: bool) -> int:
+        """How many listed versions the ids matching ``query`` have in its view (prerelease ones only if
+        ``listed_prerelease``): one aggregate in the database."""
+        matching = select(ENTRIES.c.registration_id).where(*self._where(query, _terms(query.q)))
+        where = [VERSIONS.c.registration_id.in_(matching), VERSIONS.c.listed.is_(true())]
+        if not listed_prerelease:
+            where.append(VERSIONS.c.is_prerelease.is_(false()))
+        if not query.semver2:
+            where.append(VERSIONS.c.is_semver2.is_(false()))
+        with self.db.read_transaction() as c:
+            return int(c.execute(select(func.count()).select_from(VERSIONS).where(*where)).scalar_one())
 
     def autocomplete_ids(self, query: Query) -> tuple[int, list[str]]:
         q = query.q.lower()
-        ids = sorted(
-            (h.registration.package_id for h in self._candidates(query) if q in h.registration.id_lower),
-            key=lambda i: (not i.lower().startswith(q), i.lower()),
-        )
-        return len(ids), ids[query.skip : query.skip + query.take]
+        where = [_in_view(query)]
+        if q:
+            where.append(and_(self._text(q), _contains(ENTRIES.c.id_lower, q)))
+        starts = case((ENTRIES.c.id_lower.startswith(q, autoescape=True), 0), else_=1)
+        with self.db.read_transaction() as c:
+            total = int(c.execute(select(func.count()).select_from(ENTRIES).where(*where)).scalar_one())
+            ids = c.execute(
+                select(ENTRIES.c.package_id)
+                .where(*where)
+                .order_by(starts, ENTRIES.c.id_lower)
+                .offset(query.skip)
+                .limit(max(query.take, 0))
+            ).scalars()
+            return total, list(ids)
 
     def autocomplete_versions(self, package_id: str, query: Query) -> list[str]:
-        for hit in self._candidates(query):
-            if hit.registration.id_lower == package_id.lower():
-                return [v.full_version if query.semver2 else v.version for v in hit.versions]
-        return []
+        view = (query.prerelease, query.semver2)
+        with self.db.read_transaction() as c:
+            rows = [
+                tuple(r)
+                for r in c.execute(
+                    select(*_VERSION_COLUMNS)
+                    .join(REGS, REGS.c.id == VERSIONS.c.registration_id)
+                    .where(REGS.c.id_lower == package_id.lower(), VERSIONS.c.listed.is_(true()))
+                )
+            ]
+        shown = sorted((r for r in rows if _row_in_view(r, view)), key=lambda r: version_key(r[3]))
+        return [r[5] if query.semver2 else r[3] for r in shown]

@@ -9,6 +9,7 @@ import pytest
 
 from nugat import keys
 from nugat.services import INVALID_KEY
+from nugat.services.search import Query
 from nugat.services.sessions import Sessions
 from support.services import ADDRESS, Clock, Site, refused
 
@@ -217,6 +218,12 @@ def test_deleting_a_user_keeps_its_packages_and_history(contoso: Site) -> None:
     assert moved == ["Bob.Alone"]
     assert [o.name for o in core.owners.of_package("Bob.Alone")] == ["carol"]
     assert [o.name for o in core.owners.of_package("Bob.Shared")] == ["carol"]
+    _, hits = core.search.search(Query(q="bob", prerelease=True))  # search's owners follow at once
+    assert sorted((h.registration.package_id, h.owners) for h in hits) == [
+        ("Bob.Alone", ["carol"]),
+        ("Bob.Shared", ["carol"]),
+    ]
+    assert core.search.search(Query(q="owner:bob"))[0] == 0
     assert [m.name for m in core.orgs.members("Contoso")] == ["alice"]
     assert [u.name for u in core.accounts.users()] == ["alice", "carol"]
     contoso.push(org_key, "Contoso.Lib")  # other accounts' keys go on

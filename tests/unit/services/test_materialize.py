@@ -14,7 +14,7 @@ from nugat.protocol import BASE
 from nugat.protocol.v3 import urls
 from nugat.storage.base import StorageError
 from nugat.versions import parse_version
-from support.services import Site
+from support.services import Site, without_commit
 
 ID = "Contoso.Utils"
 
@@ -182,3 +182,62 @@ def test_leaves_are_answered_from_the_database(alice: Site) -> None:
     assert alice.storage.keys("v3/registration/contoso.utils") == [
         urls.registration_index("registration", "contoso.utils")
     ]  # leaves are never stored
+
+
+def tokens(site: Site, package_id: str) -> dict[str, str]:
+    return {key: site.storage.blobs[key].info.token for key in site.documents(package_id)}
+
+
+def test_a_push_rewrites_only_the_page_it_lands_in_the_indexes_and_the_flat_index(alice: Site) -> None:
+    grant = alice.key("alice")
+    alice.push(grant, ID, "1.0.0")
+    add_versions(alice, ID, 199)  # 200 versions: pages of 64, 64, 64 and 8 in each hive
+    alice.core.materializer.build("contoso.utils")
+    before = tokens(alice, ID)
+    alice.push(grant, ID, "2.0.0")
+    after = tokens(alice, ID)
+    rewritten = sorted(k for k in after if before.get(k) != after[k])
+    assert rewritten == sorted(
+        [
+            urls.flat_index("contoso.utils"),
+            *(urls.registration_index(hive, "contoso.utils") for hive in urls.HIVES),
+            *(urls.registration_page(hive, "contoso.utils", "1.0.192", "2.0.0") for hive in urls.HIVES),
+        ]
+    )
+    assert set(before) - set(after) == {
+        urls.registration_page(hive, "contoso.utils", "1.0.192", "1.0.199") for hive in urls.HIVES
+    }
+    # A SemVer 2.0.0 version changes the SemVer 2 hive only.
+    before = tokens(alice, ID)
+    alice.push(grant, ID, "3.0.0-rc.1")
+    after = tokens(alice, ID)
+    assert sorted(k for k in after if before.get(k) != after[k]) == sorted(
+        [
+            urls.flat_index("contoso.utils"),
+            urls.registration_index("registration-semver2", "contoso.utils"),
+            urls.registration_page("registration-semver2", "contoso.utils", "1.0.192", "3.0.0-rc.1"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "pushed",
+    [
+        ["2.0.0", "2.0.1"],  # at the end: the last page
+        ["1.0.64-beta"],  # in the middle: the pages from there on move their bounds
+        ["0.1.0"],  # before all: every page moves
+        [f"5.0.{n}" for n in range(60)],  # a new page
+        ["4.0.0-rc.1", "4.0.0+build.5"],  # SemVer 2.0.0 versions
+    ],
+)
+def test_documents_after_pushes_are_those_a_full_build_writes(alice: Site, pushed: list[str]) -> None:
+    grant = alice.key("alice")
+    alice.push(grant, ID, "1.0.0")
+    add_versions(alice, ID, 149)
+    alice.core.materializer.build("contoso.utils")
+    for version in pushed:
+        alice.push(grant, ID, version)
+    incremental = {k: without_commit(v) for k, v in alice.documents(ID).items()}
+    alice.core.materializer.build("contoso.utils")
+    assert incremental == {k: without_commit(v) for k, v in alice.documents(ID).items()}
+    assert len(alice.catalog(ID)) == 150 + len(pushed)

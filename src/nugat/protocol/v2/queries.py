@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
@@ -11,13 +11,17 @@ from nugat.db import Database
 from nugat.db.models import PackageRegistration, PackageVersion
 from nugat.protocol.v2.atom import V2Package
 from nugat.services import ServiceError
-from nugat.services.search import Query, Search
+from nugat.services.search import Hit, Query, Search
 from nugat.versions import InvalidVersion, parse_version
 
 _CLAUSE = re.compile(
     r"^(?:(?P<flag>IsLatestVersion|IsAbsoluteLatestVersion)"
     r"|(?P<lower>tolower\()?(?P<field>Id|Version|NormalizedVersion)\)?\s+eq\s+'(?P<value>(?:[^']|'')*)')$"
 )
+
+
+CHUNK = 200  # ids read at a time when paging over all versions
+MAX_IDS_READ = 200_000  # at most this many ids are walked for one page (a $skip deep into a large feed)
 
 
 @dataclass(frozen=True)
@@ -87,24 +91,74 @@ class V2Queries:
     def search(
         self, term: str, prerelease: bool, semver2: bool, flt: Filter, skip: int, top: int
     ) -> tuple[int, list[V2Package]]:
-        """Search() and Packages(): the latest version of each match, or all listed versions of them."""
+        """Search() and Packages(): the latest version of each match, or all listed versions of them.
+
+        Bounded whatever the feed's size: only the ids of the page asked for are read in full (and, for a
+        page of all versions, the ids before it in rank order, a chunk at a time, by their version counts).
+        """
         if flt.package_id is not None:
             candidates = [p for p in self.versions_of(flt.package_id, semver2) if p.row.listed or flt.version]
+            kept = self._filtered(candidates, prerelease, flt)
+            if kept is None:
+                return 0, []
+            return len(kept), kept[skip : skip + top]
+        query = Query(q=term, prerelease=prerelease or flt.absolute_latest, semver2=semver2)
+        if flt.version is None and (flt.latest or flt.absolute_latest):  # one version an id, at most
+            total, hits = self.search_service.search(replace(query, skip=skip, take=top))
+            return total, self._expand(hits, prerelease, semver2, flt)
+        if flt.version is not None:
+            try:
+                wanted = parse_version(flt.version)
+            except InvalidVersion:
+                return 0, []
         else:
-            _, hits = self.search_service.search(
-                Query(
-                    q=term,
-                    skip=0,
-                    take=1_000_000,
-                    prerelease=prerelease or flt.absolute_latest,
-                    semver2=semver2,
-                )
+            wanted = None
+
+        def counted(hit: Hit) -> int:
+            return sum(
+                1
+                for v in hit.versions
+                if (prerelease or not v.is_prerelease)
+                and (wanted is None or parse_version(v.version) == wanted)
             )
-            candidates = []
+
+        page: list[Hit] = []
+        seen = offset = found = 0  # ids read; versions before the page's ids; versions of the page's ids
+        while seen < MAX_IDS_READ and (wanted is not None or offset + found < skip + top):
+            total_ids, hits = self.search_service.search(replace(query, skip=seen, take=CHUNK))
             for hit in hits:
-                candidates += [
-                    p for p in self.versions_of(hit.registration.package_id, semver2) if p.row.listed
-                ]
+                n = counted(hit)
+                if n == 0:
+                    continue
+                if not page and offset + n <= skip:
+                    offset += n
+                elif offset + found < skip + top:
+                    page.append(hit)
+                    found += n
+                elif wanted is None:
+                    break
+                else:
+                    found += n  # counted for the total only
+            seen += len(hits)
+            if len(hits) < CHUNK or seen >= total_ids:
+                break
+        chosen = self._expand(page, prerelease, semver2, flt)[skip - offset :][:top]
+        total = (
+            self.search_service.count_versions(query, listed_prerelease=prerelease)
+            if wanted is None
+            else offset + found
+        )
+        return total, chosen
+
+    def _expand(self, hits: list[Hit], prerelease: bool, semver2: bool, flt: Filter) -> list[V2Package]:
+        """The versions of these hits (each id's listed ones, in version order) that the filter keeps."""
+        candidates = []
+        for hit in hits:
+            candidates += [p for p in self.versions_of(hit.registration.package_id, semver2) if p.row.listed]
+        return self._filtered(candidates, prerelease, flt) or []
+
+    @staticmethod
+    def _filtered(candidates: list[V2Package], prerelease: bool, flt: Filter) -> list[V2Package] | None:
         if not prerelease and not flt.absolute_latest:
             candidates = [p for p in candidates if not p.row.is_prerelease]
         if flt.latest:
@@ -115,6 +169,6 @@ class V2Queries:
             try:
                 wanted = parse_version(flt.version)
             except InvalidVersion:
-                return 0, []
+                return None
             candidates = [p for p in candidates if parse_version(p.row.version) == wanted]
-        return len(candidates), candidates[skip : skip + top]
+        return candidates

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from nugat.protocol.v3.registration import VersionRecord
-from nugat.versions import parse_version
+from nugat.versions import version_key
 
 
 def version_list(versions: Sequence[VersionRecord]) -> dict[str, list[str]]:
-    ordered = sorted(versions, key=lambda v: parse_version(v.version))
+    ordered = sorted(versions, key=lambda v: version_key(v.version))
     return {"versions": [v.version_lower for v in ordered]}

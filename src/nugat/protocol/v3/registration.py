@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from nugat.clock import isoformat
 from nugat.protocol.v3 import urls
-from nugat.versions import parse_version
+from nugat.versions import version_key
 
 
 class VersionRecord(Protocol):
@@ -136,6 +136,85 @@ def _leaf_in_page(
     }
 
 
+class Bounds(Protocol):
+    """What a page's place in the index needs of a version: its normalized text, in both cases."""
+
+    @property
+    def version(self) -> str: ...
+    @property
+    def version_lower(self) -> str: ...
+
+
+def in_hive(hive: str, versions: Sequence[Any]) -> list[Any]:
+    """The versions a hive shows (the SemVer 1 hive leaves SemVer 2.0.0 ones out), in version order."""
+    include_semver2 = urls.HIVES[hive]
+    return sorted(
+        (v for v in versions if include_semver2 or not v.is_semver2), key=lambda v: version_key(v.version)
+    )
+
+
+def pages_of(chosen: Sequence[Any]) -> list[Sequence[Any]]:
+    """The versions of each page (PAGE_SIZE each, in version order)."""
+    return [chosen[start : start + PAGE_SIZE] for start in range(0, len(chosen), PAGE_SIZE)]
+
+
+def page_key(hive: str, id_lower: str, chunk: Sequence[Bounds]) -> str:
+    return urls.registration_page(hive, id_lower, chunk[0].version_lower, chunk[-1].version_lower)
+
+
+def _page(
+    hive: str, id_lower: str, chunk: Sequence[Bounds], commit: dict[str, str], inline: bool
+) -> dict[str, Any]:
+    index_url = urls.absolute(urls.registration_index(hive, id_lower))
+    lower, upper = chunk[0].version_lower, chunk[-1].version_lower
+    return {
+        "@id": f"{index_url}#page/{lower}/{upper}"
+        if inline
+        else urls.absolute(page_key(hive, id_lower, chunk)),
+        "@type": "catalog:CatalogPage",
+        **commit,
+        "count": len(chunk),
+        "lower": chunk[0].version,
+        "upper": chunk[-1].version,
+        "parent": index_url,
+    }
+
+
+def page_document(
+    hive: str, reg_id: str, chunk: Sequence[VersionRecord], commit: dict[str, str], *, verified: bool
+) -> dict[str, Any]:
+    """A stored page (of an id with INLINE_BELOW versions or more in the hive), with its items."""
+    page = _page(hive, reg_id.lower(), chunk, commit, inline=False)
+    items = [_leaf_in_page(hive, v, reg_id, commit, verified) for v in chunk]
+    return {**page, "items": items, "@context": CONTEXT}
+
+
+def index_document(
+    hive: str, id_lower: str, pages: list[dict[str, Any]], commit: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "@id": urls.absolute(urls.registration_index(hive, id_lower)),
+        "@type": ["catalog:CatalogRoot", "PackageRegistration", "catalog:Permalink"],
+        **commit,
+        "count": len(pages),
+        "items": pages,
+        "@context": CONTEXT,
+    }
+
+
+def paged_index(
+    hive: str, id_lower: str, chunks: Sequence[Sequence[Bounds]], commit: dict[str, str]
+) -> dict[str, Any]:
+    """The index of an id with INLINE_BELOW versions or more: links to its pages, with their bounds (it
+    needs only the versions' texts, not their details)."""
+    pages = []
+    for chunk in chunks:
+        page = _page(hive, id_lower, chunk, commit, inline=False)
+        del page["parent"]
+        pages.append(page)
+    return index_document(hive, id_lower, pages, commit)
+
+
 def build(
     hive: str,
     reg_id: str,
@@ -149,48 +228,26 @@ def build(
 
     ``verified``: the id is under a prefix reserved by one of its owners (``services.prefixes``).
     """
-    include_semver2 = urls.HIVES[hive]
-    chosen = sorted(
-        (v for v in versions if include_semver2 or not v.is_semver2), key=lambda v: parse_version(v.version)
-    )
+    chosen = in_hive(hive, versions)
     if not chosen:
         return {}
     id_lower = reg_id.lower()
-    index_key = urls.registration_index(hive, id_lower)
-    index_url = urls.absolute(index_key)
-    inline = len(chosen) < INLINE_BELOW
-    docs: dict[str, dict[str, Any]] = {}
-    pages = []
-    for start in range(0, len(chosen), PAGE_SIZE):
-        chunk = chosen[start : start + PAGE_SIZE]
-        lower, upper = chunk[0].version_lower, chunk[-1].version_lower
-        page_key = urls.registration_page(hive, id_lower, lower, upper)
-        page_url = f"{index_url}#page/{lower}/{upper}" if inline else urls.absolute(page_key)
-        page: dict[str, Any] = {
-            "@id": page_url,
-            "@type": "catalog:CatalogPage",
-            **commit,
-            "count": len(chunk),
-            "lower": chunk[0].version,
-            "upper": chunk[-1].version,
-            "parent": index_url,
+    chunks = pages_of(chosen)
+    if len(chosen) >= INLINE_BELOW:
+        docs = {
+            page_key(hive, id_lower, chunk): page_document(hive, reg_id, chunk, commit, verified=verified)
+            for chunk in chunks
         }
-        items = [_leaf_in_page(hive, v, reg_id, commit, verified) for v in chunk]
-        if inline:
-            page["items"] = items
-            pages.append(page)
-        else:
-            docs[page_key] = {**page, "items": items, "@context": CONTEXT}
-            pages.append({k: v for k, v in page.items() if k != "parent"})
-    docs[index_key] = {
-        "@id": index_url,
-        "@type": ["catalog:CatalogRoot", "PackageRegistration", "catalog:Permalink"],
-        **commit,
-        "count": len(pages),
-        "items": pages,
-        "@context": CONTEXT,
-    }
-    return docs
+        docs[urls.registration_index(hive, id_lower)] = paged_index(hive, id_lower, chunks, commit)
+        return docs
+    pages = [
+        {
+            **_page(hive, id_lower, chunk, commit, inline=True),
+            "items": [_leaf_in_page(hive, v, reg_id, commit, verified) for v in chunk],
+        }
+        for chunk in chunks
+    ]
+    return {urls.registration_index(hive, id_lower): index_document(hive, id_lower, pages, commit)}
 
 
 def leaf(hive: str, reg_id: str, v: VersionRecord) -> dict[str, Any]:

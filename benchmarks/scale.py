@@ -1,0 +1,320 @@
+"""nugat at scale (issue 16): the costs that grew with the feed, measured at a given number of versions.
+
+    nice -n 19 .venv/bin/python benchmarks/scale.py --versions 100000                   # SQLite
+    nice -n 19 .venv/bin/python benchmarks/scale.py --versions 100000 --postgres        # PostgreSQL
+    nice -n 19 .venv/bin/python benchmarks/scale.py --versions 1000000 --postgres
+
+Generates the versions straight into the database (ids of 10 versions each, as ``run.py`` does, and one
+id of 3,000 versions), builds search's entries for them, starts ``nugat serve --workers 2``, and prints a
+Markdown table of: the first search after a start, worker RSS, search one at a time and 16 at a time for
+several queries, pushes of new ids, search right after a push, a push seen by search, pushes to the
+3,000-version id, ``nugat rebuild``, and a start after a (simulated) machine crash. Every loop is
+bounded in count and time. The machine facts (CPU model, load average, a calibration figure) are
+printed with the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as bench
+
+BIG_ID = "Big.Many"
+BIG_VERSIONS = 3000
+QUERIES = [
+    ("q=json", "q=json&take=20"),
+    ("q=http", "q=http&take=20"),
+    ("browse (no q)", "take=20"),
+    ("q=json skip=1000", "q=json&skip=1000&take=20"),
+    ("browse skip=1000", "skip=1000&take=20"),
+    ("q=json prerelease semVerLevel=2", "q=json&take=20&prerelease=true&semVerLevel=2.0.0"),
+]
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
+        model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), model)
+    # Calibration: the same CPU-bound Python work each run (lower is a faster or less loaded machine).
+    began = time.perf_counter()
+    total = 0
+    for n in range(3_000_000):
+        total += n * n % 7
+    calibration = (time.perf_counter() - began) * 1000
+    load = os.getloadavg()
+    return (
+        f"{os.cpu_count()} x {model}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+        f"calibration (3M-step Python loop) {calibration:.0f} ms"
+    )
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    import psycopg
+
+    dsn = os.environ.get("NUGAT_BENCH_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+    name = f"nugat_scale_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def add_big_id(db_url: str, data_dir: Path, owner: str) -> None:
+    """An id of BIG_VERSIONS versions owned by ``owner``, inserted straight into the database, then built."""
+    from sqlalchemy import func, insert, select
+
+    from nugat.confusables import skeleton
+    from nugat.core import Core
+    from nugat.db import Database
+    from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion
+    from nugat.settings import Settings
+
+    db = Database(db_url)
+    now = datetime(2025, 1, 1)
+    with db.engine.begin() as c:
+        reg_id = c.execute(
+            insert(PackageRegistration).returning(PackageRegistration.id),
+            {
+                "package_id": BIG_ID,
+                "id_lower": BIG_ID.lower(),
+                "revision": 1,
+                "built_revision": 0,
+                "total_downloads": 0,
+                "created_at": now,
+                "skeleton": skeleton(BIG_ID),
+            },
+        ).scalar_one()
+        account = c.execute(select(Account.id).where(Account.name_lower == owner)).scalar_one()
+        c.execute(insert(PackageOwner), {"registration_id": reg_id, "account_id": account})
+        rows = []
+        for n in range(BIG_VERSIONS):
+            version = f"0.{n // 100}.{n % 100}"
+            rows.append(
+                {
+                    "registration_id": reg_id,
+                    "package_id": BIG_ID,
+                    "version": version,
+                    "version_lower": version,
+                    "full_version": version,
+                    "original_version": version,
+                    "is_prerelease": False,
+                    "is_semver2": False,
+                    "listed": True,
+                    "published_at": now,
+                    "pushed_by_key": None,
+                    "size": 1000,
+                    "sha512": "x",
+                    "downloads": 0,
+                    "search_text": "big.many\n\n\nmany versions\nbench",
+                    "metadata_json": {"description": "Many versions", "authors": ["bench"], "tags": []},
+                }
+            )
+        c.execute(insert(PackageVersion), rows)
+        assert c.execute(select(func.count()).where(PackageVersion.registration_id == reg_id)).scalar_one()
+    db.dispose()
+    core = Core(Settings(data_dir=data_dir, database_url=db_url))
+    core.materializer.build(BIG_ID.lower())
+    core.close()
+
+
+def timed_get(client: httpx.Client, url: str) -> tuple[float, httpx.Response]:
+    began = time.perf_counter()
+    response = client.get(url)
+    return (time.perf_counter() - began) * 1000, response
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * (len(ordered) - 1)))]
+
+
+def push_one(conn: http.client.HTTPConnection, key: str, body: bytes) -> tuple[float, int]:
+    began = time.perf_counter()
+    conn.request("PUT", "/api/v2/package/", body=body, headers={"X-NuGet-ApiKey": key})
+    response = conn.getresponse()
+    response.read()
+    return (time.perf_counter() - began) * 1000, response.status
+
+
+def rss_mb(server: bench.Nugat) -> str:
+    return ", ".join(f"{bench.proc_kib(pid, 'VmRSS') / 1024:.0f}" for pid in server.workers_pids()) + " MB"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--versions", type=int, default=100_000)
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL on 127.0.0.1:5432 (else SQLite)")
+    parser.add_argument("--seconds", type=float, default=5, help="per one-at-a-time and wrk measure")
+    parser.add_argument("--pushes", type=int, default=40, help="pushes per push measure")
+    parser.add_argument("--no-crash-start", action="store_true", help="skip the start after a machine crash")
+    args = parser.parse_args()
+    wrk_bin, _ = bench.ensure_tools()
+    facts = machine()
+    work = Path(tempfile.mkdtemp(prefix="nugat-scale-"))
+    rows: list[tuple[str, str]] = []
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, work, True)
+        db_url = stack.enter_context(postgres()) if args.postgres else None
+        more = {"NUGAT_DATABASE_URL": db_url} if db_url else {}
+        env = bench.base_env(work, **more)
+        began = time.perf_counter()
+        ids = bench.generate_search_data(env, args.versions, database_url=db_url)
+        setup = bench.Nugat(work, 1, env)
+        rows.append(
+            (
+                "data generated straight into the database (setup, not a goal)",
+                f"{time.perf_counter() - began:.0f} s",
+            )
+        )
+        key = bench.make_key(setup)
+        add_big_id(db_url or f"sqlite:///{(work / 'nugat.db').resolve()}", work, "bench")
+        began = time.perf_counter()
+        subprocess.run([*bench.NUGAT, "rebuild"], env=env, check=True, capture_output=True, timeout=3600)
+        rows.append(
+            (
+                "`nugat rebuild` (every id's documents and search entries)",
+                f"{time.perf_counter() - began:.1f} s",
+            )
+        )
+
+        server = bench.Nugat(work, 2, env)
+        began = time.perf_counter()
+        server.start(timeout=600)
+        stack.callback(server.stop)
+        started = (time.perf_counter() - began) * 1000
+        with httpx.Client(timeout=300) as client:
+            first, response = timed_get(client, f"{server.url}/v3/search?q=json&take=20")
+            assert response.status_code == 200, response.text
+            total = response.json()["totalHits"]
+            rows.append(
+                (
+                    "start to /health answering; first search after it (q=json)",
+                    f"{started:.0f} ms; {first:.0f} ms ({total:,} hits)",
+                )
+            )
+            rows.append(("worker RSS after the first search", rss_mb(server)))
+            for label, query in QUERIES:
+                result = bench.one_at_a_time(f"{server.url}/v3/search?{query}", args.seconds, most=400)
+                rows.append(
+                    (
+                        f"search {label}, one at a time: p50 / p99",
+                        f"{result.p50:.1f} / {result.p99:.1f} ms ({result.rps:.0f} req/s)",
+                    )
+                )
+            for label, query in QUERIES[:3]:
+                result = bench.wrk(wrk_bin, f"{server.url}/v3/search?{query}", args.seconds, connections=16)
+                errors = f", {result.errors} errors" if result.errors else ""
+                rows.append(
+                    (
+                        f"search {label}, 16 concurrent (wrk): rate, p99",
+                        f"{result.rps:.0f} req/s, p99 {result.p99:.1f} ms{errors}",
+                    )
+                )
+            rows.append(("worker RSS after the searches", rss_mb(server)))
+
+            host, port = server.url.removeprefix("http://").rsplit(":", 1)
+            conn = http.client.HTTPConnection(host, int(port), timeout=120)
+            run = uuid.uuid4().hex[:6]
+            latencies, visible, failures, at_once = [], [], 0, 0
+            deadline = time.monotonic() + 120
+            for n in range(args.pushes):
+                if time.monotonic() > deadline:
+                    break
+                package_id = f"Scale.New{run}.N{n}"
+                ms, status = push_one(conn, key, bench.nupkg(package_id, "1.0.0", payload=1024))
+                latencies.append(ms)
+                failures += status != 201
+                # Search right after the push, on whichever worker answers: until it shows (bounded).
+                began = time.perf_counter()
+                for _ in range(100):
+                    found = client.get(f"{server.url}/v3/search?q=packageid:{package_id.lower()}").json()
+                    if found["totalHits"]:
+                        break
+                    time.sleep(0.01)
+                visible.append((time.perf_counter() - began) * 1000)
+                at_once += bool(found["totalHits"]) and _ == 0
+            rows.append(
+                (
+                    f"push of a new id ({len(latencies)} pushes{f', {failures} failed' if failures else ''}):"
+                    " p50 / p99",
+                    f"{statistics.median(latencies):.1f} / {pct(latencies, 0.99):.1f} ms",
+                )
+            )
+            rows.append(
+                (
+                    "search right after a push, either worker: time until it shows, p50 / max",
+                    f"{statistics.median(visible):.1f} / {max(visible):.1f} ms (shown by the first query "
+                    f"after {at_once} of {len(visible)} pushes)",
+                )
+            )
+
+            latencies, failures = [], 0
+            deadline = time.monotonic() + 120
+            for n in range(args.pushes):
+                if time.monotonic() > deadline:
+                    break
+                ms, status = push_one(conn, key, bench.nupkg(BIG_ID, f"1.{run_int(run)}.{n}", payload=1024))
+                latencies.append(ms)
+                failures += status != 201
+            rows.append(
+                (
+                    f"push to an id with {BIG_VERSIONS:,} versions ({len(latencies)} pushes"
+                    f"{f', {failures} failed' if failures else ''}): p50 / p99",
+                    f"{statistics.median(latencies):.1f} / {pct(latencies, 0.99):.1f} ms",
+                )
+            )
+            conn.close()
+            rows.append(("worker RSS at the end", rss_mb(server)))
+        server.stop()
+        if not args.no_crash_start:
+            # A machine crash: the marker of unsynced documents left by another boot makes the start rebuild.
+            (work / "storage" / ".unsynced").write_text("a-boot-before-the-crash\n")
+            began = time.perf_counter()
+            server.start(timeout=3600)
+            rows.append(
+                (
+                    "start after a machine crash (every document rebuilt before serving)",
+                    f"{time.perf_counter() - began:.1f} s",
+                )
+            )
+            server.stop()
+        database = "PostgreSQL" if args.postgres else "SQLite"
+        print(
+            f"\nnugat at scale: {args.versions:,} versions ({ids:,} ids + one of {BIG_VERSIONS:,}), "
+            f"{database}, nugat serve --workers 2\n{facts}; after: load average {os.getloadavg()[0]:.2f}\n"
+        )
+        print("| measure | result |")
+        print("|---|---|")
+        for measure, value in rows:
+            print(f"| {measure} | {value} |")
+    return 0
+
+
+def run_int(run: str) -> int:
+    return int(run, 16) % 1000 + 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

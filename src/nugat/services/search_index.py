@@ -1,0 +1,210 @@
+"""Keeps ``search_entries`` (what search reads) in step with the ids: one call per change, in its transaction.
+
+For each id: its listed versions, the latest of them in each of search's four views (prerelease or not,
+SemVer 2.0.0 or not), and one row per distinct latest version, flagged with the views it is the latest of
+(most ids have one row). The database's text index (``pg_trgm`` on PostgreSQL, FTS5 on SQLite) follows
+the rows, so every process sees a change as soon as it commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+
+from nugat.db.models import (
+    Account,
+    PackageOwner,
+    PackageRegistration,
+    PackageVersion,
+    SearchEntry,
+    table,
+)
+from nugat.versions import version_key
+
+REGS = table(PackageRegistration)
+VERSIONS = table(PackageVersion)
+OWNERS = table(PackageOwner)
+ACCOUNTS = table(Account)
+ENTRIES = table(SearchEntry)
+
+# (prerelease, semver2) of each view, and the column flagging it.
+VIEWS = {(False, False): "in_release", (True, False): "in_prerelease", (False, True): "in_semver2"}
+VIEWS[(True, True)] = "in_all"
+BATCH = 500
+
+_DROP = delete(ENTRIES).where(ENTRIES.c.registration_id.in_(bindparam("rids", expanding=True)))
+_REGS = select(REGS.c.id, REGS.c.package_id, REGS.c.id_lower, REGS.c.total_downloads).where(
+    REGS.c.id.in_(bindparam("rids", expanding=True))
+)
+_OWNERS = (
+    select(OWNERS.c.registration_id, ACCOUNTS.c.name)
+    .join(ACCOUNTS, ACCOUNTS.c.id == OWNERS.c.account_id)
+    .where(OWNERS.c.registration_id.in_(bindparam("rids", expanding=True)))
+)
+_LISTED = select(
+    VERSIONS.c.id,
+    VERSIONS.c.registration_id,
+    VERSIONS.c.version,
+    VERSIONS.c.is_prerelease,
+    VERSIONS.c.is_semver2,
+).where(VERSIONS.c.registration_id.in_(bindparam("rids", expanding=True)), VERSIONS.c.listed.is_(True))
+_DETAILS = select(VERSIONS.c.id, VERSIONS.c.search_text, VERSIONS.c.metadata_json).where(
+    VERSIONS.c.id.in_(bindparam("vids", expanding=True))
+)
+_ADD = insert(ENTRIES)
+
+
+def words(values: Sequence[str]) -> str:
+    """Lowercased words between spaces, with a space at each end (`` json parser ``): a whole word is
+    found as `` word ``."""
+    return " " + " ".join(v.lower() for v in values if v) + " "
+
+
+def _entry(
+    reg: Any, version_id: int, views: list[str], text: str, meta: dict[str, Any], owners: list[str]
+) -> dict[str, Any]:
+    types = [p["name"] for p in meta.get("package_types", []) if p.get("name")]
+    return {
+        "registration_id": reg.id,
+        "version_id": version_id,
+        **{column: column in views for column in VIEWS.values()},
+        "package_id": reg.package_id,
+        "id_lower": reg.id_lower,
+        "search_text": text,
+        "title": (meta.get("title") or "").lower(),
+        "description": (meta.get("description") or "").lower(),
+        "authors": "\n".join(a.lower() for a in meta.get("authors", [])),
+        "tags": words([t for tag in meta.get("tags", []) for t in tag.split()]),
+        "owners": words(owners),
+        "package_types": words(types),
+        "downloads": reg.total_downloads,
+    }
+
+
+def index_ids(c: Connection, reg_ids: Sequence[int]) -> None:
+    """Rewrite the search entries of these ids from the state of transaction ``c``."""
+    for start in range(0, len(reg_ids), BATCH):
+        _index(c, list(reg_ids[start : start + BATCH]))
+
+
+def _index(c: Connection, reg_ids: list[int]) -> None:
+    c.execute(_DROP, {"rids": reg_ids})
+    listed: dict[int, list[Any]] = {}
+    for row in c.execute(_LISTED, {"rids": reg_ids}):
+        listed.setdefault(row.registration_id, []).append(row)
+    latest: dict[int, dict[int, list[str]]] = {}  # reg id: version id: the views it is the latest of
+    for reg_id, rows in listed.items():
+        rows.sort(key=lambda r: version_key(r.version))
+        for (prerelease, semver2), column in VIEWS.items():
+            chosen = [
+                r for r in rows if (prerelease or not r.is_prerelease) and (semver2 or not r.is_semver2)
+            ]
+            if chosen:
+                latest.setdefault(reg_id, {}).setdefault(chosen[-1].id, []).append(column)
+    _add(c, latest)
+
+
+def _add(c: Connection, latest: dict[int, dict[int, list[str]]]) -> None:
+    """Insert the entries of these ids: for each, its latest versions and the views they are latest in."""
+    wanted = [vid for views in latest.values() for vid in views]
+    if not wanted:
+        return
+    reg_ids = list(latest)
+    regs = {r.id: r for r in c.execute(_REGS, {"rids": reg_ids})}
+    owners: dict[int, list[str]] = {}
+    for reg_id, name in c.execute(_OWNERS, {"rids": reg_ids}):
+        owners.setdefault(reg_id, []).append(name)
+    details = {vid: (text, meta) for vid, text, meta in c.execute(_DETAILS, {"vids": wanted})}
+    rows = [
+        _entry(regs[reg_id], vid, views, *details[vid], sorted(owners.get(reg_id, []), key=str.lower))
+        for reg_id, by_version in latest.items()
+        if reg_id in regs
+        for vid, views in by_version.items()
+    ]
+    c.execute(_ADD, rows)
+
+
+_ADDED = select(
+    VERSIONS.c.id, VERSIONS.c.version, VERSIONS.c.is_prerelease, VERSIONS.c.is_semver2, VERSIONS.c.listed
+).where(VERSIONS.c.registration_id == bindparam("rid"), VERSIONS.c.version_lower == bindparam("added"))
+_CURRENT = (
+    select(ENTRIES.c.version_id, VERSIONS.c.version, *(ENTRIES.c[column] for column in VIEWS.values()))
+    .join(VERSIONS, VERSIONS.c.id == ENTRIES.c.version_id)
+    .where(ENTRIES.c.registration_id == bindparam("rid"))
+)
+
+
+def index_added(c: Connection, reg_id: int, added: str) -> None:
+    """After a push of version ``added`` (lowercased) to an id whose entries were current before it: the
+    new version becomes the latest of the views where it sorts above the latest; the id's other versions
+    are not read (a push to an id of thousands of versions stays cheap)."""
+    new = c.execute(_ADDED, {"rid": reg_id, "added": added}).first()
+    if new is None or not new.listed:
+        index_ids(c, [reg_id])
+        return
+    latest: dict[str, tuple[int, str]] = {}  # view column: (version id, version)
+    for row in c.execute(_CURRENT, {"rid": reg_id}):
+        for column in VIEWS.values():
+            if row._mapping[column]:
+                latest[column] = (row.version_id, row.version)
+    changed = False
+    for (prerelease, semver2), column in VIEWS.items():
+        if (prerelease or not new.is_prerelease) and (semver2 or not new.is_semver2):
+            old = latest.get(column)
+            if old is None or version_key(new.version) > version_key(old[1]):
+                latest[column] = (new.id, new.version)
+                changed = True
+    if not changed:
+        return
+    by_version: dict[int, list[str]] = {}
+    for column, (vid, _) in latest.items():
+        by_version.setdefault(vid, []).append(column)
+    c.execute(_DROP, {"rids": [reg_id]})
+    _add(c, {reg_id: by_version})
+
+
+def all_ids(c: Connection) -> Iterator[list[int]]:
+    """Every registration id, in batches (bounded memory whatever the feed's size)."""
+    last = 0
+    while True:
+        ids = list(
+            c.execute(select(REGS.c.id).where(REGS.c.id > last).order_by(REGS.c.id).limit(5000)).scalars()
+        )
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def index_all(c: Connection) -> int:
+    """Rewrite every id's entries (``nugat rebuild``, the migration, data put straight into the database)."""
+    count = 0
+    for ids in all_ids(c):
+        index_ids(c, ids)
+        count += len(ids)
+    return count
+
+
+_SYNC_DOWNLOADS = (
+    update(ENTRIES)
+    .where(
+        ENTRIES.c.downloads
+        != select(REGS.c.total_downloads).where(REGS.c.id == ENTRIES.c.registration_id).scalar_subquery()
+    )
+    .values(
+        downloads=select(REGS.c.total_downloads)
+        .where(REGS.c.id == ENTRIES.c.registration_id)
+        .scalar_subquery()
+    )
+)
+
+
+def sync_downloads(c: Connection) -> int:
+    """Copy the ids' download totals into the entries that rank by them; the number of entries changed."""
+    return int(c.execute(_SYNC_DOWNLOADS).rowcount or 0)
+
+
+def count(c: Connection) -> int:
+    return int(c.execute(select(func.count()).select_from(ENTRIES)).scalar_one())

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nugat import metrics, oidc
 from nugat.core import Core
+from nugat.keys import Scope, scope_help
 from nugat.logs import FORMATS, logging_config
 from nugat.protocol.upload import remove_abandoned
 from nugat.proxies import InvalidProxySetting
@@ -85,6 +86,7 @@ def _follow_documents_base(core: Core) -> None:
 # Slow clients (headers or bodies trickled, idle keep-alives) must not keep others out. granian's
 # backpressure counts connections, not requests, and defaults to its backlog (1,024): that many slow
 # connections held every new one in the kernel's queue until a 30 s header timeout freed a slot.
+SCOPES = [scope.value for scope in Scope]  # --scope's choices
 BACKPRESSURE = 32_768  # connections a worker accepts at once: bounded by the open-file limit instead
 BACKLOG = 4096  # connections the kernel queues before they are accepted (capped by net.core.somaxconn)
 HEADER_READ_TIMEOUT_MS = 10_000  # headers not complete in 10 s, or an idle keep-alive for 10 s: closed
@@ -510,7 +512,7 @@ def _policy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--environment", help="the CI environment the job must run in (optional)")
     p.add_argument("--ref", help="GitLab: the branch or tag the job must run for (optional)")
     p.add_argument("--subject", help="other OIDC issuers: the sub claim the token must carry")
-    p.add_argument("--scope", action="append", choices=["push", "push-version", "unlist"], required=True)
+    p.add_argument("--scope", action="append", choices=SCOPES, required=True, help=scope_help())
     p.add_argument("--glob", action="append", help="package id glob, such as Contoso.*")
     p.add_argument("--package", action="append", help="a package id")
     p.add_argument(
@@ -585,7 +587,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--owner", help="the package owner the key acts for: the user (default) or one of its orgs"
     )
-    p.add_argument("--scope", action="append", choices=["push", "push-version", "unlist"], required=True)
+    p.add_argument("--scope", action="append", choices=SCOPES, required=True, help=scope_help())
     p.add_argument("--glob", action="append", help="package id glob, such as * or Contoso.*")
     p.add_argument("--package", action="append", help="a package id")
     p.add_argument("--expires-in-days", type=int, help="1 to 365 (default 365)")
@@ -601,7 +603,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True)
     p.add_argument("key_id")
     p.add_argument("--name")
-    p.add_argument("--scope", action="append", choices=["push", "push-version", "unlist"])
+    p.add_argument(
+        "--scope",
+        action="append",
+        choices=SCOPES,
+        help=f"only the key's own, which never change: {scope_help()}",
+    )
     p.add_argument("--glob", action="append")
     p.add_argument("--package", action="append")
     p.add_argument("--clear-globs", action="store_true")

@@ -74,6 +74,9 @@ class Scope(StrEnum):
         return next((scope for scope in cls if scope.value == name), None)
 
 
+DEFAULT_SCOPE = Scope.PUSH  # checked on a new key's (and policy's) form, as on nuget.org
+
+
 def scope_actions() -> dict[Action, list[Scope]]:
     """The key form's checkboxes in order, each with its scopes (several: the kinds it offers)."""
     actions: dict[Action, list[Scope]] = {}

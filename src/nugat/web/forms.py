@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from nugat import keys
-from nugat.keys import Action, Scope, scope_actions
+from nugat.keys import DEFAULT_SCOPE, Action, Scope, scope_actions
 from nugat.services.accounts import KeyView
 
 EXPIRY_CHOICES = (1, 90, 180, 270, 365)
@@ -30,7 +30,7 @@ def _sentence(message: str) -> str:
 
 
 def _default_scopes() -> dict[str, str]:
-    return {Scope.PUSH.action.name: Scope.PUSH.value}
+    return {DEFAULT_SCOPE.action.name: DEFAULT_SCOPE.value}
 
 
 @dataclass

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nugat import oidc
-from nugat.keys import Scope
+from nugat.keys import DEFAULT_SCOPE, Scope
 from nugat.protocol.http import base_url, client_address
 from nugat.services import NotFound, ServiceError
 from nugat.services.trusted import DEFAULT_KEY_MINUTES, MAX_KEY_MINUTES, PolicySettings, PolicyView
@@ -51,7 +51,7 @@ def _form_values(view: PolicyView | None, visitor: Visitor | None = None) -> dic
         fields = visitor.fields()
         return {**fields, "scopes": [s.value for s in Scope if fields.get(f"scope-{s.value}")]}
     if view is None:
-        return {"scopes": [Scope.PUSH.value], "key_minutes": DEFAULT_KEY_MINUTES}
+        return {"scopes": [DEFAULT_SCOPE.value], "key_minutes": DEFAULT_KEY_MINUTES}
     return {
         **view.criteria.as_json(),
         "owner": view.criteria.owner,

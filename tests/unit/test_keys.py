@@ -213,6 +213,15 @@ def test_every_scope_has_its_label_help_and_one_checkbox_of_the_key_form() -> No
     assert [scope for kinds in actions.values() for scope in kinds] == list(Scope)  # each once, in order
     names = [action.name for action in actions]
     assert len(set(names)) == len(names)
+    assert not {*names, *(f"{n}_kind" for n in names)} & {
+        "csrf",
+        "once",
+        "name",
+        "owner",
+        "glob",
+        "package",
+        "expires",
+    }
     for action, kinds in actions.items():
         assert re.fullmatch(r"[a-z][a-z-]*", action.name) and action.label[:1].isupper()
         if len(kinds) == 1:  # a checkbox of its own: the scope's name and label

@@ -86,7 +86,6 @@ def _follow_documents_base(core: Core) -> None:
 # Slow clients (headers or bodies trickled, idle keep-alives) must not keep others out. granian's
 # backpressure counts connections, not requests, and defaults to its backlog (1,024): that many slow
 # connections held every new one in the kernel's queue until a 30 s header timeout freed a slot.
-SCOPES = [scope.value for scope in Scope]  # --scope's choices
 BACKPRESSURE = 32_768  # connections a worker accepts at once: bounded by the open-file limit instead
 BACKLOG = 4096  # connections the kernel queues before they are accepted (capped by net.core.somaxconn)
 HEADER_READ_TIMEOUT_MS = 10_000  # headers not complete in 10 s, or an idle keep-alive for 10 s: closed
@@ -503,6 +502,9 @@ def cmd_package_trusted_only(args: argparse.Namespace) -> int:
     state = "only keys minted by trusted publishing" if args.state == "on" else "any key allowed"
     print(f"{args.package}: {state}")
     return 0
+
+
+SCOPES = [scope.value for scope in Scope]  # --scope's choices, for keys and policies
 
 
 def _policy_arguments(p: argparse.ArgumentParser) -> None:

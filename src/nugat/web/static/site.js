@@ -44,8 +44,8 @@ function setUpOwnerChoice() {
 // On the key form, a scope checkbox's kinds (Push's two: radio buttons named "push_kind") are choices
 // only while it is checked (the server ignores them otherwise).
 function setUpScopeKinds() {
-  const names = new Set([...document.querySelectorAll("input[type='radio'][name$='_kind']")].map((r) => r.name));
-  for (const name of names) {
+  const radios = document.querySelectorAll("input[type='radio'][name$='_kind']");
+  for (const name of new Set([...radios].map((radio) => radio.name))) {
     const box = document.getElementById(name.slice(0, -"_kind".length));
     const kinds = document.querySelectorAll(`input[name='${name}']`);
     if (!box) { continue; }

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nugat import metrics, oidc
 from nugat.core import Core
+from nugat.keys import Scope, scope_help
 from nugat.logs import FORMATS, logging_config
 from nugat.protocol.upload import remove_abandoned
 from nugat.proxies import InvalidProxySetting
@@ -503,6 +504,9 @@ def cmd_package_trusted_only(args: argparse.Namespace) -> int:
     return 0
 
 
+SCOPES = [scope.value for scope in Scope]  # --scope's choices, for keys and policies
+
+
 def _policy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repository-owner", help="GitHub: the repository's owner; GitLab: the namespace path")
     p.add_argument("--repository", help="GitHub: owner/repo or repo; GitLab: the project (path or name)")
@@ -510,7 +514,7 @@ def _policy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--environment", help="the CI environment the job must run in (optional)")
     p.add_argument("--ref", help="GitLab: the branch or tag the job must run for (optional)")
     p.add_argument("--subject", help="other OIDC issuers: the sub claim the token must carry")
-    p.add_argument("--scope", action="append", choices=["push", "push-version", "unlist"], required=True)
+    p.add_argument("--scope", action="append", choices=SCOPES, required=True, help=scope_help())
     p.add_argument("--glob", action="append", help="package id glob, such as Contoso.*")
     p.add_argument("--package", action="append", help="a package id")
     p.add_argument(
@@ -585,7 +589,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--owner", help="the package owner the key acts for: the user (default) or one of its orgs"
     )
-    p.add_argument("--scope", action="append", choices=["push", "push-version", "unlist"], required=True)
+    p.add_argument("--scope", action="append", choices=SCOPES, required=True, help=scope_help())
     p.add_argument("--glob", action="append", help="package id glob, such as * or Contoso.*")
     p.add_argument("--package", action="append", help="a package id")
     p.add_argument("--expires-in-days", type=int, help="1 to 365 (default 365)")
@@ -601,7 +605,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True)
     p.add_argument("key_id")
     p.add_argument("--name")
-    p.add_argument("--scope", action="append", choices=["push", "push-version", "unlist"])
+    p.add_argument(
+        "--scope",
+        action="append",
+        choices=SCOPES,
+        help=f"only the key's own, which never change: {scope_help()}",
+    )
     p.add_argument("--glob", action="append")
     p.add_argument("--package", action="append")
     p.add_argument("--clear-globs", action="store_true")

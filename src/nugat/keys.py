@@ -28,10 +28,71 @@ MAX_EXPIRY_DAYS = 365
 EXPIRY_WARNING = timedelta(days=10)
 
 
+@dataclass(frozen=True)
+class Action:
+    """A checkbox of the key form that offers several scopes as its kinds, chosen by radio buttons."""
+
+    name: str  # the checkbox's field (its radio buttons post ``<name>_kind``)
+    label: str
+
+
+PUSHING = Action("push", "Push")
+
+
 class Scope(StrEnum):
-    PUSH = "push"  # push new packages and new versions
-    PUSH_VERSION = "push-version"  # push only new versions of packages the owner already owns
-    UNLIST = "unlist"  # unlist and relist
+    """What a key may do: the one place a scope is defined, with how the pages and the CLI name it.
+
+    ``label`` is the pages' name for it, ``help`` the CLI's. ``action`` is the key form's checkbox it
+    sits under: scopes sharing an ``Action`` are its kinds, the broadest first (choosing both keeps the
+    first); a scope given none has a checkbox of its own. What each scope allows is decided in ``authz``.
+    """
+
+    label: str
+    help: str
+    action: Action
+
+    def __new__(cls, value: str, label: str, help_: str, action: Action | None = None) -> Scope:
+        scope = str.__new__(cls, value)
+        scope._value_ = value
+        scope.label, scope.help = label, help_
+        scope.action = action or Action(value, label)
+        return scope
+
+    PUSH = "push", "Push new packages and package versions", "push new packages and new versions", PUSHING
+    PUSH_VERSION = (
+        "push-version",
+        "Push only new package versions",
+        "push only new versions of existing packages",
+        PUSHING,
+    )
+    UNLIST = "unlist", "Unlist package", "unlist and relist versions"
+
+    @classmethod
+    def named(cls, text: str) -> Scope | None:
+        """The scope called ``text`` (in any case), or None."""
+        name = text.strip().lower()
+        return next((scope for scope in cls if scope.value == name), None)
+
+
+DEFAULT_SCOPE = Scope.PUSH  # checked on a new key's (and policy's) form, as on nuget.org
+
+
+def scope_actions() -> dict[Action, list[Scope]]:
+    """The key form's checkboxes in order, each with its scopes (several: the kinds it offers)."""
+    actions: dict[Action, list[Scope]] = {}
+    for scope in Scope:
+        actions.setdefault(scope.action, []).append(scope)
+    return actions
+
+
+def one_of(items: Iterable[str]) -> str:
+    """``a, b or c``: the choices a message offers."""
+    return _and(items, "or")
+
+
+def scope_help() -> str:
+    """The CLI's help for ``--scope``: each scope and what it allows."""
+    return "; ".join(f"{scope.value}: {scope.help}" for scope in Scope) + " (repeat for several)"
 
 
 class InvalidKeySettings(ValueError):
@@ -125,9 +186,9 @@ def _glob_problem(glob: str) -> str:
     return f"{shown} contains {_and(_shown_char(c) for c in bad)}"
 
 
-def _and(items: Iterable[str]) -> str:
+def _and(items: Iterable[str], conjunction: str = "and") -> str:
     listed = list(items)
-    return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
+    return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} {conjunction} {listed[-1]}"
 
 
 def glob_problems(bad: list[str]) -> str:
@@ -143,18 +204,22 @@ def normalize_settings(
     scopes: list[str], globs: list[str], packages: list[str], expires_in_days: int | None
 ) -> tuple[list[str], list[str], list[str], int]:
     """Validate a key's settings as the create/edit forms and CLI give them; return them cleaned."""
-    clean_scopes: list[str] = []
+    every = one_of(Scope)
+    chosen: list[Scope] = []
     for scope in scopes:
-        try:
-            value = Scope(scope.strip().lower()).value
-        except ValueError:
-            raise InvalidKeySettings(f"unknown scope {scope!r}: use push, push-version or unlist") from None
-        if value not in clean_scopes:
-            clean_scopes.append(value)
-    if not clean_scopes:
-        raise InvalidKeySettings("choose at least one scope: push, push-version or unlist")
-    if Scope.PUSH in clean_scopes and Scope.PUSH_VERSION in clean_scopes:
-        clean_scopes.remove(Scope.PUSH_VERSION)  # push already allows new versions
+        value = Scope.named(scope)
+        if value is None:
+            raise InvalidKeySettings(f"unknown scope {scope!r}: use {every}")
+        if value not in chosen:
+            chosen.append(value)
+    if not chosen:
+        raise InvalidKeySettings(f"choose at least one scope: {every}")
+    order = list(Scope)  # of one action's kinds, only the broadest: push already allows new versions
+    clean_scopes = [
+        s.value
+        for s in chosen
+        if not any(o.action == s.action and order.index(o) < order.index(s) for o in chosen)
+    ]
     clean_globs = [g.strip() for g in globs if g.strip()]
     bad_globs = [g for g in clean_globs if not _GLOB_RE.match(g)]
     if bad_globs:

@@ -15,6 +15,7 @@ from nugat.cli import main
 from nugat.clock import utcnow
 from nugat.core import Core
 from nugat.db.models import ApiKey
+from nugat.keys import Scope
 from nugat.services import KeyRefused
 from nugat.settings import Settings
 from support.zips import package
@@ -127,3 +128,17 @@ def test_keys_and_users_over_their_life_from_the_command_line(
         assert action in actions
     deleted = next(e for e in json.loads(out) if e["action"] == "user.delete")
     assert deleted["account"] == "deleted user" and deleted["detail"]["name"] == "carol"
+
+
+@pytest.mark.parametrize(
+    "command", [["key", "create"], ["key", "edit"], ["policy", "create"], ["policy", "edit"]]
+)
+def test_scope_choices_and_help_name_every_scope(
+    command: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # one line per option
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    shown = capsys.readouterr().out
+    assert f"--scope {{{','.join(Scope)}}}" in shown
+    assert all(f"{scope.value}: {scope.help}" in shown for scope in Scope)

@@ -1,4 +1,4 @@
-"""API keys (``nugat.keys``): format, checksum, parsing of hostile input, hashing, glob matching."""
+"""API keys (``nugat.keys``): format, checksum, parsing of hostile input, hashing, glob matching, scopes."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from hypothesis import strategies as st
 from nugat.keys import (
     InvalidKeySettings,
     ParsedKey,
+    Scope,
     glob_matches,
     hash_secret,
     new_key,
     new_key_id,
     normalize_settings,
     parse_key,
+    scope_actions,
+    scope_help,
     verify_secret,
 )
 
@@ -201,3 +204,44 @@ def test_every_bad_glob_is_named_at_once_in_sentences() -> None:
 def test_expiry_outside_one_to_365_days_is_refused(days: int) -> None:
     with pytest.raises(InvalidKeySettings, match="expiration must be 1 to 365 days"):
         normalize_settings(["push"], ["*"], [], days)
+
+
+# --- scopes: each defined once, with the names the pages and the CLI give it ------------------------------
+
+
+def test_every_scope_has_its_label_help_and_one_checkbox_of_the_key_form() -> None:
+    actions = scope_actions()
+    assert [scope for kinds in actions.values() for scope in kinds] == list(Scope)  # each once, in order
+    names = [action.name for action in actions]
+    assert len(set(names)) == len(names)
+    assert not {*names, *(f"{n}_kind" for n in names)} & {
+        "csrf",
+        "once",
+        "name",
+        "owner",
+        "glob",
+        "package",
+        "expires",
+    }
+    for action, kinds in actions.items():
+        assert re.fullmatch(r"[a-z][a-z-]*", action.name) and action.label[:1].isupper()
+        if len(kinds) == 1:  # a checkbox of its own: the scope's name and label
+            assert (action.name, action.label) == (kinds[0].value, kinds[0].label)
+    for scope in Scope:
+        assert scope.label[:1].isupper() and scope.help[:1].islower()
+        assert f"{scope.value}: {scope.help}" in scope_help()
+    assert Scope.named(" Push-Version ") is Scope.PUSH_VERSION and Scope.named("delete") is None
+
+
+def test_of_one_checkboxs_kinds_a_key_keeps_only_the_broadest() -> None:
+    assert Scope.PUSH.action == Scope.PUSH_VERSION.action != Scope.UNLIST.action
+    assert normalize_settings(["push-version", "UNLIST", "push"], ["*"], [], None)[0] == ["unlist", "push"]
+    assert normalize_settings(["push-version", "push-version"], ["*"], [], None)[0] == ["push-version"]
+
+
+def test_the_messages_offer_every_scope() -> None:
+    every = "push, push-version or unlist"
+    with pytest.raises(InvalidKeySettings, match=f"^unknown scope 'delete': use {every}$"):
+        normalize_settings(["delete"], ["*"], [], None)
+    with pytest.raises(InvalidKeySettings, match=f"^choose at least one scope: {every}$"):
+        normalize_settings([], ["*"], [], None)

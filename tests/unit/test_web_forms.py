@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from nugat.keys import Scope, scope_actions
 from nugat.services import ServiceError
 from nugat.services.accounts import KeyView
 from nugat.web import display, formbody
@@ -117,17 +118,45 @@ def test_editing_checks_no_expiry_and_round_trips_a_key() -> None:
         last_used=None,
     )
     form = KeyForm.from_key(key)
-    assert (form.push, form.push_kind, form.unlist, form.glob) == (
-        True,
-        "push-version",
-        True,
-        "Alice.*, Tools.*",
-    )
+    assert (form.chosen, form.glob) == ({"push": "push-version", "unlist": "unlist"}, "Alice.*, Tools.*")
     form.expires_in_days = 0
     assert form.validate(CHOICES, creating=False), form.errors
     assert (form.scopes, form.globs, form.packages) == (key.scopes, key.globs, key.packages)
     unlist_only = KeyForm.from_key(KeyView(**{**key.__dict__, "scopes": ["unlist"]}))
-    assert (unlist_only.push, unlist_only.scopes) == (False, ["unlist"])
+    assert ("push" in unlist_only.chosen, unlist_only.scopes) == (False, ["unlist"])
+
+
+@pytest.mark.parametrize("scope", list(Scope))
+def test_every_scope_is_read_from_its_checkbox_and_shown_again(scope: Scope) -> None:
+    fields = {"name": "k", "owner": "alice", "glob": "*", "expires": "1", scope.action.name: "on"}
+    if len(scope_actions()[scope.action]) > 1:
+        fields[f"{scope.action.name}_kind"] = scope.value
+    form = parsed(**fields)
+    assert form.validate(CHOICES, creating=True), form.errors
+    assert form.scopes == [scope.value]
+    key = KeyView(
+        id="abc",
+        name="k",
+        owner="alice",
+        scopes=[scope.value],
+        globs=["*"],
+        packages=[],
+        created=NOW,
+        expires=NOW + timedelta(days=1),
+        last_used=None,
+    )
+    shown = KeyForm.from_key(key)
+    assert shown.chosen == form.chosen and shown.shown_kind(scope.action) == scope.value
+    assert display.scope_label(scope.value) == scope.label
+
+
+def test_the_scope_errors_name_the_checkboxes() -> None:
+    none = parsed(name="k", owner="alice", glob="*", expires="1")
+    unclear = parsed(name="k", owner="alice", glob="*", expires="1", push="on", push_kind="delete")
+    assert not none.validate(CHOICES, creating=True) and not unclear.validate(CHOICES, creating=True)
+    assert none.errors == {"scopes": "Choose at least one scope: Push or Unlist package"}
+    assert unclear.errors == {"scopes": "Choose what the key may push"}
+    assert unclear.shown_kind(Scope.PUSH.action) == "push"  # the radio shows the broadest kind again
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from starlette.testclient import TestClient
 
+from nugat.keys import Scope, scope_actions
 from web.helpers import PASSWORD, Site, csrf_of, field_errors, nupkg, page_text
 
 NEW_KEY = "/account/apikeys/new"
@@ -133,6 +134,16 @@ def test_without_push_its_two_kinds_are_ignored(alice: Site) -> None:
     assert not re.search(r'id="push" name="push" value="on" checked', refused.text)  # Push stays off
     # site.js disables the two kinds while Push is unchecked (tests/browser); the page names them for it
     assert 'id="push-kinds"' in refused.text and refused.text.count('name="push_kind"') == 2
+
+
+def test_the_key_form_offers_every_scope_under_its_checkbox(alice: Site) -> None:
+    html = alice.get(NEW_KEY).text
+    for action, kinds in scope_actions().items():
+        assert f'<input type="checkbox" id="{action.name}" name="{action.name}" value="on"' in html
+        assert f'<label for="{action.name}">{action.label}</label>' in html
+        radios = re.findall(rf'name="{action.name}_kind" value="([^"]+)"', html)
+        assert radios == ([scope.value for scope in kinds] if len(kinds) > 1 else [])
+    assert all(f">{scope.label}</label>" in html for scope in Scope)
 
 
 def test_a_refused_expiration_shows_the_choice_or_the_default_never_one_day(alice: Site) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
+from nugat.keys import Scope
 from support.oidc_issuer import LoopbackIssuer, github_claims, running_issuer
 from web.helpers import MakeSite, Site, field_errors, nupkg, page_text
 
@@ -67,6 +68,20 @@ def test_an_owner_adds_a_policy_and_sees_how_to_use_it(tp: Site, issuer: Loopbac
     listing = page_text(tp.get("/account/trusted-publishing").text)
     assert "Bound to the repository it was first used by" in listing
     assert "trusted publishing: GitHub Actions contoso/lib .github/workflows/release.yml run 777" in listing
+
+
+def test_the_policy_form_offers_every_scope_and_keeps_the_chosen_ones(tp: Site) -> None:
+    html = tp.get("/account/trusted-publishing/new?kind=github").text
+    for scope in Scope:
+        box = f'id="scope-{scope.value}" name="scope-{scope.value}" value="on"'
+        assert box in html and f'<label for="scope-{scope.value}">{scope.label}</label>' in html
+    assert 'name="scope-push" value="on" checked' in html  # the default, as for a key
+    chosen = {f"scope-{scope.value}": "on" for scope in Scope}
+    tp.submit(
+        "/account/trusted-publishing/new?kind=github", "/account/trusted-publishing", {**FORM, **chosen}
+    )
+    kept = [scope.value for scope in Scope if scope is not Scope.PUSH_VERSION]  # push allows new versions
+    assert tp.core.trusted.policies()[0].scopes == kept
 
 
 def test_a_bad_policy_form_says_why(tp: Site) -> None:

@@ -11,12 +11,6 @@ from nugat.clock import utcnow
 from nugat.keys import Scope
 from nugat.versions import InvalidVersion, parse_range
 
-SCOPE_LABELS = {
-    Scope.PUSH.value: "Push new packages and package versions",
-    Scope.PUSH_VERSION.value: "Push only new package versions",
-    Scope.UNLIST.value: "Unlist package",
-}
-
 
 def date(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d") if value else "never"
@@ -36,7 +30,9 @@ def expiry(expires: datetime, now: datetime | None = None) -> str:
 
 
 def scope_label(scope: str) -> str:
-    return SCOPE_LABELS.get(scope, scope)
+    """A scope as the pages name it (``Scope.label``)."""
+    known = Scope.named(scope)
+    return known.label if known else scope
 
 
 def count(n: int, noun: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from nugat import keys
-from nugat.keys import Scope
+from nugat.keys import DEFAULT_SCOPE, Action, Scope, scope_actions
 from nugat.services.accounts import KeyView
 
 EXPIRY_CHOICES = (1, 90, 180, 270, 365)
@@ -29,13 +29,17 @@ def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:]
 
 
+def _default_scopes() -> dict[str, str]:
+    return {DEFAULT_SCOPE.action.name: DEFAULT_SCOPE.value}
+
+
 @dataclass
 class KeyForm:
     name: str = ""
     owner: str = ""
-    push: bool = True
-    push_kind: str = Scope.PUSH.value
-    unlist: bool = False
+    # each checked scope checkbox (``Action.name``) with the scope chosen under it: the posted kind (maybe
+    # not one of its kinds) for a checkbox offering several, else its own scope
+    chosen: dict[str, str] = field(default_factory=_default_scopes)
     glob: str = ""
     packages: list[str] = field(default_factory=list)
     expires_in_days: int = DEFAULT_EXPIRY
@@ -43,12 +47,15 @@ class KeyForm:
 
     @classmethod
     def from_key(cls, key: KeyView) -> KeyForm:
+        chosen: dict[str, str] = {}
+        for name in key.scopes:
+            scope = Scope.named(name)
+            if scope is not None:
+                chosen.setdefault(scope.action.name, scope.value)
         return cls(
             name=key.name,
             owner=key.owner,
-            push=bool({Scope.PUSH, Scope.PUSH_VERSION} & set(key.scopes)),
-            push_kind=Scope.PUSH_VERSION.value if Scope.PUSH_VERSION in key.scopes else Scope.PUSH.value,
-            unlist=Scope.UNLIST in key.scopes,
+            chosen=chosen,
             glob=", ".join(key.globs),
             packages=list(key.packages),
         )
@@ -60,13 +67,15 @@ class KeyForm:
             days = int(fields.get("expires", ""))
         except ValueError:
             days = 0
-        push = bool(fields.get("push"))
+        chosen = {  # a checkbox's kinds are ignored while it is unchecked
+            action.name: fields.get(f"{action.name}_kind", "") if len(kinds) > 1 else kinds[0].value
+            for action, kinds in scope_actions().items()
+            if fields.get(action.name)
+        }
         return cls(
             name=fields.get("name", "").strip(),
             owner=fields.get("owner", "").strip(),
-            push=push,
-            push_kind=fields.get("push_kind", "") if push else Scope.PUSH.value,  # ignored without Push
-            unlist=bool(fields.get("unlist")),
+            chosen=chosen,
             glob=fields.get("glob", "").strip(),
             packages=[p.strip() for p in packages if p.strip()],
             expires_in_days=days,
@@ -74,8 +83,13 @@ class KeyForm:
 
     def keep_scopes_of(self, key: KeyView) -> None:
         """Editing: the key's own scopes, whatever was posted (a key's scopes never change)."""
-        kept = KeyForm.from_key(key)
-        self.push, self.push_kind, self.unlist = kept.push, kept.push_kind, kept.unlist
+        self.chosen = KeyForm.from_key(key).chosen
+
+    def shown_kind(self, action: Action) -> str:
+        """The kind the form shows chosen under ``action``: the chosen one, else its first (broadest)."""
+        kinds = scope_actions()[action]
+        kind = self.chosen.get(action.name, "")
+        return kind if kind in kinds else kinds[0].value
 
     @property
     def shown_expiry(self) -> int:
@@ -84,8 +98,7 @@ class KeyForm:
 
     @property
     def scopes(self) -> list[str]:
-        chosen = [self.push_kind] if self.push else []
-        return chosen + ([Scope.UNLIST.value] if self.unlist else [])
+        return [self.chosen[action.name] for action in scope_actions() if action.name in self.chosen]
 
     @property
     def globs(self) -> list[str]:
@@ -102,10 +115,14 @@ class KeyForm:
             errors["owner"] = "Choose a package owner from the list"
         else:
             self.owner = owner
-        if self.push and self.push_kind not in (Scope.PUSH, Scope.PUSH_VERSION):
-            errors["scopes"] = "Choose what the key may push"
+        actions = scope_actions()
+        unclear = [
+            a for a, kinds in actions.items() if a.name in self.chosen and self.chosen[a.name] not in kinds
+        ]
+        if unclear:
+            errors["scopes"] = f"Choose what the key may {unclear[0].name}"
         elif not self.scopes:
-            errors["scopes"] = "Choose at least one scope: Push or Unlist package"
+            errors["scopes"] = f"Choose at least one scope: {keys.one_of(a.label for a in actions)}"
         if self.globs:
             try:
                 keys.normalize_settings([Scope.PUSH], self.globs, [], None)

@@ -20,6 +20,7 @@ from starlette.templating import Jinja2Templates
 
 from nugat.core import Core
 from nugat.db.models import Account
+from nugat.keys import Scope, scope_actions
 from nugat.protocol.http import base_url
 from nugat.services import ServiceError
 from nugat.services.sessions import SESSION_LIFETIME, Sessions, new_token
@@ -49,6 +50,7 @@ _env.filters.update(
     detail=display.detail,
     breakable=display.breakable,
 )
+_env.globals.update(scopes=list(Scope), scope_actions=scope_actions())  # the scope checkboxes, in order
 templates = Jinja2Templates(env=_env)
 
 

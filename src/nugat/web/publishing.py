@@ -14,10 +14,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nugat import oidc
+from nugat.keys import DEFAULT_SCOPE, Scope
 from nugat.protocol.http import base_url, client_address
 from nugat.services import NotFound, ServiceError
 from nugat.services.trusted import DEFAULT_KEY_MINUTES, MAX_KEY_MINUTES, PolicySettings, PolicyView
-from nugat.web.display import SCOPE_LABELS
 from nugat.web.pages import Visitor, not_found, page, redirect, refused, render, web
 
 NOTICES = {
@@ -36,7 +36,7 @@ def _settings(visitor: Visitor) -> PolicySettings:
         minutes = int(fields.get("key_minutes", ""))
     except ValueError:
         minutes = 0
-    scopes = [s for s in ("push", "push-version", "unlist") if fields.get(f"scope-{s}")]
+    scopes = [s.value for s in Scope if fields.get(f"scope-{s.value}")]
     return PolicySettings(
         criteria={name: fields.get(name, "") for name in CRITERIA_FIELDS},
         scopes=scopes,
@@ -49,9 +49,9 @@ def _settings(visitor: Visitor) -> PolicySettings:
 def _form_values(view: PolicyView | None, visitor: Visitor | None = None) -> dict[str, object]:
     if visitor is not None and visitor.form is not None:
         fields = visitor.fields()
-        return {**fields, "scopes": [s for s in SCOPE_LABELS if fields.get(f"scope-{s}")]}
+        return {**fields, "scopes": [s.value for s in Scope if fields.get(f"scope-{s.value}")]}
     if view is None:
-        return {"scopes": ["push"], "key_minutes": DEFAULT_KEY_MINUTES}
+        return {"scopes": [DEFAULT_SCOPE.value], "key_minutes": DEFAULT_KEY_MINUTES}
     return {
         **view.criteria.as_json(),
         "owner": view.criteria.owner,
@@ -80,7 +80,6 @@ async def _form(
         "chosen_owner": visitor.field("package_owner") or (view.owner if view else visitor.account.name),
         "issuers": [i.url for i in trusted.issuers if i.kind == kind],
         "values": _form_values(view, visitor if error else None),
-        "scope_labels": SCOPE_LABELS,
         "max_minutes": MAX_KEY_MINUTES,
         "error": error,
     }

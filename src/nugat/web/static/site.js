@@ -41,17 +41,20 @@ function setUpOwnerChoice() {
   update();
 }
 
-// On the key form, Push's two kinds are choices only while Push is checked (the server ignores them
-// otherwise).
-function setUpPushChoice() {
-  const push = document.getElementById("push");
-  const kinds = document.querySelectorAll("input[name='push_kind']");
-  if (!push || kinds.length === 0) { return; }
-  const update = () => {
-    for (const kind of kinds) { kind.disabled = !push.checked; }
-  };
-  push.addEventListener("change", update);
-  update();
+// On the key form, a scope checkbox's kinds (Push's two: radio buttons named "push_kind") are choices
+// only while it is checked (the server ignores them otherwise).
+function setUpScopeKinds() {
+  const radios = document.querySelectorAll("input[type='radio'][name$='_kind']");
+  for (const name of new Set([...radios].map((radio) => radio.name))) {
+    const box = document.getElementById(name.slice(0, -"_kind".length));
+    const kinds = document.querySelectorAll(`input[name='${name}']`);
+    if (!box) { continue; }
+    const update = () => {
+      for (const kind of kinds) { kind.disabled = !box.checked; }
+    };
+    box.addEventListener("change", update);
+    update();
+  }
 }
 
 // After a refused form: the error summary takes the focus (if autofocus did not give it), and its links
@@ -93,7 +96,7 @@ window.addEventListener("pagehide", () => {
 document.addEventListener("DOMContentLoaded", () => {
   setUpCopyButtons();
   setUpOwnerChoice();
-  setUpPushChoice();
+  setUpScopeKinds();
   setUpErrorSummary();
   setUpMenu();
 });

@@ -38,7 +38,7 @@ def test_a_package_holding_a_key_is_refused_and_the_key_revoked(
     assert "The package contains an API key" in result.output, result.output
 
     keys = json.loads(server.cli("key", "list", "--user", "leakowner", "--json", check=True).stdout)
-    assert keys == []  # revoked
+    assert [(k["id"], k["state"]) for k in keys] == [(leaked.split("_")[1], "revoked")]  # listed, dead
     events = json.loads(server.cli("audit", "--user", "leakowner", "--json", check=True).stdout)
     assert any(e["action"] == "key.revoke" for e in events)
     # The pusher's own key was not in the package: it still pushes the clean package.

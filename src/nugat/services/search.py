@@ -75,6 +75,13 @@ class Query:
     semver2: bool = False
     package_type: str | None = None
 
+    def __post_init__(self) -> None:
+        # No stored text holds a NUL (PostgreSQL refuses one in text, SQLite's FTS5 stops at it): a query's
+        # NULs would only make the database fail, so they are dropped here, where every search starts.
+        object.__setattr__(self, "q", self.q.replace("\x00", ""))
+        if self.package_type is not None:
+            object.__setattr__(self, "package_type", self.package_type.replace("\x00", ""))
+
 
 def _terms(q: str) -> list[tuple[str | None, str]]:
     """Split ``q`` into (field, term) pairs; fields as nuget.org: id:, packageid:, tags:, author:..."""

@@ -139,3 +139,12 @@ def test_autocomplete(feed: Site) -> None:
         "2.0.0-rc.1",
     ]
     assert search.autocomplete_versions("no.such", Query()) == []
+
+
+def test_nul_characters_are_dropped_from_queries(feed: Site) -> None:
+    # No stored text holds one, and the databases fail on them (FTS5 stops at a NUL, PostgreSQL refuses it).
+    assert found(feed, "json\x00.reader\x00") == found(feed, "json.reader") != []
+    assert feed.core.search.search(Query(q="\x00\ufffd\ufffd"))[0] == 0
+    assert found(feed, "", package_type="\x00") == []
+    autocomplete = feed.core.search.autocomplete_ids
+    assert autocomplete(Query(q="js\x00on")) == autocomplete(Query(q="json")) != (0, [])

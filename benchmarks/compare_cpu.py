@@ -107,6 +107,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--baseline", required=True, help="the commit to compare with (the last release)")
+    parser.add_argument("--current", help="measure this commit instead of this tree (a second checkout)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=3, help="seconds per wrk run")
     parser.add_argument("--pushes", type=int, default=100, help="sequential small pushes per round")
@@ -116,6 +117,10 @@ def main() -> int:
     checkout = work / "baseline-src"
     git = ["git", "-C", str(ROOT), "worktree"]
     subprocess.run([*git, "add", "--detach", "-q", str(checkout), args.baseline], check=True)
+    current = ROOT
+    if args.current:
+        current = work / "current-src"
+        subprocess.run([*git, "add", "--detach", "-q", str(current), args.current], check=True)
     low = READ_ID.lower()
     reads = {
         "flat-container index.json": f"/v3/flatcontainer/{low}/index.json",
@@ -124,7 +129,7 @@ def main() -> int:
     }
     cpu: dict[tuple[str, str], list[float]] = {}
     try:
-        trees = [Tree("baseline", checkout / "src", work), Tree("current", ROOT / "src", work)]
+        trees = [Tree("baseline", checkout / "src", work), Tree("current", current / "src", work)]
         with contextlib.ExitStack() as stack:
             keys = {}
             for tree in trees:
@@ -143,9 +148,10 @@ def main() -> int:
                     ms = push_cpu_ms(tree, keys[tree.name], bodies)
                     cpu.setdefault(("sequential small push", tree.name), []).append(ms * 1000)
     finally:
-        subprocess.run([*git, "remove", "--force", str(checkout)], check=False)
+        for tree_dir in {checkout, current} - {ROOT}:
+            subprocess.run([*git, "remove", "--force", str(tree_dir)], check=False)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\nserver CPU per request, {args.baseline} vs this tree, on {machine.line()}")
+    print(f"\nserver CPU per request, {args.baseline} vs {args.current or 'this tree'}, on {machine.line()}")
     setup = f"wrk -t1 -c32 -d{args.seconds}s; {args.pushes} pushes"
     print(f"median of {args.rounds} alternating rounds; {setup}\n")
     print("| measure | baseline µs | current µs | current / baseline | rounds (baseline; current) |")

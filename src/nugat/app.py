@@ -18,8 +18,8 @@ from nugat import metrics
 from nugat.clientlimit import ClientLimit
 from nugat.content_origin import ContentOrigin
 from nugat.core import Core
+from nugat.httpcommon import base_url_from, host_vary, one_line, scope_client_address
 from nugat.protocol import publish, revoke, token
-from nugat.protocol.http import base_url_from, host_vary, one_line, scope_client_address
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
 from nugat.readpath import ASGIApp, ReadPath, Scope

@@ -24,7 +24,7 @@ from typing import Any
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import FileResponse
 
-from nugat.protocol import BASE
+from nugat.feed import BASE
 from nugat.protocol.files import LOCKED_DOWN, file_headers
 from nugat.storage import BlobInfo, Storage, StorageError
 

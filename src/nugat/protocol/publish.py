@@ -12,8 +12,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from nugat.core import Core
+from nugat.httpcommon import client_address, nuget_error, one_line, warning_header
 from nugat.keys import KeyGrant
-from nugat.protocol.http import client_address, nuget_error, one_line, warning_header
 from nugat.protocol.upload import Upload, receive_package
 from nugat.services import ServiceError
 from nugat.services.packages import PushResult

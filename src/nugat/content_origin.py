@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from nugat.protocol.files import LOCKED_DOWN
+from nugat.fileheaders import LOCKED_DOWN
 from nugat.proxies import TrustedProxies
 from nugat.readpath import PREFIXES
 from nugat.settings import authority, host_authority

@@ -4,7 +4,7 @@ Every flat-container and registration request lands here before any routing. The
 checked with one cheap ``cached_info`` (a ``stat`` on the filesystem backend, a short-lived cached HEAD
 on S3), so a change written by any process is seen on the next request; the body, its gzip form, its
 ETag and its response headers are computed once per change and per base URL, and kept in a bounded LRU.
-Every answer carries the headers that keep a package file from acting as a page (``protocol.files``).
+Every answer carries the headers that keep a package file from acting as a page (``fileheaders``).
 Packages too large to keep in memory are sent from the file (zero-copy where the server supports the
 ASGI ``pathsend`` extension), redirected to the storage when it offers URLs, or streamed from it.
 """
@@ -25,7 +25,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import FileResponse
 
 from nugat.feed import BASE
-from nugat.protocol.files import LOCKED_DOWN, file_headers
+from nugat.fileheaders import LOCKED_DOWN, file_headers
 from nugat.storage import BlobInfo, Storage, StorageError
 
 Scope = MutableMapping[str, Any]

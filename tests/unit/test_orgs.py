@@ -20,7 +20,7 @@ from nugat.prefixes import InvalidPrefix, normalize_prefix, prefix_covers, reser
 from nugat.services import Conflict, Forbidden, NotFound, ServiceError
 from nugat.services.orgs import Member, OrgView
 from nugat.services.owners import Owner
-from nugat.services.prefixes import PrefixView
+from nugat.services.reservations import PrefixView
 from nugat.services.search import Query
 from nugat.settings import Settings
 

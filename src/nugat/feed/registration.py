@@ -226,7 +226,7 @@ def build(
     """The stored documents of one id in one hive (index, and pages from INLINE_BELOW versions on), keyed
     by storage key; empty when the hive has no versions.
 
-    ``verified``: the id is under a prefix reserved by one of its owners (``services.prefixes``).
+    ``verified``: the id is under a prefix reserved by one of its owners (``services.reservations``).
     """
     chosen = in_hive(hive, versions)
     if not chosen:

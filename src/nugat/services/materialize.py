@@ -20,7 +20,7 @@ from nugat.db import Database
 from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, table
 from nugat.feed import BASE, flatcontainer, layout, registration
 from nugat.prefixes import reserving_owners
-from nugat.services.prefixes import is_verified, reservations
+from nugat.services.reservations import is_verified, reservations
 from nugat.services.search_index import all_ids, index_added, index_ids
 from nugat.storage import Storage
 from nugat.versions import version_key

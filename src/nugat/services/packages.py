@@ -29,7 +29,7 @@ from nugat.services import Conflict, Forbidden, InsufficientStorage, NotFound, S
 from nugat.services.accounts import acts_for, count_push, is_member, touch_key
 from nugat.services.audit import record, record_key_failure
 from nugat.services.materialize import Materializer, Registration, locked_registration
-from nugat.services.prefixes import mark_changed, owner_ids, reservation_for
+from nugat.services.reservations import mark_changed, owner_ids, reservation_for
 from nugat.storage import Storage, StorageError
 from nugat.storage.base import StorageFull
 from nugat.versions import InvalidVersion, parse_version
@@ -105,7 +105,7 @@ class Packages:
         extras = self._embedded_files(upload, meta, id_lower, version_lower)
         blobs: list[tuple[str, bytes | Path, str]] = [
             (blob_keys[0], upload, "application/octet-stream"),
-            (blob_keys[1], meta.nuspec, "application/octet-stream"),  # never a page (see protocol/files)
+            (blob_keys[1], meta.nuspec, "application/octet-stream"),  # never a page (see fileheaders)
         ]
         blobs += extras
         # One note covers the version's folder: every blob of a push is stored under it.
@@ -173,7 +173,7 @@ class Packages:
         self, upload: Path, meta: nuspec.PackageMetadata, id_lower: str, version_lower: str
     ) -> list[tuple[str, bytes, str]]:
         """The readme, icon and license blobs with the media type each is stored under (an icon must be
-        a PNG or JPEG image: see ``protocol/files``)."""
+        a PNG or JPEG image: see ``fileheaders``)."""
         files = []
         for name, entry in (
             ("readme", meta.readme_file),

@@ -13,8 +13,8 @@ from starlette.routing import Route
 from nugat.core import Core
 from nugat.feed import BASE, layout
 from nugat.feed.service_index import service_index
+from nugat.fileheaders import LOCKED_DOWN
 from nugat.httpcommon import base_url, content_base, host_vary, json_response
-from nugat.protocol.files import LOCKED_DOWN
 from nugat.services.materialize import dump
 from nugat.services.search import MAX_SKIP, MAX_TAKE, Hit, Query
 

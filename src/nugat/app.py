@@ -18,11 +18,11 @@ from nugat import metrics
 from nugat.clientlimit import ClientLimit
 from nugat.content_origin import ContentOrigin
 from nugat.core import Core
+from nugat.httpcommon import base_url_from, host_vary, one_line, scope_client_address
 from nugat.protocol import publish, revoke, token
-from nugat.protocol.http import base_url_from, host_vary, one_line, scope_client_address
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
-from nugat.readpath import ASGIApp, ReadPath, Scope
+from nugat.readpath import ASGIApp, ASGIScope, ReadPath
 from nugat.services import mail
 from nugat.settings import Settings
 from nugat.web import routes as web
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     documents_url = core.settings.documents_url  # every URL in the documents is package content
     bases: dict[tuple[str, bytes | None, bytes | None, bytes | None], str] = {}
 
-    def scope_base(scope: Scope) -> str:
+    def scope_base(scope: ASGIScope) -> str:
         if documents_url:
             return documents_url
         headers = dict(scope["headers"])

@@ -20,13 +20,13 @@ from nugat import metrics, oidc
 from nugat.core import Core
 from nugat.keys import Scope, scope_help
 from nugat.logs import FORMATS, logging_config
-from nugat.protocol.upload import remove_abandoned
 from nugat.proxies import InvalidProxySetting
 from nugat.services import ServiceError
 from nugat.services.accounts import KeyView
 from nugat.services.trusted import DEFAULT_KEY_MINUTES, PolicySettings, PolicyView
 from nugat.settings import Settings
 from nugat.storage import StorageError
+from nugat.upload import remove_abandoned
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-Scope = MutableMapping[str, Any]
+ASGIScope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 
 
 class ClientLimit:
@@ -27,7 +27,7 @@ class ClientLimit:
         self,
         app: ASGIApp,
         limit: int,
-        address_of: Callable[[Scope], str],
+        address_of: Callable[[ASGIScope], str],
         exempt: Callable[[str], bool],
     ) -> None:
         self.app = app
@@ -36,7 +36,7 @@ class ClientLimit:
         self.exempt = exempt
         self.in_flight: dict[str, int] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.limit <= 0:
             await self.app(scope, receive, send)
             return

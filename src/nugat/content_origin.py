@@ -13,16 +13,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from nugat.protocol.files import LOCKED_DOWN
+from nugat.fileheaders import LOCKED_DOWN
 from nugat.proxies import TrustedProxies
 from nugat.readpath import PREFIXES
 from nugat.settings import authority, host_authority
 
-Scope = MutableMapping[str, Any]
+ASGIScope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 
 NOT_HERE = b"Not found: this host serves package content only"
 _NOT_HERE_HEADERS = [
@@ -33,7 +33,7 @@ _NOT_HERE_HEADERS = [
 ]
 
 
-def request_authority(scope: Scope, trust_forwarded: bool) -> str:
+def request_authority(scope: ASGIScope, trust_forwarded: bool) -> str:
     """The host the client asked for (``X-Forwarded-Host`` from a trusted proxy, else ``Host``)."""
     host = forwarded = b""
     for name, value in scope["headers"]:
@@ -56,14 +56,14 @@ class ContentOrigin:
         self.trust_forwarded = trust_forwarded
         self.proxies = proxies  # when given, X-Forwarded-Host is believed only from these peers
 
-    def _authority(self, scope: Scope) -> str:
+    def _authority(self, scope: ASGIScope) -> str:
         trusted = self.trust_forwarded
         if trusted and self.proxies is not None:
             peer = scope.get("client")
             trusted = peer is not None and self.proxies.trusts(peer[0])
         return request_authority(scope, trusted)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._authority(scope) != self.content:
             await self.app(scope, receive, send)
             return

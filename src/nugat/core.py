@@ -18,7 +18,7 @@ from nugat.services.materialize import Materializer
 from nugat.services.orgs import Orgs
 from nugat.services.owners import Owners
 from nugat.services.packages import Packages
-from nugat.services.prefixes import Prefixes
+from nugat.services.reservations import Prefixes
 from nugat.services.search import Search
 from nugat.services.trusted import TrustedPublishing
 from nugat.services.twofactor import TwoFactor

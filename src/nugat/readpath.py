@@ -4,7 +4,7 @@ Every flat-container and registration request lands here before any routing. The
 checked with one cheap ``cached_info`` (a ``stat`` on the filesystem backend, a short-lived cached HEAD
 on S3), so a change written by any process is seen on the next request; the body, its gzip form, its
 ETag and its response headers are computed once per change and per base URL, and kept in a bounded LRU.
-Every answer carries the headers that keep a package file from acting as a page (``protocol.files``).
+Every answer carries the headers that keep a package file from acting as a page (``fileheaders``).
 Packages too large to keep in memory are sent from the file (zero-copy where the server supports the
 ASGI ``pathsend`` extension), redirected to the storage when it offers URLs, or streamed from it.
 """
@@ -24,15 +24,15 @@ from typing import Any
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import FileResponse
 
-from nugat.protocol import BASE
-from nugat.protocol.files import LOCKED_DOWN, file_headers
+from nugat.feed import BASE
+from nugat.fileheaders import LOCKED_DOWN, file_headers
 from nugat.storage import BlobInfo, Storage, StorageError
 
-Scope = MutableMapping[str, Any]
+ASGIScope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 PREFIXES = ("/v3/flatcontainer/", "/v3/registration/", "/v3/registration-semver2/")
@@ -127,7 +127,7 @@ class ReadPath:
         self,
         app: ASGIApp,
         storage: Storage,
-        base_url: Callable[[Scope], str],
+        base_url: Callable[[ASGIScope], str],
         on_download: Callable[[str, str], None],
         cache: DocumentCache | None = None,
         vary: bytes = b"",
@@ -141,7 +141,7 @@ class ReadPath:
         self.cache = cache or DocumentCache()
         self.vary = vary
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith(PREFIXES):
             await self.app(scope, receive, send)
@@ -216,7 +216,7 @@ class ReadPath:
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
     async def _send_large(
-        self, scope: Scope, receive: Receive, send: Send, key: str, info: BlobInfo, if_none_match: bytes
+        self, scope: ASGIScope, receive: Receive, send: Send, key: str, info: BlobInfo, if_none_match: bytes
     ) -> None:
         """A package too large for the memory cache: redirect, zero-copy file, or a stream from storage."""
         etag = b'"' + hashlib.blake2b(info.token.encode(), digest_size=12).hexdigest().encode() + b'"'

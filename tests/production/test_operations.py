@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 from prometheus_client.parser import text_string_to_metric_families
 
 from nugat import keys
-from nugat.protocol import BASE
+from nugat.feed import BASE
 from production.helpers import push, s3_env
 from support.nugetexe import NuGetClient, installed_packages
 from support.s3 import S3Server

@@ -22,8 +22,8 @@ from sqlalchemy import select
 from nugat.core import Core
 from nugat.db import Database
 from nugat.db.models import Account, PackageRegistration, PackageVersion, PendingUpload
+from nugat.feed import layout
 from nugat.keys import KeyGrant
-from nugat.protocol.v3 import urls
 from nugat.services import ServiceError
 from nugat.services.audit import EventView
 from nugat.services.packages import PushResult
@@ -183,19 +183,19 @@ class Site:
     def documents(self, package_id: str) -> dict[str, Any]:
         """Every stored document of an id (flat index, registration indexes, pages), without commit data."""
         id_lower = package_id.lower()
-        keys = [k for hive in urls.HIVES for k in self.storage.keys(f"v3/{hive}/{id_lower}")]
-        if urls.flat_index(id_lower) in self.storage.blobs:
-            keys.append(urls.flat_index(id_lower))
+        keys = [k for hive in layout.HIVES for k in self.storage.keys(f"v3/{hive}/{id_lower}")]
+        if layout.flat_index(id_lower) in self.storage.blobs:
+            keys.append(layout.flat_index(id_lower))
         return {key: without_commit(self.document(key)) for key in sorted(keys)}
 
     def flat_versions(self, package_id: str) -> list[str] | None:
         """The versions in the id's flat container index (None: no index)."""
-        doc = self.document(urls.flat_index(package_id.lower()))
+        doc = self.document(layout.flat_index(package_id.lower()))
         return None if doc is None else list(doc["versions"])
 
     def catalog(self, package_id: str, hive: str = "registration-semver2") -> dict[str, dict[str, Any]]:
         """Version -> catalog entry, from the id's registration index (pages inlined, or stored apart)."""
-        index = self.document(urls.registration_index(hive, package_id.lower()))
+        index = self.document(layout.registration_index(hive, package_id.lower()))
         if index is None:
             return {}
         entries = {}
@@ -211,7 +211,7 @@ class Site:
     def blobs(self, package_id: str) -> list[str]:
         """The stored files of an id's versions (everything in its flat container but the index)."""
         id_lower = package_id.lower()
-        return [k for k in self.storage.keys(f"{urls.FLAT}/{id_lower}") if k != urls.flat_index(id_lower)]
+        return [k for k in self.storage.keys(f"{layout.FLAT}/{id_lower}") if k != layout.flat_index(id_lower)]
 
     def versions(self, package_id: str) -> dict[str, bool]:
         """Version -> listed, as committed in the database."""

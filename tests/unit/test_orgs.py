@@ -14,13 +14,13 @@ import pytest
 
 from nugat import keys
 from nugat.core import Core
+from nugat.feed import layout
 from nugat.keys import KeyGrant
 from nugat.prefixes import InvalidPrefix, normalize_prefix, prefix_covers, reserving_owners
-from nugat.protocol.v3 import urls
 from nugat.services import Conflict, Forbidden, NotFound, ServiceError
 from nugat.services.orgs import Member, OrgView
 from nugat.services.owners import Owner
-from nugat.services.prefixes import PrefixView
+from nugat.services.reservations import PrefixView
 from nugat.services.search import Query
 from nugat.settings import Settings
 
@@ -472,7 +472,7 @@ def test_reserving_owners() -> None:
 
 
 def registration_entries(core: Core, package_id: str) -> list[dict[str, Any]]:
-    data = core.storage.get_bytes(urls.registration_index("registration-semver2", package_id.lower()))
+    data = core.storage.get_bytes(layout.registration_index("registration-semver2", package_id.lower()))
     assert data is not None
     return [leaf["catalogEntry"] for page in json.loads(data)["items"] for leaf in page["items"]]
 

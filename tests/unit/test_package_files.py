@@ -1,4 +1,4 @@
-"""How package files are served (``protocol.files``), icons by their bytes (``nuspec``), the content
+"""How package files are served (``fileheaders``), icons by their bytes (``nuspec``), the content
 origin's cookie rules (``content_origin``) and the URL settings it needs."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 
 from nugat.cli import cmd_serve
 from nugat.content_origin import ContentOrigin
+from nugat.fileheaders import file_headers
 from nugat.nuspec import InvalidPackage, check_icon, image_type
-from nugat.protocol.files import file_headers
 from nugat.readpath import render
 from nugat.settings import Settings
 from nugat.storage import BlobInfo

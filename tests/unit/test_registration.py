@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from nugat.db.models import PackageVersion
-from nugat.protocol import BASE
-from nugat.protocol.v3 import flatcontainer, registration
+from nugat.feed import BASE, flatcontainer, registration
 from nugat.versions import parse_version
 
 COMMIT = {"commitId": "c", "commitTimeStamp": "2026-01-01T00:00:00Z"}

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
+from nugat import httpcommon
 from nugat.clock import utcnow
 from nugat.db.models import Account, AuditEvent, Throttle, WebSession
-from nugat.protocol import http
 from nugat.services.accounts import (
     FAILED_SIGNIN_PER_ACCOUNT,
     FAILED_SIGNIN_PER_ACCOUNT_ADDRESS,
@@ -282,8 +282,8 @@ def test_an_ignored_forwarded_for_is_said_in_the_log(
     make_site: MakeSite, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Clients of a proxy whose X-Forwarded-For is ignored all share its address: the operator is told."""
-    monkeypatch.setattr(http, "_warned", set())
-    monkeypatch.setattr(http, "_warned_off", False)
+    monkeypatch.setattr(httpcommon, "_warned", set())
+    monkeypatch.setattr(httpcommon, "_warned_off", False)
     for trust, peer, expected in [
         (False, "127.0.0.1", "NUGAT_TRUST_FORWARDED is off"),
         (True, "192.0.2.9", "ignoring X-Forwarded-For from 192.0.2.9: not in NUGAT_TRUSTED_PROXIES"),

@@ -12,11 +12,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from nugat.core import Core
+from nugat.httpcommon import client_address, nuget_error, one_line, warning_header
 from nugat.keys import KeyGrant
-from nugat.protocol.http import client_address, nuget_error, one_line, warning_header
-from nugat.protocol.upload import Upload, receive_package
 from nugat.services import ServiceError
 from nugat.services.packages import PushResult
+from nugat.upload import Upload, receive_package
 
 log = logging.getLogger("nugat.publish")
 

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nugat.core import Core
-from nugat.protocol.http import client_address, json_response, nuget_error
+from nugat.httpcommon import client_address, json_response, nuget_error
 from nugat.services import ServiceError, TooManyRequests
 from nugat.services.leaks import MAX_CANDIDATES
 

@@ -22,8 +22,8 @@ from starlette.routing import Route
 
 from nugat.clock import isoformat
 from nugat.core import Core
+from nugat.httpcommon import client_address, one_line, warning_header
 from nugat.oidc import MAX_TOKEN_CHARS
-from nugat.protocol.http import client_address, one_line, warning_header
 from nugat.services import ServiceError, TooManyRequests
 from nugat.web.pages import SESSION_COOKIE
 

@@ -18,10 +18,9 @@ from sqlalchemy import Connection, bindparam, select, update
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database
 from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, table
+from nugat.feed import BASE, flatcontainer, layout, registration
 from nugat.prefixes import reserving_owners
-from nugat.protocol import BASE
-from nugat.protocol.v3 import flatcontainer, registration, urls
-from nugat.services.prefixes import is_verified, reservations
+from nugat.services.reservations import is_verified, reservations
 from nugat.services.search_index import all_ids, index_added, index_ids
 from nugat.storage import Storage
 from nugat.versions import version_key
@@ -151,8 +150,8 @@ class Materializer:
         commit = self._commit()
         wanted: dict[str, Any] = {}  # key: document (serialized only if written)
         if versions:
-            wanted[urls.flat_index(id_lower)] = flatcontainer.version_list(versions)
-        for hive in urls.HIVES:
+            wanted[layout.flat_index(id_lower)] = flatcontainer.version_list(versions)
+        for hive in layout.HIVES:
             wanted.update(registration.build(hive, package_id, versions, commit, verified=verified))
         self._write(wanted)
         # Documents no longer wanted: after a push (``remove_leftovers`` False) only pages can be, and there
@@ -176,10 +175,10 @@ class Materializer:
         if added not in lowers:
             return False
         commit = self._commit()
-        wanted: dict[str, Any] = {urls.flat_index(reg.id_lower): {"versions": lowers}}
+        wanted: dict[str, Any] = {layout.flat_index(reg.id_lower): {"versions": lowers}}
         rewrite: dict[str, list[list[str]]] = {}  # hive: the versions of each page it rewrites
         gone: list[str] = []
-        for hive, with_semver2 in urls.HIVES.items():
+        for hive, with_semver2 in layout.HIVES.items():
             after = bounds if with_semver2 else [b for b in bounds if not b.is_semver2]
             before = [b for b in after if b.version_lower != added]
             if len(before) == len(after):
@@ -191,7 +190,7 @@ class Materializer:
                 (n for n, (a, b) in enumerate(zip(old, new, strict=False)) if list(a) != list(b)), len(old)
             )
             rewrite[hive] = [[v.version_lower for v in chunk] for chunk in new[first:]]
-            wanted[urls.registration_index(hive, reg.id_lower)] = registration.paged_index(
+            wanted[layout.registration_index(hive, reg.id_lower)] = registration.paged_index(
                 hive, reg.id_lower, new, commit
             )
             kept = {registration.page_key(hive, reg.id_lower, chunk) for chunk in new}
@@ -230,18 +229,18 @@ class Materializer:
         self.storage.put_many(changed, durable=False)
 
     def _remove(self, id_lower: str, keep: Collection[str]) -> None:
-        for hive in urls.HIVES:
+        for hive in layout.HIVES:
             for key in self.storage.list_keys(f"v3/{hive}/{id_lower}"):
                 if key not in keep:
                     self.storage.delete(key)
-        if urls.flat_index(id_lower) not in keep:
-            self.storage.delete(urls.flat_index(id_lower))
+        if layout.flat_index(id_lower) not in keep:
+            self.storage.delete(layout.flat_index(id_lower))
 
     def leaf(self, hive: str, id_lower: str, version_lower: str) -> dict[str, Any] | None:
         """The registration leaf of a version in ``hive`` (``registration.leaf``), or None."""
         with self.db.read_transaction() as c:
             row = c.execute(_LEAF_OF, {"id_lower": id_lower, "version_lower": version_lower}).first()
-        if row is None or (row.is_semver2 and not urls.HIVES[hive]):
+        if row is None or (row.is_semver2 and not layout.HIVES[hive]):
             return None
         return registration.leaf(hive, row.registration_package_id, cast(registration.VersionRecord, row))
 

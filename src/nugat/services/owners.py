@@ -20,7 +20,7 @@ from nugat.services import Conflict, Forbidden, NotFound
 from nugat.services.audit import record
 from nugat.services.mail import Outbox
 from nugat.services.orgs import account_named, acting_user, administers, is_site_admin
-from nugat.services.prefixes import mark_changed, rebuild
+from nugat.services.reservations import mark_changed, rebuild
 
 if TYPE_CHECKING:
     from nugat.services.materialize import Materializer

@@ -23,13 +23,13 @@ from nugat import authz, confusables, faults, nuspec
 from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, PendingUpload, table
+from nugat.feed import layout
 from nugat.keys import KeyGrant
-from nugat.protocol.v3 import urls
 from nugat.services import Conflict, Forbidden, InsufficientStorage, NotFound, ServiceError, Unavailable
 from nugat.services.accounts import acts_for, count_push, is_member, touch_key
 from nugat.services.audit import record, record_key_failure
 from nugat.services.materialize import Materializer, Registration, locked_registration
-from nugat.services.prefixes import mark_changed, owner_ids, reservation_for
+from nugat.services.reservations import mark_changed, owner_ids, reservation_for
 from nugat.storage import Storage, StorageError
 from nugat.storage.base import StorageFull
 from nugat.versions import InvalidVersion, parse_version
@@ -101,11 +101,11 @@ class Packages:
             raise ServiceError(str(exc)) from None
         id_lower = meta.id.lower()
         version_lower = meta.version.normalized.lower()
-        blob_keys = [urls.nupkg(id_lower, version_lower), urls.nuspec(id_lower, version_lower)]
+        blob_keys = [layout.nupkg(id_lower, version_lower), layout.nuspec(id_lower, version_lower)]
         extras = self._embedded_files(upload, meta, id_lower, version_lower)
         blobs: list[tuple[str, bytes | Path, str]] = [
             (blob_keys[0], upload, "application/octet-stream"),
-            (blob_keys[1], meta.nuspec, "application/octet-stream"),  # never a page (see protocol/files)
+            (blob_keys[1], meta.nuspec, "application/octet-stream"),  # never a page (see fileheaders)
         ]
         blobs += extras
         # One note covers the version's folder: every blob of a push is stored under it.
@@ -173,7 +173,7 @@ class Packages:
         self, upload: Path, meta: nuspec.PackageMetadata, id_lower: str, version_lower: str
     ) -> list[tuple[str, bytes, str]]:
         """The readme, icon and license blobs with the media type each is stored under (an icon must be
-        a PNG or JPEG image: see ``protocol/files``)."""
+        a PNG or JPEG image: see ``fileheaders``)."""
         files = []
         for name, entry in (
             ("readme", meta.readme_file),
@@ -190,7 +190,7 @@ class Packages:
                     media_type = nuspec.check_icon(entry, data) if name == "icon" else TEXT_TYPE
                 except nuspec.InvalidPackage as exc:
                     raise ServiceError(str(exc)) from None
-                files.append((f"{urls.FLAT}/{id_lower}/{version_lower}/{name}", data, media_type))
+                files.append((f"{layout.FLAT}/{id_lower}/{version_lower}/{name}", data, media_type))
         return files
 
     def _insert_version(
@@ -441,7 +441,7 @@ class Packages:
                 )
                 if committed is None:
                     touched.add(id_lower)  # its documents may have been written before the crash
-                    for key in list(self.storage.list_keys(f"{urls.FLAT}/{id_lower}/{version_lower}")):
+                    for key in list(self.storage.list_keys(f"{layout.FLAT}/{id_lower}/{version_lower}")):
                         self.storage.delete(key)
                         removed += 1
                 s.delete(note)

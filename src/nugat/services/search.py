@@ -25,7 +25,7 @@ from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion, SearchEntry, table
 from nugat.prefixes import reserving_owners
-from nugat.services.prefixes import reservations
+from nugat.services.reservations import reservations
 from nugat.services.search_index import VIEWS, sync_downloads
 from nugat.versions import version_key
 

@@ -39,7 +39,7 @@ from nugat.db.models import (
 from nugat.services import AuthError, Forbidden, NotFound, ServiceError, TooManyRequests, Unavailable
 from nugat.services.audit import record
 from nugat.services.orgs import account_named, role_of
-from nugat.services.prefixes import owner_ids
+from nugat.services.reservations import owner_ids
 from nugat.services.throttle import Throttler
 
 log = logging.getLogger("nugat.trusted")

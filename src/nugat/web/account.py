@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nugat.db.models import Account
-from nugat.protocol.http import client_address
+from nugat.httpcommon import client_address
 from nugat.services import ServiceError, TooManyRequests
 from nugat.services.accounts import Accounts, check_email, check_name, check_password
 from nugat.services.sessions import new_token

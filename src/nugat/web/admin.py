@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nugat.httpcommon import client_address
 from nugat.prefixes import InvalidPrefix, normalize_prefix
-from nugat.protocol.http import client_address
 from nugat.services import Forbidden, NotFound, ServiceError
 from nugat.services.leaks import find_keys
 from nugat.web.pages import Visitor, page, redirect_notice, refused, render, web

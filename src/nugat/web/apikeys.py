@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nugat.core import Core
-from nugat.protocol.http import client_address
+from nugat.httpcommon import client_address
 from nugat.services import Conflict, NotFound, ServiceError
 from nugat.services.accounts import KeyView
 from nugat.services.sessions import new_token

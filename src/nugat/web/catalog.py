@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from nugat.db import Database
 from nugat.db.models import Account, Membership, PackageOwner, PackageRegistration, PackageVersion
-from nugat.protocol.v3 import urls
+from nugat.feed import layout
 from nugat.services.orgs import acting_user
 from nugat.services.owners import manages
 from nugat.storage import Storage, StorageError
@@ -78,7 +78,7 @@ def package_details(
     readme = None
     if shown.metadata_json.get("readme_file"):
         try:
-            data = storage.get_bytes(f"{urls.FLAT}/{reg.id_lower}/{shown.version_lower}/readme")
+            data = storage.get_bytes(f"{layout.FLAT}/{reg.id_lower}/{shown.version_lower}/readme")
         except StorageError:
             data = None
         readme = data[:README_LIMIT].decode("utf-8", "replace") if data else None

@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect, Request
 
-from nugat.protocol.upload import PayloadTooLarge, UploadTimeout
 from nugat.services import ServiceError
+from nugat.upload import PayloadTooLarge, UploadTimeout
 
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 32  # a page's fields, its CSRF token included

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nugat.protocol.http import base_url, client_address
+from nugat.httpcommon import base_url, client_address
 from nugat.services import ServiceError
 from nugat.services.search import Query
 from nugat.web.catalog import owners_access, package_details

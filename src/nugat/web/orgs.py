@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nugat.core import Core
-from nugat.protocol.http import client_address
+from nugat.httpcommon import client_address
 from nugat.services import Conflict, Forbidden, NotFound, ServiceError
 from nugat.services.orgs import ROLES, Member, OrgKey, account_named, acting_user, administers, role_of
 from nugat.web.pages import Visitor, page, redirect_notice, refused, render, web

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nugat.core import Core
-from nugat.protocol.http import client_address
+from nugat.httpcommon import client_address
 from nugat.services import Forbidden, NotFound, ServiceError
 from nugat.services.owners import Owner, OwnershipInvite
 from nugat.web.catalog import owners_access

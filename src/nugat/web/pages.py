@@ -20,8 +20,8 @@ from starlette.templating import Jinja2Templates
 
 from nugat.core import Core
 from nugat.db.models import Account
+from nugat.httpcommon import base_url
 from nugat.keys import Scope, scope_actions
-from nugat.protocol.http import base_url
 from nugat.services import ServiceError
 from nugat.services.sessions import SESSION_LIFETIME, Sessions, new_token
 from nugat.web import display

@@ -14,8 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nugat import oidc
+from nugat.httpcommon import base_url, client_address
 from nugat.keys import DEFAULT_SCOPE, Scope
-from nugat.protocol.http import base_url, client_address
 from nugat.services import NotFound, ServiceError
 from nugat.services.trusted import DEFAULT_KEY_MINUTES, MAX_KEY_MINUTES, PolicySettings, PolicyView
 from nugat.web.pages import Visitor, not_found, page, redirect, refused, render, web

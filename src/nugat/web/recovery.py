@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nugat.protocol.http import client_address
+from nugat.httpcommon import client_address
 from nugat.services import ServiceError
 from nugat.services.accounts import check_password
 from nugat.web.pages import Visitor, page, redirect_notice, render, web

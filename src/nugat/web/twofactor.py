@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nugat.protocol.http import client_address
+from nugat.httpcommon import client_address
 from nugat.services import ServiceError, TooManyRequests
 from nugat.web.forms import safe_next
 from nugat.web.pages import Visitor, page, redirect, redirect_notice, render, web

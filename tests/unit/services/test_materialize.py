@@ -10,8 +10,7 @@ from sqlalchemy import delete, func, select
 
 from nugat.clock import utcnow
 from nugat.db.models import PackageRegistration, PackageVersion
-from nugat.protocol import BASE
-from nugat.protocol.v3 import urls
+from nugat.feed import BASE, layout
 from nugat.storage.base import StorageError
 from nugat.versions import parse_version
 from support.services import Site, without_commit
@@ -72,15 +71,15 @@ def test_an_id_has_a_flat_index_and_an_index_in_each_hive(alice: Site) -> None:
     alice.push(grant, ID, "2.0.0-beta.1")  # SemVer 2.0.0: a dotted pre-release label
     alice.push(grant, ID, "1.5.0")
     assert set(alice.documents(ID)) == {
-        urls.flat_index("contoso.utils"),
-        urls.registration_index("registration", "contoso.utils"),
-        urls.registration_index("registration-semver2", "contoso.utils"),
+        layout.flat_index("contoso.utils"),
+        layout.registration_index("registration", "contoso.utils"),
+        layout.registration_index("registration-semver2", "contoso.utils"),
     }
     assert alice.flat_versions(ID) == ["1.0.0", "1.5.0", "2.0.0-beta.1"]
     assert list(alice.catalog(ID, "registration")) == ["1.0.0", "1.5.0"]
     assert list(alice.catalog(ID)) == ["1.0.0", "1.5.0", "2.0.0-beta.1"]
-    index = alice.document(urls.registration_index("registration", "contoso.utils"))
-    assert index["@id"] == f"{BASE}/{urls.registration_index('registration', 'contoso.utils')}"
+    index = alice.document(layout.registration_index("registration", "contoso.utils"))
+    assert index["@id"] == f"{BASE}/{layout.registration_index('registration', 'contoso.utils')}"
     assert (index["count"], index["items"][0]["lower"], index["items"][0]["upper"]) == (1, "1.0.0", "1.5.0")
 
 
@@ -88,12 +87,12 @@ def test_documents_carry_the_public_url_when_one_is_set(make_site: Callable[...,
     site = make_site(public_url="https://nuget.example.test")
     site.users("alice")
     site.push(site.key("alice"), ID)
-    key = urls.registration_index("registration", "contoso.utils")
+    key = layout.registration_index("registration", "contoso.utils")
     raw = site.storage.peek(key) or b""
     assert BASE.encode() not in raw
     assert site.document(key)["@id"] == f"https://nuget.example.test/{key}"
     assert site.catalog(ID)["1.0.0"]["packageContent"] == (
-        f"https://nuget.example.test/{urls.nupkg('contoso.utils', '1.0.0')}"
+        f"https://nuget.example.test/{layout.nupkg('contoso.utils', '1.0.0')}"
     )
 
 
@@ -104,7 +103,7 @@ def test_an_id_with_128_versions_gets_pages_and_loses_them_below(alice: Site) ->
     alice.core.materializer.build("contoso.utils")
     assert [k for k in alice.documents(ID) if "/page/" in k] == []
     alice.push(grant, ID, "2.0.0")  # the 128th
-    index = alice.document(urls.registration_index("registration", "contoso.utils"))
+    index = alice.document(layout.registration_index("registration", "contoso.utils"))
     assert index["count"] == 2
     assert [(p["count"], p["lower"], p["upper"], "items" in p) for p in index["items"]] == [
         (64, "1.0.0", "1.0.63", False),
@@ -121,9 +120,11 @@ def test_an_id_with_128_versions_gets_pages_and_loses_them_below(alice: Site) ->
 
 
 def test_the_documents_of_an_id_without_a_registration_are_removed(alice: Site) -> None:
-    for key in (urls.flat_index("ghost.lib"), urls.registration_index("registration", "ghost.lib")):
+    for key in (layout.flat_index("ghost.lib"), layout.registration_index("registration", "ghost.lib")):
         alice.storage.put_bytes(key, b"{}", "application/json")
-    alice.storage.put_bytes(urls.registration_page("registration", "ghost.lib", "1.0.0", "2.0.0"), b"{}", "j")
+    alice.storage.put_bytes(
+        layout.registration_page("registration", "ghost.lib", "1.0.0", "2.0.0"), b"{}", "j"
+    )
     alice.push(alice.key("alice"), "Ghost.Lib.Other")
     alice.core.materializer.build("ghost.lib")
     assert alice.documents("Ghost.Lib") == {}
@@ -173,14 +174,14 @@ def test_leaves_are_answered_from_the_database(alice: Site) -> None:
     leaf = alice.core.materializer.leaf("registration", "contoso.utils", "1.0.0")
     assert leaf is not None
     assert (leaf["listed"], leaf["published"]) == (False, "1900-01-01T00:00:00Z")
-    assert leaf["packageContent"] == f"{BASE}/{urls.nupkg('contoso.utils', '1.0.0')}"
+    assert leaf["packageContent"] == f"{BASE}/{layout.nupkg('contoso.utils', '1.0.0')}"
     assert alice.core.materializer.leaf("registration", "contoso.utils", "9.0.0") is None
     assert alice.core.materializer.leaf("registration", "no.such", "1.0.0") is None
     # a SemVer 2.0.0 version has a leaf only in the hive that includes it
     assert alice.core.materializer.leaf("registration", "contoso.utils", "2.0.0-beta.1") is None
     assert alice.core.materializer.leaf("registration-semver2", "contoso.utils", "2.0.0-beta.1") is not None
     assert alice.storage.keys("v3/registration/contoso.utils") == [
-        urls.registration_index("registration", "contoso.utils")
+        layout.registration_index("registration", "contoso.utils")
     ]  # leaves are never stored
 
 
@@ -199,13 +200,13 @@ def test_a_push_rewrites_only_the_page_it_lands_in_the_indexes_and_the_flat_inde
     rewritten = sorted(k for k in after if before.get(k) != after[k])
     assert rewritten == sorted(
         [
-            urls.flat_index("contoso.utils"),
-            *(urls.registration_index(hive, "contoso.utils") for hive in urls.HIVES),
-            *(urls.registration_page(hive, "contoso.utils", "1.0.192", "2.0.0") for hive in urls.HIVES),
+            layout.flat_index("contoso.utils"),
+            *(layout.registration_index(hive, "contoso.utils") for hive in layout.HIVES),
+            *(layout.registration_page(hive, "contoso.utils", "1.0.192", "2.0.0") for hive in layout.HIVES),
         ]
     )
     assert set(before) - set(after) == {
-        urls.registration_page(hive, "contoso.utils", "1.0.192", "1.0.199") for hive in urls.HIVES
+        layout.registration_page(hive, "contoso.utils", "1.0.192", "1.0.199") for hive in layout.HIVES
     }
     # A SemVer 2.0.0 version changes the SemVer 2 hive only.
     before = tokens(alice, ID)
@@ -213,9 +214,9 @@ def test_a_push_rewrites_only_the_page_it_lands_in_the_indexes_and_the_flat_inde
     after = tokens(alice, ID)
     assert sorted(k for k in after if before.get(k) != after[k]) == sorted(
         [
-            urls.flat_index("contoso.utils"),
-            urls.registration_index("registration-semver2", "contoso.utils"),
-            urls.registration_page("registration-semver2", "contoso.utils", "1.0.192", "3.0.0-rc.1"),
+            layout.flat_index("contoso.utils"),
+            layout.registration_index("registration-semver2", "contoso.utils"),
+            layout.registration_page("registration-semver2", "contoso.utils", "1.0.192", "3.0.0-rc.1"),
         ]
     )
 

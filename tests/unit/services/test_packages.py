@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from nugat.protocol.v3 import urls
+from nugat.feed import layout
 from nugat.services import NotFound
 from nugat.services.packages import PushResult
 from nugat.services.search import Query
@@ -17,8 +17,8 @@ from support.services import ADDRESS, Clock, Site, refused
 from support.zips import package, zip_bytes
 
 ID = "Contoso.Utils"
-NUPKG = urls.nupkg("contoso.utils", "1.0.0")
-NUSPEC = urls.nuspec("contoso.utils", "1.0.0")
+NUPKG = layout.nupkg("contoso.utils", "1.0.0")
+NUSPEC = layout.nuspec("contoso.utils", "1.0.0")
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_versions_are_stored_normalized(alice: Site) -> None:
     assert alice.push(grant, ID, "1.3.0.0").version == "1.3.0"
     assert alice.push(grant, ID, "2.0.0-RC.1+build.7").version == "2.0.0-RC.1"
     assert alice.flat_versions(ID) == ["1.2.0", "1.3.0", "2.0.0-rc.1"]
-    assert urls.nupkg("contoso.utils", "2.0.0-rc.1") in alice.blobs(ID)
+    assert layout.nupkg("contoso.utils", "2.0.0-rc.1") in alice.blobs(ID)
     # SemVer 2.0.0 versions are left out of the hive that older clients read
     assert sorted(alice.catalog(ID)) == ["1.2.0", "1.3.0", "2.0.0-RC.1+build.7"]
     assert sorted(alice.catalog(ID, "registration")) == ["1.2.0", "1.3.0"]
@@ -130,7 +130,7 @@ def test_embedded_readme_icon_and_license_are_stored_beside_the_package(alice: S
         '<license type="file">LICENSE.txt</license>'
     )
     alice.push(alice.key("alice", "push"), ID, files=files, extra=extra)
-    folder = f"{urls.FLAT}/contoso.utils/1.0.0"
+    folder = f"{layout.FLAT}/contoso.utils/1.0.0"
     assert alice.storage.get_bytes(f"{folder}/readme") == b"# Utils\n"
     assert alice.storage.get_bytes(f"{folder}/icon") == PNG
     assert alice.storage.get_bytes(f"{folder}/license") == b"MIT\n"
@@ -364,7 +364,7 @@ def test_a_failed_blob_write_leaves_no_version_no_blob_and_the_documents_as_befo
     grant = alice.key("alice", "push")
     alice.push(grant, ID, "1.0.0")
     before = alice.documents(ID)
-    nuspec = urls.nuspec("contoso.utils", "2.0.0")
+    nuspec = layout.nuspec("contoso.utils", "2.0.0")
     alice.storage.fail("put", error, when=nuspec)  # the .nupkg is stored, then the .nuspec fails
     with refused(status, reason):
         alice.push(grant, ID, "2.0.0")
@@ -380,7 +380,7 @@ def test_a_failed_document_build_leaves_no_version_no_blob_and_the_documents_as_
     alice.push(grant, ID, "1.0.0")
     before = alice.documents(ID)
     # The flat index is written first (with 2.0.0), then the registration index fails.
-    alice.storage.fail("put", when=urls.registration_index("registration", "contoso.utils"))
+    alice.storage.fail("put", when=layout.registration_index("registration", "contoso.utils"))
     with refused(503, "storage is unavailable"):
         alice.push(grant, ID, "2.0.0")
     nothing_stored_for(alice, ID, "2.0.0")
@@ -388,7 +388,7 @@ def test_a_failed_document_build_leaves_no_version_no_blob_and_the_documents_as_
 
 
 def test_a_failed_first_push_of_an_id_leaves_no_id(alice: Site) -> None:
-    alice.storage.fail("put", when=urls.flat_index("contoso.utils"))
+    alice.storage.fail("put", when=layout.flat_index("contoso.utils"))
     with refused(503, "storage is unavailable"):
         alice.push(alice.key("alice", "push"), ID)
     assert alice.storage.keys() == []
@@ -422,7 +422,7 @@ def test_recovery_removes_the_files_of_a_push_that_crashed_before_its_commit(ali
     alice.push(grant, ID, "1.0.0-beta")  # a sibling folder that merely starts alike: kept
     alice.push(grant, "Other.Lib")
     before, other = alice.documents(ID), alice.documents("Other.Lib")
-    alice.storage.fail("put", PowerCut(), when=urls.flat_index("contoso.utils"))
+    alice.storage.fail("put", PowerCut(), when=layout.flat_index("contoso.utils"))
     with pytest.raises(PowerCut):
         alice.push(grant, ID, "1.0.0")
     assert alice.notes() == [NUPKG]  # what a crash there leaves: the note, the blobs, no version
@@ -432,7 +432,7 @@ def test_recovery_removes_the_files_of_a_push_that_crashed_before_its_commit(ali
     assert restarted.core.packages.recover() == (2, 1)  # .nupkg and .nuspec removed; one id rebuilt
     assert restarted.notes() == []
     assert restarted.blobs(ID) == sorted(
-        [urls.nupkg("contoso.utils", "1.0.0-beta"), urls.nuspec("contoso.utils", "1.0.0-beta")]
+        [layout.nupkg("contoso.utils", "1.0.0-beta"), layout.nuspec("contoso.utils", "1.0.0-beta")]
     )
     assert restarted.documents(ID) == before
     assert restarted.documents("Other.Lib") == other
@@ -444,7 +444,7 @@ def test_recovery_rewrites_documents_a_crash_left_half_written(alice: Site) -> N
     alice.push(grant, ID, "1.0.0")
     before = alice.documents(ID)
     alice.storage.fail(
-        "put", PowerCut(), when=urls.registration_index("registration-semver2", "contoso.utils")
+        "put", PowerCut(), when=layout.registration_index("registration-semver2", "contoso.utils")
     )
     with pytest.raises(PowerCut):
         alice.push(grant, ID, "2.0.0")

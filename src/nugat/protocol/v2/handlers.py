@@ -11,10 +11,10 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from nugat.core import Core
-from nugat.protocol.http import base_url, content_base, nuget_error
+from nugat.feed import layout
+from nugat.httpcommon import base_url, content_base, nuget_error
 from nugat.protocol.v2 import atom
 from nugat.protocol.v2.queries import V2Queries, parse_filter
-from nugat.protocol.v3 import urls
 from nugat.services import NotFound, ServiceError
 from nugat.versions import InvalidVersion, parse_version
 
@@ -126,7 +126,7 @@ async def download(request: Request) -> Response:
     id_lower = package_id.lower()
     if not re.fullmatch(r"[a-z0-9_.-]{1,100}", id_lower):
         return nuget_error(NotFound(f"{package_id} does not exist"))
-    return RedirectResponse(f"{content_base(request)}/{urls.nupkg(id_lower, normalized)}", status_code=302)
+    return RedirectResponse(f"{content_base(request)}/{layout.nupkg(id_lower, normalized)}", status_code=302)
 
 
 routes = [

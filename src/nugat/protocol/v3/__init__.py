@@ -1,1 +1,1 @@
-"""NuGet V3 resources: each module builds one resource's documents from package rows."""
+"""NuGet V3 handlers: the documents themselves are built in ``nugat.feed``."""

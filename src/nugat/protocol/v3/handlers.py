@@ -11,11 +11,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from nugat.core import Core
-from nugat.protocol import BASE
-from nugat.protocol.files import LOCKED_DOWN
-from nugat.protocol.http import base_url, content_base, host_vary, json_response
-from nugat.protocol.v3 import urls
-from nugat.protocol.v3.service_index import service_index
+from nugat.feed import BASE, layout
+from nugat.feed.service_index import service_index
+from nugat.fileheaders import LOCKED_DOWN
+from nugat.httpcommon import base_url, content_base, host_vary, json_response
 from nugat.services.materialize import dump
 from nugat.services.search import MAX_SKIP, MAX_TAKE, Hit, Query
 
@@ -53,7 +52,7 @@ def _result(hit: Hit, base: str, hive: str) -> dict[str, Any]:
     v = hit.latest
     m = v.metadata_json
     id_lower = hit.registration.id_lower
-    reg_url = f"{base}/{urls.registration_index(hive, id_lower)}"
+    reg_url = f"{base}/{layout.registration_index(hive, id_lower)}"
     return {
         "@id": reg_url,
         "@type": "Package",
@@ -76,7 +75,7 @@ def _result(hit: Hit, base: str, hive: str) -> dict[str, Any]:
             {
                 "version": x.full_version,
                 "downloads": x.downloads,
-                "@id": f"{base}/{urls.registration_leaf(hive, id_lower, x.version_lower)}",
+                "@id": f"{base}/{layout.registration_leaf(hive, id_lower, x.version_lower)}",
             }
             for x in hit.versions
         ],

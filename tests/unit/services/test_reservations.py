@@ -1,12 +1,12 @@
-"""``services.prefixes``: site admins reserve and release id prefixes; a reservation changes who may create
-ids under it (``test_packages.py``) and which packages are verified, whose documents are rewritten."""
+"""``services.reservations``: site admins reserve and release id prefixes; a reservation changes who may
+create ids under it (``test_packages.py``) and which packages are verified, whose documents are rewritten."""
 
 from __future__ import annotations
 
 import pytest
 
 from nugat.services import NotFound
-from nugat.services.prefixes import PrefixView
+from nugat.services.reservations import PrefixView
 from nugat.services.search import Query
 from support.services import ADDRESS, Site, refused
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from nugat.clock import isoformat
-from nugat.protocol.v3 import urls
+from nugat.feed import layout
 from nugat.versions import version_key
 
 
@@ -61,7 +61,7 @@ CONTEXT = {
 def _catalog_entry(hive: str, v: VersionRecord, reg_id: str, verified: bool) -> dict[str, Any]:
     m = v.metadata_json
     id_lower = reg_id.lower()
-    leaf = urls.absolute(urls.registration_leaf(hive, id_lower, v.version_lower))
+    leaf = layout.absolute(layout.registration_leaf(hive, id_lower, v.version_lower))
     entry: dict[str, Any] = {
         "@id": leaf + "#catalogEntry",
         "@type": "PackageDetails",
@@ -71,7 +71,7 @@ def _catalog_entry(hive: str, v: VersionRecord, reg_id: str, verified: bool) -> 
         "description": m.get("description", ""),
         "listed": v.listed,
         "published": isoformat(v.published_at) if v.listed else UNLISTED_PUBLISHED,
-        "packageContent": urls.absolute(urls.nupkg(id_lower, v.version_lower)),
+        "packageContent": layout.absolute(layout.nupkg(id_lower, v.version_lower)),
         "verified": verified,
         "requireLicenseAcceptance": bool(m.get("require_license_acceptance")),
         "tags": m.get("tags", []),
@@ -86,18 +86,18 @@ def _catalog_entry(hive: str, v: VersionRecord, reg_id: str, verified: bool) -> 
         ],
     }
     entry["iconUrl"] = (
-        urls.absolute(f"{urls.FLAT}/{id_lower}/{v.version_lower}/icon")
+        layout.absolute(f"{layout.FLAT}/{id_lower}/{v.version_lower}/icon")
         if m.get("icon_file")
         else m.get("icon_url") or ""
     )
     if m.get("license_file"):
-        entry["licenseUrl"] = urls.absolute(f"{urls.FLAT}/{id_lower}/{v.version_lower}/license")
+        entry["licenseUrl"] = layout.absolute(f"{layout.FLAT}/{id_lower}/{v.version_lower}/license")
     elif m.get("license_expression"):
         entry["licenseUrl"] = f"https://licenses.nuget.org/{m['license_expression']}"
     else:
         entry["licenseUrl"] = m.get("license_url") or ""
     if m.get("readme_file"):
-        entry["readmeUrl"] = urls.absolute(f"{urls.FLAT}/{id_lower}/{v.version_lower}/readme")
+        entry["readmeUrl"] = layout.absolute(f"{layout.FLAT}/{id_lower}/{v.version_lower}/readme")
     return entry
 
 
@@ -112,7 +112,7 @@ def _dependency_group(hive: str, leaf: str, index: int, group: dict[str, Any]) -
                 "@type": "PackageDependency",
                 "id": dep["id"],
                 "range": dep.get("range") or "(, )",
-                "registration": urls.absolute(urls.registration_index(hive, dep["id"].lower())),
+                "registration": layout.absolute(layout.registration_index(hive, dep["id"].lower())),
             }
             for dep in group.get("dependencies", [])
         ],
@@ -127,12 +127,12 @@ def _leaf_in_page(
 ) -> dict[str, Any]:
     id_lower = reg_id.lower()
     return {
-        "@id": urls.absolute(urls.registration_leaf(hive, id_lower, v.version_lower)),
+        "@id": layout.absolute(layout.registration_leaf(hive, id_lower, v.version_lower)),
         "@type": "Package",
         **commit,
         "catalogEntry": _catalog_entry(hive, v, reg_id, verified),
-        "packageContent": urls.absolute(urls.nupkg(id_lower, v.version_lower)),
-        "registration": urls.absolute(urls.registration_index(hive, id_lower)),
+        "packageContent": layout.absolute(layout.nupkg(id_lower, v.version_lower)),
+        "registration": layout.absolute(layout.registration_index(hive, id_lower)),
     }
 
 
@@ -147,7 +147,7 @@ class Bounds(Protocol):
 
 def in_hive(hive: str, versions: Sequence[Any]) -> list[Any]:
     """The versions a hive shows (the SemVer 1 hive leaves SemVer 2.0.0 ones out), in version order."""
-    include_semver2 = urls.HIVES[hive]
+    include_semver2 = layout.HIVES[hive]
     return sorted(
         (v for v in versions if include_semver2 or not v.is_semver2), key=lambda v: version_key(v.version)
     )
@@ -159,18 +159,18 @@ def pages_of(chosen: Sequence[Any]) -> list[Sequence[Any]]:
 
 
 def page_key(hive: str, id_lower: str, chunk: Sequence[Bounds]) -> str:
-    return urls.registration_page(hive, id_lower, chunk[0].version_lower, chunk[-1].version_lower)
+    return layout.registration_page(hive, id_lower, chunk[0].version_lower, chunk[-1].version_lower)
 
 
 def _page(
     hive: str, id_lower: str, chunk: Sequence[Bounds], commit: dict[str, str], inline: bool
 ) -> dict[str, Any]:
-    index_url = urls.absolute(urls.registration_index(hive, id_lower))
+    index_url = layout.absolute(layout.registration_index(hive, id_lower))
     lower, upper = chunk[0].version_lower, chunk[-1].version_lower
     return {
         "@id": f"{index_url}#page/{lower}/{upper}"
         if inline
-        else urls.absolute(page_key(hive, id_lower, chunk)),
+        else layout.absolute(page_key(hive, id_lower, chunk)),
         "@type": "catalog:CatalogPage",
         **commit,
         "count": len(chunk),
@@ -193,7 +193,7 @@ def index_document(
     hive: str, id_lower: str, pages: list[dict[str, Any]], commit: dict[str, str]
 ) -> dict[str, Any]:
     return {
-        "@id": urls.absolute(urls.registration_index(hive, id_lower)),
+        "@id": layout.absolute(layout.registration_index(hive, id_lower)),
         "@type": ["catalog:CatalogRoot", "PackageRegistration", "catalog:Permalink"],
         **commit,
         "count": len(pages),
@@ -226,7 +226,7 @@ def build(
     """The stored documents of one id in one hive (index, and pages from INLINE_BELOW versions on), keyed
     by storage key; empty when the hive has no versions.
 
-    ``verified``: the id is under a prefix reserved by one of its owners (``services.prefixes``).
+    ``verified``: the id is under a prefix reserved by one of its owners (``services.reservations``).
     """
     chosen = in_hive(hive, versions)
     if not chosen:
@@ -238,7 +238,7 @@ def build(
             page_key(hive, id_lower, chunk): page_document(hive, reg_id, chunk, commit, verified=verified)
             for chunk in chunks
         }
-        docs[urls.registration_index(hive, id_lower)] = paged_index(hive, id_lower, chunks, commit)
+        docs[layout.registration_index(hive, id_lower)] = paged_index(hive, id_lower, chunks, commit)
         return docs
     pages = [
         {
@@ -247,22 +247,22 @@ def build(
         }
         for chunk in chunks
     ]
-    return {urls.registration_index(hive, id_lower): index_document(hive, id_lower, pages, commit)}
+    return {layout.registration_index(hive, id_lower): index_document(hive, id_lower, pages, commit)}
 
 
 def leaf(hive: str, reg_id: str, v: VersionRecord) -> dict[str, Any]:
     """A version's registration leaf. Not stored: clients restoring never read leaves (the index and
     pages inline every catalog entry), so they are answered from the database when asked for."""
     id_lower = reg_id.lower()
-    leaf_key = urls.registration_leaf(hive, id_lower, v.version_lower)
+    leaf_key = layout.registration_leaf(hive, id_lower, v.version_lower)
     return {
-        "@id": urls.absolute(leaf_key),
+        "@id": layout.absolute(leaf_key),
         "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
-        "catalogEntry": urls.absolute(leaf_key) + "#catalogEntry",
+        "catalogEntry": layout.absolute(leaf_key) + "#catalogEntry",
         "listed": v.listed,
-        "packageContent": urls.absolute(urls.nupkg(id_lower, v.version_lower)),
+        "packageContent": layout.absolute(layout.nupkg(id_lower, v.version_lower)),
         "published": isoformat(v.published_at) if v.listed else UNLISTED_PUBLISHED,
-        "registration": urls.absolute(urls.registration_index(hive, id_lower)),
+        "registration": layout.absolute(layout.registration_index(hive, id_lower)),
         "@context": {
             "@vocab": "http://schema.nuget.org/schema#",
             "xsd": "http://www.w3.org/2001/XMLSchema#",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nugat.protocol import BASE
+from nugat.feed import BASE
 
 FLAT = "v3/flatcontainer"
 HIVES = {"registration": False, "registration-semver2": True}  # hive -> includes SemVer 2.0.0 versions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nugat.protocol.v3.registration import VersionRecord
+from nugat.feed.registration import VersionRecord
 from nugat.versions import version_key
 
 

@@ -1,4 +1,5 @@
-"""Small helpers the protocol handlers share: base URLs, client addresses and NuGet-style errors."""
+"""Request helpers the protocol handlers and the web pages share: base URLs, client addresses, safe
+log and header text, and NuGet-style errors."""
 
 from __future__ import annotations
 

@@ -308,6 +308,37 @@ def make_key(server: Nugat) -> str:
     return str(json.loads(created)["key"])
 
 
+def version_row(
+    registration_id: int,
+    package_id: str,
+    version: str,
+    published: datetime,
+    *,
+    downloads: int,
+    search_text: str,
+    metadata: dict[str, object],
+) -> dict[str, object]:
+    """A ``package_versions`` row for data inserted straight into the database (no package behind it)."""
+    return {
+        "registration_id": registration_id,
+        "package_id": package_id,
+        "version": version,
+        "version_lower": version,
+        "full_version": version,
+        "original_version": version,
+        "is_prerelease": False,
+        "is_semver2": False,
+        "listed": True,
+        "published_at": published,
+        "pushed_by_key": None,
+        "size": 1000,
+        "sha512": "x",
+        "downloads": downloads,
+        "search_text": search_text,
+        "metadata_json": metadata,
+    }
+
+
 def generate_search_data(env: dict[str, str], versions: int, *, database_url: str | None = None) -> int:
     """``versions`` listed versions over ids of 10 versions each, straight into the database, then search's
     entries built for them (``search_index.index_all``: what the migration or ``nugat rebuild`` does)."""
@@ -351,30 +382,16 @@ def generate_search_data(env: dict[str, str], versions: int, *, database_url: st
                     word = words[i % 16]
                     description = f"A {word} library number {i}: {' '.join(rng.sample(words, 4))}."
                     for v in range(10):
-                        version = f"1.{v}.0"
                         rows.append(
-                            {
-                                "registration_id": i + 1,
-                                "package_id": f"Gen.{word.title()}.P{i}",
-                                "version": version,
-                                "version_lower": version,
-                                "full_version": version,
-                                "original_version": version,
-                                "is_prerelease": False,
-                                "is_semver2": False,
-                                "listed": True,
-                                "published_at": now,
-                                "pushed_by_key": None,
-                                "size": 1000,
-                                "sha512": "x",
-                                "downloads": v,
-                                "search_text": f"gen.{word}.p{i}\n\n{word}\n{description.lower()}\nbench",
-                                "metadata_json": {
-                                    "description": description,
-                                    "authors": ["bench"],
-                                    "tags": [word],
-                                },
-                            }
+                            version_row(
+                                i + 1,
+                                f"Gen.{word.title()}.P{i}",
+                                f"1.{v}.0",
+                                now,
+                                downloads=v,
+                                search_text=f"gen.{word}.p{i}\n\n{word}\n{description.lower()}\nbench",
+                                metadata={"description": description, "authors": ["bench"], "tags": [word]},
+                            )
                         )
                 conn.execute(insert(PackageVersion), rows)
     if db.url.startswith("postgresql"):

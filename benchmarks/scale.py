@@ -9,8 +9,8 @@ id of 3,000 versions), builds search's entries for them, starts ``nugat serve --
 Markdown table of: the first search after a start, worker RSS, search one at a time and 16 at a time for
 several queries, pushes of new ids, search right after a push, a push seen by search, pushes to the
 3,000-version id, ``nugat rebuild``, and a start after a (simulated) machine crash. Every loop is
-bounded in count and time. The machine facts (CPU model, load average, a calibration figure) are
-printed with the table.
+bounded in count and time. The machine facts (``benchmarks/machine.py``: CPU model, calibration, fsync
+latency, load) are printed with the table.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine
 import run as bench
 
 BIG_ID = "Big.Many"
@@ -45,23 +46,6 @@ QUERIES = [
     ("browse skip=1000", "skip=1000&take=20"),
     ("q=json prerelease semVerLevel=2", "q=json&take=20&prerelease=true&semVerLevel=2.0.0"),
 ]
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), model)
-    # Calibration: the same CPU-bound Python work each run (lower is a faster or less loaded machine).
-    began = time.perf_counter()
-    total = 0
-    for n in range(3_000_000):
-        total += n * n % 7
-    calibration = (time.perf_counter() - began) * 1000
-    load = os.getloadavg()
-    return (
-        f"{os.cpu_count()} x {model}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
-        f"calibration (3M-step Python loop) {calibration:.0f} ms"
-    )
 
 
 @contextlib.contextmanager
@@ -110,24 +94,15 @@ def add_big_id(db_url: str, data_dir: Path, owner: str) -> None:
         for n in range(BIG_VERSIONS):
             version = f"0.{n // 100}.{n % 100}"
             rows.append(
-                {
-                    "registration_id": reg_id,
-                    "package_id": BIG_ID,
-                    "version": version,
-                    "version_lower": version,
-                    "full_version": version,
-                    "original_version": version,
-                    "is_prerelease": False,
-                    "is_semver2": False,
-                    "listed": True,
-                    "published_at": now,
-                    "pushed_by_key": None,
-                    "size": 1000,
-                    "sha512": "x",
-                    "downloads": 0,
-                    "search_text": "big.many\n\n\nmany versions\nbench",
-                    "metadata_json": {"description": "Many versions", "authors": ["bench"], "tags": []},
-                }
+                bench.version_row(
+                    reg_id,
+                    BIG_ID,
+                    version,
+                    now,
+                    downloads=0,
+                    search_text="big.many\n\n\nmany versions\nbench",
+                    metadata={"description": "Many versions", "authors": ["bench"], "tags": []},
+                )
             )
         c.execute(insert(PackageVersion), rows)
         assert c.execute(select(func.count()).where(PackageVersion.registration_id == reg_id)).scalar_one()
@@ -171,8 +146,8 @@ def main() -> int:
     parser.add_argument("--no-crash-start", action="store_true", help="skip the start after a machine crash")
     args = parser.parse_args()
     wrk_bin, _ = bench.ensure_tools()
-    facts = machine()
     work = Path(tempfile.mkdtemp(prefix="nugat-scale-"))
+    facts = machine.measure(work).line()
     rows: list[tuple[str, str]] = []
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, work, True)

@@ -353,6 +353,14 @@ def can_mint(
     return ALLOW
 
 
+def can_change_policy(actor: Actor, policy_id: int, *, creator_id: int, owner_id: int) -> Decision:
+    """May ``actor`` edit or delete policy ``policy_id``? Its creator, anyone who administers its owner
+    (the owner itself, an admin of the organization, a site admin). To anyone else it does not exist."""
+    if administers(actor, owner_id) or (isinstance(actor, User) and actor.id == creator_id):
+        return ALLOW
+    return _deny(f"You have no trusted publishing policy {policy_id}", 404)
+
+
 def can_set_trusted_only(*, actor: str, package_id: str, owns_package: bool, site_admin: bool) -> Decision:
     """May ``actor`` switch "trusted publishing only" on or off for ``package_id``?
 

@@ -339,10 +339,9 @@ def test_signed_in_owners_and_org_members_unlist_from_the_pages(alice: Site) -> 
     alice.core.orgs.create("Contoso", "alice")
     alice.core.orgs.add_member("Contoso", "carol", "collaborator")
     alice.push(alice.key("alice", "push", owner="Contoso"), ID)
-    bob_id, carol_id = (a.id for a in alice.core.accounts.users() if a.name in ("bob", "carol"))
     with refused(403, "You are not an owner of Contoso.Utils"):
-        alice.core.packages.set_listed_as(ID, "1.0.0", False, bob_id, ADDRESS)
-    alice.core.packages.set_listed_as(ID, "1.0.0", False, carol_id, ADDRESS)
+        alice.core.packages.set_listed(ID, "1.0.0", False, "bob", ADDRESS)
+    alice.core.packages.set_listed(ID, "1.0.0", False, "carol", ADDRESS)
     assert alice.versions(ID) == {"1.0.0": False}
     event = alice.events("package.unlist")[0]
     assert (event.actor, event.account, event.key_id) == ("carol", "Contoso", None)

@@ -277,6 +277,15 @@ def can_revoke_org_key(actor: Actor, org: Party) -> Decision:
     )
 
 
+def visible_accounts(actor: Actor) -> frozenset[int] | None:
+    """Whose audit events may ``actor`` read, besides those it made? Its own account's and those of the
+    organizations it administers; ``None``: every event (site admins and the operator)."""
+    if is_site_admin(actor):
+        return None
+    assert isinstance(actor, User)
+    return actor.admin_of | {actor.id}
+
+
 # Site administration (``services.reservations``, ``services.leaks``, ``services.accounts``) -------------
 
 

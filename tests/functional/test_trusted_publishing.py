@@ -328,7 +328,7 @@ def test_key_lifetimes_are_one_to_sixty_minutes(feed: Feed) -> None:
     for minutes in (0, 61):
         with pytest.raises(Exception, match="1 to 60 minutes"):
             feed.core.trusted.edit_policy(
-                None, policy.id, PolicySettings(**{**vars(RELEASE), "key_minutes": minutes})
+                OPERATOR, policy.id, PolicySettings(**{**vars(RELEASE), "key_minutes": minutes})
             )
     feed.core.trusted.edit_policy(OPERATOR, policy.id, PolicySettings(**{**vars(RELEASE), "key_minutes": 60}))
     key = feed.key()

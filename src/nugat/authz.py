@@ -395,6 +395,16 @@ def can_change_scopes(*, key_id: str, current: frozenset[str], asked: frozenset[
     )
 
 
+def can_change_key(name: str, what: str, *, revoked_reason: str | None, expired: bool = False) -> Decision:
+    """May key ``name`` be ``what`` ("edited", "regenerated") now? Never once revoked (it is dead for good:
+    only deleted), and an expired key is regenerated before it is edited (the pages ask that)."""
+    if revoked_reason is not None:
+        return _deny(f"API key {name!r} was revoked ({revoked_reason}): it cannot be {what}; delete it", 409)
+    if expired and what == "edited":
+        return _deny(f"API key {name!r} has expired: regenerate it to renew it first", 409)
+    return ALLOW
+
+
 def can_revoke_key(
     *,
     actor: str,

@@ -1093,10 +1093,8 @@ def _check_name_free(s: Session, user: Account, name: str) -> None:
 
 
 def _check_alive(row: ApiKey, what: str) -> None:
-    if row.revoked_at is not None:
-        raise Conflict(
-            f"API key {row.name!r} was revoked ({row.revoked_reason}): it cannot be {what}; delete it"
-        )
+    reason = None if row.revoked_at is None else row.revoked_reason or ""
+    authz.require(authz.can_change_key(row.name, what, revoked_reason=reason))
 
 
 def _lifetime(row: ApiKey) -> int:

@@ -25,11 +25,10 @@ from nugat.httpcommon import base_url
 from nugat.keys import Scope, scope_actions
 from nugat.services import ServiceError
 from nugat.services.actors import user_actor
-from nugat.services.sessions import SESSION_LIFETIME, Sessions, new_token
+from nugat.services.sessions import SESSION_COOKIE, SESSION_LIFETIME, Sessions, new_token
 from nugat.web import display
 from nugat.web.formbody import MAX_FORM_FIELDS, read_form
 
-SESSION_COOKIE = "nugat_session"
 CSRF_COOKIE = "nugat_csrf"  # before sign-in, the value the forms' CSRF tokens are bound to
 FORM_EXPIRED = (
     "This form has expired or did not come from this site. "

@@ -367,6 +367,11 @@ def can_change_policy(actor: Actor, policy_id: int, *, creator_id: int, owner_id
     (the owner itself, an admin of the organization, a site admin). To anyone else it does not exist."""
     if administers(actor, owner_id) or (isinstance(actor, User) and actor.id == creator_id):
         return ALLOW
+    return unseen_policy(policy_id)
+
+
+def unseen_policy(policy_id: int) -> Decision:
+    """The refusal for a policy one may not see, told as for one that does not exist."""
     return _deny(f"You have no trusted publishing policy {policy_id}", 404)
 
 

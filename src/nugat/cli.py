@@ -490,7 +490,7 @@ def cmd_policy_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_list(args: argparse.Namespace) -> int:
-    views = _core(args).trusted.policies(args.user)
+    views = _core(args).trusted.policies(args.user or OPERATOR)
     if args.json:
         print(json.dumps([v.as_json() for v in views]))
     for view in views if not args.json else []:

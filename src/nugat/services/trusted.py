@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nugat import authz, keys, oidc
+from nugat.authz import OPERATOR
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database
 from nugat.db.models import (
@@ -300,30 +301,24 @@ class TrustedPublishing:
         s.execute(delete(ApiKey).where(ApiKey.policy_id == policy_id))
         return killed
 
-    def policies(self, viewer: str | None = None) -> list[PolicyView]:
-        """The policies ``viewer`` made, or that act for it or an organization it administers (the command
-        line and site admins: every policy)."""
+    def policies(self, viewer: By = OPERATOR) -> list[PolicyView]:
+        """The policies ``viewer`` made, or that act for an account whose policies it may change
+        (``authz.visible_accounts``: itself, the organizations it administers; the operator and site
+        admins: every policy)."""
         with self.db.reading() as s:
             query = select(TrustedPolicy).order_by(TrustedPolicy.created_at, TrustedPolicy.id)
-            if viewer is not None:
-                me = account_named(s, viewer, "user")
-                if not me.is_admin:
-                    administered = select(Membership.org_id).where(
-                        Membership.member_id == me.id, Membership.role == "admin"
-                    )
-                    query = query.where(
-                        or_(
-                            TrustedPolicy.creator_id == me.id,
-                            TrustedPolicy.owner_id == me.id,
-                            TrustedPolicy.owner_id.in_(administered),
-                        )
-                    )
+            actor = resolve(s, viewer)
+            accounts = authz.visible_accounts(actor)
+            if accounts is not None:
+                query = query.where(
+                    or_(TrustedPolicy.creator_id == actor_id(actor), TrustedPolicy.owner_id.in_(accounts))
+                )
             return [self._view(s, row) for row in s.scalars(query)]
 
-    def policy(self, viewer: str | None, policy_id: int) -> PolicyView:
+    def policy(self, viewer: By, policy_id: int) -> PolicyView:
         found = next((p for p in self.policies(viewer) if p.id == policy_id), None)
         if found is None:
-            raise NotFound(f"You have no trusted publishing policy {policy_id}")
+            raise NotFound(authz.unseen_policy(policy_id).reason)
         return found
 
     @staticmethod

@@ -157,7 +157,7 @@ class Orgs:
             org = account_named(s, org_name, "org")
             s.refresh(org, with_for_update=True)
             actor = resolve(s, by)
-            leaving = actor.name.lower() == user_name.lower() and actor_id(actor) is not None
+            leaving = isinstance(actor, authz.User) and actor.name.lower() == user_name.lower()
             authz.require(authz.can_manage_members(actor, party(org), leaving=leaving))
             membership, user = self._membership(s, org, user_name)
             if membership.role == "admin":

@@ -18,16 +18,17 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from nugat.authz import User
 from nugat.core import Core
 from nugat.db.models import Account
 from nugat.httpcommon import base_url
 from nugat.keys import Scope, scope_actions
 from nugat.services import ServiceError
-from nugat.services.sessions import SESSION_LIFETIME, Sessions, new_token
+from nugat.services.actors import user_actor
+from nugat.services.sessions import SESSION_COOKIE, SESSION_LIFETIME, Sessions, new_token
 from nugat.web import display
 from nugat.web.formbody import MAX_FORM_FIELDS, read_form
 
-SESSION_COOKIE = "nugat_session"
 CSRF_COOKIE = "nugat_csrf"  # before sign-in, the value the forms' CSRF tokens are bound to
 FORM_EXPIRED = (
     "This form has expired or did not come from this site. "
@@ -77,6 +78,13 @@ class Visitor:
     csrf: str  # the token every form of the page carries
     invitations: int = 0  # co-ownership invitations the user can answer (counted in the menu)
     form: FormData | None = None
+    signed_in_as: User | None = None  # the user's facts for ``authz``, read with the session
+
+    @property
+    def actor(self) -> User:
+        """The signed-in user as ``authz`` sees it (on pages that require one)."""
+        assert self.signed_in_as is not None
+        return self.signed_in_as
 
     def field(self, name: str) -> str:
         value = self.form.get(name) if self.form is not None else None
@@ -99,10 +107,14 @@ Handler = Callable[[Request, Visitor], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _signed_in(w: Web, token: str) -> tuple[Account | None, int]:
-    """The session's user and how many co-ownership invitations wait for them."""
+def _signed_in(w: Web, token: str) -> tuple[Account | None, User | None, int]:
+    """The session's user, its facts for ``authz``, and how many co-ownership invitations wait for it."""
     user = w.sessions.user(token)
-    return user, (len(w.core.owners.invitations_to(user.name)) if user else 0)
+    if user is None:
+        return None, None, 0
+    with w.core.db.reading() as s:
+        actor = user_actor(s, user)
+    return user, actor, len(w.core.owners.invitations_to(user.name))
 
 
 def is_https(request: Request) -> bool:
@@ -112,7 +124,9 @@ def is_https(request: Request) -> bool:
 def page(*, signed_in: bool = False, max_fields: int = MAX_FORM_FIELDS) -> Callable[[Handler], Endpoint]:
     """Wrap a page handler: find the visitor, send strangers of ``signed_in`` pages to the sign-in page,
     and refuse any POST whose form is over the bounds (``nugat.web.formbody``; ``max_fields``: the
-    most fields the page takes) or has no valid CSRF token (or was sent from another site)."""
+    most fields the page takes) or has no valid CSRF token (or was sent from another site). A
+    ``ServiceError`` the handler lets through (a refusal of ``authz``, a missing package) is shown as
+    a page saying why, with its status (``refused``)."""
 
     def wrap(handler: Handler) -> Endpoint:
         @functools.wraps(handler)
@@ -120,11 +134,13 @@ def page(*, signed_in: bool = False, max_fields: int = MAX_FORM_FIELDS) -> Calla
             w = web(request)
             sessions = w.sessions
             token = request.cookies.get(SESSION_COOKIE)
-            user, invitations = await run_in_threadpool(_signed_in, w, token) if token else (None, 0)
+            user, actor, invitations = (
+                await run_in_threadpool(_signed_in, w, token) if token else (None, None, 0)
+            )
             session = token if user is not None else None
             fresh = None if session or request.cookies.get(CSRF_COOKIE) else new_token()
             binding = session or fresh or request.cookies.get(CSRF_COOKIE, "")
-            visitor = Visitor(user, session, sessions.csrf_token(binding), invitations)
+            visitor = Visitor(user, session, sessions.csrf_token(binding), invitations, signed_in_as=actor)
             response = await _answer(request, visitor, handler, binding, signed_in, max_fields)
             if fresh is not None:
                 set_cookie(request, response, CSRF_COOKIE, fresh, max_age=None)
@@ -158,7 +174,10 @@ async def _answer(
     ):
         context = {"title": "Form expired", "message": FORM_EXPIRED}
         return render(request, visitor, "message.html", context, status=403)
-    return await handler(request, visitor)
+    try:
+        return await handler(request, visitor)
+    except ServiceError as exc:
+        return refused(request, visitor, exc)
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:

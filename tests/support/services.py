@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from nugat.core import Core
 from nugat.db import Database
-from nugat.db.models import Account, PackageRegistration, PackageVersion, PendingUpload
+from nugat.db.models import Account, OutboxMail, PackageRegistration, PackageVersion, PendingUpload
 from nugat.feed import layout
 from nugat.keys import KeyGrant
 from nugat.services import ServiceError
@@ -34,6 +34,12 @@ from support.zips import package
 SECRET = "unit-test-secret"
 ADDRESS = "192.0.2.1"  # TEST-NET-1: the address every helper acts from
 START = datetime(2026, 3, 1, 12, 0, 0)
+# A site that mails: mail is queued in the outbox; nothing is sent unless a test sends it (port 9 discards).
+MAILING = {
+    "smtp_url": "smtp://127.0.0.1:9",
+    "mail_from": "nugat@example.test",
+    "public_url": "https://nuget.example.test",
+}
 
 
 class Clock:
@@ -227,6 +233,11 @@ class Site:
         """The pending-upload notes left (a push noted, neither committed nor undone)."""
         with self.core.db.reading() as s:
             return list(s.scalars(select(PendingUpload.key)))
+
+    def mails(self, to: str | None = None) -> list[OutboxMail]:
+        """The mails in the outbox, oldest first (to one address, if given): what ``Outbox.status`` lists."""
+        found = reversed(self.core.outbox.status(recent=10_000).recent)
+        return [m for m in found if to is None or m.recipient == to]
 
     def events(self, action: str | None = None) -> list[EventView]:
         """Audit events, oldest first (of one action, if given)."""

@@ -13,6 +13,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from nugat.db import Database
 from nugat.db.models import Account, OutboxMail, PackageRegistration, PackageVersion, PendingUpload
 from nugat.feed import layout
 from nugat.keys import KeyGrant
+from nugat.mail.smtp import MailRefused
 from nugat.services import ServiceError
 from nugat.services.audit import EventView
 from nugat.services.packages import PushResult
@@ -88,6 +90,34 @@ def without_commit(doc: Any) -> Any:
     if isinstance(doc, list):
         return [without_commit(v) for v in doc]
     return doc
+
+
+class MailSink:
+    """A transport for ``Outbox.send_due`` that keeps what it is given: ``refuse`` makes it refuse mail to
+    those addresses for good (an SMTP 5xx); ``break_after`` drops the connection after that many sends."""
+
+    def __init__(self, refuse: tuple[str, ...] = (), break_after: int | None = None) -> None:
+        self.sent: list[EmailMessage] = []
+        self.refuse = refuse
+        self.break_after = break_after
+        self.connections = 0
+
+    def __call__(self) -> MailSink:
+        self.connections += 1
+        return self
+
+    def __enter__(self) -> MailSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, message: EmailMessage) -> None:
+        if self.break_after is not None and len(self.sent) >= self.break_after:
+            raise ConnectionResetError("the server broke off")
+        if message["To"] in self.refuse:
+            raise MailRefused(f"recipient refused: {message['To']}")
+        self.sent.append(message)
 
 
 class Site:

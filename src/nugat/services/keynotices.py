@@ -44,6 +44,7 @@ class KeyNotices:
                 .join(owner, owner.id == ApiKey.owner_id)
                 .where(
                     ApiKey.policy_id.is_(None),  # minted keys live minutes
+                    ApiKey.revoked_at.is_(None),  # dead for good: no regenerating it
                     ApiKey.expires_at <= now + EXPIRY_WARNING,
                     ApiKey.expires_at > now - EXPIRED_NOTICE_WITHIN,
                 )

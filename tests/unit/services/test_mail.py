@@ -1,9 +1,13 @@
 """The outbox (``services.mail``) against a real SMTP server on the loopback: each row claimed by one
 sender only (two "processes" on SQLite and on PostgreSQL), retried with backoff while the server is down
-and sent once it is back, never twice; a dead sender's claim expires; expiry mails go out once."""
+and sent once it is back, never twice; a dead sender's claim expires; expiry mails go out once. Then with
+a transport that keeps what it is sent: a mail queued only with its transaction, once per dedupe key, each
+message built from its row, a refused recipient failed for good, a broken connection's rest retried, the
+status counts, and the sender loop outliving a failed round."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -15,10 +19,10 @@ from sqlalchemy import select
 
 from nugat.db.models import OutboxMail
 from nugat.mail.render import kinds, render
-from nugat.services.mail import LEASE, Outbox
+from nugat.services.mail import BATCH, LEASE, Outbox, run_sender
 from support.memory import MemoryStorage
 from support.server import postgres_database
-from support.services import Clock, Site
+from support.services import Clock, MailSink, Site
 from support.smtp import MailBox
 
 MAIL = {"mail_from": "nugat@example.test", "public_url": "https://nuget.example.test"}
@@ -227,3 +231,194 @@ def test_smtp_urls() -> None:
     assert SmtpConfig.parse("smtp://u:p@mail.example.test").port == 587
     assert SmtpConfig.parse("smtp://127.0.0.1:2525").loopback
     assert not SmtpConfig.parse("smtp://mail.example.test").loopback
+
+
+# The outbox without an SMTP server (``support.services.MailSink`` stands for the connection) ----------------
+
+
+def test_a_mail_is_queued_only_if_its_transaction_commits(mailing: Site) -> None:
+    outbox = mailing.core.outbox
+    with pytest.raises(RuntimeError), outbox.db.session() as s:
+        outbox.enqueue(s, "alice@example.test", "password_changed", name="alice", how="")
+        raise RuntimeError("the change it tells about failed")
+    with outbox.db.session() as s:
+        outbox.enqueue(s, None, "password_changed", name="nobody", how="")  # an account without an address
+        outbox.enqueue(s, "bob@example.test", "password_changed", name="bob", how="")
+    [mail] = mailing.mails()
+    assert (mail.recipient, mail.kind, mail.subject, mail.attempts) == (
+        "bob@example.test",
+        "password_changed",
+        "Your password was changed",
+        0,
+    )
+    assert "Hello bob," in mail.text_body and "https://nuget.example.test/account/forgot" in mail.text_body
+
+
+def test_links_are_made_from_the_public_url(make_site: Callable[..., Site]) -> None:
+    outbox = make_site(smtp_url="smtp://127.0.0.1:9", public_url="https://n.example.test/feed/").core.outbox
+    assert outbox.link("/account") == "https://n.example.test/feed/account"
+    mail = outbox.message("a@example.test", "password_changed", name="a", how="")
+    assert mail is not None and "https://n.example.test/feed/account/forgot" in mail.text_body
+
+
+def test_enqueue_once_queues_a_dedupe_key_once_ever(mailing: Site, make_site: Callable[..., Site]) -> None:
+    outbox = mailing.core.outbox
+    context = {"name": "alice", "how": ""}
+    assert outbox.enqueue_once("k" * 200 + "1", "alice@example.test", "password_changed", **context) is True
+    assert outbox.enqueue_once("k" * 200 + "2", "alice@example.test", "password_changed", **context) is False
+    assert mailing.restart().core.outbox.enqueue_once("other", "alice@example.test", "password_changed",
+                                                       **context) is True  # fmt: skip
+    outbox.send_due(MailSink())
+    assert outbox.enqueue_once("other", "alice@example.test", "password_changed", **context) is False  # sent
+    assert len(mailing.mails()) == 2
+    quiet = make_site().core.outbox
+    assert quiet.enqueue_once("x", "alice@example.test", "password_changed", **context) is False
+
+
+def test_sending_builds_each_message_from_its_row(mailing: Site) -> None:
+    outbox = mailing.core.outbox
+    _queue(outbox, 2)
+    sink = MailSink()
+    assert outbox.send_due(sink) == 2
+    assert sink.connections == 1  # one connection per batch
+    first = sink.sent[0]
+    row = mailing.mails()[0]
+    assert (first["From"], first["To"], first["Subject"]) == (
+        "nugat <nugat@example.test>",
+        "user0@example.test",
+        "Your password was changed",
+    )
+    assert first["Message-ID"].endswith(
+        f".nugat-outbox-{row.id}@example.test>"
+    )  # duplicates are recognizable
+    assert first["Auto-Submitted"] == "auto-generated"
+    text, html = first.get_body(("plain",)), first.get_body(("html",))
+    assert text is not None and html is not None
+    assert text.get_content() == row.text_body and html.get_content() == row.html_body  # type: ignore[attr-defined]
+    assert outbox.send_due(sink) == 0 and sink.connections == 1  # nothing due: no connection
+
+
+def test_a_sender_address_with_a_name_is_used_as_it_is(make_site: Callable[..., Site]) -> None:
+    site = make_site(smtp_url="smtp://127.0.0.1:9", mail_from="Packages <pkgs@example.test>",
+                     public_url="https://nuget.example.test")  # fmt: skip
+    _queue(site.core.outbox, 1)
+    sink = MailSink()
+    site.core.outbox.send_due(sink)
+    assert sink.sent[0]["From"] == "Packages <pkgs@example.test>"
+
+
+def test_a_refused_recipient_fails_for_good_and_the_rest_is_sent(mailing: Site, clock: Clock) -> None:
+    outbox = mailing.core.outbox
+    _queue(outbox, 3)
+    sink = MailSink(refuse=("user1@example.test",))
+    assert outbox.send_due(sink) == 2
+    status = outbox.status()
+    assert (status.queued, status.sent, status.failed) == (0, 2, 1)
+    [failed] = [m for m in status.recent if m.failed_at is not None]
+    assert failed.recipient == "user1@example.test" and "recipient refused" in (failed.last_error or "")
+    clock.advance(days=1)
+    assert outbox.send_due(MailSink()) == 0  # never tried again
+    assert [m["state"] for m in status.as_json()["recent"]] == ["sent", "failed", "sent"]  # type: ignore[index]
+
+
+def test_a_connection_lost_mid_batch_leaves_the_rest_to_retry(mailing: Site, clock: Clock) -> None:
+    outbox = mailing.core.outbox
+    _queue(outbox, 3)
+    assert outbox.send_due(MailSink(break_after=1)) == 1
+    status = outbox.status()
+    assert (status.queued, status.retrying, status.sent) == (2, 2, 1)
+    errors = {m.last_error for m in status.recent if m.attempts}
+    assert errors == {"ConnectionResetError: the server broke off"}
+    assert outbox.send_due(MailSink()) == 0  # waiting for the retry
+    clock.advance(seconds=30)
+    retry = MailSink()
+    assert outbox.send_due(retry) == 2
+    assert [m["To"] for m in retry.sent] == ["user1@example.test", "user2@example.test"]
+    assert outbox.status().sent == 3
+
+
+def test_claims_are_bounded_in_order_and_exclusive(mailing: Site, clock: Clock) -> None:
+    outbox = mailing.core.outbox
+    _queue(outbox, 5)
+    first = outbox.claim(limit=2)
+    other = mailing.restart().core.outbox
+    second = other.claim(limit=10)
+    assert [r.recipient for r in first] == ["user0@example.test", "user1@example.test"]
+    assert [r.recipient for r in second] == [f"user{n}@example.test" for n in (2, 3, 4)]
+    assert other.claim() == []
+    clock.advance(seconds=LEASE.total_seconds() + 1)
+    assert len(outbox.claim()) == 5  # nobody settled them: the claims expired
+
+
+def test_the_mail_waiting_longest_is_claimed_first(mailing: Site, clock: Clock) -> None:
+    outbox = mailing.core.outbox
+    _queue(outbox, 1)
+    outbox.send_due(MailSink(break_after=0))  # user0 waits 30 s for its retry
+    clock.advance(seconds=10)
+    with outbox.db.session() as s:
+        outbox.enqueue(s, "late@example.test", "password_changed", name="late", how="")
+    clock.advance(seconds=30)
+    assert [r.recipient for r in outbox.claim(limit=1)] == ["late@example.test"]  # due 20 s earlier
+
+
+def test_status_counts_each_state(mailing: Site, clock: Clock) -> None:
+    outbox = mailing.core.outbox
+    empty = outbox.status()
+    assert (empty.queued, empty.retrying, empty.sent, empty.failed, empty.oldest_queued) == (0, 0, 0, 0, None)
+    _queue(outbox, 3)
+    outbox.send_due(MailSink(refuse=("user0@example.test",), break_after=1))  # refused, sent, broke off
+    clock.advance(minutes=5)
+    _queue(outbox, 1)
+    status = outbox.status(recent=3)
+    assert (status.queued, status.retrying, status.sent, status.failed) == (2, 1, 1, 1)
+    report = status.as_json()
+    assert report["oldest_queued"] == "2026-03-01T12:00:00Z"
+    assert [(m["to"], m["state"]) for m in report["recent"]] == [  # type: ignore[union-attr]
+        ("user0@example.test", "queued"),  # the newest first; user0 is queued last
+        ("user2@example.test", "retrying"),
+        ("user1@example.test", "sent"),
+    ]
+
+
+def _run_sender_until(outbox: Outbox, every: float, also: Callable[[], object] | None, sent: int) -> None:
+    """Run the sender loop until ``sent`` mails are sent (10 s at most), then stop it as a server does."""
+
+    async def run() -> None:
+        task = asyncio.create_task(run_sender(outbox, every, also))
+        for _ in range(1000):
+            await asyncio.sleep(0.01)
+            if outbox.status().sent >= sent:
+                break
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+
+
+def test_one_round_of_the_sender_loop_sends_every_due_batch(
+    make_site: Callable[..., Site], mailbox: MailBox
+) -> None:
+    site = make_site(smtp_url=mailbox.url, **MAIL)
+    outbox = site.core.outbox
+    _queue(outbox, BATCH * 2 + 5)
+    rounds: list[int] = []
+    _run_sender_until(outbox, 3600, lambda: rounds.append(1), BATCH * 2 + 5)
+    assert rounds == [1]  # one round: it then waits an hour
+    assert outbox.status().sent == mailbox.count(lambda m: True) == BATCH * 2 + 5
+
+
+def test_the_sender_loop_outlives_a_failed_round(make_site: Callable[..., Site], mailbox: MailBox) -> None:
+    site = make_site(smtp_url=mailbox.url, **MAIL)
+    outbox = site.core.outbox
+    _queue(outbox, 3)
+    rounds: list[int] = []
+
+    def also() -> None:
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise RuntimeError("the database is down")
+
+    _run_sender_until(outbox, 0.01, also, 3)
+    assert len(rounds) >= 2  # the failed first round sent nothing, the next one did
+    assert outbox.status().sent == mailbox.count(lambda m: True) == 3

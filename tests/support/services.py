@@ -13,6 +13,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ from sqlalchemy import select
 
 from nugat.core import Core
 from nugat.db import Database
-from nugat.db.models import Account, PackageRegistration, PackageVersion, PendingUpload
+from nugat.db.models import Account, OutboxMail, PackageRegistration, PackageVersion, PendingUpload
 from nugat.feed import layout
 from nugat.keys import KeyGrant
+from nugat.mail.smtp import MailRefused
 from nugat.services import ServiceError
 from nugat.services.audit import EventView
 from nugat.services.packages import PushResult
@@ -34,6 +36,12 @@ from support.zips import package
 SECRET = "unit-test-secret"
 ADDRESS = "192.0.2.1"  # TEST-NET-1: the address every helper acts from
 START = datetime(2026, 3, 1, 12, 0, 0)
+# A site that mails: mail is queued in the outbox; nothing is sent unless a test sends it (port 9 discards).
+MAILING = {
+    "smtp_url": "smtp://127.0.0.1:9",
+    "mail_from": "nugat@example.test",
+    "public_url": "https://nuget.example.test",
+}
 
 
 class Clock:
@@ -82,6 +90,34 @@ def without_commit(doc: Any) -> Any:
     if isinstance(doc, list):
         return [without_commit(v) for v in doc]
     return doc
+
+
+class MailSink:
+    """A transport for ``Outbox.send_due`` that keeps what it is given: ``refuse`` makes it refuse mail to
+    those addresses for good (an SMTP 5xx); ``break_after`` drops the connection after that many sends."""
+
+    def __init__(self, refuse: tuple[str, ...] = (), break_after: int | None = None) -> None:
+        self.sent: list[EmailMessage] = []
+        self.refuse = refuse
+        self.break_after = break_after
+        self.connections = 0
+
+    def __call__(self) -> MailSink:
+        self.connections += 1
+        return self
+
+    def __enter__(self) -> MailSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, message: EmailMessage) -> None:
+        if self.break_after is not None and len(self.sent) >= self.break_after:
+            raise ConnectionResetError("the server broke off")
+        if message["To"] in self.refuse:
+            raise MailRefused(f"recipient refused: {message['To']}")
+        self.sent.append(message)
 
 
 class Site:
@@ -227,6 +263,11 @@ class Site:
         """The pending-upload notes left (a push noted, neither committed nor undone)."""
         with self.core.db.reading() as s:
             return list(s.scalars(select(PendingUpload.key)))
+
+    def mails(self, to: str | None = None) -> list[OutboxMail]:
+        """The mails in the outbox, oldest first (to one address, if given): what ``Outbox.status`` lists."""
+        found = reversed(self.core.outbox.status(recent=10_000).recent)
+        return [m for m in found if to is None or m.recipient == to]
 
     def events(self, action: str | None = None) -> list[EventView]:
         """Audit events, oldest first (of one action, if given)."""

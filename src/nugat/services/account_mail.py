@@ -220,13 +220,15 @@ class AccountMail:
             assert user is not None
             check_password(password, (user.name, user.email or ""))
             redeem(s, "reset", token)
-            self._new_password(s, user, password, "with a reset link", address)
+            self._new_password(s, user, password, "with a reset link", address, actor_id=user.id)
             return user
 
-    def _new_password(self, s: Session, user: Account, password: str, how: str, address: str | None) -> None:
+    def _new_password(
+        self, s: Session, user: Account, password: str, how: str, address: str | None, *, actor_id: int | None
+    ) -> None:
         user.password_hash = hash_password(password)
         s.execute(delete(WebSession).where(WebSession.account_id == user.id))
-        record(s, "account.password_reset", actor_id=user.id, account_id=user.id, address=address, how=how)
+        record(s, "account.password_reset", actor_id=actor_id, account_id=user.id, address=address, how=how)
         self.outbox.enqueue(s, user.email, "password_changed", name=user.name, how=how)
 
     def admin_reset(self, name: str, password: str) -> Account:
@@ -236,7 +238,7 @@ class AccountMail:
             if user is None:
                 raise NotFound(f"No user named {name!r}")
             check_password(password, (user.name, user.email or ""))
-            self._new_password(s, user, password, "by the site administrator", None)
+            self._new_password(s, user, password, "by the site administrator", None, actor_id=None)
             return user
 
     # Email change ----------------------------------------------------------------------------------

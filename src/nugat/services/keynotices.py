@@ -1,7 +1,7 @@
 """Mail about keys that expire: once when a key has 10 days left, once when it has expired (each with a
-link to regenerate it, as nuget.org sends). Every server process looks now and then (``due``); the
-outbox's dedupe key (the key id and its expiry) makes each mail go out once whichever process finds it,
-and again only if the key's expiry changes."""
+link to regenerate it, as nuget.org sends; none about a revoked key, which cannot be regenerated). Every
+server process looks now and then (``due``); the outbox's dedupe key (the key id and its expiry) makes each
+mail go out once whichever process finds it, and again only if the key's expiry changes."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ class KeyNotices:
                 .join(owner, owner.id == ApiKey.owner_id)
                 .where(
                     ApiKey.policy_id.is_(None),  # minted keys live minutes
+                    ApiKey.revoked_at.is_(None),  # dead for good: no regenerating it
                     ApiKey.expires_at <= now + EXPIRY_WARNING,
                     ApiKey.expires_at > now - EXPIRED_NOTICE_WITHIN,
                 )

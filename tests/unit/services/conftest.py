@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 import nugat.clock
 from nugat.core import Core
 from support.memory import MemoryStorage
-from support.services import Clock, Site, copy_database, migrated_template
+from support.services import MAILING, Clock, Site, copy_database, migrated_template
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +70,9 @@ def site(make_site: Callable[..., Site]) -> Site:
 @pytest.fixture
 def core(site: Site) -> Core:
     return site.core
+
+
+@pytest.fixture
+def mailing(make_site: Callable[..., Site]) -> Site:
+    """A Site that queues mail (``support.services.MAILING``); ``Site.mails`` reads the outbox."""
+    return make_site(**MAILING)

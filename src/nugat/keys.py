@@ -66,6 +66,7 @@ class Scope(StrEnum):
         PUSHING,
     )
     UNLIST = "unlist", "Unlist package", "unlist and relist versions"
+    READ = "read", "Read packages", "read the packages (restore, download, search) as a feed's password"
 
     @classmethod
     def named(cls, text: str) -> Scope | None:

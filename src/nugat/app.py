@@ -22,6 +22,7 @@ from nugat.httpcommon import base_url_from, host_vary, one_line, scope_client_ad
 from nugat.protocol import publish, revoke, token
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
+from nugat.readgate import ReadGate
 from nugat.readpath import ASGIApp, ASGIScope, ReadPath
 from nugat.services import mail
 from nugat.settings import Settings
@@ -151,7 +152,9 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
         proxies.trusts,
     )
     vary = host_vary(core.settings).encode()
-    served: ASGIApp = ReadPath(limited, core.storage, scope_base, core.downloads.count, vary=vary)
+    served: ASGIApp = ReadGate(
+        ReadPath(limited, core.storage, scope_base, core.downloads.count, vary=vary), core.readers
+    )
     if core.settings.content_url:
         served = ContentOrigin(served, core.settings.content_url, trust_forwarded, proxies)
     return metrics.Instrumented(served)

@@ -224,3 +224,62 @@ def can_disable(*, actor: str | None, target: str, is_self: bool, last_site_admi
     if last_site_admin:
         return _deny(f"{target} is the last site admin: make another user a site admin first", 409)
     return ALLOW
+
+
+# Reads (``readgate``, ``services.readers``, search and the package pages) --------------------------------
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads: a verified key (``grant``), or a signed-in user (``grant`` None).
+
+    ``acts_for``: the accounts whose private packages it may read: for a user, itself and its
+    organizations; for a key, its owner and, when that owner is a user, the user's organizations.
+    """
+
+    acts_for: frozenset[int]
+    grant: KeyGrant | None = None
+
+
+def can_read_feed(reader: Reader | None, *, public_site: bool) -> Decision:
+    """May this reader use the feed at all? ``public_site``: ``NUGAT_READ_ACCESS=public``.
+
+    401 asks the NuGet client for the source's credentials (the user name is not checked; the password
+    is an API key with the Read scope). A key without that scope is refused even on a public site: its
+    holder set it as a feed's password, and a silent anonymous read would hide the mistake.
+    """
+    if reader is None:
+        if public_site:
+            return ALLOW
+        return _deny(
+            "This feed needs credentials: add the source with any user name and an API key with the "
+            "Read scope as the password",
+            401,
+        )
+    if reader.grant is not None and Scope.READ not in reader.grant.scopes:
+        return _deny(
+            f"API key {reader.grant.key_id} does not allow reading packages: "
+            "create a key with the Read scope for the feed's password"
+        )
+    return ALLOW
+
+
+def can_read(
+    reader: Reader | None, package_id: str, *, public_site: bool, private_owners: frozenset[int]
+) -> Decision:
+    """May this reader (already let in by ``can_read_feed``) see ``package_id``? 404 when not: to whom
+    may not read it, an id is as absent as one never pushed.
+
+    ``private_owners``: the owners of the id when an owner is a private organization, else empty. A
+    public id is readable by everyone on a public site and by every user on a ``users`` site, but a key
+    reads only the ids it covers there. A private id is readable by those acting for one of its owners,
+    and by a key only if it also covers the id.
+    """
+    grant = reader.grant if reader is not None else None
+    covered = grant is None or grant.covers(package_id)
+    if private_owners:
+        if reader is not None and reader.acts_for & private_owners and covered:
+            return ALLOW
+    elif public_site or (reader is not None and covered):
+        return ALLOW
+    return _deny("Not found", 404)

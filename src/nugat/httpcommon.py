@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from nugat.proxies import TrustedProxies
 from nugat.services import ServiceError, TooManyRequests
+from nugat.services.readers import ANONYMOUS, ReadView
 from nugat.settings import Settings
 
 log = logging.getLogger("nugat")
@@ -151,3 +152,9 @@ def nuget_error(exc: ServiceError) -> Response:
 
 def json_response(data: object, status_code: int = 200) -> Response:
     return JSONResponse(data, status_code=status_code, headers={"cache-control": "no-cache"})
+
+
+def read_view(request: Request) -> ReadView:
+    """What the request may read, as ``readgate`` decided it (anonymous on routes it does not guard)."""
+    view: ReadView = getattr(request.state, "read_view", ANONYMOUS)
+    return view

@@ -1,0 +1,148 @@
+"""Who may read: the check in front of the read path, before any routing.
+
+Every feed read (flat container, registration, search, autocomplete, the V2 queries and downloads) passes
+here first. The NuGet client sends a source's credentials as HTTP Basic (any user name, the password an API
+key with the Read scope), after a 401 asked for them. The key is parsed and its secret checked against the
+HMAC ``services.readers`` keeps for at most a second; which ids are private is kept as long. So a read in
+the steady state costs a header parse, an HMAC and dictionary lookups, and touches no database.
+
+A refused credential is answered 401 with ``WWW-Authenticate`` (the client asks again, and shows the reason
+from ``X-NuGet-Warning`` and the body); a reader who may not see an id gets the same 404 as for an id never
+pushed. What the request may read travels to the handlers as ``scope["state"]["read_view"]``, where
+search and the V2 queries filter on it. Answers to a reader other than the anonymous public one are
+``Cache-Control: private``: a shared cache must not hand them to someone else.
+
+The service index (``/v3/index.json``) and the V2 service and metadata documents stay readable without
+credentials: they name URLs and nothing else, and ``nuget push`` reads the index with only an API key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import MutableMapping
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.concurrency import run_in_threadpool
+
+from nugat import authz, keys
+from nugat.authz import Reader
+from nugat.fileheaders import LOCKED_DOWN
+from nugat.httpcommon import warning_header
+from nugat.readpath import HIDDEN, ASGIApp, ASGIScope, Receive, Send
+from nugat.services.readers import Readers, ReadRefused, ReadView
+
+Message = MutableMapping[str, Any]
+
+_CONTENT = ("/v3/flatcontainer/", "/v3/registration/", "/v3/registration-semver2/")
+_QUERIES = ("/v3/search", "/v3/autocomplete")
+_V2 = "/api/v2/"
+_V2_OPEN = ("/api/v2/", "/api/v2/$metadata")
+_CHALLENGE = (b"www-authenticate", b'Basic realm="nugat"')
+PRIVATE_CACHE = b"private, no-cache"
+
+
+def package_of(path: str) -> tuple[bool, str | None] | None:
+    """Whether ``path`` is a feed read (None: not one), and the package id it names, if it names one."""
+    if path.startswith(_CONTENT):
+        parts = path.split("/", 4)
+        return True, unquote(parts[3]) if len(parts) > 3 and parts[3] else None
+    if path in _QUERIES:
+        return True, None
+    if path.startswith(_V2) and path not in _V2_OPEN:
+        return True, None  # the V2 handlers ask ``services.readers`` about each id they answer for
+    return None
+
+
+def basic_password(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The password of an ``Authorization: Basic`` header ("" when the header is there but unreadable)."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, encoded = value.partition(b" ")
+            if scheme.lower() != b"basic":
+                return ""
+            try:
+                decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return ""
+            return decoded.partition(":")[2]
+    return None
+
+
+class ReadGate:
+    """ASGI middleware: lets a feed read through to ``app`` only when its reader may read it."""
+
+    def __init__(self, app: ASGIApp, readers: Readers) -> None:
+        self.app = app
+        self.readers = readers
+        self.public_site = readers.public_site
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        read = package_of(scope.get("path", "")) if scope["type"] == "http" else None
+        if read is None or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        password = basic_password(scope["headers"])
+        reader: Reader | None = None
+        if password is not None:
+            try:
+                reader = await self._reader(password)
+            except ReadRefused as exc:
+                await _refuse(send, exc.status, exc.message)
+                return
+        decision = authz.can_read_feed(reader, public_site=self.public_site)
+        if not decision.allowed:
+            await _refuse(send, decision.status, decision.reason)
+            return
+        private = False
+        state = scope.setdefault("state", {})
+        state["read_view"] = ReadView(reader, self.public_site)
+        package_id = read[1]
+        if package_id is not None:
+            owners = await self._private_owners(package_id)
+            private = bool(owners)
+            if not authz.can_read(reader, package_id, public_site=self.public_site, private_owners=owners):
+                state[HIDDEN] = True  # the read path answers as for an id never pushed, byte for byte
+        if reader is None and not private:
+            await self.app(scope, receive, send)
+            return
+
+        async def private_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    (k, PRIVATE_CACHE if k == b"cache-control" else v) for k, v in message["headers"]
+                ]
+            await send(message)
+
+        await self.app(scope, receive, private_send)
+
+    async def _reader(self, password: str) -> Reader:
+        parsed = keys.parse_key(password.strip())
+        facts = None
+        if parsed is not None:
+            facts = self.readers.cached_key(parsed.key_id)
+            if facts is None:
+                facts = await run_in_threadpool(self.readers.load_key, parsed.key_id)
+        return self.readers.key_reader(parsed, facts)
+
+    async def _private_owners(self, package_id: str) -> frozenset[int]:
+        known = self.readers.private_ids()
+        if known is None:
+            known = await run_in_threadpool(self.readers.load_private_ids)
+        return known.get(package_id.lower(), frozenset())
+
+
+async def _refuse(send: Send, status: int, reason: str) -> None:
+    body = reason.encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        *LOCKED_DOWN,
+        (b"cache-control", b"no-store"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-nuget-warning", warning_header(reason).encode()),
+    ]
+    if status == 401:
+        headers.append(_CHALLENGE)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -371,6 +371,14 @@ def cmd_org_remove_member(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_org_private(args: argparse.Namespace) -> int:
+    on = args.state == "on"
+    _core(args).orgs.set_private(args.org, on)
+    now = "private to its members" if on else "readable as the site allows"
+    print(f"the packages of {args.org} are now {now}")
+    return 0
+
+
 def cmd_org_list(args: argparse.Namespace) -> int:
     orgs = _core(args).orgs.all()
     if args.json:
@@ -640,6 +648,9 @@ def _parser() -> argparse.ArgumentParser:
     p = add(org, "remove-member", cmd_org_remove_member, "remove a member (its keys for the org stop)")
     p.add_argument("org")
     p.add_argument("user")
+    p = add(org, "private", cmd_org_private, "make an organization's packages private to its members, or not")
+    p.add_argument("org")
+    p.add_argument("state", choices=["on", "off"])
     p = add(org, "list", cmd_org_list, "list organizations and their members")
     p.add_argument("--json", action="store_true")
 

@@ -247,6 +247,19 @@ class Orgs:
             record(s, "org.require_2fa", actor_id=actor.id if actor else None, account_id=org.id,
                    address=address, on=on)  # fmt: skip
 
+    def set_private(
+        self, org_name: str, on: bool, *, by: str | None = None, address: str | None = None
+    ) -> None:
+        """Whether the org's packages are private: readable only by its members' sessions and keys (every
+        process sees the change within ``services.readers.READ_CACHE_SECONDS``)."""
+        with self.db.session() as s:
+            org, actor = self._org_to_manage(s, org_name, by)
+            if org.private_packages == on:
+                return
+            org.private_packages = on
+            record(s, "org.private", actor_id=actor.id if actor else None, account_id=org.id,
+                   address=address, on=on)  # fmt: skip
+
     def _mail(
         self, s: Session, user: Account, org: Account, change: str, role: str, actor: Account | None
     ) -> None:

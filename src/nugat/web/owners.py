@@ -15,8 +15,9 @@ from nugat.core import Core
 from nugat.httpcommon import client_address
 from nugat.services import Forbidden, NotFound, ServiceError
 from nugat.services.owners import Owner, OwnershipInvite
+from nugat.services.readers import ReadView
 from nugat.web.catalog import owners_access
-from nugat.web.pages import Visitor, page, redirect, redirect_notice, refused, render, web
+from nugat.web.pages import Visitor, page, read_view, redirect, redirect_notice, refused, render, web
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,9 @@ class OwnersPage:
     invitations: list[OwnershipInvite]
 
 
-def _owners_page(core: Core, package_id: str, user_name: str) -> OwnersPage:
+def _owners_page(core: Core, package_id: str, user_name: str, view: ReadView) -> OwnersPage:
     access = owners_access(core.db, package_id, user_name)
-    if access is None:
+    if access is None or not core.readers.can_read(view, package_id):
         raise NotFound(f"There is no package {package_id} on this server.")
     package_id, manages = access
     if not manages:
@@ -42,7 +43,8 @@ async def _show(
 ) -> Response:
     core, package_id = web(request).core, request.path_params["id"]
     try:
-        found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name)
+        view = await read_view(request, visitor)
+        found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name, view)
     except ServiceError as exc:
         return refused(request, visitor, exc)
     errors = {"owner": error} if error and invitee else {}
@@ -115,7 +117,8 @@ async def cancel(request: Request, visitor: Visitor) -> Response:
 async def remove_form(request: Request, visitor: Visitor) -> Response:
     core, (package_id, owner) = web(request).core, _package_and_owner(request)
     try:
-        found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name)
+        view = await read_view(request, visitor)
+        found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name, view)
         name = next((o.name for o in found.owners if o.name.lower() == owner.lower()), None)
         if name is None:
             raise NotFound(f"{owner} does not own {found.package_id}")

@@ -1,0 +1,92 @@
+"""One test per read rule of ``nugat.authz``: who may use the feed, and which ids each reader sees."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from nugat.authz import Reader, can_read, can_read_feed
+from nugat.keys import KeyGrant
+
+ALICE, CONTOSO, BOB = 1, 2, 3
+PRIVATE = frozenset({CONTOSO})  # Contoso.* ids: owned by the private organization contoso
+
+
+def read_key(*scopes: str, globs: tuple[str, ...] = ("*",), packages: tuple[str, ...] = ()) -> Reader:
+    grant = KeyGrant(
+        key_id="k1",
+        user_id=ALICE,
+        owner_id=ALICE,
+        owner_name="alice",
+        scopes=frozenset(scopes or ("read",)),
+        globs=globs,
+        packages=packages,
+        expires_at=datetime(2100, 1, 1),
+    )
+    return Reader(frozenset({ALICE, CONTOSO}), grant)  # alice is a member of contoso
+
+
+MEMBER = Reader(frozenset({ALICE, CONTOSO}))  # alice signed in
+OUTSIDER = Reader(frozenset({BOB}))  # bob signed in
+
+
+def test_a_public_site_lets_anyone_in_and_a_users_site_asks_for_credentials() -> None:
+    assert can_read_feed(None, public_site=True).allowed
+    refused = can_read_feed(None, public_site=False)
+    assert (refused.status, refused.reason) == (
+        401,
+        "This feed needs credentials: add the source with any user name and an API key with the Read "
+        "scope as the password",
+    )
+    assert can_read_feed(read_key(), public_site=False).allowed
+    assert can_read_feed(MEMBER, public_site=False).allowed
+
+
+@pytest.mark.parametrize("public_site", [True, False])
+def test_a_key_without_the_read_scope_reads_nothing(public_site: bool) -> None:
+    refused = can_read_feed(read_key("push", "unlist"), public_site=public_site)
+    assert (refused.status, refused.reason) == (
+        403,
+        "API key k1 does not allow reading packages: "
+        "create a key with the Read scope for the feed's password",
+    )
+
+
+@pytest.mark.parametrize(
+    ("reader", "public_site", "public_id", "private_id"),
+    [
+        (None, True, True, False),  # anonymous on a public site
+        (MEMBER, True, True, True),
+        (OUTSIDER, True, True, False),
+        (MEMBER, False, True, True),  # every signed-in user reads the public ids of a users site
+        (OUTSIDER, False, True, False),
+        (read_key(globs=("Acme.*", "Contoso.*")), True, True, True),
+        (read_key(globs=("Acme.*", "Contoso.*")), False, True, True),
+        (read_key(globs=(), packages=("other.thing",)), True, True, False),  # public ids need no cover
+        (read_key(globs=(), packages=("other.thing",)), False, False, False),  # on a users site they do
+        (read_key(globs=("Acme.*",)), False, True, False),
+        (read_key(globs=(), packages=("contoso.secret",)), False, False, True),  # explicit ids, any case
+    ],
+)
+def test_who_sees_which_id(
+    reader: Reader | None, public_site: bool, public_id: bool, private_id: bool
+) -> None:
+    assert (
+        can_read(reader, "Acme.Lib", public_site=public_site, private_owners=frozenset()).allowed is public_id
+    )
+    assert (
+        can_read(reader, "Contoso.Secret", public_site=public_site, private_owners=PRIVATE).allowed
+        is private_id
+    )
+
+
+def test_a_key_acting_for_an_outsider_never_reads_private_ids_whatever_it_covers() -> None:
+    outsider_key = Reader(frozenset({BOB}), read_key().grant)
+    refused = can_read(outsider_key, "Contoso.Secret", public_site=True, private_owners=PRIVATE)
+    assert (refused.status, refused.reason) == (404, "Not found")  # as for an id never pushed
+
+
+def test_a_private_id_with_several_owners_is_read_by_those_acting_for_any_of_them() -> None:
+    owners = frozenset({CONTOSO, BOB})  # co-owned by the private organization and by bob
+    assert can_read(OUTSIDER, "Contoso.Shared", public_site=True, private_owners=owners).allowed

@@ -95,24 +95,24 @@ class ReadGate:
         if not decision.allowed:
             await _refuse(send, decision.status, decision.reason)
             return
-        private = False
+        shown_privately = False  # an id of a private organization, shown to one who may read it
         state = scope.setdefault("state", {})
         state["read_view"] = ReadView(reader, self.public_site)
         package_id = read[1]
         if package_id is not None:
             owners = await self._private_owners(package_id)
-            private = bool(owners)
-            if not authz.can_read(reader, package_id, public_site=self.public_site, private_owners=owners):
+            decision = authz.can_read(reader, package_id, public_site=self.public_site, private_owners=owners)
+            if not decision.allowed:
                 state[HIDDEN] = True  # the read path answers as for an id never pushed, byte for byte
-        if reader is None and not private:
+            shown_privately = decision.allowed and bool(owners)
+        if reader is None and not shown_privately:
             await self.app(scope, receive, send)
             return
 
         async def private_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [
-                    (k, PRIVATE_CACHE if k == b"cache-control" else v) for k, v in message["headers"]
-                ]
+                headers = [(k, v) for k, v in message["headers"] if k.lower() != b"cache-control"]
+                message["headers"] = [*headers, (b"cache-control", PRIVATE_CACHE)]
             await send(message)
 
         await self.app(scope, receive, private_send)

@@ -23,7 +23,7 @@ from nugat.protocol import publish, revoke, token
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
 from nugat.readgate import ReadGate
-from nugat.readpath import ASGIApp, ASGIScope, ReadPath
+from nugat.readpath import FEED_PREFIX, ASGIApp, ASGIScope, ReadPath
 from nugat.services import mail
 from nugat.settings import Settings
 from nugat.web import routes as web
@@ -124,6 +124,10 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     bases: dict[tuple[str, bytes | None, bytes | None, bytes | None], str] = {}
 
     def scope_base(scope: ASGIScope) -> str:
+        prefix: str = scope.get("state", {}).get(FEED_PREFIX, "")
+        return host_base(scope) + prefix
+
+    def host_base(scope: ASGIScope) -> str:
         if documents_url:
             return documents_url
         headers = dict(scope["headers"])

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from nugat.proxies import TrustedProxies
+from nugat.readpath import FEED_PREFIX
 from nugat.services import ServiceError, TooManyRequests
 from nugat.services.readers import ANONYMOUS, ReadView
 from nugat.settings import Settings
@@ -35,24 +36,27 @@ def base_url_from(
 
 
 def base_url(request: Request) -> str:
+    """The feed's base URL; on the credentialed source (``readpath.PRIVATE_SOURCE``) with its path."""
     settings = request.app.state.core.settings
+    prefix: str = getattr(request.state, FEED_PREFIX, "")
     if settings.public_url:
-        return str(settings.public_url)
+        return str(settings.public_url) + prefix
     trusted = forwarded_trusted(request)
     h = request.headers
-    return base_url_from(
+    base = base_url_from(
         request.url.scheme,
         h.get("host"),
         h.get("x-forwarded-proto") if trusted else None,
         h.get("x-forwarded-host") if trusted else None,
     )
+    return base + prefix
 
 
 def content_base(request: Request) -> str:
     """The base URL of package content (flat container, registration): ``NUGAT_CONTENT_URL`` when set,
     else the feed's own."""
     content_url: str | None = request.app.state.core.settings.content_url
-    return content_url or base_url(request)
+    return content_url + getattr(request.state, FEED_PREFIX, "") if content_url else base_url(request)
 
 
 def host_vary(settings: Settings) -> str:

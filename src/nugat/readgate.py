@@ -30,7 +30,7 @@ from nugat import authz, keys
 from nugat.authz import Reader
 from nugat.fileheaders import LOCKED_DOWN
 from nugat.httpcommon import warning_header
-from nugat.readpath import HIDDEN, ASGIApp, ASGIScope, Receive, Send
+from nugat.readpath import FEED_PREFIX, HIDDEN, PRIVATE_SOURCE, ASGIApp, ASGIScope, Receive, Send
 from nugat.services.readers import Readers, ReadRefused, ReadView
 
 Message = MutableMapping[str, Any]
@@ -56,17 +56,18 @@ def package_of(path: str) -> tuple[bool, str | None] | None:
 
 
 def basic_password(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The password of an ``Authorization: Basic`` header ("" when the header is there but unreadable)."""
+    """The password of an ``Authorization: Basic`` header; None when there is none (another scheme, or an
+    empty password, as mono sends when a source has no credentials: the client is asked for them)."""
     for name, value in headers:
         if name == b"authorization":
             scheme, _, encoded = value.partition(b" ")
             if scheme.lower() != b"basic":
-                return ""
+                return None
             try:
                 decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
             except (binascii.Error, UnicodeDecodeError):
-                return ""
-            return decoded.partition(":")[2]
+                return "?"  # unreadable: refused as a malformed key
+            return decoded.partition(":")[2] or None
     return None
 
 
@@ -79,7 +80,16 @@ class ReadGate:
         self.public_site = readers.public_site
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
-        read = package_of(scope.get("path", "")) if scope["type"] == "http" else None
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        credentialed = path.startswith(PRIVATE_SOURCE + "/")
+        if credentialed:  # the credentialed source: the same feed, where every read asks for credentials
+            path = path[len(PRIVATE_SOURCE) :]
+            if not path.startswith(("/v3/", "/api/v2")):
+                await _refuse(send, 404, "Not found")
+                return
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+            scope.setdefault("state", {})[FEED_PREFIX] = PRIVATE_SOURCE
+        read = package_of(path) or ((True, None) if credentialed else None)
         if read is None or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
@@ -91,7 +101,7 @@ class ReadGate:
             except ReadRefused as exc:
                 await _refuse(send, exc.status, exc.message)
                 return
-        decision = authz.can_read_feed(reader, public_site=self.public_site)
+        decision = authz.can_read_feed(reader, public_site=self.public_site and not credentialed)
         if not decision.allowed:
             await _refuse(send, decision.status, decision.reason)
             return

@@ -36,6 +36,11 @@ ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 HIDDEN = "read_hidden"  # set in ``scope["state"]`` by ``readgate`` for an id the reader may not see
+# The credentialed source (``readgate``): the feed again below this path, where every read asks for
+# credentials, so that the NuGet client sends a source's password on a public site too (it sends one only
+# when a 401 asks). ``scope["state"][FEED_PREFIX]`` holds it for the URLs its documents carry.
+PRIVATE_SOURCE = "/private"
+FEED_PREFIX = "feed_prefix"
 PREFIXES = ("/v3/flatcontainer/", "/v3/registration/", "/v3/registration-semver2/")
 _LEAF = re.compile(r"v3/registration(?:-semver2)?/[^/]+/(?!index\.json$)[^/]+\.json")
 MAX_CACHED_BLOB = 1 << 20

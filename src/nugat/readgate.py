@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -41,6 +42,7 @@ _V2 = "/api/v2/"
 _V2_OPEN = ("/api/v2/", "/api/v2/$metadata")
 _CHALLENGE = (b"www-authenticate", b'Basic realm="nugat"')
 PRIVATE_CACHE = b"private, no-cache"
+READ_ACCESS = "/read-access"  # nginx's auth_request asks here (``ReadGate._read_access``)
 
 
 def package_of(path: str) -> tuple[bool, str | None] | None:
@@ -71,6 +73,14 @@ def basic_password(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Verdict:
+    reader: Reader | None = None
+    refused: authz.Decision | None = None
+    hidden: bool = False  # the id is not the reader's to see
+    shown_privately: bool = False  # an id of a private organization, shown to one who may read it
+
+
 class ReadGate:
     """ASGI middleware: lets a feed read through to ``app`` only when its reader may read it."""
 
@@ -81,6 +91,9 @@ class ReadGate:
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path == READ_ACCESS:
+            await self._read_access(scope, send)
+            return
         credentialed = path.startswith(PRIVATE_SOURCE + "/")
         if credentialed:  # the credentialed source: the same feed, where every read asks for credentials
             path = path[len(PRIVATE_SOURCE) :]
@@ -93,29 +106,15 @@ class ReadGate:
         if read is None or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        password = basic_password(scope["headers"])
-        reader: Reader | None = None
-        if password is not None:
-            try:
-                reader = await self._reader(password)
-            except ReadRefused as exc:
-                await _refuse(send, exc.status, exc.message)
-                return
-        decision = authz.can_read_feed(reader, public_site=self.public_site and not credentialed)
-        if not decision.allowed:
-            await _refuse(send, decision.status, decision.reason)
+        verdict = await self._decide(scope["headers"], read[1], credentialed)
+        if verdict.refused is not None:
+            await _refuse(send, verdict.refused.status, verdict.refused.reason)
             return
-        shown_privately = False  # an id of a private organization, shown to one who may read it
         state = scope.setdefault("state", {})
-        state["read_view"] = ReadView(reader, self.public_site)
-        package_id = read[1]
-        if package_id is not None:
-            owners = await self._private_owners(package_id)
-            decision = authz.can_read(reader, package_id, public_site=self.public_site, private_owners=owners)
-            if not decision.allowed:
-                state[HIDDEN] = True  # the read path answers as for an id never pushed, byte for byte
-            shown_privately = decision.allowed and bool(owners)
-        if reader is None and not shown_privately:
+        state["read_view"] = ReadView(verdict.reader, self.public_site)
+        if verdict.hidden:
+            state[HIDDEN] = True  # the read path answers as for an id never pushed, byte for byte
+        if verdict.reader is None and not verdict.shown_privately:
             await self.app(scope, receive, send)
             return
 
@@ -126,6 +125,52 @@ class ReadGate:
             await send(message)
 
         await self.app(scope, receive, private_send)
+
+    async def _decide(
+        self, headers: list[tuple[bytes, bytes]], package_id: str | None, credentialed: bool
+    ) -> Verdict:
+        """What a feed read gets: refused (and why), or let in, and whether its id is hidden from it."""
+        password = basic_password(headers)
+        reader: Reader | None = None
+        if password is not None:
+            try:
+                reader = await self._reader(password)
+            except ReadRefused as exc:
+                return Verdict(refused=authz.Decision(False, exc.status, exc.message))
+        decision = authz.can_read_feed(reader, public_site=self.public_site and not credentialed)
+        if not decision.allowed:
+            return Verdict(refused=decision)
+        if package_id is None:
+            return Verdict(reader)
+        owners = await self._private_owners(package_id)
+        decision = authz.can_read(reader, package_id, public_site=self.public_site, private_owners=owners)
+        return Verdict(reader, hidden=not decision.allowed, shown_privately=decision.allowed and bool(owners))
+
+    async def _read_access(self, scope: ASGIScope, send: Send) -> None:
+        """nginx's ``auth_request`` (docs/nginx/nugat-private.conf): may the request's credentials read
+        ``X-Original-URI``? 204 yes (nginx serves the file), 401 a refused or missing credential, 403 an id
+        not the reader's to see; on either refusal nginx passes the request itself to nugat, which answers
+        as it would alone (a 401 with its reason, or the 404 of an id never pushed)."""
+        original = ""
+        for name, value in scope["headers"]:
+            if name == b"x-original-uri":
+                original = unquote(value.decode("latin-1").split("?", 1)[0])
+        credentialed = original.startswith(PRIVATE_SOURCE + "/")
+        path = original[len(PRIVATE_SOURCE) :] if credentialed else original
+        read = package_of(path) or ((True, None) if credentialed else None)
+        if read is None:
+            await _refuse(send, 403, "Not a feed read")
+            return
+        verdict = await self._decide(scope["headers"], read[1], credentialed)
+        if verdict.refused is not None:
+            await _refuse(send, 401 if verdict.refused.status == 401 else 403, verdict.refused.reason)
+        elif verdict.hidden:
+            await _refuse(send, 403, "Not found")
+        else:
+            await send(
+                {"type": "http.response.start", "status": 204, "headers": [(b"cache-control", b"no-store")]}
+            )
+            await send({"type": "http.response.body", "body": b""})
 
     async def _reader(self, password: str) -> Reader:
         parsed = keys.parse_key(password.strip())

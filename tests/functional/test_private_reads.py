@@ -245,3 +245,20 @@ def test_a_wrong_or_unusable_credential_is_refused_with_its_reason(feed: Feed, p
     garbled = feed.client.get(path, headers={"authorization": "Basic %%%"})
     assert garbled.status_code == 401
     assert json.dumps(garbled.text)  # a reason, never a server error
+
+
+@pytest.mark.parametrize("package_id", [PUBLIC, PRIVATE])
+@pytest.mark.parametrize("reader", KEY_READERS)
+def test_the_read_access_check_for_nginx_agrees_with_the_feed(
+    feed: Feed, package_id: str, reader: str
+) -> None:
+    """``/read-access`` (nginx's auth_request): 204 where the feed would serve the file, 401 where it asks
+    for credentials, 403 where it answers 404; the same on the credentialed source."""
+    low = package_id.lower()
+    for original in (f"/v3/flatcontainer/{low}/index.json", f"/private/v3/registration/{low}/index.json"):
+        want = expected("feed", reader, package_id, feed.public_site)
+        if original.startswith("/private") and reader == "anonymous":
+            want = "challenge"  # the credentialed source asks even on a public site
+        auth = ("any", feed.keys[reader]) if reader in feed.keys else None
+        answer = feed.client.get("/read-access", headers={"x-original-uri": original}, auth=auth)
+        assert answer.status_code == {"found": 204, "challenge": 401, "absent": 403}[want], (original, reader)

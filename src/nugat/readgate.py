@@ -162,15 +162,15 @@ class ReadGate:
             await _refuse(send, 403, "Not a feed read")
             return
         verdict = await self._decide(scope["headers"], read[1], credentialed)
+        status = 204
         if verdict.refused is not None:
-            await _refuse(send, 401 if verdict.refused.status == 401 else 403, verdict.refused.reason)
+            status = 401 if verdict.refused.status == 401 else 403
         elif verdict.hidden:
-            await _refuse(send, 403, "Not found")
-        else:
-            await send(
-                {"type": "http.response.start", "status": 204, "headers": [(b"cache-control", b"no-store")]}
-            )
-            await send({"type": "http.response.body", "body": b""})
+            status = 403
+        # nginx caches this by URL and by a hash of the Authorization header (never the header itself)
+        headers = [(b"cache-control", b"no-store"), (b"vary", b"Authorization")]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
     async def _reader(self, password: str) -> Reader:
         parsed = keys.parse_key(password.strip())

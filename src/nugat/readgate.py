@@ -173,13 +173,16 @@ class ReadGate:
         await send({"type": "http.response.body", "body": b""})
 
     async def _reader(self, password: str) -> Reader:
+        known = self.readers.known_reader(password)
+        if known is not None:
+            return known
         parsed = keys.parse_key(password.strip())
         facts = None
         if parsed is not None:
             facts = self.readers.cached_key(parsed.key_id)
             if facts is None:
                 facts = await run_in_threadpool(self.readers.load_key, parsed.key_id)
-        return self.readers.key_reader(parsed, facts)
+        return self.readers.key_reader(parsed, facts, password)
 
     async def _private_owners(self, package_id: str) -> frozenset[int]:
         known = self.readers.private_ids()

@@ -62,6 +62,7 @@ class ReadRefused(AuthError):
 class _KeyFacts:
     row: Row[Any] | None  # None: no such key
     acts_for: frozenset[int]
+    at: float  # when they were read (monotonic)
 
 
 T = TypeVar("T")
@@ -96,6 +97,7 @@ class Readers:
         self.lock = threading.Lock()
         self.private = _Fresh[dict[str, frozenset[int]]](seconds)
         self.keys: dict[str, tuple[float, _KeyFacts]] = {}
+        self.verified: dict[str, tuple[float, Reader]] = {}  # a key as presented: when its facts were read
 
     # The private ids --------------------------------------------------------------------------------
 
@@ -138,15 +140,25 @@ class Readers:
                 acts_for = frozenset({row.owner_id})
                 if row.owner_kind == "user":
                     acts_for |= _orgs_of(c, row.owner_id)
-        facts = _KeyFacts(row, acts_for)
+        facts = _KeyFacts(row, acts_for, at)
         with self.lock:
             if len(self.keys) >= MAX_KEYS:
                 self.keys.clear()
             self.keys[key_id] = (at, facts)
         return facts
 
-    def key_reader(self, parsed: keys.ParsedKey | None, facts: _KeyFacts | None) -> Reader:
-        """The reader a presented key is, or ``ReadRefused`` saying why it is not one."""
+    def known_reader(self, presented: str) -> Reader | None:
+        """The reader ``presented`` was found to be within the last ``seconds`` (None: check it again):
+        a restore sends the same key hundreds of times a second, and each check of it would give the
+        same answer until the key's facts are read again."""
+        kept = self.verified.get(presented)
+        return kept[1] if kept is not None and time.monotonic() - kept[0] < self.seconds else None
+
+    def key_reader(
+        self, parsed: keys.ParsedKey | None, facts: _KeyFacts | None, presented: str = ""
+    ) -> Reader:
+        """The reader a presented key is, or ``ReadRefused`` saying why it is not one. ``presented``: the
+        key as sent, remembered with the answer for as long as the key's facts are kept."""
         if parsed is None:
             raise ReadRefused(MALFORMED_KEY)
         if facts is None or facts.row is None:
@@ -161,7 +173,13 @@ class Readers:
         grant = Accounts.grant(row)
         if grant.expires_at <= utcnow():
             raise ReadRefused(expired(grant))
-        return Reader(facts.acts_for, grant)
+        reader = Reader(facts.acts_for, grant)
+        if presented:
+            with self.lock:
+                if len(self.verified) >= MAX_KEYS:
+                    self.verified.clear()
+                self.verified[presented] = (facts.at, reader)
+        return reader
 
     def reader_of_key(self, presented: str) -> Reader:
         """``key_reader`` reading the key's facts when they are out of date (for callers off the event
@@ -170,7 +188,7 @@ class Readers:
         facts = None
         if parsed is not None:
             facts = self.cached_key(parsed.key_id) or self.load_key(parsed.key_id)
-        return self.key_reader(parsed, facts)
+        return self.key_reader(parsed, facts, presented)
 
     def user_reader(self, user_id: int) -> Reader:
         """A signed-in user as a reader (the pages read the database anyway)."""

@@ -49,7 +49,7 @@ def package_of(path: str) -> tuple[bool, str | None] | None:
     """Whether ``path`` is a feed read (None: not one), and the package id it names, if it names one."""
     if path.startswith(_CONTENT):
         parts = path.split("/", 4)
-        return True, unquote(parts[3]) if len(parts) > 3 and parts[3] else None
+        return True, parts[3] if len(parts) > 3 and parts[3] else None  # as the read path reads it
     if path in _QUERIES:
         return True, None
     if path.startswith(_V2) and path not in _V2_OPEN:

@@ -382,9 +382,10 @@ def cmd_org_private(args: argparse.Namespace) -> int:
 def cmd_org_list(args: argparse.Namespace) -> int:
     orgs = _core(args).orgs.all()
     if args.json:
-        print(json.dumps([{"name": o.name, "members": [asdict(m) for m in o.members]} for o in orgs]))
+        print(json.dumps([asdict(o) for o in orgs]))
     for org in orgs if not args.json else []:
-        print(f"{org.name}  " + ", ".join(f"{m.name} ({m.role})" for m in org.members))
+        private = " (private packages)" if org.private else ""
+        print(f"{org.name}{private}  " + ", ".join(f"{m.name} ({m.role})" for m in org.members))
     return 0
 
 

@@ -9,6 +9,7 @@ server: a member's read key installs its package, while to anyone else it does n
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -158,12 +159,12 @@ def org_package(
     public_site.cli("org", "create", "corp", "--admin", "dana", check=True)
     push = public_site.cli("key", "create", "--user", "dana", "--name", "corp-push", "--owner", "corp",
                            "--scope", "push", "--glob", "*", "--json", check=True)  # fmt: skip
-    import json
-
     push_key = json.loads(push.stdout)["key"]
     pusher = NuGetClient(nuget_exe, tmp_path_factory.mktemp("corp-pusher"))
     assert_ok(pusher.push(build_package("Corp.Secret", "1.0.0"), push_key, public_site.source))
     public_site.cli("org", "private", "corp", "on", check=True)
+    listed = json.loads(public_site.cli("org", "list", "--json", check=True).stdout)
+    assert [o["private"] for o in listed if o["name"] == "corp"] == [True]
     time.sleep(1.1)
     member = create_key(public_site, "dana", ["read"], ["Corp.*"])["key"]
     outsider = create_key(public_site, "erin", ["read", "push"], ["*"])["key"]

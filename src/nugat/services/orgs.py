@@ -34,6 +34,7 @@ class Member:
 class OrgView:
     name: str
     members: list[Member]
+    private: bool = False  # its packages are private to its members
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,7 @@ class Orgs:
     def all(self) -> list[OrgView]:
         with self.db.reading() as s:
             orgs = s.scalars(select(Account).where(Account.kind == "org").order_by(Account.name_lower))
-            return [OrgView(org.name, self._members(s, org.id)) for org in orgs]
+            return [OrgView(org.name, self._members(s, org.id), org.private_packages) for org in orgs]
 
     def of_user(self, user_name: str) -> list[Member]:
         """The organizations ``user_name`` belongs to, with its role in each (``Member.name``: the org)."""

@@ -18,13 +18,13 @@ from nugat import metrics
 from nugat.clientlimit import ClientLimit
 from nugat.content_origin import ContentOrigin
 from nugat.core import Core
-from nugat.httpcommon import base_url_from, host_vary, one_line, scope_client_address
+from nugat.httpcommon import base_url_from, host_vary, one_line, protocol_refusal, scope_client_address
 from nugat.protocol import publish, revoke, token
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
 from nugat.readgate import ReadGate
 from nugat.readpath import FEED_PREFIX, ASGIApp, ASGIScope, ReadPath
-from nugat.services import mail
+from nugat.services import ServiceError, mail
 from nugat.settings import Settings
 from nugat.web import routes as web
 from nugat.web.security import SecurityHeaders
@@ -113,7 +113,11 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={OperationalError: database_unavailable, DataError: unstorable_value},
+        exception_handlers={
+            OperationalError: database_unavailable,
+            DataError: unstorable_value,
+            ServiceError: protocol_refusal,
+        },
     )
     app.router.redirect_slashes = False  # a 307 to a chunked push would lose the upload
     app.add_middleware(SecurityHeaders)

@@ -1,4 +1,11 @@
-"""Who may push or unlist what: one function per decision, each returning the reason a user reads.
+"""Who may do what: every permission of nugat, one function per decision, each returning its reason.
+
+An actor is one of three kinds: a key (``keys.KeyGrant``, on the NuGet protocol), a signed-in ``User`` (its
+account facts resolved once per operation by ``services.actors``), or the ``Operator`` (whoever runs the
+command line on the server's machine, who may do what a site admin may). A rule takes the actor and the
+plain facts the service gathered about the resource (owner ids, the organization, ...) and returns a
+``Decision``; ``require`` turns a refusal into the service error the client reads. Pages call the same
+functions to decide what to show. A new action is one more function here, with its facts as arguments.
 
 Missing, malformed, unknown, regenerated-away, revoked, disabled and expired keys never reach this module:
 they are refused with 403 where the key is verified (``services.accounts.verify_key``), as on nuget.org.
@@ -12,6 +19,7 @@ from dataclasses import dataclass
 
 from nugat.keys import KeyGrant, Scope
 from nugat.prefixes import Reservation
+from nugat.services import Conflict, Forbidden, NotFound, ServiceError
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,82 @@ ALLOW = Decision(True)
 
 def _deny(reason: str, status: int = 403) -> Decision:
     return Decision(False, status, reason)
+
+
+_ERRORS: dict[int, type[ServiceError]] = {403: Forbidden, 404: NotFound, 409: Conflict}
+
+
+def require(decision: Decision, error: type[ServiceError] | None = None) -> None:
+    """Raise the refusal as the service error carrying its status and reason (``error``: a subclass to
+    raise instead of the one the status names, e.g. one that is audited as a failed use of a key)."""
+    if not decision.allowed:
+        raise (error or _ERRORS.get(decision.status, ServiceError))(decision.reason, decision.status)
+
+
+# Actors ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The local operator: the command line, run by whoever runs the server. Named, never ``None``."""
+
+    name: str = "the command line"
+
+
+OPERATOR = Operator()
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in user (or one named on the command line with ``--by``), with the facts rules need."""
+
+    id: int
+    name: str
+    site_admin: bool = False
+    active: bool = True  # neither disabled nor deleted
+    admin_of: frozenset[int] = frozenset()  # ids of the organizations it administers
+    member_of: frozenset[int] = frozenset()  # ids of the organizations it belongs to, in any role
+
+
+Actor = User | Operator
+"""Who acts on the pages or the command line (a key acts on the protocol: ``KeyGrant``)."""
+
+
+@dataclass(frozen=True)
+class Party:
+    """An account a rule is about: a user or an organization."""
+
+    id: int
+    name: str
+    is_org: bool = False
+
+
+def is_site_admin(actor: Actor) -> bool:
+    """The operator, or an enabled site admin: may manage every account, organization, package and prefix."""
+    return isinstance(actor, Operator) or (actor.site_admin and actor.active)
+
+
+def administers(actor: Actor, account_id: int) -> bool:
+    """May ``actor`` act as ``account_id``'s manager: it is that account, an admin of it, or a site admin."""
+    if is_site_admin(actor):
+        return True
+    assert isinstance(actor, User)
+    return actor.id == account_id or account_id in actor.admin_of
+
+
+def represents(actor: Actor, account_id: int) -> bool:
+    """Is ``actor`` that account, or a member (in any role) of that organization? Never the operator."""
+    return isinstance(actor, User) and (actor.id == account_id or account_id in actor.member_of)
+
+
+def owner_acted_for(actor: Actor, owner_ids: frozenset[int]) -> int | None:
+    """The owner a user acts for on a package: itself if it owns it, else its first organization that does."""
+    if isinstance(actor, User) and actor.id in owner_ids:
+        return actor.id
+    return next((o for o in sorted(owner_ids) if represents(actor, o)), None)
+
+
+# Keys on the NuGet protocol ----------------------------------------------------------------------------
 
 
 def can_push(
@@ -97,9 +181,18 @@ def _reserved(grant: KeyGrant, package_id: str, reservation: Reservation) -> Dec
 
 
 def can_unlist(
-    grant: KeyGrant, package_id: str, *, owner_ids: frozenset[int], actor_is_member: bool
+    actor: KeyGrant | Actor, package_id: str, *, owner_ids: frozenset[int], actor_is_member: bool = True
 ) -> Decision:
-    """May this key unlist or relist a version of ``package_id``?"""
+    """May this key, or this user on the pages, unlist or relist a version of ``package_id``?
+
+    A user may when it owns the package or belongs (in any role) to an organization that does; a key
+    as ``can_push`` decides, with its ``unlist`` scope (``actor_is_member``: as for ``can_push``).
+    """
+    if not isinstance(actor, KeyGrant):
+        if owner_acted_for(actor, owner_ids) is None:
+            return _deny(f"You are not an owner of {package_id}")
+        return ALLOW
+    grant = actor
     if not actor_is_member:
         return _deny(f"API key {grant.key_id} acts for {grant.owner_name}, and its creator no longer does")
     if Scope.UNLIST not in grant.scopes:
@@ -111,6 +204,110 @@ def can_unlist(
     if grant.owner_id not in owner_ids:
         return _deny(f"{grant.owner_name} is not an owner of {package_id}")
     return ALLOW
+
+
+# Package owners (``services.owners``) -------------------------------------------------------------------
+
+
+def can_manage_owners(actor: Actor, package_id: str, *, owner_ids: frozenset[int]) -> Decision:
+    """May ``actor`` invite, cancel invitations to, or remove owners of ``package_id``? An owner, an
+    administrator of an owning organization, or a site admin."""
+    if is_site_admin(actor) or any(administers(actor, o) for o in owner_ids):
+        return ALLOW
+    return _deny(f"Only owners of {package_id} can manage its owners")
+
+
+def can_add_owner_directly(actor: Actor) -> Decision:
+    """May ``actor`` make an account a co-owner without an invitation? Site admins only."""
+    if is_site_admin(actor):
+        return ALLOW
+    return _deny("Only site admins can add owners directly; owners send invitations")
+
+
+def can_answer_invitation(actor: Actor, invitee: Party, *, accept: bool) -> Decision:
+    """May ``actor`` accept (or reject) an invitation to ``invitee``: it is the invitee, or administers it."""
+    if administers(actor, invitee.id):
+        return ALLOW
+    return _deny(f"Only {invitee.name} can {'accept' if accept else 'reject'} this invitation")
+
+
+# Organizations (``services.orgs``) ------------------------------------------------------------------------
+
+
+def can_create_org(actor: Actor, *, first_admin_id: int) -> Decision:
+    """May ``actor`` create an organization whose first administrator is ``first_admin_id``? Itself, or
+    anyone for a site admin."""
+    if is_site_admin(actor) or (isinstance(actor, User) and actor.id == first_admin_id):
+        return ALLOW
+    return _deny("You can only create an organization you administer yourself")
+
+
+def can_see_org(actor: Actor, org: Party) -> Decision:
+    """May ``actor`` see ``org``'s page? Its members and site admins; to anyone else it does not exist."""
+    if represents(actor, org.id) or administers(actor, org.id):
+        return ALLOW
+    return _deny(f"No organization named {org.name!r}", 404)
+
+
+def can_manage_members(actor: Actor, org: Party, *, leaving: bool = False) -> Decision:
+    """May ``actor`` add, change or remove members of ``org`` (or its two-factor rule)? Its administrators
+    and site admins; ``leaving``: the actor removes itself, which every member may."""
+    if leaving or administers(actor, org.id):
+        return ALLOW
+    return _deny(f"Only administrators of {org.name} can manage its members")
+
+
+def can_see_org_keys(actor: Actor, org: Party) -> Decision:
+    """May ``actor`` list the keys acting for ``org`` (never a secret)? Its administrators and site admins."""
+    if administers(actor, org.id):
+        return ALLOW
+    return _deny(f"Only administrators of {org.name} can see its keys")
+
+
+def can_revoke_org_key(actor: Actor, org: Party) -> Decision:
+    """May ``actor`` revoke a key acting for ``org``, whoever made it? Its admins (``can_revoke_key``)."""
+    return can_revoke_key(
+        actor=actor.name,
+        owner=org.name,
+        owner_is_org=True,
+        made_it=False,
+        is_owner=False,
+        administers_owner=administers(actor, org.id),
+        site_admin=is_site_admin(actor),
+    )
+
+
+def visible_accounts(actor: Actor) -> frozenset[int] | None:
+    """Whose audit events may ``actor`` read, besides those it made? Its own account's and those of the
+    organizations it administers; ``None``: every event (site admins and the operator)."""
+    if is_site_admin(actor):
+        return None
+    assert isinstance(actor, User)
+    return actor.admin_of | {actor.id}
+
+
+# Site administration (``services.reservations``, ``services.leaks``, ``services.accounts``) -------------
+
+
+def can_reserve_prefixes(actor: Actor) -> Decision:
+    """May ``actor`` reserve or release id prefixes? Site admins only."""
+    if is_site_admin(actor):
+        return ALLOW
+    return _deny("Only site admins can reserve or release id prefixes")
+
+
+def can_revoke_leaked_keys(actor: Actor) -> Decision:
+    """May ``actor`` revoke every key found in a pasted text, whoever holds them? Site admins only."""
+    if is_site_admin(actor):
+        return ALLOW
+    return _deny("Only site admins can revoke leaked keys")
+
+
+def can_create_key_for(user: User, owner: Party) -> Decision:
+    """May ``user`` create (or edit) a key acting for ``owner``? Its own, or an organization it belongs to."""
+    if owner.id == user.id or (owner.is_org and owner.id in user.member_of):
+        return ALLOW
+    return _deny(f"{user.name} cannot create keys for {owner.name}: not a member of that organization", 400)
 
 
 # Trusted publishing (``services.trusted``) ------------------------------------------------------------
@@ -165,6 +362,19 @@ def can_mint(
     return ALLOW
 
 
+def can_change_policy(actor: Actor, policy_id: int, *, creator_id: int, owner_id: int) -> Decision:
+    """May ``actor`` edit or delete policy ``policy_id``? Its creator, anyone who administers its owner
+    (the owner itself, an admin of the organization, a site admin). To anyone else it does not exist."""
+    if administers(actor, owner_id) or (isinstance(actor, User) and actor.id == creator_id):
+        return ALLOW
+    return unseen_policy(policy_id)
+
+
+def unseen_policy(policy_id: int) -> Decision:
+    """The refusal for a policy one may not see, told as for one that does not exist."""
+    return _deny(f"You have no trusted publishing policy {policy_id}", 404)
+
+
 def can_set_trusted_only(*, actor: str, package_id: str, owns_package: bool, site_admin: bool) -> Decision:
     """May ``actor`` switch "trusted publishing only" on or off for ``package_id``?
 
@@ -190,6 +400,16 @@ def can_change_scopes(*, key_id: str, current: frozenset[str], asked: frozenset[
     )
 
 
+def can_change_key(name: str, what: str, *, revoked_reason: str | None, expired: bool = False) -> Decision:
+    """May key ``name`` be ``what`` ("edited", "regenerated") now? Never once revoked (it is dead for good:
+    only deleted), and an expired key is regenerated before it is edited (the pages ask that)."""
+    if revoked_reason is not None:
+        return _deny(f"API key {name!r} was revoked ({revoked_reason}): it cannot be {what}; delete it", 409)
+    if expired and what == "edited":
+        return _deny(f"API key {name!r} has expired: regenerate it to renew it first", 409)
+    return ALLOW
+
+
 def can_revoke_key(
     *,
     actor: str,
@@ -207,6 +427,11 @@ def can_revoke_key(
     if owner_is_org:
         return _deny(f"Only administrators of {owner} can revoke its keys")
     return _deny(f"Only {owner} can revoke its keys")
+
+
+def can_manage_users(actor: Actor, what: str = "manage users") -> Decision:
+    """``can_manage_accounts`` for an actor: may it see the users, disable, enable or delete them?"""
+    return can_manage_accounts(actor=actor.name, site_admin=is_site_admin(actor), what=what)
 
 
 def can_manage_accounts(*, actor: str, site_admin: bool, what: str) -> Decision:
@@ -229,16 +454,19 @@ def can_disable(*, actor: str | None, target: str, is_self: bool, last_site_admi
 # Reads (``readgate``, ``services.readers``, search and the package pages) --------------------------------
 
 
-@dataclass(frozen=True)
-class Reader:
-    """Who reads: a verified key (``grant``), or a signed-in user (``grant`` None).
+Reader = KeyGrant | User | Operator
+"""Who reads: a key (a feed's password), a signed-in user (the pages), or the operator."""
 
-    ``acts_for``: the accounts whose private packages it may read: for a user, itself and its
-    organizations; for a key, its owner and, when that owner is a user, the user's organizations.
-    """
 
-    acts_for: frozenset[int]
-    grant: KeyGrant | None = None
+def reads_for(reader: Reader) -> frozenset[int] | None:
+    """The accounts whose private packages ``reader`` may read (None: every account, for the operator): a
+    user's own and its organizations'; a key's owner's and, for a key acting for a user, that user's
+    organizations' (``KeyGrant.owner_member_of``)."""
+    if isinstance(reader, Operator):
+        return None
+    if isinstance(reader, User):
+        return frozenset({reader.id}) | reader.member_of
+    return frozenset({reader.owner_id}) | reader.owner_member_of
 
 
 def can_read_feed(reader: Reader | None, *, public_site: bool) -> Decision:
@@ -256,9 +484,9 @@ def can_read_feed(reader: Reader | None, *, public_site: bool) -> Decision:
             "Read scope as the password",
             401,
         )
-    if reader.grant is not None and Scope.READ not in reader.grant.scopes:
+    if isinstance(reader, KeyGrant) and Scope.READ not in reader.scopes:
         return _deny(
-            f"API key {reader.grant.key_id} does not allow reading packages: "
+            f"API key {reader.key_id} does not allow reading packages: "
             "create a key with the Read scope for the feed's password"
         )
     return ALLOW
@@ -272,14 +500,18 @@ def can_read(
 
     ``private_owners``: the owners of the id when an owner is a private organization, else empty. A
     public id is readable by everyone on a public site and by every user on a ``users`` site, but a key
-    reads only the ids it covers there. A private id is readable by those acting for one of its owners,
-    and by a key only if it also covers the id.
+    reads only the ids it covers there. A private id is readable by those acting for one of its owners
+    (``reads_for``), and by a key only if it also covers the id.
     """
-    grant = reader.grant if reader is not None else None
-    covered = grant is None or grant.covers(package_id)
-    if private_owners:
-        if reader is not None and reader.acts_for & private_owners and covered:
-            return ALLOW
-    elif public_site or (reader is not None and covered):
-        return ALLOW
-    return _deny("Not found", 404)
+    if reader is None:
+        allowed = public_site and not private_owners
+    else:
+        accounts = reads_for(reader)
+        covered = not isinstance(reader, KeyGrant) or reader.covers(package_id)
+        if accounts is None:
+            allowed = True
+        elif private_owners:
+            allowed = bool(accounts & private_owners) and covered
+        else:
+            allowed = public_site or covered
+    return ALLOW if allowed else _deny("Not found", 404)

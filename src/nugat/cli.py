@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from nugat import metrics, oidc
+from nugat.authz import OPERATOR
 from nugat.core import Core
 from nugat.keys import Scope, scope_help
 from nugat.logs import FORMATS, logging_config
@@ -333,10 +334,10 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
     with core.db.reading() as s:
         owner = core.accounts.find_account(s, args.owner)
     if owner.kind == "org":
-        view = core.orgs.revoke_key(owner.name, args.key_id, by=args.by)
+        view = core.orgs.revoke_key(owner.name, args.key_id, by=args.by or OPERATOR)
     else:
         reason = f"revoked by {args.by}" if args.by else "revoked by a site administrator"
-        view = core.accounts.revoke_key(args.key_id, reason, owner=owner.name, by=args.by)
+        view = core.accounts.revoke_key(args.key_id, reason, owner=owner.name, by=args.by or OPERATOR)
     print(f"revoked API key {view.id} ({view.name!r}) of {view.owner}: {view.revoked_reason}")
     return 0
 
@@ -486,19 +487,19 @@ def cmd_policy_create(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_edit(args: argparse.Namespace) -> int:
-    view = _core(args).trusted.edit_policy(None, args.policy_id, _policy_settings(args))
+    view = _core(args).trusted.edit_policy(OPERATOR, args.policy_id, _policy_settings(args))
     _print_policy(view, args.json)
     return 0
 
 
 def cmd_policy_delete(args: argparse.Namespace) -> int:
-    _core(args).trusted.delete_policy(None, args.policy_id)
+    _core(args).trusted.delete_policy(OPERATOR, args.policy_id)
     print(f"deleted trusted publishing policy {args.policy_id} and the keys it minted")
     return 0
 
 
 def cmd_policy_list(args: argparse.Namespace) -> int:
-    views = _core(args).trusted.policies(args.user)
+    views = _core(args).trusted.policies(args.user or OPERATOR)
     if args.json:
         print(json.dumps([v.as_json() for v in views]))
     for view in views if not args.json else []:
@@ -507,7 +508,7 @@ def cmd_policy_list(args: argparse.Namespace) -> int:
 
 
 def cmd_package_trusted_only(args: argparse.Namespace) -> int:
-    _core(args).trusted.set_trusted_only(None, args.package, args.state == "on")
+    _core(args).trusted.set_trusted_only(OPERATOR, args.package, args.state == "on")
     state = "only keys minted by trusted publishing" if args.state == "on" else "any key allowed"
     print(f"{args.package}: {state}")
     return 0

@@ -18,6 +18,7 @@ from nugat.services.readers import ANONYMOUS, ReadView
 from nugat.settings import Settings
 
 log = logging.getLogger("nugat")
+_refusals = logging.getLogger("nugat.protocol")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
@@ -152,6 +153,17 @@ def nuget_error(exc: ServiceError) -> Response:
     if isinstance(exc, TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)
     return PlainTextResponse(exc.message, status_code=exc.status, headers=headers)
+
+
+async def protocol_refusal(request: Request, exc: Exception) -> Response:
+    """The one answer to a ``ServiceError`` a handler lets through (the pages show theirs themselves, see
+    ``web.pages.page``): logged with the operation (the endpoint's name), then ``nuget_error``."""
+    assert isinstance(exc, ServiceError)
+    operation = getattr(request.scope.get("endpoint"), "__name__", "request")
+    logging.getLogger("nugat.publish").info(
+        "%s refused (%s): %s", operation, exc.status, one_line(exc.message)
+    )
+    return nuget_error(exc)
 
 
 def json_response(data: object, status_code: int = 200) -> Response:

@@ -47,6 +47,8 @@ def logging_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
         "loggers": {
             "_granian": {"handlers": ["console"], "level": level, "propagate": False},
             "granian.access": {"handlers": ["console"], "level": level, "propagate": False},
+            # Alembic narrates each step at INFO (plugins, the dialect): nugat logs one line per upgrade.
+            "alembic": {"level": "WARNING"},
         },
         "root": {"handlers": ["console"], "level": level},
     }

@@ -22,6 +22,7 @@ import nugat.clock
 from functional.test_feed_http import nupkg, push
 from nugat import oidc
 from nugat.app import create_app
+from nugat.authz import OPERATOR
 from nugat.cli import main
 from nugat.clock import utcnow
 from nugat.core import Core
@@ -327,9 +328,9 @@ def test_key_lifetimes_are_one_to_sixty_minutes(feed: Feed) -> None:
     for minutes in (0, 61):
         with pytest.raises(Exception, match="1 to 60 minutes"):
             feed.core.trusted.edit_policy(
-                None, policy.id, PolicySettings(**{**vars(RELEASE), "key_minutes": minutes})
+                OPERATOR, policy.id, PolicySettings(**{**vars(RELEASE), "key_minutes": minutes})
             )
-    feed.core.trusted.edit_policy(None, policy.id, PolicySettings(**{**vars(RELEASE), "key_minutes": 60}))
+    feed.core.trusted.edit_policy(OPERATOR, policy.id, PolicySettings(**{**vars(RELEASE), "key_minutes": 60}))
     key = feed.key()
     [live] = feed.core.trusted.policies()[0].live_keys
     assert timedelta(minutes=59, seconds=55) <= live.expires - utcnow() <= timedelta(minutes=60)

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from hostile.harness import Feed, started
-from nugat.web.pages import CSRF_COOKIE, SESSION_COOKIE
+from nugat.services.sessions import SESSION_COOKIE
+from nugat.web.pages import CSRF_COOKIE
 from support.server import TEST_PASSWORD, user_key
 from support.zips import package
 

@@ -20,7 +20,8 @@ import pytest
 
 from hostile.harness import Feed, started
 from nugat import keys
-from nugat.web.pages import CSRF_COOKIE, SESSION_COOKIE
+from nugat.services.sessions import SESSION_COOKIE
+from nugat.web.pages import CSRF_COOKIE
 from support.s3 import CREDENTIALS as S3_CREDENTIALS
 from support.server import LOG_FILES, SECRETS, TEST_PASSWORD, NugatServer, create_key
 from support.zips import package

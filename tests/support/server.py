@@ -98,7 +98,7 @@ def postgres_database() -> Iterator[str]:
     """
     import psycopg
 
-    name = f"nugat_test_{uuid.uuid4().hex[:12]}"
+    name = f"nugat_test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
     try:
         admin = psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True)
     except psycopg.OperationalError as exc:
@@ -106,12 +106,32 @@ def postgres_database() -> Iterator[str]:
             f"PostgreSQL is not reachable ({POSTGRES_ADMIN_DSN!r}); the postgres tests need it: {exc}"
         ) from exc
     with admin:
+        _drop_orphans(admin)
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield f"{POSTGRES_URL_PREFIX}/{name}"
     finally:
         with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _drop_orphans(admin: Any) -> None:
+    """Drop the databases of test processes that are gone (killed before their cleanup ran)."""
+    rows = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE 'nugat\\_test\\_%'").fetchall()
+    for (name,) in rows:
+        pid = name.split("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # ------------------------------------------------------------------------------------------------- server

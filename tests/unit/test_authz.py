@@ -1,26 +1,51 @@
-"""One test per rule of ``nugat.authz``: who may push or unlist what, and the reason a refused user reads."""
+"""One test per rule of ``nugat.authz``, for each kind of actor: who may do what, and the reason refused."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
 import pytest
 
 from nugat.authz import (
+    OPERATOR,
+    Actor,
     Decision,
+    Party,
+    User,
+    can_add_owner_directly,
+    can_answer_invitation,
+    can_change_key,
+    can_change_policy,
     can_change_scopes,
+    can_create_key_for,
+    can_create_org,
     can_disable,
     can_manage_accounts,
+    can_manage_members,
+    can_manage_owners,
     can_manage_policy,
+    can_manage_users,
     can_mint,
     can_push,
+    can_reserve_prefixes,
     can_revoke_key,
+    can_revoke_leaked_keys,
+    can_revoke_org_key,
+    can_see_org,
+    can_see_org_keys,
     can_set_trusted_only,
     can_unlist,
+    is_site_admin,
+    owner_acted_for,
+    require,
+    visible_accounts,
 )
 from nugat.keys import KeyGrant
 from nugat.prefixes import Reservation
+from nugat.services import Conflict, Forbidden, NotFound, ServiceError
+from nugat.services.packages import Refused
 
 ALICE, CONTOSO, BOB = 1, 2, 3
 
@@ -401,3 +426,179 @@ def test_nobody_disables_itself_or_the_last_site_admin() -> None:
         409,
         "root is the last site admin: make another user a site admin first",
     )
+
+
+# Actors on the pages and the command line: a user, the operator -------------------------------------------
+# ALICE owns packages herself and administers CONTOSO; CAROL is a collaborator of CONTOSO; BOB is a stranger.
+
+CAROL, ROOT = 4, 5
+OWNER = User(ALICE, "alice", admin_of=frozenset({CONTOSO}), member_of=frozenset({CONTOSO}))
+COLLABORATOR = User(CAROL, "carol", member_of=frozenset({CONTOSO}))
+STRANGER = User(BOB, "bob")
+SITE_ADMIN = User(ROOT, "root", site_admin=True)
+DISABLED_ADMIN = User(ROOT, "root", site_admin=True, active=False)
+ORG = Party(CONTOSO, "Contoso", is_org=True)
+EVERYONE: dict[str, Actor] = {
+    "operator": OPERATOR,
+    "site admin": SITE_ADMIN,
+    "disabled site admin": DISABLED_ADMIN,
+    "owner": OWNER,
+    "collaborator": COLLABORATOR,
+    "stranger": STRANGER,
+}
+
+
+def allowed(rule: Callable[[Actor], Decision]) -> set[str]:
+    """The actor kinds ``rule`` allows, refusals checked to carry a reason."""
+    decisions = {name: rule(actor) for name, actor in EVERYONE.items()}
+    assert all(d.reason for d in decisions.values() if not d.allowed)
+    return {name for name, d in decisions.items() if d.allowed}
+
+
+def test_the_operator_and_enabled_site_admins_are_site_admins() -> None:
+    assert allowed(lambda a: Decision(is_site_admin(a), 403, "no")) == {"operator", "site admin"}
+
+
+def test_owners_are_managed_by_owners_org_admins_and_site_admins() -> None:
+    for owned_by in (frozenset({ALICE}), frozenset({CONTOSO})):
+        assert allowed(lambda a, owners=owned_by: can_manage_owners(a, "Contoso.Lib", owner_ids=owners)) == {
+            "operator",
+            "site admin",
+            "owner",
+        }
+    refused = can_manage_owners(COLLABORATOR, "Contoso.Lib", owner_ids=frozenset({CONTOSO}))
+    assert (refused.status, refused.reason) == (403, "Only owners of Contoso.Lib can manage its owners")
+
+
+def test_only_site_admins_add_owners_without_an_invitation() -> None:
+    assert allowed(can_add_owner_directly) == {"operator", "site admin"}
+    assert can_add_owner_directly(OWNER).reason == (
+        "Only site admins can add owners directly; owners send invitations"
+    )
+
+
+def test_an_invitation_is_answered_by_the_invitee_or_its_admins() -> None:
+    assert allowed(lambda a: can_answer_invitation(a, ORG, accept=True)) == {
+        "operator",
+        "site admin",
+        "owner",
+    }
+    assert allowed(lambda a: can_answer_invitation(a, Party(BOB, "bob"), accept=False)) == {
+        "operator",
+        "site admin",
+        "stranger",
+    }
+    assert (
+        can_answer_invitation(COLLABORATOR, ORG, accept=True).reason
+        == "Only Contoso can accept this invitation"
+    )
+    assert (
+        can_answer_invitation(STRANGER, ORG, accept=False).reason == "Only Contoso can reject this invitation"
+    )
+
+
+def test_users_unlist_what_they_or_their_orgs_own() -> None:
+    assert allowed(lambda a: can_unlist(a, "Contoso.Lib", owner_ids=frozenset({CONTOSO}))) == {
+        "owner",
+        "collaborator",
+    }
+    refused = can_unlist(STRANGER, "Contoso.Lib", owner_ids=frozenset({CONTOSO}))
+    assert (refused.status, refused.reason) == (403, "You are not an owner of Contoso.Lib")
+    assert owner_acted_for(OWNER, frozenset({ALICE, CONTOSO})) == ALICE  # itself first
+    assert owner_acted_for(COLLABORATOR, frozenset({ALICE, CONTOSO})) == CONTOSO
+    assert owner_acted_for(OPERATOR, frozenset({ALICE})) is None
+
+
+def test_an_org_is_created_with_oneself_as_its_admin_unless_a_site_admin() -> None:
+    assert allowed(lambda a: can_create_org(a, first_admin_id=ALICE)) == {"operator", "site admin", "owner"}
+    assert can_create_org(STRANGER, first_admin_id=ALICE).reason == (
+        "You can only create an organization you administer yourself"
+    )
+
+
+def test_an_org_page_exists_for_its_members_and_site_admins_only() -> None:
+    assert allowed(lambda a: can_see_org(a, ORG)) == {"operator", "site admin", "owner", "collaborator"}
+    refused = can_see_org(STRANGER, Party(CONTOSO, "contoso", is_org=True))
+    assert (refused.status, refused.reason) == (404, "No organization named 'contoso'")
+
+
+def test_members_are_managed_by_org_admins_and_site_admins_and_anyone_may_leave() -> None:
+    assert allowed(lambda a: can_manage_members(a, ORG)) == {"operator", "site admin", "owner"}
+    assert allowed(lambda a: can_manage_members(a, ORG, leaving=True)) == set(EVERYONE)
+    refused = can_manage_members(COLLABORATOR, ORG)
+    assert (refused.status, refused.reason) == (403, "Only administrators of Contoso can manage its members")
+
+
+def test_an_orgs_keys_are_seen_and_revoked_by_its_admins_and_site_admins() -> None:
+    assert allowed(lambda a: can_see_org_keys(a, ORG)) == {"operator", "site admin", "owner"}
+    assert can_see_org_keys(COLLABORATOR, ORG).reason == "Only administrators of Contoso can see its keys"
+    assert allowed(lambda a: can_revoke_org_key(a, ORG)) == {"operator", "site admin", "owner"}
+    assert (
+        can_revoke_org_key(COLLABORATOR, ORG).reason == "Only administrators of Contoso can revoke its keys"
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason"),
+    [
+        (can_reserve_prefixes, "Only site admins can reserve or release id prefixes"),
+        (can_revoke_leaked_keys, "Only site admins can revoke leaked keys"),
+        (can_manage_users, "Only site admins can manage users"),
+        (lambda a: can_manage_users(a, "disable accounts"), "Only site admins can disable accounts"),
+    ],
+)
+def test_site_administration_is_for_site_admins(rule: Callable[[Actor], Decision], reason: str) -> None:
+    assert allowed(rule) == {"operator", "site admin"}
+    assert (rule(OWNER).status, rule(OWNER).reason) == (403, reason)
+
+
+def test_audit_events_are_seen_by_their_accounts_admins() -> None:
+    assert visible_accounts(OPERATOR) is None and visible_accounts(SITE_ADMIN) is None
+    assert visible_accounts(OWNER) == {ALICE, CONTOSO}
+    assert visible_accounts(COLLABORATOR) == {CAROL}
+
+
+def test_keys_are_made_for_oneself_or_an_org_one_belongs_to() -> None:
+    assert can_create_key_for(OWNER, Party(ALICE, "alice")).allowed
+    assert can_create_key_for(COLLABORATOR, ORG).allowed
+    refused = can_create_key_for(STRANGER, Party(CONTOSO, "contoso", is_org=True))
+    assert (refused.status, refused.reason) == (
+        400,
+        "bob cannot create keys for contoso: not a member of that organization",
+    )
+    assert not can_create_key_for(OWNER, Party(BOB, "bob")).allowed  # another user: never
+
+
+def test_a_policy_is_changed_by_its_creator_its_owners_admins_or_site_admins() -> None:
+    def rule(actor: Actor) -> Decision:
+        return can_change_policy(actor, 7, creator_id=CAROL, owner_id=CONTOSO)
+
+    assert allowed(rule) == {"operator", "site admin", "owner", "collaborator"}
+    refused = rule(STRANGER)
+    assert (refused.status, refused.reason) == (404, "You have no trusted publishing policy 7")
+
+
+def test_a_dead_key_cannot_change() -> None:
+    assert can_change_key("ci", "edited", revoked_reason=None).allowed
+    revoked = can_change_key("ci", "regenerated", revoked_reason="leaked")
+    assert (revoked.status, revoked.reason) == (
+        409,
+        "API key 'ci' was revoked (leaked): it cannot be regenerated; delete it",
+    )
+    expired = can_change_key("ci", "edited", revoked_reason=None, expired=True)
+    assert (expired.status, expired.reason) == (
+        409,
+        "API key 'ci' has expired: regenerate it to renew it first",
+    )
+    assert can_change_key("ci", "regenerated", revoked_reason=None, expired=True).allowed
+
+
+def test_require_raises_the_refusal_with_its_status_and_reason() -> None:
+    require(Decision(True))
+    for status, error in ((403, Forbidden), (404, NotFound), (409, Conflict), (400, ServiceError)):
+        with pytest.raises(error) as raised:
+            require(Decision(False, status, "why"))
+        assert (raised.value.status, raised.value.message) == (status, "why")
+    with pytest.raises(Refused) as audited:  # a key's refusal, which the push service audits
+        require(Decision(False, 409, "why"), Refused)
+    assert audited.value.status == 409

@@ -6,29 +6,31 @@ from datetime import datetime
 
 import pytest
 
-from nugat.authz import Reader, can_read, can_read_feed
+from nugat.authz import OPERATOR, Reader, User, can_read, can_read_feed, reads_for
 from nugat.keys import KeyGrant
 
 ALICE, CONTOSO, BOB = 1, 2, 3
 PRIVATE = frozenset({CONTOSO})  # Contoso.* ids: owned by the private organization contoso
 
 
-def read_key(*scopes: str, globs: tuple[str, ...] = ("*",), packages: tuple[str, ...] = ()) -> Reader:
-    grant = KeyGrant(
+def read_key(
+    *scopes: str, globs: tuple[str, ...] = ("*",), packages: tuple[str, ...] = (), owner_id: int = ALICE
+) -> KeyGrant:
+    return KeyGrant(
         key_id="k1",
-        user_id=ALICE,
-        owner_id=ALICE,
+        user_id=owner_id,
+        owner_id=owner_id,
         owner_name="alice",
         scopes=frozenset(scopes or ("read",)),
         globs=globs,
         packages=packages,
         expires_at=datetime(2100, 1, 1),
+        owner_member_of=frozenset({CONTOSO}) if owner_id == ALICE else frozenset(),  # alice is in contoso
     )
-    return Reader(frozenset({ALICE, CONTOSO}), grant)  # alice is a member of contoso
 
 
-MEMBER = Reader(frozenset({ALICE, CONTOSO}))  # alice signed in
-OUTSIDER = Reader(frozenset({BOB}))  # bob signed in
+MEMBER = User(ALICE, "alice", member_of=frozenset({CONTOSO}))  # alice signed in
+OUTSIDER = User(BOB, "bob")  # bob signed in
 
 
 def test_a_public_site_lets_anyone_in_and_a_users_site_asks_for_credentials() -> None:
@@ -82,7 +84,7 @@ def test_who_sees_which_id(
 
 
 def test_a_key_acting_for_an_outsider_never_reads_private_ids_whatever_it_covers() -> None:
-    outsider_key = Reader(frozenset({BOB}), read_key().grant)
+    outsider_key = read_key(owner_id=BOB)
     refused = can_read(outsider_key, "Contoso.Secret", public_site=True, private_owners=PRIVATE)
     assert (refused.status, refused.reason) == (404, "Not found")  # as for an id never pushed
 
@@ -90,3 +92,12 @@ def test_a_key_acting_for_an_outsider_never_reads_private_ids_whatever_it_covers
 def test_a_private_id_with_several_owners_is_read_by_those_acting_for_any_of_them() -> None:
     owners = frozenset({CONTOSO, BOB})  # co-owned by the private organization and by bob
     assert can_read(OUTSIDER, "Contoso.Shared", public_site=True, private_owners=owners).allowed
+
+
+def test_whose_private_packages_each_reader_reads() -> None:
+    assert reads_for(MEMBER) == {ALICE, CONTOSO}
+    assert reads_for(read_key()) == {ALICE, CONTOSO}  # the key's owner and the owner's organizations
+    org_key = KeyGrant("k2", ALICE, CONTOSO, "contoso", frozenset({"read"}), ("*",), (), datetime(2100, 1, 1))
+    assert reads_for(org_key) == {CONTOSO}
+    assert reads_for(OPERATOR) is None  # the command line reads everything
+    assert can_read(OPERATOR, "Contoso.Secret", public_site=False, private_owners=PRIVATE).allowed

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from nugat import keys
+from nugat.authz import OPERATOR, Operator
 from nugat.core import Core
 from nugat.feed import layout
 from nugat.keys import KeyGrant
@@ -75,7 +76,7 @@ def refused(status: int, reason: str) -> Iterator[None]:
 
 
 def actions(
-    core: Core, *, viewer: str | None = None, user: str | None = None, package: str | None = None
+    core: Core, *, viewer: str | Operator = OPERATOR, user: str | None = None, package: str | None = None
 ) -> list[str]:
     return [e.action for e in reversed(core.audit.events(viewer=viewer, user=user, package=package))]
 

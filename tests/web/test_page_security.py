@@ -20,7 +20,8 @@ from nugat.services.accounts import (
     FAILED_SIGNIN_PER_ADDRESS,
     SLOWED_SIGNIN,
 )
-from nugat.web.pages import CSRF_COOKIE, SESSION_COOKIE
+from nugat.services.sessions import SESSION_COOKIE
+from nugat.web.pages import CSRF_COOKIE
 from nugat.web.security import CONTENT_SECURITY_POLICY
 from web.helpers import PASSWORD, MakeSite, Site, csrf_of, nupkg, once_of, secret_of
 

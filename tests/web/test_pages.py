@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from nugat.clock import utcnow
 from nugat.db.models import Account, ApiKey, AuditEvent, Membership
-from nugat.web.pages import SESSION_COOKIE
+from nugat.services.sessions import SESSION_COOKIE
 from web.helpers import PASSWORD, MakeSite, Site, csrf_of, field_errors, nupkg, page_text
 
 

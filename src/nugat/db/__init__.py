@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,6 +132,7 @@ class Database:
             finally:
                 if sqlite:
                     _driver_pragma(conn, "PRAGMA foreign_keys=ON")
+        logging.getLogger("nugat.db").info("database schema upgraded to %s", HEAD)
 
     def ping(self) -> None:
         with self.reader.connect() as conn:

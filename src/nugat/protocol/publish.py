@@ -12,7 +12,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from nugat.core import Core
-from nugat.httpcommon import client_address, nuget_error, one_line, warning_header
+from nugat.httpcommon import client_address, warning_header
 from nugat.keys import KeyGrant
 from nugat.services import ServiceError
 from nugat.services.packages import PushResult
@@ -98,7 +98,7 @@ async def push(request: Request) -> Response:
             refused = None
             try:
                 upload = await _receive(request, core, before_key=True)
-            except ServiceError as exc:
+            except ServiceError as exc:  # told only to the holder of a valid key: kept until it is checked
                 refused = exc
             grant, warnings, result = await run_in_threadpool(_check_and_push, core, request, upload, refused)
         else:
@@ -106,9 +106,6 @@ async def push(request: Request) -> Response:
             grant, warnings = await _authenticate(request, core, core.settings.push_limit_per_hour)
             upload = await _receive(request, core)
             result = await run_in_threadpool(_push, core, upload.path, grant, client_address(request))
-    except ServiceError as exc:
-        log.info("push refused (%s): %s", exc.status, one_line(exc.message))
-        return nuget_error(exc)
     except ClientDisconnect:
         log.info("push abandoned: the client disconnected during the upload")
         return PlainTextResponse("The client disconnected during the upload", status_code=400)
@@ -122,14 +119,10 @@ async def push(request: Request) -> Response:
 async def _set_listed(request: Request, listed: bool) -> Response:
     core: Core = request.app.state.core
     package_id, version = request.path_params["id"], request.path_params["version"]
-    try:
-        grant, warnings = await _authenticate(request, core)
-        await run_in_threadpool(
-            core.packages.set_listed, package_id, version, listed, grant, client_address(request)
-        )
-    except ServiceError as exc:
-        log.info("%s refused (%s): %s", "relist" if listed else "unlist", exc.status, one_line(exc.message))
-        return nuget_error(exc)
+    grant, warnings = await _authenticate(request, core)
+    await run_in_threadpool(
+        core.packages.set_listed, package_id, version, listed, grant, client_address(request)
+    )
     if listed:
         return _ok(200, f"Relisted {package_id} {version}", warnings)
     return _ok(204, "", warnings)

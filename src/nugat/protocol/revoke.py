@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nugat.core import Core
-from nugat.httpcommon import client_address, json_response, nuget_error
+from nugat.httpcommon import client_address, json_response
 from nugat.services import ServiceError, TooManyRequests
 from nugat.services.leaks import MAX_CANDIDATES
 
@@ -69,14 +69,11 @@ def _revoke(core: Core, reports: list[tuple[str, str | None]], address: str) -> 
 async def revoke(request: Request) -> Response:
     core: Core = request.app.state.core
     address = client_address(request)
-    try:
-        bucket = f"revoke:addr:{address}"
-        if await run_in_threadpool(core.accounts.throttle.hit, bucket, WINDOW) > REPORTS_PER_ADDRESS:
-            raise TooManyRequests("Too many reports from this address: retry in a minute", 60)
-        reports = _reports(await _body(request))
-        await run_in_threadpool(_revoke, core, reports, address)
-    except ServiceError as exc:
-        return nuget_error(exc)
+    bucket = f"revoke:addr:{address}"
+    if await run_in_threadpool(core.accounts.throttle.hit, bucket, WINDOW) > REPORTS_PER_ADDRESS:
+        raise TooManyRequests("Too many reports from this address: retry in a minute", 60)
+    reports = _reports(await _body(request))
+    await run_in_threadpool(_revoke, core, reports, address)
     return json_response({"received": len(reports)}, 202)
 
 

@@ -25,7 +25,7 @@ from nugat.core import Core
 from nugat.httpcommon import client_address, one_line, warning_header
 from nugat.oidc import MAX_TOKEN_CHARS
 from nugat.services import ServiceError, TooManyRequests
-from nugat.web.pages import SESSION_COOKIE
+from nugat.services.sessions import SESSION_COOKIE
 
 log = logging.getLogger("nugat.token")
 

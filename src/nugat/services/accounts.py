@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nugat import authz, keys, metrics, passwords
+from nugat.authz import OPERATOR, Actor
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database, Tx, conn
 from nugat.db.models import (
@@ -39,6 +40,7 @@ from nugat.services import (
     ServiceError,
     TooManyRequests,
 )
+from nugat.services.actors import By, actor_id, resolve, user_actor
 from nugat.services.audit import record, record_key_failure
 from nugat.services.mail import Outbox
 from nugat.services.search_index import index_ids
@@ -286,7 +288,7 @@ class Accounts:
         with self.db.reading() as s:
             return list(s.scalars(query.order_by(Account.name_lower)))
 
-    def disable_account(self, name: str, *, by: str | None = None, address: str | None = None) -> Account:
+    def disable_account(self, name: str, *, by: By = OPERATOR, address: str | None = None) -> Account:
         """Disable a user or an organization (``by``: a site admin; ``None``: the command line).
 
         A user's sessions end, and every key it made (its own, its organizations', minted ones) is revoked
@@ -305,7 +307,7 @@ class Accounts:
             record(
                 s,
                 "account.disable",
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id(actor),
                 account_id=account.id,
                 address=address,
                 name=account.name,
@@ -315,12 +317,12 @@ class Accounts:
                     s,
                     ApiKey.user_id == account.id,
                     f"{account.name}'s account was disabled",
-                    actor_id=actor.id if actor else None,
+                    actor_id=actor_id(actor),
                     address=address,
                 )
             return account
 
-    def enable_account(self, name: str, *, by: str | None = None, address: str | None = None) -> Account:
+    def enable_account(self, name: str, *, by: By = OPERATOR, address: str | None = None) -> Account:
         """Enable a disabled account again: it may sign in; its revoked keys stay revoked."""
         with self.db.session() as s:
             actor = self._site_admin(s, by, "enable accounts")
@@ -331,7 +333,7 @@ class Accounts:
             record(
                 s,
                 "account.enable",
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id(actor),
                 account_id=account.id,
                 address=address,
                 name=account.name,
@@ -344,7 +346,7 @@ class Accounts:
         *,
         transfer_to: str | None = None,
         new_admin: str | None = None,
-        by: str | None = None,
+        by: By = OPERATOR,
         address: str | None = None,
     ) -> list[str]:
         """Delete a user; return the package ids moved to ``transfer_to``.
@@ -393,7 +395,7 @@ class Accounts:
                 record(
                     s,
                     "org.member_role",
-                    actor_id=actor.id if actor else None,
+                    actor_id=actor_id(actor),
                     account_id=org.id,
                     address=address,
                     member=successor.name,
@@ -406,7 +408,7 @@ class Accounts:
             record(
                 s,
                 "user.delete",
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id(actor),
                 account_id=user.id,
                 address=address,
                 name=user.name,
@@ -423,20 +425,14 @@ class Accounts:
             index_ids(s.connection(), owned)  # search's owner lists and owner: queries follow at once
             return [name for _, name in sole]
 
-    def _site_admin(self, s: Session, by: str | None, what: str) -> Account | None:
-        """The acting site admin (``None``: the command line), if ``authz.can_manage_accounts`` agrees."""
-        actor = self.find_account(s, by) if by is not None else None
-        decision = authz.can_manage_accounts(
-            actor=by or "the command line",
-            site_admin=actor is None or (actor.is_admin and actor.disabled_at is None),
-            what=what,
-        )
-        if not decision.allowed:
-            raise ServiceError(decision.reason, decision.status)
+    def _site_admin(self, s: Session, by: By, what: str) -> Actor:
+        """The acting site admin (or the operator), if ``authz.can_manage_users`` agrees."""
+        actor = resolve(s, by)
+        authz.require(authz.can_manage_users(actor, what), ServiceError)
         return actor
 
     @staticmethod
-    def _may_lose(s: Session, actor: Account | None, account: Account) -> None:
+    def _may_lose(s: Session, actor: Actor, account: Account) -> None:
         """Whether ``account`` may be disabled or deleted now (``authz.can_disable``)."""
         other_admins = s.scalar(
             select(func.count())
@@ -449,9 +445,9 @@ class Accounts:
             )
         )
         decision = authz.can_disable(
-            actor=actor.name if actor else None,
+            actor=actor.name,
             target=account.name,
-            is_self=actor is not None and actor.id == account.id,
+            is_self=actor_id(actor) == account.id,
             last_site_admin=account.is_admin and not other_admins,
         )
         if not decision.allowed:
@@ -593,10 +589,8 @@ class Accounts:
         if owner is None or owner.lower() == user.name_lower:
             return user
         org = self.find_account(s, owner)
-        if org.kind != "org" or not is_member(s, user.id, org.id):
-            raise ServiceError(
-                f"{user.name} cannot create keys for {owner}: not a member of that organization"
-            )
+        as_named = authz.Party(org.id, owner, org.kind == "org")  # the reason names it as asked
+        authz.require(authz.can_create_key_for(user_actor(s, user), as_named), ServiceError)
         return org
 
     def create_key(
@@ -769,7 +763,7 @@ class Accounts:
         reason: str,
         *,
         owner: str | None = None,
-        by: str | None = None,
+        by: By = OPERATOR,
         address: str | None = None,
     ) -> KeyView:
         """Revoke one key for good, with the ``reason`` its holder reads on every use and in the pages.
@@ -779,7 +773,7 @@ class Accounts:
         unlist or relist with it, on any process, gets 403 with the reason. Audited as ``key.revoke``.
         ``owner``: the key must act for this user or organization (else 404, as an unknown key).
         ``by``: the user revoking it: the key's creator, an administrator of the organization it acts for,
-        or a site admin; ``None``: the server itself or the command line. Revoking a revoked key changes
+        or a site admin; ``OPERATOR``: the server itself or the command line. Revoking a revoked key changes
         nothing. A key minted by trusted publishing can be revoked too.
         """
         with self.db.session() as s:
@@ -791,22 +785,19 @@ class Accounts:
                 or (owner is not None and key_owner.name_lower != owner.lower())
             ):
                 raise NotFound(f"{owner or 'Nobody'} has no API key {key_id!r}")
-            actor = self.find_account(s, by) if by is not None else None
+            actor = resolve(s, by)
             decision = authz.can_revoke_key(
-                actor=by or "the command line",
+                actor=actor.name,
                 owner=key_owner.name,
                 owner_is_org=key_owner.kind == "org",
-                made_it=actor is not None and actor.id == row.user_id,
-                is_owner=actor is not None and actor.id == key_owner.id,
-                administers_owner=actor is not None
-                and key_owner.kind == "org"
-                and _role(s, actor.id, key_owner.id) == "admin",
-                site_admin=actor is None or (actor.is_admin and actor.disabled_at is None),
+                made_it=actor_id(actor) == row.user_id,
+                is_owner=actor_id(actor) == key_owner.id,
+                administers_owner=key_owner.kind == "org" and authz.administers(actor, key_owner.id),
+                site_admin=authz.is_site_admin(actor),
             )
-            if not decision.allowed:
-                raise ServiceError(decision.reason, decision.status)
-            actor_id = actor.id if actor else None
-            for revoked in revoke_keys(s, ApiKey.id == row.id, reason, actor_id=actor_id, address=address):
+            authz.require(decision, ServiceError)
+            gone = revoke_keys(s, ApiKey.id == row.id, reason, actor_id=actor_id(actor), address=address)
+            for revoked in gone:
                 self._key_mail(s, revoked, "revoked", reason=reason)
             return _view(row, key_owner.name)
 
@@ -1111,10 +1102,8 @@ def _check_name_free(s: Session, user: Account, name: str) -> None:
 
 
 def _check_alive(row: ApiKey, what: str) -> None:
-    if row.revoked_at is not None:
-        raise Conflict(
-            f"API key {row.name!r} was revoked ({row.revoked_reason}): it cannot be {what}; delete it"
-        )
+    reason = None if row.revoked_at is None else row.revoked_reason or ""
+    authz.require(authz.can_change_key(row.name, what, revoked_reason=reason))
 
 
 def _lifetime(row: ApiKey) -> int:

@@ -9,10 +9,13 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from nugat import authz
+from nugat.authz import OPERATOR
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database, Tx, conn
-from nugat.db.models import Account, ApiKey, AuditEvent, Membership, table
+from nugat.db.models import Account, ApiKey, AuditEvent, table
 from nugat.services import NotFound
+from nugat.services.actors import By, actor_id, resolve
 
 DELETED = "deleted user"
 """How an event names an account deleted since (``nugat user delete``): its events stay."""
@@ -111,7 +114,7 @@ class AuditLog:
     def events(
         self,
         *,
-        viewer: str | None = None,
+        viewer: By = OPERATOR,
         user: str | None = None,
         package: str | None = None,
         limit: int = 200,
@@ -119,27 +122,20 @@ class AuditLog:
         """The newest events first, optionally only those of ``user`` (as actor or account) or ``package``.
 
         ``viewer`` is the signed-in user asking: it sees the events it made and those of its own account and
-        of the organizations it administers; site admins and the command line (``None``) see every event.
+        of the organizations it administers; site admins and the command line (``OPERATOR``) see every event
+        (``authz.visible_accounts``).
         Only they learn that ``user`` names no account: anyone else gets the same empty answer for an
         unknown name as for an account whose events they may not see (no way to list accounts).
         """
         with self.db.reading() as s:
             query = select(AuditEvent)
-            sees_all = True
-            if viewer is not None:
-                me = _account(s, viewer)
-                sees_all = me.is_admin
-                if not sees_all:
-                    administered = select(Membership.org_id).where(
-                        Membership.member_id == me.id, Membership.role == "admin"
-                    )
-                    query = query.where(
-                        or_(
-                            AuditEvent.actor_id == me.id,
-                            AuditEvent.account_id == me.id,
-                            AuditEvent.account_id.in_(administered),
-                        )
-                    )
+            actor = resolve(s, viewer)
+            accounts = authz.visible_accounts(actor)
+            sees_all = accounts is None
+            if accounts is not None:
+                query = query.where(
+                    or_(AuditEvent.actor_id == actor_id(actor), AuditEvent.account_id.in_(accounts))
+                )
             if user is not None:
                 if sees_all:
                     _account(s, user)  # NotFound names the mistake

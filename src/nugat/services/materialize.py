@@ -8,12 +8,14 @@ one id are written one after the other, each from the latest committed state.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.exc import OperationalError
 
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database
@@ -22,13 +24,15 @@ from nugat.feed import BASE, flatcontainer, layout, registration
 from nugat.prefixes import reserving_owners
 from nugat.services.reservations import is_verified, reservations
 from nugat.services.search_index import all_ids, index_added, index_ids
-from nugat.storage import Storage
+from nugat.storage import Storage, StorageError
 from nugat.versions import version_key
 
 JSON_TYPE = "application/json"
 # The base URL the stored documents were written with (the placeholder when they follow each request):
 # a start under other settings (NUGAT_PUBLIC_URL, NUGAT_CONTENT_URL) rewrites them all (``follow_base``).
 BASE_MARKER = "documents-base"
+
+log = logging.getLogger("nugat.materialize")
 
 
 REGS = table(PackageRegistration)
@@ -122,6 +126,16 @@ class Materializer:
                 self._remove(id_lower, keep=set())
                 return
             self.build_in(c, reg)
+
+    def build_committed(self, id_lowers: Sequence[str]) -> None:
+        """After a change has committed: write the documents of its ids, or leave them for later. The ids
+        are marked stale in the change's transaction, so ``recover`` (at start) or ``nugat rebuild``
+        writes what storage or the database refused now."""
+        for id_lower in id_lowers:
+            try:
+                self.build(id_lower)
+            except (StorageError, OperationalError) as exc:
+                log.error("could not write the documents of %s yet: %s", id_lower, exc)
 
     def build_in(self, c: Connection, reg: Registration, *, added: str | None = None) -> None:
         """Write ``reg``'s documents from the state of transaction ``c``, which holds its row locked.

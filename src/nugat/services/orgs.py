@@ -1,7 +1,7 @@
 """Organizations: accounts that own packages but cannot sign in, and their members' roles.
 
-Every change names who makes it: ``by`` is the signed-in user, or ``None`` for the command line, which
-is run by whoever runs the server and may do what a site admin may.
+Every change names who makes it: ``by`` is the signed-in user, or ``authz.OPERATOR`` for the command line,
+which is run by whoever runs the server and may do what a site admin may. ``authz`` decides.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nugat import authz
+from nugat.authz import OPERATOR, Actor
 from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import Account, ApiKey, Membership, PackageOwner, PackageRegistration
-from nugat.services import Conflict, Forbidden, NotFound, ServiceError
+from nugat.services import Conflict, NotFound, ServiceError
 from nugat.services.accounts import KeyView, _view, check_name, mail_key_event, revoke_keys
+from nugat.services.actors import By, actor_id, party, resolve
 from nugat.services.audit import record
 from nugat.services.mail import Outbox
 
@@ -53,27 +55,10 @@ def account_named(s: Session, name: str, kind: str | None = None) -> Account:
     return account
 
 
-def acting_user(s: Session, by: str | None) -> Account | None:
-    return None if by is None else account_named(s, by, "user")
-
-
-def is_site_admin(actor: Account | None) -> bool:
-    """The command line (``None``) and site admins may manage every org, package and prefix."""
-    return actor is None or actor.is_admin
-
-
 def role_of(s: Session, user_id: int, org_id: int) -> str | None:
     return s.scalar(
         select(Membership.role).where(Membership.org_id == org_id, Membership.member_id == user_id)
     )
-
-
-def administers(s: Session, actor: Account | None, account: Account) -> bool:
-    """May ``actor`` manage ``account``: it is that account, an admin of it, or a site admin."""
-    if is_site_admin(actor):
-        return True
-    assert actor is not None
-    return actor.id == account.id or (account.kind == "org" and role_of(s, actor.id, account.id) == "admin")
 
 
 def _check_role(role: str) -> None:
@@ -86,23 +71,21 @@ class Orgs:
         self.db = db
         self.outbox = outbox
 
-    def _org_to_manage(self, s: Session, org_name: str, by: str | None) -> tuple[Account, Account | None]:
+    def _org_to_manage(self, s: Session, org_name: str, by: By) -> tuple[Account, Actor]:
         org = account_named(s, org_name, "org")
         s.refresh(org, with_for_update=True)  # serializes member changes, so one admin always remains
-        actor = acting_user(s, by)
-        if not administers(s, actor, org):
-            raise Forbidden(f"Only administrators of {org.name} can manage its members")
+        actor = resolve(s, by)
+        authz.require(authz.can_manage_members(actor, party(org)))
         return org, actor
 
-    def create(self, name: str, admin: str, *, by: str | None = None, address: str | None = None) -> Account:
+    def create(self, name: str, admin: str, *, by: By = OPERATOR, address: str | None = None) -> Account:
         """Create organization ``name`` with ``admin`` as its first administrator."""
         check_name(name, "An organization name")
         try:
             with self.db.session() as s:
-                actor = acting_user(s, by)
+                actor = resolve(s, by)
                 first = account_named(s, admin, "user")
-                if actor is not None and not actor.is_admin and actor.id != first.id:
-                    raise Forbidden("You can only create an organization you administer yourself")
+                authz.require(authz.can_create_org(actor, first_admin_id=first.id))
                 org = Account(
                     name=name, name_lower=name.lower(), kind="org", is_admin=False, created_at=utcnow()
                 )
@@ -112,7 +95,7 @@ class Orgs:
                 record(
                     s,
                     "org.create",
-                    actor_id=actor.id if actor else None,
+                    actor_id=actor_id(actor),
                     account_id=org.id,
                     address=address,
                     admin=first.name,
@@ -122,7 +105,7 @@ class Orgs:
         return org
 
     def add_member(
-        self, org_name: str, user_name: str, role: str, *, by: str | None = None, address: str | None = None
+        self, org_name: str, user_name: str, role: str, *, by: By = OPERATOR, address: str | None = None
     ) -> None:
         _check_role(role)
         with self.db.session() as s:
@@ -135,7 +118,7 @@ class Orgs:
             record(
                 s,
                 "org.member_add",
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id(actor),
                 account_id=org.id,
                 address=address,
                 member=user.name,
@@ -143,7 +126,7 @@ class Orgs:
             )
 
     def change_role(
-        self, org_name: str, user_name: str, role: str, *, by: str | None = None, address: str | None = None
+        self, org_name: str, user_name: str, role: str, *, by: By = OPERATOR, address: str | None = None
     ) -> None:
         _check_role(role)
         with self.db.session() as s:
@@ -158,7 +141,7 @@ class Orgs:
             record(
                 s,
                 "org.member_role",
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id(actor),
                 account_id=org.id,
                 address=address,
                 member=user.name,
@@ -167,17 +150,16 @@ class Orgs:
             )
 
     def remove_member(
-        self, org_name: str, user_name: str, *, by: str | None = None, address: str | None = None
+        self, org_name: str, user_name: str, *, by: By = OPERATOR, address: str | None = None
     ) -> None:
         """Remove a member (members may leave on their own); keys they made for the org are revoked for
         good, with the reason their API Keys page shows: re-adding the member does not revive them."""
         with self.db.session() as s:
             org = account_named(s, org_name, "org")
             s.refresh(org, with_for_update=True)
-            actor = acting_user(s, by)
-            leaving = actor is not None and actor.name_lower == user_name.lower()
-            if not leaving and not administers(s, actor, org):
-                raise Forbidden(f"Only administrators of {org.name} can manage its members")
+            actor = resolve(s, by)
+            leaving = isinstance(actor, authz.User) and actor.name.lower() == user_name.lower()
+            authz.require(authz.can_manage_members(actor, party(org), leaving=leaving))
             membership, user = self._membership(s, org, user_name)
             if membership.role == "admin":
                 self._keep_an_admin(s, org)
@@ -187,7 +169,7 @@ class Orgs:
             record(
                 s,
                 "org.member_remove",
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id(actor),
                 account_id=org.id,
                 address=address,
                 member=user.name,
@@ -197,47 +179,38 @@ class Orgs:
                 s,
                 (ApiKey.user_id == user.id) & (ApiKey.owner_id == org.id),
                 f"{user.name} is no longer a member of {org.name}",
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id(actor),
                 address=address,
             )
 
     def revoke_key(
-        self, org_name: str, key_id: str, *, by: str | None = None, address: str | None = None
+        self, org_name: str, key_id: str, *, by: By = OPERATOR, address: str | None = None
     ) -> KeyView:
-        """An administrator of the organization (``by``; ``None``: the command line) revokes, for good, a
-        key acting for it, whoever made it."""
+        """An administrator of the organization (``by``; ``OPERATOR``: the command line) revokes, for good,
+        a key acting for it, whoever made it (on the org's behalf: a creator deletes its own)."""
         with self.db.session() as s:
             org = account_named(s, org_name, "org")
-            actor = acting_user(s, by)
-            decision = authz.can_revoke_key(  # on the org's behalf: its admins (a creator deletes its own)
-                actor=by or "the command line",
-                owner=org.name,
-                owner_is_org=True,
-                made_it=False,
-                is_owner=False,
-                administers_owner=administers(s, actor, org),
-                site_admin=is_site_admin(actor),
-            )
-            if not decision.allowed:
-                raise Forbidden(decision.reason)
+            actor = resolve(s, by)
+            authz.require(authz.can_revoke_org_key(actor, party(org)))
             row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id, ApiKey.owner_id == org.id))
             if row is None:
                 raise NotFound(f"No API key {key_id!r} acts for {org.name}")
-            if actor is None:
+            if not isinstance(actor, authz.User):
                 who = "a site administrator"
-            elif role_of(s, actor.id, org.id) == "admin":
+            elif org.id in actor.admin_of:
                 who = f"{actor.name}, an administrator of {org.name}"
             else:
                 who = f"{actor.name}, a site administrator"
             reason = f"revoked by {who}"
-            for revoked in revoke_keys(
-                s, ApiKey.id == row.id, reason, actor_id=actor.id if actor else None, address=address
-            ):
+            revoked_rows = revoke_keys(
+                s, ApiKey.id == row.id, reason, actor_id=actor_id(actor), address=address
+            )
+            for revoked in revoked_rows:
                 mail_key_event(self.outbox, s, revoked, "revoked", reason=reason)
             return _view(row, org.name)
 
     def set_require_2fa(
-        self, org_name: str, on: bool, *, by: str | None = None, address: str | None = None
+        self, org_name: str, on: bool, *, by: By = OPERATOR, address: str | None = None
     ) -> None:
         """Whether members must have two-factor sign-in to create or regenerate keys for the org."""
         with self.db.session() as s:
@@ -245,12 +218,10 @@ class Orgs:
             if org.require_2fa == on:
                 return
             org.require_2fa = on
-            record(s, "org.require_2fa", actor_id=actor.id if actor else None, account_id=org.id,
+            record(s, "org.require_2fa", actor_id=actor_id(actor), account_id=org.id,
                    address=address, on=on)  # fmt: skip
 
-    def set_private(
-        self, org_name: str, on: bool, *, by: str | None = None, address: str | None = None
-    ) -> None:
+    def set_private(self, org_name: str, on: bool, *, by: By = OPERATOR, address: str | None = None) -> None:
         """Whether the org's packages are private: readable only by its members' sessions and keys (every
         process sees the change within ``services.readers.READ_CACHE_SECONDS``)."""
         with self.db.session() as s:
@@ -258,15 +229,13 @@ class Orgs:
             if org.private_packages == on:
                 return
             org.private_packages = on
-            record(s, "org.private", actor_id=actor.id if actor else None, account_id=org.id,
-                   address=address, on=on)  # fmt: skip
+            record(s, "org.private", actor_id=actor_id(actor), account_id=org.id, address=address, on=on)
 
-    def _mail(
-        self, s: Session, user: Account, org: Account, change: str, role: str, actor: Account | None
-    ) -> None:
-        if self.outbox is not None and (actor is None or actor.id != user.id):
+    def _mail(self, s: Session, user: Account, org: Account, change: str, role: str, actor: Actor) -> None:
+        if self.outbox is not None and actor_id(actor) != user.id:
+            by = actor.name if isinstance(actor, authz.User) else None
             self.outbox.enqueue(s, user.email, "org_membership", name=user.name, org=org.name, change=change,
-                                role=role, by=actor.name if actor else None)  # fmt: skip
+                                role=role, by=by)  # fmt: skip
 
     def _membership(self, s: Session, org: Account, user_name: str) -> tuple[Membership, Account]:
         user = account_named(s, user_name, "user")
@@ -331,12 +300,11 @@ class Orgs:
                 )
             )
 
-    def keys(self, org_name: str, *, by: str | None = None) -> list[OrgKey]:
+    def keys(self, org_name: str, *, by: By = OPERATOR) -> list[OrgKey]:
         """Every key acting for the organization (never a secret); for its administrators only."""
         with self.db.reading() as s:
             org = account_named(s, org_name, "org")
-            if not administers(s, acting_user(s, by), org):
-                raise Forbidden(f"Only administrators of {org.name} can see its keys")
+            authz.require(authz.can_see_org_keys(resolve(s, by), party(org)))
             rows = s.execute(
                 select(ApiKey, Account.name)
                 .join(Account, Account.id == ApiKey.user_id)

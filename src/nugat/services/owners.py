@@ -1,7 +1,7 @@
 """Package owners: co-ownership requests (invite, accept, reject, cancel), direct changes, removal.
 
-An owner is a user or an organization. A user manages a package's owners when it is an owner itself or
-an administrator of an owning organization; site admins and the command line manage every package.
+An owner is a user or an organization. Who may change them is ``authz``'s to decide
+(``can_manage_owners``, ``can_add_owner_directly``, ``can_answer_invitation``).
 """
 
 from __future__ import annotations
@@ -13,14 +13,17 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, aliased
 
+from nugat import authz
+from nugat.authz import OPERATOR, Actor
 from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import Account, Membership, OwnershipRequest, PackageOwner, PackageRegistration
-from nugat.services import Conflict, Forbidden, NotFound
+from nugat.services import Conflict, NotFound
+from nugat.services.actors import By, actor_id, party, resolve
 from nugat.services.audit import record
 from nugat.services.mail import Outbox
-from nugat.services.orgs import account_named, acting_user, administers, is_site_admin
-from nugat.services.reservations import mark_changed, rebuild
+from nugat.services.orgs import account_named
+from nugat.services.reservations import mark_changed, owner_ids
 
 if TYPE_CHECKING:
     from nugat.services.materialize import Materializer
@@ -60,8 +63,9 @@ def _owner_accounts(s: Session, reg: PackageRegistration) -> list[Account]:
     )
 
 
-def manages(s: Session, actor: Account | None, reg: PackageRegistration) -> bool:
-    return is_site_admin(actor) or any(administers(s, actor, owner) for owner in _owner_accounts(s, reg))
+def may_manage(s: Session, actor: Actor, reg: PackageRegistration) -> authz.Decision:
+    """``authz.can_manage_owners`` with the package's owners read in ``s`` (for the service and the pages)."""
+    return authz.can_manage_owners(actor, reg.package_id, owner_ids=owner_ids(s, reg.id))
 
 
 def _invite(s: Session, reg: PackageRegistration, new_owner: Account) -> OwnershipRequest:
@@ -81,37 +85,41 @@ class Owners:
         self.materializer = materializer
         self.outbox = outbox
 
-    def _managed(
-        self, s: Session, package_id: str, by: str | None
-    ) -> tuple[PackageRegistration, Account | None]:
+    def _managed(self, s: Session, package_id: str, by: By) -> tuple[PackageRegistration, Actor]:
         reg = _registration(s, package_id)
-        actor = acting_user(s, by)
-        if not manages(s, actor, reg):
-            raise Forbidden(f"Only owners of {reg.package_id} can manage its owners")
+        actor = resolve(s, by)
+        authz.require(may_manage(s, actor, reg))
         return reg, actor
+
+    def access(self, package_id: str, by: By) -> tuple[str, authz.Decision] | None:
+        """The package's id as pushed and whether ``by`` may manage its owners (``authz``); None: no such
+        package. For the pages, to decide what to show."""
+        with self.db.reading() as s:
+            query = select(PackageRegistration).where(PackageRegistration.id_lower == package_id.lower())
+            reg = s.scalar(query)
+            return None if reg is None else (reg.package_id, may_manage(s, resolve(s, by), reg))
 
     def of_package(self, package_id: str) -> list[Owner]:
         with self.db.reading() as s:
             reg = _registration(s, package_id, lock=False)
             return [Owner(a.name, a.kind) for a in _owner_accounts(s, reg)]
 
-    def add(self, package_id: str, owner: str, *, by: str | None = None, address: str | None = None) -> None:
+    def add(self, package_id: str, owner: str, *, by: By = OPERATOR, address: str | None = None) -> None:
         """Make ``owner`` a co-owner at once, without an invitation: for site admins and the command line."""
         with self.db.session() as s:
             reg = _registration(s, package_id)
-            actor = acting_user(s, by)
-            if not is_site_admin(actor):
-                raise Forbidden("Only site admins can add owners directly; owners send invitations")
+            actor = resolve(s, by)
+            authz.require(authz.can_add_owner_directly(actor))
             account = account_named(s, owner)
             self._add(s, reg, account, actor, address)
-        rebuild(self.materializer, [reg.id_lower])
+        self.materializer.build_committed([reg.id_lower])
 
     def _add(
         self,
         s: Session,
         reg: PackageRegistration,
         account: Account,
-        actor: Account | None,
+        actor: Actor,
         address: str | None,
     ) -> None:
         if account.id in {a.id for a in _owner_accounts(s, reg)}:
@@ -128,15 +136,13 @@ class Owners:
         record(
             s,
             "owner.add",
-            actor_id=actor.id if actor else None,
+            actor_id=actor_id(actor),
             account_id=account.id,
             package_id=reg.package_id,
             address=address,
         )
 
-    def remove(
-        self, package_id: str, owner: str, *, by: str | None = None, address: str | None = None
-    ) -> None:
+    def remove(self, package_id: str, owner: str, *, by: By = OPERATOR, address: str | None = None) -> None:
         """Remove an owner; the last owner of a package cannot be removed."""
         with self.db.session() as s:
             reg, actor = self._managed(s, package_id, by)
@@ -157,12 +163,12 @@ class Owners:
             record(
                 s,
                 "owner.remove",
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id(actor),
                 account_id=account.id,
                 package_id=reg.package_id,
                 address=address,
             )
-        rebuild(self.materializer, [reg.id_lower])
+        self.materializer.build_committed([reg.id_lower])
 
     # Invitations -----------------------------------------------------------------------------------
 
@@ -183,11 +189,11 @@ class Owners:
             self.outbox.enqueue(s, user.email, "ownership_invitation", name=user.name, invitee=invitee.name,
                                 package=package_id, by=by)  # fmt: skip
 
-    def invite(self, package_id: str, new_owner: str, *, by: str, address: str | None = None) -> None:
+    def invite(self, package_id: str, new_owner: str, *, by: By, address: str | None = None) -> None:
         """An owner invites ``new_owner`` (a user or an organization) to co-own the package."""
         with self.db.session() as s:
             reg, actor = self._managed(s, package_id, by)
-            assert actor is not None
+            assert isinstance(actor, authz.User)  # an invitation names the user who sent it
             account = account_named(s, new_owner)
             if account.id in {a.id for a in _owner_accounts(s, reg)}:
                 raise Conflict(f"{account.name} already owns {reg.package_id}")
@@ -218,37 +224,35 @@ class Owners:
                 address=address,
             )
 
-    def accept(self, package_id: str, new_owner: str, *, by: str, address: str | None = None) -> None:
+    def accept(self, package_id: str, new_owner: str, *, by: By, address: str | None = None) -> None:
         """The invited account (or an administrator of the invited organization) accepts."""
         with self.db.session() as s:
             reg = _registration(s, package_id)
-            actor = acting_user(s, by)
+            actor = resolve(s, by)
             account = account_named(s, new_owner)
             _invite(s, reg, account)
-            if not administers(s, actor, account):
-                raise Forbidden(f"Only {account.name} can accept this invitation")
+            authz.require(authz.can_answer_invitation(actor, party(account), accept=True))
             self._add(s, reg, account, actor, address)
-        rebuild(self.materializer, [reg.id_lower])
+        self.materializer.build_committed([reg.id_lower])
 
-    def reject(self, package_id: str, new_owner: str, *, by: str, address: str | None = None) -> None:
+    def reject(self, package_id: str, new_owner: str, *, by: By, address: str | None = None) -> None:
         with self.db.session() as s:
             reg = _registration(s, package_id)
-            actor = acting_user(s, by)
+            actor = resolve(s, by)
             account = account_named(s, new_owner)
             row = _invite(s, reg, account)
-            if not administers(s, actor, account):
-                raise Forbidden(f"Only {account.name} can reject this invitation")
+            authz.require(authz.can_answer_invitation(actor, party(account), accept=False))
             s.delete(row)
             record(
                 s,
                 "owner.reject",
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id(actor),
                 account_id=account.id,
                 package_id=reg.package_id,
                 address=address,
             )
 
-    def cancel(self, package_id: str, new_owner: str, *, by: str, address: str | None = None) -> None:
+    def cancel(self, package_id: str, new_owner: str, *, by: By, address: str | None = None) -> None:
         """An owner withdraws an invitation not answered yet."""
         with self.db.session() as s:
             reg, actor = self._managed(s, package_id, by)
@@ -257,7 +261,7 @@ class Owners:
             record(
                 s,
                 "owner.cancel",
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id(actor),
                 account_id=account.id,
                 package_id=reg.package_id,
                 address=address,

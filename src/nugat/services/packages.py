@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,9 @@ from nugat.db import Database
 from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, PendingUpload, table
 from nugat.feed import layout
 from nugat.keys import KeyGrant
-from nugat.services import Conflict, Forbidden, InsufficientStorage, NotFound, ServiceError, Unavailable
-from nugat.services.accounts import acts_for, count_push, is_member, touch_key
+from nugat.services import Conflict, InsufficientStorage, NotFound, ServiceError, Unavailable
+from nugat.services.accounts import acts_for, count_push, touch_key
+from nugat.services.actors import By, actor_id, resolve
 from nugat.services.audit import record, record_key_failure
 from nugat.services.materialize import Materializer, Registration, locked_registration
 from nugat.services.reservations import mark_changed, owner_ids, reservation_for
@@ -85,6 +88,20 @@ def _metadata_json(meta: nuspec.PackageMetadata) -> dict[str, Any]:
 
 
 class Packages:
+    @contextmanager
+    def _audited(
+        self, by: KeyGrant | By, address: str | None, operation: str, package_id: str, version: str
+    ) -> Iterator[None]:
+        """Record a key ``authz`` refused (``Refused``) as a failed use of the key, then let the refusal go
+        on (outside the refused transaction: the record must stay)."""
+        try:
+            yield
+        except Refused as exc:
+            if isinstance(by, KeyGrant):
+                record_key_failure(self.db, by.key_id, address, exc.message, package_id=package_id,
+                                   version=version, operation=operation)  # fmt: skip
+            raise
+
     def __init__(
         self, db: Database, storage: Storage, materializer: Materializer, push_limit: int | None = None
     ) -> None:
@@ -113,7 +130,10 @@ class Packages:
         committed = documents = False
         written: list[str] = []
         try:
-            with self.db.transaction() as s:
+            with (
+                self._audited(grant, address, "push", meta.id, meta.version.normalized),
+                self.db.transaction() as s,
+            ):
                 self._take_note(s, note)  # deleted with the commit: the push lands, or the note stays
                 reg, created = self._insert_version(s, meta, grant, upload, address)
                 faults.pause("in-transaction")
@@ -124,17 +144,6 @@ class Packages:
                 self.materializer.build_in(s, reg, added=meta.version.normalized.lower())
                 faults.pause("after-documents")
             committed = True
-        except Refused as exc:
-            record_key_failure(
-                self.db,
-                grant.key_id,
-                address,
-                exc.message,
-                package_id=meta.id,
-                version=meta.version.normalized,
-                operation="push",
-            )
-            raise
         except StorageError as exc:
             log.error("storage failed during push of %s %s: %s", meta.id, meta.version.normalized, exc)
             if isinstance(exc, StorageFull):
@@ -214,8 +223,7 @@ class Packages:
             looks_like=None if reg else _lookalike(c, meta.id, grant.owner_id),
             trusted_only=reg is not None and reg.trusted_only,
         )
-        if not decision.allowed:
-            raise Refused(decision.reason, decision.status)
+        authz.require(decision, Refused)
         created = reg is None
         if reg is None:
             values = {
@@ -279,47 +287,27 @@ class Packages:
         return reg, created
 
     def set_listed(
-        self, package_id: str, version_text: str, listed: bool, grant: KeyGrant, address: str | None = None
+        self, package_id: str, version_text: str, listed: bool, by: KeyGrant | By, address: str | None = None
     ) -> None:
-        """Unlist (``nuget delete``) or relist a version; both are idempotent."""
-        try:
-            with self.db.session() as s:
-                reg, row, owner_ids = self._locked_version(s, package_id, version_text)
-                decision = authz.can_unlist(
-                    grant, reg.package_id, owner_ids=owner_ids, actor_is_member=acts_for(s, grant)
+        """Unlist (``nuget delete``, or the pages) or relist a version; both are idempotent. ``by``: the key
+        on the protocol, or the signed-in user on the pages; ``authz.can_unlist`` decides for either, then
+        one update."""
+        operation = "relist" if listed else "unlist"
+        with self._audited(by, address, operation, package_id, version_text), self.db.session() as s:
+            reg, row, owners = self._locked_version(s, package_id, version_text)
+            if isinstance(by, KeyGrant):
+                member = acts_for(s, by)
+                authz.require(
+                    authz.can_unlist(by, reg.package_id, owner_ids=owners, actor_is_member=member), Refused
                 )
-                if not decision.allowed:
-                    raise Refused(decision.reason, decision.status)
-                self._change_listed(s, reg, row, listed, grant.user_id, grant.owner_id, grant.key_id, address)
-                touch_key(s, grant.key_id)
-        except Refused as exc:
-            record_key_failure(
-                self.db,
-                grant.key_id,
-                address,
-                exc.message,
-                package_id=package_id,
-                version=version_text,
-                operation="relist" if listed else "unlist",
-            )
-            raise
-        self._build(reg.id_lower)
-
-    def set_listed_as(
-        self, package_id: str, version_text: str, listed: bool, user_id: int, address: str | None = None
-    ) -> None:
-        """Unlist or relist from the web pages: for an owner, or a member of an organization owning it."""
-        with self.db.session() as s:
-            reg, row, owner_ids = self._locked_version(s, package_id, version_text)
-            owner = (
-                user_id
-                if user_id in owner_ids
-                else next((o for o in sorted(owner_ids) if is_member(s, user_id, o)), None)
-            )
-            if owner is None:
-                raise Forbidden(f"You are not an owner of {reg.package_id}")
-            self._change_listed(s, reg, row, listed, user_id, owner, None, address)
-        self._build(reg.id_lower)
+                touch_key(s, by.key_id)
+                acted: tuple[int | None, int | None, str | None] = by.user_id, by.owner_id, by.key_id
+            else:
+                actor = resolve(s, by)
+                authz.require(authz.can_unlist(actor, reg.package_id, owner_ids=owners))
+                acted = actor_id(actor), authz.owner_acted_for(actor, owners), None
+            self._change_listed(s, reg, row, listed, acted, address)
+        self.materializer.build_committed([reg.id_lower])
 
     def _locked_version(
         self, s: Session, package_id: str, version_text: str
@@ -357,11 +345,11 @@ class Packages:
         reg: PackageRegistration,
         row: PackageVersion,
         listed: bool,
-        actor_id: int,
-        account_id: int,
-        key_id: str | None,
+        acted: tuple[int | None, int | None, str | None],
         address: str | None,
     ) -> None:
+        """Set the listing and audit it (``acted``: the actor's id, the owner it acted for, the key)."""
+        actor_id, account_id, key_id = acted
         if row.listed != listed:
             row.listed = listed
             mark_changed([reg])  # and search follows in this transaction
@@ -375,13 +363,6 @@ class Packages:
             key_id=key_id,
             address=address,
         )
-
-    def _build(self, id_lower: str) -> None:
-        try:
-            self.materializer.build(id_lower)
-        except (StorageError, OperationalError) as exc:
-            # The change is committed; its documents are rebuilt by `recover` (at start) or `nugat rebuild`.
-            log.error("could not write the documents of %s yet: %s", id_lower, exc)
 
     # Crash recovery -------------------------------------------------------------------------------
 
@@ -451,8 +432,7 @@ class Packages:
             self.storage.settle()
             return removed, rebuilt
         stale = sorted(touched.union(self.materializer.stale()))
-        for id_lower in stale:
-            self._build(id_lower)
+        self.materializer.build_committed(stale)
         return removed, len(stale)
 
 

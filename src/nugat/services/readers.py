@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Row, and_, false, not_, or_, select, true
@@ -24,6 +24,7 @@ from nugat.authz import Reader
 from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import Account, Membership, PackageOwner, PackageRegistration, table
+from nugat.keys import KeyGrant
 from nugat.services import AuthError
 from nugat.services.accounts import MALFORMED_KEY, Accounts, expired, unknown_key, wrong_secret
 
@@ -61,7 +62,7 @@ class ReadRefused(AuthError):
 @dataclass(frozen=True)
 class _KeyFacts:
     row: Row[Any] | None  # None: no such key
-    acts_for: frozenset[int]
+    owner_member_of: frozenset[int]  # the organizations of the key's owner, when it is a user
     at: float  # when they were read (monotonic)
 
 
@@ -97,7 +98,7 @@ class Readers:
         self.lock = threading.Lock()
         self.private = _Fresh[dict[str, frozenset[int]]](seconds)
         self.keys: dict[str, tuple[float, _KeyFacts]] = {}
-        self.verified: dict[str, tuple[float, Reader]] = {}  # a key as presented: when its facts were read
+        self.verified: dict[str, tuple[float, KeyGrant]] = {}  # a key as presented: when its facts were read
 
     # The private ids --------------------------------------------------------------------------------
 
@@ -135,19 +136,15 @@ class Readers:
         at = time.monotonic()
         with self.db.read_transaction() as c:
             row = Accounts.key_row(c, key_id)
-            acts_for = frozenset[int]()
-            if row is not None:
-                acts_for = frozenset({row.owner_id})
-                if row.owner_kind == "user":
-                    acts_for |= _orgs_of(c, row.owner_id)
-        facts = _KeyFacts(row, acts_for, at)
+            orgs = _orgs_of(c, row.owner_id) if row is not None and row.owner_kind == "user" else frozenset()
+        facts = _KeyFacts(row, orgs, at)
         with self.lock:
             if len(self.keys) >= MAX_KEYS:
                 self.keys.clear()
             self.keys[key_id] = (at, facts)
         return facts
 
-    def known_reader(self, presented: str) -> Reader | None:
+    def known_reader(self, presented: str) -> KeyGrant | None:
         """The reader ``presented`` was found to be within the last ``seconds`` (None: check it again):
         a restore sends the same key hundreds of times a second, and each check of it would give the
         same answer until the key's facts are read again."""
@@ -156,7 +153,7 @@ class Readers:
 
     def key_reader(
         self, parsed: keys.ParsedKey | None, facts: _KeyFacts | None, presented: str = ""
-    ) -> Reader:
+    ) -> KeyGrant:
         """The reader a presented key is, or ``ReadRefused`` saying why it is not one. ``presented``: the
         key as sent, remembered with the answer for as long as the key's facts are kept."""
         if parsed is None:
@@ -173,7 +170,7 @@ class Readers:
         grant = Accounts.grant(row)
         if grant.expires_at <= utcnow():
             raise ReadRefused(expired(grant))
-        reader = Reader(facts.acts_for, grant)
+        reader = replace(grant, owner_member_of=facts.owner_member_of)
         if presented:
             with self.lock:
                 if len(self.verified) >= MAX_KEYS:
@@ -181,7 +178,7 @@ class Readers:
                 self.verified[presented] = (facts.at, reader)
         return reader
 
-    def reader_of_key(self, presented: str) -> Reader:
+    def reader_of_key(self, presented: str) -> KeyGrant:
         """``key_reader`` reading the key's facts when they are out of date (for callers off the event
         loop; ``readgate`` loads them in a thread itself)."""
         parsed = keys.parse_key(presented.strip())
@@ -189,11 +186,6 @@ class Readers:
         if parsed is not None:
             facts = self.cached_key(parsed.key_id) or self.load_key(parsed.key_id)
         return self.key_reader(parsed, facts, presented)
-
-    def user_reader(self, user_id: int) -> Reader:
-        """A signed-in user as a reader (the pages read the database anyway)."""
-        with self.db.read_transaction() as c:
-            return Reader(frozenset({user_id}) | _orgs_of(c, user_id))
 
     # Decisions ----------------------------------------------------------------------------------------
 
@@ -223,22 +215,21 @@ def readable(
 ) -> ColumnElement[bool]:
     """``authz.can_read`` in SQL, over rows with these columns: what ``view`` may see of them."""
     reader = view.reader
-    grant = reader.grant if reader is not None else None
-    if grant is None:
-        covered: ColumnElement[bool] = true()
-    else:
+    if reader is None:
+        return not_(registration_id.in_(PRIVATE_REGISTRATIONS)) if view.public_site else false()
+    accounts = authz.reads_for(reader)
+    if accounts is None:
+        return true()
+    covered: ColumnElement[bool] = true()
+    if isinstance(reader, KeyGrant):
         covered = or_(
             false(),
-            id_lower.in_([p.lower() for p in grant.packages]),
-            *(id_lower.like(_like(g), escape="\\") for g in grant.globs),
+            id_lower.in_([p.lower() for p in reader.packages]),
+            *(id_lower.like(_like(g), escape="\\") for g in reader.globs),
         )
     private = registration_id.in_(PRIVATE_REGISTRATIONS)
-    if reader is not None and reader.acts_for:
-        theirs = registration_id.in_(
-            select(_OWNERS.c.registration_id).where(_OWNERS.c.account_id.in_(sorted(reader.acts_for)))
-        )
-        private_seen: ColumnElement[bool] = and_(private, theirs, covered)
-    else:
-        private_seen = false()
-    public_seen = not_(private) if view.public_site else and_(not_(private), covered if reader else false())
-    return or_(public_seen, private_seen)
+    theirs = registration_id.in_(
+        select(_OWNERS.c.registration_id).where(_OWNERS.c.account_id.in_(sorted(accounts)))
+    )
+    public_seen = not_(private) if view.public_site else and_(not_(private), covered)
+    return or_(public_seen, and_(private, theirs, covered))

@@ -6,29 +6,27 @@ covering its id, so reserving or releasing a prefix rebuilds the documents of th
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from nugat import authz
+from nugat.authz import OPERATOR, Actor
 from nugat.clock import utcnow
 from nugat.db import Database, Tx, conn
 from nugat.db.models import Account, PackageOwner, PackageRegistration, ReservedPrefix, table
 from nugat.prefixes import InvalidPrefix, Reservation, normalize_prefix, reservation_of, reserving_owners
-from nugat.services import Conflict, Forbidden, NotFound, ServiceError
+from nugat.services import Conflict, NotFound, ServiceError
+from nugat.services.actors import By, actor_id, resolve
 from nugat.services.audit import record
-from nugat.services.orgs import account_named, acting_user, is_site_admin
+from nugat.services.orgs import account_named
 from nugat.services.search_index import index_ids
-from nugat.storage import StorageError
 
 if TYPE_CHECKING:
     from nugat.services.materialize import Materializer
-
-log = logging.getLogger("nugat.prefixes")
 
 
 @dataclass(frozen=True)
@@ -77,15 +75,6 @@ def verified_ids(s: Session) -> set[int]:
     return {reg_id for reg_id, package_id, owner in rows if owner in reserving_owners(package_id, found)}
 
 
-def rebuild(materializer: Materializer, id_lowers: Iterable[str]) -> None:
-    for id_lower in id_lowers:
-        try:
-            materializer.build(id_lower)
-        except (StorageError, OperationalError) as exc:
-            # The change is committed and the id marked stale: `recover` or `nugat rebuild` writes it.
-            log.error("could not write the documents of %s yet: %s", id_lower, exc)
-
-
 def mark_changed(regs: Iterable[PackageRegistration]) -> list[str]:
     """Mark registrations stale (their documents must be rebuilt) and rewrite their search entries, in
     their session's transaction; return their lowercased ids."""
@@ -117,14 +106,13 @@ class Prefixes:
         self.db = db
         self.materializer = materializer
 
-    def _admin(self, s: Session, by: str | None) -> Account | None:
-        actor = acting_user(s, by)
-        if not is_site_admin(actor):
-            raise Forbidden("Only site admins can reserve or release id prefixes")
+    def _admin(self, s: Session, by: By) -> Actor:
+        actor = resolve(s, by)
+        authz.require(authz.can_reserve_prefixes(actor))
         return actor
 
     def reserve(
-        self, prefix: str, owners: list[str], *, by: str | None = None, address: str | None = None
+        self, prefix: str, owners: list[str], *, by: By = OPERATOR, address: str | None = None
     ) -> str:
         """Reserve ``prefix`` for each of ``owners`` (users or organizations); return it normalized."""
         try:
@@ -158,7 +146,7 @@ class Prefixes:
                 record(
                     s,
                     "prefix.reserve",
-                    actor_id=actor.id if actor else None,
+                    actor_id=actor_id(actor),
                     account_id=account.id,
                     address=address,
                     prefix=prefix,
@@ -166,11 +154,11 @@ class Prefixes:
             if not added:
                 raise Conflict(f"{prefix} is already reserved for {', '.join(owners)}")
             changed = mark_changed(_covered(s, prefix))
-        rebuild(self.materializer, changed)
+        self.materializer.build_committed(changed)
         return prefix
 
     def release(
-        self, prefix: str, owner: str | None = None, *, by: str | None = None, address: str | None = None
+        self, prefix: str, owner: str | None = None, *, by: By = OPERATOR, address: str | None = None
     ) -> None:
         """Remove the reservation of ``prefix`` for ``owner`` (for every owner when ``None``)."""
         try:
@@ -190,13 +178,13 @@ class Prefixes:
                 record(
                     s,
                     "prefix.release",
-                    actor_id=actor.id if actor else None,
+                    actor_id=actor_id(actor),
                     account_id=account_id,
                     address=address,
                     prefix=prefix,
                 )
             changed = mark_changed(_covered(s, prefix))
-        rebuild(self.materializer, changed)
+        self.materializer.build_committed(changed)
 
     def all(self) -> list[PrefixView]:
         with self.db.reading() as s:

@@ -20,6 +20,9 @@ from nugat.db.models import Account, WebSession
 from nugat.services.throttle import Throttler
 
 SESSION_LIFETIME = timedelta(days=7)
+SESSION_COOKIE = (
+    "nugat_session"  # the pages sign in with it; the token endpoint refuses a request carrying it
+)
 # Creating or regenerating an API key needs a sign-in (or the password entered again) this recent.
 SUDO_WINDOW = timedelta(minutes=15)
 ONCE_WINDOW = timedelta(days=1)

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nugat import authz, keys, oidc
+from nugat.authz import OPERATOR
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database
 from nugat.db.models import (
@@ -37,6 +38,7 @@ from nugat.db.models import (
     UsedToken,
 )
 from nugat.services import AuthError, Forbidden, NotFound, ServiceError, TooManyRequests, Unavailable
+from nugat.services.actors import By, actor_id, resolve, user_actor
 from nugat.services.audit import record
 from nugat.services.orgs import account_named, role_of
 from nugat.services.reservations import owner_ids
@@ -241,32 +243,29 @@ class TrustedPublishing:
             return self._view(s, row)
 
     def _may_manage(self, s: Session, actor: Account, owner: Account) -> None:
-        decision = authz.can_manage_policy(
-            actor=actor.name,
-            owner=owner.name,
-            is_owner=actor.id == owner.id,
-            administers_owner=owner.kind == "org" and role_of(s, actor.id, owner.id) == "admin",
+        creator = user_actor(s, actor)
+        authz.require(
+            authz.can_manage_policy(
+                actor=actor.name,
+                owner=owner.name,
+                is_owner=actor.id == owner.id,
+                administers_owner=owner.kind == "org" and owner.id in creator.admin_of,
+            )
         )
-        if not decision.allowed:
-            raise Forbidden(decision.reason)
 
-    def _own_policy(self, s: Session, by: str | None, policy_id: int) -> tuple[TrustedPolicy, Account | None]:
+    def _own_policy(self, s: Session, by: By, policy_id: int) -> tuple[TrustedPolicy, authz.Actor]:
         """The policy, for its creator, an administrator of its owner, a site admin or the command line."""
         row = s.get(TrustedPolicy, policy_id, with_for_update=True)
-        actor = None if by is None else account_named(s, by, "user")
+        actor = resolve(s, by)
         if row is None:
             raise NotFound(f"There is no trusted publishing policy {policy_id}")
-        if actor is not None and not actor.is_admin and actor.id != row.creator_id:
-            owner = s.get(Account, row.owner_id)
-            assert owner is not None
-            try:
-                self._may_manage(s, actor, owner)
-            except Forbidden:
-                raise NotFound(f"You have no trusted publishing policy {policy_id}") from None
+        authz.require(
+            authz.can_change_policy(actor, policy_id, creator_id=row.creator_id, owner_id=row.owner_id)
+        )
         return row, actor
 
     def edit_policy(
-        self, by: str | None, policy_id: int, settings: PolicySettings, address: str | None = None
+        self, by: By, policy_id: int, settings: PolicySettings, address: str | None = None
     ) -> PolicyView:
         """Change a policy's criteria and key settings. Its live keys are deleted at once; a change of
         repository also forgets the ids it was bound to, and gives it 7 days to its first use again."""
@@ -285,15 +284,15 @@ class TrustedPublishing:
             row.scopes, row.globs, row.packages, row.key_minutes = scopes, globs, packages, minutes
             row.updated_at = utcnow()
             killed = self._kill_keys(s, row.id)
-            _record_policy(s, "trusted.policy_edit", row, actor.id if actor else None, address, killed)
+            _record_policy(s, "trusted.policy_edit", row, actor_id(actor), address, killed)
             return self._view(s, row)
 
-    def delete_policy(self, by: str | None, policy_id: int, address: str | None = None) -> None:
+    def delete_policy(self, by: By, policy_id: int, address: str | None = None) -> None:
         """Delete a policy and every key it minted (they stop working at once)."""
         with self.db.session() as s:
             row, actor = self._own_policy(s, by, policy_id)
             killed = self._kill_keys(s, row.id)
-            _record_policy(s, "trusted.policy_delete", row, actor.id if actor else None, address, killed)
+            _record_policy(s, "trusted.policy_delete", row, actor_id(actor), address, killed)
             s.delete(row)
 
     @staticmethod
@@ -302,30 +301,24 @@ class TrustedPublishing:
         s.execute(delete(ApiKey).where(ApiKey.policy_id == policy_id))
         return killed
 
-    def policies(self, viewer: str | None = None) -> list[PolicyView]:
-        """The policies ``viewer`` made, or that act for it or an organization it administers (the command
-        line and site admins: every policy)."""
+    def policies(self, viewer: By = OPERATOR) -> list[PolicyView]:
+        """The policies ``viewer`` made, or that act for an account whose policies it may change
+        (``authz.visible_accounts``: itself, the organizations it administers; the operator and site
+        admins: every policy)."""
         with self.db.reading() as s:
             query = select(TrustedPolicy).order_by(TrustedPolicy.created_at, TrustedPolicy.id)
-            if viewer is not None:
-                me = account_named(s, viewer, "user")
-                if not me.is_admin:
-                    administered = select(Membership.org_id).where(
-                        Membership.member_id == me.id, Membership.role == "admin"
-                    )
-                    query = query.where(
-                        or_(
-                            TrustedPolicy.creator_id == me.id,
-                            TrustedPolicy.owner_id == me.id,
-                            TrustedPolicy.owner_id.in_(administered),
-                        )
-                    )
+            actor = resolve(s, viewer)
+            accounts = authz.visible_accounts(actor)
+            if accounts is not None:
+                query = query.where(
+                    or_(TrustedPolicy.creator_id == actor_id(actor), TrustedPolicy.owner_id.in_(accounts))
+                )
             return [self._view(s, row) for row in s.scalars(query)]
 
-    def policy(self, viewer: str | None, policy_id: int) -> PolicyView:
+    def policy(self, viewer: By, policy_id: int) -> PolicyView:
         found = next((p for p in self.policies(viewer) if p.id == policy_id), None)
         if found is None:
-            raise NotFound(f"You have no trusted publishing policy {policy_id}")
+            raise NotFound(authz.unseen_policy(policy_id).reason)
         return found
 
     @staticmethod
@@ -361,7 +354,7 @@ class TrustedPublishing:
 
     # Trusted publishing only ---------------------------------------------------------------------------
 
-    def set_trusted_only(self, by: str | None, package_id: str, on: bool, address: str | None = None) -> None:
+    def set_trusted_only(self, by: By, package_id: str, on: bool, address: str | None = None) -> None:
         """Make a package accept only keys minted by trusted publishing (``on``), or any key again."""
         with self.db.session() as s:
             reg = s.scalar(
@@ -371,22 +364,20 @@ class TrustedPublishing:
             )
             if reg is None:
                 raise NotFound(f"There is no package {package_id}")
-            actor = None if by is None else account_named(s, by, "user")
+            actor = resolve(s, by)
             owners = owner_ids(s, reg.id)
             decision = authz.can_set_trusted_only(
-                actor=by or "the command line",
+                actor=actor.name,
                 package_id=reg.package_id,
-                owns_package=actor is not None
-                and (actor.id in owners or any(role_of(s, actor.id, o) == "admin" for o in owners)),
-                site_admin=actor is None or actor.is_admin,
+                owns_package=any(authz.administers(actor, o) for o in owners),
+                site_admin=authz.is_site_admin(actor),
             )
-            if not decision.allowed:
-                raise Forbidden(decision.reason)
+            authz.require(decision)
             reg.trusted_only = on
             record(
                 s,
                 "package.trusted_only",
-                actor_id=actor.id if actor else None,
+                actor_id=actor_id(actor),
                 account_id=min(owners) if owners else None,
                 package_id=reg.package_id,
                 address=address,

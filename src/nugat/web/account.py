@@ -14,10 +14,9 @@ from nugat.db.models import Account
 from nugat.httpcommon import client_address
 from nugat.services import ServiceError, TooManyRequests
 from nugat.services.accounts import Accounts, check_email, check_name, check_password
-from nugat.services.sessions import new_token
+from nugat.services.sessions import SESSION_COOKIE, new_token
 from nugat.web.forms import safe_next
 from nugat.web.pages import (
-    SESSION_COOKIE,
     Visitor,
     page,
     redirect,

@@ -10,11 +10,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nugat import authz
 from nugat.httpcommon import client_address
 from nugat.prefixes import InvalidPrefix, normalize_prefix
-from nugat.services import Forbidden, NotFound, ServiceError
+from nugat.services import NotFound, ServiceError
 from nugat.services.leaks import find_keys
-from nugat.web.pages import Visitor, page, redirect_notice, refused, render, web
+from nugat.web.pages import Visitor, page, redirect_notice, render, web
 
 _SPLIT = re.compile(r"[\s,]+")
 
@@ -28,8 +29,7 @@ async def _prefixes(
     status: int = 200,
     values: dict[str, str] | None = None,
 ) -> Response:
-    if not visitor.account.is_admin:
-        return refused(request, visitor, Forbidden("Only site admins can reserve or release id prefixes"))
+    authz.require(authz.can_reserve_prefixes(visitor.actor))
     found = await run_in_threadpool(web(request).core.prefixes.all)
     context = {"prefixes": found, "error": error, "errors": errors or {}, "values": values or {}}
     return render(request, visitor, "prefixes.html", context, status=status)
@@ -59,7 +59,7 @@ async def reserve(request: Request, visitor: Visitor) -> Response:
     names = [n for n in _SPLIT.split(owners) if n]
     values = {"prefix": prefix, "owners": owners}
     errors = _form_errors(prefix, names)
-    if errors and visitor.account.is_admin:
+    if errors and authz.can_reserve_prefixes(visitor.actor).allowed:
         return await _prefixes(request, visitor, errors=errors, status=400, values=values)
     try:
         address = client_address(request)
@@ -88,8 +88,7 @@ async def release(request: Request, visitor: Visitor) -> Response:
 def _revoke_page(
     request: Request, visitor: Visitor, *, result: str | None = None, status: int = 200
 ) -> Response:
-    if not visitor.account.is_admin:
-        return refused(request, visitor, Forbidden("Only site admins can revoke leaked keys"))
+    authz.require(authz.can_revoke_leaked_keys(visitor.actor))
     return render(request, visitor, "revoke.html", {"result": result}, status=status)
 
 
@@ -101,7 +100,7 @@ async def revoke_form(request: Request, visitor: Visitor) -> Response:
 @page(signed_in=True)
 async def revoke(request: Request, visitor: Visitor) -> Response:
     """Revoke every valid key in the pasted text (a leak a site admin was told of)."""
-    if not visitor.account.is_admin:
+    if not authz.can_revoke_leaked_keys(visitor.actor).allowed:
         return _revoke_page(request, visitor)
     text, where = visitor.field("keys"), visitor.field("source").strip()[:400]
     found = find_keys(text)
@@ -123,8 +122,7 @@ async def revoke(request: Request, visitor: Visitor) -> Response:
 async def _users(
     request: Request, visitor: Visitor, *, error: str | None = None, status: int = 200
 ) -> Response:
-    if not visitor.account.is_admin:
-        return refused(request, visitor, Forbidden("Only site admins can manage users"))
+    authz.require(authz.can_manage_users(visitor.actor))
     q = request.query_params.get("q", "").strip()[:254]
     found = await run_in_threadpool(web(request).core.accounts.users, q)
     return render(request, visitor, "users.html", {"users": found, "q": q, "error": error}, status=status)
@@ -138,8 +136,7 @@ async def users(request: Request, visitor: Visitor) -> Response:
 @page(signed_in=True)
 async def disable_form(request: Request, visitor: Visitor) -> Response:
     """Ask first: the user's keys are revoked for good."""
-    if not visitor.account.is_admin:
-        return refused(request, visitor, Forbidden("Only site admins can manage users"))
+    authz.require(authz.can_manage_users(visitor.actor))
     name = request.path_params["name"]
     context = {
         "title": f"Disable {name}?",

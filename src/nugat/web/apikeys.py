@@ -12,13 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nugat import authz
 from nugat.core import Core
 from nugat.httpcommon import client_address
 from nugat.services import Conflict, NotFound, ServiceError
 from nugat.services.accounts import KeyView
 from nugat.services.sessions import new_token
 from nugat.web.forms import EXPIRY_CHOICES, KeyForm
-from nugat.web.pages import Visitor, not_found, page, redirect, redirect_notice, refused, render, web
+from nugat.web.pages import Visitor, page, redirect, redirect_notice, render, web
 from nugat.web.twofactor import needs_sudo, sudo_page
 
 # The key forms post one field per selected package; the 64 KiB bound holds them to about 600 ids.
@@ -135,13 +136,11 @@ def _refused_form(
     return _form_page(request, visitor, form, selectable, key, error=exc.message, status=exc.status)
 
 
-async def _own_key(request: Request, visitor: Visitor) -> KeyView | Response:
-    try:
-        return await run_in_threadpool(
-            _key, web(request).core, visitor.account.name, request.path_params["key_id"]
-        )
-    except NotFound as exc:
-        return not_found(request, visitor, exc.message)
+async def _own_key(request: Request, visitor: Visitor) -> KeyView:
+    """The visitor's key named in the URL (``NotFound`` is shown as a 404 page by ``page``)."""
+    return await run_in_threadpool(
+        _key, web(request).core, visitor.account.name, request.path_params["key_id"]
+    )
 
 
 def _edit_choices(core: Core, key: KeyView) -> dict[str, list[str]]:
@@ -150,31 +149,17 @@ def _edit_choices(core: Core, key: KeyView) -> dict[str, list[str]]:
     return {key.owner: owned + [p for p in key.packages if p.lower() not in {o.lower() for o in owned}]}
 
 
-def _dead(request: Request, visitor: Visitor, key: KeyView, what: str) -> Response | None:
+def _check_alive(key: KeyView, what: str) -> None:
     """A revoked key can be neither edited nor regenerated (nor an expired one edited): say why."""
-    if key.state == "revoked":
-        return refused(
-            request,
-            visitor,
-            Conflict(
-                f"API key '{key.name}' was revoked ({key.revoked_reason}): it cannot be {what}; delete it"
-            ),
-        )
-    if key.state == "expired" and what == "edited":
-        return refused(
-            request, visitor, Conflict(f"API key '{key.name}' has expired: regenerate it to renew it first")
-        )
-    return None
+    revoked = key.revoked_reason if key.state == "revoked" else None
+    decision = authz.can_change_key(key.name, what, revoked_reason=revoked, expired=key.state == "expired")
+    authz.require(decision)
 
 
 @page(signed_in=True)
 async def edit_form(request: Request, visitor: Visitor) -> Response:
     key = await _own_key(request, visitor)
-    if isinstance(key, Response):
-        return key
-    dead = _dead(request, visitor, key, "edited")
-    if dead is not None:
-        return dead
+    _check_alive(key, "edited")
     choices = await run_in_threadpool(_edit_choices, web(request).core, key)
     return _form_page(request, visitor, KeyForm.from_key(key), choices, key)
 
@@ -182,11 +167,7 @@ async def edit_form(request: Request, visitor: Visitor) -> Response:
 @page(signed_in=True, max_fields=KEY_FORM_FIELDS)
 async def edit(request: Request, visitor: Visitor) -> Response:
     key = await _own_key(request, visitor)
-    if isinstance(key, Response):
-        return key
-    dead = _dead(request, visitor, key, "edited")
-    if dead is not None:
-        return dead
+    _check_alive(key, "edited")
     core = web(request).core
     choices = await run_in_threadpool(_edit_choices, core, key)
     form = KeyForm.parse(visitor.fields(), visitor.values("package"))
@@ -214,11 +195,7 @@ async def edit(request: Request, visitor: Visitor) -> Response:
 async def regenerate_form(request: Request, visitor: Visitor) -> Response:
     """Ask first, as Delete does: the old secret stops working at once."""
     key = await _own_key(request, visitor)
-    if isinstance(key, Response):
-        return key
-    dead = _dead(request, visitor, key, "regenerated")
-    if dead is not None:
-        return dead
+    _check_alive(key, "regenerated")
     if await needs_sudo(request, visitor):
         return sudo_page(request, visitor, f"/account/apikeys/{key.id}/regenerate")
     return render(request, visitor, "key_regenerate.html", {"key": key, "once": new_token()})
@@ -232,39 +209,27 @@ async def regenerate(request: Request, visitor: Visitor) -> Response:
         return sudo_page(request, visitor, target, SUDO_EXPIRED, 403)
     if not await run_in_threadpool(w.sessions.claim_once, visitor.field("once")):
         return redirect("/account/apikeys?done=resubmitted")
-    try:
-        key, secret = await run_in_threadpool(
-            w.core.accounts.regenerate_key,
-            visitor.account.name,
-            request.path_params["key_id"],
-            client_address(request),
-        )
-    except NotFound as exc:
-        return not_found(request, visitor, exc.message)
-    except ServiceError as exc:
-        return refused(request, visitor, exc)
+    key, secret = await run_in_threadpool(
+        w.core.accounts.regenerate_key,
+        visitor.account.name,
+        request.path_params["key_id"],
+        client_address(request),
+    )
     return _secret_page(request, visitor, key, secret, regenerated=True)
 
 
 @page(signed_in=True)
 async def delete_form(request: Request, visitor: Visitor) -> Response:
     key = await _own_key(request, visitor)
-    if isinstance(key, Response):
-        return key
     return render(request, visitor, "key_delete.html", {"key": key})
 
 
 @page(signed_in=True)
 async def delete(request: Request, visitor: Visitor) -> Response:
     key = await _own_key(request, visitor)
-    if isinstance(key, Response):
-        return key
-    try:
-        await run_in_threadpool(
-            web(request).core.accounts.delete_key, visitor.account.name, key.id, client_address(request)
-        )
-    except NotFound as exc:
-        return not_found(request, visitor, exc.message)
+    await run_in_threadpool(
+        web(request).core.accounts.delete_key, visitor.account.name, key.id, client_address(request)
+    )
     return redirect_notice(visitor, "/account/apikeys", f"API key '{key.name}' deleted.")
 
 

@@ -11,8 +11,6 @@ from sqlalchemy.orm import Session
 from nugat.db import Database
 from nugat.db.models import Account, Membership, PackageOwner, PackageRegistration, PackageVersion
 from nugat.feed import layout
-from nugat.services.orgs import acting_user
-from nugat.services.owners import manages
 from nugat.storage import Storage, StorageError
 from nugat.versions import InvalidVersion, parse_version
 
@@ -113,10 +111,3 @@ def package_details(
         readme=readme,
         linked=linked,
     )
-
-
-def owners_access(db: Database, package_id: str, user_name: str) -> tuple[str, bool] | None:
-    """The package's id as pushed and whether ``user_name`` may manage its owners; None: no such package."""
-    with db.reading() as s:
-        reg = s.scalar(select(PackageRegistration).where(PackageRegistration.id_lower == package_id.lower()))
-        return None if reg is None else (reg.package_id, manages(s, acting_user(s, user_name), reg))

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from nugat.httpcommon import base_url, client_address
 from nugat.services import ServiceError
 from nugat.services.search import Query
-from nugat.web.catalog import owners_access, package_details
+from nugat.web.catalog import package_details
 from nugat.web.pages import Visitor, not_found, page, read_view, redirect_notice, render, web
 
 PAGE_SIZE = 20
@@ -29,7 +29,7 @@ def _page_number(request: Request) -> int:
 async def home(request: Request, visitor: Visitor) -> Response:
     q = request.query_params.get("q", "").strip()[:256]
     number = _page_number(request)
-    view = await read_view(request, visitor)
+    view = read_view(request, visitor)
     query = Query(
         q=q, skip=(number - 1) * PAGE_SIZE, take=PAGE_SIZE, prerelease=True, semver2=True, view=view
     )
@@ -53,7 +53,7 @@ async def details(request: Request, visitor: Visitor) -> Response:
     core = web(request).core
     package_id, version = request.path_params["id"], request.path_params.get("version")
     viewer = visitor.user.name if visitor.user else None
-    view = await read_view(request, visitor)
+    view = read_view(request, visitor)
     found = None
     if await run_in_threadpool(core.readers.can_read, view, package_id):
         found = await run_in_threadpool(
@@ -65,7 +65,7 @@ async def details(request: Request, visitor: Visitor) -> Response:
     meta = found.shown.metadata_json
     project_url = meta.get("project_url") or ""
     access = (
-        await run_in_threadpool(owners_access, core.db, found.package_id, visitor.user.name)
+        await run_in_threadpool(core.owners.access, found.package_id, visitor.user.name)
         if visitor.user
         else None
     )
@@ -74,7 +74,7 @@ async def details(request: Request, visitor: Visitor) -> Response:
         "meta": meta,
         "project_url": project_url if project_url.startswith(("https://", "http://")) else None,
         "source": f"{base_url(request)}/v3/index.json",
-        "manages_owners": access is not None and access[1],
+        "manages_owners": access is not None and access[1].allowed,
     }
     return render(request, visitor, "package.html", context)
 
@@ -91,11 +91,11 @@ async def _set_listed(request: Request, visitor: Visitor, listed: bool) -> Respo
     package_id, version = request.path_params["id"], request.path_params["version"]
     try:
         await run_in_threadpool(
-            web(request).core.packages.set_listed_as,
+            web(request).core.packages.set_listed,
             package_id,
             version,
             listed,
-            visitor.account.id,
+            visitor.account.name,
             client_address(request),
         )
     except ServiceError as exc:

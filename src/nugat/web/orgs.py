@@ -13,11 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nugat import authz
+from nugat.authz import Decision, Party
 from nugat.core import Core
 from nugat.httpcommon import client_address
-from nugat.services import Conflict, Forbidden, NotFound, ServiceError
-from nugat.services.orgs import ROLES, Member, OrgKey, account_named, acting_user, administers, role_of
-from nugat.web.pages import Visitor, page, redirect_notice, refused, render, web
+from nugat.services import Conflict, NotFound, ServiceError
+from nugat.services.actors import party, resolve
+from nugat.services.orgs import ROLES, Member, OrgKey, account_named, role_of
+from nugat.web.pages import Visitor, page, redirect_notice, render, web
 
 
 @dataclass(frozen=True)
@@ -25,11 +28,16 @@ class OrgPage:
     name: str
     members: list[Member]
     role: str | None  # the viewer's; None for a site admin who is not a member
-    manages: bool  # an administrator of the organization, or a site admin
+    manage: Decision  # may the viewer manage members (``authz.can_manage_members``)
+    revoke: Decision  # may the viewer revoke the org's keys (``authz.can_revoke_org_key``)
     packages: list[str]
     keys: list[OrgKey]
     require_2fa: bool = False
     private: bool = False
+
+    @property
+    def manages(self) -> bool:
+        return self.manage.allowed
 
     @property
     def sole_admin(self) -> str | None:
@@ -41,14 +49,17 @@ class OrgPage:
 def _org_page(core: Core, org_name: str, user_name: str) -> OrgPage:
     with core.db.reading() as s:
         org = account_named(s, org_name, "org")
-        viewer = acting_user(s, user_name)
-        assert viewer is not None
-        role, manages = role_of(s, viewer.id, org.id), administers(s, viewer, org)
-    if role is None and not manages:
-        raise NotFound(f"No organization named {org_name!r}")
-    keys = core.orgs.keys(org.name, by=user_name) if manages else []
+        viewer = resolve(s, user_name)
+        assert isinstance(viewer, authz.User)
+        # Refused as named in the URL: a stranger learns nothing of the org, not even its spelling.
+        authz.require(authz.can_see_org(viewer, Party(org.id, org_name, is_org=True)))
+        role, it = role_of(s, viewer.id, org.id), party(org)
+        manage, revoke = authz.can_manage_members(viewer, it), authz.can_revoke_org_key(viewer, it)
+    keys = core.orgs.keys(org.name, by=viewer) if manage.allowed else []
     members, packages = core.orgs.members(org.name), core.orgs.packages(org.name)
-    return OrgPage(org.name, members, role, manages, packages, keys, org.require_2fa, org.private_packages)
+    return OrgPage(
+        org.name, members, role, manage, revoke, packages, keys, org.require_2fa, org.private_packages
+    )
 
 
 async def _list_page(
@@ -88,10 +99,7 @@ async def _show(
 ) -> Response:
     """The organization's page; ``values``: what the add-member form sent, kept after ``error``."""
     core, name = web(request).core, request.path_params["name"]
-    try:
-        org = await run_in_threadpool(_org_page, core, name, visitor.account.name)
-    except ServiceError as exc:
-        return refused(request, visitor, exc)
+    org = await run_in_threadpool(_org_page, core, name, visitor.account.name)
     errors = {"username": error} if error and values else {}
     context = {
         "org": org,
@@ -189,20 +197,15 @@ async def change_role(request: Request, visitor: Visitor) -> Response:
 @page(signed_in=True)
 async def remove_form(request: Request, visitor: Visitor) -> Response:
     core, user, (org_name, member) = web(request).core, visitor.account.name, _org_and_member(request)
-    try:
-        org = await run_in_threadpool(_org_page, core, org_name, user)
-        found = next((m.name for m in org.members if m.name.lower() == member.lower()), None)
-        if found is None:
-            raise NotFound(f"{member} is not a member of {org.name}")
-        leaving = found.lower() == user.lower()
-        if not leaving and not org.manages:
-            raise Forbidden(f"Only administrators of {org.name} can manage its members")
-        if found == org.sole_admin:
-            raise Conflict(
-                f"{org.name} must keep at least one administrator: make another member an admin first"
-            )
-    except ServiceError as exc:
-        return refused(request, visitor, exc)
+    org = await run_in_threadpool(_org_page, core, org_name, user)
+    found = next((m.name for m in org.members if m.name.lower() == member.lower()), None)
+    if found is None:
+        raise NotFound(f"{member} is not a member of {org.name}")
+    leaving = found.lower() == user.lower()
+    if not leaving:
+        authz.require(org.manage)
+    if found == org.sole_admin:
+        raise Conflict(f"{org.name} must keep at least one administrator: make another member an admin first")
     context = {
         "title": f"Leave {org.name}?" if leaving else f"Remove {found} from {org.name}?",
         "message": (
@@ -235,8 +238,7 @@ async def remove(request: Request, visitor: Visitor) -> Response:
 
 def _org_key(core: Core, org_name: str, user_name: str, key_id: str) -> tuple[OrgPage, OrgKey]:
     org = _org_page(core, org_name, user_name)
-    if not org.manages:
-        raise Forbidden(f"Only administrators of {org.name} can revoke its keys")
+    authz.require(org.revoke)
     found = next((k for k in org.keys if k.key.id == key_id), None)
     if found is None:
         raise NotFound(f"No API key {key_id!r} acts for {org.name}")
@@ -247,10 +249,7 @@ def _org_key(core: Core, org_name: str, user_name: str, key_id: str) -> tuple[Or
 async def revoke_form(request: Request, visitor: Visitor) -> Response:
     """Ask first: a revoked key is dead for good."""
     core, user, name = web(request).core, visitor.account.name, request.path_params["name"]
-    try:
-        org, found = await run_in_threadpool(_org_key, core, name, user, request.path_params["key_id"])
-    except ServiceError as exc:
-        return refused(request, visitor, exc)
+    org, found = await run_in_threadpool(_org_key, core, name, user, request.path_params["key_id"])
     key = found.key
     context = {
         "title": f"Revoke API key “{key.name}” of {found.creator}?",

@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nugat import authz
 from nugat.core import Core
 from nugat.httpcommon import client_address
-from nugat.services import Forbidden, NotFound, ServiceError
+from nugat.services import NotFound, ServiceError
 from nugat.services.owners import Owner, OwnershipInvite
 from nugat.services.readers import ReadView
-from nugat.web.catalog import owners_access
-from nugat.web.pages import Visitor, page, read_view, redirect, redirect_notice, refused, render, web
+from nugat.web.pages import Visitor, page, read_view, redirect, redirect_notice, render, web
 
 
 @dataclass(frozen=True)
@@ -28,13 +28,12 @@ class OwnersPage:
 
 
 def _owners_page(core: Core, package_id: str, user_name: str, view: ReadView) -> OwnersPage:
-    access = owners_access(core.db, package_id, user_name)
+    owners = core.owners
+    access = owners.access(package_id, user_name)
     if access is None or not core.readers.can_read(view, package_id):
         raise NotFound(f"There is no package {package_id} on this server.")
-    package_id, manages = access
-    if not manages:
-        raise Forbidden(f"Only owners of {package_id} can manage its owners")
-    owners = core.owners
+    package_id, may = access
+    authz.require(may)
     return OwnersPage(package_id, owners.of_package(package_id), owners.invitations_for_package(package_id))
 
 
@@ -42,11 +41,8 @@ async def _show(
     request: Request, visitor: Visitor, *, error: str | None = None, status: int = 200, invitee: str = ""
 ) -> Response:
     core, package_id = web(request).core, request.path_params["id"]
-    try:
-        view = await read_view(request, visitor)
-        found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name, view)
-    except ServiceError as exc:
-        return refused(request, visitor, exc)
+    view = read_view(request, visitor)
+    found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name, view)
     errors = {"owner": error} if error and invitee else {}
     context = {"p": found, "error": None if errors else error, "errors": errors, "invitee": invitee}
     return render(request, visitor, "owners.html", context, status=status)
@@ -71,8 +67,8 @@ async def _change(
     except ServiceError as exc:
         return await _show(request, visitor, error=exc.message, status=exc.status, invitee=invitee)
     package_id = request.path_params["id"]
-    access = await run_in_threadpool(owners_access, web(request).core.db, package_id, visitor.account.name)
-    if access is None or not access[1]:  # removed itself: no longer manages the package
+    access = await run_in_threadpool(web(request).core.owners.access, package_id, visitor.account.name)
+    if access is None or not access[1].allowed:  # removed itself: no longer manages the package
         return redirect(f"/packages/{package_id}")
     notice = await run_in_threadpool(done, access[0])
     return redirect_notice(visitor, f"/packages/{access[0]}/owners", notice)
@@ -116,14 +112,11 @@ async def cancel(request: Request, visitor: Visitor) -> Response:
 @page(signed_in=True)
 async def remove_form(request: Request, visitor: Visitor) -> Response:
     core, (package_id, owner) = web(request).core, _package_and_owner(request)
-    try:
-        view = await read_view(request, visitor)
-        found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name, view)
-        name = next((o.name for o in found.owners if o.name.lower() == owner.lower()), None)
-        if name is None:
-            raise NotFound(f"{owner} does not own {found.package_id}")
-    except ServiceError as exc:
-        return refused(request, visitor, exc)
+    view = read_view(request, visitor)
+    found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name, view)
+    name = next((o.name for o in found.owners if o.name.lower() == owner.lower()), None)
+    if name is None:
+        raise NotFound(f"{owner} does not own {found.package_id}")
     context = {
         "title": f"Remove {name} as an owner of {found.package_id}?",
         "message": f"{name} and its API keys will no longer be able to push or unlist {found.package_id}.",

@@ -18,17 +18,18 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from nugat.authz import User
 from nugat.core import Core
 from nugat.db.models import Account
 from nugat.httpcommon import base_url
 from nugat.keys import Scope, scope_actions
 from nugat.services import ServiceError
+from nugat.services.actors import user_actor
 from nugat.services.readers import ReadView
-from nugat.services.sessions import SESSION_LIFETIME, Sessions, new_token
+from nugat.services.sessions import SESSION_COOKIE, SESSION_LIFETIME, Sessions, new_token
 from nugat.web import display
 from nugat.web.formbody import MAX_FORM_FIELDS, read_form
 
-SESSION_COOKIE = "nugat_session"
 CSRF_COOKIE = "nugat_csrf"  # before sign-in, the value the forms' CSRF tokens are bound to
 FORM_EXPIRED = (
     "This form has expired or did not come from this site. "
@@ -78,6 +79,13 @@ class Visitor:
     csrf: str  # the token every form of the page carries
     invitations: int = 0  # co-ownership invitations the user can answer (counted in the menu)
     form: FormData | None = None
+    signed_in_as: User | None = None  # the user's facts for ``authz``, read with the session
+
+    @property
+    def actor(self) -> User:
+        """The signed-in user as ``authz`` sees it (on pages that require one)."""
+        assert self.signed_in_as is not None
+        return self.signed_in_as
 
     def field(self, name: str) -> str:
         value = self.form.get(name) if self.form is not None else None
@@ -100,20 +108,19 @@ Handler = Callable[[Request, Visitor], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _signed_in(w: Web, token: str) -> tuple[Account | None, int]:
-    """The session's user and how many co-ownership invitations wait for them."""
+def _signed_in(w: Web, token: str) -> tuple[Account | None, User | None, int]:
+    """The session's user, its facts for ``authz``, and how many co-ownership invitations wait for it."""
     user = w.sessions.user(token)
-    return user, (len(w.core.owners.invitations_to(user.name)) if user else 0)
+    if user is None:
+        return None, None, 0
+    with w.core.db.reading() as s:
+        actor = user_actor(s, user)
+    return user, actor, len(w.core.owners.invitations_to(user.name))
 
 
-async def read_view(request: Request, visitor: Visitor) -> ReadView:
+def read_view(request: Request, visitor: Visitor) -> ReadView:
     """What the visitor may read: a signed-in user reads its organizations' private packages too."""
-    core = web(request).core
-    public_site = core.settings.public_reads
-    if visitor.user is None:
-        return ReadView(None, public_site)
-    reader = await run_in_threadpool(core.readers.user_reader, visitor.user.id)
-    return ReadView(reader, public_site)
+    return ReadView(visitor.signed_in_as, web(request).core.settings.public_reads)
 
 
 def is_https(request: Request) -> bool:
@@ -126,7 +133,9 @@ def page(
     """Wrap a page handler: find the visitor, send strangers of ``signed_in`` pages (and of ``reads``
     pages, which show packages, on a ``NUGAT_READ_ACCESS=users`` site) to the sign-in page,
     and refuse any POST whose form is over the bounds (``nugat.web.formbody``; ``max_fields``: the
-    most fields the page takes) or has no valid CSRF token (or was sent from another site)."""
+    most fields the page takes) or has no valid CSRF token (or was sent from another site). A
+    ``ServiceError`` the handler lets through (a refusal of ``authz``, a missing package) is shown as
+    a page saying why, with its status (``refused``)."""
 
     def wrap(handler: Handler) -> Endpoint:
         @functools.wraps(handler)
@@ -134,11 +143,13 @@ def page(
             w = web(request)
             sessions = w.sessions
             token = request.cookies.get(SESSION_COOKIE)
-            user, invitations = await run_in_threadpool(_signed_in, w, token) if token else (None, 0)
+            user, actor, invitations = (
+                await run_in_threadpool(_signed_in, w, token) if token else (None, None, 0)
+            )
             session = token if user is not None else None
             fresh = None if session or request.cookies.get(CSRF_COOKIE) else new_token()
             binding = session or fresh or request.cookies.get(CSRF_COOKIE, "")
-            visitor = Visitor(user, session, sessions.csrf_token(binding), invitations)
+            visitor = Visitor(user, session, sessions.csrf_token(binding), invitations, signed_in_as=actor)
             must_sign_in = signed_in or (reads and not w.core.settings.public_reads)
             response = await _answer(request, visitor, handler, binding, must_sign_in, max_fields)
             if fresh is not None:
@@ -173,7 +184,10 @@ async def _answer(
     ):
         context = {"title": "Form expired", "message": FORM_EXPIRED}
         return render(request, visitor, "message.html", context, status=403)
-    return await handler(request, visitor)
+    try:
+        return await handler(request, visitor)
+    except ServiceError as exc:
+        return refused(request, visitor, exc)
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:

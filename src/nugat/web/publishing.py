@@ -190,16 +190,13 @@ async def delete(request: Request, visitor: Visitor) -> Response:
 @page(signed_in=True)
 async def trusted_only(request: Request, visitor: Visitor) -> Response:
     on = visitor.field("trusted_only") == "on"
-    try:
-        await run_in_threadpool(
-            web(request).core.trusted.set_trusted_only,
-            visitor.account.name,
-            request.path_params["id"],
-            on,
-            client_address(request),
-        )
-    except ServiceError as exc:
-        return refused(request, visitor, exc)
+    await run_in_threadpool(
+        web(request).core.trusted.set_trusted_only,
+        visitor.account.name,
+        request.path_params["id"],
+        on,
+        client_address(request),
+    )
     return redirect(f"/account/trusted-publishing?done={'on' if on else 'off'}")
 
 

@@ -1,10 +1,11 @@
 """``services.orgs``: organizations, their members and roles, and who may manage them (an org admin, a site
-admin, the command line as ``by=None``); a member may always leave, and the last admin always stays."""
+admin, the command line as ``by=OPERATOR``); a member may always leave, and the last admin always stays."""
 
 from __future__ import annotations
 
 import pytest
 
+from nugat.authz import OPERATOR
 from nugat.services import Forbidden, NotFound
 from nugat.services.orgs import Member, OrgView
 from support.services import ADDRESS, Site, refused
@@ -146,7 +147,7 @@ def test_member_changes_that_make_no_sense(contoso: Site) -> None:
 def test_only_admins_see_the_orgs_keys(contoso: Site) -> None:
     view, secret = contoso.core.accounts.create_key("bob", "ci", ["push"], ["*"], [], None, "Contoso")
     contoso.core.accounts.create_key("bob", "mine", ["push"], ["*"], [], None)  # bob's own: not the org's
-    for by in ("alice", "root", None):
+    for by in ("alice", "root", OPERATOR):
         [org_key] = contoso.core.orgs.keys("Contoso", by=by)
         assert (org_key.creator, org_key.key) == ("bob", view)
     assert secret not in repr(contoso.core.orgs.keys("Contoso"))

@@ -4,8 +4,12 @@ admins, removal (never the last owner), who manages a package's owners, and the 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
+from nugat.authz import OPERATOR
+from nugat.db.models import Account
 from nugat.services import NotFound
+from nugat.services.actors import resolve
 from nugat.services.owners import Owner
 from support.services import ADDRESS, Site, refused
 
@@ -150,3 +154,35 @@ def test_an_owner_change_lands_even_when_the_documents_cannot_be_written(lib: Si
     lib.storage.heal()
     assert lib.core.packages.recover() == (0, 1)
     assert lib.catalog(LIB)["1.0.0"]["verified"] is True
+
+
+def test_the_operator_acts_by_name_never_as_none(lib: Site) -> None:
+    """The command line is ``authz.OPERATOR``: it may do what a site admin may, and is audited as nobody."""
+    lib.core.owners.add(LIB, "carol", by=OPERATOR)
+    lib.core.owners.remove(LIB, "carol")  # the default actor of a service is the operator
+    assert owners(lib) == ["alice"]
+    assert [(e.action, e.actor) for e in lib.events() if e.action.startswith("owner.")] == [
+        ("owner.add", None),
+        ("owner.remove", None),
+    ]
+
+
+def test_a_resolved_actor_is_read_again_in_the_operation(lib: Site) -> None:
+    """A ``User`` handed to a service is re-read: rights it lost since it was resolved no longer count."""
+    with lib.core.db.reading() as s:
+        root = resolve(s, "root")
+    lib.core.owners.add(LIB, "bob", by=root)
+    assert owners(lib) == ["alice", "bob"]
+    with lib.core.db.session() as s:
+        s.execute(update(Account).where(Account.name_lower == "root").values(is_admin=False))
+    with refused(403, "Only site admins can add owners directly; owners send invitations"):
+        lib.core.owners.add(LIB, "carol", by=root)
+
+
+def test_a_disabled_site_admin_named_on_the_command_line_is_no_site_admin(lib: Site) -> None:
+    lib.user("root2", admin=True)
+    lib.core.accounts.disable_account("root2")
+    with refused(403, "Only site admins can add owners directly; owners send invitations"):
+        lib.core.owners.add(LIB, "bob", by="root2")
+    with refused(403, f"Only owners of {LIB} can manage its owners"):
+        lib.core.owners.remove(LIB, "alice", by="root2")

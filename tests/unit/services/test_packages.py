@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from nugat.authz import OPERATOR
 from nugat.feed import layout
 from nugat.services import NotFound
 from nugat.services.packages import PushResult
@@ -339,13 +340,32 @@ def test_signed_in_owners_and_org_members_unlist_from_the_pages(alice: Site) -> 
     alice.core.orgs.create("Contoso", "alice")
     alice.core.orgs.add_member("Contoso", "carol", "collaborator")
     alice.push(alice.key("alice", "push", owner="Contoso"), ID)
-    bob_id, carol_id = (a.id for a in alice.core.accounts.users() if a.name in ("bob", "carol"))
     with refused(403, "You are not an owner of Contoso.Utils"):
-        alice.core.packages.set_listed_as(ID, "1.0.0", False, bob_id, ADDRESS)
-    alice.core.packages.set_listed_as(ID, "1.0.0", False, carol_id, ADDRESS)
+        alice.core.packages.set_listed(ID, "1.0.0", False, "bob", ADDRESS)
+    alice.core.packages.set_listed(ID, "1.0.0", False, "carol", ADDRESS)
     assert alice.versions(ID) == {"1.0.0": False}
     event = alice.events("package.unlist")[0]
     assert (event.actor, event.account, event.key_id) == ("carol", "Contoso", None)
+
+
+def test_one_set_listed_for_keys_and_users_and_only_keys_are_audited_as_failed_uses(alice: Site) -> None:
+    alice.push(alice.key("alice", "push"), ID)
+    with refused(403, f"bob is not an owner of {ID}"):
+        alice.unlist(alice.key("bob", "unlist"), ID)
+    with refused(403, f"You are not an owner of {ID}"):
+        alice.core.packages.set_listed(ID, "1.0.0", False, "bob", ADDRESS)
+    with refused(403, f"You are not an owner of {ID}"):  # the operator owns nothing: it unlists no package
+        alice.core.packages.set_listed(ID, "1.0.0", False, OPERATOR, ADDRESS)
+    assert [e.detail.get("operation") for e in alice.events("key.use_failed")] == ["unlist"]
+    alice.core.packages.set_listed(ID, "1.0.0", False, "alice", ADDRESS)
+    alice.core.packages.set_listed(ID, "1.0.0", True, "alice", ADDRESS)
+    assert alice.versions(ID) == {"1.0.0": True}
+    assert [(e.action, e.actor, e.account) for e in alice.events() if e.action.startswith("package.")][
+        -2:
+    ] == [
+        ("package.unlist", "alice", "alice"),
+        ("package.relist", "alice", "alice"),
+    ]
 
 
 # A failed push is undone ------------------------------------------------------------------------------------

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from xml.etree.ElementTree import Element, SubElement, register_namespace, tostring
 
 from nugat.clock import utcnow
-from nugat.db.models import PackageVersion
 
 ATOM = "http://www.w3.org/2005/Atom"
 D = "http://schemas.microsoft.com/ado/2007/08/dataservices"
@@ -20,15 +21,32 @@ register_namespace("m", M)
 
 
 @dataclass(frozen=True)
+class VersionRecord:
+    """What an entry shows of one version: a plain record, read from the database by ``queries``."""
+
+    version: str  # normalized
+    version_lower: str
+    full_version: str
+    listed: bool
+    published_at: datetime
+    is_prerelease: bool
+    is_semver2: bool
+    sha512: str
+    size: int
+    downloads: int
+    metadata_json: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class V2Package:
-    row: PackageVersion
+    row: VersionRecord
     package_id: str  # the registration's casing
     is_latest: bool  # latest listed stable version
     is_absolute_latest: bool  # latest listed version, prerelease included
     total_downloads: int
 
 
-def _dependencies(row: PackageVersion) -> str:
+def _dependencies(row: VersionRecord) -> str:
     parts = []
     for group in row.metadata_json.get("dependency_groups", []):
         framework = group.get("target_framework") or ""

@@ -15,7 +15,7 @@ from nugat.feed import layout
 from nugat.httpcommon import base_url, content_base, nuget_error, read_view
 from nugat.protocol.v2 import atom
 from nugat.protocol.v2.queries import V2Queries, parse_filter
-from nugat.services import NotFound, ServiceError
+from nugat.services import NotFound
 from nugat.versions import InvalidVersion, parse_version
 
 PAGE = 100
@@ -58,22 +58,19 @@ async def _collection(request: Request, title: str, count_only: bool) -> Respons
     semver2 = p.get("semVerLevel", "").startswith("2")
     skip, top = _int(p.get("$skip"), 0, 1_000_000), _int(p.get("$top"), PAGE, PAGE)
     queries = _queries(request)
-    try:
-        if title == "FindPackagesById":
-            found = await run_in_threadpool(queries.versions_of, _literal(p.get("id")), semver2)
-            total, page = len(found), found[skip : skip + top]
-        else:
-            total, page = await run_in_threadpool(
-                queries.search,
-                _literal(p.get("searchTerm")),
-                _literal(p.get("includePrerelease")).lower() == "true",
-                semver2,
-                parse_filter(p.get("$filter")),
-                skip,
-                top,
-            )
-    except ServiceError as exc:
-        return nuget_error(exc)
+    if title == "FindPackagesById":
+        found = await run_in_threadpool(queries.versions_of, _literal(p.get("id")), semver2)
+        total, page = len(found), found[skip : skip + top]
+    else:
+        total, page = await run_in_threadpool(
+            queries.search,
+            _literal(p.get("searchTerm")),
+            _literal(p.get("includePrerelease")).lower() == "true",
+            semver2,
+            parse_filter(p.get("$filter")),
+            skip,
+            top,
+        )
     if count_only:
         return PlainTextResponse(str(total))
     next_url = None

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from nugat.db import Database
 from nugat.db.models import PackageRegistration, PackageVersion
-from nugat.protocol.v2.atom import V2Package
+from nugat.protocol.v2.atom import V2Package, VersionRecord
 from nugat.services import ServiceError
 from nugat.services.readers import ANONYMOUS, ReadView
 from nugat.services.search import Hit, Query, Search
@@ -56,6 +56,22 @@ def parse_filter(text: str | None) -> Filter:
     return Filter(**found)  # type: ignore[arg-type]
 
 
+def _record(row: PackageVersion) -> VersionRecord:
+    return VersionRecord(
+        version=row.version,
+        version_lower=row.version_lower,
+        full_version=row.full_version,
+        listed=row.listed,
+        published_at=row.published_at,
+        is_prerelease=row.is_prerelease,
+        is_semver2=row.is_semver2,
+        sha512=row.sha512,
+        size=row.size,
+        downloads=row.downloads,
+        metadata_json=dict(row.metadata_json),
+    )
+
+
 def _v2(rows: list[PackageVersion], reg: PackageRegistration) -> list[V2Package]:
     ordered = sorted(rows, key=lambda r: parse_version(r.version))
     listed = [r for r in ordered if r.listed]
@@ -63,7 +79,8 @@ def _v2(rows: list[PackageVersion], reg: PackageRegistration) -> list[V2Package]
     latest = stable[-1].id if stable else None
     absolute = listed[-1].id if listed else None
     return [
-        V2Package(r, reg.package_id, r.id == latest, r.id == absolute, reg.total_downloads) for r in ordered
+        V2Package(_record(r), reg.package_id, r.id == latest, r.id == absolute, reg.total_downloads)
+        for r in ordered
     ]
 
 

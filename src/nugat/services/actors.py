@@ -1,0 +1,51 @@
+"""Who acts: the ``authz`` actor for a user name (its account facts read once), or the operator.
+
+Services take ``by``: a user name (the signed-in user, or ``--by`` on the command line), an actor already
+resolved, or ``authz.OPERATOR`` for the command line. They resolve it here once, in the operation's
+session, and hand the actor to ``authz``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nugat.authz import Actor, Operator, Party, User
+from nugat.db.models import Account, Membership
+from nugat.services import NotFound
+
+By = str | Actor
+"""Who an operation is made by: a user's name, or a resolved actor (the operator, for the command line)."""
+
+
+def user_actor(s: Session, user: Account) -> User:
+    """The facts ``authz`` decides on for ``user``: its flags and its organizations, with its role in each."""
+    roles = s.execute(select(Membership.org_id, Membership.role).where(Membership.member_id == user.id)).all()
+    return User(
+        id=user.id,
+        name=user.name,
+        site_admin=user.is_admin,
+        active=user.disabled_at is None,
+        admin_of=frozenset(org for org, role in roles if role == "admin"),
+        member_of=frozenset(org for org, _ in roles),
+    )
+
+
+def resolve(s: Session, by: By) -> Actor:
+    """The actor ``by`` names, read in this session (a user that does not exist: 404)."""
+    if isinstance(by, Operator):
+        return by
+    name = by.name if isinstance(by, User) else by
+    user = s.scalar(select(Account).where(Account.name_lower == name.lower(), Account.kind == "user"))
+    if user is None:
+        raise NotFound(f"No user named {name!r}")
+    return user_actor(s, user)
+
+
+def party(account: Account) -> Party:
+    return Party(account.id, account.name, account.kind == "org")
+
+
+def actor_id(actor: Actor) -> int | None:
+    """The audit log's actor: the user's id, nothing for the operator."""
+    return actor.id if isinstance(actor, User) else None

@@ -8,7 +8,8 @@ plain facts the service gathered about the resource (owner ids, the organization
 functions to decide what to show. A new action is one more function here, with its facts as arguments.
 
 Missing, malformed, unknown, regenerated-away, revoked, disabled and expired keys never reach this module:
-they are refused with 403 where the key is verified (``services.accounts.verify_key``), as on nuget.org.
+they are refused with 403 where the key is verified (``services.accounts.verify_key``), as on nuget.org;
+as a feed's password (reads), with 401 (``services.readers``), so that the client asks for credentials.
 Here a valid key is checked against the action, the package and its owners, and refused with 403 (or 409
 for a reserved prefix, as nuget.org).
 """
@@ -127,7 +128,8 @@ def can_push(
 
     ``actor_is_member`` says whether the key's creator still acts for the key's owner (always true for a
     user's own key; for an organization's key, whether the creator is still a member). ``looks_like``: an
-    existing id of another owner that ``package_id`` is confusable with (``nugat.confusables``).
+    existing id of another owner that ``package_id`` is confusable with (``nugat.confusables``); ``""``
+    when that id is private to accounts the key does not act for: it is refused all the same, unnamed.
     ``reservation``: the reserved prefix ``package_id`` is under or looks like (``nugat.prefixes``), if
     any; only new ids are refused, as on nuget.org. A holder of that reservation may create the id
     whatever look-alikes others pushed before the reservation: ``looks_like`` never refuses it.
@@ -150,7 +152,8 @@ def can_push(
             return _reserved(grant, package_id, reservation)
         if looks_like is not None:
             return _deny(
-                f"The package id {package_id} is too similar to the existing package {looks_like}: "
+                f"The package id {package_id} is too similar to "
+                f"{f'the existing package {looks_like}' if looks_like else 'an existing package'}: "
                 "choose a different id",
                 409,
             )

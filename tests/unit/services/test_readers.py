@@ -11,7 +11,7 @@ from nugat.authz import User
 from nugat.db.models import Account
 from nugat.services.readers import Readers, ReadRefused, ReadView
 from nugat.services.search import Query
-from support.services import Clock, Site
+from support.services import Clock, Site, refused
 
 IDS = ["Acme.Lib", "Contoso.Secret", "Contoso.Tools", "Other.Thing"]
 
@@ -130,3 +130,13 @@ def test_search_finds_exactly_what_authz_lets_each_reader_read(feed: Site, publi
         "Acme.Lib",
         "Other.Thing",
     ]  # a query that names no reader is the anonymous public one
+
+
+def test_a_lookalike_of_a_private_id_is_refused_without_naming_it(feed: Site) -> None:
+    carol = feed.key("carol")
+    with refused(
+        409, "The package id Contoso-Secret is too similar to an existing package: choose a different id"
+    ):
+        feed.push(carol, "Contoso-Secret")
+    with refused(409, "The package id Acme-Lib is too similar to the existing package Acme.Lib: choose"):
+        feed.push(carol, "Acme-Lib")  # a public one is named, as on nuget.org

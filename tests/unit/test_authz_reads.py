@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from nugat.authz import OPERATOR, Reader, User, can_read, can_read_feed, reads_for
+from nugat.authz import OPERATOR, Reader, User, can_push, can_read, can_read_feed, can_unlist, reads_for
 from nugat.keys import KeyGrant
 
 ALICE, CONTOSO, BOB = 1, 2, 3
@@ -101,3 +101,12 @@ def test_whose_private_packages_each_reader_reads() -> None:
     assert reads_for(org_key) == {CONTOSO}
     assert reads_for(OPERATOR) is None  # the command line reads everything
     assert can_read(OPERATOR, "Contoso.Secret", public_site=False, private_owners=PRIVATE).allowed
+
+
+def test_a_read_key_neither_pushes_nor_unlists() -> None:
+    key = read_key()
+    for exists in (False, True):
+        refused = can_push(key, "Acme.Lib", exists=exists, owner_ids=frozenset({ALICE}), actor_is_member=True)
+        assert (refused.status, refused.reason) == (403, "API key k1 does not allow pushing packages")
+    refused = can_unlist(key, "Acme.Lib", owner_ids=frozenset({ALICE}), actor_is_member=True)
+    assert (refused.status, refused.reason) == (403, "API key k1 does not allow unlisting packages")

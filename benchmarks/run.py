@@ -13,8 +13,8 @@ Setups, all on one data folder (so every setup serves the same files):
 Reads are measured with wrk (one thread, 32 connections, ``--duration`` seconds), the setups interleaved
 and the whole repeated ``--rounds`` times; the table shows the median round, and as "vs nginx" the median
 of each round's ratio to that round's nginx run of the same URL (for the reads with a read key by nugat
-itself, the ratio to the same process's anonymous read of the same file). Pushes are timed one by one (then eight
-at a time) with httpx. The machine is shared: the load average is printed with the table.
+itself, the ratio to the same process's anonymous read of the same file). Pushes are timed one by one
+(then eight at a time) with httpx. The machine is shared: the load average is printed with the table.
 """
 
 from __future__ import annotations

@@ -12,13 +12,15 @@ Setups, all on one data folder (so every setup serves the same files):
 
 Reads are measured with wrk (one thread, 32 connections, ``--duration`` seconds), the setups interleaved
 and the whole repeated ``--rounds`` times; the table shows the median round, and as "vs nginx" the median
-of each round's ratio to that round's nginx run of the same URL. Pushes are timed one by one (then eight
-at a time) with httpx. The machine is shared: the load average is printed with the table.
+of each round's ratio to that round's nginx run of the same URL (for the reads with a read key by nugat
+itself, the ratio to the same process's anonymous read of the same file). Pushes are timed one by one
+(then eight at a time) with httpx. The machine is shared: the load average is printed with the table.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import http.client
 import io
@@ -46,6 +48,7 @@ from machine import Machine, measure, process_cpu_seconds
 ROOT = Path(__file__).resolve().parents[1]
 NUGAT = [str(Path(sys.executable).with_name("nugat"))]
 NGINX_INCLUDE = ROOT / "docs" / "nginx" / "nugat.conf"
+NGINX_PRIVATE_INCLUDE = ROOT / "docs" / "nginx" / "nugat-private.conf"
 NUSPEC_NS = "http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd"
 READ_ID = "Bench.Lib"
 
@@ -167,12 +170,21 @@ def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> No
 
 @contextlib.contextmanager
 def nginx(
-    binary: str, folder: Path, storage: Path, upstream: Nugat, proxy_port: int, static_port: int
+    binary: str,
+    folder: Path,
+    storage: Path,
+    upstream: Nugat,
+    proxy_port: int,
+    static_port: int,
+    private_port: int,
 ) -> Iterator[None]:
-    """One nginx (one worker): the documented setup on ``proxy_port``, bare files on ``static_port``."""
+    """One nginx (one worker): the documented setup on ``proxy_port``, bare files on ``static_port``, the
+    documented setup for private reads (auth_request to nugat) on ``private_port``."""
     folder.mkdir()
     include = folder / "nugat.conf"
     include.write_text(NGINX_INCLUDE.read_text().replace("/var/lib/nugat/storage", str(storage)))
+    private = folder / "nugat-private.conf"
+    private.write_text(NGINX_PRIVATE_INCLUDE.read_text().replace("/var/lib/nugat/storage", str(storage)))
     config = folder / "nginx.conf"
     config.write_text(
         f"""
@@ -193,10 +205,15 @@ http {{
     uwsgi_temp_path {folder}/uwsgi;
     scgi_temp_path {folder}/scgi;
     limit_conn_zone $binary_remote_addr zone=nugat_per_client:10m;
+    proxy_cache_path {folder}/reads keys_zone=nugat_reads:1m max_size=16m inactive=10s;
     upstream nugat {{ server 127.0.0.1:{upstream.port}; keepalive 32; keepalive_timeout 5s; }}
     server {{
         listen 127.0.0.1:{proxy_port};
         include {include};
+    }}
+    server {{
+        listen 127.0.0.1:{private_port};
+        include {private};
     }}
     server {{
         listen 127.0.0.1:{static_port};
@@ -229,7 +246,11 @@ class Result:
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(binary: str, url: str, seconds: float, connections: int = 32, timeout: int = 10) -> Result:
+def wrk(
+    binary: str, url: str, seconds: float, connections: int = 32, timeout: int = 10, auth: str | None = None
+) -> Result:
+    """``auth``: a read key, sent as nuget.exe sends a source's password (HTTP Basic)."""
+    headers = ["-H", f"Authorization: {basic(auth)}"] if auth else []
     out = subprocess.run(
         [
             binary,
@@ -238,6 +259,7 @@ def wrk(binary: str, url: str, seconds: float, connections: int = 32, timeout: i
             f"-d{round(seconds)}s",
             f"--timeout={timeout}s",
             "--latency",
+            *headers,
             url,
         ],
         capture_output=True,
@@ -290,6 +312,19 @@ def push_run(url: str, key: str, bodies: list[bytes], threads: int) -> Result:
         latencies[int(0.99 * (len(latencies) - 1))],
         failures,
     )
+
+
+def basic(key: str) -> str:
+    return "Basic " + base64.b64encode(f"bench:{key}".encode()).decode()
+
+
+def make_read_key(server: Nugat, *selection: str) -> str:
+    """A read key of the user bench (made by ``make_key``); ``selection``: ``--glob``/``--package`` args."""
+    created = server.cli(
+        "key", "create", "--user", "bench", "--name", f"read-{len(selection)}", "--scope", "read", *selection,
+        "--json",
+    )  # fmt: skip
+    return str(json.loads(created)["key"])
 
 
 def make_key(server: Nugat) -> str:
@@ -471,7 +506,7 @@ def base_env(data_dir: Path, **more: str) -> dict[str, str]:
 def reads_and_pushes(args: argparse.Namespace, wrk_bin: str, nginx_bin: str, work: Path) -> list[Row]:
     data = work / "feed"
     data.mkdir()
-    proxy_port, static_port = free_port(), free_port()
+    proxy_port, static_port, private_port = free_port(), free_port(), free_port()
     env = base_env(data, NUGAT_PUBLIC_URL=f"http://127.0.0.1:{proxy_port}", NUGAT_TRUST_FORWARDED="true")
     one = Nugat(data, 1, env)
     two = Nugat(data, 2, env)
@@ -482,7 +517,9 @@ def reads_and_pushes(args: argparse.Namespace, wrk_bin: str, nginx_bin: str, wor
             stack.callback(server.stop)
         key = make_key(one)
         assert push_run(one.url, key, [nupkg(READ_ID, f"1.{v}.0") for v in range(10)], 1).errors == 0
-        stack.enter_context(nginx(nginx_bin, work / "nginx", data / "storage", two, proxy_port, static_port))
+        stack.enter_context(
+            nginx(nginx_bin, work / "nginx", data / "storage", two, proxy_port, static_port, private_port)
+        )
         setups = {
             "nugat 1": one.url,
             "nugat 2": two.url,
@@ -496,6 +533,13 @@ def reads_and_pushes(args: argparse.Namespace, wrk_bin: str, nginx_bin: str, wor
             "registration index (10 versions)": f"/v3/registration/{id_lower}/index.json",
             "search (q=bench, 1 id)": "/v3/search?q=bench&take=20",
         }
+        # The same files read with a read key on the credentialed source (``/private``: every read checks
+        # the key), compared with the anonymous public reads of the same process and round.
+        read_key = make_read_key(one, "--glob", "Bench.*")
+        private = {
+            "flat-container index.json, read key": "flat-container index.json",
+            ".nupkg download (16 KB), read key": ".nupkg download (16 KB)",
+        }
         results: dict[tuple[str, str], list[Result]] = {}
         for _ in range(args.rounds):
             for measure, path in reads.items():
@@ -503,17 +547,33 @@ def reads_and_pushes(args: argparse.Namespace, wrk_bin: str, nginx_bin: str, wor
                     if setup == "nginx" and path.startswith("/v3/search"):
                         continue
                     results.setdefault((measure, setup), []).append(wrk(wrk_bin, base + path, args.duration))
+            for measure, public in private.items():
+                url = f"{one.url}/private{reads[public]}"
+                results.setdefault((measure, "nugat 1"), []).append(
+                    wrk(wrk_bin, url, args.duration, auth=read_key)
+                )
+                # nginx asking nugat (auth_request, answers kept 1 s) before serving the file
+                url = f"http://127.0.0.1:{private_port}{reads[public]}"
+                runs = results.setdefault((measure, "nginx-private+nugat"), [])
+                runs.append(wrk(wrk_bin, url, args.duration, auth=read_key))
         targets = {
             ("flat-container index.json", "nugat 1"): (10_000, 0.2),
             (".nupkg download (16 KB)", "nugat 1"): (8_000, None),
         }
         for (measure, setup), runs in results.items():
             result = median_result(runs)
-            # each round's ratio to that round's nginx run (rounds are minutes apart), then the median
-            ceiling = results.get((measure, "nginx"))
+            # each round's ratio to that round's nginx run (rounds are minutes apart), then the median; for
+            # the private reads, to that round's public read of the same file by the same process
+            # (for nginx in front of private reads, to bare nginx serving the same file)
+            if measure in private:
+                ceiling = results.get((private[measure], "nginx" if setup.startswith("nginx") else setup))
+            else:
+                ceiling = results.get((measure, "nginx"))
             ratios = [run.rps / top.rps for run, top in zip(runs, ceiling, strict=True)] if ceiling else []
             row = rate_row(measure, setup, result, "req/s", statistics.median(ratios) if ratios else None)
-            if (measure, setup) in targets:
+            if measure in private and setup == "nugat 1":
+                row.target, row.met = ">= 0.7 of the public read", (row.ratio or 0) >= 0.7
+            elif (measure, setup) in targets:
                 rps, least = targets[(measure, setup)]
                 row.target = f">= {rps:,} req/s" + (f", >= {least} of nginx" if least else "")
                 row.met = result.rps >= rps and (least is None or (row.ratio or 0) >= least)
@@ -592,11 +652,13 @@ def big_push_and_idle(args: argparse.Namespace, work: Path) -> list[Row]:
         server.stop()
 
 
-def one_at_a_time(url: str, seconds: float, most: int = 500) -> Result:
-    """GET ``url`` again and again for ``seconds`` (at least 3 times, at most ``most``): latency alone."""
+def one_at_a_time(url: str, seconds: float, most: int = 500, auth: str | None = None) -> Result:
+    """GET ``url`` again and again for ``seconds`` (at least 3 times, at most ``most``): latency alone;
+    ``auth``: a read key, sent as HTTP Basic."""
     times: list[float] = []
     errors = 0
-    with httpx.Client(timeout=300) as client:
+    headers = {"authorization": basic(auth)} if auth else {}
+    with httpx.Client(timeout=300, headers=headers) as client:
         client.get(url)  # warm up
         start = time.perf_counter()
         while len(times) < 3 or (time.perf_counter() - start < seconds and len(times) < most):
@@ -622,9 +684,34 @@ def search_at_scale(args: argparse.Namespace, work: Path) -> list[Row]:
             row = rate_row(measure, "nugat 1", result, "req/s")
             row.target, row.met = "p99 <= 20 ms", result.p99 <= 20
             rows.append(row)
+        rows += filtered_search(args, data, env, server, ids)
         return rows
     finally:
         server.stop()
+
+
+def filtered_search(
+    args: argparse.Namespace, data: Path, env: dict[str, str], server: Nugat, ids: int
+) -> list[Row]:
+    """Search on a ``NUGAT_READ_ACCESS=users`` server (the same data) with a read key naming 1% of the ids:
+    the key's selection is a filter of the SQL query, so counts and pages hold only those."""
+    make_key(server)
+    words = ["json", "http", "logging", "sql", "cache", "queue", "auth", "crypto"]
+    words += ["image", "pdf", "xml", "yaml", "grpc", "redis", "kafka", "test"]
+    chosen = [f"Gen.{words[i % 16].title()}.P{i}" for i in range(0, ids, 100)]
+    key = make_read_key(server, *(arg for package in chosen for arg in ("--package", package)))
+    private = Nugat(data, 1, env | {"NUGAT_READ_ACCESS": "users"}).start()
+    try:
+        rows = []
+        for label, query in (("q=json", "q=json&take=20"), ("no q (browse)", "take=20")):
+            result = one_at_a_time(f"{private.url}/v3/search?{query}", max(args.duration, 10), auth=key)
+            measure = f"search, read key covering {len(chosen):,} of {ids:,} ids, {label}, one at a time"
+            row = rate_row(measure, "nugat 1, users", result, "req/s")
+            row.target, row.met = "p99 <= 20 ms", result.p99 <= 20
+            rows.append(row)
+        return rows
+    finally:
+        private.stop()
 
 
 def print_table(

@@ -22,7 +22,8 @@ from nugat.httpcommon import base_url_from, host_vary, one_line, protocol_refusa
 from nugat.protocol import publish, revoke, token
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
-from nugat.readpath import ASGIApp, ASGIScope, ReadPath
+from nugat.readgate import ReadGate
+from nugat.readpath import FEED_PREFIX, ASGIApp, ASGIScope, ReadPath
 from nugat.services import ServiceError, mail
 from nugat.settings import Settings
 from nugat.web import routes as web
@@ -127,6 +128,10 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     bases: dict[tuple[str, bytes | None, bytes | None, bytes | None], str] = {}
 
     def scope_base(scope: ASGIScope) -> str:
+        prefix: str = scope.get("state", {}).get(FEED_PREFIX, "")
+        return host_base(scope) + prefix
+
+    def host_base(scope: ASGIScope) -> str:
         if documents_url:
             return documents_url
         headers = dict(scope["headers"])
@@ -155,7 +160,9 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
         proxies.trusts,
     )
     vary = host_vary(core.settings).encode()
-    served: ASGIApp = ReadPath(limited, core.storage, scope_base, core.downloads.count, vary=vary)
+    served: ASGIApp = ReadGate(
+        ReadPath(limited, core.storage, scope_base, core.downloads.count, vary=vary), core.readers
+    )
     if core.settings.content_url:
         served = ContentOrigin(served, core.settings.content_url, trust_forwarded, proxies)
     return metrics.Instrumented(served)

@@ -8,7 +8,8 @@ plain facts the service gathered about the resource (owner ids, the organization
 functions to decide what to show. A new action is one more function here, with its facts as arguments.
 
 Missing, malformed, unknown, regenerated-away, revoked, disabled and expired keys never reach this module:
-they are refused with 403 where the key is verified (``services.accounts.verify_key``), as on nuget.org.
+they are refused with 403 where the key is verified (``services.accounts.verify_key``), as on nuget.org;
+as a feed's password (reads), with 401 (``services.readers``), so that the client asks for credentials.
 Here a valid key is checked against the action, the package and its owners, and refused with 403 (or 409
 for a reserved prefix, as nuget.org).
 """
@@ -127,7 +128,8 @@ def can_push(
 
     ``actor_is_member`` says whether the key's creator still acts for the key's owner (always true for a
     user's own key; for an organization's key, whether the creator is still a member). ``looks_like``: an
-    existing id of another owner that ``package_id`` is confusable with (``nugat.confusables``).
+    existing id of another owner that ``package_id`` is confusable with (``nugat.confusables``); ``""``
+    when that id is private to accounts the key does not act for: it is refused all the same, unnamed.
     ``reservation``: the reserved prefix ``package_id`` is under or looks like (``nugat.prefixes``), if
     any; only new ids are refused, as on nuget.org. A holder of that reservation may create the id
     whatever look-alikes others pushed before the reservation: ``looks_like`` never refuses it.
@@ -150,7 +152,8 @@ def can_push(
             return _reserved(grant, package_id, reservation)
         if looks_like is not None:
             return _deny(
-                f"The package id {package_id} is too similar to the existing package {looks_like}: "
+                f"The package id {package_id} is too similar to "
+                f"{f'the existing package {looks_like}' if looks_like else 'an existing package'}: "
                 "choose a different id",
                 409,
             )
@@ -449,3 +452,69 @@ def can_disable(*, actor: str | None, target: str, is_self: bool, last_site_admi
     if last_site_admin:
         return _deny(f"{target} is the last site admin: make another user a site admin first", 409)
     return ALLOW
+
+
+# Reads (``readgate``, ``services.readers``, search and the package pages) --------------------------------
+
+
+Reader = KeyGrant | User | Operator
+"""Who reads: a key (a feed's password), a signed-in user (the pages), or the operator."""
+
+
+def reads_for(reader: Reader) -> frozenset[int] | None:
+    """The accounts whose private packages ``reader`` may read (None: every account, for the operator): a
+    user's own and its organizations'; a key's owner's and, for a key acting for a user, that user's
+    organizations' (``KeyGrant.owner_member_of``)."""
+    if isinstance(reader, Operator):
+        return None
+    if isinstance(reader, User):
+        return frozenset({reader.id}) | reader.member_of
+    return frozenset({reader.owner_id}) | reader.owner_member_of
+
+
+def can_read_feed(reader: Reader | None, *, public_site: bool) -> Decision:
+    """May this reader use the feed at all? ``public_site``: ``NUGAT_READ_ACCESS=public``.
+
+    401 asks the NuGet client for the source's credentials (the user name is not checked; the password
+    is an API key with the Read scope). A key without that scope is refused even on a public site: its
+    holder set it as a feed's password, and a silent anonymous read would hide the mistake.
+    """
+    if reader is None:
+        if public_site:
+            return ALLOW
+        return _deny(
+            "This feed needs credentials: add the source with any user name and an API key with the "
+            "Read scope as the password",
+            401,
+        )
+    if isinstance(reader, KeyGrant) and Scope.READ not in reader.scopes:
+        return _deny(
+            f"API key {reader.key_id} does not allow reading packages: "
+            "create a key with the Read scope for the feed's password"
+        )
+    return ALLOW
+
+
+def can_read(
+    reader: Reader | None, package_id: str, *, public_site: bool, private_owners: frozenset[int]
+) -> Decision:
+    """May this reader (already let in by ``can_read_feed``) see ``package_id``? 404 when not: to whom
+    may not read it, an id is as absent as one never pushed.
+
+    ``private_owners``: the owners of the id when an owner is a private organization, else empty. A
+    public id is readable by everyone on a public site and by every user on a ``users`` site, but a key
+    reads only the ids it covers there. A private id is readable by those acting for one of its owners
+    (``reads_for``), and by a key only if it also covers the id.
+    """
+    if reader is None:
+        allowed = public_site and not private_owners
+    else:
+        accounts = reads_for(reader)
+        covered = not isinstance(reader, KeyGrant) or reader.covers(package_id)
+        if accounts is None:
+            allowed = True
+        elif private_owners:
+            allowed = bool(accounts & private_owners) and covered
+        else:
+            allowed = public_site or covered
+    return ALLOW if allowed else _deny("Not found", 404)

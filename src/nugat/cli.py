@@ -372,12 +372,21 @@ def cmd_org_remove_member(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_org_private(args: argparse.Namespace) -> int:
+    on = args.state == "on"
+    _core(args).orgs.set_private(args.org, on)
+    now = "private to its members" if on else "readable as the site allows"
+    print(f"the packages of {args.org} are now {now}")
+    return 0
+
+
 def cmd_org_list(args: argparse.Namespace) -> int:
     orgs = _core(args).orgs.all()
     if args.json:
-        print(json.dumps([{"name": o.name, "members": [asdict(m) for m in o.members]} for o in orgs]))
+        print(json.dumps([asdict(o) for o in orgs]))
     for org in orgs if not args.json else []:
-        print(f"{org.name}  " + ", ".join(f"{m.name} ({m.role})" for m in org.members))
+        private = " (private packages)" if org.private else ""
+        print(f"{org.name}{private}  " + ", ".join(f"{m.name} ({m.role})" for m in org.members))
     return 0
 
 
@@ -641,6 +650,9 @@ def _parser() -> argparse.ArgumentParser:
     p = add(org, "remove-member", cmd_org_remove_member, "remove a member (its keys for the org stop)")
     p.add_argument("org")
     p.add_argument("user")
+    p = add(org, "private", cmd_org_private, "make an organization's packages private to its members, or not")
+    p.add_argument("org")
+    p.add_argument("state", choices=["on", "off"])
     p = add(org, "list", cmd_org_list, "list organizations and their members")
     p.add_argument("--json", action="store_true")
 

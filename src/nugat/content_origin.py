@@ -15,7 +15,7 @@ from typing import Any
 
 from nugat.fileheaders import LOCKED_DOWN
 from nugat.proxies import TrustedProxies
-from nugat.readpath import PREFIXES
+from nugat.readpath import PREFIXES, PRIVATE_SOURCE
 from nugat.settings import authority, host_authority
 
 ASGIScope = MutableMapping[str, Any]
@@ -67,7 +67,7 @@ class ContentOrigin:
         if scope["type"] != "http" or self._authority(scope) != self.content:
             await self.app(scope, receive, send)
             return
-        if not scope.get("path", "").startswith(PREFIXES):
+        if not scope.get("path", "").removeprefix(PRIVATE_SOURCE).startswith(PREFIXES):
             await send({"type": "http.response.start", "status": 404, "headers": _NOT_HERE_HEADERS})
             await send({"type": "http.response.body", "body": NOT_HERE})
             return

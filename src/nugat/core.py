@@ -18,6 +18,7 @@ from nugat.services.materialize import Materializer
 from nugat.services.orgs import Orgs
 from nugat.services.owners import Owners
 from nugat.services.packages import Packages
+from nugat.services.readers import Readers
 from nugat.services.reservations import Prefixes
 from nugat.services.search import Search
 from nugat.services.trusted import TrustedPublishing
@@ -95,6 +96,10 @@ class Core:
     @cached_property
     def audit(self) -> AuditLog:
         return AuditLog(self.db)
+
+    @cached_property
+    def readers(self) -> Readers:
+        return Readers(self.db, self.settings.server_secret(), public_site=self.settings.public_reads)
 
     @cached_property
     def search(self) -> Search:

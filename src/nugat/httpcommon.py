@@ -12,7 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from nugat.proxies import TrustedProxies
+from nugat.readpath import FEED_PREFIX
 from nugat.services import ServiceError, TooManyRequests
+from nugat.services.readers import ANONYMOUS, ReadView
 from nugat.settings import Settings
 
 log = logging.getLogger("nugat")
@@ -35,24 +37,27 @@ def base_url_from(
 
 
 def base_url(request: Request) -> str:
+    """The feed's base URL; on the credentialed source (``readpath.PRIVATE_SOURCE``) with its path."""
     settings = request.app.state.core.settings
+    prefix: str = getattr(request.state, FEED_PREFIX, "")
     if settings.public_url:
-        return str(settings.public_url)
+        return str(settings.public_url) + prefix
     trusted = forwarded_trusted(request)
     h = request.headers
-    return base_url_from(
+    base = base_url_from(
         request.url.scheme,
         h.get("host"),
         h.get("x-forwarded-proto") if trusted else None,
         h.get("x-forwarded-host") if trusted else None,
     )
+    return base + prefix
 
 
 def content_base(request: Request) -> str:
     """The base URL of package content (flat container, registration): ``NUGAT_CONTENT_URL`` when set,
     else the feed's own."""
     content_url: str | None = request.app.state.core.settings.content_url
-    return content_url or base_url(request)
+    return content_url + getattr(request.state, FEED_PREFIX, "") if content_url else base_url(request)
 
 
 def host_vary(settings: Settings) -> str:
@@ -163,3 +168,9 @@ async def protocol_refusal(request: Request, exc: Exception) -> Response:
 
 def json_response(data: object, status_code: int = 200) -> Response:
     return JSONResponse(data, status_code=status_code, headers={"cache-control": "no-cache"})
+
+
+def read_view(request: Request) -> ReadView:
+    """What the request may read, as ``readgate`` decided it (anonymous on routes it does not guard)."""
+    view: ReadView = getattr(request.state, "read_view", ANONYMOUS)
+    return view

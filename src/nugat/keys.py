@@ -66,6 +66,7 @@ class Scope(StrEnum):
         PUSHING,
     )
     UNLIST = "unlist", "Unlist package", "unlist and relist versions"
+    READ = "read", "Read packages", "read the packages (restore, download, search) as a feed's password"
 
     @classmethod
     def named(cls, text: str) -> Scope | None:
@@ -250,6 +251,9 @@ class KeyGrant:
     name: str = ""
     policy_id: int | None = None  # minted by a trusted publishing policy (``services.trusted``)
     origin: str | None = None  # for a minted key: the CI run it was minted for
+    # The organizations the key's owner belongs to, when that owner is a user: a read key reads their
+    # private packages too (``authz.reads_for``; filled where reads are verified, ``services.readers``).
+    owner_member_of: frozenset[int] = frozenset()
 
     @property
     def trusted(self) -> bool:

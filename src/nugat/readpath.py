@@ -35,6 +35,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
+HIDDEN = "read_hidden"  # set in ``scope["state"]`` by ``readgate`` for an id the reader may not see
+# The credentialed source (``readgate``): the feed again below this path, where every read asks for
+# credentials, so that the NuGet client sends a source's password on a public site too (it sends one only
+# when a 401 asks). ``scope["state"][FEED_PREFIX]`` holds it for the URLs its documents carry.
+PRIVATE_SOURCE = "/private"
+FEED_PREFIX = "feed_prefix"
 PREFIXES = ("/v3/flatcontainer/", "/v3/registration/", "/v3/registration-semver2/")
 _LEAF = re.compile(r"v3/registration(?:-semver2)?/[^/]+/(?!index\.json$)[^/]+\.json")
 MAX_CACHED_BLOB = 1 << 20
@@ -156,8 +162,11 @@ class ReadPath:
             return
         info: BlobInfo | None
         try:
-            known = self.storage.cached_info(key)
-            info = await run_in_threadpool(self.storage.info, key) if known is False else known
+            if scope.get("state", {}).get(HIDDEN):  # not the reader's to see (``readgate``): as if absent
+                info = None
+            else:
+                known = self.storage.cached_info(key)
+                info = await run_in_threadpool(self.storage.info, key) if known is False else known
         except ValueError:  # not a valid storage key
             info = None
         except StorageError:

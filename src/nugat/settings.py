@@ -68,6 +68,11 @@ class Settings:
             os.environ.get("NUGAT_ALLOW_SIGNUP", "true").lower() not in {"0", "false", "no"}
         )
     )
+    # Who may read the feed and the package pages: "public" (anyone) or "users" (an active user's API key
+    # with the Read scope as the feed's password, or a signed-in session for pages).
+    read_access: str = field(
+        default_factory=lambda: (os.environ.get("NUGAT_READ_ACCESS") or "public").lower()
+    )
     # Whether signing up while no user exists yet makes that first user a site admin.
     first_signup_is_admin: bool = field(
         default_factory=lambda: (
@@ -105,6 +110,11 @@ class Settings:
     require_2fa: bool = field(
         default_factory=lambda: os.environ.get("NUGAT_REQUIRE_2FA", "false").lower() in {"1", "true", "yes"}
     )
+
+    @property
+    def public_reads(self) -> bool:
+        """``NUGAT_READ_ACCESS=public``: anyone may read what is not private to an organization."""
+        return self.read_access != "users"
 
     @property
     def mail_enabled(self) -> bool:
@@ -145,6 +155,8 @@ class Settings:
             and authority(self.content_url) == authority(self.public_url)
         ):
             found.append("NUGAT_CONTENT_URL must name another host than NUGAT_PUBLIC_URL")
+        if self.read_access not in ("public", "users"):
+            found.append(f"NUGAT_READ_ACCESS must be public or users, not {self.read_access!r}")
         if self.smtp_url is not None:
             parts = urlsplit(self.smtp_url)
             if parts.scheme not in ("smtp", "smtps") or not parts.hostname:

@@ -62,13 +62,15 @@ DOCUMENTED_ROOT = "/var/lib/nugat/storage"  # the data folder the include names,
 
 
 @contextlib.contextmanager
-def running_nginx(folder: Path, nugat: NugatServer, port: int) -> Iterator[str]:
-    """nginx on 127.0.0.1:``port`` with the documented configuration (docs/nginx/nugat.conf) in front of
-    ``nugat``, serving its data folder's storage; yields its URL."""
+def running_nginx(
+    folder: Path, nugat: NugatServer, port: int, include_file: Path = NGINX_INCLUDE
+) -> Iterator[str]:
+    """nginx on 127.0.0.1:``port`` with the documented configuration (docs/nginx/nugat.conf, or
+    ``include_file``) in front of ``nugat``, serving its data folder's storage; yields its URL."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     folder.mkdir(parents=True, exist_ok=True)
     include = folder / "nugat.conf"
-    include.write_text(NGINX_INCLUDE.read_text().replace(DOCUMENTED_ROOT, str(nugat.data_dir / "storage")))
+    include.write_text(include_file.read_text().replace(DOCUMENTED_ROOT, str(nugat.data_dir / "storage")))
     config = folder / "nginx.conf"
     config.write_text(
         f"""
@@ -86,6 +88,7 @@ http {{
     uwsgi_temp_path {folder}/uwsgi;
     scgi_temp_path {folder}/scgi;
     limit_conn_zone $binary_remote_addr zone=nugat_per_client:10m;
+    proxy_cache_path {folder}/reads keys_zone=nugat_reads:1m max_size=16m inactive=10s;
     upstream nugat {{ server {nugat.url.removeprefix("http://")}; keepalive 8; keepalive_timeout 5s; }}
     server {{
         listen 127.0.0.1:{port};

@@ -240,7 +240,7 @@ def test_of_one_checkboxs_kinds_a_key_keeps_only_the_broadest() -> None:
 
 
 def test_the_messages_offer_every_scope() -> None:
-    every = "push, push-version or unlist"
+    every = "push, push-version, unlist or read"
     with pytest.raises(InvalidKeySettings, match=f"^unknown scope 'delete': use {every}$"):
         normalize_settings(["delete"], ["*"], [], None)
     with pytest.raises(InvalidKeySettings, match=f"^choose at least one scope: {every}$"):

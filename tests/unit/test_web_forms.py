@@ -154,7 +154,7 @@ def test_the_scope_errors_name_the_checkboxes() -> None:
     none = parsed(name="k", owner="alice", glob="*", expires="1")
     unclear = parsed(name="k", owner="alice", glob="*", expires="1", push="on", push_kind="delete")
     assert not none.validate(CHOICES, creating=True) and not unclear.validate(CHOICES, creating=True)
-    assert none.errors == {"scopes": "Choose at least one scope: Push or Unlist package"}
+    assert none.errors == {"scopes": "Choose at least one scope: Push, Unlist package or Read packages"}
     assert unclear.errors == {"scopes": "Choose what the key may push"}
     assert unclear.shown_kind(Scope.PUSH.action) == "push"  # the radio shows the broadest kind again
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "scale"
+HEAD = "private_orgs"
 """The newest migration's revision (a unit test checks it against Alembic's head)."""
 
 

@@ -55,6 +55,8 @@ class Account(Base):
     require_2fa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # A disabled account cannot sign in, and keys it made or that act for it are refused.
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # An organization's packages are private: only its members' sessions and keys may read them.
+    private_packages: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Membership(Base):

@@ -821,7 +821,7 @@ class Accounts:
         if parsed is None:
             return None
         with self.db.read_transaction() as c:
-            row = self._key_row(c, parsed)
+            row = self.key_row(c, parsed.key_id)
         if row is None or not keys.verify_secret(self.pepper, parsed, row.secret_hash):
             return None
         return str(row.key_id)
@@ -869,49 +869,30 @@ class Accounts:
         pushes_wait = 0
         with self.db.read_transaction() as s:  # one read transaction: it runs before every push
             wait = self.throttle.blocked_in(s, addr_bucket, FAILED_KEY_LIMIT, FAILED_KEY_WINDOW)
-            found = self._key_row(s, parsed) if parsed and not wait else None
+            found = self.key_row(s, parsed.key_id) if parsed and not wait else None
             if found is not None and push_limit is not None:
                 pushes_wait = self.throttle.blocked_in(s, _push_bucket(found.key_id), push_limit, PUSH_WINDOW)
         if wait:
             metrics.auth_failure("throttled")
             raise TooManyRequests(f"Too many failed API key attempts from {address}; retry later", wait)
         if parsed is None:
-            self._refuse(
-                "malformed", None, address, "The API key is not a nugat API key: it is mistyped or cut short"
-            )
+            self._refuse("malformed", None, address, MALFORMED_KEY)
         assert parsed is not None
         if found is None:
-            self._refuse(
-                "unknown",
-                parsed.key_id,
-                address,
-                f"API key {parsed.key_id} does not exist: it was deleted, or never existed",
-            )
+            self._refuse("unknown", parsed.key_id, address, unknown_key(parsed.key_id))
         assert found is not None
-        if not keys.verify_secret(self.pepper, parsed, found.secret_hash):
-            if found.previous_secret_hash is not None and keys.verify_secret(
-                self.pepper, parsed, found.previous_secret_hash
-            ):
-                reason = (
-                    f"API key {found.key_id} was regenerated on {isoformat(found.regenerated_at)}: "
-                    "its old secret no longer works, use the new one"
-                )
-            else:
-                reason = f"The secret of API key {found.key_id} is wrong"
-            self._refuse("unknown", found.key_id, address, reason)
-        grant = self._grant(found)
-        dead = self._dead(found)
+        wrong = wrong_secret(self.pepper, parsed, found)
+        if wrong is not None:
+            self._refuse("unknown", found.key_id, address, wrong)
+        grant = self.grant(found)
+        dead = self.dead(found)
         if dead is not None:
             metrics.auth_failure(dead[0])
             record_key_failure(self.db, grant.key_id, address, dead[1])
             raise KeyRefused(dead[1])
         now = utcnow()
         if grant.expires_at <= now:
-            reason = (
-                f"API key {grant.key_id} expired on {isoformat(grant.expires_at)}: "
-                "regenerate it (it is renewed) or create a new one"
-            )
-            self._refuse("expired", None, address, reason, key_id=grant.key_id)
+            self._refuse("expired", None, address, expired(grant), key_id=grant.key_id)
         if pushes_wait:
             raise _push_limit_reached(grant.key_id, push_limit or 0, pushes_wait)
         warnings = []
@@ -923,7 +904,7 @@ class Accounts:
         return grant, warnings
 
     @staticmethod
-    def _dead(found: Row[*tuple[Any, ...]]) -> tuple[str, str] | None:
+    def dead(found: Row[*tuple[Any, ...]]) -> tuple[str, str] | None:
         """Why a key with the right secret is dead for now or for good (its metric, the reason), or None."""
         if found.revoked_at is not None:
             return "revoked", (
@@ -959,12 +940,12 @@ class Accounts:
                 raise TooManyRequests(f"Too many failed attempts for API key {key_id}; retry later", 60)
 
     @staticmethod
-    def _key_row(s: Tx, parsed: keys.ParsedKey) -> Row[*tuple[Any, ...]] | None:
+    def key_row(s: Tx, key_id: str) -> Row[*tuple[Any, ...]] | None:
         """The key's columns and its owner's name (a plain statement: this runs before every push)."""
-        return conn(s).execute(_KEY_ROW, {"key_id": parsed.key_id}).first()
+        return conn(s).execute(_KEY_ROW, {"key_id": key_id}).first()
 
     @staticmethod
-    def _grant(row: Row[*tuple[Any, ...]]) -> keys.KeyGrant:
+    def grant(row: Row[*tuple[Any, ...]]) -> keys.KeyGrant:
         return keys.KeyGrant(
             key_id=row.key_id,
             user_id=row.user_id,
@@ -978,6 +959,34 @@ class Accounts:
             policy_id=row.policy_id,
             origin=row.origin,
         )
+
+
+def wrong_secret(pepper: bytes, parsed: keys.ParsedKey, found: Row[*tuple[Any, ...]]) -> str | None:
+    """Why the presented secret is not the key's (regenerated away, or wrong), or None when it is."""
+    if keys.verify_secret(pepper, parsed, found.secret_hash):
+        return None
+    if found.previous_secret_hash is not None and keys.verify_secret(
+        pepper, parsed, found.previous_secret_hash
+    ):
+        return (
+            f"API key {found.key_id} was regenerated on {isoformat(found.regenerated_at)}: "
+            "its old secret no longer works, use the new one"
+        )
+    return f"The secret of API key {found.key_id} is wrong"
+
+
+def expired(grant: keys.KeyGrant) -> str:
+    return (
+        f"API key {grant.key_id} expired on {isoformat(grant.expires_at)}: "
+        "regenerate it (it is renewed) or create a new one"
+    )
+
+
+def unknown_key(key_id: str) -> str:
+    return f"API key {key_id} does not exist: it was deleted, or never existed"
+
+
+MALFORMED_KEY = "The API key is not a nugat API key: it is mistyped or cut short"
 
 
 def _too_many_sign_ins(wait: int) -> TooManyRequests:

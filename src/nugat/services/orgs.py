@@ -36,6 +36,7 @@ class Member:
 class OrgView:
     name: str
     members: list[Member]
+    private: bool = False  # its packages are private to its members
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,16 @@ class Orgs:
             record(s, "org.require_2fa", actor_id=actor_id(actor), account_id=org.id,
                    address=address, on=on)  # fmt: skip
 
+    def set_private(self, org_name: str, on: bool, *, by: By = OPERATOR, address: str | None = None) -> None:
+        """Whether the org's packages are private: readable only by its members' sessions and keys (every
+        process sees the change within ``services.readers.READ_CACHE_SECONDS``)."""
+        with self.db.session() as s:
+            org, actor = self._org_to_manage(s, org_name, by)
+            if org.private_packages == on:
+                return
+            org.private_packages = on
+            record(s, "org.private", actor_id=actor_id(actor), account_id=org.id, address=address, on=on)
+
     def _mail(self, s: Session, user: Account, org: Account, change: str, role: str, actor: Actor) -> None:
         if self.outbox is not None and actor_id(actor) != user.id:
             by = actor.name if isinstance(actor, authz.User) else None
@@ -263,7 +274,7 @@ class Orgs:
     def all(self) -> list[OrgView]:
         with self.db.reading() as s:
             orgs = s.scalars(select(Account).where(Account.kind == "org").order_by(Account.name_lower))
-            return [OrgView(org.name, self._members(s, org.id)) for org in orgs]
+            return [OrgView(org.name, self._members(s, org.id), org.private_packages) for org in orgs]
 
     def of_user(self, user_name: str) -> list[Member]:
         """The organizations ``user_name`` belongs to, with its role in each (``Member.name``: the org)."""

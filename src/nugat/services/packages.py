@@ -32,6 +32,7 @@ from nugat.services.accounts import acts_for, count_push, touch_key
 from nugat.services.actors import By, actor_id, resolve
 from nugat.services.audit import record, record_key_failure
 from nugat.services.materialize import Materializer, Registration, locked_registration
+from nugat.services.readers import PRIVATE_REGISTRATIONS
 from nugat.services.reservations import mark_changed, owner_ids, reservation_for
 from nugat.storage import Storage, StorageError
 from nugat.storage.base import StorageFull
@@ -220,7 +221,7 @@ class Packages:
             owner_ids=owner_ids(c, reg.id) if reg else frozenset(),
             actor_is_member=acts_for(c, grant),
             reservation=None if reg else reservation_for(c, meta.id),
-            looks_like=None if reg else _lookalike(c, meta.id, grant.owner_id),
+            looks_like=None if reg else _lookalike(c, meta.id, grant),
             trusted_only=reg is not None and reg.trusted_only,
         )
         authz.require(decision, Refused)
@@ -437,7 +438,7 @@ class Packages:
 
 
 _LOOKALIKES = (
-    select(REGS.c.package_id)
+    select(REGS.c.package_id, REGS.c.id, REGS.c.id.in_(PRIVATE_REGISTRATIONS).label("private"))
     .where(
         REGS.c.skeleton == bindparam("skeleton"),
         ~exists().where(OWNERS.c.registration_id == REGS.c.id, OWNERS.c.account_id == bindparam("owner")),
@@ -457,8 +458,15 @@ def lock_skeleton(c: Connection, skeleton: str) -> None:
         c.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:s, 16))"), {"s": skeleton})
 
 
-def _lookalike(c: Connection, package_id: str, owner_id: int) -> str | None:
-    """An existing id that looks like ``package_id`` and that ``owner_id`` does not own, if any: one lookup
-    of the indexed skeleton column, whatever the number of ids."""
-    found = c.execute(_LOOKALIKES, {"skeleton": confusables.skeleton(package_id), "owner": owner_id}).first()
-    return None if found is None else str(found[0])
+def _lookalike(c: Connection, package_id: str, grant: KeyGrant) -> str | None:
+    """An existing id that looks like ``package_id`` and that the key's owner does not own, if any: one
+    lookup of the indexed skeleton column, whatever the number of ids. ``""`` for an id private to others
+    (``authz.can_push`` does not name it: to them it does not exist)."""
+    found = c.execute(
+        _LOOKALIKES, {"skeleton": confusables.skeleton(package_id), "owner": grant.owner_id}
+    ).first()
+    if found is None:
+        return None
+    if found.private and not (authz.reads_for(grant) or frozenset()) & owner_ids(c, found.id):
+        return ""
+    return str(found.package_id)

@@ -25,6 +25,7 @@ from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion, SearchEntry, table
 from nugat.prefixes import reserving_owners
+from nugat.services.readers import ANONYMOUS, ReadView, readable
 from nugat.services.reservations import reservations
 from nugat.services.search_index import VIEWS, sync_downloads
 from nugat.versions import version_key
@@ -74,6 +75,7 @@ class Query:
     prerelease: bool = False
     semver2: bool = False
     package_type: str | None = None
+    view: ReadView = ANONYMOUS  # who asks: only what they may read is found and counted
 
     def __post_init__(self) -> None:
         # No stored text holds a NUL (PostgreSQL refuses one in text, SQLite's FTS5 stops at it): a query's
@@ -218,7 +220,8 @@ class Search:
         return and_(self._text(term), _contains(column, wanted))
 
     def _where(self, query: Query, terms: list[tuple[str | None, str]]) -> list[ColumnElement[bool]]:
-        where = [_in_view(query)] + [self._condition(f, t) for f, t in terms]
+        where = [_in_view(query), readable(query.view, ENTRIES.c.id_lower, ENTRIES.c.registration_id)]
+        where += [self._condition(f, t) for f, t in terms]
         if query.package_type is not None:
             where.append(_contains(ENTRIES.c.package_types, f" {query.package_type.lower()} "))
         return where
@@ -270,7 +273,7 @@ class Search:
         """How many entries match: counted in the database, which reads every match (tens of milliseconds
         for tens of thousands of them), so kept for COUNT_SECONDS per query and view in this process
         (``totalHits`` of a large result may lag a change by that long; the hits themselves never do)."""
-        key = (query.q, query.prerelease, query.semver2, query.package_type)
+        key = (query.q, query.prerelease, query.semver2, query.package_type, query.view)
         now = time.monotonic()
         with self.lock:
             known = self.counts.get(key)
@@ -348,7 +351,7 @@ class Search:
 
     def autocomplete_ids(self, query: Query) -> tuple[int, list[str]]:
         q = query.q.lower()
-        where = [_in_view(query)]
+        where = [_in_view(query), readable(query.view, ENTRIES.c.id_lower, ENTRIES.c.registration_id)]
         if q:
             where.append(and_(self._text(q), _contains(ENTRIES.c.id_lower, q)))
         starts = case((ENTRIES.c.id_lower.startswith(q, autoescape=True), 0), else_=1)

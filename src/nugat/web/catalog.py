@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ class Details:
     owners: list[str]
     total_downloads: int
     readme: str | None
+    linked: frozenset[str] = frozenset()  # the dependencies (lowercased) with a page this viewer may see
 
 
 def _default(versions: list[PackageVersion]) -> PackageVersion | None:
@@ -44,10 +46,24 @@ def _owns(s: Session, reg: PackageRegistration, user_name: str) -> bool:
     return not owners.isdisjoint(orgs)
 
 
+def _dependency_ids(version: PackageVersion) -> set[str]:
+    groups = version.metadata_json.get("dependency_groups") or []
+    return {dep["id"].lower() for group in groups for dep in group.get("dependencies") or []}
+
+
 def package_details(
-    db: Database, storage: Storage, package_id: str, version: str | None, viewer: str | None = None
+    db: Database,
+    storage: Storage,
+    package_id: str,
+    version: str | None,
+    viewer: str | None = None,
+    may_read: Callable[[str], bool] = lambda _: True,
 ) -> Details | None:
-    """What the page shows; ``viewer``: the signed-in user, who sees unlisted versions if an owner."""
+    """What the page shows; ``viewer``: the signed-in user, who sees unlisted versions if an owner.
+
+    A dependency links to its page only when it exists and ``may_read`` it: one the viewer may not see is
+    shown as plain text, as one never pushed here is (its id is in the package's nuspec for all to read).
+    """
     with db.reading() as s:
         reg = s.scalar(select(PackageRegistration).where(PackageRegistration.id_lower == package_id.lower()))
         if reg is None:
@@ -73,6 +89,12 @@ def package_details(
         shown = next((v for v in versions if v.version_lower == wanted), None)
     if shown is None:
         return None
+    dependencies = _dependency_ids(shown)
+    with db.reading() as s:
+        existing = s.scalars(
+            select(PackageRegistration.id_lower).where(PackageRegistration.id_lower.in_(sorted(dependencies)))
+        )
+        linked = frozenset(i for i in existing if may_read(i))
     readme = None
     if shown.metadata_json.get("readme_file"):
         try:
@@ -87,4 +109,5 @@ def package_details(
         owners=owners,
         total_downloads=reg.total_downloads,
         readme=readme,
+        linked=linked,
     )

@@ -13,7 +13,7 @@ from nugat.httpcommon import base_url, client_address
 from nugat.services import ServiceError
 from nugat.services.search import Query
 from nugat.web.catalog import package_details
-from nugat.web.pages import Visitor, not_found, page, redirect_notice, render, web
+from nugat.web.pages import Visitor, not_found, page, read_view, redirect_notice, render, web
 
 PAGE_SIZE = 20
 
@@ -25,11 +25,14 @@ def _page_number(request: Request) -> int:
         return 1
 
 
-@page()
+@page(reads=True)
 async def home(request: Request, visitor: Visitor) -> Response:
     q = request.query_params.get("q", "").strip()[:256]
     number = _page_number(request)
-    query = Query(q=q, skip=(number - 1) * PAGE_SIZE, take=PAGE_SIZE, prerelease=True, semver2=True)
+    view = read_view(request, visitor)
+    query = Query(
+        q=q, skip=(number - 1) * PAGE_SIZE, take=PAGE_SIZE, prerelease=True, semver2=True, view=view
+    )
     total, hits = await run_in_threadpool(web(request).core.search.search, query)
 
     def link(n: int) -> str:
@@ -45,12 +48,17 @@ async def home(request: Request, visitor: Visitor) -> Response:
     return render(request, visitor, "home.html", context)
 
 
-@page()
+@page(reads=True)
 async def details(request: Request, visitor: Visitor) -> Response:
     core = web(request).core
     package_id, version = request.path_params["id"], request.path_params.get("version")
     viewer = visitor.user.name if visitor.user else None
-    found = await run_in_threadpool(package_details, core.db, core.storage, package_id, version, viewer)
+    view = read_view(request, visitor)
+    found = None
+    if await run_in_threadpool(core.readers.can_read, view, package_id):
+        found = await run_in_threadpool(
+            package_details, core.db, core.storage, package_id, version, viewer, core.readers.checker(view)
+        )
     if found is None:
         what = f"{package_id} {version}" if version else package_id
         return not_found(request, visitor, f"There is no package {what} on this server.")

@@ -33,6 +33,7 @@ class OrgPage:
     packages: list[str]
     keys: list[OrgKey]
     require_2fa: bool = False
+    private: bool = False
 
     @property
     def manages(self) -> bool:
@@ -56,7 +57,9 @@ def _org_page(core: Core, org_name: str, user_name: str) -> OrgPage:
         manage, revoke = authz.can_manage_members(viewer, it), authz.can_revoke_org_key(viewer, it)
     keys = core.orgs.keys(org.name, by=viewer) if manage.allowed else []
     members, packages = core.orgs.members(org.name), core.orgs.packages(org.name)
-    return OrgPage(org.name, members, role, manage, revoke, packages, keys, org.require_2fa)
+    return OrgPage(
+        org.name, members, role, manage, revoke, packages, keys, org.require_2fa, org.private_packages
+    )
 
 
 async def _list_page(
@@ -145,6 +148,18 @@ async def require_2fa(request: Request, visitor: Visitor) -> Response:
     return redirect_notice(
         visitor, f"/orgs/{org}", f"Members {said} two-factor sign-in to create keys for {org}."
     )
+
+
+@page(signed_in=True)
+async def private(request: Request, visitor: Visitor) -> Response:
+    orgs, by, org = web(request).core.orgs, visitor.account.name, request.path_params["name"]
+    on = visitor.field("private") == "on"
+    try:
+        await run_in_threadpool(lambda: orgs.set_private(org, on, by=by, address=client_address(request)))
+    except ServiceError as exc:
+        return await _show(request, visitor, error=exc.message, status=exc.status)
+    said = "are now private: only its members and their keys can read them" if on else "are no longer private"
+    return redirect_notice(visitor, f"/orgs/{org}", f"The packages of {org} {said}.")
 
 
 @page(signed_in=True)
@@ -268,6 +283,7 @@ routes = [
     Route("/orgs/{name}", show, methods=["GET"]),
     Route("/orgs/{name}/members", add_member, methods=["POST"]),
     Route("/orgs/{name}/two-factor", require_2fa, methods=["POST"]),
+    Route("/orgs/{name}/private", private, methods=["POST"]),
     Route("/orgs/{name}/members/{member}/role", change_role, methods=["POST"]),
     Route("/orgs/{name}/members/{member}/remove", remove_form, methods=["GET"]),
     Route("/orgs/{name}/members/{member}/remove", remove, methods=["POST"]),

@@ -16,7 +16,8 @@ from nugat.core import Core
 from nugat.httpcommon import client_address
 from nugat.services import NotFound, ServiceError
 from nugat.services.owners import Owner, OwnershipInvite
-from nugat.web.pages import Visitor, page, redirect, redirect_notice, render, web
+from nugat.services.readers import ReadView
+from nugat.web.pages import Visitor, page, read_view, redirect, redirect_notice, render, web
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,10 @@ class OwnersPage:
     invitations: list[OwnershipInvite]
 
 
-def _owners_page(core: Core, package_id: str, user_name: str) -> OwnersPage:
+def _owners_page(core: Core, package_id: str, user_name: str, view: ReadView) -> OwnersPage:
     owners = core.owners
     access = owners.access(package_id, user_name)
-    if access is None:
+    if access is None or not core.readers.can_read(view, package_id):
         raise NotFound(f"There is no package {package_id} on this server.")
     package_id, may = access
     authz.require(may)
@@ -40,7 +41,8 @@ async def _show(
     request: Request, visitor: Visitor, *, error: str | None = None, status: int = 200, invitee: str = ""
 ) -> Response:
     core, package_id = web(request).core, request.path_params["id"]
-    found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name)
+    view = read_view(request, visitor)
+    found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name, view)
     errors = {"owner": error} if error and invitee else {}
     context = {"p": found, "error": None if errors else error, "errors": errors, "invitee": invitee}
     return render(request, visitor, "owners.html", context, status=status)
@@ -110,7 +112,8 @@ async def cancel(request: Request, visitor: Visitor) -> Response:
 @page(signed_in=True)
 async def remove_form(request: Request, visitor: Visitor) -> Response:
     core, (package_id, owner) = web(request).core, _package_and_owner(request)
-    found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name)
+    view = read_view(request, visitor)
+    found = await run_in_threadpool(_owners_page, core, package_id, visitor.account.name, view)
     name = next((o.name for o in found.owners if o.name.lower() == owner.lower()), None)
     if name is None:
         raise NotFound(f"{owner} does not own {found.package_id}")

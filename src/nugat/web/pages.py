@@ -25,6 +25,7 @@ from nugat.httpcommon import base_url
 from nugat.keys import Scope, scope_actions
 from nugat.services import ServiceError
 from nugat.services.actors import user_actor
+from nugat.services.readers import ReadView
 from nugat.services.sessions import SESSION_COOKIE, SESSION_LIFETIME, Sessions, new_token
 from nugat.web import display
 from nugat.web.formbody import MAX_FORM_FIELDS, read_form
@@ -117,12 +118,20 @@ def _signed_in(w: Web, token: str) -> tuple[Account | None, User | None, int]:
     return user, actor, len(w.core.owners.invitations_to(user.name))
 
 
+def read_view(request: Request, visitor: Visitor) -> ReadView:
+    """What the visitor may read: a signed-in user reads its organizations' private packages too."""
+    return ReadView(visitor.signed_in_as, web(request).core.settings.public_reads)
+
+
 def is_https(request: Request) -> bool:
     return base_url(request).startswith("https:")
 
 
-def page(*, signed_in: bool = False, max_fields: int = MAX_FORM_FIELDS) -> Callable[[Handler], Endpoint]:
-    """Wrap a page handler: find the visitor, send strangers of ``signed_in`` pages to the sign-in page,
+def page(
+    *, signed_in: bool = False, reads: bool = False, max_fields: int = MAX_FORM_FIELDS
+) -> Callable[[Handler], Endpoint]:
+    """Wrap a page handler: find the visitor, send strangers of ``signed_in`` pages (and of ``reads``
+    pages, which show packages, on a ``NUGAT_READ_ACCESS=users`` site) to the sign-in page,
     and refuse any POST whose form is over the bounds (``nugat.web.formbody``; ``max_fields``: the
     most fields the page takes) or has no valid CSRF token (or was sent from another site). A
     ``ServiceError`` the handler lets through (a refusal of ``authz``, a missing package) is shown as
@@ -141,7 +150,8 @@ def page(*, signed_in: bool = False, max_fields: int = MAX_FORM_FIELDS) -> Calla
             fresh = None if session or request.cookies.get(CSRF_COOKIE) else new_token()
             binding = session or fresh or request.cookies.get(CSRF_COOKIE, "")
             visitor = Visitor(user, session, sessions.csrf_token(binding), invitations, signed_in_as=actor)
-            response = await _answer(request, visitor, handler, binding, signed_in, max_fields)
+            must_sign_in = signed_in or (reads and not w.core.settings.public_reads)
+            response = await _answer(request, visitor, handler, binding, must_sign_in, max_fields)
             if fresh is not None:
                 set_cookie(request, response, CSRF_COOKIE, fresh, max_age=None)
             if token and user is None:

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from nugat.core import Core
 from nugat.feed import layout
-from nugat.httpcommon import base_url, content_base, nuget_error
+from nugat.httpcommon import base_url, content_base, nuget_error, read_view
 from nugat.protocol.v2 import atom
 from nugat.protocol.v2.queries import V2Queries, parse_filter
 from nugat.services import NotFound
@@ -40,7 +40,8 @@ def _int(value: str | None, default: int, high: int) -> int:
 
 def _queries(request: Request) -> V2Queries:
     core: Core = request.app.state.core
-    return V2Queries(core.db, core.search)
+    view = read_view(request)
+    return V2Queries(core.db, core.search, view, core.readers.checker(view))
 
 
 async def service_document(request: Request) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from nugat.db import Database
 from nugat.db.models import PackageRegistration, PackageVersion
 from nugat.protocol.v2.atom import V2Package, VersionRecord
 from nugat.services import ServiceError
+from nugat.services.readers import ANONYMOUS, ReadView
 from nugat.services.search import Hit, Query, Search
 from nugat.versions import InvalidVersion, parse_version
 
@@ -83,12 +85,24 @@ def _v2(rows: list[PackageVersion], reg: PackageRegistration) -> list[V2Package]
 
 
 class V2Queries:
-    def __init__(self, db: Database, search: Search) -> None:
+    def __init__(
+        self,
+        db: Database,
+        search: Search,
+        view: ReadView = ANONYMOUS,
+        may_read: Callable[[str], bool] = lambda _: True,
+    ) -> None:
+        """``view``: who asks; ``may_read``: whether they may see an id (``services.readers``)."""
         self.db = db
         self.search_service = search
+        self.view = view
+        self.may_read = may_read
 
     def versions_of(self, package_id: str, semver2: bool) -> list[V2Package]:
-        """Every version of an id, unlisted included (the client filters), as FindPackagesById."""
+        """Every version of an id, unlisted included (the client filters), as FindPackagesById; none of
+        an id the reader may not see."""
+        if not self.may_read(package_id):
+            return []
         with self.db.reading() as s:
             reg = s.scalar(
                 select(PackageRegistration).where(PackageRegistration.id_lower == package_id.lower())
@@ -119,7 +133,7 @@ class V2Queries:
             if kept is None:
                 return 0, []
             return len(kept), kept[skip : skip + top]
-        query = Query(q=term, prerelease=prerelease or flt.absolute_latest, semver2=semver2)
+        query = Query(q=term, prerelease=prerelease or flt.absolute_latest, semver2=semver2, view=self.view)
         if flt.version is None and (flt.latest or flt.absolute_latest):  # one version an id, at most
             total, hits = self.search_service.search(replace(query, skip=skip, take=top))
             return total, self._expand(hits, prerelease, semver2, flt)

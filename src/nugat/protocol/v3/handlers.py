@@ -14,7 +14,8 @@ from nugat.core import Core
 from nugat.feed import BASE, layout
 from nugat.feed.service_index import service_index
 from nugat.fileheaders import LOCKED_DOWN
-from nugat.httpcommon import base_url, content_base, host_vary, json_response
+from nugat.httpcommon import base_url, content_base, host_vary, json_response, read_view
+from nugat.readpath import HIDDEN
 from nugat.services.materialize import dump
 from nugat.services.search import MAX_SKIP, MAX_TAKE, Hit, Query
 
@@ -45,6 +46,7 @@ def parse_query(request: Request) -> Query:
         prerelease=_bool(p.get("prerelease")),
         semver2=(p.get("semVerLevel") or "").startswith("2"),
         package_type=package_type.strip() or None if package_type else None,
+        view=read_view(request),
     )
 
 
@@ -96,7 +98,10 @@ async def autocomplete(request: Request) -> Response:
     query = parse_query(request)
     package_id = request.query_params.get("id")
     if package_id is not None:
-        versions = await run_in_threadpool(core.search.autocomplete_versions, package_id, query)
+        readable = await run_in_threadpool(core.readers.can_read, query.view, package_id)
+        versions = (
+            await run_in_threadpool(core.search.autocomplete_versions, package_id, query) if readable else []
+        )
         return json_response({"totalHits": len(versions), "data": versions})
     total, ids = await run_in_threadpool(core.search.autocomplete_ids, query)
     return json_response({"totalHits": total, "data": ids})
@@ -107,7 +112,8 @@ async def leaf(request: Request) -> Response:
     core: Core = request.app.state.core
     hive = request.url.path.split("/")[2]
     id_lower, version_lower = request.path_params["id"].lower(), request.path_params["version"].lower()
-    doc = await run_in_threadpool(core.materializer.leaf, hive, id_lower, version_lower)
+    hidden = getattr(request.state, HIDDEN, False)  # not the reader's to see: as if never pushed
+    doc = None if hidden else await run_in_threadpool(core.materializer.leaf, hive, id_lower, version_lower)
     if doc is None:
         return PlainTextResponse("Not found", status_code=404)
     body = dump(doc).replace(BASE.encode(), content_base(request).encode())

@@ -1,0 +1,206 @@
+"""Who may read: the check in front of the read path, before any routing.
+
+Every feed read (flat container, registration, search, autocomplete, the V2 queries and downloads) passes
+here first. The NuGet client sends a source's credentials as HTTP Basic (any user name, the password an API
+key with the Read scope), after a 401 asked for them. The key is parsed and its secret checked against the
+HMAC ``services.readers`` keeps for at most a second; which ids are private is kept as long. So a read in
+the steady state costs a header parse, an HMAC and dictionary lookups, and touches no database.
+
+A refused credential is answered 401 with ``WWW-Authenticate`` (the client asks again, and shows the reason
+from ``X-NuGet-Warning`` and the body); a reader who may not see an id gets the same 404 as for an id never
+pushed. What the request may read travels to the handlers as ``scope["state"]["read_view"]``, where
+search and the V2 queries filter on it. Answers to a reader other than the anonymous public one are
+``Cache-Control: private``: a shared cache must not hand them to someone else.
+
+The service index (``/v3/index.json``) and the V2 service and metadata documents stay readable without
+credentials: they name URLs and nothing else, and ``nuget push`` reads the index with only an API key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.concurrency import run_in_threadpool
+
+from nugat import authz, keys
+from nugat.authz import Reader
+from nugat.fileheaders import LOCKED_DOWN
+from nugat.httpcommon import warning_header
+from nugat.readpath import FEED_PREFIX, HIDDEN, PRIVATE_SOURCE, ASGIApp, ASGIScope, Receive, Send
+from nugat.services.readers import Readers, ReadRefused, ReadView
+
+Message = MutableMapping[str, Any]
+
+_CONTENT = ("/v3/flatcontainer/", "/v3/registration/", "/v3/registration-semver2/")
+_QUERIES = ("/v3/search", "/v3/autocomplete")
+_V2 = "/api/v2/"
+_V2_OPEN = ("/api/v2/", "/api/v2/$metadata")
+_CHALLENGE = (b"www-authenticate", b'Basic realm="nugat"')
+PRIVATE_CACHE = b"private, no-cache"
+READ_ACCESS = "/read-access"  # nginx's auth_request asks here (``ReadGate._read_access``)
+
+
+def package_of(path: str) -> tuple[bool, str | None] | None:
+    """Whether ``path`` is a feed read (None: not one), and the package id it names, if it names one."""
+    if path.startswith(_CONTENT):
+        parts = path.split("/", 4)
+        return True, parts[3] if len(parts) > 3 and parts[3] else None  # as the read path reads it
+    if path in _QUERIES:
+        return True, None
+    if path.startswith(_V2) and path not in _V2_OPEN:
+        return True, None  # the V2 handlers ask ``services.readers`` about each id they answer for
+    return None
+
+
+def basic_password(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The password of an ``Authorization: Basic`` header; None when there is none (another scheme, or an
+    empty password, as mono sends when a source has no credentials: the client is asked for them)."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, encoded = value.partition(b" ")
+            if scheme.lower() != b"basic":
+                return None
+            try:
+                decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return "?"  # unreadable: refused as a malformed key
+            return decoded.partition(":")[2] or None
+    return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reader: Reader | None = None
+    refused: authz.Decision | None = None
+    hidden: bool = False  # the id is not the reader's to see
+    shown_privately: bool = False  # an id of a private organization, shown to one who may read it
+
+
+class ReadGate:
+    """ASGI middleware: lets a feed read through to ``app`` only when its reader may read it."""
+
+    def __init__(self, app: ASGIApp, readers: Readers) -> None:
+        self.app = app
+        self.readers = readers
+        self.public_site = readers.public_site
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path == READ_ACCESS:
+            await self._read_access(scope, send)
+            return
+        credentialed = path.startswith(PRIVATE_SOURCE + "/")
+        if credentialed:  # the credentialed source: the same feed, where every read asks for credentials
+            path = path[len(PRIVATE_SOURCE) :]
+            if not path.startswith(("/v3/", "/api/v2")):
+                await _refuse(send, 404, "Not found")
+                return
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+            scope.setdefault("state", {})[FEED_PREFIX] = PRIVATE_SOURCE
+        read = package_of(path) or ((True, None) if credentialed else None)
+        if read is None or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        verdict = await self._decide(scope["headers"], read[1], credentialed)
+        if verdict.refused is not None:
+            await _refuse(send, verdict.refused.status, verdict.refused.reason)
+            return
+        state = scope.setdefault("state", {})
+        state["read_view"] = ReadView(verdict.reader, self.public_site)
+        if verdict.hidden:
+            state[HIDDEN] = True  # the read path answers as for an id never pushed, byte for byte
+        if verdict.reader is None and not verdict.shown_privately:
+            await self.app(scope, receive, send)
+            return
+
+        async def private_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message["headers"] if k.lower() != b"cache-control"]
+                message["headers"] = [*headers, (b"cache-control", PRIVATE_CACHE)]
+            await send(message)
+
+        await self.app(scope, receive, private_send)
+
+    async def _decide(
+        self, headers: list[tuple[bytes, bytes]], package_id: str | None, credentialed: bool
+    ) -> Verdict:
+        """What a feed read gets: refused (and why), or let in, and whether its id is hidden from it."""
+        password = basic_password(headers)
+        reader: Reader | None = None
+        if password is not None:
+            try:
+                reader = await self._reader(password)
+            except ReadRefused as exc:
+                return Verdict(refused=authz.Decision(False, exc.status, exc.message))
+        decision = authz.can_read_feed(reader, public_site=self.public_site and not credentialed)
+        if not decision.allowed:
+            return Verdict(refused=decision)
+        if package_id is None:
+            return Verdict(reader)
+        owners = await self._private_owners(package_id)
+        decision = authz.can_read(reader, package_id, public_site=self.public_site, private_owners=owners)
+        return Verdict(reader, hidden=not decision.allowed, shown_privately=decision.allowed and bool(owners))
+
+    async def _read_access(self, scope: ASGIScope, send: Send) -> None:
+        """nginx's ``auth_request`` (docs/nginx/nugat-private.conf): may the request's credentials read
+        ``X-Original-URI``? 204 yes (nginx serves the file), 401 a refused or missing credential, 403 an id
+        not the reader's to see; on either refusal nginx passes the request itself to nugat, which answers
+        as it would alone (a 401 with its reason, or the 404 of an id never pushed)."""
+        original = ""
+        for name, value in scope["headers"]:
+            if name == b"x-original-uri":
+                original = unquote(value.decode("latin-1").split("?", 1)[0])
+        credentialed = original.startswith(PRIVATE_SOURCE + "/")
+        path = original[len(PRIVATE_SOURCE) :] if credentialed else original
+        read = package_of(path) or ((True, None) if credentialed else None)
+        if read is None:
+            await _refuse(send, 403, "Not a feed read")
+            return
+        verdict = await self._decide(scope["headers"], read[1], credentialed)
+        status = 204
+        if verdict.refused is not None:
+            status = 401 if verdict.refused.status == 401 else 403
+        elif verdict.hidden:
+            status = 403
+        # nginx caches this by URL and by a hash of the Authorization header (never the header itself)
+        headers = [(b"cache-control", b"no-store"), (b"vary", b"Authorization")]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _reader(self, password: str) -> Reader:
+        known = self.readers.known_reader(password)
+        if known is not None:
+            return known
+        parsed = keys.parse_key(password.strip())
+        facts = None
+        if parsed is not None:
+            facts = self.readers.cached_key(parsed.key_id)
+            if facts is None:
+                facts = await run_in_threadpool(self.readers.load_key, parsed.key_id)
+        return self.readers.key_reader(parsed, facts, password)
+
+    async def _private_owners(self, package_id: str) -> frozenset[int]:
+        known = self.readers.private_ids()
+        if known is None:
+            known = await run_in_threadpool(self.readers.load_private_ids)
+        return known.get(package_id.lower(), frozenset())
+
+
+async def _refuse(send: Send, status: int, reason: str) -> None:
+    body = reason.encode()
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        *LOCKED_DOWN,
+        (b"cache-control", b"no-store"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-nuget-warning", warning_header(reason).encode()),
+    ]
+    if status == 401:
+        headers.append(_CHALLENGE)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,235 @@
+"""Who reads the feed, kept in memory for at most ``READ_CACHE_SECONDS``: the read path's facts.
+
+Every read of a private feed (``NUGAT_READ_ACCESS=users``) or of a private organization's package is
+decided from two facts: the presented key's row (its secret's HMAC, revocation, expiry, what it acts for)
+and which ids private organizations own. Each is read from the database at most once a second per process
+and key; the secret is checked against the kept HMAC at every request (microseconds). A revoked key, a
+member removed or an organization made private is therefore seen by every process within that second, and
+a restore in the steady state touches no database. ``authz.can_read`` decides; ``readable`` states the
+same rule in SQL for search and the V2 queries, so counts and pages hold only what the reader may see.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Row, and_, false, not_, or_, select, true
+
+from nugat import authz, keys
+from nugat.authz import Reader
+from nugat.clock import utcnow
+from nugat.db import Database
+from nugat.db.models import Account, Membership, PackageOwner, PackageRegistration, table
+from nugat.keys import KeyGrant
+from nugat.services import AuthError
+from nugat.services.accounts import MALFORMED_KEY, Accounts, expired, unknown_key, wrong_secret
+
+READ_CACHE_SECONDS = 1.0
+MAX_KEYS = 10_000  # keys kept at once (all dropped when full: a bound, not an LRU)
+
+_OWNERS, _ACCOUNTS, _REGS, _MEMBERS = (
+    table(PackageOwner),
+    table(Account),
+    table(PackageRegistration),
+    table(Membership),
+)
+PRIVATE_REGISTRATIONS = (
+    select(_OWNERS.c.registration_id)
+    .join(_ACCOUNTS, _ACCOUNTS.c.id == _OWNERS.c.account_id)
+    .where(_ACCOUNTS.c.private_packages.is_(true()))
+)
+
+
+@dataclass(frozen=True)
+class ReadView:
+    """What one request may read: its reader (None: anonymous) on a public or a ``users`` site."""
+
+    reader: Reader | None = None
+    public_site: bool = True
+
+
+ANONYMOUS = ReadView()
+
+
+class ReadRefused(AuthError):
+    """A feed read with a dead or wrong key: 401, so the NuGet client asks for the source's credentials."""
+
+
+@dataclass(frozen=True)
+class _KeyFacts:
+    row: Row[Any] | None  # None: no such key
+    owner_member_of: frozenset[int]  # the organizations of the key's owner, when it is a user
+    at: float  # when they were read (monotonic)
+
+
+T = TypeVar("T")
+
+
+class _Fresh(Generic[T]):
+    """One value read from the database at most every ``seconds`` (monotonic)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.value: T | None = None
+        self.at = -1e18
+
+    def get(self) -> T | None:
+        return self.value if time.monotonic() - self.at < self.seconds else None
+
+    def put(self, value: T, at: float) -> T:
+        self.value, self.at = value, at
+        return value
+
+
+class Readers:
+    """The read path's in-memory facts (module docstring); the ``load_*`` methods read the database."""
+
+    def __init__(
+        self, db: Database, pepper: bytes, *, public_site: bool, seconds: float = READ_CACHE_SECONDS
+    ) -> None:
+        self.db = db
+        self.pepper = pepper
+        self.public_site = public_site
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.private = _Fresh[dict[str, frozenset[int]]](seconds)
+        self.keys: dict[str, tuple[float, _KeyFacts]] = {}
+        self.verified: dict[str, tuple[float, KeyGrant]] = {}  # a key as presented: when its facts were read
+
+    # The private ids --------------------------------------------------------------------------------
+
+    def private_ids(self) -> dict[str, frozenset[int]] | None:
+        """Each id a private organization owns, with all its owners; None when it must be read again."""
+        return self.private.get()
+
+    def load_private_ids(self) -> dict[str, frozenset[int]]:
+        at = time.monotonic()
+        found: dict[str, set[int]] = {}
+        with self.db.read_transaction() as c:
+            rows = c.execute(
+                select(_REGS.c.id_lower, _OWNERS.c.account_id)
+                .join(_OWNERS, _OWNERS.c.registration_id == _REGS.c.id)
+                .where(_REGS.c.id.in_(PRIVATE_REGISTRATIONS))
+            )
+            for id_lower, account_id in rows:
+                found.setdefault(id_lower, set()).add(account_id)
+        return self.private.put({k: frozenset(v) for k, v in found.items()}, at)
+
+    def private_owners(self, package_id: str) -> frozenset[int]:
+        """The owners of ``package_id`` if it is private (read again when out of date), else empty."""
+        known = self.private_ids()
+        if known is None:
+            known = self.load_private_ids()
+        return known.get(package_id.lower(), frozenset())
+
+    # Keys ---------------------------------------------------------------------------------------------
+
+    def cached_key(self, key_id: str) -> _KeyFacts | None:
+        kept = self.keys.get(key_id)
+        return kept[1] if kept is not None and time.monotonic() - kept[0] < self.seconds else None
+
+    def load_key(self, key_id: str) -> _KeyFacts:
+        at = time.monotonic()
+        with self.db.read_transaction() as c:
+            row = Accounts.key_row(c, key_id)
+            orgs = _orgs_of(c, row.owner_id) if row is not None and row.owner_kind == "user" else frozenset()
+        facts = _KeyFacts(row, orgs, at)
+        with self.lock:
+            if len(self.keys) >= MAX_KEYS:
+                self.keys.clear()
+            self.keys[key_id] = (at, facts)
+        return facts
+
+    def known_reader(self, presented: str) -> KeyGrant | None:
+        """The reader ``presented`` was found to be within the last ``seconds`` (None: check it again):
+        a restore sends the same key hundreds of times a second, and each check of it would give the
+        same answer until the key's facts are read again."""
+        kept = self.verified.get(presented)
+        return kept[1] if kept is not None and time.monotonic() - kept[0] < self.seconds else None
+
+    def key_reader(
+        self, parsed: keys.ParsedKey | None, facts: _KeyFacts | None, presented: str = ""
+    ) -> KeyGrant:
+        """The reader a presented key is, or ``ReadRefused`` saying why it is not one. ``presented``: the
+        key as sent, remembered with the answer for as long as the key's facts are kept."""
+        if parsed is None:
+            raise ReadRefused(MALFORMED_KEY)
+        if facts is None or facts.row is None:
+            raise ReadRefused(unknown_key(parsed.key_id))
+        row = facts.row
+        wrong = wrong_secret(self.pepper, parsed, row)
+        if wrong is not None:
+            raise ReadRefused(wrong)
+        dead = Accounts.dead(row)
+        if dead is not None:
+            raise ReadRefused(dead[1])
+        grant = Accounts.grant(row)
+        if grant.expires_at <= utcnow():
+            raise ReadRefused(expired(grant))
+        reader = replace(grant, owner_member_of=facts.owner_member_of)
+        if presented:
+            with self.lock:
+                if len(self.verified) >= MAX_KEYS:
+                    self.verified.clear()
+                self.verified[presented] = (facts.at, reader)
+        return reader
+
+    def reader_of_key(self, presented: str) -> KeyGrant:
+        """``key_reader`` reading the key's facts when they are out of date (for callers off the event
+        loop; ``readgate`` loads them in a thread itself)."""
+        parsed = keys.parse_key(presented.strip())
+        facts = None
+        if parsed is not None:
+            facts = self.cached_key(parsed.key_id) or self.load_key(parsed.key_id)
+        return self.key_reader(parsed, facts, presented)
+
+    # Decisions ----------------------------------------------------------------------------------------
+
+    def can_read(self, view: ReadView, package_id: str) -> bool:
+        return authz.can_read(
+            view.reader,
+            package_id,
+            public_site=view.public_site,
+            private_owners=self.private_owners(package_id),
+        ).allowed
+
+    def checker(self, view: ReadView) -> Callable[[str], bool]:
+        return lambda package_id: self.can_read(view, package_id)
+
+
+def _orgs_of(c: Any, user_id: int) -> frozenset[int]:
+    return frozenset(c.execute(select(_MEMBERS.c.org_id).where(_MEMBERS.c.member_id == user_id)).scalars())
+
+
+def _like(glob: str) -> str:
+    """A key's glob as a LIKE pattern (globs hold only letters, digits, ``.-_*``: ``_`` is escaped)."""
+    return glob.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+
+
+def readable(
+    view: ReadView, id_lower: ColumnElement[str], registration_id: ColumnElement[int]
+) -> ColumnElement[bool]:
+    """``authz.can_read`` in SQL, over rows with these columns: what ``view`` may see of them."""
+    reader = view.reader
+    if reader is None:
+        return not_(registration_id.in_(PRIVATE_REGISTRATIONS)) if view.public_site else false()
+    accounts = authz.reads_for(reader)
+    if accounts is None:
+        return true()
+    covered: ColumnElement[bool] = true()
+    if isinstance(reader, KeyGrant):
+        covered = or_(
+            false(),
+            id_lower.in_([p.lower() for p in reader.packages]),
+            *(id_lower.like(_like(g), escape="\\") for g in reader.globs),
+        )
+    private = registration_id.in_(PRIVATE_REGISTRATIONS)
+    theirs = registration_id.in_(
+        select(_OWNERS.c.registration_id).where(_OWNERS.c.account_id.in_(sorted(accounts)))
+    )
+    public_seen = not_(private) if view.public_site else and_(not_(private), covered)
+    return or_(public_seen, and_(private, theirs, covered))

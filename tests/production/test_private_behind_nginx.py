@@ -1,0 +1,102 @@
+"""A private nugat (``NUGAT_READ_ACCESS=users``) behind nginx with docs/nginx/nugat-private.conf: nginx
+serves package files only after nugat's ``/read-access`` said yes (auth_request, answers kept 1 s); every
+refusal is nugat's own answer; the real NuGet client restores through it with a read key."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from production.helpers import push, running_nginx
+from support.nugetexe import NuGetClient, installed_packages
+from support.server import NugatServer, create_key, free_port, running_server
+from support.zips import package
+
+pytestmark = pytest.mark.e2e
+
+PRIVATE_INCLUDE = Path(__file__).resolve().parents[2] / "docs" / "nginx" / "nugat-private.conf"
+NGINX_ETAG = re.compile(r'^(W/)?"[0-9a-f]+-[0-9a-f]+"$')  # nginx's "<mtime>-<size>": a file nginx served
+BEHIND_NGINX_DELAY = 2.0  # docs/nginx/nugat-private.conf: 1 s in nginx's cache, 1 s in nugat's
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NugatServer, str]]:
+    port = free_port()
+    nginx_folder = tmp_path_factory.mktemp("nginx-private")
+    env = {
+        "NUGAT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "NUGAT_TRUST_FORWARDED": "true",
+        "NUGAT_READ_ACCESS": "users",
+    }
+    with (
+        running_server(tmp_path_factory.mktemp("private-behind-nginx"), extra_env=env) as nugat,
+        running_nginx(nginx_folder, nugat, port, PRIVATE_INCLUDE) as url,
+    ):
+        pusher = create_key(nugat, "alice", ["push"])["key"]
+        for package_id in ("Guard.Lib", "Other.Lib"):
+            assert push(nugat, pusher, package(package_id, "1.0.0")).status_code == 201
+        yield nugat, url
+        cached = [p.read_bytes() for p in (nginx_folder / "reads").rglob("*") if p.is_file()]
+        assert cached, "nginx kept no answer of /read-access"
+        assert not any(b"Basic " in c or b"nugat_" in c for c in cached)  # never a credential on disk
+
+
+def test_nginx_serves_files_only_to_readers_nugat_lets_in(proxied: tuple[NugatServer, str]) -> None:
+    nugat, url = proxied
+    key = create_key(nugat, "alice", ["read"], ["Guard.*"])["key"]
+    flat, nupkg = (
+        "/v3/flatcontainer/guard.lib/index.json",
+        "/v3/flatcontainer/guard.lib/1.0.0/guard.lib.1.0.0.nupkg",
+    )
+
+    anonymous = httpx.get(url + flat)
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == 'Basic realm="nugat"'
+    assert anonymous.text.startswith("This feed needs credentials")  # nugat's own answer
+
+    for path in (flat, nupkg, "/v3/registration/guard.lib/index.json"):
+        allowed = httpx.get(url + path, auth=("any", key))
+        assert allowed.status_code == 200 and NGINX_ETAG.match(allowed.headers["etag"]), path
+        assert allowed.headers["cache-control"] == "private, no-cache"
+    assert httpx.get(url + flat, auth=("any", key)).json() == {"versions": ["1.0.0"]}
+
+    hidden = httpx.get(url + "/v3/flatcontainer/other.lib/index.json", auth=("any", key))
+    never = httpx.get(url + "/v3/flatcontainer/never.lib/index.json", auth=("any", key))
+    assert hidden.status_code == never.status_code == 404 and hidden.text == never.text
+
+    wrong = httpx.get(url + flat, auth=("any", key[:-3] + "aaa"))
+    assert wrong.status_code == 401 and "not a nugat API key" in wrong.headers["x-nuget-warning"]
+
+
+def test_a_revoked_key_stops_reading_through_nginx_within_the_stated_delay(
+    proxied: tuple[NugatServer, str],
+) -> None:
+    nugat, url = proxied
+    info = create_key(nugat, "alice", ["read"], ["Guard.*"])
+    flat = f"{url}/v3/flatcontainer/guard.lib/index.json"
+    assert httpx.get(flat, auth=("any", info["key"])).status_code == 200
+    nugat.cli("key", "revoke", "--owner", "alice", info["id"], check=True)
+    time.sleep(BEHIND_NGINX_DELAY + 0.05)
+    refused = httpx.get(flat, auth=("any", info["key"]))
+    assert refused.status_code == 401 and f"API key {info['id']} was revoked" in refused.text
+
+
+def test_nuget_exe_restores_through_nginx_with_a_read_key(
+    proxied: tuple[NugatServer, str], nuget_exe: Path, tmp_path: Path, build_package: Callable[..., Path]
+) -> None:
+    nugat, url = proxied
+    key = create_key(nugat, "alice", ["read"], ["Guard.*"])["key"]
+    nuget = NuGetClient(nuget_exe, tmp_path / "home")
+    source = ["-Name", "x", "-Source", f"{url}/v3/index.json", "-Username", "any", "-Password", key]
+    added = nuget.run(
+        "sources", "add", *source, "-StorePasswordInClearText", "-ConfigFile", str(nuget.config_file)
+    )
+    assert added.ok, added.output
+    out = tmp_path / "out"
+    result = nuget.install("Guard.Lib", "1.0.0", source="x", output_dir=out)
+    assert result.ok, result.output
+    assert installed_packages(out) == {"Guard.Lib.1.0.0"}

@@ -1,0 +1,78 @@
+"""Private reads in the pages: an org admin makes the org's packages private; a read key from the key form;
+what members and outsiders see of a private package, its owners page and links to it."""
+
+from __future__ import annotations
+
+from html import unescape
+
+from web.helpers import Site, nupkg, page_text
+
+
+def test_an_org_admin_makes_its_packages_private_and_a_collaborator_cannot(alice: Site) -> None:
+    alice.core.orgs.create("Contoso", "alice")
+    bob = alice.browser("bob")
+    alice.core.orgs.add_member("Contoso", "bob", "collaborator")
+    assert "readable by everyone the site lets read" in page_text(alice.get("/orgs/Contoso").text)
+    done = alice.submit("/orgs/Contoso", "/orgs/Contoso/private", {"private": "on"}, follow=True)
+    assert "The packages of Contoso are now private: only its members and their keys can read them." in (
+        page_text(done.text)
+    )
+    assert "Make the packages public" in done.text
+    assert "The packages of Contoso are private to its members." in page_text(bob.get("/orgs/Contoso").text)
+    refused = bob.submit("/orgs/Contoso", "/orgs/Contoso/private", {"private": "off"})
+    assert refused.status_code == 403 and "Only administrators of Contoso" in unescape(refused.text)
+    assert alice.core.readers.load_private_ids() == {}  # it owns nothing yet, but stays private
+    alice.submit("/orgs/Contoso", "/orgs/Contoso/private", {"private": "off"})
+    assert [e.action for e in alice.core.audit.events()].count("org.private") == 2
+
+
+def test_the_key_form_offers_read_and_the_list_shows_it(alice: Site) -> None:
+    data = {"name": "restore", "owner": "alice", "read": "on", "glob": "Contoso.*", "expires": "90"}
+    created = alice.submit("/account/apikeys/new", "/account/apikeys", data)
+    assert created.status_code == 200, created.text
+    assert "Scopes Read packages" in page_text(created.text)
+    assert 'id="read"' in alice.get("/account/apikeys/new").text
+    (key,) = alice.core.accounts.list_keys("alice")
+    assert key.scopes == ["read"]
+    assert "Read packages" in page_text(alice.get("/account/apikeys").text)
+
+
+def test_a_private_package_is_shown_to_members_only_and_linked_only_for_them(alice: Site) -> None:
+    core = alice.core
+    core.orgs.create("Contoso", "alice")
+    _, org_key = core.accounts.create_key("alice", "org", ["push"], ["*"], [], 30, "Contoso")
+    assert alice.push(org_key, nupkg("Contoso.Secret", "1.0.0")) == 201
+    carol = alice.browser("carol")
+    _, carol_key = core.accounts.create_key("carol", "own", ["push"], ["*"], [], 30)
+    deps = (
+        '<dependencies><dependency id="Contoso.Secret" version="1.0.0" />'
+        '<dependency id="Nope.Missing" version="1.0.0" /></dependencies>'
+    )
+    assert alice.push(carol_key, nupkg("Acme.App", "1.0.0", extra=deps)) == 201
+    core.orgs.set_private("Contoso", True)
+
+    assert alice.get("/packages/Contoso.Secret").status_code == 200
+    assert 'href="/packages/Contoso.Secret"' in alice.get("/packages?q=contoso").text
+    hidden = carol.get("/packages/Contoso.Secret")
+    never = carol.get("/packages/Nope.Missing")
+    assert hidden.status_code == never.status_code == 404
+    assert "There is no package Contoso.Secret on this server." in page_text(hidden.text)
+    assert 'href="/packages/Contoso.Secret"' not in carol.get("/packages?q=contoso").text
+    owners = carol.get("/packages/Contoso.Secret/owners")
+    assert owners.status_code == 404 and "There is no package Contoso.Secret on this server." in owners.text
+    assert carol.get("/packages/Acme.App/owners").status_code == 200  # carol's own
+
+    member_view, outsider_view = alice.get("/packages/Acme.App").text, carol.get("/packages/Acme.App").text
+    assert '<a href="/packages/Contoso.Secret">Contoso.Secret</a>' in member_view
+    for html in (member_view, outsider_view):
+        assert "<li>Nope.Missing <span" in html  # never pushed: no link, for anyone
+    assert "<li>Contoso.Secret <span" in outsider_view  # as an id never pushed
+
+
+def test_on_a_users_site_the_pages_ask_to_sign_in(make_site: object) -> None:
+    site = make_site(read_access="users")  # type: ignore[operator]
+    for path in ("/", "/packages", "/packages/Acme.App", "/packages/Acme.App/1.0.0"):
+        response = site.get(path, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].startswith("/signin?next="), path
+    site.sign_in("alice")
+    assert site.get("/packages").status_code == 200

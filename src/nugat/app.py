@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from nugat import metrics
+from nugat import faults, metrics
 from nugat.clientlimit import ClientLimit
 from nugat.content_origin import ContentOrigin
 from nugat.core import Core
@@ -25,12 +25,15 @@ from nugat.protocol.v3 import handlers as v3
 from nugat.readpath import ASGIApp, ASGIScope, ReadPath
 from nugat.services import mail
 from nugat.settings import Settings
+from nugat.storage import StorageError
 from nugat.web import routes as web
 from nugat.web.security import SecurityHeaders
 
 log = logging.getLogger("nugat")
 
 DOWNLOAD_FLUSH_SECONDS = 5.0
+CATCHUP_RETRY_SECONDS = 5.0  # after a failed batch (storage or database unavailable)
+CATCHUP_WAIT_SECONDS = 0.2  # while other processes build the last stale ids
 
 
 async def health(request: Request) -> Response:
@@ -85,7 +88,28 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
                 await asyncio.sleep(DOWNLOAD_FLUSH_SECONDS)
                 await run_in_threadpool(core.downloads.flush)
 
+        async def catch_up() -> None:
+            await asyncio.sleep(faults.seconds("catch-up"))
+            while True:
+                try:
+                    built = await run_in_threadpool(core.catchup.step)
+                except (StorageError, OperationalError) as exc:
+                    log.error("could not rebuild stale documents yet: %s", exc)
+                    await asyncio.sleep(CATCHUP_RETRY_SECONDS)
+                    continue
+                if built is None:
+                    return
+                if not built:
+                    await asyncio.sleep(CATCHUP_WAIT_SECONDS)
+
         tasks = [asyncio.create_task(flush_downloads())]
+        try:
+            stale = await run_in_threadpool(core.catchup.check)
+        except OperationalError as exc:  # the task finds out once the database is back
+            log.error("could not check for stale documents: %s", exc)
+            stale = True
+        if stale:
+            tasks.append(asyncio.create_task(catch_up()))
         if core.outbox.enabled:
             every = core.settings.mail_poll_seconds
             tasks.append(asyncio.create_task(mail.run_sender(core.outbox, every, core.key_notices.due)))
@@ -151,7 +175,9 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
         proxies.trusts,
     )
     vary = host_vary(core.settings).encode()
-    served: ASGIApp = ReadPath(limited, core.storage, scope_base, core.downloads.count, vary=vary)
+    served: ASGIApp = ReadPath(
+        limited, core.storage, scope_base, core.downloads.count, vary=vary, catchup=core.catchup
+    )
     if core.settings.content_url:
         served = ContentOrigin(served, core.settings.content_url, trust_forwarded, proxies)
     return metrics.Instrumented(served)

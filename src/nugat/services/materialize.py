@@ -71,6 +71,13 @@ _BUILT_MANY = (
     .values(built_revision=REGS.c.revision)
 )
 _BUILT = update(REGS).where(REGS.c.id == bindparam("rid")).values(built_revision=REGS.c.revision)
+_IS_STALE = select(REGS.c.built_revision < REGS.c.revision).where(REGS.c.id_lower == bindparam("id_lower"))
+_STALE = REGS.c.built_revision < REGS.c.revision
+_ANY_STALE = select(REGS.c.id).where(_STALE).limit(1)
+# Ids another process is building are skipped (PostgreSQL; SQLite has one writer at a time anyway).
+_CLAIM_STALE = select(REGS.c.id).where(_STALE).limit(REBUILD_BATCH).with_for_update(skip_locked=True)
+# Below every revision (a registration has revision 1 from its first push): a full build follows.
+_FORGET_ALL = update(REGS).values(built_revision=-1)
 
 
 class _Bound(NamedTuple):
@@ -244,13 +251,46 @@ class Materializer:
             return None
         return registration.leaf(hive, row.registration_package_id, cast(registration.VersionRecord, row))
 
+    def is_stale(self, id_lower: str) -> bool:
+        """Whether the id's documents lag behind the database (one indexed read, no lock)."""
+        with self.db.read_transaction() as c:
+            return bool(c.execute(_IS_STALE, {"id_lower": id_lower}).scalar())
+
+    def build_if_stale(self, id_lower: str) -> bool:
+        """Build the id's documents if they lag, under its row lock (waiting for a build under way)."""
+        with self.db.transaction() as c:
+            reg = locked_registration(c, id_lower)
+            if reg is None or not c.execute(_IS_STALE, {"id_lower": id_lower}).scalar():
+                return False
+            self.build_in(c, reg)
+            return True
+
+    def any_stale(self) -> bool:
+        """Whether any id's documents lag (committed state: ids being built elsewhere count)."""
+        with self.db.read_transaction() as c:
+            return c.execute(_ANY_STALE).first() is not None
+
+    def build_stale_batch(self) -> int:
+        """Build up to REBUILD_BATCH stale ids that no other process is building; how many were built."""
+        with self.db.transaction() as c:
+            ids = list(c.execute(_CLAIM_STALE).scalars())
+            return self._build_many(c, ids) if ids else 0
+
+    def forget_all(self) -> int:
+        """Mark every id's documents stale (they may be lost or carry another base URL): they are built
+        again in the background, or on their first read (``services.catchup``). The number of ids."""
+        with self.db.transaction() as c:
+            return c.execute(_FORGET_ALL).rowcount
+
     def stale(self) -> list[str]:
-        """Ids whose documents lag behind their last change (a crash between commit and build)."""
+        """Ids whose documents lag behind their last change (a crash between commit and build, a build
+        that failed); not those ``forget_all`` marked, which ``services.catchup`` builds while serving."""
         with self.db.reading() as s:
             return list(
                 s.scalars(
                     select(PackageRegistration.id_lower).where(
-                        PackageRegistration.built_revision < PackageRegistration.revision
+                        PackageRegistration.built_revision < PackageRegistration.revision,
+                        PackageRegistration.built_revision >= 0,
                     )
                 )
             )
@@ -289,8 +329,11 @@ class Materializer:
         return len(found)
 
     def follow_base(self) -> int | None:
-        """Rewrite every document if they were written with another base URL than the settings give now
-        (or by a nugat that kept no record of it); the number of ids rewritten, or None if none had to be."""
+        """Mark every id's documents stale if they were written with another base URL than the settings
+        give now (or by a nugat that kept no record of it): ``services.catchup`` rewrites them while the
+        server serves. The number of ids, or None if none had to be."""
         if self.storage.get_bytes(BASE_MARKER) == (self.base or BASE.encode()):
             return None
-        return self.rebuild_all()
+        count = self.forget_all()  # before the marker: a crash between the two only redoes this
+        self.storage.put_bytes(BASE_MARKER, self.base or BASE.encode(), "text/plain")
+        return count

@@ -68,7 +68,7 @@ def _print_key(view: KeyView, secret: str | None, as_json: bool) -> None:
 
 
 def _follow_documents_base(core: Core) -> None:
-    """Rewrite the stored documents if they carry another base URL than the settings now give."""
+    """Mark the stored documents stale if they carry another base URL than the settings now give."""
     log = logging.getLogger("nugat")
     try:
         rewritten = core.materializer.follow_base()
@@ -77,10 +77,10 @@ def _follow_documents_base(core: Core) -> None:
         return
     if rewritten:
         log.warning(
-            "the documents' base URL changed (NUGAT_PUBLIC_URL, NUGAT_CONTENT_URL): %d ids rewritten",
+            "the documents' base URL changed (NUGAT_PUBLIC_URL, NUGAT_CONTENT_URL): %d ids rewritten while"
+            " serving (in the background, and each on its first read)",
             rewritten,
         )
-        core.storage.settle()
 
 
 # Slow clients (headers or bodies trickled, idle keep-alives) must not keep others out. granian's

@@ -22,6 +22,7 @@ class Catchup:
         self.materializer = materializer
         # Until ``check`` has asked the database, assume documents may be stale: never serve one unchecked.
         self.active = True
+        self.after = 0  # the background's cursor (``Materializer.build_stale_batch``)
 
     def check(self) -> bool:
         """Ask the database whether any id is stale (at a worker's start); whether there is work."""
@@ -36,9 +37,15 @@ class Catchup:
     def step(self) -> int | None:
         """Build one batch of stale ids: how many were built (0: other processes hold the rest), or None
         once none is left (then the documents are synced, and reads are no longer checked)."""
-        built = self.materializer.build_stale_batch()
-        if built or self.materializer.any_stale():
+        built, cursor = self.materializer.build_stale_batch(self.after)
+        if cursor == self.after and self.after:  # at the end: once more from the start (ids others held)
+            self.after = 0
+            built, cursor = self.materializer.build_stale_batch(0)
+        if cursor != self.after:
+            self.after = cursor
             return built
+        if self.materializer.any_stale():
+            return 0
         self.active = False
         self.materializer.storage.settle()
         log.info("every stale document is rebuilt")

@@ -8,8 +8,9 @@ one id are written one after the other, each from the latest committed state.
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -21,7 +22,7 @@ from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, t
 from nugat.feed import BASE, flatcontainer, layout, registration
 from nugat.prefixes import reserving_owners
 from nugat.services.reservations import is_verified, reservations
-from nugat.services.search_index import all_ids, index_added, index_ids
+from nugat.services.search_index import index_added, index_ids
 from nugat.storage import Storage
 from nugat.versions import version_key
 
@@ -74,8 +75,16 @@ _BUILT = update(REGS).where(REGS.c.id == bindparam("rid")).values(built_revision
 _IS_STALE = select(REGS.c.built_revision < REGS.c.revision).where(REGS.c.id_lower == bindparam("id_lower"))
 _STALE = REGS.c.built_revision < REGS.c.revision
 _ANY_STALE = select(REGS.c.id).where(_STALE).limit(1)
-# Ids another process is building are skipped (PostgreSQL; SQLite has one writer at a time anyway).
-_CLAIM_STALE = select(REGS.c.id).where(_STALE).limit(REBUILD_BATCH).with_for_update(skip_locked=True)
+# The next batch in id order after a cursor (found by the primary key, however many are built already);
+# ids another process is building are skipped (PostgreSQL; SQLite has one writer at a time anyway).
+_CLAIM_STALE = (
+    select(REGS.c.id)
+    .where(_STALE, REGS.c.id > bindparam("after"))
+    .order_by(REGS.c.id)
+    .limit(REBUILD_BATCH)
+    .with_for_update(skip_locked=True)
+)
+STALE_WAIT_SECONDS = 0.2  # while other processes build the last stale ids
 # Below every revision (a registration has revision 1 from its first push): a full build follows.
 _FORGET_ALL = update(REGS).values(built_revision=-1)
 
@@ -270,11 +279,28 @@ class Materializer:
         with self.db.read_transaction() as c:
             return c.execute(_ANY_STALE).first() is not None
 
-    def build_stale_batch(self) -> int:
-        """Build up to REBUILD_BATCH stale ids that no other process is building; how many were built."""
+    def build_stale_batch(self, after: int = 0) -> tuple[int, int]:
+        """Build up to REBUILD_BATCH stale ids above id ``after`` that no other process is building: how
+        many were built, and the cursor for the next batch (the last id built; ``after`` if none was)."""
         with self.db.transaction() as c:
-            ids = list(c.execute(_CLAIM_STALE).scalars())
-            return self._build_many(c, ids) if ids else 0
+            ids = list(c.execute(_CLAIM_STALE, {"after": after}).scalars())
+            return (self._build_many(c, ids), ids[-1]) if ids else (0, after)
+
+    def build_stale(self) -> int:
+        """Build every stale id, batch by batch; several processes may run this at once, each taking the
+        batches that the others have not (PostgreSQL). How many ids this process built."""
+        count, after = 0, 0
+        while True:
+            built, cursor = self.build_stale_batch(after)
+            count += built
+            if cursor != after:
+                after = cursor
+            elif after:
+                after = 0  # once more from the start: ids skipped while others held them
+            elif self.any_stale():
+                time.sleep(STALE_WAIT_SECONDS)  # the last ones are being built by other processes
+            else:
+                return count
 
     def forget_all(self) -> int:
         """Mark every id's documents stale (they may be lost or carry another base URL): they are built
@@ -295,18 +321,22 @@ class Materializer:
                 )
             )
 
-    def rebuild_all(self) -> int:
+    def rebuild_all(self, alongside: Callable[[], None] | None = None) -> int:
         """Rewrite every id's documents and search entries, REBUILD_BATCH ids a transaction (their rows
-        locked, as ``build`` locks one): a few queries a batch instead of a few an id."""
-        with self.db.read_transaction() as c:
-            batches = list(all_ids(c))
-        count = 0
-        for ids in batches:
-            for start in range(0, len(ids), REBUILD_BATCH):
-                with self.db.transaction() as c:
-                    count += self._build_many(c, ids[start : start + REBUILD_BATCH])
-        self.storage.put_bytes(BASE_MARKER, self.base or BASE.encode(), "text/plain")
+        locked, as ``build`` locks one): a few queries a batch instead of a few an id. Every id is marked
+        stale first, so that ``alongside`` (which starts other processes running ``build_stale``) can
+        share the work, and an interrupted rebuild is finished by the server (``services.catchup``).
+        The number of ids."""
+        count = self.forget_all()
+        if alongside is not None:
+            alongside()
+        self.build_stale()
+        self.record_base()
         return count
+
+    def record_base(self) -> None:
+        """Note the base URL the documents are written with (``follow_base``)."""
+        self.storage.put_bytes(BASE_MARKER, self.base or BASE.encode(), "text/plain")
 
     def _build_many(self, c: Connection, reg_ids: list[int]) -> int:
         regs = c.execute(_LOCK_MANY, {"rids": reg_ids}).all()
@@ -335,5 +365,5 @@ class Materializer:
         if self.storage.get_bytes(BASE_MARKER) == (self.base or BASE.encode()):
             return None
         count = self.forget_all()  # before the marker: a crash between the two only redoes this
-        self.storage.put_bytes(BASE_MARKER, self.base or BASE.encode(), "text/plain")
+        self.record_base()
         return count

@@ -32,6 +32,10 @@ JSON_TYPE = "application/json"
 BASE_MARKER = "documents-base"
 
 
+SEMVER1, SEMVER2 = layout.HIVES  # the hive without SemVer 2.0.0 versions, the hive with them
+_SEMVER1_KEY, _SEMVER2_KEY = f"v3/{SEMVER1}/", f"v3/{SEMVER2}/"
+_SEMVER1_URL, _SEMVER2_URL = (layout.absolute(key).encode() for key in (_SEMVER1_KEY, _SEMVER2_KEY))
+
 REGS = table(PackageRegistration)
 VERSIONS = table(PackageVersion)
 OWNERS = table(PackageOwner)
@@ -164,11 +168,20 @@ class Materializer:
     ) -> None:
         versions = cast(list[registration.VersionRecord], rows)
         commit = self._commit()
-        wanted: dict[str, Any] = {}  # key: document (serialized only if written)
+        wanted: dict[str, Any] = {}  # key: document (serialized only if written), or its bytes
         if versions:
             wanted[layout.flat_index(id_lower)] = flatcontainer.version_list(versions)
-        for hive in layout.HIVES:
-            wanted.update(registration.build(hive, package_id, versions, commit, verified=verified))
+        if versions and not any(v.is_semver2 for v in versions):
+            # Both hives show the same versions: the SemVer 1 hive's documents are the other's, but for
+            # the hive in their URLs (built and serialized once: a third of a rebuild's time).
+            for key, doc in registration.build(
+                SEMVER2, package_id, versions, commit, verified=verified
+            ).items():
+                wanted[key] = data = dump(doc)
+                wanted[key.replace(_SEMVER2_KEY, _SEMVER1_KEY, 1)] = data.replace(_SEMVER2_URL, _SEMVER1_URL)
+        else:
+            for hive in layout.HIVES:
+                wanted.update(registration.build(hive, package_id, versions, commit, verified=verified))
         self._write(wanted)
         # Documents no longer wanted: after a push (``remove_leftovers`` False) only pages can be, and there
         # are none below INLINE_BELOW versions, before or after. (A full build also removes the leaves that
@@ -238,7 +251,8 @@ class Materializer:
         """Store documents, pages before the indexes that point at them (put_many keeps the order)."""
         changed: list[tuple[str, bytes | Path, str]] = []
         for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
-            data = dump(wanted[key])
+            doc = wanted[key]
+            data = doc if isinstance(doc, bytes) else dump(doc)
             changed.append(
                 (key, data if self.base is None else data.replace(BASE.encode(), self.base), JSON_TYPE)
             )

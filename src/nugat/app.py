@@ -88,28 +88,37 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
                 await asyncio.sleep(DOWNLOAD_FLUSH_SECONDS)
                 await run_in_threadpool(core.downloads.flush)
 
+        stopping = asyncio.Event()
+
+        async def rest(seconds: float) -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), seconds)
+
         async def catch_up() -> None:
-            await asyncio.sleep(faults.seconds("catch-up"))
-            while True:
+            """Stale documents rebuilt batch by batch (``services.catchup``). Not cancelled at a stop: the
+            stop waits for the batch under way, which a cancel would not end (it runs in a thread)."""
+            await rest(faults.seconds("catch-up"))
+            while not stopping.is_set():
                 try:
                     built = await run_in_threadpool(core.catchup.step)
                 except (StorageError, OperationalError) as exc:
                     log.error("could not rebuild stale documents yet: %s", exc)
-                    await asyncio.sleep(CATCHUP_RETRY_SECONDS)
+                    await rest(CATCHUP_RETRY_SECONDS)
                     continue
                 if built is None:
                     return
                 if not built:
-                    await asyncio.sleep(CATCHUP_WAIT_SECONDS)
+                    await rest(CATCHUP_WAIT_SECONDS)
 
         tasks = [asyncio.create_task(flush_downloads())]
+        catching_up = None
         try:
             stale = await run_in_threadpool(core.catchup.check)
         except OperationalError as exc:  # the task finds out once the database is back
             log.error("could not check for stale documents: %s", exc)
             stale = True
         if stale:
-            tasks.append(asyncio.create_task(catch_up()))
+            catching_up = asyncio.create_task(catch_up())
         if core.outbox.enabled:
             every = core.settings.mail_poll_seconds
             tasks.append(asyncio.create_task(mail.run_sender(core.outbox, every, core.key_notices.due)))
@@ -118,8 +127,11 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
         try:
             yield
         finally:
+            stopping.set()
             for task in tasks:
                 task.cancel()
+            if catching_up is not None:
+                await catching_up
             await run_in_threadpool(core.downloads.flush)
             core.close()
 

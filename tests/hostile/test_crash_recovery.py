@@ -206,5 +206,8 @@ def test_a_read_after_a_machine_crash_gets_the_database_state_before_the_backgro
             "2.0.0",
         ]
     assert_present(feed, package_id, "1.0.0", body)
-    restart(feed.server, fault=None)
+    done = "every stale document is rebuilt"
+    before = feed.server.log_path.read_text().count(done)
+    restart(feed.server, fault=None)  # the stop waited for the background; the start lets it run
+    wait_until(lambda: feed.server.log_path.read_text().count(done) > before, 30, "the background rebuild")
     assert_clean(feed)

@@ -107,8 +107,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
                     continue
                 if built is None:
                     return
-                if not built:
-                    await rest(CATCHUP_WAIT_SECONDS)
+                await rest(core.catchup.pause if built else CATCHUP_WAIT_SECONDS)
 
         tasks = [asyncio.create_task(flush_downloads())]
         catching_up = None

@@ -11,10 +11,14 @@ stale. A restore therefore never gets a lost or outdated document; it may wait f
 from __future__ import annotations
 
 import logging
+import time
 
 from nugat.services.materialize import Materializer
 
 log = logging.getLogger("nugat")
+
+# Smaller than a rebuild's batches: a read of an id in a batch under way waits for the batch's commit.
+BATCH = 50
 
 
 class Catchup:
@@ -23,6 +27,11 @@ class Catchup:
         # Until ``check`` has asked the database, assume documents may be stale: never serve one unchecked.
         self.active = True
         self.after = 0  # the background's cursor (``Materializer.build_stale_batch``)
+        # SQLite has one writer at a time, and its waiting writers poll: a background that took the lock
+        # back at once could keep a read's rebuild (in another process) waiting for seconds. There it
+        # rests as long as each batch took (``pause``), so that at least half the time the lock is free.
+        self.shares_writer = materializer.db.url.startswith("sqlite")
+        self.pause = 0.0
 
     def check(self) -> bool:
         """Ask the database whether any id is stale (at a worker's start); whether there is work."""
@@ -36,11 +45,14 @@ class Catchup:
 
     def step(self) -> int | None:
         """Build one batch of stale ids: how many were built (0: other processes hold the rest), or None
-        once none is left (then the documents are synced, and reads are no longer checked)."""
-        built, cursor = self.materializer.build_stale_batch(self.after)
+        once none is left (then the documents are synced, and reads are no longer checked). The caller
+        waits ``pause`` seconds before the next."""
+        began = time.monotonic()
+        built, cursor = self.materializer.build_stale_batch(self.after, BATCH)
         if cursor == self.after and self.after:  # at the end: once more from the start (ids others held)
             self.after = 0
-            built, cursor = self.materializer.build_stale_batch(0)
+            built, cursor = self.materializer.build_stale_batch(0, BATCH)
+        self.pause = time.monotonic() - began if self.shares_writer else 0.0
         if cursor != self.after:
             self.after = cursor
             return built

@@ -85,7 +85,7 @@ _CLAIM_STALE = (
     select(REGS.c.id)
     .where(_STALE, REGS.c.id > bindparam("after"))
     .order_by(REGS.c.id)
-    .limit(REBUILD_BATCH)
+    .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
 STALE_WAIT_SECONDS = 0.2  # while other processes build the last stale ids
@@ -293,11 +293,11 @@ class Materializer:
         with self.db.read_transaction() as c:
             return c.execute(_ANY_STALE).first() is not None
 
-    def build_stale_batch(self, after: int = 0) -> tuple[int, int]:
-        """Build up to REBUILD_BATCH stale ids above id ``after`` that no other process is building: how
-        many were built, and the cursor for the next batch (the last id built; ``after`` if none was)."""
+    def build_stale_batch(self, after: int = 0, limit: int = REBUILD_BATCH) -> tuple[int, int]:
+        """Build up to ``limit`` stale ids above id ``after`` that no other process is building: how many
+        were built, and the cursor for the next batch (the last id built; ``after`` if none was)."""
         with self.db.transaction() as c:
-            ids = list(c.execute(_CLAIM_STALE, {"after": after}).scalars())
+            ids = list(c.execute(_CLAIM_STALE, {"after": after, "limit": limit}).scalars())
             return (self._build_many(c, ids), ids[-1]) if ids else (0, after)
 
     def build_stale(self) -> int:

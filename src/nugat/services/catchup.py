@@ -10,15 +10,19 @@ stale. A restore therefore never gets a lost or outdated document; it may wait f
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import time
 
 from nugat.services.materialize import Materializer
 
 log = logging.getLogger("nugat")
 
-# Smaller than a rebuild's batches: a read of an id in a batch under way waits for the batch's commit.
+# Smaller than a rebuild's batches: a read of an id in a batch under way waits for the batch's commit
+# (on SQLite, any read that has to build waits for the batch under way: the single writer).
 BATCH = 50
+SQLITE_BATCH = 10
 
 
 class Catchup:
@@ -27,11 +31,14 @@ class Catchup:
         # Until ``check`` has asked the database, assume documents may be stale: never serve one unchecked.
         self.active = True
         self.after = 0  # the background's cursor (``Materializer.build_stale_batch``)
-        # SQLite has one writer at a time, and its waiting writers poll: a background that took the lock
-        # back at once could keep a read's rebuild (in another process) waiting for seconds. There it
-        # rests as long as each batch took (``pause``), so that at least half the time the lock is free.
+        # SQLite has one writer at a time, and its waiting writers poll: backgrounds that took the lock
+        # back at once could keep a read's rebuild (in another process) waiting for seconds. There one
+        # process builds in the background (the holder of a lock on a file beside the database), in
+        # small batches, resting as long as each took (``pause``): the lock is free half the time.
         self.shares_writer = materializer.db.url.startswith("sqlite")
         self.pause = 0.0
+        self.batch = SQLITE_BATCH if self.shares_writer else BATCH
+        self._builder_lock: int | None = None
 
     def check(self) -> bool:
         """Ask the database whether any id is stale (at a worker's start); whether there is work."""
@@ -47,18 +54,40 @@ class Catchup:
         """Build one batch of stale ids: how many were built (0: other processes hold the rest), or None
         once none is left (then the documents are synced, and reads are no longer checked). The caller
         waits ``pause`` seconds before the next."""
-        began = time.monotonic()
-        built, cursor = self.materializer.build_stale_batch(self.after, BATCH)
-        if cursor == self.after and self.after:  # at the end: once more from the start (ids others held)
-            self.after = 0
-            built, cursor = self.materializer.build_stale_batch(0, BATCH)
-        self.pause = time.monotonic() - began if self.shares_writer else 0.0
-        if cursor != self.after:
-            self.after = cursor
-            return built
+        if self._builds_here():
+            began = time.monotonic()
+            built, cursor = self.materializer.build_stale_batch(self.after, self.batch)
+            if cursor == self.after and self.after:  # at the end: once more from the start (ids others held)
+                self.after = 0
+                built, cursor = self.materializer.build_stale_batch(0, self.batch)
+            self.pause = time.monotonic() - began if self.shares_writer else 0.0
+            if cursor != self.after:
+                self.after = cursor
+                return built
         if self.materializer.any_stale():
             return 0
         self.active = False
+        if self._builder_lock is not None:
+            os.close(self._builder_lock)  # which releases the lock
+            self._builder_lock = None
         self.materializer.storage.settle()
         log.info("every stale document is rebuilt")
         return None
+
+    def _builds_here(self) -> bool:
+        """Whether this process builds in the background: always on PostgreSQL (batches lock their own
+        rows); on SQLite, if it holds (or now takes) the lock of the background builder."""
+        if not self.shares_writer or self._builder_lock is not None:
+            return True
+        fd = os.open(
+            f"{self.materializer.db.engine.url.database}.catchup",
+            os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+            0o600,
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._builder_lock = fd
+        return True

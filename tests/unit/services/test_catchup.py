@@ -101,3 +101,23 @@ def test_a_new_base_url_marks_every_id_instead_of_rewriting_them_before_serving(
     assert b"https://feed.example" not in (moved.storage.peek(index) or b"")
     moved.core.catchup.ensure("a.lib")
     assert json.loads(moved.storage.peek(index) or b"")["@id"].startswith("https://feed.example/")
+
+
+def test_on_sqlite_one_process_builds_in_the_background(
+    crashed_site: tuple[Site, KeyGrant], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite has one writer: a second process's background waits (building nothing) while the first
+    builds, and ends with it; its reads still build what they ask for."""
+    crashed, _ = crashed_site
+    other = Site(crashed.data_dir, crashed.storage, crashed.family)
+    monkeypatch.setattr(materialize, "_CLAIM_STALE", materialize._CLAIM_STALE.limit(1))
+    first, second = crashed.core.catchup, other.core.catchup
+    assert first.step() == 1
+    assert second.step() == 0  # the first holds the builder's lock
+    assert crashed.core.materializer.is_stale("b.lib")
+    second.ensure("b.lib")
+    assert not crashed.core.materializer.is_stale("b.lib")
+    while first.step() is not None:
+        pass
+    assert second.step() is None
+    assert second.active is False

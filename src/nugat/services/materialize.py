@@ -7,6 +7,7 @@ one id are written one after the other, each from the latest committed state.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import time
 import uuid
@@ -61,6 +62,7 @@ _DETAILS_OF = select(VERSIONS).where(
 )
 _REVISIONS = select(REGS.c.revision, REGS.c.built_revision).where(REGS.c.id == bindparam("rid"))
 REBUILD_BATCH = 200
+WRITERS = 4  # threads writing a batch's documents
 _LOCK_MANY = (
     select(REGS.c.id, REGS.c.id_lower, REGS.c.package_id)
     .where(REGS.c.id.in_(bindparam("rids", expanding=True)))
@@ -166,6 +168,12 @@ class Materializer:
     def _write_all(
         self, id_lower: str, package_id: str, rows: Sequence[Any], verified: bool, *, remove_leftovers: bool
     ) -> None:
+        self._store(id_lower, self._documents(id_lower, package_id, rows, verified), remove_leftovers)
+
+    def _documents(
+        self, id_lower: str, package_id: str, rows: Sequence[Any], verified: bool
+    ) -> dict[str, Any]:
+        """Every document of the id, by storage key: the flat index, and each hive's index and pages."""
         versions = cast(list[registration.VersionRecord], rows)
         commit = self._commit()
         wanted: dict[str, Any] = {}  # key: document (serialized only if written), or its bytes
@@ -182,6 +190,9 @@ class Materializer:
         else:
             for hive in layout.HIVES:
                 wanted.update(registration.build(hive, package_id, versions, commit, verified=verified))
+        return wanted
+
+    def _store(self, id_lower: str, wanted: dict[str, Any], remove_leftovers: bool) -> None:
         self._write(wanted)
         # Documents no longer wanted: after a push (``remove_leftovers`` False) only pages can be, and there
         # are none below INLINE_BELOW versions, before or after. (A full build also removes the leaves that
@@ -363,12 +374,18 @@ class Materializer:
         for reg_id, account_id in c.execute(_OWNERS_OF_MANY, {"rids": found}):
             owners.setdefault(reg_id, set()).add(account_id)
         held = reservations(c)
-        for reg in regs:
-            holders = reserving_owners(reg.package_id, held) if held else frozenset()
-            verified = not holders.isdisjoint(owners.get(reg.id, set()))
-            self._write_all(
-                reg.id_lower, reg.package_id, rows.get(reg.id, []), verified, remove_leftovers=True
-            )
+        # Writing a document is mostly waiting for the file system (creating, renaming, removing files: a
+        # journal shared with every other writer of the disk): threads write while this one builds the
+        # next ids' documents. All are written before the batch commits (or none commits).
+        with concurrent.futures.ThreadPoolExecutor(WRITERS) as pool:
+            writes = []
+            for reg in regs:
+                holders = reserving_owners(reg.package_id, held) if held else frozenset()
+                verified = not holders.isdisjoint(owners.get(reg.id, set()))
+                docs = self._documents(reg.id_lower, reg.package_id, rows.get(reg.id, []), verified)
+                writes.append(pool.submit(self._store, reg.id_lower, docs, True))
+            for write in writes:
+                write.result()
         c.execute(_BUILT_MANY, {"rids": found})
         return len(found)
 

@@ -43,6 +43,8 @@ class Catchup:
     def check(self) -> bool:
         """Ask the database whether any id is stale (at a worker's start); whether there is work."""
         self.active = self.materializer.any_stale()
+        if not self.active:  # a process that ended the catch-up may have died before saying so
+            self.materializer.storage.mark_documents_stale(False)
         return self.active
 
     def ensure(self, id_lower: str) -> None:
@@ -71,6 +73,7 @@ class Catchup:
             os.close(self._builder_lock)  # which releases the lock
             self._builder_lock = None
         self.materializer.storage.settle()
+        self.materializer.storage.mark_documents_stale(False)
         log.info("every stale document is rebuilt")
         return None
 

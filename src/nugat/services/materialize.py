@@ -330,6 +330,7 @@ class Materializer:
     def forget_all(self) -> int:
         """Mark every id's documents stale (they may be lost or carry another base URL): they are built
         again in the background, or on their first read (``services.catchup``). The number of ids."""
+        self.storage.mark_documents_stale(True)  # first: nginx must not serve them from now on
         with self.db.transaction() as c:
             return c.execute(_FORGET_ALL).rowcount
 
@@ -356,6 +357,7 @@ class Materializer:
         if alongside is not None:
             alongside()
         self.build_stale()
+        self.storage.mark_documents_stale(False)
         self.record_base()
         return count
 

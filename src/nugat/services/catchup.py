@@ -2,10 +2,12 @@
 
 After a crash of the machine (or a start under another base URL) every id's documents are marked
 stale in the database (``Materializer.forget_all``): rebuilding 100,000 ids before serving took
-minutes. Instead each worker, while any id is stale, builds stale ids in the background, batch by
-batch (several processes and hosts share the work: a batch skips the ids another one holds), and the
-read path asks ``ensure`` before it serves an id's document, which builds that id first if it is
-stale. A restore therefore never gets a lost or outdated document; it may wait for one id's build.
+minutes. Instead, while any id is stale, the workers build stale ids in the background, batch by
+batch (on PostgreSQL every process and host shares the work: a batch skips the ids another one holds;
+on SQLite one process does it), and the read path asks ``ensure`` before it serves an id's document,
+which builds that id first if it is stale. A restore therefore never gets a lost or outdated document;
+it may wait for one id's build. Meanwhile the storage holds a marker (``mark_documents_stale``) that
+tells nginx to leave documents to nugat.
 """
 
 from __future__ import annotations

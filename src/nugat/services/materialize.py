@@ -181,7 +181,7 @@ class Materializer:
             wanted[layout.flat_index(id_lower)] = flatcontainer.version_list(versions)
         if versions and not any(v.is_semver2 for v in versions):
             # Both hives show the same versions: the SemVer 1 hive's documents are the other's, but for
-            # the hive in their URLs (built and serialized once: a third of a rebuild's time).
+            # the hive in their URLs (built and serialized once: 30% less of the documents' CPU).
             for key, doc in registration.build(
                 SEMVER2, package_id, versions, commit, verified=verified
             ).items():

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from nugat import metrics
+from nugat import faults, metrics
 from nugat.clientlimit import ClientLimit
 from nugat.content_origin import ContentOrigin
 from nugat.core import Core
@@ -26,12 +26,15 @@ from nugat.readgate import ReadGate
 from nugat.readpath import FEED_PREFIX, ASGIApp, ASGIScope, ReadPath
 from nugat.services import ServiceError, mail
 from nugat.settings import Settings
+from nugat.storage import StorageError
 from nugat.web import routes as web
 from nugat.web.security import SecurityHeaders
 
 log = logging.getLogger("nugat")
 
 DOWNLOAD_FLUSH_SECONDS = 5.0
+CATCHUP_RETRY_SECONDS = 5.0  # after a failed batch (storage or database unavailable)
+CATCHUP_WAIT_SECONDS = 0.2  # while other processes build the last stale ids
 
 
 async def health(request: Request) -> Response:
@@ -86,7 +89,36 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
                 await asyncio.sleep(DOWNLOAD_FLUSH_SECONDS)
                 await run_in_threadpool(core.downloads.flush)
 
+        stopping = asyncio.Event()
+
+        async def rest(seconds: float) -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), seconds)
+
+        async def catch_up() -> None:
+            """Stale documents rebuilt batch by batch (``services.catchup``). Not cancelled at a stop: the
+            stop waits for the batch under way, which a cancel would not end (it runs in a thread)."""
+            await rest(faults.seconds("catch-up"))
+            while not stopping.is_set():
+                try:
+                    built = await run_in_threadpool(core.catchup.step)
+                except (StorageError, OperationalError) as exc:
+                    log.error("could not rebuild stale documents yet: %s", exc)
+                    await rest(CATCHUP_RETRY_SECONDS)
+                    continue
+                if built is None:
+                    return
+                await rest(core.catchup.pause if built else CATCHUP_WAIT_SECONDS)
+
         tasks = [asyncio.create_task(flush_downloads())]
+        catching_up = None
+        try:
+            stale = await run_in_threadpool(core.catchup.check)
+        except OperationalError as exc:  # the task finds out once the database is back
+            log.error("could not check for stale documents: %s", exc)
+            stale = True
+        if stale:
+            catching_up = asyncio.create_task(catch_up())
         if core.outbox.enabled:
             every = core.settings.mail_poll_seconds
             tasks.append(asyncio.create_task(mail.run_sender(core.outbox, every, core.key_notices.due)))
@@ -95,8 +127,11 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
         try:
             yield
         finally:
+            stopping.set()
             for task in tasks:
                 task.cancel()
+            if catching_up is not None:
+                await catching_up
             await run_in_threadpool(core.downloads.flush)
             core.close()
 
@@ -161,7 +196,8 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     )
     vary = host_vary(core.settings).encode()
     served: ASGIApp = ReadGate(
-        ReadPath(limited, core.storage, scope_base, core.downloads.count, vary=vary), core.readers
+        ReadPath(limited, core.storage, scope_base, core.downloads.count, vary=vary, catchup=core.catchup),
+        core.readers,
     )
     if core.settings.content_url:
         served = ContentOrigin(served, core.settings.content_url, trust_forwarded, proxies)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import getpass
 import json
 import logging
 import logging.config
+import multiprocessing
 import os
 import resource
 import shutil
@@ -69,7 +71,7 @@ def _print_key(view: KeyView, secret: str | None, as_json: bool) -> None:
 
 
 def _follow_documents_base(core: Core) -> None:
-    """Rewrite the stored documents if they carry another base URL than the settings now give."""
+    """Mark the stored documents stale if they carry another base URL than the settings now give."""
     log = logging.getLogger("nugat")
     try:
         rewritten = core.materializer.follow_base()
@@ -78,10 +80,10 @@ def _follow_documents_base(core: Core) -> None:
         return
     if rewritten:
         log.warning(
-            "the documents' base URL changed (NUGAT_PUBLIC_URL, NUGAT_CONTENT_URL): %d ids rewritten",
+            "the documents' base URL changed (NUGAT_PUBLIC_URL, NUGAT_CONTENT_URL): %d ids rewritten while"
+            " serving (in the background, and each on its first read)",
             rewritten,
         )
-        core.storage.settle()
 
 
 # Slow clients (headers or bodies trickled, idle keep-alives) must not keep others out. granian's
@@ -173,9 +175,31 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_stale(settings: Settings) -> None:
+    """One of ``nugat rebuild``'s other processes."""
+    core = Core(settings)
+    try:
+        core.materializer.build_stale()
+    finally:
+        core.close()
+
+
 def cmd_rebuild(args: argparse.Namespace) -> int:
     core = _core(args)
-    count = core.materializer.rebuild_all()
+    # PostgreSQL: one process a core (batches lock their rows, so processes share the ids). SQLite has
+    # one writer at a time, and each batch writes (its search entries): more processes would only wait.
+    processes = args.processes or (1 if core.db.url.startswith("sqlite") else os.cpu_count() or 1)
+    with concurrent.futures.ProcessPoolExecutor(
+        max(processes - 1, 1), mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        others: list[concurrent.futures.Future[None]] = []
+
+        def start_others() -> None:
+            others.extend(pool.submit(_build_stale, core.settings) for _ in range(processes - 1))
+
+        count = core.materializer.rebuild_all(alongside=start_others)
+        for other in others:
+            other.result()
     core.storage.settle()
     print(f"rebuilt the documents of {count} package ids")
     return 0
@@ -560,7 +584,13 @@ def _parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     add(db, "upgrade", cmd_db_upgrade, "apply migrations")
-    add(sub, "rebuild", cmd_rebuild, "regenerate every stored V3 document from the database")
+    rebuild = add(sub, "rebuild", cmd_rebuild, "regenerate every stored V3 document from the database")
+    rebuild.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="processes sharing the work (default: one a core on PostgreSQL, one on SQLite)",
+    )
 
     user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
     p = add(user, "create", cmd_user_create, "create a user")

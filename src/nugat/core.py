@@ -10,6 +10,7 @@ from nugat.proxies import TrustedProxies
 from nugat.services.account_mail import AccountMail
 from nugat.services.accounts import Accounts
 from nugat.services.audit import AuditLog
+from nugat.services.catchup import Catchup
 from nugat.services.downloads import DownloadCounter
 from nugat.services.keynotices import KeyNotices
 from nugat.services.leaks import Leaks
@@ -76,6 +77,10 @@ class Core:
     @cached_property
     def materializer(self) -> Materializer:
         return Materializer(self.db, self.storage, self.settings.documents_url)
+
+    @cached_property
+    def catchup(self) -> Catchup:
+        return Catchup(self.materializer)
 
     @cached_property
     def packages(self) -> Packages:

@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import FileResponse
 
 from nugat.feed import BASE
+from nugat.feed.layout import document_id
 from nugat.fileheaders import LOCKED_DOWN, file_headers
 from nugat.storage import BlobInfo, Storage, StorageError
+
+if TYPE_CHECKING:
+    from nugat.services.catchup import Catchup
 
 ASGIScope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,6 +39,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+
+log = logging.getLogger("nugat")
 
 HIDDEN = "read_hidden"  # set in ``scope["state"]`` by ``readgate`` for an id the reader may not see
 # The credentialed source (``readgate``): the feed again below this path, where every read asks for
@@ -137,15 +144,18 @@ class ReadPath:
         on_download: Callable[[str, str], None],
         cache: DocumentCache | None = None,
         vary: bytes = b"",
+        catchup: Catchup | None = None,
     ) -> None:
         """``vary``: what the documents' URLs depend on in the request (``base_url`` reads it), for the
-        ``Vary`` header of documents (empty when they have a fixed base URL)."""
+        ``Vary`` header of documents (empty when they have a fixed base URL). ``catchup``: while it is
+        active (documents may be stale after a crash), an id's documents are checked before serving."""
         self.app = app
         self.storage = storage
         self.base_url = base_url
         self.on_download = on_download
         self.cache = cache or DocumentCache()
         self.vary = vary
+        self.catchup = catchup
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -160,6 +170,15 @@ class ReadPath:
         if ".." in key or "//" in key or "\\" in key or "%" in key:
             await _respond(send, 404, b"Not found")
             return
+        if self.catchup is not None and self.catchup.active:
+            id_lower = document_id(key)
+            if id_lower is not None:
+                try:
+                    await run_in_threadpool(self.catchup.ensure, id_lower)
+                except Exception as exc:  # the database or storage is down: no document is known fresh
+                    log.error("could not check the documents of %s: %s", id_lower, exc)
+                    await _respond(send, 503, b"The feed is unavailable; retry later")
+                    return
         info: BlobInfo | None
         try:
             if scope.get("state", {}).get(HIDDEN):  # not the reader's to see (``readgate``): as if absent

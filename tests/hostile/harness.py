@@ -45,7 +45,9 @@ def started(
 
 
 # The server's own files in its data folder; anything else that appears there was written by a request.
-SERVER_FILES = re.compile(r"^(server\.log|secret\.key|nugat\.db(-wal|-shm|-journal)?|tmp/metrics-\d+/.*)$")
+SERVER_FILES = re.compile(
+    r"^(server\.log|secret\.key|nugat\.db(-wal|-shm|-journal|\.catchup)?|tmp/metrics-\d+/.*)$"
+)
 PACKAGE_TABLES = ("package_registrations", "package_versions", "package_owners", "pending_uploads")
 
 

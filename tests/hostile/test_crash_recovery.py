@@ -140,12 +140,10 @@ def test_kill_while_the_upload_streams(feed: Feed) -> None:
     assert_present(feed, package_id, "1.0.0", body)
 
 
-def test_documents_lost_with_the_machine_are_rebuilt_at_the_next_start(feed: Feed) -> None:
-    """Documents are written without fsync (they derive from the database). A crash of the machine can
-    lose them: the marker left by the earlier boot makes the next start rebuild every document."""
-    package_id = "Crash.PowerLoss"
-    body = package(package_id, payload=incompressible(10_000))
-    assert feed.push(body).status_code == 201
+def lose_documents_with_the_machine(feed: Feed, aged: tuple[str, bytes] | None = None) -> None:
+    """Stop the server, and leave its documents as a crash of the machine may: ``crash.powerloss``'s
+    lost or empty, ``aged``'s flat index (key, bytes) back to an older content; and the marker of a boot
+    before the crash."""
     feed.server.stop()
     storage = feed.server.data_dir / "storage"
     lost = [
@@ -156,10 +154,60 @@ def test_documents_lost_with_the_machine_are_rebuilt_at_the_next_start(feed: Fee
     lost[0].write_bytes(b"")  # as ext4 may leave a file whose data never reached the disk
     for path in lost[1:]:
         path.unlink()
+    if aged is not None:
+        (storage / aged[0]).write_bytes(aged[1])  # as a rename that never reached the disk leaves it
     (storage / ".unsynced").write_text("a-boot-before-the-crash\n")
+
+
+def test_documents_lost_with_the_machine_are_rebuilt_while_serving(feed: Feed) -> None:
+    """Documents are written without fsync (they derive from the database). A crash of the machine can
+    lose them: the marker left by the earlier boot makes the next start mark every id stale, and serve
+    at once while the workers rebuild them in the background."""
+    package_id = "Crash.PowerLoss"
+    body = package(package_id, payload=incompressible(10_000))
+    assert feed.push(body).status_code == 201
+    lose_documents_with_the_machine(feed)
     feed.server.start()
-    assert "ids rebuilt" in feed.server.log_tail(30)
+    assert "ids to rebuild while serving" in feed.server.log_tail(30)
+    storage = feed.server.data_dir / "storage"
+    wait_until(
+        lambda: "every stale document is rebuilt" in feed.server.log_tail(30), 30, "the background rebuild"
+    )
+    assert (storage / "v3/registration-semver2/crash.powerloss/index.json").is_file()  # nobody read it
     assert not (storage / ".unsynced").exists()  # the rebuilt documents were synced
     assert_present(feed, package_id, "1.0.0", body)
     assert feed.server.get("/v3/registration-semver2/crash.powerloss/1.0.0.json").status_code == 200
+    assert_clean(feed)
+
+
+def test_a_read_after_a_machine_crash_gets_the_database_state_before_the_background_reaches_it(
+    feed: Feed,
+) -> None:
+    """With the background rebuild held (fault ``catch-up``), every read of a lost or outdated document
+    rebuilds its id first: never a 404 for a version that exists, never an index missing one."""
+    package_id = "Crash.PowerLoss"
+    body = package(package_id, payload=incompressible(10_000))
+    if feed.push(body).status_code != 201:  # pushed by the test above
+        assert feed.versions(package_id) == ["1.0.0"]
+    flat = "v3/flatcontainer/crash.aged/index.json"
+    assert feed.push(package("Crash.Aged", "1.0.0")).status_code == 201
+    older = (feed.server.data_dir / "storage" / flat).read_bytes()
+    assert feed.push(package("Crash.Aged", "2.0.0")).status_code == 201
+    lose_documents_with_the_machine(feed, aged=(flat, older))
+    restart(feed.server, fault="catch-up")
+    wait_until(
+        lambda: "pausing 60 seconds at catch-up" in feed.server.log_tail(30), 30, "the background to wait"
+    )
+    assert feed.server.get_json(f"/{flat}") == {"versions": ["1.0.0", "2.0.0"]}
+    for hive in ("registration", "registration-semver2"):
+        index = feed.server.get_json(f"/v3/{hive}/crash.aged/index.json")
+        assert [i["catalogEntry"]["version"] for p in index["items"] for i in p["items"]] == [
+            "1.0.0",
+            "2.0.0",
+        ]
+    assert_present(feed, package_id, "1.0.0", body)
+    done = "every stale document is rebuilt"
+    before = feed.server.log_path.read_text().count(done)
+    restart(feed.server, fault=None)  # the stop waited for the background; the start lets it run
+    wait_until(lambda: feed.server.log_path.read_text().count(done) > before, 30, "the background rebuild")
     assert_clean(feed)

@@ -4,6 +4,7 @@ pushes through nginx to nugat and restores from the files nginx serves straight 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,3 +111,42 @@ def test_package_files_from_nginx_are_locked_down_as_from_nugat(proxied: tuple[N
             assert resp.headers["content-disposition"].startswith("attachment"), name
     missing = httpx.get(f"{url}/v3/flatcontainer/edge.hostile/9.9.9/edge.hostile.nuspec")
     assert missing.status_code == 404 and missing.headers["x-content-type-options"] == "nosniff"
+
+
+def test_after_a_machine_crash_nginx_leaves_documents_to_nugat_until_they_are_rebuilt(
+    proxied: tuple[NugatServer, str],
+) -> None:
+    """Documents a crash of the machine emptied or set back are not served from the disk: while nugat
+    rebuilds them (``storage/.stale-documents``), nginx sends document requests to nugat, which rebuilds
+    an id before serving it. Held here (``NUGAT_FAULT=catch-up``), then let go."""
+    nugat, url = proxied
+    key = user_key(nugat, "edge4", ["push"])
+    storage = nugat.data_dir / "storage"
+    flat = storage / "v3/flatcontainer/edge.crash/index.json"
+    assert push(nugat, key, package("Edge.Crash", "1.0.0")).status_code == 201
+    older = flat.read_bytes()
+    assert push(nugat, key, package("Edge.Crash", "2.0.0")).status_code == 201
+    nugat.stop()
+    flat.write_bytes(older)  # as a rename that never reached the disk leaves it
+    (storage / "v3/registration/edge.crash/index.json").write_bytes(b"")  # data that never reached it
+    (storage / ".unsynced").write_text("a-boot-before-the-crash\n")
+    nugat.env["NUGAT_FAULT"] = "catch-up:60"
+    try:
+        nugat.start()
+        assert (storage / ".stale-documents").is_file()
+        listed = httpx.get(f"{url}/v3/flatcontainer/edge.crash/index.json")
+        assert not served_by_nginx(listed) and listed.json() == {"versions": ["1.0.0", "2.0.0"]}
+        reg = httpx.get(f"{url}/v3/registration/edge.crash/index.json").json()
+        assert [i["catalogEntry"]["version"] for p in reg["items"] for i in p["items"]] == ["1.0.0", "2.0.0"]
+        nupkg = httpx.get(f"{url}/v3/flatcontainer/edge.crash/2.0.0/edge.crash.2.0.0.nupkg")
+        assert served_by_nginx(nupkg)  # packages are durable: nginx goes on serving them
+    finally:
+        nugat.stop()
+        del nugat.env["NUGAT_FAULT"]
+        nugat.start()
+    deadline = time.monotonic() + 30
+    while (storage / ".stale-documents").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not (storage / ".stale-documents").exists()  # every id rebuilt: nginx serves them again
+    listed = httpx.get(f"{url}/v3/flatcontainer/edge.crash/index.json")
+    assert served_by_nginx(listed) and listed.json() == {"versions": ["1.0.0", "2.0.0"]}

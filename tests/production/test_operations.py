@@ -183,6 +183,30 @@ def test_public_url_stores_final_documents_and_rebuild_is_idempotent(
             assert documents(root) == before
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_rebuild_in_two_processes_rewrites_every_id_once_while_serving(
+    tmp_path_factory: pytest.TempPathFactory, database: str
+) -> None:
+    """``nugat rebuild --processes 2``: the processes share the ids (PostgreSQL: each batch locks its own;
+    SQLite: one writer at a time) and together rewrite every document as it was."""
+    with running_server(tmp_path_factory.mktemp(f"rebuild-{database}"), database, workers=2) as server:
+        key = str(create_key(server, "reb", ["push"])["key"])
+        for n in range(6):
+            for version in ("1.0.0", "2.0.0-rc.1", "3.0.0+build.7")[: n % 3 + 1]:
+                assert push(server, key, package(f"Reb.Lib{n}", version)).status_code == 201
+        root = server.data_dir / "storage" / "v3"
+        before = documents(root)
+        for path in root.glob("registration*/reb.lib[024]/index.json"):
+            path.unlink()
+        (root / "flatcontainer/reb.lib1/index.json").write_text('{"versions":[]}')
+        done = server.cli("rebuild", "--processes", "2", check=True, timeout=120).stdout
+        assert "rebuilt the documents of 6 package ids" in done
+        assert documents(root) == before
+        assert server.get_json("/v3/flatcontainer/reb.lib5/index.json") == {
+            "versions": ["1.0.0", "2.0.0-rc.1", "3.0.0"]
+        }
+
+
 def documents(root: Path) -> dict[str, Any]:
     """Every stored JSON document, without the commit ids and times a rebuild renews."""
 

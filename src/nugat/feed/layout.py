@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from nugat.feed import BASE
 
 FLAT = "v3/flatcontainer"
+# The stored documents of an id: its flat container index, its registration indexes, pages and leaves.
+_DOCUMENT = re.compile(r"v3/(?:flatcontainer/([^/]+)/index\.json|registration(?:-semver2)?/([^/]+)/.+)")
 HIVES = {"registration": False, "registration-semver2": True}  # hive -> includes SemVer 2.0.0 versions
 
 
@@ -34,3 +38,9 @@ def registration_leaf(hive: str, id_lower: str, version_lower: str) -> str:
 
 def absolute(key: str) -> str:
     return f"{BASE}/{key}"
+
+
+def document_id(key: str) -> str | None:
+    """The id (lowercased) whose document ``key`` is, or None for a package file or another key."""
+    found = _DOCUMENT.fullmatch(key)
+    return None if found is None else found.group(1) or found.group(2)

@@ -7,10 +7,12 @@ one id are written one after the other, each from the latest committed state.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
+import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -23,7 +25,7 @@ from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, t
 from nugat.feed import BASE, flatcontainer, layout, registration
 from nugat.prefixes import reserving_owners
 from nugat.services.reservations import is_verified, reservations
-from nugat.services.search_index import all_ids, index_added, index_ids
+from nugat.services.search_index import index_added, index_ids
 from nugat.storage import Storage, StorageError
 from nugat.versions import version_key
 
@@ -34,6 +36,10 @@ BASE_MARKER = "documents-base"
 
 log = logging.getLogger("nugat.materialize")
 
+
+SEMVER1, SEMVER2 = layout.HIVES  # the hive without SemVer 2.0.0 versions, the hive with them
+_SEMVER1_KEY, _SEMVER2_KEY = f"v3/{SEMVER1}/", f"v3/{SEMVER2}/"
+_SEMVER1_URL, _SEMVER2_URL = (layout.absolute(key).encode() for key in (_SEMVER1_KEY, _SEMVER2_KEY))
 
 REGS = table(PackageRegistration)
 VERSIONS = table(PackageVersion)
@@ -60,6 +66,7 @@ _DETAILS_OF = select(VERSIONS).where(
 )
 _REVISIONS = select(REGS.c.revision, REGS.c.built_revision).where(REGS.c.id == bindparam("rid"))
 REBUILD_BATCH = 200
+WRITERS = 4  # threads writing a batch's documents
 _LOCK_MANY = (
     select(REGS.c.id, REGS.c.id_lower, REGS.c.package_id)
     .where(REGS.c.id.in_(bindparam("rids", expanding=True)))
@@ -75,6 +82,21 @@ _BUILT_MANY = (
     .values(built_revision=REGS.c.revision)
 )
 _BUILT = update(REGS).where(REGS.c.id == bindparam("rid")).values(built_revision=REGS.c.revision)
+_IS_STALE = select(REGS.c.built_revision < REGS.c.revision).where(REGS.c.id_lower == bindparam("id_lower"))
+_STALE = REGS.c.built_revision < REGS.c.revision
+_ANY_STALE = select(REGS.c.id).where(_STALE).limit(1)
+# The next batch in id order after a cursor (found by the primary key, however many are built already);
+# ids another process is building are skipped (PostgreSQL; SQLite has one writer at a time anyway).
+_CLAIM_STALE = (
+    select(REGS.c.id)
+    .where(_STALE, REGS.c.id > bindparam("after"))
+    .order_by(REGS.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+STALE_WAIT_SECONDS = 0.2  # while other processes build the last stale ids
+# Below every revision (a registration has revision 1 from its first push): a full build follows.
+_FORGET_ALL = update(REGS).values(built_revision=-1)
 
 
 class _Bound(NamedTuple):
@@ -160,13 +182,31 @@ class Materializer:
     def _write_all(
         self, id_lower: str, package_id: str, rows: Sequence[Any], verified: bool, *, remove_leftovers: bool
     ) -> None:
+        self._store(id_lower, self._documents(id_lower, package_id, rows, verified), remove_leftovers)
+
+    def _documents(
+        self, id_lower: str, package_id: str, rows: Sequence[Any], verified: bool
+    ) -> dict[str, Any]:
+        """Every document of the id, by storage key: the flat index, and each hive's index and pages."""
         versions = cast(list[registration.VersionRecord], rows)
         commit = self._commit()
-        wanted: dict[str, Any] = {}  # key: document (serialized only if written)
+        wanted: dict[str, Any] = {}  # key: document (serialized only if written), or its bytes
         if versions:
             wanted[layout.flat_index(id_lower)] = flatcontainer.version_list(versions)
-        for hive in layout.HIVES:
-            wanted.update(registration.build(hive, package_id, versions, commit, verified=verified))
+        if versions and not any(v.is_semver2 for v in versions):
+            # Both hives show the same versions: the SemVer 1 hive's documents are the other's, but for
+            # the hive in their URLs (built and serialized once: 30% less of the documents' CPU).
+            for key, doc in registration.build(
+                SEMVER2, package_id, versions, commit, verified=verified
+            ).items():
+                wanted[key] = data = dump(doc)
+                wanted[key.replace(_SEMVER2_KEY, _SEMVER1_KEY, 1)] = data.replace(_SEMVER2_URL, _SEMVER1_URL)
+        else:
+            for hive in layout.HIVES:
+                wanted.update(registration.build(hive, package_id, versions, commit, verified=verified))
+        return wanted
+
+    def _store(self, id_lower: str, wanted: dict[str, Any], remove_leftovers: bool) -> None:
         self._write(wanted)
         # Documents no longer wanted: after a push (``remove_leftovers`` False) only pages can be, and there
         # are none below INLINE_BELOW versions, before or after. (A full build also removes the leaves that
@@ -236,7 +276,8 @@ class Materializer:
         """Store documents, pages before the indexes that point at them (put_many keeps the order)."""
         changed: list[tuple[str, bytes | Path, str]] = []
         for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
-            data = dump(wanted[key])
+            doc = wanted[key]
+            data = doc if isinstance(doc, bytes) else dump(doc)
             changed.append(
                 (key, data if self.base is None else data.replace(BASE.encode(), self.base), JSON_TYPE)
             )
@@ -258,29 +299,85 @@ class Materializer:
             return None
         return registration.leaf(hive, row.registration_package_id, cast(registration.VersionRecord, row))
 
+    def is_stale(self, id_lower: str) -> bool:
+        """Whether the id's documents lag behind the database (one indexed read, no lock)."""
+        with self.db.read_transaction() as c:
+            return bool(c.execute(_IS_STALE, {"id_lower": id_lower}).scalar())
+
+    def build_if_stale(self, id_lower: str) -> bool:
+        """Build the id's documents if they lag, under its row lock (waiting for a build under way)."""
+        with self.db.transaction() as c:
+            reg = locked_registration(c, id_lower)
+            if reg is None or not c.execute(_IS_STALE, {"id_lower": id_lower}).scalar():
+                return False
+            self.build_in(c, reg)
+            return True
+
+    def any_stale(self) -> bool:
+        """Whether any id's documents lag (committed state: ids being built elsewhere count)."""
+        with self.db.read_transaction() as c:
+            return c.execute(_ANY_STALE).first() is not None
+
+    def build_stale_batch(self, after: int = 0, limit: int = REBUILD_BATCH) -> tuple[int, int]:
+        """Build up to ``limit`` stale ids above id ``after`` that no other process is building: how many
+        were built, and the cursor for the next batch (the last id built; ``after`` if none was)."""
+        with self.db.transaction() as c:
+            ids = list(c.execute(_CLAIM_STALE, {"after": after, "limit": limit}).scalars())
+            return (self._build_many(c, ids), ids[-1]) if ids else (0, after)
+
+    def build_stale(self) -> int:
+        """Build every stale id, batch by batch; several processes may run this at once, each taking the
+        batches that the others have not (PostgreSQL). How many ids this process built."""
+        count, after = 0, 0
+        while True:
+            built, cursor = self.build_stale_batch(after)
+            count += built
+            if cursor != after:
+                after = cursor
+            elif after:
+                after = 0  # once more from the start: ids skipped while others held them
+            elif self.any_stale():
+                time.sleep(STALE_WAIT_SECONDS)  # the last ones are being built by other processes
+            else:
+                return count
+
+    def forget_all(self) -> int:
+        """Mark every id's documents stale (they may be lost or carry another base URL): they are built
+        again in the background, or on their first read (``services.catchup``). The number of ids."""
+        self.storage.mark_documents_stale(True)  # first: nginx must not serve them from now on
+        with self.db.transaction() as c:
+            return c.execute(_FORGET_ALL).rowcount
+
     def stale(self) -> list[str]:
-        """Ids whose documents lag behind their last change (a crash between commit and build)."""
+        """Ids whose documents lag behind their last change (a crash between commit and build, a build
+        that failed); not those ``forget_all`` marked, which ``services.catchup`` builds while serving."""
         with self.db.reading() as s:
             return list(
                 s.scalars(
                     select(PackageRegistration.id_lower).where(
-                        PackageRegistration.built_revision < PackageRegistration.revision
+                        PackageRegistration.built_revision < PackageRegistration.revision,
+                        PackageRegistration.built_revision >= 0,
                     )
                 )
             )
 
-    def rebuild_all(self) -> int:
+    def rebuild_all(self, alongside: Callable[[], None] | None = None) -> int:
         """Rewrite every id's documents and search entries, REBUILD_BATCH ids a transaction (their rows
-        locked, as ``build`` locks one): a few queries a batch instead of a few an id."""
-        with self.db.read_transaction() as c:
-            batches = list(all_ids(c))
-        count = 0
-        for ids in batches:
-            for start in range(0, len(ids), REBUILD_BATCH):
-                with self.db.transaction() as c:
-                    count += self._build_many(c, ids[start : start + REBUILD_BATCH])
-        self.storage.put_bytes(BASE_MARKER, self.base or BASE.encode(), "text/plain")
+        locked, as ``build`` locks one): a few queries a batch instead of a few an id. Every id is marked
+        stale first, so that ``alongside`` (which starts other processes running ``build_stale``) can
+        share the work, and an interrupted rebuild is finished by the server (``services.catchup``).
+        The number of ids."""
+        count = self.forget_all()
+        if alongside is not None:
+            alongside()
+        self.build_stale()
+        self.storage.mark_documents_stale(False)
+        self.record_base()
         return count
+
+    def record_base(self) -> None:
+        """Note the base URL the documents are written with (``follow_base``)."""
+        self.storage.put_bytes(BASE_MARKER, self.base or BASE.encode(), "text/plain")
 
     def _build_many(self, c: Connection, reg_ids: list[int]) -> int:
         regs = c.execute(_LOCK_MANY, {"rids": reg_ids}).all()
@@ -293,18 +390,27 @@ class Materializer:
         for reg_id, account_id in c.execute(_OWNERS_OF_MANY, {"rids": found}):
             owners.setdefault(reg_id, set()).add(account_id)
         held = reservations(c)
-        for reg in regs:
-            holders = reserving_owners(reg.package_id, held) if held else frozenset()
-            verified = not holders.isdisjoint(owners.get(reg.id, set()))
-            self._write_all(
-                reg.id_lower, reg.package_id, rows.get(reg.id, []), verified, remove_leftovers=True
-            )
+        # Writing a document is mostly waiting for the file system (creating, renaming, removing files: a
+        # journal shared with every other writer of the disk): threads write while this one builds the
+        # next ids' documents. All are written before the batch commits (or none commits).
+        with concurrent.futures.ThreadPoolExecutor(WRITERS) as pool:
+            writes = []
+            for reg in regs:
+                holders = reserving_owners(reg.package_id, held) if held else frozenset()
+                verified = not holders.isdisjoint(owners.get(reg.id, set()))
+                docs = self._documents(reg.id_lower, reg.package_id, rows.get(reg.id, []), verified)
+                writes.append(pool.submit(self._store, reg.id_lower, docs, True))
+            for write in writes:
+                write.result()
         c.execute(_BUILT_MANY, {"rids": found})
         return len(found)
 
     def follow_base(self) -> int | None:
-        """Rewrite every document if they were written with another base URL than the settings give now
-        (or by a nugat that kept no record of it); the number of ids rewritten, or None if none had to be."""
+        """Mark every id's documents stale if they were written with another base URL than the settings
+        give now (or by a nugat that kept no record of it): ``services.catchup`` rewrites them while the
+        server serves. The number of ids, or None if none had to be."""
         if self.storage.get_bytes(BASE_MARKER) == (self.base or BASE.encode()):
             return None
-        return self.rebuild_all()
+        count = self.forget_all()  # before the marker: a crash between the two only redoes this
+        self.record_base()
+        return count

@@ -401,10 +401,13 @@ class Packages:
             log.warning("could not clear the pending upload note; recovery will")
 
     def recover(self) -> tuple[int, int]:
-        """Undo the pushes that never committed, and rebuild stale documents. Returns the counts.
+        """Undo the pushes that never committed, and rebuild stale documents. Returns the counts: files
+        removed, ids rebuilt or (after a crash of the machine) marked for a rebuild while serving.
 
         Safe while other processes push: the notes of a live push are locked by its transaction, and
-        skipped here (SQLite has no row locks, but there recovery runs before the server starts).
+        skipped here (SQLite has no row locks, but there recovery runs before the server starts). Safe
+        while other processes start: two that both find the writes lost both mark every id (the second
+        mark only costs builds again).
         """
         removed = 0
         touched: set[str] = set()
@@ -427,14 +430,19 @@ class Packages:
                         self.storage.delete(key)
                         removed += 1
                 s.delete(note)
+        forgotten = 0
         if self.storage.writes_lost():
-            log.warning("the machine stopped with documents unsynced: rebuilding every document")
-            rebuilt = self.materializer.rebuild_all()
+            # Marked stale, then the marker dropped (a crash between the two only marks them again):
+            # the server serves at once and rebuilds them meanwhile (``services.catchup``).
+            forgotten = self.materializer.forget_all()
             self.storage.settle()
-            return removed, rebuilt
+            log.warning(
+                "the machine stopped with documents unsynced: %d ids to rebuild while serving",
+                forgotten,
+            )
         stale = sorted(touched.union(self.materializer.stale()))
         self.materializer.build_committed(stale)
-        return removed, len(stale)
+        return removed, len(stale) + forgotten
 
 
 _LOOKALIKES = (

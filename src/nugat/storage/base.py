@@ -111,6 +111,12 @@ class Storage(ABC):
         """Make every write so far durable (after a rebuild, and when the server stops)."""
         return None  # backends that do not defer writes have nothing to do
 
+    def mark_documents_stale(self, stale: bool) -> None:
+        """Say whether stored documents may be stale (``services.catchup``): a front that serves this
+        storage directly (nginx, docs/nginx/nugat.conf) sends document requests to nugat meanwhile,
+        which rebuilds an id before it serves one. Backends no such front reads have nothing to do."""
+        return None
+
     @abstractmethod
     def check(self) -> None:
         """Raise StorageError if the backend cannot be reached (for /health)."""

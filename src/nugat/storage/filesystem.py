@@ -25,6 +25,7 @@ from nugat.storage.base import BlobInfo, Storage, StorageError, StorageFull, che
 BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
 UNSYNCED = ".unsynced"  # keys never start with a dot: no blob can be named so
 SETTLING = ".unsynced-settling"
+STALE_DOCUMENTS = ".stale-documents"  # nginx's configuration tests for it (docs/nginx/nugat.conf)
 
 _names = itertools.count()
 
@@ -254,6 +255,18 @@ class FileSystemStorage(Storage):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(aside)
             _fsync_dir(str(self.root))
+
+    def mark_documents_stale(self, stale: bool) -> None:
+        marker = f"{self.root}/{STALE_DOCUMENTS}"
+        if not stale:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(marker)
+            return
+        if os.path.exists(marker):
+            return
+        with open(marker, "w") as fh:  # durable: it must outlive a crash that the documents may not
+            os.fsync(fh.fileno())
+        _fsync_dir(str(self.root))
 
     def get_bytes(self, key: str) -> bytes | None:
         try:

@@ -3,6 +3,7 @@ flat index, pages from 128 versions on), are removed when unwanted, and are rebu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import delete, func, select
 
 from nugat.clock import utcnow
 from nugat.db.models import PackageRegistration, PackageVersion
-from nugat.feed import BASE, layout
+from nugat.feed import BASE, layout, registration
 from nugat.storage.base import StorageError
 from nugat.versions import parse_version
 from support.services import Site, without_commit
@@ -81,6 +82,25 @@ def test_an_id_has_a_flat_index_and_an_index_in_each_hive(alice: Site) -> None:
     index = alice.document(layout.registration_index("registration", "contoso.utils"))
     assert index["@id"] == f"{BASE}/{layout.registration_index('registration', 'contoso.utils')}"
     assert (index["count"], index["items"][0]["lower"], index["items"][0]["upper"]) == (1, "1.0.0", "1.5.0")
+
+
+def test_the_semver1_hive_of_an_id_without_semver2_versions_is_what_its_own_build_gives(alice: Site) -> None:
+    """Such an id's SemVer 1 documents are derived from the SemVer 2 ones (built once): every URL in
+    them must still name their own hive, dependencies' registrations included."""
+    grant = alice.key("alice")
+    deps = (
+        '<dependencies><group targetFramework="net8.0"><dependency id="Other.Lib" version="1.0.0"/></group>'
+        "</dependencies>"
+    )
+    for version in ("1.0.0", "1.1.0"):
+        alice.push(grant, ID, version, extra=deps)
+    with alice.core.db.reading() as s:
+        rows = s.scalars(select(PackageVersion).where(PackageVersion.package_id == ID)).all()
+        own = registration.build("registration", ID, rows, {"commitId": "c", "commitTimeStamp": "t"})
+    stored = {k: v for k, v in alice.documents(ID).items() if k.startswith("v3/registration/")}
+    assert stored == {k: without_commit(v) for k, v in own.items()}
+    assert "registration-semver2" not in json.dumps(stored)
+    assert "registration-semver2/other.lib" in json.dumps(alice.documents(ID))
 
 
 def test_documents_carry_the_public_url_when_one_is_set(make_site: Callable[..., Site]) -> None:

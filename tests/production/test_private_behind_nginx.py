@@ -100,3 +100,25 @@ def test_nuget_exe_restores_through_nginx_with_a_read_key(
     result = nuget.install("Guard.Lib", "1.0.0", source="x", output_dir=out)
     assert result.ok, result.output
     assert installed_packages(out) == {"Guard.Lib.1.0.0"}
+
+
+def test_while_documents_are_stale_nginx_leaves_them_to_nugat(proxied: tuple[NugatServer, str]) -> None:
+    """After a crash of the machine nugat rebuilds documents while serving, with ``.stale-documents`` in
+    the storage folder (README, "How a crash is recovered"): meanwhile nginx sends document requests to
+    nugat, which still asks for credentials; packages are served by nginx after ``/read-access``."""
+    nugat, url = proxied
+    key = create_key(nugat, "alice", ["read"], ["Guard.*"])["key"]
+    marker = nugat.data_dir / "storage" / ".stale-documents"
+    documents = ("/v3/flatcontainer/guard.lib/index.json", "/v3/registration/guard.lib/index.json")
+    marker.write_text("")
+    try:
+        for path in documents:
+            assert httpx.get(url + path).status_code == 401, path
+            answer = httpx.get(url + path, auth=("any", key))
+            assert answer.status_code == 200 and not NGINX_ETAG.match(answer.headers["etag"]), path
+        nupkg = httpx.get(url + "/v3/flatcontainer/guard.lib/1.0.0/guard.lib.1.0.0.nupkg", auth=("any", key))
+        assert nupkg.status_code == 200 and NGINX_ETAG.match(nupkg.headers["etag"])
+    finally:
+        marker.unlink()
+    for path in documents:
+        assert NGINX_ETAG.match(httpx.get(url + path, auth=("any", key)).headers["etag"]), path

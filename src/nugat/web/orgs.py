@@ -136,30 +136,52 @@ async def _change(
     return redirect_notice(visitor, f"/orgs/{org}", done(now))
 
 
-@page(signed_in=True)
-async def require_2fa(request: Request, visitor: Visitor) -> Response:
-    orgs, by, org = web(request).core.orgs, visitor.account.name, request.path_params["name"]
-    on = visitor.field("require") == "on"
+async def _switch(
+    request: Request,
+    visitor: Visitor,
+    field: str,
+    change: Callable[..., None],
+    said: Callable[[str, bool], str],
+) -> Response:
+    """An org setting turned on or off by an admin (``change(org, on, by=..., address=...)``)."""
+    by, org = visitor.account.name, request.path_params["name"]
+    on = visitor.field(field) == "on"
     try:
-        await run_in_threadpool(lambda: orgs.set_require_2fa(org, on, by=by, address=client_address(request)))
+        await run_in_threadpool(lambda: change(org, on, by=by, address=client_address(request)))
     except ServiceError as exc:
         return await _show(request, visitor, error=exc.message, status=exc.status)
-    said = "now need" if on else "no longer need"
-    return redirect_notice(
-        visitor, f"/orgs/{org}", f"Members {said} two-factor sign-in to create keys for {org}."
+    return redirect_notice(visitor, f"/orgs/{org}", said(org, on))
+
+
+@page(signed_in=True)
+async def require_2fa(request: Request, visitor: Visitor) -> Response:
+    return await _switch(
+        request,
+        visitor,
+        "require",
+        web(request).core.orgs.set_require_2fa,
+        lambda org, on: (
+            f"Members {'now need' if on else 'no longer need'} two-factor sign-in to create keys for {org}."
+        ),
     )
 
 
 @page(signed_in=True)
 async def private(request: Request, visitor: Visitor) -> Response:
-    orgs, by, org = web(request).core.orgs, visitor.account.name, request.path_params["name"]
-    on = visitor.field("private") == "on"
-    try:
-        await run_in_threadpool(lambda: orgs.set_private(org, on, by=by, address=client_address(request)))
-    except ServiceError as exc:
-        return await _show(request, visitor, error=exc.message, status=exc.status)
-    said = "are now private: only its members and their keys can read them" if on else "are no longer private"
-    return redirect_notice(visitor, f"/orgs/{org}", f"The packages of {org} {said}.")
+    return await _switch(
+        request,
+        visitor,
+        "private",
+        web(request).core.orgs.set_private,
+        lambda org, on: (
+            f"The packages of {org} "
+            + (
+                "are now private: only its members and their keys can read them."
+                if on
+                else "are no longer private."
+            )
+        ),
+    )
 
 
 @page(signed_in=True)

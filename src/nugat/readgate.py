@@ -23,7 +23,6 @@ import binascii
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 
@@ -154,7 +153,7 @@ class ReadGate:
         original = ""
         for name, value in scope["headers"]:
             if name == b"x-original-uri":
-                original = unquote(value.decode("latin-1").split("?", 1)[0])
+                original = _as_nginx_serves(value.decode("latin-1").split("?", 1)[0])
         credentialed = original.startswith(PRIVATE_SOURCE + "/")
         path = original[len(PRIVATE_SOURCE) :] if credentialed else original
         read = package_of(path) or ((True, None) if credentialed else None)
@@ -189,6 +188,19 @@ class ReadGate:
         if known is None:
             known = await run_in_threadpool(self.readers.load_private_ids)
         return known.get(package_id.lower(), frozenset())
+
+
+def _as_nginx_serves(raw: str) -> str:
+    """The path nginx will serve for a request written ``raw``, or "" when that is not plainly ``raw``.
+
+    nginx decodes ``%XX``, merges slashes and resolves ``.``/``..`` before it picks the file, while
+    ``$request_uri`` keeps what the client wrote: ``guard.lib/../other.lib`` must not be judged as
+    guard.lib. A path nginx would rewrite is not decided here ("" is refused, and nginx then hands the
+    request to nugat, whose read path refuses such paths itself).
+    """
+    if "%" in raw or "\\" in raw or any(part in ("", ".", "..") for part in raw.split("/")[1:]):
+        return ""
+    return raw
 
 
 async def _refuse(send: Send, status: int, reason: str) -> None:

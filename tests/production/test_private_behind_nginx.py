@@ -4,7 +4,9 @@ refusal is nugat's own answer; the real NuGet client restores through it with a 
 
 from __future__ import annotations
 
+import base64
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -122,3 +124,35 @@ def test_while_documents_are_stale_nginx_leaves_them_to_nugat(proxied: tuple[Nug
         marker.unlink()
     for path in documents:
         assert NGINX_ETAG.match(httpx.get(url + path, auth=("any", key)).headers["etag"]), path
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v3/flatcontainer/guard.lib/../other.lib/index.json",
+        "/v3/flatcontainer/guard.lib/%2e%2e/other.lib/index.json",
+        "/v3/flatcontainer/guard.lib/..%2fother.lib/index.json",
+        "/v3/flatcontainer//guard.lib/../other.lib/index.json",
+        "/v3/registration/guard.lib/../other.lib/index.json",
+    ],
+)
+def test_dot_segments_do_not_borrow_another_ids_permission(
+    proxied: tuple[NugatServer, str], path: str
+) -> None:
+    """nginx serves the file of the normalized path: ``/read-access`` must decide on that path, not on
+    the one the client wrote (a key for Guard.* must not read Other.Lib through ``guard.lib/../``)."""
+    nugat, url = proxied
+    key = create_key(nugat, "alice", ["read"], ["Guard.*"])["key"]
+    host, port = url.removeprefix("http://").split(":")
+    credential = base64.b64encode(f"any:{key}".encode()).decode()
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic {credential}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    status = int(answer.split(b" ", 2)[1])
+    assert status in (400, 404), answer[:300]
+    assert b'"1.0.0"' not in answer

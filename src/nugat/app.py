@@ -161,7 +161,9 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     )
     vary = host_vary(core.settings).encode()
     served: ASGIApp = ReadGate(
-        ReadPath(limited, core.storage, scope_base, core.downloads.count, vary=vary), core.readers
+        ReadPath(limited, core.storage, scope_base, core.downloads.count, vary=vary),
+        core.readers,
+        lambda scope: scope_client_address(scope, trust_forwarded, proxies),
     )
     if core.settings.content_url:
         served = ContentOrigin(served, core.settings.content_url, trust_forwarded, proxies)

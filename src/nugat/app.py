@@ -161,7 +161,14 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     )
     vary = host_vary(core.settings).encode()
     served: ASGIApp = ReadGate(
-        ReadPath(limited, core.storage, scope_base, core.downloads.count, vary=vary),
+        ReadPath(
+            limited,
+            core.storage,
+            scope_base,
+            core.downloads.count,
+            vary=vary,
+            fixed_base=core.settings.documents_url,
+        ),
         core.readers,
         lambda scope: scope_client_address(scope, trust_forwarded, proxies),
     )

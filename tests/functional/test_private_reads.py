@@ -323,3 +323,30 @@ def test_an_outsider_learns_no_more_of_a_private_id_than_that_it_is_taken(feed: 
     lookalike = _protocol(feed, "PUT", "/api/v2/package", nupkg("C0ntoso.Secret", "1.0.0"))
     assert lookalike.status_code == 409
     assert PRIVATE.lower() not in lookalike.text.lower()
+
+
+def test_the_credentialed_source_links_under_private_with_a_public_url(tmp_path: Path) -> None:
+    """With ``NUGAT_PUBLIC_URL`` the documents are stored with their final URLs; served on the credentialed
+    source, their feed URLs move under ``/private``, so a client given that source stays on it."""
+    settings = Settings(data_dir=tmp_path, secret_key="links", public_url="http://feed.test")
+    core = Core(settings)
+    core.db.upgrade()
+    core.accounts.create_user("alice", "alice@example.test", None)
+    core.orgs.create("contoso", "alice")
+    _, org = core.accounts.create_key("alice", "org push", ["push"], ["*"], [], 30, "contoso")
+    _push(core, tmp_path, org, PRIVATE)
+    _, bob = core.accounts.create_key("alice", "push", ["push"], ["*"], [], 30)
+    _push(core, tmp_path, bob, PUBLIC)
+    core.orgs.set_private("contoso", True)
+    reader = core.accounts.create_key("alice", "read", ["read"], ["*"], [], 30)[1]
+    core.close()
+    with TestClient(create_app(settings), base_url="http://feed.test") as client:
+        for package_id in (PRIVATE, PUBLIC):
+            low = package_id.lower()
+            for path in (f"/v3/registration/{low}/index.json", f"/v3/registration-semver2/{low}/1.0.0.json"):
+                doc = client.get(f"/private{path}", auth=("any", reader))
+                assert doc.status_code == 200, (path, doc.text)
+                assert "http://feed.test/v3/" not in doc.text, path
+                assert f"http://feed.test/private/v3/flatcontainer/{low}/1.0.0/{low}.1.0.0.nupkg" in doc.text
+            plain = client.get(f"/v3/registration/{PUBLIC.lower()}/index.json").text
+            assert "http://feed.test/private/" not in plain  # the plain feed's stay as stored

@@ -200,7 +200,8 @@ def test_a_member_installs_a_private_package_with_its_dependency_through_the_cre
     app = build_package("Corp.App", "1.0.0", [("Corp.Secret", "1.0.0")])
     assert_ok(pusher.push(app, org_package["push"], public_site.source))
     time.sleep(1.1)  # the private ids, kept 1 s
-    links = public_site.get("/private/v3/registration/corp.app/index.json", auth=("any", org_package["member"]))
+    member = ("any", org_package["member"])
+    links = public_site.get("/private/v3/registration/corp.app/index.json", auth=member)
     assert links.status_code == 200
     assert f"{public_site.url}/v3/" not in links.text  # every feed URL stays on the credentialed source
     assert f"{public_site.url}/private/v3/flatcontainer/corp.app/1.0.0/corp.app.1.0.0.nupkg" in links.text

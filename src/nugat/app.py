@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -119,6 +119,10 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
             stale = True
         if stale:
             catching_up = asyncio.create_task(catch_up())
+        # Which ids are private, read before the first request: a public restore then goes on if the
+        # database goes away later (``services.readers``).
+        with contextlib.suppress(SQLAlchemyError):
+            await run_in_threadpool(core.readers.load_private_ids)
         if core.outbox.enabled:
             every = core.settings.mail_poll_seconds
             tasks.append(asyncio.create_task(mail.run_sender(core.outbox, every, core.key_notices.due)))
@@ -196,8 +200,17 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     )
     vary = host_vary(core.settings).encode()
     served: ASGIApp = ReadGate(
-        ReadPath(limited, core.storage, scope_base, core.downloads.count, vary=vary, catchup=core.catchup),
+        ReadPath(
+            limited,
+            core.storage,
+            scope_base,
+            core.downloads.count,
+            vary=vary,
+            fixed_base=core.settings.documents_url,
+            catchup=core.catchup,
+        ),
         core.readers,
+        lambda scope: scope_client_address(scope, trust_forwarded, proxies),
     )
     if core.settings.content_url:
         served = ContentOrigin(served, core.settings.content_url, trust_forwarded, proxies)

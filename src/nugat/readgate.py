@@ -7,9 +7,11 @@ HMAC ``services.readers`` keeps for at most a second; which ids are private is k
 the steady state costs a header parse, an HMAC and dictionary lookups, and touches no database.
 
 A refused credential is answered 401 with ``WWW-Authenticate`` (the client asks again, and shows the reason
-from ``X-NuGet-Warning`` and the body); a reader who may not see an id gets the same 404 as for an id never
-pushed. What the request may read travels to the handlers as ``scope["state"]["read_view"]``, where
-search and the V2 queries filter on it. Answers to a reader other than the anonymous public one are
+from ``X-NuGet-Warning`` and the body), and counted against the client's address: past
+``readers.FAILED_READ_LIMIT`` new ones a window, the address gets 429 with ``Retry-After`` for the rest of
+it, decided from memory (``readers.FailedReads``). A reader who may not see an id gets the same 404 as for
+an id never pushed. What the request may read travels to the handlers as ``scope["state"]["read_view"]``,
+where search and the V2 queries filter on it. Answers to a reader other than the anonymous public one are
 ``Cache-Control: private``: a shared cache must not hand them to someone else.
 
 The service index (``/v3/index.json``) and the V2 service and metadata documents stay readable without
@@ -20,10 +22,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import MutableMapping
+import logging
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from nugat import authz, keys
@@ -31,7 +35,7 @@ from nugat.authz import Reader
 from nugat.fileheaders import LOCKED_DOWN
 from nugat.httpcommon import warning_header
 from nugat.readpath import FEED_PREFIX, HIDDEN, PRIVATE_SOURCE, ASGIApp, ASGIScope, Receive, Send
-from nugat.services.readers import Readers, ReadRefused, ReadView
+from nugat.services.readers import Readers, ReadRefused, ReadView, too_many_failures
 
 Message = MutableMapping[str, Any]
 
@@ -41,6 +45,8 @@ _V2 = "/api/v2/"
 _V2_OPEN = ("/api/v2/", "/api/v2/$metadata")
 _CHALLENGE = (b"www-authenticate", b'Basic realm="nugat"')
 PRIVATE_CACHE = b"private, no-cache"
+UNAVAILABLE_RETRY = 30  # seconds, as a push told the database is down
+log = logging.getLogger("nugat.readgate")
 READ_ACCESS = "/read-access"  # nginx's auth_request asks here (``ReadGate._read_access``)
 
 
@@ -76,16 +82,23 @@ def basic_password(headers: list[tuple[bytes, bytes]]) -> str | None:
 class Verdict:
     reader: Reader | None = None
     refused: authz.Decision | None = None
+    retry_after: int = 0  # with a refusal: too many failed credentials, or the database down
     hidden: bool = False  # the id is not the reader's to see
     shown_privately: bool = False  # an id of a private organization, shown to one who may read it
+
+
+UNAVAILABLE = Verdict(
+    refused=authz.Decision(False, 503, "The feed is unavailable; retry later"), retry_after=UNAVAILABLE_RETRY
+)
 
 
 class ReadGate:
     """ASGI middleware: lets a feed read through to ``app`` only when its reader may read it."""
 
-    def __init__(self, app: ASGIApp, readers: Readers) -> None:
+    def __init__(self, app: ASGIApp, readers: Readers, address: Callable[[ASGIScope], str]) -> None:
         self.app = app
         self.readers = readers
+        self.address = address  # the client's address, as ``httpcommon.client_address`` finds it
         self.public_site = readers.public_site
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
@@ -105,9 +118,9 @@ class ReadGate:
         if read is None or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        verdict = await self._decide(scope["headers"], read[1], credentialed)
+        verdict = await self._decide(scope, read[1], credentialed)
         if verdict.refused is not None:
-            await _refuse(send, verdict.refused.status, verdict.refused.reason)
+            await _refuse(send, verdict.refused.status, verdict.refused.reason, verdict.retry_after)
             return
         state = scope.setdefault("state", {})
         state["read_view"] = ReadView(verdict.reader, self.public_site)
@@ -125,17 +138,32 @@ class ReadGate:
 
         await self.app(scope, receive, private_send)
 
-    async def _decide(
-        self, headers: list[tuple[bytes, bytes]], package_id: str | None, credentialed: bool
-    ) -> Verdict:
-        """What a feed read gets: refused (and why), or let in, and whether its id is hidden from it."""
-        password = basic_password(headers)
+    async def _decide(self, scope: ASGIScope, package_id: str | None, credentialed: bool) -> Verdict:
+        """What a feed read gets: refused (and why), or let in, and whether its id is hidden from it.
+        503 when the facts it needs cannot be read (``services.readers`` keeps the last ones a while)."""
+        try:
+            return await self._judge(scope, package_id, credentialed)
+        except SQLAlchemyError as exc:
+            log.error("read refused, the database is unavailable: %s", type(exc).__name__)
+            return UNAVAILABLE
+
+    async def _judge(self, scope: ASGIScope, package_id: str | None, credentialed: bool) -> Verdict:
+        password = basic_password(scope["headers"])
         reader: Reader | None = None
         if password is not None:
+            if self.readers.throttled():  # only while some address is refused: no work on the steady path
+                address = self.address(scope)
+                throttled = self._throttled(address, self.readers.blocked_for(address))
+                if throttled is not None:
+                    return throttled
             try:
                 reader = await self._reader(password)
             except ReadRefused as exc:
-                return Verdict(refused=authz.Decision(False, exc.status, exc.message))
+                address = self.address(scope)
+                wait = await run_in_threadpool(self.readers.failed, address, password)
+                return self._throttled(address, wait) or Verdict(
+                    refused=authz.Decision(False, exc.status, exc.message)
+                )
         decision = authz.can_read_feed(reader, public_site=self.public_site and not credentialed)
         if not decision.allowed:
             return Verdict(refused=decision)
@@ -145,11 +173,19 @@ class ReadGate:
         decision = authz.can_read(reader, package_id, public_site=self.public_site, private_owners=owners)
         return Verdict(reader, hidden=not decision.allowed, shown_privately=decision.allowed and bool(owners))
 
+    @staticmethod
+    def _throttled(address: str, wait: int) -> Verdict | None:
+        if not wait:
+            return None
+        return Verdict(refused=authz.Decision(False, 429, too_many_failures(address)), retry_after=wait)
+
     async def _read_access(self, scope: ASGIScope, send: Send) -> None:
         """nginx's ``auth_request`` (docs/nginx/nugat-private.conf): may the request's credentials read
         ``X-Original-URI``? 204 yes (nginx serves the file), 401 a refused or missing credential, 403 an id
         not the reader's to see; on either refusal nginx passes the request itself to nugat, which answers
-        as it would alone (a 401 with its reason, or the 404 of an id never pushed)."""
+        as it would alone (a 401 with its reason, a 429 for an address sending too many refused credentials,
+        or the 404 of an id never pushed). The client's address is nginx's ``X-Forwarded-For``, believed
+        from a trusted proxy only, as for every request."""
         original = ""
         for name, value in scope["headers"]:
             if name == b"x-original-uri":
@@ -160,10 +196,10 @@ class ReadGate:
         if read is None:
             await _refuse(send, 403, "Not a feed read")
             return
-        verdict = await self._decide(scope["headers"], read[1], credentialed)
+        verdict = await self._decide(scope, read[1], credentialed)
         status = 204
-        if verdict.refused is not None:
-            status = 401 if verdict.refused.status == 401 else 403
+        if verdict.refused is not None:  # auth_request knows no 429: nugat answers it to the request itself
+            status = 401 if verdict.refused.status in (401, 429) else 403
         elif verdict.hidden:
             status = 403
         # nginx caches this by URL and by a hash of the Authorization header (never the header itself)
@@ -203,7 +239,7 @@ def _as_nginx_serves(raw: str) -> str:
     return raw
 
 
-async def _refuse(send: Send, status: int, reason: str) -> None:
+async def _refuse(send: Send, status: int, reason: str, retry_after: int = 0) -> None:
     body = reason.encode()
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
@@ -214,5 +250,7 @@ async def _refuse(send: Send, status: int, reason: str) -> None:
     ]
     if status == 401:
         headers.append(_CHALLENGE)
+    if retry_after:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -99,11 +99,18 @@ class DocumentCache:
                 self.size -= len(evicted.body) + len(evicted.gzipped or b"")
 
 
-def render(key: str, info: BlobInfo, raw: bytes, base: str, vary: bytes = b"") -> Entry:
+def render(
+    key: str, info: BlobInfo, raw: bytes, base: str, vary: bytes = b"", fixed_base: str | None = None
+) -> Entry:
     """The cached answer for a stored blob. ``vary``: the request headers its body depends on besides
-    Accept-Encoding (``Host`` when the URLs in documents follow the request), for shared caches."""
+    Accept-Encoding (``Host`` when the URLs in documents follow the request), for shared caches.
+    ``fixed_base``: the URL documents were stored with (``Settings.documents_url``), else they hold
+    ``BASE``; a request under another base (the credentialed source's ``/private``) gets its feed URLs
+    (those under ``/v3/``) moved under its own, so a client there stays on the source it was given."""
     is_json = key.endswith(".json")
     body = raw.replace(BASE.encode(), base.encode()) if is_json else raw
+    if is_json and fixed_base is not None and base != fixed_base:
+        body = body.replace(f"{fixed_base}/v3/".encode(), f"{base}/v3/".encode())
     gzipped = gzip.compress(body, compresslevel=6, mtime=0) if is_json and len(body) > 512 else None
     etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
     last_modified = formatdate(info.modified, usegmt=True).encode()
@@ -145,10 +152,12 @@ class ReadPath:
         cache: DocumentCache | None = None,
         vary: bytes = b"",
         catchup: Catchup | None = None,
+        fixed_base: str | None = None,
     ) -> None:
         """``vary``: what the documents' URLs depend on in the request (``base_url`` reads it), for the
         ``Vary`` header of documents (empty when they have a fixed base URL). ``catchup``: while it is
-        active (documents may be stale after a crash), an id's documents are checked before serving."""
+        active (documents may be stale after a crash), an id's documents are checked before serving.
+        ``fixed_base``: see ``render``."""
         self.app = app
         self.storage = storage
         self.base_url = base_url
@@ -156,6 +165,7 @@ class ReadPath:
         self.cache = cache or DocumentCache()
         self.vary = vary
         self.catchup = catchup
+        self.fixed_base = fixed_base
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -228,7 +238,7 @@ class ReadPath:
                 return
             # Keyed by the token of the bytes read: ``info`` may be a moment older than them (it is
             # cached), and a body under a newer token than its own would be served until it changes again.
-            entry = render(key, found[1], found[0], base, self.vary)
+            entry = render(key, found[1], found[0], base, self.vary, self.fixed_base)
             self.cache.put((key, base), entry)
         if _matches(if_none_match, entry.etag) or (
             not if_none_match and if_modified_since == entry.last_modified

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from support.nugetexe import NuGetClient, NuGetResult, installed_packages
-from support.server import NugatServer, create_key, running_server
+from support.server import NugatServer, create_key, free_port, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -143,7 +143,10 @@ def test_a_revoked_key_is_refused_with_its_reason(
 
 @pytest.fixture(scope="module")
 def public_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NugatServer]:
-    with running_server(tmp_path_factory.mktemp("public-site")) as server:
+    """With ``NUGAT_PUBLIC_URL``: documents stored with their final URLs, served on ``/private`` too."""
+    port = free_port()
+    env = {"NUGAT_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    with running_server(tmp_path_factory.mktemp("public-site"), extra_env=env, port=port) as server:
         yield server
 
 
@@ -184,6 +187,28 @@ def test_a_members_key_installs_the_private_package(
     out = tmp_path / "out"
     assert_ok(nuget.install("Corp.Secret", "1.0.0", source="x", output_dir=out))
     assert installed_packages(out) == {"Corp.Secret.1.0.0"}
+
+
+def test_a_member_installs_a_private_package_with_its_dependency_through_the_credentialed_source(
+    public_site: NugatServer,
+    org_package: dict[str, str],
+    nuget_exe: Path,
+    tmp_path: Path,
+    build_package: BuildPackage,
+) -> None:
+    pusher = NuGetClient(nuget_exe, tmp_path / "pusher")
+    app = build_package("Corp.App", "1.0.0", [("Corp.Secret", "1.0.0")])
+    assert_ok(pusher.push(app, org_package["push"], public_site.source))
+    time.sleep(1.1)  # the private ids, kept 1 s
+    member = ("any", org_package["member"])
+    links = public_site.get("/private/v3/registration/corp.app/index.json", auth=member)
+    assert links.status_code == 200
+    assert f"{public_site.url}/v3/" not in links.text  # every feed URL stays on the credentialed source
+    assert f"{public_site.url}/private/v3/flatcontainer/corp.app/1.0.0/corp.app.1.0.0.nupkg" in links.text
+    nuget = client(tmp_path, nuget_exe, "member", private_source(public_site), org_package["member"])
+    out = tmp_path / "out"
+    assert_ok(nuget.install("Corp.App", "1.0.0", source="x", output_dir=out))
+    assert installed_packages(out) == {"Corp.App.1.0.0", "Corp.Secret.1.0.0"}
 
 
 @pytest.mark.parametrize("credentials", ["none", "outsider key"])

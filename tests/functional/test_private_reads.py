@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,8 @@ def feed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             )[1],
             "other ids key": core.accounts.create_key("alice", "r2", ["read"], [], ["Other.Thing"], 30)[1],
             "push key": bob,
+            # an outsider's key that may push and unlist anything: to probe the refusals
+            "outsider key": core.accounts.create_key("carol", "w", ["push", "unlist"], ["*"], [], 30)[1],
         }
         sessions = Sessions(core.db, settings.server_secret())
         cookies = {}
@@ -262,3 +265,88 @@ def test_the_read_access_check_for_nginx_agrees_with_the_feed(
         auth = ("any", feed.keys[reader]) if reader in feed.keys else None
         answer = feed.client.get("/read-access", headers={"x-original-uri": original}, auth=auth)
         assert answer.status_code == {"found": 204, "challenge": 401, "absent": 403}[want], (original, reader)
+
+
+def visible(reader: str, kind: str, public_site: bool) -> int:
+    """How many of the feed's ids (PUBLIC, PRIVATE) ``reader`` may see."""
+    return sum(expected(kind, reader, package_id, public_site) == "found" for package_id in (PUBLIC, PRIVATE))
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_no_total_counts_what_the_reader_may_not_see(feed: Feed, reader: str) -> None:
+    """Search ``totalHits``, autocomplete, the V2 ``$count``s and the pages' "N packages" count only what
+    the reader may read (the table's per-id probes search for one id; these count everything)."""
+    if expected("feed", reader, PUBLIC, feed.public_site) != "challenge":
+        want = visible(reader, "feed", feed.public_site)
+        assert feed.get("/v3/search?q=&take=0", reader).json()["totalHits"] == want
+        assert feed.get("/v3/search?q=&prerelease=true&semVerLevel=2.0.0", reader).json()["totalHits"] == want
+        assert feed.get("/v3/autocomplete?q=", reader).json()["totalHits"] == want
+        everything = "Search()/$count?searchTerm=''&includePrerelease=true"
+        counts = ("Packages()/$count", "Search()/$count", everything)
+        for count in counts:
+            assert feed.get(f"/api/v2/{count}", reader).text == str(want), count
+    if expected("page", reader, PUBLIC, feed.public_site) != "sign in":
+        want = visible(reader, "page", feed.public_site)
+        for path in ("/", "/packages"):
+            heading = re.search(r'<h1 class="results-head">(\d+) packages?</h1>', feed.get(path, reader).text)
+            assert heading is not None and int(heading[1]) == want, path
+
+
+def test_metrics_name_no_package(feed: Feed) -> None:
+    feed.get(f"/v3/flatcontainer/{PRIVATE.lower()}/1.0.0/{PRIVATE.lower()}.1.0.0.nupkg", "covering key")
+    metrics = feed.get("/metrics", "anonymous").text
+    assert "nugat_http_requests_total" in metrics
+    assert PRIVATE.lower() not in metrics.lower() and PUBLIC.lower() not in metrics.lower()
+
+
+def _protocol(feed: Feed, method: str, path: str, body: bytes | None = None) -> httpx.Response:
+    key = {"X-NuGet-ApiKey": feed.keys["outsider key"]}
+    if body is None:
+        return feed.client.request(method, path, headers=key)
+    return feed.client.put(path, headers=key, files={"package": ("p.nupkg", body)})
+
+
+def test_an_outsider_learns_no_more_of_a_private_id_than_that_it_is_taken(feed: Feed) -> None:
+    """As on nuget.org, pushing an id someone else owns says "not an owner" (the id is taken); nothing
+    else an outsider sends tells which versions it has, how it is spelt, or what it is."""
+    taken = "carol is not an owner of {}"
+    for spelling in (PRIVATE, PRIVATE.lower()):
+        for version in ("1.0.0", "7.7.7"):  # one that exists, one that does not: the same answer
+            for method in ("DELETE", "POST"):  # unlist, relist
+                answer = _protocol(feed, method, f"/api/v2/package/{spelling}/{version}")
+                assert (answer.status_code, answer.text) == (403, taken.format(spelling)), (method, version)
+            pushed = _protocol(feed, "PUT", "/api/v2/package", nupkg(spelling, version))
+            assert (pushed.status_code, pushed.text) == (403, taken.format(spelling)), version
+    never = _protocol(feed, "DELETE", f"/api/v2/package/{NEVER}/1.0.0")
+    assert (never.status_code, never.text) == (404, f"{NEVER} 1.0.0 does not exist")
+    # A look-alike is refused without naming what it looks like.
+    lookalike = _protocol(feed, "PUT", "/api/v2/package", nupkg("C0ntoso.Secret", "1.0.0"))
+    assert lookalike.status_code == 409
+    assert PRIVATE.lower() not in lookalike.text.lower()
+
+
+def test_the_credentialed_source_links_under_private_with_a_public_url(tmp_path: Path) -> None:
+    """With ``NUGAT_PUBLIC_URL`` the documents are stored with their final URLs; served on the credentialed
+    source, their feed URLs move under ``/private``, so a client given that source stays on it."""
+    settings = Settings(data_dir=tmp_path, secret_key="links", public_url="http://feed.test")
+    core = Core(settings)
+    core.db.upgrade()
+    core.accounts.create_user("alice", "alice@example.test", None)
+    core.orgs.create("contoso", "alice")
+    _, org = core.accounts.create_key("alice", "org push", ["push"], ["*"], [], 30, "contoso")
+    _push(core, tmp_path, org, PRIVATE)
+    _, bob = core.accounts.create_key("alice", "push", ["push"], ["*"], [], 30)
+    _push(core, tmp_path, bob, PUBLIC)
+    core.orgs.set_private("contoso", True)
+    reader = core.accounts.create_key("alice", "read", ["read"], ["*"], [], 30)[1]
+    core.close()
+    with TestClient(create_app(settings), base_url="http://feed.test") as client:
+        for package_id in (PRIVATE, PUBLIC):
+            low = package_id.lower()
+            for path in (f"/v3/registration/{low}/index.json", f"/v3/registration-semver2/{low}/1.0.0.json"):
+                doc = client.get(f"/private{path}", auth=("any", reader))
+                assert doc.status_code == 200, (path, doc.text)
+                assert "http://feed.test/v3/" not in doc.text, path
+                assert f"http://feed.test/private/v3/flatcontainer/{low}/1.0.0/{low}.1.0.0.nupkg" in doc.text
+            plain = client.get(f"/v3/registration/{PUBLIC.lower()}/index.json").text
+            assert "http://feed.test/private/" not in plain  # the plain feed's stay as stored

@@ -1,9 +1,11 @@
 """Abuse limits: failed API keys throttled per client address and per key id (never locking out the key's
-holder), and pushes limited per key per hour. Each client address is a distinct 127.x.y.z source address.
+holder), failed read credentials per client address (also as nginx's ``/read-access`` sees them), and
+pushes limited per key per hour. Each client address is a distinct 127.x.y.z source address.
 """
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +20,17 @@ from support.zips import package
 
 PUSH_LIMIT = 3
 FAILED_KEY_LIMIT = 30  # nugat.services.accounts.FAILED_KEY_LIMIT, per minute
+FAILED_READ_LIMIT = 30  # nugat.services.readers.FAILED_READ_LIMIT, per minute
+PROXY = "127.0.0.9"  # the one trusted proxy: its X-Forwarded-For is believed
 
 
 @pytest.fixture(scope="module", params=DATABASES)
 def feed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Feed]:
-    env = {"NUGAT_PUSH_LIMIT_PER_HOUR": str(PUSH_LIMIT)}
+    env = {
+        "NUGAT_PUSH_LIMIT_PER_HOUR": str(PUSH_LIMIT),
+        "NUGAT_TRUST_FORWARDED": "true",
+        "NUGAT_TRUSTED_PROXIES": PROXY,
+    }
     with started(tmp_path_factory, "throttle", request.param, env) as server:
         info = create_key(server, "alice", ["push", "unlist"])
         feed = Feed(server, str(info["key"]))
@@ -92,3 +100,75 @@ def test_pushes_are_limited_per_key_per_hour(feed: Feed) -> None:
     # The limit is the key's: another key of the same user pushes on.
     other = str(create_key(feed.server, "carol", ["push"])["key"])
     assert feed.push(package("Limited.PkgX"), key=other).status_code == 201
+
+
+def basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"ci:{key}".encode()).decode()}
+
+
+def read(feed: Feed, key: str, address: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    """A flat-container read with ``key`` as the source's password (a 404: the key was accepted)."""
+    with client(address) as c:
+        return c.get(
+            f"{feed.server.url}/v3/flatcontainer/no.such.pkg/index.json",
+            headers={**basic(key), **(headers or {})},
+        )
+
+
+def read_access(feed: Feed, key: str, address: str, forwarded_for: str) -> httpx.Response:
+    """nginx's ``auth_request`` as docs/nginx/nugat-private.conf makes it."""
+    headers = {
+        **basic(key),
+        "X-Original-URI": "/v3/flatcontainer/no.such.pkg/index.json",
+        "X-Forwarded-For": forwarded_for,
+    }
+    with client(address) as c:
+        return c.get(f"{feed.server.url}/read-access", headers=headers)
+
+
+def test_a_burst_of_wrong_read_credentials_from_one_address_is_throttled(feed: Feed) -> None:
+    attacker = "127.0.0.41"
+    reader = str(create_key(feed.server, "dave", ["read"])["key"])
+    guesses = [keys.new_key(keys.new_key_id()) for _ in range(120)]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda guess: read(feed, guess, attacker), guesses))
+    statuses = Counter(r.status_code for r in answers)
+    assert set(statuses) == {401, 429}, statuses
+    assert FAILED_READ_LIMIT <= statuses[401] <= FAILED_READ_LIMIT + 8, statuses
+    refused = next(r for r in answers if r.status_code == 429)
+    assert_refusal(refused, 429, rf"^Too many failed read credentials from {attacker}; retry later$")
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert "www-authenticate" not in refused.headers  # the client is not to ask for other credentials now
+    # The address stays refused, even with a good key...
+    assert read(feed, reader, attacker).status_code == 429
+    # ...while the same key from elsewhere reads, and anonymous reads of the public feed go on.
+    assert read(feed, reader, "127.0.0.42").status_code == 404
+    with client(attacker) as c:
+        assert c.get(f"{feed.server.url}/v3/flatcontainer/no.such.pkg/index.json").status_code == 404
+
+
+def test_the_same_refused_read_credential_is_counted_once(feed: Feed) -> None:
+    """A restore with a stale key repeats it hundreds of times: its address is not refused for that."""
+    stale = keys.new_key(keys.new_key_id())
+    statuses = Counter(read(feed, stale, "127.0.0.43").status_code for _ in range(FAILED_READ_LIMIT + 10))
+    assert statuses == {401: FAILED_READ_LIMIT + 10}
+
+
+def test_read_access_counts_failures_against_the_address_nginx_forwards(feed: Feed) -> None:
+    reader = str(create_key(feed.server, "erin", ["read"])["key"])
+    client_address = "203.0.113.7"
+    for _ in range(FAILED_READ_LIMIT):
+        assert read_access(feed, keys.new_key(keys.new_key_id()), PROXY, client_address).status_code == 401
+    # Past the limit /read-access still says 401 (auth_request knows no 429), and nginx hands the request
+    # itself to nugat, which refuses it with 429 for the address nginx forwards.
+    assert read_access(feed, keys.new_key(keys.new_key_id()), PROXY, client_address).status_code == 401
+    assert read_access(feed, reader, PROXY, client_address).status_code == 401
+    throttled = read(feed, reader, PROXY, {"X-Forwarded-For": client_address})
+    assert_refusal(throttled, 429, rf"^Too many failed read credentials from {client_address}; retry later$")
+    # Other clients behind the same proxy read on.
+    assert read_access(feed, reader, PROXY, "203.0.113.8").status_code == 204  # nginx looks for the file
+    # X-Forwarded-For from a peer that is no trusted proxy is not believed: the peer is the client.
+    for _ in range(FAILED_READ_LIMIT + 1):
+        read_access(feed, keys.new_key(keys.new_key_id()), "127.0.0.44", "203.0.113.9")
+    assert read_access(feed, reader, PROXY, "203.0.113.9").status_code == 204
+    assert read(feed, reader, "127.0.0.44").status_code == 429

@@ -201,6 +201,25 @@ def test_database_down(pg_feed: Feed) -> None:
     assert pg_feed.push(package("Db.During")).status_code == 201
 
 
+def test_private_reads_while_the_database_is_down(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A private site keeps restoring for the keys it read before the database went away (nothing can be
+    revoked meanwhile: that is a write to the same database); a key it never read gets 503, not a 500."""
+    with started(tmp_path_factory, "dbdown-private", "postgres", {"NUGAT_READ_ACCESS": "users"}) as server:
+        feed = Feed(server, user_key(server, "alice", ["push"]))
+        assert feed.push(package("Db.Private")).status_code == 201
+        known, unseen = (user_key(server, "alice", ["read"]) for _ in range(2))
+        flat = "/v3/flatcontainer/db.private/index.json"
+        assert server.get(flat, auth=("any", known)).status_code == 200
+        with database_down(server):
+            assert server.get(flat, auth=("any", known)).json() == {"versions": ["1.0.0"]}
+            assert server.get(flat).status_code == 401  # no credentials: no database needed to say so
+            refused = server.get(flat, auth=("any", unseen))
+            assert_refusal(refused, 503, r"^The feed is unavailable; retry later$")
+            assert refused.headers["retry-after"] == "30"
+        assert server.get(flat, auth=("any", unseen)).status_code == 200
+        feed.close()
+
+
 def test_database_lost_in_the_middle_of_a_push(pg_feed: Feed) -> None:
     server = pg_feed.server
     server.stop()

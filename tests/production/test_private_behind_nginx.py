@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nugat import keys
+from nugat.services.readers import FAILED_READ_LIMIT
 from production.helpers import push, running_nginx
 from support.nugetexe import NuGetClient, installed_packages
 from support.server import NugatServer, create_key, free_port, running_server
@@ -156,3 +158,32 @@ def test_dot_segments_do_not_borrow_another_ids_permission(
     status = int(answer.split(b" ", 2)[1])
     assert status in (400, 404), answer[:300]
     assert b'"1.0.0"' not in answer
+
+
+def test_a_flood_of_wrong_keys_through_nginx_is_throttled_for_its_client_only(
+    proxied: tuple[NugatServer, str],
+) -> None:
+    """``/read-access`` counts refusals against the address nginx forwards (its own location must set
+    ``X-Forwarded-For``); past the limit nugat answers the request itself with 429."""
+    nugat, url = proxied
+    flat = f"{url}/v3/flatcontainer/guard.lib/index.json"
+    key = create_key(nugat, "alice", ["read"], ["Guard.*"])["key"]  # new: no answer of nginx's cache for it
+
+    def get(address: str, password: str) -> httpx.Response:
+        transport = httpx.HTTPTransport(local_address=address)
+        with httpx.Client(transport=transport, timeout=30) as c:
+            return c.get(flat, auth=("any", password))
+
+    attacker = "127.0.0.77"
+    statuses = [get(attacker, keys.new_key(keys.new_key_id())).status_code for _ in range(FAILED_READ_LIMIT)]
+    assert statuses == [401] * FAILED_READ_LIMIT  # each counted once, though nugat saw it twice
+    refused = get(attacker, keys.new_key(keys.new_key_id()))
+    assert refused.status_code == 429, refused.text
+    assert refused.text == f"Too many failed read credentials from {attacker}; retry later"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert get(attacker, key).status_code == 429
+    # Another client behind the same nginx is let in by nginx (with a key of its own: nginx keeps the
+    # answer of /read-access for 1 s by URL and credential, whoever asked).
+    other = create_key(nugat, "alice", ["read"], ["Guard.*"])["key"]
+    served = get("127.0.0.78", other)
+    assert served.status_code == 200 and NGINX_ETAG.match(served.headers["etag"])

@@ -68,6 +68,20 @@ def test_a_private_package_is_shown_to_members_only_and_linked_only_for_them(ali
         assert "<li>Nope.Missing <span" in html  # never pushed: no link, for anyone
     assert "<li>Contoso.Secret <span" in outsider_view  # as an id never pushed
 
+    # What carol may do to it answers alike for every version and spelling: she learns it is taken, no more.
+    for version in ("1.0.0", "7.7.7"):
+        refused = carol.submit("/account/packages", f"/account/packages/contoso.secret/{version}/unlist", {})
+        assert refused.status_code == 403, refused.text
+        assert "You are not an owner of contoso.secret" in unescape(refused.text)
+    trusted_only = "/account/trusted-publishing/packages/contoso.secret"
+    refused = carol.submit("/account/trusted-publishing", trusted_only, {"trusted_only": "on"})
+    assert refused.status_code == 403
+    assert "carol is not an owner of contoso.secret" in unescape(refused.text)
+    # Nor do her organization list, her activity or the organization's page show it.
+    assert carol.get("/orgs/Contoso").status_code == 404
+    for path in ("/account/activity", "/account/organizations", "/account/packages"):
+        assert "contoso" not in carol.get(path).text.lower(), path
+
 
 def test_on_a_users_site_the_pages_ask_to_sign_in(make_site: object) -> None:
     site = make_site(read_access="users")  # type: ignore[operator]

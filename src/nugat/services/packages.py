@@ -296,24 +296,30 @@ class Packages:
         operation = "relist" if listed else "unlist"
         with self._audited(by, address, operation, package_id, version_text), self.db.session() as s:
             reg, row, owners = self._locked_version(s, package_id, version_text)
+            # Who may change the id is decided before whether the version exists, and told with the id as
+            # given: to one who may not, the answer is the same for every version and every spelling (a
+            # private id's versions and casing are not theirs to learn).
             if isinstance(by, KeyGrant):
                 member = acts_for(s, by)
                 authz.require(
-                    authz.can_unlist(by, reg.package_id, owner_ids=owners, actor_is_member=member), Refused
+                    authz.can_unlist(by, package_id, owner_ids=owners, actor_is_member=member), Refused
                 )
                 touch_key(s, by.key_id)
                 acted: tuple[int | None, int | None, str | None] = by.user_id, by.owner_id, by.key_id
             else:
                 actor = resolve(s, by)
-                authz.require(authz.can_unlist(actor, reg.package_id, owner_ids=owners))
+                authz.require(authz.can_unlist(actor, package_id, owner_ids=owners))
                 acted = actor_id(actor), authz.owner_acted_for(actor, owners), None
+            if row is None:
+                raise NotFound(f"{package_id} {parse_version(version_text).normalized} does not exist")
             self._change_listed(s, reg, row, listed, acted, address)
         self.materializer.build_committed([reg.id_lower])
 
     def _locked_version(
         self, s: Session, package_id: str, version_text: str
-    ) -> tuple[PackageRegistration, PackageVersion, frozenset[int]]:
-        """The id (locked for the change), the version and the owners' account ids, or NotFound."""
+    ) -> tuple[PackageRegistration, PackageVersion | None, frozenset[int]]:
+        """The id (locked for the change), the version (None: no such version) and the owners' account
+        ids; NotFound when there is no such id."""
         try:
             version = parse_version(version_text)
         except InvalidVersion:
@@ -333,7 +339,7 @@ class Packages:
             if reg
             else None
         )
-        if reg is None or row is None:
+        if reg is None:
             raise NotFound(f"{package_id} {version.normalized} does not exist")
         owner_ids = frozenset(
             s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == reg.id))

@@ -368,7 +368,7 @@ class TrustedPublishing:
             owners = owner_ids(s, reg.id)
             decision = authz.can_set_trusted_only(
                 actor=actor.name,
-                package_id=reg.package_id,
+                package_id=package_id,  # as given: a private id's casing is not an outsider's to learn
                 owns_package=any(authz.administers(actor, o) for o in owners),
                 site_admin=authz.is_site_admin(actor),
             )

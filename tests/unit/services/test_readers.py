@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from nugat import authz
+from nugat import authz, keys
 from nugat.authz import User
 from nugat.db.models import Account
-from nugat.services.readers import Readers, ReadRefused, ReadView
+from nugat.services.accounts import Accounts
+from nugat.services.readers import FAILED_READ_LIMIT, Readers, ReadRefused, ReadView
 from nugat.services.search import Query
 from support.services import Clock, Site, refused
 
@@ -140,3 +141,60 @@ def test_a_lookalike_of_a_private_id_is_refused_without_naming_it(feed: Site) ->
         feed.push(carol, "Contoso-Secret")
     with refused(409, "The package id Acme-Lib is too similar to the existing package Acme.Lib: choose"):
         feed.push(carol, "Acme-Lib")  # a public one is named, as on nuget.org
+
+
+def test_an_unknown_key_id_is_read_from_the_database_at_most_once_a_second(
+    feed: Site, monotonic: Monotonic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readers = feed.core.readers
+    lookups: list[str] = []
+    key_row = Accounts.key_row
+    monkeypatch.setattr(Accounts, "key_row", lambda c, key_id: lookups.append(key_id) or key_row(c, key_id))
+    guess = keys.new_key(keys.new_key_id())
+    for _ in range(5):
+        with pytest.raises(ReadRefused, match="does not exist"):
+            readers.reader_of_key(guess)
+    assert len(lookups) == 1
+    monotonic.now += 1.0
+    with pytest.raises(ReadRefused):
+        readers.reader_of_key(guess)
+    assert len(lookups) == 2
+
+
+def test_a_flood_of_unknown_key_ids_evicts_no_known_key(
+    feed: Site, monotonic: Monotonic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("nugat.services.readers.MAX_KEYS", 3)
+    readers = feed.core.readers
+    good = keys.parse_key(feed.secret("alice", "read"))
+    assert good is not None
+    readers.load_key(good.key_id)
+    for _ in range(7):  # the unknown ids' own table is cleared when full, never the keys'
+        readers.load_key(keys.new_key_id())
+    assert readers.cached_key(good.key_id) is not None
+    assert len(readers.unknown) <= 3
+
+
+def test_an_address_with_too_many_refused_read_credentials_is_refused_everywhere_for_the_window(
+    feed: Site, monotonic: Monotonic, clock: Clock
+) -> None:
+    readers = feed.core.readers
+    other_process = Readers(feed.core.db, feed.core.settings.server_secret(), public_site=True)
+    assert not readers.throttled()
+    for i in range(FAILED_READ_LIMIT):
+        assert readers.failed("192.0.2.1", f"guess-{i}") == 0
+        assert readers.failed("192.0.2.1", f"guess-{i}") == 0  # a repeat is not counted again
+    assert readers.blocked_for("192.0.2.1") == 0
+    assert readers.failed("192.0.2.1", "one-more") == 60
+    assert readers.throttled() and readers.blocked_for("192.0.2.1") == 60
+    assert readers.blocked_for("192.0.2.2") == 0  # another address is not concerned
+    # The count is the database's: another process refuses the address at its next failure from it.
+    assert other_process.blocked_for("192.0.2.1") == 0
+    assert other_process.failed("192.0.2.1", "elsewhere") == 60
+    # The refusal ends with the window.
+    monotonic.now += 59.5
+    assert readers.blocked_for("192.0.2.1") == 1
+    monotonic.now += 0.5
+    clock.advance(seconds=60)
+    assert readers.blocked_for("192.0.2.1") == 0 and not readers.throttled()
+    assert readers.failed("192.0.2.1", "a new window") == 0

@@ -211,6 +211,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
         ),
         core.readers,
         lambda scope: scope_client_address(scope, trust_forwarded, proxies),
+        proxies.trusts,
     )
     if core.settings.content_url:
         served = ContentOrigin(served, core.settings.content_url, trust_forwarded, proxies)

@@ -84,11 +84,17 @@ class Core:
 
     @cached_property
     def packages(self) -> Packages:
-        return Packages(self.db, self.storage, self.materializer, self.settings.push_limit_per_hour)
+        return Packages(
+            self.db,
+            self.storage,
+            self.materializer,
+            self.settings.push_limit_per_hour,
+            on_new_id=lambda: self.readers.forget_private_ids(),
+        )
 
     @cached_property
     def orgs(self) -> Orgs:
-        return Orgs(self.db, self.outbox)
+        return Orgs(self.db, self.outbox, on_private_change=lambda: self.readers.forget_private_ids())
 
     @cached_property
     def owners(self) -> Owners:

@@ -95,10 +95,17 @@ UNAVAILABLE = Verdict(
 class ReadGate:
     """ASGI middleware: lets a feed read through to ``app`` only when its reader may read it."""
 
-    def __init__(self, app: ASGIApp, readers: Readers, address: Callable[[ASGIScope], str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        readers: Readers,
+        address: Callable[[ASGIScope], str],
+        trusted_peer: Callable[[str], bool] = lambda _: False,
+    ) -> None:
         self.app = app
         self.readers = readers
         self.address = address  # the client's address, as ``httpcommon.client_address`` finds it
+        self.trusted_peer = trusted_peer  # is this connection's peer one of the trusted proxies?
         self.public_site = readers.public_site
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
@@ -185,7 +192,14 @@ class ReadGate:
         not the reader's to see; on either refusal nginx passes the request itself to nugat, which answers
         as it would alone (a 401 with its reason, a 429 for an address sending too many refused credentials,
         or the 404 of an id never pushed). The client's address is nginx's ``X-Forwarded-For``, believed
-        from a trusted proxy only, as for every request."""
+        from a trusted proxy only, as for every request.
+
+        Only a trusted proxy may ask (others get the 404 of an unknown path): its answers tell a private
+        id (403) from one never pushed (204, and nginx finds no file), which the feed never tells."""
+        peer = scope.get("client")
+        if peer is None or not self.trusted_peer(peer[0]):
+            await _refuse(send, 404, "Not found")
+            return
         original = ""
         for name, value in scope["headers"]:
             if name == b"x-original-uri":

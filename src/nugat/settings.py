@@ -16,6 +16,15 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _signup_default() -> bool:
+    """NUGAT_ALLOW_SIGNUP; unset, sign-up is open on a public site and closed on a ``users`` site (where an
+    open sign-up would let any stranger make an account, then a read key, and read everything)."""
+    raw = os.environ.get("NUGAT_ALLOW_SIGNUP", "")
+    if not raw:
+        return (os.environ.get("NUGAT_READ_ACCESS") or "public").lower() != "users"
+    return raw.lower() not in {"0", "false", "no"}
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("NUGAT_DATA_DIR", "nugat-data")))
@@ -63,11 +72,7 @@ class Settings:
     # An upload that sends nothing for this long, or is not complete after the second one, is dropped.
     upload_idle_timeout: float = field(default_factory=lambda: _env_int("NUGAT_UPLOAD_IDLE_TIMEOUT", 60))
     upload_timeout: float = field(default_factory=lambda: _env_int("NUGAT_UPLOAD_TIMEOUT", 3600))
-    allow_signup: bool = field(
-        default_factory=lambda: (
-            os.environ.get("NUGAT_ALLOW_SIGNUP", "true").lower() not in {"0", "false", "no"}
-        )
-    )
+    allow_signup: bool = field(default_factory=lambda: _signup_default())
     # Who may read the feed and the package pages: "public" (anyone) or "users" (an active user's API key
     # with the Read scope as the feed's password, or a signed-in session for pages).
     read_access: str = field(

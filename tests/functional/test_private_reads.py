@@ -88,7 +88,10 @@ def feed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             cookies["member session"] = sessions.start(account_named(s, "alice").id)
             cookies["outsider session"] = sessions.start(account_named(s, "carol").id)
         core.close()
-        client = stack.enter_context(TestClient(create_app(settings), base_url="http://feed.test"))
+        # from a loopback address: a trusted proxy by default, which /read-access answers (nginx's ask)
+        client = stack.enter_context(
+            TestClient(create_app(settings), base_url="http://feed.test", client=("127.0.0.1", 50000))
+        )
         yield Feed(client, mode == "public", keys, cookies)
 
 

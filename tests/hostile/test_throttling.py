@@ -167,8 +167,11 @@ def test_read_access_counts_failures_against_the_address_nginx_forwards(feed: Fe
     assert_refusal(throttled, 429, rf"^Too many failed read credentials from {client_address}; retry later$")
     # Other clients behind the same proxy read on.
     assert read_access(feed, reader, PROXY, "203.0.113.8").status_code == 204  # nginx looks for the file
-    # X-Forwarded-For from a peer that is no trusted proxy is not believed: the peer is the client.
+    # Only a trusted proxy may ask /read-access (its answers tell private ids apart): any other peer gets
+    # the 404 of an unknown path, and nothing is counted.
     for _ in range(FAILED_READ_LIMIT + 1):
-        read_access(feed, keys.new_key(keys.new_key_id()), "127.0.0.44", "203.0.113.9")
-    assert read_access(feed, reader, PROXY, "203.0.113.9").status_code == 204
-    assert read(feed, reader, "127.0.0.44").status_code == 429
+        assert (
+            read_access(feed, keys.new_key(keys.new_key_id()), "127.0.0.44", "203.0.113.9").status_code == 404
+        )
+    assert read_access(feed, reader, "127.0.0.44", "203.0.113.9").status_code == 404
+    assert read(feed, reader, "127.0.0.44").status_code == 404  # let in: the id does not exist

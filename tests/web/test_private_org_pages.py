@@ -49,7 +49,7 @@ def test_a_private_package_is_shown_to_members_only_and_linked_only_for_them(ali
         '<dependency id="Nope.Missing" version="1.0.0" /></dependencies>'
     )
     assert alice.push(carol_key, nupkg("Acme.App", "1.0.0", extra=deps)) == 201
-    core.orgs.set_private("Contoso", True)
+    alice.submit("/orgs/Contoso", "/orgs/Contoso/private", {"private": "on"})  # the server's own process
 
     assert alice.get("/packages/Contoso.Secret").status_code == 200
     assert 'href="/packages/Contoso.Secret"' in alice.get("/packages?q=contoso").text
@@ -90,3 +90,22 @@ def test_on_a_users_site_the_pages_ask_to_sign_in(make_site: object) -> None:
         assert response.status_code == 303 and response.headers["location"].startswith("/signin?next="), path
     site.sign_in("alice")
     assert site.get("/packages").status_code == 200
+
+
+def test_a_new_id_of_a_private_org_is_never_shown_to_outsiders(alice: Site) -> None:
+    """The read gate keeps the private ids for a second; a push of a new id (and a switch to private)
+    in the server's process makes it read them again at once, so the id is private from its first answer
+    (``alice.core`` is another process's: its changes are seen within the second)."""
+    core = alice.core
+    core.orgs.create("Contoso", "alice")
+    _, org_key = core.accounts.create_key("alice", "org", ["push"], ["*"], [], 30, "Contoso")
+    assert alice.push(org_key, nupkg("Contoso.Old", "1.0.0")) == 201
+    carol = alice.browser("carol")
+    flat = "/v3/flatcontainer/{}/index.json"
+    assert carol.get(flat.format("contoso.old")).status_code == 200  # the private ids are read now
+    alice.submit("/orgs/Contoso", "/orgs/Contoso/private", {"private": "on"})
+    assert carol.get(flat.format("contoso.old")).status_code == 404
+    assert alice.push(org_key, nupkg("Contoso.New", "1.0.0")) == 201
+    assert carol.get(flat.format("contoso.new")).status_code == 404
+    assert carol.get("/packages/Contoso.New").status_code == 404
+    assert alice.get("/packages/Contoso.New").status_code == 200

@@ -6,6 +6,7 @@ which is run by whoever runs the server and may do what a site admin may. ``auth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -67,9 +68,12 @@ def _check_role(role: str) -> None:
 
 
 class Orgs:
-    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self, db: Database, outbox: Outbox | None = None, on_private_change: Callable[[], None] | None = None
+    ) -> None:
         self.db = db
         self.outbox = outbox
+        self.on_private_change = on_private_change  # the read gate of this process learns it at once
 
     def _org_to_manage(self, s: Session, org_name: str, by: By) -> tuple[Account, Actor]:
         org = account_named(s, org_name, "org")
@@ -230,6 +234,8 @@ class Orgs:
                 return
             org.private_packages = on
             record(s, "org.private", actor_id=actor_id(actor), account_id=org.id, address=address, on=on)
+        if self.on_private_change is not None:
+            self.on_private_change()
 
     def _mail(self, s: Session, user: Account, org: Account, change: str, role: str, actor: Actor) -> None:
         if self.outbox is not None and actor_id(actor) != user.id:

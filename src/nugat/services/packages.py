@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -104,12 +104,20 @@ class Packages:
             raise
 
     def __init__(
-        self, db: Database, storage: Storage, materializer: Materializer, push_limit: int | None = None
+        self,
+        db: Database,
+        storage: Storage,
+        materializer: Materializer,
+        push_limit: int | None = None,
+        on_new_id: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
         self.materializer = materializer
         self.push_limit = push_limit  # pushes per key per hour (None: no limit)
+        # A new id may belong to a private organization: the read gate of this process learns it at once
+        # (``services.readers``; other processes within their cache's second).
+        self.on_new_id = on_new_id
 
     def push(self, upload: Path, grant: KeyGrant, address: str | None = None) -> PushResult:
         """Store a package: its version row, blobs and the id's documents land in one transaction."""
@@ -157,6 +165,8 @@ class Packages:
             if not committed:
                 self._undo(id_lower, note, written, documents)
         faults.pause("after-commit")
+        if created and self.on_new_id is not None:
+            self.on_new_id()
         return PushResult(meta.id, meta.version.normalized, created)
 
     def _undo(self, id_lower: str, note: int, written: list[str], documents: bool) -> None:

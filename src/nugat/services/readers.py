@@ -146,6 +146,10 @@ class Readers:
             return self.private.keep(at, exc)
         return self.private.put({k: frozenset(v) for k, v in found.items()}, at)
 
+    def forget_private_ids(self) -> None:
+        """Read the private ids again at the next read: this process changed them."""
+        self.private.at = -1e18
+
     def private_owners(self, package_id: str) -> frozenset[int]:
         """The owners of ``package_id`` if it is private (read again when out of date), else empty."""
         known = self.private_ids()

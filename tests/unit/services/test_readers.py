@@ -10,6 +10,7 @@ from nugat import authz, keys
 from nugat.authz import User
 from nugat.db.models import Account
 from nugat.services.accounts import Accounts
+from nugat.services.orgs import Orgs
 from nugat.services.readers import FAILED_READ_LIMIT, Readers, ReadRefused, ReadView
 from nugat.services.search import Query
 from support.services import Clock, Site, refused
@@ -89,16 +90,18 @@ def test_a_revoked_key_is_refused_once_the_cache_time_has_passed(feed: Site, mon
         readers.reader_of_key(secret)
 
 
-def test_an_organization_made_private_or_public_is_seen_within_the_cache_time(
+def test_an_organization_made_private_or_public_elsewhere_is_seen_within_the_cache_time(
     feed: Site, monotonic: Monotonic
 ) -> None:
     readers = feed.core.readers
     assert readers.private_owners("contoso.SECRET")
     assert not readers.private_owners("Acme.Lib")
-    feed.core.orgs.set_private("contoso", False)
+    Orgs(feed.core.db).set_private("contoso", False)  # through another process
     assert readers.private_owners("Contoso.Secret")  # kept for a second
     monotonic.now += 1.0
     assert not readers.private_owners("Contoso.Secret")
+    feed.core.orgs.set_private("contoso", True)  # through this process: its read gate knows at once
+    assert readers.private_owners("Contoso.Secret")
 
 
 @pytest.mark.parametrize("public_site", [True, False])

@@ -192,12 +192,10 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
             )
         return base
 
-    limited = ClientLimit(
-        app,
-        core.settings.client_request_limit,
-        lambda scope: scope_client_address(scope, trust_forwarded, proxies),
-        proxies.trusts,
-    )
+    def client_of(scope: ASGIScope) -> str:
+        return scope_client_address(scope, trust_forwarded, proxies)
+
+    limited = ClientLimit(app, core.settings.client_request_limit, client_of, proxies.trusts)
     vary = host_vary(core.settings).encode()
     served: ASGIApp = ReadGate(
         ReadPath(
@@ -210,7 +208,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
             catchup=core.catchup,
         ),
         core.readers,
-        lambda scope: scope_client_address(scope, trust_forwarded, proxies),
+        client_of,
         proxies.trusts,
     )
     if core.settings.content_url:

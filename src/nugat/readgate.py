@@ -62,6 +62,18 @@ def package_of(path: str) -> tuple[bool, str | None] | None:
     return None
 
 
+def _source(path: str) -> tuple[str, bool]:
+    """The feed path ``path`` names, and whether through the credentialed source (``/private``)."""
+    if path.startswith(PRIVATE_SOURCE + "/"):
+        return path[len(PRIVATE_SOURCE) :], True
+    return path, False
+
+
+def _feed_read(path: str, credentialed: bool) -> tuple[bool, str | None] | None:
+    """``package_of``; on the credentialed source every path is a read (the service index included)."""
+    return package_of(path) or ((True, None) if credentialed else None)
+
+
 def basic_password(headers: list[tuple[bytes, bytes]]) -> str | None:
     """The password of an ``Authorization: Basic`` header; None when there is none (another scheme, or an
     empty password, as mono sends when a source has no credentials: the client is asked for them)."""
@@ -100,7 +112,7 @@ class ReadGate:
         app: ASGIApp,
         readers: Readers,
         address: Callable[[ASGIScope], str],
-        trusted_peer: Callable[[str], bool] = lambda _: False,
+        trusted_peer: Callable[[str], bool],
     ) -> None:
         self.app = app
         self.readers = readers
@@ -113,15 +125,14 @@ class ReadGate:
         if path == READ_ACCESS:
             await self._read_access(scope, send)
             return
-        credentialed = path.startswith(PRIVATE_SOURCE + "/")
+        path, credentialed = _source(path)
         if credentialed:  # the credentialed source: the same feed, where every read asks for credentials
-            path = path[len(PRIVATE_SOURCE) :]
             if not path.startswith(("/v3/", "/api/v2")):
                 await _refuse(send, 404, "Not found")
                 return
             scope = {**scope, "path": path, "raw_path": path.encode()}
             scope.setdefault("state", {})[FEED_PREFIX] = PRIVATE_SOURCE
-        read = package_of(path) or ((True, None) if credentialed else None)
+        read = _feed_read(path, credentialed)
         if read is None or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
@@ -204,9 +215,8 @@ class ReadGate:
         for name, value in scope["headers"]:
             if name == b"x-original-uri":
                 original = _as_nginx_serves(value.decode("latin-1").split("?", 1)[0])
-        credentialed = original.startswith(PRIVATE_SOURCE + "/")
-        path = original[len(PRIVATE_SOURCE) :] if credentialed else original
-        read = package_of(path) or ((True, None) if credentialed else None)
+        path, credentialed = _source(original)
+        read = _feed_read(path, credentialed)
         if read is None:
             await _refuse(send, 403, "Not a feed read")
             return

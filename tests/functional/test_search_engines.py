@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete, event
 
 from functional.test_feed_http import nupkg
 from nugat.core import Core
+from nugat.db import search_changed
+from nugat.db.models import SearchEntry
 from nugat.keys import KeyGrant
 from nugat.protocol.v2.queries import Filter, V2Queries
 from nugat.services.search import Query
@@ -140,3 +143,42 @@ def test_totals_of_a_last_page_are_exact_and_large_ones_lag_a_second_at_most(
     clock[0] += 1.01
     assert search.search(Query(q="", take=1))[0] == 5
     assert search.search(Query(q="", skip=4, take=1))[0] == 5
+
+
+def test_a_page_asked_again_is_read_once_until_search_changes(feed: Feed) -> None:
+    """Repeated searches reuse the page read first, as long as no process committed a change to what
+    search finds since (other commits do not matter)."""
+    read: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "search_entries" in statement and statement.lstrip().startswith("SELECT"):
+            read.append(statement)
+
+    event.listen(feed.other.db.reader, "before_cursor_execute", record)
+    assert feed.found("json") == ["Json.Reader 1.0.0", "Json.Writer 2.0.0"]
+    first = len(read)
+    assert first > 0
+    assert feed.found("json") == ["Json.Reader 1.0.0", "Json.Writer 2.0.0"]
+    feed.core.accounts.create_user("carol", "carol@example.test", None)  # changes nothing search shows
+    assert feed.found("json") == ["Json.Reader 1.0.0", "Json.Writer 2.0.0"]
+    assert len(read) == first  # not read again
+    assert feed.found("xml") == ["Xml.Tools 3.0.0"]  # another page: read
+    assert len(read) > first
+    before = feed.other.db.generation()
+    feed.core.packages.set_listed("Json.Writer", "2.0.0", False, feed.grants["alice"])  # by another process
+    assert feed.other.db.generation() != before
+    assert feed.found("json") == ["Json.Reader 1.0.0"]
+    before = feed.other.db.generation()
+    feed.push("bob", "Json.Third", "1.0.0", "More JSON")
+    assert feed.found("json") == ["Json.Reader 1.0.0", "Json.Third 1.0.0"]
+    feed.core.owners.add("Json.Third", "alice")
+    assert feed.found("owner:alice third") == ["Json.Third 1.0.0"]
+    with pytest.raises(RuntimeError), feed.core.db.transaction() as c:  # a change rolled back: no move
+        c.execute(delete(SearchEntry))
+        search_changed(c)
+        raise RuntimeError("rolled back")
+    moved = feed.other.db.generation()
+    with feed.core.db.transaction() as c:
+        c.exec_driver_sql("SELECT 1")  # the connection that rolled back: its note went with the rollback
+    assert feed.other.db.generation() == moved != before
+    assert feed.found("json") == ["Json.Reader 1.0.0", "Json.Third 1.0.0"]

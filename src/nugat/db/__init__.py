@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "private_orgs"
+HEAD = "search_changes"
 """The newest migration's revision (a unit test checks it against Alembic's head)."""
 
 
@@ -28,11 +30,47 @@ def conn(tx: Tx) -> Connection:
     return tx.connection() if isinstance(tx, Session) else tx
 
 
+SEARCH_CHANGED = "nugat.search_changed"
+SEARCH_SLOTS = 16  # the rows of ``search_changes``
+_BUMPS = [f"UPDATE search_changes SET n = n + 1 WHERE slot = {slot}" for slot in range(SEARCH_SLOTS)]  # noqa: S608
+_BUMPS = [f"UPDATE search_changes SET n = n + 1 WHERE slot = {slot}" for slot in range(SEARCH_SLOTS)]  # noqa: S608
+
+
+def search_changed(c: Connection) -> None:
+    """Note that this transaction changes what search finds: it bumps ``search_changes`` as it commits
+    (``Database.generation`` moves, and every process reads search afresh)."""
+    c.info[SEARCH_CHANGED] = True
+
+
+def _count_search_change(conn: Connection) -> None:
+    # Last in the transaction: the row stays locked only while the transaction commits (no lock order to
+    # keep with the rest, and concurrent changes pick different rows mostly). On the driver's cursor: the
+    # Connection is committing.
+    if conn.info.pop(SEARCH_CHANGED, False):
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(_BUMPS[random.randrange(SEARCH_SLOTS)])
+        finally:
+            cursor.close()
+
+
+def _forget_search_change(conn: Connection) -> None:
+    conn.info.pop(SEARCH_CHANGED, None)
+
+
+def _count_search_changes(engine: Engine) -> Engine:
+    event.listen(engine, "commit", _count_search_change)
+    event.listen(engine, "rollback", _forget_search_change)
+    return engine
+
+
 def make_engine(url: str, *, writer: bool = True) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = _count_search_changes(
+            create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -50,7 +88,7 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return _count_search_changes(create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10))
 
 
 def _driver_pragma(connection: Connection, pragma: str) -> None:
@@ -72,6 +110,8 @@ class Database:
         # SQLite serializes writers with BEGIN IMMEDIATE; read-only work (search, pages) need not queue there.
         self.reader = make_engine(url, writer=False) if url.startswith("sqlite") else self.engine
         self.read_sessions = sessionmaker(self.reader, expire_on_commit=False)
+        self.watch_lock = threading.Lock()
+        self.watch: sqlite3.Connection | Connection | None = None  # the connection ``generation`` asks
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -134,6 +174,40 @@ class Database:
                     _driver_pragma(conn, "PRAGMA foreign_keys=ON")
         logging.getLogger("nugat.db").info("database schema upgraded to %s", HEAD)
 
+    def generation(self) -> Hashable:
+        """A value that differs whenever any process has committed a change to what search finds since it
+        was taken (``search_changed``): a search page read before it may still be used while it stays the
+        same (``services.recent``). Asked on a connection kept for it, in autocommit: one round trip."""
+        with self.watch_lock:
+            if self.watch is None:
+                self.watch = self._watcher()
+            try:
+                return self._watched(self.watch)
+            except (sqlite3.Error, SQLAlchemyError):  # a connection lost (a database restart): once more
+                self._close_watch()
+                self.watch = self._watcher()
+                return self._watched(self.watch)
+
+    def _watcher(self) -> sqlite3.Connection | Connection:
+        if self.reader.dialect.name == "sqlite":
+            return sqlite3.connect(
+                self.reader.url.database or "", check_same_thread=False, isolation_level=None
+            )
+        return self.reader.execution_options(isolation_level="AUTOCOMMIT").connect()
+
+    @staticmethod
+    def _watched(watch: sqlite3.Connection | Connection) -> Hashable:
+        query = "SELECT sum(n) FROM search_changes"
+        if isinstance(watch, sqlite3.Connection):
+            return int(watch.execute(query).fetchone()[0])
+        return int(watch.exec_driver_sql(query).scalar_one())
+
+    def _close_watch(self) -> None:
+        if self.watch is not None:
+            with contextlib.suppress(sqlite3.Error, SQLAlchemyError):
+                self.watch.close()
+            self.watch = None
+
     def ping(self) -> None:
         with self.reader.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
@@ -141,3 +215,5 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.reader.dispose()
+        with self.watch_lock:
+            self._close_watch()

@@ -277,6 +277,17 @@ class OwnershipRequest(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class SearchChange(Base):
+    """Counts the commits that changed what search finds, in 16 rows (a transaction bumps one at random,
+    as it commits: concurrent changes rarely wait on one row). Their sum moves at every such commit:
+    ``Database.generation`` reads it, and a search page read before stays good while it does not move."""
+
+    __tablename__ = "search_changes"
+
+    slot: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
 class SearchEntry(Base):
     """What search matches and ranks: the latest listed version of an id in one or more of the four views
     (``in_release``: neither prerelease nor SemVer 2.0.0; ``in_prerelease``; ``in_semver2``; ``in_all``),

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from nugat import authz
 from nugat.authz import OPERATOR, Actor
 from nugat.clock import utcnow
-from nugat.db import Database
+from nugat.db import Database, search_changed
 from nugat.db.models import Account, ApiKey, Membership, PackageOwner, PackageRegistration
 from nugat.services import Conflict, NotFound, ServiceError
 from nugat.services.accounts import KeyView, _view, check_name, mail_key_event, revoke_keys
@@ -233,6 +233,7 @@ class Orgs:
             if org.private_packages == on:
                 return
             org.private_packages = on
+            search_changed(s.connection())  # search pages kept from before are not shown again
             record(s, "org.private", actor_id=actor_id(actor), account_id=org.id, address=address, on=on)
         if self.on_private_change is not None:
             self.on_private_change()

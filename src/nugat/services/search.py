@@ -26,6 +26,7 @@ from nugat.db import Database
 from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion, SearchEntry, table
 from nugat.prefixes import reserving_owners
 from nugat.services.readers import ANONYMOUS, ReadView, readable
+from nugat.services.recent import Recent
 from nugat.services.reservations import reservations
 from nugat.services.search_index import VIEWS, sync_downloads
 from nugat.versions import version_key
@@ -140,7 +141,13 @@ FTS = sa_table("search_fts", column("rowid", Integer), column("search_text", Tex
 TRIGRAM = 3  # the text index finds words of at least this many characters; shorter ones are scanned for
 
 DOWNLOADS_REFRESH = timedelta(seconds=60)
-COUNT_SECONDS = 1.0
+COUNT_SECONDS = 0.5
+# A page of results is reused while nothing was committed to the database since it was read (``Database.
+# generation``), for at most this long (``services.recent``): with a kept count in it, a total lags a
+# change by a second at most.
+RESULT_SECONDS = 0.5
+KEPT_VERSIONS = 50_000  # the versions of the pages kept (a few hundred bytes each)
+KEPT_BYTES = 16 << 20  # the V3 answers kept
 MAX_COUNTS = 10_000  # queries whose totals are kept (all dropped when full: a bound, not an LRU)
 
 _VERSION_COLUMNS = (
@@ -154,6 +161,10 @@ _VERSION_COLUMNS = (
     VERSIONS.c.is_prerelease,
     VERSIONS.c.is_semver2,
 )
+
+
+def _monotonic() -> float:
+    return time.monotonic()  # looked up at each call: a test moves it
 
 
 def _contains(column: ColumnElement[str], term: str) -> ColumnElement[bool]:
@@ -178,6 +189,16 @@ class Search:
         self.downloads_at = datetime.min
         self.fts = db.url.startswith("sqlite")
         self.counts: dict[tuple[Any, ...], tuple[int, float]] = {}  # query: (total, when counted)
+        kept: dict[str, Any] = {"seconds": RESULT_SECONDS, "generation": db.generation, "clock": _monotonic}
+        # Bounded in what they hold (tens of MB at most): a page of 1,000 hits is ~1,000 times one of 1.
+        self.pages: Recent[tuple[int, list[Hit]]] = Recent(
+            **kept, weigh=lambda page: sum(1 + len(h.versions) for h in page[1]), budget=KEPT_VERSIONS
+        )
+        self.id_pages: Recent[tuple[int, list[str]]] = Recent(
+            **kept, weigh=lambda page: 1 + len(page[1]), budget=KEPT_VERSIONS
+        )
+        # The V3 answers as sent (by query and base URL): a page asked again costs neither queries nor JSON.
+        self.rendered: Recent[bytes] = Recent(**kept, weigh=len, budget=KEPT_BYTES)
 
     def _sync_downloads(self) -> None:
         now = utcnow()
@@ -227,7 +248,11 @@ class Search:
         return where
 
     def search(self, query: Query) -> tuple[int, list[Hit]]:
+        """``totalHits`` and the page of hits (the hits are shared with other callers: not to be changed)."""
         self._sync_downloads()
+        return self.pages.get(query, lambda: self._search(query))
+
+    def _search(self, query: Query) -> tuple[int, list[Hit]]:
         terms = _terms(query.q)
         where = self._where(query, terms)
         skip, take = query.skip, max(query.take, 0)
@@ -272,7 +297,8 @@ class Search:
     ) -> int:
         """How many entries match: counted in the database, which reads every match (tens of milliseconds
         for tens of thousands of them), so kept for COUNT_SECONDS per query and view in this process
-        (``totalHits`` of a large result may lag a change by that long; the hits themselves never do)."""
+        (``totalHits`` of a large result may lag a change by that long, and as long again in a kept page: a
+        second; the hits themselves never do)."""
         key = (query.q, query.prerelease, query.semver2, query.package_type, query.view)
         now = time.monotonic()
         with self.lock:
@@ -350,6 +376,9 @@ class Search:
             return int(c.execute(select(func.count()).select_from(VERSIONS).where(*where)).scalar_one())
 
     def autocomplete_ids(self, query: Query) -> tuple[int, list[str]]:
+        return self.id_pages.get(query, lambda: self._autocomplete_ids(query))
+
+    def _autocomplete_ids(self, query: Query) -> tuple[int, list[str]]:
         q = query.q.lower()
         where = [_in_view(query), readable(query.view, ENTRIES.c.id_lower, ENTRIES.c.registration_id)]
         if q:

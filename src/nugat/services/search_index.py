@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
+from nugat.db import search_changed
 from nugat.db.models import (
     Account,
     PackageOwner,
@@ -90,6 +91,7 @@ def index_ids(c: Connection, reg_ids: Sequence[int]) -> None:
 
 
 def _index(c: Connection, reg_ids: list[int]) -> None:
+    search_changed(c)
     c.execute(_DROP, {"rids": reg_ids})
     listed: dict[int, list[Any]] = {}
     for row in c.execute(_LISTED, {"rids": reg_ids}):
@@ -161,6 +163,7 @@ def index_added(c: Connection, reg_id: int, added: str) -> None:
     by_version: dict[int, list[str]] = {}
     for column, (vid, _) in latest.items():
         by_version.setdefault(vid, []).append(column)
+    search_changed(c)
     c.execute(_DROP, {"rids": [reg_id]})
     _add(c, {reg_id: by_version})
 
@@ -203,7 +206,10 @@ _SYNC_DOWNLOADS = (
 
 def sync_downloads(c: Connection) -> int:
     """Copy the ids' download totals into the entries that rank by them; the number of entries changed."""
-    return int(c.execute(_SYNC_DOWNLOADS).rowcount or 0)
+    changed = int(c.execute(_SYNC_DOWNLOADS).rowcount or 0)
+    if changed:
+        search_changed(c)
+    return changed
 
 
 def count(c: Connection) -> int:

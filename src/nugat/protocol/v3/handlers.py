@@ -87,10 +87,15 @@ def _result(hit: Hit, base: str, hive: str) -> dict[str, Any]:
 async def search(request: Request) -> Response:
     core: Core = request.app.state.core
     query = parse_query(request)
-    total, hits = await run_in_threadpool(core.search.search, query)
     base = content_base(request)
     hive = "registration-semver2" if query.semver2 else "registration"
-    return json_response({"totalHits": total, "data": [_result(h, base, hive) for h in hits]})
+
+    def render() -> bytes:
+        total, hits = core.search.search(query)
+        return dump({"totalHits": total, "data": [_result(h, base, hive) for h in hits]})
+
+    body = await run_in_threadpool(core.search.rendered.get, (query, base), render)
+    return Response(body, media_type="application/json", headers={"cache-control": "no-cache"})
 
 
 async def autocomplete(request: Request) -> Response:

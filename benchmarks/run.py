@@ -70,6 +70,11 @@ def ensure_tools() -> tuple[str, str]:
     return wrk, nginx
 
 
+# The words of the generated ids and descriptions (``generate_search_data``).
+WORDS = ["json", "http", "logging", "sql", "cache", "queue", "auth", "crypto"]
+WORDS += ["image", "pdf", "xml", "yaml", "grpc", "redis", "kafka", "test"]
+
+
 def free_port() -> int:
     import socket
 
@@ -247,10 +252,18 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def wrk(
-    binary: str, url: str, seconds: float, connections: int = 32, timeout: int = 10, auth: str | None = None
+    binary: str,
+    url: str,
+    seconds: float,
+    connections: int = 32,
+    timeout: int = 10,
+    auth: str | None = None,
+    script: Path | None = None,
 ) -> Result:
-    """``auth``: a read key, sent as nuget.exe sends a source's password (HTTP Basic)."""
+    """``auth``: a read key, sent as nuget.exe sends a source's password (HTTP Basic); ``script``: a Lua
+    script making each request (``url`` then gives only the server)."""
     headers = ["-H", f"Authorization: {basic(auth)}"] if auth else []
+    headers += ["-s", str(script)] if script else []
     out = subprocess.run(
         [
             binary,
@@ -385,8 +398,7 @@ def generate_search_data(env: dict[str, str], versions: int, *, database_url: st
     from nugat.services.search_index import index_all
     from nugat.settings import Settings
 
-    words = ["json", "http", "logging", "sql", "cache", "queue", "auth", "crypto"]
-    words += ["image", "pdf", "xml", "yaml", "grpc", "redis", "kafka", "test"]
+    words = WORDS
     db = Database(database_url or Settings(data_dir=Path(env["NUGAT_DATA_DIR"])).db_url)
     db.upgrade()
     now = datetime(2025, 1, 1)
@@ -696,8 +708,7 @@ def filtered_search(
     """Search on a ``NUGAT_READ_ACCESS=users`` server (the same data) with a read key naming 1% of the ids:
     the key's selection is a filter of the SQL query, so counts and pages hold only those."""
     make_key(server)
-    words = ["json", "http", "logging", "sql", "cache", "queue", "auth", "crypto"]
-    words += ["image", "pdf", "xml", "yaml", "grpc", "redis", "kafka", "test"]
+    words = WORDS
     chosen = [f"Gen.{words[i % 16].title()}.P{i}" for i in range(0, ids, 100)]
     key = make_read_key(server, *(arg for package in chosen for arg in ("--package", package)))
     private = Nugat(data, 1, env | {"NUGAT_READ_ACCESS": "users"}).start()

@@ -16,7 +16,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Text, and_, case, column, false, func, select, true
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    case,
+    column,
+    false,
+    func,
+    null,
+    select,
+    true,
+)
 from sqlalchemy import table as sa_table
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
@@ -160,6 +173,20 @@ _VERSION_COLUMNS = (
     VERSIONS.c.downloads,
     VERSIONS.c.is_prerelease,
     VERSIONS.c.is_semver2,
+)
+
+# The listed versions of the hits' ids, with the details of the latest ones (built once: they run in
+# every search that is not answered from a kept page).
+_LATEST = VERSIONS.c.id.in_(bindparam("latest", expanding=True))
+_HIT_VERSIONS = select(
+    *_VERSION_COLUMNS,
+    case((_LATEST, VERSIONS.c.search_text), else_=null()).label("search_text"),
+    case((_LATEST, VERSIONS.c.metadata_json), else_=null()).label("metadata_json"),
+).where(VERSIONS.c.registration_id.in_(bindparam("rids", expanding=True)), VERSIONS.c.listed.is_(true()))
+_HIT_OWNERS = (
+    select(OWNERS.c.registration_id, ACCOUNTS.c.id, ACCOUNTS.c.name)
+    .join(ACCOUNTS, ACCOUNTS.c.id == OWNERS.c.account_id)
+    .where(OWNERS.c.registration_id.in_(bindparam("rids", expanding=True)))
 )
 
 
@@ -317,27 +344,16 @@ class Search:
         reg_ids = [r.registration_id for r in rows]
         view = (query.prerelease, query.semver2)
         versions: dict[int, list[Row]] = {}
-        for r in c.execute(
-            select(*_VERSION_COLUMNS).where(
-                VERSIONS.c.registration_id.in_(reg_ids), VERSIONS.c.listed.is_(true())
-            )
-        ):
-            if _row_in_view(tuple(r), view):
-                versions.setdefault(r.registration_id, []).append(tuple(r))
-        details = {
-            vid: (text_, meta)
-            for vid, text_, meta in c.execute(
-                select(VERSIONS.c.id, VERSIONS.c.search_text, VERSIONS.c.metadata_json).where(
-                    VERSIONS.c.id.in_([r.version_id for r in rows])
-                )
-            )
-        }
+        details: dict[int, tuple[str, dict[str, Any]]] = {}
+        latest_ids = [r.version_id for r in rows]
+        for r in c.execute(_HIT_VERSIONS, {"rids": reg_ids, "latest": latest_ids}):
+            row = tuple(r)
+            if _row_in_view(row, view):
+                versions.setdefault(r.registration_id, []).append(row[: len(_VERSION_COLUMNS)])
+            if r.metadata_json is not None:
+                details[r.id] = (r.search_text, r.metadata_json)
         owners: dict[int, list[tuple[int, str]]] = {}
-        for reg_id, account_id, name in c.execute(
-            select(OWNERS.c.registration_id, ACCOUNTS.c.id, ACCOUNTS.c.name)
-            .join(ACCOUNTS, ACCOUNTS.c.id == OWNERS.c.account_id)
-            .where(OWNERS.c.registration_id.in_(reg_ids))
-        ):
+        for reg_id, account_id, name in c.execute(_HIT_OWNERS, {"rids": reg_ids}):
             owners.setdefault(reg_id, []).append((account_id, name))
         found = reservations(c)
         hits = []

@@ -182,3 +182,30 @@ def test_a_page_asked_again_is_read_once_until_search_changes(feed: Feed) -> Non
         c.exec_driver_sql("SELECT 1")  # the connection that rolled back: its note went with the rollback
     assert feed.other.db.generation() == moved != before
     assert feed.found("json") == ["Json.Reader 1.0.0", "Json.Third 1.0.0"]
+
+
+def test_a_count_stays_exact_while_nothing_search_shows_changes(
+    feed: Feed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().startswith("SELECT count(*)"):
+            counted.append(statement)
+
+    event.listen(feed.other.db.reader, "before_cursor_execute", record)
+    clock = [time.monotonic()]
+    monkeypatch.setattr("nugat.services.search.time.monotonic", lambda: clock[0])
+    search = feed.other.search
+    assert search.search(Query(q="", take=1))[0] == 3
+    assert len(counted) == 1
+    clock[0] += 30  # long after COUNT_SECONDS, nothing changed: the count is still right
+    assert search.search(Query(q="", take=1))[0] == 3
+    assert len(counted) == 1
+    feed.push("bob", "Yaml.Reader", "1.0.0")
+    clock[0] += 1
+    assert search.search(Query(q="", take=1))[0] == 4  # counted again
+    assert len(counted) == 2
+    clock[0] += 61  # however unchanged, a count is not kept longer than a minute
+    assert search.search(Query(q="", take=1))[0] == 4
+    assert len(counted) == 3

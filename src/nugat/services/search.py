@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -155,6 +155,7 @@ TRIGRAM = 3  # the text index finds words of at least this many characters; shor
 
 DOWNLOADS_REFRESH = timedelta(seconds=60)
 COUNT_SECONDS = 0.5
+COUNTED_SECONDS = 60.0
 # A page of results is reused while nothing was committed to the database since it was read (``Database.
 # generation``), for at most this long (``services.recent``): with a kept count in it, a total lags a
 # change by a second at most.
@@ -215,7 +216,7 @@ class Search:
         self.lock = threading.Lock()
         self.downloads_at = datetime.min
         self.fts = db.url.startswith("sqlite")
-        self.counts: dict[tuple[Any, ...], tuple[int, float]] = {}  # query: (total, when counted)
+        self.counts: dict[tuple[Any, ...], tuple[int, float, Hashable]] = {}  # query: total, when, generation
         kept: dict[str, Any] = {"seconds": RESULT_SECONDS, "generation": db.generation, "clock": _monotonic}
         # Bounded in what they hold (tens of MB at most): a page of 1,000 hits is ~1,000 times one of 1.
         self.pages: Recent[tuple[int, list[Hit]]] = Recent(
@@ -323,20 +324,26 @@ class Search:
         self, c: Connection, query: Query, where: list[ColumnElement[bool]], *, fresh: bool = False
     ) -> int:
         """How many entries match: counted in the database, which reads every match (tens of milliseconds
-        for tens of thousands of them), so kept for COUNT_SECONDS per query and view in this process
+        for tens of thousands of them), so kept per query and view in this process: exact while nothing
+        search shows has changed (``Database.generation``, up to COUNTED_SECONDS), else for COUNT_SECONDS
         (``totalHits`` of a large result may lag a change by that long, and as long again in a kept page: a
         second; the hits themselves never do)."""
         key = (query.q, query.prerelease, query.semver2, query.package_type, query.view)
         now = time.monotonic()
         with self.lock:
             known = self.counts.get(key)
-            if known is not None and now - known[1] < COUNT_SECONDS and not fresh:
-                return known[0]
+        if known is not None and not fresh:
+            total, when, generation = known
+            if now - when < COUNT_SECONDS:
+                return total
+            if now - when < COUNTED_SECONDS and generation == self.db.generation():
+                return total
+        generation = self.db.generation()  # before counting: a change committed meanwhile moves it
         total = int(c.execute(select(func.count()).select_from(ENTRIES).where(*where)).scalar_one())
         with self.lock:
             if len(self.counts) >= MAX_COUNTS:
                 self.counts.clear()
-            self.counts[key] = (total, now)
+            self.counts[key] = (total, now, generation)
         return total
 
     def _hits(self, c: Connection, rows: Sequence[Any], query: Query) -> list[Hit]:

@@ -44,18 +44,14 @@ def search_changed(c: Connection) -> None:
 
 def _count_search_change(conn: Connection) -> None:
     # Last in the transaction: the row stays locked only while the transaction commits (no lock order to
-    # keep with the rest, and concurrent changes pick different rows mostly). On the driver's cursor: the
-    # Connection is committing.
+    # keep with the rest, and concurrent changes pick different rows mostly).
     if conn.info.pop(SEARCH_CHANGED, False):
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(_BUMPS[random.randrange(SEARCH_SLOTS)])
-        finally:
-            cursor.close()
+        conn.exec_driver_sql(_BUMPS[random.randrange(SEARCH_SLOTS)])
 
 
 def _forget_search_change(conn: Connection) -> None:
-    conn.info.pop(SEARCH_CHANGED, None)
+    if not conn.invalidated:  # a lost connection's notes went with it
+        conn.info.pop(SEARCH_CHANGED, None)
 
 
 def _count_search_changes(engine: Engine) -> Engine:

@@ -160,8 +160,8 @@ COUNTED_SECONDS = 60.0
 # generation``), for at most this long (``services.recent``): with a kept count in it, a total lags a
 # change by a second at most.
 RESULT_SECONDS = 0.5
-KEPT_VERSIONS = 50_000  # the versions of the pages kept (a few hundred bytes each)
-KEPT_BYTES = 16 << 20  # the V3 answers kept
+KEPT_VERSIONS = 20_000  # the versions of the pages kept (~600 bytes each: ~12 MB)
+KEPT_BYTES = 8 << 20  # the V3 answers kept (~50 KB a page of 20)
 MAX_COUNTS = 10_000  # queries whose totals are kept (all dropped when full: a bound, not an LRU)
 
 _VERSION_COLUMNS = (

@@ -29,37 +29,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.slowclients import SlowClients, Timings, addresses, raise_fd_limit, timed_requests  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from run import free_port, wait_for  # noqa: E402
+
 NUGAT = [str(Path(sys.executable).with_name("nugat"))]
 NGINX_INCLUDE = ROOT / "docs" / "nginx" / "nugat.conf"
 ATTACKER, VISITOR = "127.0.0.2", "127.0.0.1"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not answer within {timeout} s")
-        time.sleep(0.1)
 
 
 @contextlib.contextmanager

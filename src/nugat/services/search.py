@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -57,9 +58,12 @@ class RegInfo:
     total_downloads: int
 
 
-@dataclass(frozen=True)
-class VersionInfo:
-    """A listed version as search shows it; ``metadata_json``/``search_text`` only on a latest version."""
+NO_DETAILS: Mapping[str, Any] = MappingProxyType({})
+
+
+class VersionInfo(NamedTuple):
+    """A listed version as search shows it; ``metadata_json``/``search_text`` only on a latest version.
+    (A tuple: a page makes hundreds of them, and they are shared by the callers of a kept page.)"""
 
     package_id: str
     version: str
@@ -69,7 +73,7 @@ class VersionInfo:
     is_prerelease: bool
     is_semver2: bool
     search_text: str = ""
-    metadata_json: dict[str, Any] = field(default_factory=dict)
+    metadata_json: Mapping[str, Any] = NO_DETAILS
 
 
 @dataclass
@@ -131,18 +135,8 @@ def _row_in_view(row: Row, view: tuple[bool, bool]) -> bool:
     return (prerelease or not row[7]) and (semver2 or not row[8])
 
 
-def _info(row: Row, search_text: str = "", metadata_json: dict[str, Any] | None = None) -> VersionInfo:
-    return VersionInfo(
-        package_id=row[2],
-        version=row[3],
-        version_lower=row[4],
-        full_version=row[5],
-        downloads=row[6],
-        is_prerelease=row[7],
-        is_semver2=row[8],
-        search_text=search_text,
-        metadata_json=metadata_json or {},
-    )
+def _info(row: Row, search_text: str = "", metadata_json: Mapping[str, Any] | None = None) -> VersionInfo:
+    return VersionInfo._make((*row[2:9], search_text, metadata_json or NO_DETAILS))
 
 
 ENTRIES = table(SearchEntry)
@@ -353,12 +347,13 @@ class Search:
         versions: dict[int, list[Row]] = {}
         details: dict[int, tuple[str, dict[str, Any]]] = {}
         latest_ids = [r.version_id for r in rows]
-        for r in c.execute(_HIT_VERSIONS, {"rids": reg_ids, "latest": latest_ids}):
-            row = tuple(r)
-            if _row_in_view(row, view):
-                versions.setdefault(r.registration_id, []).append(row[: len(_VERSION_COLUMNS)])
-            if r.metadata_json is not None:
-                details[r.id] = (r.search_text, r.metadata_json)
+        prerelease, semver2 = view
+        # By position, all fetched at once: a page's hundreds of versions cost more in Python than the query.
+        for r in c.execute(_HIT_VERSIONS, {"rids": reg_ids, "latest": latest_ids}).all():
+            if (prerelease or not r[7]) and (semver2 or not r[8]):
+                versions.setdefault(r[1], []).append(r)
+            if r[10] is not None:
+                details[r[0]] = (r[9], r[10])
         owners: dict[int, list[tuple[int, str]]] = {}
         for reg_id, account_id, name in c.execute(_HIT_OWNERS, {"rids": reg_ids}):
             owners.setdefault(reg_id, []).append((account_id, name))

@@ -33,7 +33,6 @@ def conn(tx: Tx) -> Connection:
 SEARCH_CHANGED = "nugat.search_changed"
 SEARCH_SLOTS = 16  # the rows of ``search_changes``
 _BUMPS = [f"UPDATE search_changes SET n = n + 1 WHERE slot = {slot}" for slot in range(SEARCH_SLOTS)]  # noqa: S608
-_BUMPS = [f"UPDATE search_changes SET n = n + 1 WHERE slot = {slot}" for slot in range(SEARCH_SLOTS)]  # noqa: S608
 
 
 def search_changed(c: Connection) -> None:

@@ -104,14 +104,14 @@ STALE_WAIT_SECONDS = 0.2  # while other processes build the last stale ids
 _FORGET_ALL = update(REGS).values(built_revision=-1)
 
 
-class _Bound(NamedTuple):
+class _Bound(NamedTuple):  # the shape of a _BOUNDS_OF row
     version: str
     version_lower: str
     is_semver2: bool
 
 
-def _version_order(bound: _Bound) -> tuple[Any, ...]:
-    return version_key(bound.version)
+def _version_order(bound: Any) -> tuple[Any, ...]:
+    return version_key(bound[0])
 
 
 class Registration(NamedTuple):
@@ -271,9 +271,11 @@ class Materializer:
         version above the others) to the end; pages whose bounds moved are removed. Returns False, doing
         nothing, when a full build is needed: a hive's index inlines its pages (fewer than INLINE_BELOW
         versions, before or after)."""
-        # Sorted once: each hive's versions are a part of the list in the same order.
-        bounds = sorted(map(_Bound._make, c.execute(_BOUNDS_OF, {"rid": reg.id}).all()), key=_version_order)
-        lowers = [b.version_lower for b in bounds]
+        # Sorted once: each hive's versions are a part of the list in the same order. The rows as they
+        # come, read by position over thousands of them (a new tuple of each, or a column read by name,
+        # costs more than the query).
+        bounds = cast(list[_Bound], sorted(c.execute(_BOUNDS_OF, {"rid": reg.id}).all(), key=_version_order))
+        lowers = [b[1] for b in bounds]
         if added not in lowers:
             return False
         commit = self._commit()
@@ -281,8 +283,8 @@ class Materializer:
         rewrite: dict[str, list[list[str]]] = {}  # hive: the versions of each page it rewrites
         gone: list[str] = []
         for hive, with_semver2 in layout.HIVES.items():
-            after = bounds if with_semver2 else [b for b in bounds if not b.is_semver2]
-            before = [b for b in after if b.version_lower != added]
+            after = bounds if with_semver2 else [b for b in bounds if not b[2]]
+            before = [b for b in after if b[1] != added]
             if len(before) == len(after):
                 continue  # a SemVer 2.0.0 version: the SemVer 1 hive does not change
             if len(before) < registration.INLINE_BELOW:
@@ -291,7 +293,7 @@ class Materializer:
             first = next(
                 (n for n, (a, b) in enumerate(zip(old, new, strict=False)) if list(a) != list(b)), len(old)
             )
-            rewrite[hive] = [[v.version_lower for v in chunk] for chunk in new[first:]]
+            rewrite[hive] = [[v[1] for v in chunk] for chunk in new[first:]]
             wanted[layout.registration_index(hive, reg.id_lower)] = registration.paged_index(
                 hive, reg.id_lower, new, commit
             )

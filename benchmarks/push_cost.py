@@ -46,10 +46,11 @@ class Counter:
         self.ends = 0
         self.checkouts = 0
         self.fsyncs = 0
+        self.fsync_ms = 0.0
         self._began = 0.0
 
     def reset(self) -> None:
-        self.statements, self.ends, self.checkouts, self.fsyncs = [], 0, 0, 0
+        self.statements, self.ends, self.checkouts, self.fsyncs, self.fsync_ms = [], 0, 0, 0, 0.0
 
     def watch(self, engine: Any) -> None:
         def before(*_args: Any) -> None:
@@ -78,9 +79,11 @@ class Counter:
         real = os.fsync
 
         def fsync(fd: int) -> None:
+            began = time.perf_counter()
+            real(fd)
             if self.on:
                 self.fsyncs += 1
-            real(fd)
+                self.fsync_ms += (time.perf_counter() - began) * 1000
 
         with mock.patch("os.fsync", fsync):
             yield
@@ -156,14 +159,17 @@ def main() -> int:
                 figures["tx"].append(counter.ends)
                 figures["checkouts"].append(counter.checkouts)
                 figures["fsyncs"].append(counter.fsyncs)
+                figures["fsync_ms"].append(counter.fsync_ms)
+                figures["sql_ms"].append(sum(ms for _, ms in counter.statements))
                 figures["cpu"].append(cpu * 1000)
                 figures["wall"].append(wall * 1000)
                 listed = listed or list(counter.statements)
             med = {k: statistics.median(v) for k, v in figures.items()}
             print(
                 f"{label}: {med['stmts']:.0f} statements, {med['tx']:.0f} commits/rollbacks, "
-                f"{med['checkouts']:.0f} checkouts, {med['fsyncs']:.0f} fsyncs; "
-                f"CPU {med['cpu']:.1f} ms, wall {med['wall']:.1f} ms (medians of {args.pushes})"
+                f"{med['checkouts']:.0f} checkouts, {med['fsyncs']:.0f} fsyncs ({med['fsync_ms']:.1f} ms); "
+                f"statements {med['sql_ms']:.1f} ms; CPU {med['cpu']:.1f} ms, wall {med['wall']:.1f} ms "
+                f"(medians of {args.pushes})"
             )
             if args.list and listed:
                 for statement, ms in listed:
@@ -191,7 +197,7 @@ def main() -> int:
     return 0
 
 
-FIGURES = ("stmts", "tx", "checkouts", "fsyncs", "cpu", "wall")
+FIGURES = ("stmts", "tx", "checkouts", "fsyncs", "fsync_ms", "sql_ms", "cpu", "wall")
 
 
 def _load() -> str:

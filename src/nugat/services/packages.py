@@ -312,7 +312,7 @@ class Packages:
             address=address,
             credential=grant.credential,
         )
-        touch_key(c, grant.key_id)
+        touch_key(c, grant.key_id, grant.last_used_at)
         return reg, created, added, verified
 
     def set_listed(

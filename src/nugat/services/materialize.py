@@ -282,7 +282,10 @@ class Materializer:
         wanted: dict[str, Any] = {layout.flat_index(reg.id_lower): {"versions": lowers}}
         rewrite: dict[str, list[list[str]]] = {}  # hive: the versions of each page it rewrites
         gone: list[str] = []
-        for hive, with_semver2 in layout.HIVES.items():
+        # Without SemVer 2.0.0 versions both hives show the same: the SemVer 1 hive's documents are the
+        # other's but for the hive in their URLs (built and serialized once, as ``_documents`` does).
+        same = not any(b[2] for b in bounds)
+        for hive, with_semver2 in ({SEMVER2: True} if same else layout.HIVES).items():
             after = bounds if with_semver2 else [b for b in bounds if not b[2]]
             before = [b for b in after if b[1] != added]
             if len(before) == len(after):
@@ -312,6 +315,11 @@ class Materializer:
                 wanted[key] = registration.page_document(
                     hive, reg.package_id, chunk, commit, verified=verified
                 )
+        if same:
+            for key in [k for k in wanted if k.startswith(_SEMVER2_KEY)]:
+                wanted[key] = data = dump(wanted[key])
+                wanted[key.replace(_SEMVER2_KEY, _SEMVER1_KEY, 1)] = data.replace(_SEMVER2_URL, _SEMVER1_URL)
+            gone += [key.replace(_SEMVER2_KEY, _SEMVER1_KEY, 1) for key in gone]
         self._write(wanted)
         for key in gone:
             self.storage.delete(key)

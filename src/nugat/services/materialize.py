@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -275,19 +276,23 @@ class Materializer:
         # come, read by position over thousands of them (a new tuple of each, or a column read by name,
         # costs more than the query).
         bounds = cast(list[_Bound], sorted(c.execute(_BOUNDS_OF, {"rid": reg.id}).all(), key=_version_order))
-        lowers = [b[1] for b in bounds]
+        lowers = list(map(itemgetter(1), bounds))
         if added not in lowers:
             return False
+        at = lowers.index(added)
         commit = self._commit()
         wanted: dict[str, Any] = {layout.flat_index(reg.id_lower): {"versions": lowers}}
         rewrite: dict[str, list[list[str]]] = {}  # hive: the versions of each page it rewrites
         gone: list[str] = []
         # Without SemVer 2.0.0 versions both hives show the same: the SemVer 1 hive's documents are the
         # other's but for the hive in their URLs (built and serialized once, as ``_documents`` does).
-        same = not any(b[2] for b in bounds)
+        same = not any(map(itemgetter(2), bounds))
         for hive, with_semver2 in ({SEMVER2: True} if same else layout.HIVES).items():
-            after = bounds if with_semver2 else [b for b in bounds if not b[2]]
-            before = [b for b in after if b[1] != added]
+            if with_semver2:
+                after, before = bounds, bounds[:at] + bounds[at + 1 :]
+            else:
+                after = [b for b in bounds if not b[2]]
+                before = [b for b in after if b[1] != added]
             if len(before) == len(after):
                 continue  # a SemVer 2.0.0 version: the SemVer 1 hive does not change
             if len(before) < registration.INLINE_BELOW:

@@ -9,6 +9,11 @@ ids, and new versions of an id of 3,000 versions (``scale.add_big_id``). For eac
 the median of: statements, transactions (COMMIT/ROLLBACK), connection checkouts, fsync calls, CPU time
 of this process (``time.process_time``) and wall time. ``--list`` prints each statement of one push of
 each kind with its time; ``--profile N`` prints the top N functions of a cProfile of a few pushes.
+
+``--serve SRC [SRC ...]`` measures instead ``nugat serve --workers 1`` run from each source tree (``src``
+folders, e.g. a ``git archive`` of a baseline commit), alternating rounds: the server's CPU per push
+(user + system, from /proc: what other load moves least) and the wall p50, sequential pushes from
+``http.client`` on one connection.
 """
 
 from __future__ import annotations
@@ -89,6 +94,68 @@ class Counter:
             yield
 
 
+def serve_rounds(args: argparse.Namespace) -> int:
+    """Server CPU and wall time per push of each source tree, alternating rounds (see the docstring)."""
+    import http.client
+
+    from machine import process_cpu_seconds
+
+    trees = [Path(src).resolve() for src in args.serve]
+    results: dict[tuple[str, str], list[float]] = {}
+    with contextlib.ExitStack() as stack:
+        servers = []
+        for n, src in enumerate(trees):
+            work = Path(tempfile.mkdtemp(prefix=f"nugat-pushcpu{n}-"))
+            stack.callback(shutil.rmtree, work, True)
+            db_url = stack.enter_context(scale.postgres()) if args.postgres else None
+            env = bench.base_env(work, **({"NUGAT_DATABASE_URL": db_url} if db_url else {}))
+            env["PYTHONPATH"] = str(src)
+            server = bench.Nugat(work, 1, env)
+            server.start()
+            stack.callback(server.stop)
+            key = bench.make_key(server)
+            scale.add_big_id(db_url or f"sqlite:///{(work / 'nugat.db').resolve()}", work, "bench")
+            servers.append((str(src), server, key))
+        run = uuid.uuid4().hex[:6]
+        print(f"{'PostgreSQL' if args.postgres else 'SQLite'}; load {_load()}")
+        for round_ in range(args.rounds):
+            for src, server, key in servers if round_ % 2 == 0 else servers[::-1]:
+                host, port = server.url.removeprefix("http://").rsplit(":", 1)
+                conn = http.client.HTTPConnection(host, int(port), timeout=120)
+                kinds = {
+                    "new id": [
+                        bench.nupkg(f"Cpu.{run}.R{round_}.N{n}", "1.0.0", payload=1024)
+                        for n in range(args.pushes)
+                    ],
+                    "3,000-version id": [
+                        bench.nupkg(scale.BIG_ID, f"1.{scale.run_int(run)}.{round_ * 1000 + n}", payload=1024)
+                        for n in range(args.pushes)
+                    ],
+                }
+                for kind, bodies in kinds.items():
+                    before = process_cpu_seconds(server.pids())
+                    walls = []
+                    for body in bodies:
+                        ms, status = scale.push_one(conn, key, body)
+                        assert status == 201, status
+                        walls.append(ms)
+                    cpu = (process_cpu_seconds(server.pids()) - before) * 1000 / len(bodies)
+                    results.setdefault((kind, src), []).append(cpu)
+                    results.setdefault((kind + " wall p50", src), []).append(statistics.median(walls))
+                conn.close()
+        print(f"load {_load()}; medians of {args.rounds} rounds of {args.pushes} pushes\n")
+        print("| per push | " + " | ".join(src for src, _, _ in servers) + " |")
+        print("|---|" + "---:|" * len(servers))
+        for kind in ("new id", "3,000-version id"):
+            for label, key_ in (
+                (f"{kind}: server CPU ms", kind),
+                (f"{kind}: wall p50 ms", kind + " wall p50"),
+            ):
+                row = [statistics.median(results[(key_, src)]) for src, _, _ in servers]
+                print(f"| {label} | " + " | ".join(f"{v:.1f}" for v in row) + " |")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -97,7 +164,11 @@ def main() -> int:
     parser.add_argument("--pushes", type=int, default=30, help="of each kind")
     parser.add_argument("--list", action="store_true", help="every statement of one push of each kind")
     parser.add_argument("--profile", type=int, default=0, help="top N functions of a cProfile")
+    parser.add_argument("--serve", nargs="+", metavar="SRC", help="measure nugat serve from these trees")
+    parser.add_argument("--rounds", type=int, default=3, help="with --serve")
     args = parser.parse_args()
+    if args.serve:
+        return serve_rounds(args)
 
     work = Path(tempfile.mkdtemp(prefix="nugat-pushcost-"))
     with contextlib.ExitStack() as stack:

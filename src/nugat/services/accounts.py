@@ -868,7 +868,7 @@ class Accounts:
         addr_bucket = f"key-fail:addr:{address}"
         parsed = keys.parse_key(presented.strip())
         pushes_wait = 0
-        with self.db.read_transaction() as s:  # one read transaction: it runs before every push
+        with self.db.statements() as s:  # runs before every push: two reads, no transaction
             checks = [(addr_bucket, FAILED_KEY_LIMIT, FAILED_KEY_WINDOW)]
             if parsed and push_limit is not None:  # both counters in one statement
                 checks.append((_push_bucket(parsed.key_id), push_limit, PUSH_WINDOW))

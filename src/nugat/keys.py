@@ -15,7 +15,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -254,6 +254,8 @@ class KeyGrant:
     # The organizations the key's owner belongs to, when that owner is a user: a read key reads their
     # private packages too (``authz.reads_for``; filled where reads are verified, ``services.readers``).
     owner_member_of: frozenset[int] = frozenset()
+    # When the key was last used, as read when it was verified (``services.accounts.touch_key``).
+    last_used_at: datetime | None = field(default=None, compare=False)
 
     @property
     def trusted(self) -> bool:

@@ -127,6 +127,18 @@ class Database:
             yield connection
 
     @contextmanager
+    def statements(self) -> Iterator[Connection]:
+        """Reads that need no common snapshot, each its own statement: on PostgreSQL outside a transaction
+        (no BEGIN and COMMIT: two trips to the server fewer); on SQLite, ``read_transaction``."""
+        if self.url.startswith("sqlite"):
+            with self.read_transaction() as connection:
+                yield connection
+            return
+        with self.reader.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
+
+    @contextmanager
     def reading(self) -> Iterator[Session]:
         """A unit of work for reads (on SQLite it does not queue behind writers)."""
         with self.read_sessions() as session, session.begin():

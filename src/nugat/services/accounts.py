@@ -77,6 +77,7 @@ _KEY_ROW = (
         _API_KEYS.c.revoked_reason,
         _API_KEYS.c.regenerated_at,
         _API_KEYS.c.previous_secret_hash,
+        _API_KEYS.c.last_used_at,
         _ACCOUNTS.c.name.label("owner_name"),
         _ACCOUNTS.c.kind.label("owner_kind"),
         _ACCOUNTS.c.disabled_at.label("owner_disabled_at"),
@@ -867,11 +868,14 @@ class Accounts:
         addr_bucket = f"key-fail:addr:{address}"
         parsed = keys.parse_key(presented.strip())
         pushes_wait = 0
-        with self.db.read_transaction() as s:  # one read transaction: it runs before every push
-            wait = self.throttle.blocked_in(s, addr_bucket, FAILED_KEY_LIMIT, FAILED_KEY_WINDOW)
+        with self.db.statements() as s:  # runs before every push: two reads, no transaction
+            checks = [(addr_bucket, FAILED_KEY_LIMIT, FAILED_KEY_WINDOW)]
+            if parsed and push_limit is not None:  # both counters in one statement
+                checks.append((_push_bucket(parsed.key_id), push_limit, PUSH_WINDOW))
+            wait, *pushes = self.throttle.blocked_each(s, checks)
             found = self.key_row(s, parsed.key_id) if parsed and not wait else None
-            if found is not None and push_limit is not None:
-                pushes_wait = self.throttle.blocked_in(s, _push_bucket(found.key_id), push_limit, PUSH_WINDOW)
+            if found is not None and pushes:
+                pushes_wait = pushes[0]
         if wait:
             metrics.auth_failure("throttled")
             raise TooManyRequests(f"Too many failed API key attempts from {address}; retry later", wait)
@@ -958,6 +962,7 @@ class Accounts:
             name=row.name,
             policy_id=row.policy_id,
             origin=row.origin,
+            last_used_at=getattr(row, "last_used_at", None),
         )
 
 
@@ -1013,10 +1018,14 @@ def count_push(s: Tx, key_id: str, limit: int) -> None:
         raise _push_limit_reached(key_id, limit, max(1, Throttler.blocked_in(s, bucket, limit, PUSH_WINDOW)))
 
 
-def touch_key(s: Tx, key_id: str) -> None:
-    """Record a key's last use (at most once a minute, to keep pushes from rewriting the row)."""
+def touch_key(s: Tx, key_id: str, last_used_at: datetime | None = None) -> None:
+    """Record a key's last use (at most once a minute, to keep pushes from rewriting the row).
+    ``last_used_at``: as read when the key was verified; within the minute, not even a statement."""
     now = utcnow()
-    conn(s).execute(_TOUCH_KEY, {"kid": key_id, "now": now, "stale": now - timedelta(minutes=1)})
+    stale = now - timedelta(minutes=1)
+    if last_used_at is not None and last_used_at > stale:
+        return  # the update would change nothing: the time only moves forward
+    conn(s).execute(_TOUCH_KEY, {"kid": key_id, "now": now, "stale": stale})
 
 
 def is_member(s: Tx, user_id: int, org_id: int) -> bool:

@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -25,7 +26,7 @@ from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, t
 from nugat.feed import BASE, flatcontainer, layout, registration
 from nugat.prefixes import reserving_owners
 from nugat.services.reservations import is_verified, reservations
-from nugat.services.search_index import index_added, index_ids
+from nugat.services.search_index import index_added, index_ids, index_new
 from nugat.storage import Storage, StorageError
 from nugat.versions import version_key
 
@@ -46,7 +47,7 @@ VERSIONS = table(PackageVersion)
 OWNERS = table(PackageOwner)
 # Built once: they run in every push (building a statement costs more than running it on SQLite).
 _REGISTRATION = (
-    select(REGS.c.id, REGS.c.package_id, REGS.c.trusted_only)
+    select(REGS.c.id, REGS.c.package_id, REGS.c.trusted_only, REGS.c.revision, REGS.c.built_revision)
     .where(REGS.c.id_lower == bindparam("id_lower"))
     .with_for_update()
 )
@@ -64,7 +65,12 @@ _DETAILS_OF = select(VERSIONS).where(
     VERSIONS.c.registration_id == bindparam("rid"),
     VERSIONS.c.version_lower.in_(bindparam("wanted", expanding=True)),
 )
-_REVISIONS = select(REGS.c.revision, REGS.c.built_revision).where(REGS.c.id == bindparam("rid"))
+# A push's change and its documents land in one transaction: both revisions move together.
+_PUSHED = (
+    update(REGS)
+    .where(REGS.c.id == bindparam("rid"))
+    .values(revision=REGS.c.revision + 1, built_revision=REGS.c.revision + 1)
+)
 REBUILD_BATCH = 200
 WRITERS = 4  # threads writing a batch's documents
 _LOCK_MANY = (
@@ -99,14 +105,14 @@ STALE_WAIT_SECONDS = 0.2  # while other processes build the last stale ids
 _FORGET_ALL = update(REGS).values(built_revision=-1)
 
 
-class _Bound(NamedTuple):
+class _Bound(NamedTuple):  # the shape of a _BOUNDS_OF row
     version: str
     version_lower: str
     is_semver2: bool
 
 
-def _version_order(bound: _Bound) -> tuple[Any, ...]:
-    return version_key(bound.version)
+def _version_order(bound: Any) -> tuple[Any, ...]:
+    return version_key(bound[0])
 
 
 class Registration(NamedTuple):
@@ -116,6 +122,9 @@ class Registration(NamedTuple):
     id_lower: str
     package_id: str
     trusted_only: bool = False  # only keys minted by trusted publishing may push it
+    # As read with the lock: the documents are current when the two are equal.
+    revision: int = 0
+    built_revision: int = 0
 
 
 def locked_registration(c: Connection, id_lower: str) -> Registration | None:
@@ -124,8 +133,31 @@ def locked_registration(c: Connection, id_lower: str) -> Registration | None:
     return (
         None
         if found is None
-        else Registration(found.id, id_lower, found.package_id, bool(found.trusted_only))
+        else Registration(
+            found.id,
+            id_lower,
+            found.package_id,
+            bool(found.trusted_only),
+            found.revision,
+            found.built_revision,
+        )
     )
+
+
+class PushedVersion(NamedTuple):
+    """A version a push has just inserted, as it inserted it (a ``registration.VersionRecord``): its
+    documents and search entry are written from these values, not read back."""
+
+    id: int
+    version: str
+    version_lower: str
+    full_version: str
+    is_prerelease: bool
+    is_semver2: bool
+    listed: bool
+    published_at: Any
+    metadata_json: dict[str, Any]
+    search_text: str
 
 
 def dump(doc: Any) -> bytes:
@@ -159,24 +191,44 @@ class Materializer:
             except (StorageError, OperationalError) as exc:
                 log.error("could not write the documents of %s yet: %s", id_lower, exc)
 
-    def build_in(self, c: Connection, reg: Registration, *, added: str | None = None) -> None:
-        """Write ``reg``'s documents from the state of transaction ``c``, which holds its row locked.
-
-        ``added``: the one version (lowercased) added since the last build, a push: when the documents
-        were up to date before it, only what it changes is rewritten (``_build_added``).
-        """
-        # Search follows in the same transaction.
-        if added is None:
-            index_ids(c, [reg.id])
-        else:
-            index_added(c, reg.id, added)
-        if added is None or not self._build_added(c, reg, added):
-            self._build_all(c, reg, remove_leftovers=added is None)
+    def build_in(self, c: Connection, reg: Registration) -> None:
+        """Write ``reg``'s documents from the state of transaction ``c``, which holds its row locked."""
+        index_ids(c, [reg.id])  # search follows in the same transaction
+        self._build_all(c, reg)
         c.execute(_BUILT, {"rid": reg.id})
 
-    def _build_all(self, c: Connection, reg: Registration, *, remove_leftovers: bool = True) -> None:
+    def build_pushed(
+        self,
+        c: Connection,
+        reg: Registration,
+        added: PushedVersion,
+        *,
+        created: bool,
+        verified: bool,
+        owner_name: str,
+    ) -> None:
+        """After a push inserted version ``added`` in transaction ``c`` (which holds ``reg`` locked, as it
+        was before the push): its search entries and documents, and the id's revision and built revision
+        moved together. ``created``: the push created the id (its row was inserted with both revisions at
+        1: its one version's documents are written from ``added`` alone). When the documents were current
+        before the push, only what it changes is rewritten (``_build_added``). ``verified``: as
+        ``reservations.is_verified`` answers (the push has read the reservations and owners already);
+        ``owner_name``: the pushing key's owner, a created id's one owner."""
+        if created:
+            index_new(c, reg.id, reg.package_id, reg.id_lower, added, [owner_name])
+            self._write_all(reg.id_lower, reg.package_id, [added], verified, remove_leftovers=False)
+            return
+        index_added(c, reg.id, added)
+        if reg.built_revision != reg.revision or not self._build_added(c, reg, added.version_lower, verified):
+            self._build_all(c, reg, remove_leftovers=False, verified=verified)
+        c.execute(_PUSHED, {"rid": reg.id})
+
+    def _build_all(
+        self, c: Connection, reg: Registration, *, remove_leftovers: bool = True, verified: bool | None = None
+    ) -> None:
         rows = c.execute(_VERSIONS_OF, {"rid": reg.id}).all()
-        verified = is_verified(c, reg.id, reg.package_id)
+        if verified is None:
+            verified = is_verified(c, reg.id, reg.package_id)
         self._write_all(reg.id_lower, reg.package_id, rows, verified, remove_leftovers=remove_leftovers)
 
     def _write_all(
@@ -214,27 +266,33 @@ class Materializer:
         if remove_leftovers or any("/page/" in key for key in wanted):
             self._remove(id_lower, keep=wanted.keys())
 
-    def _build_added(self, c: Connection, reg: Registration, added: str) -> bool:
-        """Rewrite only what adding version ``added`` changes: the flat index, each hive's index, and the
-        pages from the one it lands in (the last one, for a version above the others) to the end; pages
-        whose bounds moved are removed. Returns False, doing nothing, when a full build is needed: the
-        documents lagged before this change, or a hive's index inlines its pages (fewer than
-        INLINE_BELOW versions, before or after)."""
-        revision, built = c.execute(_REVISIONS, {"rid": reg.id}).one()
-        if built != revision - 1:
-            return False
-        # Sorted once: each hive's versions are a part of the list in the same order.
-        bounds = sorted(map(_Bound._make, c.execute(_BOUNDS_OF, {"rid": reg.id}).all()), key=_version_order)
-        lowers = [b.version_lower for b in bounds]
+    def _build_added(self, c: Connection, reg: Registration, added: str, verified: bool) -> bool:
+        """Rewrite only what adding version ``added`` changes to documents that were current before it:
+        the flat index, each hive's index, and the pages from the one it lands in (the last one, for a
+        version above the others) to the end; pages whose bounds moved are removed. Returns False, doing
+        nothing, when a full build is needed: a hive's index inlines its pages (fewer than INLINE_BELOW
+        versions, before or after)."""
+        # Sorted once: each hive's versions are a part of the list in the same order. The rows as they
+        # come, read by position over thousands of them (a new tuple of each, or a column read by name,
+        # costs more than the query).
+        bounds = cast(list[_Bound], sorted(c.execute(_BOUNDS_OF, {"rid": reg.id}).all(), key=_version_order))
+        lowers = list(map(itemgetter(1), bounds))
         if added not in lowers:
             return False
+        at = lowers.index(added)
         commit = self._commit()
         wanted: dict[str, Any] = {layout.flat_index(reg.id_lower): {"versions": lowers}}
         rewrite: dict[str, list[list[str]]] = {}  # hive: the versions of each page it rewrites
         gone: list[str] = []
-        for hive, with_semver2 in layout.HIVES.items():
-            after = bounds if with_semver2 else [b for b in bounds if not b.is_semver2]
-            before = [b for b in after if b.version_lower != added]
+        # Without SemVer 2.0.0 versions both hives show the same: the SemVer 1 hive's documents are the
+        # other's but for the hive in their URLs (built and serialized once, as ``_documents`` does).
+        same = not any(map(itemgetter(2), bounds))
+        for hive, with_semver2 in ({SEMVER2: True} if same else layout.HIVES).items():
+            if with_semver2:
+                after, before = bounds, bounds[:at] + bounds[at + 1 :]
+            else:
+                after = [b for b in bounds if not b[2]]
+                before = [b for b in after if b[1] != added]
             if len(before) == len(after):
                 continue  # a SemVer 2.0.0 version: the SemVer 1 hive does not change
             if len(before) < registration.INLINE_BELOW:
@@ -243,7 +301,7 @@ class Materializer:
             first = next(
                 (n for n, (a, b) in enumerate(zip(old, new, strict=False)) if list(a) != list(b)), len(old)
             )
-            rewrite[hive] = [[v.version_lower for v in chunk] for chunk in new[first:]]
+            rewrite[hive] = [[v[1] for v in chunk] for chunk in new[first:]]
             wanted[layout.registration_index(hive, reg.id_lower)] = registration.paged_index(
                 hive, reg.id_lower, new, commit
             )
@@ -255,7 +313,6 @@ class Materializer:
             ]
         needed = sorted({v for pages in rewrite.values() for page in pages for v in page})
         details = {r.version_lower: r for r in c.execute(_DETAILS_OF, {"rid": reg.id, "wanted": needed})}
-        verified = is_verified(c, reg.id, reg.package_id)
         for hive, pages in rewrite.items():
             for page in pages:
                 chunk = cast(list[registration.VersionRecord], [details[v] for v in page])
@@ -263,6 +320,11 @@ class Materializer:
                 wanted[key] = registration.page_document(
                     hive, reg.package_id, chunk, commit, verified=verified
                 )
+        if same:
+            for key in [k for k in wanted if k.startswith(_SEMVER2_KEY)]:
+                wanted[key] = data = dump(wanted[key])
+                wanted[key.replace(_SEMVER2_KEY, _SEMVER1_KEY, 1)] = data.replace(_SEMVER2_URL, _SEMVER1_URL)
+            gone += [key.replace(_SEMVER2_KEY, _SEMVER1_KEY, 1) for key in gone]
         self._write(wanted)
         for key in gone:
             self.storage.delete(key)

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, exists, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -27,13 +28,14 @@ from nugat.db import Database
 from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, PendingUpload, table
 from nugat.feed import layout
 from nugat.keys import KeyGrant
+from nugat.prefixes import reservation_of, reserving_owners
 from nugat.services import Conflict, InsufficientStorage, NotFound, ServiceError, Unavailable
 from nugat.services.accounts import acts_for, count_push, touch_key
 from nugat.services.actors import By, actor_id, resolve
 from nugat.services.audit import record, record_key_failure
-from nugat.services.materialize import Materializer, Registration, locked_registration
+from nugat.services.materialize import Materializer, PushedVersion, Registration, locked_registration
 from nugat.services.readers import PRIVATE_REGISTRATIONS
-from nugat.services.reservations import mark_changed, owner_ids, reservation_for
+from nugat.services.reservations import mark_changed, owner_ids, reservations
 from nugat.storage import Storage, StorageError
 from nugat.storage.base import StorageFull
 from nugat.versions import InvalidVersion, parse_version
@@ -45,10 +47,13 @@ OWNERS = table(PackageOwner)
 VERSIONS = table(PackageVersion)
 NOTES = table(PendingUpload)
 # Statements of every push, built once (building one costs more than running it on SQLite).
-_NEW_REGISTRATION = insert(REGS).returning(REGS.c.id)
+# A new id: nothing inserted when another push has just created it (it is then pushed to instead).
+_NEW_REGISTRATION = {
+    name: dialect.insert(REGS).on_conflict_do_nothing(index_elements=[REGS.c.id_lower]).returning(REGS.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 _NEW_OWNER = insert(OWNERS)
-_NEW_VERSION = insert(VERSIONS)
-_BUMP = update(REGS).where(REGS.c.id == bindparam("rid")).values(revision=REGS.c.revision + 1)
+_NEW_VERSION = insert(VERSIONS).returning(VERSIONS.c.id)
 _NEW_NOTE = insert(NOTES).returning(NOTES.c.id)
 _TAKE_NOTE = delete(NOTES).where(NOTES.c.id == bindparam("note"))
 
@@ -144,13 +149,15 @@ class Packages:
                 self.db.transaction() as s,
             ):
                 self._take_note(s, note)  # deleted with the commit: the push lands, or the note stays
-                reg, created = self._insert_version(s, meta, grant, upload, address)
+                reg, created, added, verified = self._insert_version(s, meta, grant, upload, address)
                 faults.pause("in-transaction")
                 written = [key for key, _, _ in blobs]  # some may be stored when it fails
                 self.storage.put_many(blobs, move=True)  # the upload is a temp file of ours
                 faults.pause("after-blob-write")
                 documents = True  # some may be written when it fails
-                self.materializer.build_in(s, reg, added=meta.version.normalized.lower())
+                self.materializer.build_pushed(
+                    s, reg, added, created=created, verified=verified, owner_name=grant.owner_name
+                )
                 faults.pause("after-documents")
             committed = True
         except StorageError as exc:
@@ -215,8 +222,12 @@ class Packages:
 
     def _insert_version(
         self, c: Connection, meta: nuspec.PackageMetadata, grant: KeyGrant, upload: Path, address: str | None
-    ) -> tuple[Registration, bool]:
-        """Decide the push and insert its version row (SQL statements, not ORM objects: this is hot)."""
+    ) -> tuple[Registration, bool, PushedVersion, bool]:
+        """Decide the push and insert its version row (SQL statements, not ORM objects: this is hot).
+
+        Returns the id's row as locked (before the push), whether the push created it, the version as
+        inserted, and whether the id is verified (``reservations.is_verified``, from what was read here).
+        """
         id_lower = meta.id.lower()
         reg = locked_registration(c, id_lower)
         if reg is None:
@@ -224,13 +235,15 @@ class Packages:
             # same moment cannot both pass the check below; then read again what a push we waited for made.
             lock_skeleton(c, confusables.skeleton(meta.id))
             reg = locked_registration(c, id_lower)
+        owners = owner_ids(c, reg.id) if reg else frozenset({grant.owner_id})
+        held = None if reg else reservations(c)
         decision = authz.can_push(
             grant,
             meta.id,
             exists=reg is not None,
-            owner_ids=owner_ids(c, reg.id) if reg else frozenset(),
+            owner_ids=owners if reg else frozenset(),
             actor_is_member=acts_for(c, grant),
-            reservation=None if reg else reservation_for(c, meta.id),
+            reservation=None if held is None else reservation_of(meta.id, held),
             looks_like=None if reg else _lookalike(c, meta.id, grant),
             trusted_only=reg is not None and reg.trusted_only,
         )
@@ -240,49 +253,54 @@ class Packages:
             values = {
                 "package_id": meta.id,
                 "id_lower": id_lower,
-                "revision": 0,
-                "built_revision": 0,
+                # Its documents are written in this transaction: both revisions start current.
+                "revision": 1,
+                "built_revision": 1,
                 "total_downloads": 0,
                 "created_at": utcnow(),
                 "skeleton": confusables.skeleton(meta.id),
             }
-            try:
-                with c.begin_nested():
-                    reg_id = c.execute(_NEW_REGISTRATION, values).scalar_one()
-            except IntegrityError:
+            reg_id = c.execute(_NEW_REGISTRATION[c.dialect.name], values).scalar()
+            if reg_id is None:
                 # Another push created the id at the same moment (and has committed): push to it instead,
                 # deciding again as for an existing id. Fifty CI jobs pushing a new id's versions all land.
                 return self._insert_version(c, meta, grant, upload, address)
-            reg = Registration(reg_id, id_lower, meta.id)
+            reg = Registration(reg_id, id_lower, meta.id, revision=1, built_revision=1)
             c.execute(_NEW_OWNER, {"registration_id": reg.id, "account_id": grant.owner_id})
         version = meta.version
+        added = PushedVersion(
+            0,  # the row's id, once inserted
+            version.normalized,
+            version.normalized.lower(),
+            version.full,
+            version.is_prerelease,
+            meta.is_semver2,
+            True,
+            utcnow(),
+            _metadata_json(meta),
+            _search_text(meta),
+        )
+        values = {
+            "registration_id": reg.id,
+            "package_id": meta.id,
+            "original_version": version.original,
+            "pushed_by_key": grant.key_id,
+            "size": upload.stat().st_size,
+            "sha512": _sha512(upload),
+            "downloads": 0,
+            **added._asdict(),
+        }
+        del values["id"]
         try:
-            c.execute(
-                _NEW_VERSION,
-                {
-                    "registration_id": reg.id,
-                    "package_id": meta.id,
-                    "version": version.normalized,
-                    "version_lower": version.normalized.lower(),
-                    "full_version": version.full,
-                    "original_version": version.original,
-                    "is_prerelease": version.is_prerelease,
-                    "is_semver2": meta.is_semver2,
-                    "listed": True,
-                    "published_at": utcnow(),
-                    "pushed_by_key": grant.key_id,
-                    "size": upload.stat().st_size,
-                    "sha512": _sha512(upload),
-                    "downloads": 0,
-                    "search_text": _search_text(meta),
-                    "metadata_json": _metadata_json(meta),
-                },
-            )
+            added = added._replace(id=c.execute(_NEW_VERSION, values).scalar_one())
         except IntegrityError:  # the unique (id, version): it exists, or a concurrent push just made it
             raise Conflict(
                 f"{reg.package_id} {version.normalized} already exists and cannot be modified"
             ) from None
-        c.execute(_BUMP, {"rid": reg.id})
+        if held is None:
+            held = reservations(c)
+        holders = reserving_owners(reg.package_id, held) if held else frozenset()
+        verified = not holders.isdisjoint(owners)
         record(
             c,
             "package.push",
@@ -294,8 +312,8 @@ class Packages:
             address=address,
             credential=grant.credential,
         )
-        touch_key(c, grant.key_id)
-        return reg, created
+        touch_key(c, grant.key_id, grant.last_used_at)
+        return reg, created, added, verified
 
     def set_listed(
         self, package_id: str, version_text: str, listed: bool, by: KeyGrant | By, address: str | None = None

@@ -18,7 +18,7 @@ from nugat.authz import OPERATOR, Actor
 from nugat.clock import utcnow
 from nugat.db import Database, Tx, conn
 from nugat.db.models import Account, PackageOwner, PackageRegistration, ReservedPrefix, table
-from nugat.prefixes import InvalidPrefix, Reservation, normalize_prefix, reservation_of, reserving_owners
+from nugat.prefixes import InvalidPrefix, normalize_prefix, reserving_owners
 from nugat.services import Conflict, NotFound, ServiceError
 from nugat.services.actors import By, actor_id, resolve
 from nugat.services.audit import record
@@ -45,11 +45,6 @@ _OWNER_IDS = select(table(PackageOwner).c.account_id).where(
 def reservations(s: Tx) -> list[tuple[str, int]]:
     """Every (prefix, account id) reservation; the table holds a handful of rows, not one per package."""
     return [(p, a) for p, a in conn(s).execute(_RESERVATIONS)]
-
-
-def reservation_for(s: Tx, package_id: str) -> Reservation | None:
-    """The reservation ``package_id`` is under or looks like (``nugat.prefixes.reservation_of``)."""
-    return reservation_of(package_id, reservations(s))
 
 
 def owner_ids(s: Tx, registration_id: int) -> frozenset[int]:

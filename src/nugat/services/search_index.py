@@ -9,7 +9,7 @@ the rows, so every process sees a change as soon as it commits.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
@@ -128,44 +128,99 @@ def _add(c: Connection, latest: dict[int, dict[int, list[str]]]) -> None:
     c.execute(_ADD, rows)
 
 
-_ADDED = select(
-    VERSIONS.c.id, VERSIONS.c.version, VERSIONS.c.is_prerelease, VERSIONS.c.is_semver2, VERSIONS.c.listed
-).where(VERSIONS.c.registration_id == bindparam("rid"), VERSIONS.c.version_lower == bindparam("added"))
 _CURRENT = (
-    select(ENTRIES.c.version_id, VERSIONS.c.version, *(ENTRIES.c[column] for column in VIEWS.values()))
+    select(ENTRIES, VERSIONS.c.version, REGS.c.total_downloads)
     .join(VERSIONS, VERSIONS.c.id == ENTRIES.c.version_id)
+    .join(REGS, REGS.c.id == ENTRIES.c.registration_id)
     .where(ENTRIES.c.registration_id == bindparam("rid"))
 )
+_KEPT = [column.name for column in ENTRIES.c if column.name != "id"]
 
 
-def index_added(c: Connection, reg_id: int, added: str) -> None:
-    """After a push of version ``added`` (lowercased) to an id whose entries were current before it: the
-    new version becomes the latest of the views where it sorts above the latest; the id's other versions
-    are not read (a push to an id of thousands of versions stays cheap)."""
-    new = c.execute(_ADDED, {"rid": reg_id, "added": added}).first()
-    if new is None or not new.listed:
+class Added(Protocol):
+    """A version a push has just inserted, with the values it inserted (``materialize.PushedVersion``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def is_prerelease(self) -> bool: ...
+    @property
+    def is_semver2(self) -> bool: ...
+    @property
+    def listed(self) -> bool: ...
+    @property
+    def search_text(self) -> str: ...
+    @property
+    def metadata_json(self) -> dict[str, Any]: ...
+
+
+class _Reg(NamedTuple):
+    id: int
+    package_id: str
+    id_lower: str
+    total_downloads: int
+
+
+def _views_of(added: Added) -> list[str]:
+    return [
+        column
+        for (prerelease, semver2), column in VIEWS.items()
+        if (prerelease or not added.is_prerelease) and (semver2 or not added.is_semver2)
+    ]
+
+
+def index_new(
+    c: Connection, reg_id: int, package_id: str, id_lower: str, added: Added, owners: Sequence[str]
+) -> None:
+    """The entry of an id a push has just created with version ``added``, owned by ``owners`` (names):
+    nothing to read."""
+    if not added.listed:
+        index_ids(c, [reg_id])
+        return
+    reg = _Reg(reg_id, package_id, id_lower, 0)
+    owned = sorted(owners, key=str.lower)
+    search_changed(c)
+    c.execute(_ADD, [_entry(reg, added.id, _views_of(added), added.search_text, added.metadata_json, owned)])
+
+
+def index_added(c: Connection, reg_id: int, added: Added) -> None:
+    """After a push of version ``added`` to an existing id (whose entries are current: every change
+    rewrites them in its transaction): the new version becomes the latest of the views where it sorts
+    above the latest. Neither the id's other versions nor its owners are read (a push to an id of
+    thousands of versions stays cheap): the current entries hold what the rewritten ones need."""
+    if not added.listed:
+        index_ids(c, [reg_id])
+        return
+    current = c.execute(_CURRENT, {"rid": reg_id}).all()
+    if not current:  # no listed version before this one
         index_ids(c, [reg_id])
         return
     latest: dict[str, tuple[int, str]] = {}  # view column: (version id, version)
-    for row in c.execute(_CURRENT, {"rid": reg_id}):
+    for row in current:
         for column in VIEWS.values():
             if row._mapping[column]:
                 latest[column] = (row.version_id, row.version)
-    changed = False
-    for (prerelease, semver2), column in VIEWS.items():
-        if (prerelease or not new.is_prerelease) and (semver2 or not new.is_semver2):
-            old = latest.get(column)
-            if old is None or version_key(new.version) > version_key(old[1]):
-                latest[column] = (new.id, new.version)
-                changed = True
-    if not changed:
+    key = version_key(added.version)
+    won = [col for col in _views_of(added) if col not in latest or key > version_key(latest[col][1])]
+    if not won:
         return
-    by_version: dict[int, list[str]] = {}
-    for column, (vid, _) in latest.items():
-        by_version.setdefault(vid, []).append(column)
+    kept = []
+    for row in current:
+        entry = {name: row._mapping[name] for name in _KEPT}
+        entry["downloads"] = row.total_downloads
+        for column in won:
+            entry[column] = False
+        if any(entry[column] for column in VIEWS.values()):
+            kept.append(entry)
+    first = current[0]._mapping
+    reg = _Reg(reg_id, first["package_id"], first["id_lower"], first["total_downloads"])
+    new = _entry(reg, added.id, won, added.search_text, added.metadata_json, [])
+    new["owners"] = first["owners"]
     search_changed(c)
     c.execute(_DROP, {"rids": [reg_id]})
-    _add(c, {reg_id: by_version})
+    c.execute(_ADD, [*kept, new])
 
 
 def all_ids(c: Connection) -> Iterator[list[int]]:

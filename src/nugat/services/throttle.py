@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import DateTime, bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from nugat.clock import utcnow
@@ -13,14 +15,31 @@ from nugat.db.models import Throttle, table
 
 THROTTLES = table(Throttle)
 _WINDOW = select(THROTTLES.c.window_start, THROTTLES.c.count).where(THROTTLES.c.bucket == bindparam("b"))
-_WINDOW_LOCKED = _WINDOW.with_for_update()
-_NEW = insert(THROTTLES)
-_RESTART = (
+_ENDED = THROTTLES.c.window_start <= bindparam("ended", type_=DateTime)
+_HIT = (
     update(THROTTLES)
     .where(THROTTLES.c.bucket == bindparam("b"))
-    .values(window_start=bindparam("now"), count=1)
+    .values(
+        window_start=case((_ENDED, bindparam("now", type_=DateTime)), else_=THROTTLES.c.window_start),
+        count=case((_ENDED, 1), else_=THROTTLES.c.count + 1),
+    )
+    .returning(THROTTLES.c.count)
 )
-_COUNT = update(THROTTLES).where(THROTTLES.c.bucket == bindparam("b")).values(count=THROTTLES.c.count + 1)
+_WINDOWS = select(THROTTLES.c.bucket, THROTTLES.c.window_start, THROTTLES.c.count).where(
+    THROTTLES.c.bucket.in_(bindparam("bs", expanding=True))
+)
+_NEW = insert(THROTTLES)
+
+
+def _wait(row: Any, limit: int, window: timedelta) -> int:
+    """Seconds a bucket whose row is (window start, count) is blocked for, or 0."""
+    if row is None:
+        return 0
+    start, count = row  # unpacked: a row's ``count`` attribute is the tuple method
+    now = utcnow()
+    if start + window <= now or count < limit:
+        return 0
+    return max(1, int((start + window - now).total_seconds()))
 
 
 class Throttler:
@@ -35,14 +54,14 @@ class Throttler:
     @staticmethod
     def blocked_in(s: Tx, bucket: str, limit: int, window: timedelta) -> int:
         """``blocked_for`` within the caller's transaction (one transaction for several reads)."""
-        row = conn(s).execute(_WINDOW, {"b": bucket}).first()
-        if row is None:
-            return 0
-        start, count = row  # unpacked: a row's ``count`` attribute is the tuple method
-        now = utcnow()
-        if start + window <= now or count < limit:
-            return 0
-        return max(1, int((start + window - now).total_seconds()))
+        return _wait(conn(s).execute(_WINDOW, {"b": bucket}).first(), limit, window)
+
+    @staticmethod
+    def blocked_each(s: Tx, checks: Sequence[tuple[str, int, timedelta]]) -> list[int]:
+        """``blocked_in`` for each (bucket, limit, window), in one statement."""
+        found = conn(s).execute(_WINDOWS, {"bs": [bucket for bucket, _, _ in checks]})
+        rows = {bucket: (start, count) for bucket, start, count in found}
+        return [_wait(rows.get(bucket), limit, window) for bucket, limit, window in checks]
 
     def hit(self, bucket: str, window: timedelta) -> int:
         """Count one event in ``bucket``; return the count in the current window."""
@@ -60,13 +79,9 @@ class Throttler:
         """``hit`` within the caller's transaction (an IntegrityError at commit: retry it)."""
         now = utcnow()
         c = conn(s)
-        row = c.execute(_WINDOW_LOCKED, {"b": bucket}).first()
-        if row is None:
+        # One statement: counted in the row's window, or a new window begun if that one has ended.
+        count = c.execute(_HIT, {"b": bucket, "now": now, "ended": now - window}).scalar()
+        if count is None:
             c.execute(_NEW, {"bucket": bucket, "window_start": now, "count": 1})
             return 1
-        start, count = row
-        if start + window <= now:
-            c.execute(_RESTART, {"b": bucket, "now": now})
-            return 1
-        c.execute(_COUNT, {"b": bucket})
-        return int(count) + 1
+        return int(count)

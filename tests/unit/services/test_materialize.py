@@ -262,3 +262,23 @@ def test_documents_after_pushes_are_those_a_full_build_writes(alice: Site, pushe
     alice.core.materializer.build("contoso.utils")
     assert incremental == {k: without_commit(v) for k, v in alice.documents(ID).items()}
     assert len(alice.catalog(ID)) == 150 + len(pushed)
+
+
+RICH = (
+    "<title>Utils</title><tags>json parser</tags><projectUrl>https://example.test/p</projectUrl>"
+    '<license type="expression">MIT</license><requireLicenseAcceptance>true</requireLicenseAcceptance>'
+    "<summary>S</summary><language>en</language><releaseNotes>R</releaseNotes>"
+    '<dependencies><group targetFramework="net8.0"><dependency id="Other.Lib" version="[1.0.0, )" />'
+    '</group><group targetFramework="netstandard2.0" /></dependencies>'
+)
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "2.0.0-rc.1", "3.0.0+build.7"])
+def test_a_new_ids_documents_from_its_push_are_those_a_full_build_writes(alice: Site, version: str) -> None:
+    """A push that creates an id writes its documents from the values it inserted, reading nothing back."""
+    alice.core.prefixes.reserve("Contoso.*", ["alice"])  # verified: the owner holds the prefix
+    alice.push(alice.key("alice"), ID, version, extra=RICH)
+    pushed = {k: without_commit(v) for k, v in alice.documents(ID).items()}
+    alice.core.materializer.build("contoso.utils")
+    assert pushed == {k: without_commit(v) for k, v in alice.documents(ID).items()}
+    assert all(entry["verified"] for entry in alice.catalog(ID, "registration-semver2").values())

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,7 +51,10 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # orjson reads the JSON columns (package metadata) several times faster: ``nugat rebuild`` reads them all.
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_deserializer=orjson.loads
+    )
 
 
 def _driver_pragma(connection: Connection, pragma: str) -> None:

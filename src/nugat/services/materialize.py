@@ -7,7 +7,6 @@ one id are written one after the other, each from the latest committed state.
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import logging
 import time
@@ -67,7 +66,6 @@ _DETAILS_OF = select(VERSIONS).where(
 )
 _REVISIONS = select(REGS.c.revision, REGS.c.built_revision).where(REGS.c.id == bindparam("rid"))
 REBUILD_BATCH = 200
-WRITERS = 4  # threads writing a batch's documents
 _LOCK_MANY = (
     select(REGS.c.id, REGS.c.id_lower, REGS.c.package_id)
     .where(REGS.c.id.in_(bindparam("rids", expanding=True)))
@@ -404,18 +402,15 @@ class Materializer:
             owners.setdefault(reg_id, set()).add(account_id)
         held = reservations(c)
         commit = self._commit()  # one for the batch, which commits as one
-        # Writing a document is mostly waiting for the file system (creating, renaming, removing files: a
-        # journal shared with every other writer of the disk): threads write while this one builds the
-        # next ids' documents. All are written before the batch commits (or none commits).
-        with concurrent.futures.ThreadPoolExecutor(WRITERS) as pool:
-            writes = []
-            for reg in regs:
-                holders = reserving_owners(reg.package_id, held) if held else frozenset()
-                verified = not holders.isdisjoint(owners.get(reg.id, set()))
-                docs = self._documents(reg.id_lower, reg.package_id, rows.get(reg.id, []), verified, commit)
-                writes.append(pool.submit(self._store, reg.id_lower, docs, True))
-            for write in writes:
-                write.result()
+        # Written by this thread as they are built: writer threads would spend more on passing the GIL back
+        # and forth (each write is a few system calls) than they would save, now that a rewrite neither
+        # creates nor removes a file (``FileSystemStorage``); processes share the CPU instead. All are
+        # written before the batch commits (or none commits).
+        for reg in regs:
+            holders = reserving_owners(reg.package_id, held) if held else frozenset()
+            verified = not holders.isdisjoint(owners.get(reg.id, set()))
+            docs = self._documents(reg.id_lower, reg.package_id, rows.get(reg.id, []), verified, commit)
+            self._store(reg.id_lower, docs, True)
         c.execute(_BUILT_MANY, {"rids": found})
         return len(found)
 

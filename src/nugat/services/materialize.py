@@ -395,7 +395,7 @@ class Materializer:
         found = [r.id for r in regs]
         index_ids(c, found, keep_unchanged=True)
         rows: dict[int, list[Any]] = {}
-        for row in c.execute(_VERSIONS_OF_MANY, {"rids": found}):
+        for row in c.execute(_VERSIONS_OF_MANY, {"rids": found}).all():  # fetchall: a fetch a row costs
             rows.setdefault(row.registration_id, []).append(row)
         owners: dict[int, set[int]] = {}
         for reg_id, account_id in c.execute(_OWNERS_OF_MANY, {"rids": found}):

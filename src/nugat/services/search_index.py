@@ -100,7 +100,7 @@ def _index(c: Connection, reg_ids: list[int], keep_unchanged: bool = False) -> N
     if not keep_unchanged:
         c.execute(_DROP, {"rids": reg_ids})
     listed: dict[int, list[Any]] = {}
-    for row in c.execute(_LISTED, {"rids": reg_ids}):
+    for row in c.execute(_LISTED, {"rids": reg_ids}).all():
         listed.setdefault(row.registration_id, []).append(row)
     latest: dict[int, dict[int, list[str]]] = {}  # reg id: version id: the views it is the latest of
     for reg_id, rows in listed.items():
@@ -116,7 +116,7 @@ def _index(c: Connection, reg_ids: list[int], keep_unchanged: bool = False) -> N
         return
     wanted = _rows(c, latest)
     existing: dict[int, set[tuple[Any, ...]]] = {}
-    for row in c.execute(_EXISTING, {"rids": reg_ids}):
+    for row in c.execute(_EXISTING, {"rids": reg_ids}).all():
         existing.setdefault(row.registration_id, set()).add(tuple(row))
     computed: dict[int, set[tuple[Any, ...]]] = {}
     for entry in wanted:
@@ -147,7 +147,7 @@ def _rows(c: Connection, latest: dict[int, dict[int, list[str]]]) -> list[dict[s
     owners: dict[int, list[str]] = {}
     for reg_id, name in c.execute(_OWNERS, {"rids": reg_ids}):
         owners.setdefault(reg_id, []).append(name)
-    details = {vid: (text, meta) for vid, text, meta in c.execute(_DETAILS, {"vids": wanted})}
+    details = {vid: (text, meta) for vid, text, meta in c.execute(_DETAILS, {"vids": wanted}).all()}
     return [
         _entry(regs[reg_id], vid, views, *details[vid], sorted(owners.get(reg_id, []), key=str.lower))
         for reg_id, by_version in latest.items()

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import OperationalError
 
 from nugat.clock import isoformat, utcnow
-from nugat.db import Database
+from nugat.db import Database, InIds
 from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, table
 from nugat.feed import BASE, flatcontainer, layout, registration
 from nugat.prefixes import reserving_owners
@@ -67,19 +67,13 @@ _DETAILS_OF = select(VERSIONS).where(
 _REVISIONS = select(REGS.c.revision, REGS.c.built_revision).where(REGS.c.id == bindparam("rid"))
 REBUILD_BATCH = 200
 _LOCK_MANY = (
-    select(REGS.c.id, REGS.c.id_lower, REGS.c.package_id)
-    .where(REGS.c.id.in_(bindparam("rids", expanding=True)))
-    .with_for_update()
+    select(REGS.c.id, REGS.c.id_lower, REGS.c.package_id).where(InIds(REGS.c.id, "rids")).with_for_update()
 )
-_VERSIONS_OF_MANY = select(VERSIONS).where(VERSIONS.c.registration_id.in_(bindparam("rids", expanding=True)))
+_VERSIONS_OF_MANY = select(VERSIONS).where(InIds(VERSIONS.c.registration_id, "rids"))
 _OWNERS_OF_MANY = select(OWNERS.c.registration_id, OWNERS.c.account_id).where(
-    OWNERS.c.registration_id.in_(bindparam("rids", expanding=True))
+    InIds(OWNERS.c.registration_id, "rids")
 )
-_BUILT_MANY = (
-    update(REGS)
-    .where(REGS.c.id.in_(bindparam("rids", expanding=True)))
-    .values(built_revision=REGS.c.revision)
-)
+_BUILT_MANY = update(REGS).where(InIds(REGS.c.id, "rids")).values(built_revision=REGS.c.revision)
 _BUILT = update(REGS).where(REGS.c.id == bindparam("rid")).values(built_revision=REGS.c.revision)
 _IS_STALE = select(REGS.c.built_revision < REGS.c.revision).where(REGS.c.id_lower == bindparam("id_lower"))
 _STALE = REGS.c.built_revision < REGS.c.revision

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
+from nugat.db import InIds
 from nugat.db.models import (
     Account,
     PackageOwner,
@@ -34,14 +35,14 @@ VIEWS = {(False, False): "in_release", (True, False): "in_prerelease", (False, T
 VIEWS[(True, True)] = "in_all"
 BATCH = 500
 
-_DROP = delete(ENTRIES).where(ENTRIES.c.registration_id.in_(bindparam("rids", expanding=True)))
+_DROP = delete(ENTRIES).where(InIds(ENTRIES.c.registration_id, "rids"))
 _REGS = select(REGS.c.id, REGS.c.package_id, REGS.c.id_lower, REGS.c.total_downloads).where(
-    REGS.c.id.in_(bindparam("rids", expanding=True))
+    InIds(REGS.c.id, "rids")
 )
 _OWNERS = (
     select(OWNERS.c.registration_id, ACCOUNTS.c.name)
     .join(ACCOUNTS, ACCOUNTS.c.id == OWNERS.c.account_id)
-    .where(OWNERS.c.registration_id.in_(bindparam("rids", expanding=True)))
+    .where(InIds(OWNERS.c.registration_id, "rids"))
 )
 _LISTED = select(
     VERSIONS.c.id,
@@ -49,14 +50,14 @@ _LISTED = select(
     VERSIONS.c.version,
     VERSIONS.c.is_prerelease,
     VERSIONS.c.is_semver2,
-).where(VERSIONS.c.registration_id.in_(bindparam("rids", expanding=True)), VERSIONS.c.listed.is_(True))
+).where(InIds(VERSIONS.c.registration_id, "rids"), VERSIONS.c.listed.is_(True))
 _DETAILS = select(VERSIONS.c.id, VERSIONS.c.search_text, VERSIONS.c.metadata_json).where(
-    VERSIONS.c.id.in_(bindparam("vids", expanding=True))
+    InIds(VERSIONS.c.id, "vids")
 )
 _ADD = insert(ENTRIES)
 _ENTRY_COLUMNS = [column for column in ENTRIES.c if column.name != "id"]
 _ENTRY_NAMES = [column.name for column in _ENTRY_COLUMNS]
-_EXISTING = select(*_ENTRY_COLUMNS).where(ENTRIES.c.registration_id.in_(bindparam("rids", expanding=True)))
+_EXISTING = select(*_ENTRY_COLUMNS).where(InIds(ENTRIES.c.registration_id, "rids"))
 
 
 def words(values: Sequence[str]) -> str:

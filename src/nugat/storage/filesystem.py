@@ -1,4 +1,5 @@
-"""Local folder storage: atomic writes by temp file + rename in the same directory.
+"""Local folder storage: atomic writes by temp file + rename in the same directory (documents: into the
+spare inode of their previous version, then exchanged; see ``SPARE``).
 
 Packages are written durably (file and directory fsynced before the push commits). The stored V3
 documents are derived from the database, so they are written without fsync: a process crash cannot

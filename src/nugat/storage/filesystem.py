@@ -95,7 +95,7 @@ def _refill(spare: str, data: bytes) -> bool:
     global _leases
     try:
         fd = os.open(spare, os.O_WRONLY | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # none (the usual reason), or not ours to write (left by another user): a new file
         return False
     try:
         try:

@@ -77,3 +77,27 @@ def test_a_read_tells_the_facts_of_the_bytes_it_read(tmp_path: Path) -> None:
     storage.put_many([("v3/x/index.json", b'{"a":1}', "j")], durable=False)
     data, info = storage.get_with_info("v3/x/index.json") or (b"", first)
     assert data == b'{"a":1}' and info == storage.info("v3/x/index.json") and info != first
+
+
+def test_a_rewritten_document_reuses_its_previous_version_unless_someone_reads_it(tmp_path: Path) -> None:
+    """Documents (unsynced) are written into the spare inode of their previous version, then exchanged:
+    no file created or removed a rewrite. A spare someone still has open (a reader of the version it
+    was) is left alone, and deleting the document deletes its spare."""
+    storage = FileSystemStorage(tmp_path / "root")
+    target, spare = tmp_path / "root/v3/x/index.json", tmp_path / "root/v3/x/.index.json.old"
+    storage.put_many([("v3/x/index.json", b'{"v":1}', "j")], durable=False)
+    first = target.stat().st_ino
+    storage.put_many([("v3/x/index.json", b'{"v":22}', "j")], durable=False)
+    assert spare.read_bytes() == b'{"v":1}' and spare.stat().st_ino == first
+    second = target.stat().st_ino
+    storage.put_many([("v3/x/index.json", b'{"v":3}', "j")], durable=False)
+    assert target.stat().st_ino == first and target.read_bytes() == b'{"v":3}'  # shorter: truncated
+    assert spare.stat().st_ino == second
+    with open(target, "rb") as reader:  # holds the version that becomes the spare at the next rewrite
+        storage.put_many([("v3/x/index.json", b'{"v":4}', "j")], durable=False)
+        storage.put_many([("v3/x/index.json", b'{"v":5}', "j")], durable=False)
+        assert reader.read() == b'{"v":3}'
+    assert storage.get_bytes("v3/x/index.json") == b'{"v":5}'
+    assert list(storage.list_keys("v3")) == ["v3/x/index.json"]
+    storage.delete("v3/x/index.json")
+    assert sorted(p.name for p in (tmp_path / "root/v3/x").iterdir()) == []

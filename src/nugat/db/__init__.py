@@ -12,9 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+import orjson
+from sqlalchemy import Connection, Engine, Integer, any_, bindparam, create_engine, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import Boolean
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD = "search_changes"
@@ -24,6 +30,34 @@ HEAD = "search_changes"
 Tx = Session | Connection
 """A unit of work: an ORM session, or a plain connection in a transaction (the hot paths use these: the
 ORM's bookkeeping costs more than their statements)."""
+
+
+class InIds(ColumnElement[bool]):
+    """``column IN (:name)`` for a list of integer ids given at execution. On PostgreSQL it is sent as
+    ``column = ANY(:name)`` with the list as one array: the statement's text is then the same whatever
+    the list's length (an IN list of 200 ids is rendered, and parsed by the driver, at each execution:
+    a tenth of ``nugat rebuild``'s CPU)."""
+
+    inherit_cache = True
+    _is_implicitly_boolean = True  # a condition as it is (not ``= 1`` on SQLite)
+    type = Boolean()
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, column: ColumnElement[int], name: str) -> None:
+        self.column, self.name = column, name
+
+
+@compiles(InIds)
+def _in_list(element: InIds, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column.in_(bindparam(element.name, expanding=True)), **kw))
+
+
+@compiles(InIds, "postgresql")
+def _any_of_array(element: InIds, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column == any_(bindparam(element.name, type_=ARRAY(Integer))), **kw))
 
 
 def conn(tx: Tx) -> Connection:
@@ -83,7 +117,10 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         return engine
-    return _count_search_changes(create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10))
+    # orjson reads the JSON columns (package metadata) several times faster: ``nugat rebuild`` reads them all.
+    return _count_search_changes(
+        create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_deserializer=orjson.loads)
+    )
 
 
 def _driver_pragma(connection: Connection, pragma: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from nugat.db import search_changed
+from nugat.db import InIds, search_changed
 from nugat.db.models import (
     Account,
     PackageOwner,
@@ -35,14 +35,14 @@ VIEWS = {(False, False): "in_release", (True, False): "in_prerelease", (False, T
 VIEWS[(True, True)] = "in_all"
 BATCH = 500
 
-_DROP = delete(ENTRIES).where(ENTRIES.c.registration_id.in_(bindparam("rids", expanding=True)))
+_DROP = delete(ENTRIES).where(InIds(ENTRIES.c.registration_id, "rids"))
 _REGS = select(REGS.c.id, REGS.c.package_id, REGS.c.id_lower, REGS.c.total_downloads).where(
-    REGS.c.id.in_(bindparam("rids", expanding=True))
+    InIds(REGS.c.id, "rids")
 )
 _OWNERS = (
     select(OWNERS.c.registration_id, ACCOUNTS.c.name)
     .join(ACCOUNTS, ACCOUNTS.c.id == OWNERS.c.account_id)
-    .where(OWNERS.c.registration_id.in_(bindparam("rids", expanding=True)))
+    .where(InIds(OWNERS.c.registration_id, "rids"))
 )
 _LISTED = select(
     VERSIONS.c.id,
@@ -50,11 +50,14 @@ _LISTED = select(
     VERSIONS.c.version,
     VERSIONS.c.is_prerelease,
     VERSIONS.c.is_semver2,
-).where(VERSIONS.c.registration_id.in_(bindparam("rids", expanding=True)), VERSIONS.c.listed.is_(True))
+).where(InIds(VERSIONS.c.registration_id, "rids"), VERSIONS.c.listed.is_(True))
 _DETAILS = select(VERSIONS.c.id, VERSIONS.c.search_text, VERSIONS.c.metadata_json).where(
-    VERSIONS.c.id.in_(bindparam("vids", expanding=True))
+    InIds(VERSIONS.c.id, "vids")
 )
 _ADD = insert(ENTRIES)
+_ENTRY_COLUMNS = [column for column in ENTRIES.c if column.name != "id"]
+_ENTRY_NAMES = [column.name for column in _ENTRY_COLUMNS]
+_EXISTING = select(*_ENTRY_COLUMNS).where(InIds(ENTRIES.c.registration_id, "rids"))
 
 
 def words(values: Sequence[str]) -> str:
@@ -84,17 +87,22 @@ def _entry(
     }
 
 
-def index_ids(c: Connection, reg_ids: Sequence[int]) -> None:
-    """Rewrite the search entries of these ids from the state of transaction ``c``."""
+def index_ids(c: Connection, reg_ids: Sequence[int], *, keep_unchanged: bool = False) -> None:
+    """Rewrite the search entries of these ids from the state of transaction ``c``.
+
+    ``keep_unchanged`` (``nugat rebuild``, where nearly every id's entries are already right): the
+    entries are read first, and only the ids whose entries differ from what they should be are rewritten
+    (a read instead of a delete and an insert, and the text index's update, for each of the others)."""
     for start in range(0, len(reg_ids), BATCH):
-        _index(c, list(reg_ids[start : start + BATCH]))
+        _index(c, list(reg_ids[start : start + BATCH]), keep_unchanged)
 
 
-def _index(c: Connection, reg_ids: list[int]) -> None:
-    search_changed(c)
-    c.execute(_DROP, {"rids": reg_ids})
+def _index(c: Connection, reg_ids: list[int], keep_unchanged: bool = False) -> None:
+    if not keep_unchanged:
+        search_changed(c)
+        c.execute(_DROP, {"rids": reg_ids})
     listed: dict[int, list[Any]] = {}
-    for row in c.execute(_LISTED, {"rids": reg_ids}):
+    for row in c.execute(_LISTED, {"rids": reg_ids}).all():
         listed.setdefault(row.registration_id, []).append(row)
     latest: dict[int, dict[int, list[str]]] = {}  # reg id: version id: the views it is the latest of
     for reg_id, rows in listed.items():
@@ -105,27 +113,50 @@ def _index(c: Connection, reg_ids: list[int]) -> None:
             ]
             if chosen:
                 latest.setdefault(reg_id, {}).setdefault(chosen[-1].id, []).append(column)
-    _add(c, latest)
+    if not keep_unchanged:
+        _add(c, latest)
+        return
+    wanted = _rows(c, latest)
+    existing: dict[int, set[tuple[Any, ...]]] = {}
+    for row in c.execute(_EXISTING, {"rids": reg_ids}).all():
+        existing.setdefault(row.registration_id, set()).add(tuple(row))
+    computed: dict[int, set[tuple[Any, ...]]] = {}
+    for entry in wanted:
+        computed.setdefault(entry["registration_id"], set()).add(tuple(entry[n] for n in _ENTRY_NAMES))
+    changed = [rid for rid in reg_ids if existing.get(rid, set()) != computed.get(rid, set())]
+    if changed:
+        search_changed(c)
+        c.execute(_DROP, {"rids": changed})
+        kept = set(changed)
+        rows = [entry for entry in wanted if entry["registration_id"] in kept]
+        if rows:
+            c.execute(_ADD, rows)
 
 
 def _add(c: Connection, latest: dict[int, dict[int, list[str]]]) -> None:
     """Insert the entries of these ids: for each, its latest versions and the views they are latest in."""
+    rows = _rows(c, latest)
+    if rows:
+        c.execute(_ADD, rows)
+
+
+def _rows(c: Connection, latest: dict[int, dict[int, list[str]]]) -> list[dict[str, Any]]:
+    """The entries of these ids (``_add``)."""
     wanted = [vid for views in latest.values() for vid in views]
     if not wanted:
-        return
+        return []
     reg_ids = list(latest)
     regs = {r.id: r for r in c.execute(_REGS, {"rids": reg_ids})}
     owners: dict[int, list[str]] = {}
     for reg_id, name in c.execute(_OWNERS, {"rids": reg_ids}):
         owners.setdefault(reg_id, []).append(name)
-    details = {vid: (text, meta) for vid, text, meta in c.execute(_DETAILS, {"vids": wanted})}
-    rows = [
+    details = {vid: (text, meta) for vid, text, meta in c.execute(_DETAILS, {"vids": wanted}).all()}
+    return [
         _entry(regs[reg_id], vid, views, *details[vid], sorted(owners.get(reg_id, []), key=str.lower))
         for reg_id, by_version in latest.items()
         if reg_id in regs
         for vid, views in by_version.items()
     ]
-    c.execute(_ADD, rows)
 
 
 _CURRENT = (

@@ -77,6 +77,14 @@ def test_what_is_not_a_file_goes_to_nugat(proxied: tuple[NugatServer, str]) -> N
     assert mixed.status_code == 200 and not served_by_nginx(mixed) and mixed.json() == {"versions": ["1.0.0"]}
     assert httpx.get(f"{url}/v3/flatcontainer/edge.none/index.json").status_code == 404
     assert httpx.get(f"{url}/v3/flatcontainer/edge.case/1.0.0/.tmp-x").status_code == 404
+    # A document's previous version, kept beside it by a rewrite (storage/filesystem.py), is never served.
+    assert push(nugat, key, package("Edge.Case", "1.1.0")).status_code == 201
+    storage = nugat.data_dir / "storage/v3"
+    spares = [p for p in storage.rglob(".*.old") if "edge.case" in str(p)]
+    assert spares, sorted(str(p) for p in storage.rglob("*edge.case*"))
+    for spare in spares:
+        answer = httpx.get(f"{url}/{spare.relative_to(nugat.data_dir / 'storage')}")
+        assert answer.status_code == 404 and not served_by_nginx(answer), spare
     search = httpx.get(f"{url}/v3/search", params={"q": "Edge.Case"}).json()
     assert [d["id"] for d in search["data"]] == ["Edge.Case"]
     assert search["data"][0]["registration"].startswith(f"{url}/")

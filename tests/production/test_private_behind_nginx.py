@@ -187,3 +187,20 @@ def test_a_flood_of_wrong_keys_through_nginx_is_throttled_for_its_client_only(
     other = create_key(nugat, "alice", ["read"], ["Guard.*"])["key"]
     served = get("127.0.0.78", other)
     assert served.status_code == 200 and NGINX_ETAG.match(served.headers["etag"])
+
+
+def test_a_documents_previous_version_is_never_served(proxied: tuple[NugatServer, str]) -> None:
+    """A rewrite keeps a document's previous version beside it (``.<name>.old``, storage/filesystem.py):
+    nginx never serves one, even to a reader of the id."""
+    nugat, url = proxied
+    pusher = create_key(nugat, "alice", ["push"])["key"]
+    assert push(nugat, pusher, package("Guard.Spare", "1.0.0")).status_code == 201
+    assert push(nugat, pusher, package("Guard.Spare", "1.1.0")).status_code == 201
+    key = create_key(nugat, "alice", ["read"], ["Guard.*"])["key"]
+    current = httpx.get(f"{url}/v3/registration/guard.spare/index.json", auth=("any", key))
+    assert current.status_code == 200 and NGINX_ETAG.match(current.headers["etag"])  # the document: served
+    spares = list((nugat.data_dir / "storage/v3").rglob("*guard.spare*/.*.old"))
+    assert spares
+    for spare in spares:
+        answer = httpx.get(f"{url}/{spare.relative_to(nugat.data_dir / 'storage')}", auth=("any", key))
+        assert answer.status_code == 404 and "etag" not in answer.headers, spare

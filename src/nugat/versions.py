@@ -163,6 +163,7 @@ def parse_version(text: str) -> NuGetVersion:
     return NuGetVersion.parse(text)
 
 
+@functools.lru_cache(maxsize=16384)  # a push to an id sorts its thousands of versions: one C call each
 def version_key(text: str) -> tuple[Any, ...]:
     """A sort key of a valid version's text, in version order (a plain tuple: sorting thousands of versions
     compares tuples in C rather than calling ``NuGetVersion.__lt__``)."""

@@ -249,6 +249,10 @@ def test_a_push_rewrites_only_the_page_it_lands_in_the_indexes_and_the_flat_inde
         ["0.1.0"],  # before all: every page moves
         [f"5.0.{n}" for n in range(60)],  # a new page
         ["4.0.0-rc.1", "4.0.0+build.5"],  # SemVer 2.0.0 versions
+        # A version after a SemVer 2.0.0 one: its place differs between the hives.
+        ["1.0.30-rc.1", "1.0.90-beta"],
+        ["1.0.10-rc.1", "1.0.63-beta"],  # on the first page in the SemVer 1 hive, the second in the other
+        ["1.0.100-rc.1", "1.0.50-beta", "1.0.120-rc.2", "1.0.127-beta"],
     ],
 )
 def test_documents_after_pushes_are_those_a_full_build_writes(alice: Site, pushed: list[str]) -> None:

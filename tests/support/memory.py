@@ -21,7 +21,7 @@ from pathlib import Path
 
 from nugat.storage.base import BlobInfo, Storage, StorageError, check_key
 
-OPERATIONS = ("put", "get", "delete", "list", "check")
+OPERATIONS = ("put", "flush", "get", "delete", "list", "check")
 
 
 class PowerCut(BaseException):
@@ -64,8 +64,9 @@ class MemoryStorage(Storage):
         when: Callable[[str], bool] | str = "",
         times: int | None = 1,
     ) -> None:
-        """Make ``operation`` (put, get, delete, list, check) raise ``error`` for keys matching ``when`` (a
-        predicate, or a substring of the key), ``times`` times (None: until ``heal``)."""
+        """Make ``operation`` (put, flush: the wait ``put_many_syncing`` returns, get, delete, list, check)
+        raise ``error`` for keys matching ``when`` (a predicate, or a substring of the key), ``times`` times
+        (None: until ``heal``)."""
         assert operation in OPERATIONS, operation
         predicate = when if callable(when) else (lambda key, part=when: part in key)
         failure = error if error is not None else StorageError(f"the storage failed ({operation})")
@@ -112,6 +113,20 @@ class MemoryStorage(Storage):
                     data.unlink()  # as the folder backend moves it: the caller must not read it again
             else:
                 self._store(key, bytes(data), content_type, durable=durable)
+
+    def put_many_syncing(
+        self, items: Sequence[tuple[str, bytes | Path, str]], *, move: bool = False
+    ) -> Callable[[], None]:
+        """As the folder backend: the blobs are in place at once; a failure of their flush to disk
+        (``fail("flush")``) is raised when the caller waits for it."""
+        self.put_many(items, move=move)
+        keys = [key for key, _, _ in items]
+
+        def wait() -> None:
+            for key in keys:
+                self._check("flush", key)
+
+        return wait
 
     def get_bytes(self, key: str) -> bytes | None:
         self._check("get", check_key(key))

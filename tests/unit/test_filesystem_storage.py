@@ -3,10 +3,13 @@ tells a start after a machine crash that documents written unsynced may be lost.
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
 
+from nugat.storage.base import StorageError, StorageFull
 from nugat.storage.filesystem import SETTLING, UNSYNCED, FileSystemStorage
 
 
@@ -101,3 +104,31 @@ def test_a_rewritten_document_reuses_its_previous_version_unless_someone_reads_i
     assert list(storage.list_keys("v3")) == ["v3/x/index.json"]
     storage.delete("v3/x/index.json")
     assert sorted(p.name for p in (tmp_path / "root/v3/x").iterdir()) == []
+
+
+def test_blobs_put_syncing_are_in_place_at_once_and_flushed_when_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = FileSystemStorage(tmp_path)
+    flushed: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (flushed.append(fd), real_fsync(fd))[1])
+    wait = storage.put_many_syncing([("v3/a/1.0.0/a.nupkg", b"PK", "x"), ("v3/a/1.0.0/a.nuspec", b"<", "x")])
+    assert storage.get_bytes("v3/a/1.0.0/a.nupkg") == b"PK"
+    wait()
+    assert len(flushed) >= 2 + 3  # both files, and the folders that gained a name: 1.0.0, a and v3
+
+
+@pytest.mark.parametrize(("code", "error"), [(errno.EIO, StorageError), (errno.ENOSPC, StorageFull)])
+def test_a_failed_flush_is_raised_by_the_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, error: type[StorageError]
+) -> None:
+    storage = FileSystemStorage(tmp_path)
+
+    def fail(fd: int) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "fsync", fail)
+    wait = storage.put_many_syncing([("v3/a/1.0.0/a.nupkg", b"PK", "x")])
+    with pytest.raises(error, match=r"cannot write v3/a/1\.0\.0/a\.nupkg"):
+        wait()

@@ -152,12 +152,15 @@ class Packages:
                 reg, created, added, verified = self._insert_version(s, meta, grant, upload, address)
                 faults.pause("in-transaction")
                 written = [key for key, _, _ in blobs]  # some may be stored when it fails
-                self.storage.put_many(blobs, move=True)  # the upload is a temp file of ours
+                # The upload is a temp file of ours. The blobs are flushed to disk while the documents are
+                # written, and before the version that points at them commits.
+                flushed = self.storage.put_many_syncing(blobs, move=True)
                 faults.pause("after-blob-write")
                 documents = True  # some may be written when it fails
                 self.materializer.build_pushed(
                     s, reg, added, created=created, verified=verified, owner_name=grant.owner_name
                 )
+                flushed()
                 faults.pause("after-documents")
             committed = True
         except StorageError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -17,6 +17,10 @@ class StorageError(Exception):
 
 class StorageFull(StorageError):
     """The storage backend has no room left for a write (a push answers 507)."""
+
+
+def _durable() -> None:
+    return None
 
 
 class BlobInfo(NamedTuple):
@@ -57,6 +61,16 @@ class Storage(ABC):
                 self.put_file(key, data, content_type)
             else:
                 self.put_bytes(key, data, content_type)
+
+    def put_many_syncing(
+        self, items: Sequence[tuple[str, bytes | Path, str]], *, move: bool = False
+    ) -> Callable[[], None]:
+        """``put_many`` (durable) that may return once the blobs are in place, before they are flushed
+        to disk: a push goes on with its transaction meanwhile. The caller calls what it returns before
+        anything that points at the blobs commits: it waits for the flush (raising StorageError if it
+        failed). Backends whose writes are durable when they return have nothing to wait for."""
+        self.put_many(items, move=move)
+        return _durable
 
     @abstractmethod
     def get_bytes(self, key: str) -> bytes | None: ...

@@ -14,11 +14,13 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import functools
 import itertools
 import os
 import shutil
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
@@ -165,6 +167,33 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _sync(fds: list[int], folders: set[str]) -> None:
+    """Flush the files (closing them) and then the folders that name them, deepest first."""
+    try:
+        for fd in fds:
+            os.fsync(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    for folder in sorted(folders, reverse=True):
+        _fsync_dir(folder)
+
+
+@functools.cache
+def _flushers() -> ThreadPoolExecutor:
+    """Threads that flush a push's blobs to disk while it goes on (``put_many_syncing``)."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="nugat-flush")
+
+
+def _nothing() -> None:
+    return None
+
+
+def _storage_error(key: str, exc: OSError) -> StorageError:
+    error = StorageFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageError
+    return error(f"cannot write {key}: {exc.strerror or exc}")
+
+
 class FileSystemStorage(Storage):
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
@@ -192,6 +221,23 @@ class FileSystemStorage(Storage):
             [(key, data) for key, data, _ in items], durable=durable or self.boot_id is None, move=move
         )
 
+    def put_many_syncing(
+        self, items: Sequence[tuple[str, bytes | Path, str]], *, move: bool = False
+    ) -> Callable[[], None]:
+        if not items:
+            return _nothing
+        fds, folders = self._place([(key, data) for key, data, _ in items], durable=True, move=move)
+        flushed = _flushers().submit(_sync, fds, folders)
+        key = items[0][0]
+
+        def wait() -> None:
+            try:
+                flushed.result()
+            except OSError as exc:
+                raise _storage_error(key, exc) from exc
+
+        return wait
+
     def _write_all(self, items: list[tuple[str, bytes | Path]], *, durable: bool, move: bool = False) -> None:
         """Each blob to a temp file beside it, then all renamed into place in order.
 
@@ -202,60 +248,66 @@ class FileSystemStorage(Storage):
         """
         if not items:
             return
+        fds, folders = self._place(items, durable=durable, move=move)
+        try:
+            if durable:
+                _sync(fds, folders)
+            else:
+                for fd in fds:
+                    os.close(fd)
+                self._cover_unsynced()
+        except OSError as exc:
+            raise _storage_error(items[0][0], exc) from exc
+
+    def _place(
+        self, items: list[tuple[str, bytes | Path]], *, durable: bool, move: bool
+    ) -> tuple[list[int], set[str]]:
+        """Write each blob beside its key and rename them all into place, in order: the descriptors of
+        the files placed, still open (the caller syncs them, or closes them), and the folders that gained
+        a name."""
         staged: list[tuple[str, str]] = []  # temp name, target
         fds: list[int] = []
         folders: set[str] = set()
         key = items[0][0]
         try:
-            try:
-                for key, data in items:
-                    target = f"{self.root}/{check_key(key)}"
-                    folder = os.path.dirname(target)
-                    folders.add(folder)
-                    if move and isinstance(data, Path) and os.stat(data).st_dev == self.device:
-                        # Renamed into place, not copied (a 100 MB package is not written twice).
-                        fds.append(os.open(data, os.O_RDONLY | os.O_CLOEXEC))
-                        os.fchmod(fds[-1], 0o644)
-                        folders.update(_make_folders(folder))
-                        staged.append((str(data), target))
-                        continue
-                    tmp = f"{folder}/.tmp-{os.getpid()}-{next(_names)}"
-                    fd, created = self._create(tmp)
-                    fds.append(fd)
-                    folders.update(created)
-                    staged.append((tmp, target))
-                    os.fchmod(fd, 0o644)
-                    with open(fd, "wb", closefd=False) as fh:
-                        if isinstance(data, Path):
-                            with open(data, "rb") as src:
-                                shutil.copyfileobj(src, fh, 1 << 20)
-                        else:
-                            fh.write(data)
-                for tmp, target in staged:
-                    if durable:
-                        os.replace(tmp, target)
+            for key, data in items:
+                target = f"{self.root}/{check_key(key)}"
+                folder = os.path.dirname(target)
+                folders.add(folder)
+                if move and isinstance(data, Path) and os.stat(data).st_dev == self.device:
+                    # Renamed into place, not copied (a 100 MB package is not written twice).
+                    fds.append(os.open(data, os.O_RDONLY | os.O_CLOEXEC))
+                    os.fchmod(fds[-1], 0o644)
+                    folders.update(_make_folders(folder))
+                    staged.append((str(data), target))
+                    continue
+                tmp = f"{folder}/.tmp-{os.getpid()}-{next(_names)}"
+                fd, created = self._create(tmp)
+                fds.append(fd)
+                folders.update(created)
+                staged.append((tmp, target))
+                os.fchmod(fd, 0o644)
+                with open(fd, "wb", closefd=False) as fh:
+                    if isinstance(data, Path):
+                        with open(data, "rb") as src:
+                            shutil.copyfileobj(src, fh, 1 << 20)
                     else:
-                        _replace_unsynced(tmp, target)
-                staged = []
+                        fh.write(data)
+            for tmp, target in staged:
                 if durable:
-                    for fd in fds:
-                        os.fsync(fd)
-            finally:
-                for fd in fds:
-                    os.close(fd)
-            if durable:
-                for folder in sorted(folders, reverse=True):  # deepest first
-                    _fsync_dir(folder)
-            else:
-                self._cover_unsynced()
+                    os.replace(tmp, target)
+                else:
+                    _replace_unsynced(tmp, target)
+            return fds, folders
         except BaseException as exc:
+            for fd in fds:
+                os.close(fd)
             for tmp, _ in staged:  # those not yet renamed
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
             if not isinstance(exc, OSError):
                 raise
-            error = StorageFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageError
-            raise error(f"cannot write {key}: {exc.strerror or exc}") from exc
+            raise _storage_error(key, exc) from exc
 
     def _write_documents(self, items: list[tuple[str, bytes]]) -> None:
         """Documents (unsynced, see above): each written into its spare, or a new temp file, then all
@@ -294,8 +346,7 @@ class FileSystemStorage(Storage):
                         os.unlink(path)
             if not isinstance(exc, OSError):
                 raise
-            error = StorageFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageError
-            raise error(f"cannot write {key}: {exc.strerror or exc}") from exc
+            raise _storage_error(key, exc) from exc
 
     @staticmethod
     def _create(tmp: str) -> tuple[int, list[str]]:

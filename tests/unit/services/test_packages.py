@@ -395,6 +395,26 @@ def test_a_failed_blob_write_leaves_no_version_no_blob_and_the_documents_as_befo
     assert sorted(alice.versions(ID)) == ["1.0.0", "2.0.0"]
 
 
+@pytest.mark.parametrize("created", [False, True])
+def test_a_failed_flush_of_the_blobs_leaves_no_version_no_blob_and_the_documents_as_before(
+    alice: Site, created: bool
+) -> None:
+    """The blobs are flushed to disk while the documents are written: a flush that fails is found before
+    the version commits, and the push is undone as a failed write is."""
+    grant = alice.key("alice", "push")
+    if not created:
+        alice.push(grant, ID, "1.0.0")
+    before = alice.documents(ID)
+    alice.storage.fail("flush", StorageFull("no space"), when=layout.nupkg("contoso.utils", "2.0.0"))
+    with refused(507, "The package storage is full; nothing was stored"):
+        alice.push(grant, ID, "2.0.0")
+    nothing_stored_for(alice, ID, "2.0.0")
+    assert alice.documents(ID) == before
+    assert alice.notes() == []
+    alice.push(grant, ID, "2.0.0")
+    assert "2.0.0" in alice.versions(ID)
+
+
 def test_a_failed_document_build_leaves_no_version_no_blob_and_the_documents_as_before(alice: Site) -> None:
     grant = alice.key("alice", "push")
     alice.push(grant, ID, "1.0.0")

@@ -7,6 +7,7 @@ import logging
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, Integer, any_, bindparam, create_engine, event
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -118,9 +119,34 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
 
         return engine
     # orjson reads the JSON columns (package metadata) several times faster: ``nugat rebuild`` reads them all.
-    return _count_search_changes(
-        create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_deserializer=orjson.loads)
+    return _ping_when_idle(
+        _count_search_changes(
+            create_engine(url, pool_size=5, max_overflow=10, json_deserializer=orjson.loads)
+        )
     )
+
+
+IDLE_PING_SECONDS = 1.0
+"""A pooled PostgreSQL connection idle this long is pinged before it is used again: it may have been cut
+meanwhile (a restart of the database, a proxy's idle timeout), and is then replaced at once. One used
+since is not: a push takes three connections in turn, and each ping is a round trip."""
+
+
+def _ping_when_idle(engine: Engine) -> Engine:
+    @event.listens_for(engine.pool, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["used"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        used = record.info.get("used")  # None: a connection made just now
+        if used is not None and time.monotonic() - used >= IDLE_PING_SECONDS:
+            try:
+                engine.dialect.do_ping(dbapi_conn)
+            except engine.dialect.loaded_dbapi.Error as exc:
+                raise DisconnectionError(str(exc)) from exc  # the pool connects anew
+
+    return engine
 
 
 def _driver_pragma(connection: Connection, pragma: str) -> None:

@@ -25,10 +25,10 @@ from nugat.db import Database, InIds
 from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, table
 from nugat.feed import BASE, flatcontainer, layout, registration
 from nugat.prefixes import reserving_owners
+from nugat.services.bounds import KeptBounds, Sorted
 from nugat.services.reservations import is_verified, reservations
 from nugat.services.search_index import index_added, index_ids, index_new
 from nugat.storage import Storage, StorageError
-from nugat.versions import version_key
 
 JSON_TYPE = "application/json"
 # The base URL the stored documents were written with (the placeholder when they follow each request):
@@ -57,10 +57,8 @@ _LEAF_OF = (
     .join(REGS, REGS.c.id == VERSIONS.c.registration_id)
     .where(REGS.c.id_lower == bindparam("id_lower"), VERSIONS.c.version_lower == bindparam("version_lower"))
 )
-# An added version's build reads every version's bounds, and the details only of the pages it rewrites.
-_BOUNDS_OF = select(VERSIONS.c.version, VERSIONS.c.version_lower, VERSIONS.c.is_semver2).where(
-    VERSIONS.c.registration_id == bindparam("rid")
-)
+# An added version's build reads every version's bounds (``services.bounds``), and the details only of the
+# pages it rewrites.
 _DETAILS_OF = select(VERSIONS).where(
     VERSIONS.c.registration_id == bindparam("rid"),
     VERSIONS.c.version_lower.in_(bindparam("wanted", expanding=True)),
@@ -96,12 +94,6 @@ _CLAIM_STALE = (
 STALE_WAIT_SECONDS = 0.2  # while other processes build the last stale ids
 # Below every revision (a registration has revision 1 from its first push): a full build follows.
 _FORGET_ALL = update(REGS).values(built_revision=-1)
-
-
-class _Bound(NamedTuple):  # the shape of a _BOUNDS_OF row
-    version: str
-    version_lower: str
-    is_semver2: bool
 
 
 class Registration(NamedTuple):
@@ -166,6 +158,7 @@ class Materializer:
         # With a fixed URL (the content origin's, else the public one) the documents are stored final,
         # servable by nginx or a CDN as they are; without one they hold BASE, replaced per request.
         self.base = documents_url.encode() if documents_url else None
+        self.bounds = KeptBounds()
 
     def build(self, id_lower: str) -> None:
         """Write the documents of one id from the committed state (or remove them, if it is gone)."""
@@ -201,22 +194,29 @@ class Materializer:
         created: bool,
         verified: bool,
         owner_name: str,
-    ) -> None:
+    ) -> tuple[int, Sorted] | None:
         """After a push inserted version ``added`` in transaction ``c`` (which holds ``reg`` locked, as it
         was before the push): its search entries and documents, and the id's revision and built revision
         moved together. ``created``: the push created the id (its row was inserted with both revisions at
         1: its one version's documents are written from ``added`` alone). When the documents were current
         before the push, only what it changes is rewritten (``_build_added``). ``verified``: as
         ``reservations.is_verified`` answers (the push has read the reservations and owners already);
-        ``owner_name``: the pushing key's owner, a created id's one owner."""
+        ``owner_name``: the pushing key's owner, a created id's one owner.
+
+        Returns the id's sorted bounds read for ``_build_added``: the caller keeps them once ``c`` has
+        committed (``bounds.keep``), and the next push to the id reads only what was added since."""
         if created:
             index_new(c, reg.id, reg.package_id, reg.id_lower, added, [owner_name])
             self._write_all(reg.id_lower, reg.package_id, [added], verified, remove_leftovers=False)
-            return
+            return None
         index_added(c, reg.id, added)
-        if reg.built_revision != reg.revision or not self._build_added(c, reg, added.version_lower, verified):
+        found = None
+        if reg.built_revision == reg.revision:
+            found = self._build_added(c, reg, added.version_lower, verified)
+        if found is None:
             self._build_all(c, reg, remove_leftovers=False, verified=verified)
         c.execute(_PUSHED, {"rid": reg.id})
+        return None if found is None else (reg.id, found)
 
     def _build_all(
         self, c: Connection, reg: Registration, *, remove_leftovers: bool = True, verified: bool | None = None
@@ -267,21 +267,19 @@ class Materializer:
         if remove_leftovers or any("/page/" in key for key in wanted):
             self._remove(id_lower, keep=wanted.keys())
 
-    def _build_added(self, c: Connection, reg: Registration, added: str, verified: bool) -> bool:
+    def _build_added(self, c: Connection, reg: Registration, added: str, verified: bool) -> Sorted | None:
         """Rewrite only what adding version ``added`` changes to documents that were current before it:
         the flat index, each hive's index, and the pages from the one it lands in (the last one, for a
-        version above the others) to the end; pages whose bounds moved are removed. Returns False, doing
-        nothing, when a full build is needed: a hive's index inlines its pages (fewer than INLINE_BELOW
-        versions, before or after)."""
-        # Sorted once: each hive's versions are a part of the list in the same order. The rows as they
-        # come, read by position over thousands of them (a new tuple of each, or a column read by name,
-        # costs more than the query); their keys from the cache, without a Python call per row.
-        rows = c.execute(_BOUNDS_OF, {"rid": reg.id}).all()
-        keys = list(map(version_key, map(itemgetter(0), rows)))
-        bounds = cast(list[_Bound], [rows[n] for n in sorted(range(len(rows)), key=keys.__getitem__)])
+        version above the others) to the end; pages whose bounds moved are removed. Returns the id's
+        sorted bounds, or None, doing nothing, when a full build is needed: a hive's index inlines its
+        pages (fewer than INLINE_BELOW versions, before or after)."""
+        # Sorted once: each hive's versions are a part of the list in the same order, read by position
+        # over thousands of them (a column read by name costs more than the query).
+        found = self.bounds.read(c, reg.id)
+        bounds = found.bounds
         lowers = list(map(itemgetter(1), bounds))
         if added not in lowers:
-            return False
+            return None
         at = lowers.index(added)
         commit = self._commit()
         wanted: dict[str, Any] = {layout.flat_index(reg.id_lower): {"versions": lowers}}
@@ -300,7 +298,7 @@ class Materializer:
             if len(before) == len(after):
                 continue  # a SemVer 2.0.0 version: the SemVer 1 hive does not change
             if len(before) < registration.INLINE_BELOW:
-                return False
+                return None
             old, new = registration.pages_of(before), registration.pages_of(after)
             # The pages before the one the version lands in hold the same versions as before.
             first = place // registration.PAGE_SIZE
@@ -331,7 +329,7 @@ class Materializer:
         self._write(wanted)
         for key in gone:
             self.storage.delete(key)
-        return True
+        return found
 
     @staticmethod
     def _commit() -> dict[str, str]:

@@ -143,6 +143,7 @@ class Packages:
         note = self._note_pending(blob_keys[0], grant.key_id)
         committed = documents = False
         written: list[str] = []
+        bounds = None
         try:
             with (
                 self._audited(grant, address, "push", meta.id, meta.version.normalized),
@@ -157,7 +158,7 @@ class Packages:
                 flushed = self.storage.put_many_syncing(blobs, move=True)
                 faults.pause("after-blob-write")
                 documents = True  # some may be written when it fails
-                self.materializer.build_pushed(
+                bounds = self.materializer.build_pushed(
                     s, reg, added, created=created, verified=verified, owner_name=grant.owner_name
                 )
                 flushed()
@@ -175,6 +176,8 @@ class Packages:
             if not committed:
                 self._undo(id_lower, note, written, documents)
         faults.pause("after-commit")
+        if bounds is not None:
+            self.materializer.bounds.keep(*bounds)
         if created and self.on_new_id is not None:
             self.on_new_id()
         return PushResult(meta.id, meta.version.normalized, created)

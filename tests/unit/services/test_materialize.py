@@ -7,11 +7,12 @@ import json
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 
 from nugat.clock import utcnow
 from nugat.db.models import PackageRegistration, PackageVersion
 from nugat.feed import BASE, layout, registration
+from nugat.services import ServiceError, bounds
 from nugat.storage.base import StorageError
 from nugat.versions import parse_version
 from support.services import Site, without_commit
@@ -286,3 +287,69 @@ def test_a_new_ids_documents_from_its_push_are_those_a_full_build_writes(alice: 
     alice.core.materializer.build("contoso.utils")
     assert pushed == {k: without_commit(v) for k, v in alice.documents(ID).items()}
     assert all(entry["verified"] for entry in alice.catalog(ID, "registration-semver2").values())
+
+
+def full_bound_reads(site: Site) -> list[object]:
+    """Each time ``site`` reads every version's bounds of an id (not only those added since it kept them)."""
+    reads: list[object] = []
+
+    def seen(_conn: object, statement: object, *_args: object) -> None:
+        if statement is bounds._ALL:
+            reads.append(statement)
+
+    event.listen(site.core.db.engine, "before_execute", seen)
+    return reads
+
+
+def test_a_push_to_a_large_id_reads_only_the_versions_added_since_the_bounds_it_kept(alice: Site) -> None:
+    grant = alice.key("alice")
+    alice.push(grant, ID, "1.0.0")
+    add_versions(alice, ID, 199)
+    alice.core.materializer.build("contoso.utils")
+    other = Site(alice.data_dir, alice.storage, alice.family)  # another process on the same feed
+    reads, other_reads = full_bound_reads(alice), full_bound_reads(other)
+    alice.push(grant, ID, "2.0.0")
+    alice.push(grant, ID, "1.0.150-beta")  # in the middle
+    assert len(reads) == 1
+    other.push(grant, ID, "2.0.1")  # it kept none: it reads them all
+    alice.push(grant, ID, "2.0.2")  # reads 2.0.1 and its own
+    assert (len(reads), len(other_reads)) == (1, 1)
+    # A push that fails is not kept: the next one reads what did commit.
+    alice.storage.fail("flush", when=layout.nupkg("contoso.utils", "2.0.3"))
+    with pytest.raises(ServiceError):
+        alice.push(grant, ID, "2.0.3")
+    alice.push(grant, ID, "2.0.4")
+    assert len(reads) == 1
+    incremental = {k: without_commit(v) for k, v in alice.documents(ID).items()}
+    alice.core.materializer.build("contoso.utils")
+    assert incremental == {k: without_commit(v) for k, v in alice.documents(ID).items()}
+    assert alice.document(layout.flat_index("contoso.utils"))["versions"][-4:] == [
+        "2.0.0",
+        "2.0.1",
+        "2.0.2",
+        "2.0.4",
+    ]
+
+
+def test_kept_bounds_that_no_longer_match_the_database_are_read_again(alice: Site) -> None:
+    grant = alice.key("alice")
+    alice.push(grant, ID, "1.0.0")
+    add_versions(alice, ID, 199)
+    alice.core.materializer.build("contoso.utils")
+    alice.push(grant, ID, "2.0.0")
+    reads = full_bound_reads(alice)
+    with alice.core.db.session() as s:  # what nugat never does: a version gone, the documents said current
+        s.execute(delete(PackageVersion).where(PackageVersion.version == "1.0.7"))
+    alice.push(grant, ID, "2.0.1")
+    assert len(reads) == 1
+    assert "1.0.7" not in alice.document(layout.flat_index("contoso.utils"))["versions"]
+
+
+def test_kept_bounds_are_bounded() -> None:
+    kept = bounds.KeptBounds(limit=10)
+    found = [bounds.Sorted([bounds.Bound(f"1.0.{n}", f"1.0.{n}", False, n)] * 4, [], 0, 0) for n in range(4)]
+    for reg_id, sorted_ in enumerate(found):
+        kept.keep(reg_id, sorted_)
+    assert list(kept._kept) == [2, 3]  # 8 of 10: the oldest dropped
+    kept.keep(9, bounds.Sorted([found[0].bounds[0]] * 11, [], 0, 0))  # more than the limit: not kept
+    assert list(kept._kept) == [2, 3]

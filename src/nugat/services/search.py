@@ -269,12 +269,20 @@ class Search:
             where.append(_contains(ENTRIES.c.package_types, f" {query.package_type.lower()} "))
         return where
 
-    def search(self, query: Query) -> tuple[int, list[Hit]]:
-        """``totalHits`` and the page of hits (the hits are shared with other callers: not to be changed)."""
+    def generation(self) -> Hashable:
+        """The database's generation (``Database.generation``), the download totals synced first if due:
+        read once per request, before anything the request's answer reads, and passed down."""
         self._sync_downloads()
-        return self.pages.get(query, lambda: self._search(query))
+        return self.db.generation()
 
-    def _search(self, query: Query) -> tuple[int, list[Hit]]:
+    def search(self, query: Query, generation: Hashable | None = None) -> tuple[int, list[Hit]]:
+        """``totalHits`` and the page of hits (the hits are shared with other callers: not to be changed).
+        ``generation``: from ``self.generation()``, if the caller has read it already."""
+        if generation is None:
+            generation = self.generation()
+        return self.pages.get(query, lambda: self._search(query, generation), generation)
+
+    def _search(self, query: Query, generation: Hashable) -> tuple[int, list[Hit]]:
         terms = _terms(query.q)
         where = self._where(query, terms)
         skip, take = query.skip, max(query.take, 0)
@@ -309,30 +317,34 @@ class Search:
             if rest_take > 0 and len(rest) < rest_take and (rest or rest_skip == 0):
                 total = len(first) + rest_skip + len(rest)  # the last page: no need to count
             else:
-                total = self._count(c, query, where)
+                total = self._count(c, query, where, generation)
                 if total < skip + len(rows):  # more than the kept total: it is out of date
-                    total = self._count(c, query, where, fresh=True)
+                    total = self._count(c, query, where, generation, fresh=True)
             return total, self._hits(c, rows, query) if rows else []
 
     def _count(
-        self, c: Connection, query: Query, where: list[ColumnElement[bool]], *, fresh: bool = False
+        self,
+        c: Connection,
+        query: Query,
+        where: list[ColumnElement[bool]],
+        generation: Hashable,
+        *,
+        fresh: bool = False,
     ) -> int:
         """How many entries match: counted in the database, which reads every match (tens of milliseconds
         for tens of thousands of them), so kept per query and view in this process: exact while nothing
-        search shows has changed (``Database.generation``, up to COUNTED_SECONDS), else for COUNT_SECONDS
-        (``totalHits`` of a large result may lag a change by that long, and as long again in a kept page: a
-        second; the hits themselves never do)."""
+        search shows has changed (``generation``, read before ``c``'s first query: a change committed
+        meanwhile moves the next one; up to COUNTED_SECONDS), else for COUNT_SECONDS (``totalHits`` of a
+        large result may lag a change by that long, and as long again in a kept page: a second; the hits
+        themselves never do)."""
         key = (query.q, query.prerelease, query.semver2, query.package_type, query.view)
         now = time.monotonic()
         with self.lock:
             known = self.counts.get(key)
         if known is not None and not fresh:
-            total, when, generation = known
-            if now - when < COUNT_SECONDS:
+            total, when, counted = known
+            if now - when < COUNT_SECONDS or (now - when < COUNTED_SECONDS and counted == generation):
                 return total
-            if now - when < COUNTED_SECONDS and generation == self.db.generation():
-                return total
-        generation = self.db.generation()  # before counting: a change committed meanwhile moves it
         total = int(c.execute(select(func.count()).select_from(ENTRIES).where(*where)).scalar_one())
         with self.lock:
             if len(self.counts) >= MAX_COUNTS:

@@ -8,6 +8,7 @@ of its own, so it answers its first query at once and sees another process's cha
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -17,13 +18,14 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import (
     Connection,
     Integer,
     Text,
     and_,
-    bindparam,
     case,
+    cast,
     column,
     false,
     func,
@@ -33,10 +35,11 @@ from sqlalchemy import (
 )
 from sqlalchemy import table as sa_table
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from nugat.clock import utcnow
-from nugat.db import Database
+from nugat.db import Database, InIds
 from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion, SearchEntry, table
 from nugat.prefixes import reserving_owners
 from nugat.services.readers import ANONYMOUS, ReadView, readable
@@ -62,7 +65,7 @@ NO_DETAILS: Mapping[str, Any] = MappingProxyType({})
 
 
 class VersionInfo(NamedTuple):
-    """A listed version as search shows it; ``metadata_json``/``search_text`` only on a latest version.
+    """A listed version as search shows it; ``metadata_json`` only on a latest version.
     (A tuple: a page makes hundreds of them, and they are shared by the callers of a kept page.)"""
 
     package_id: str
@@ -72,7 +75,6 @@ class VersionInfo(NamedTuple):
     downloads: int
     is_prerelease: bool
     is_semver2: bool
-    search_text: str = ""
     metadata_json: Mapping[str, Any] = NO_DETAILS
 
 
@@ -135,10 +137,6 @@ def _row_in_view(row: Row, view: tuple[bool, bool]) -> bool:
     return (prerelease or not row[7]) and (semver2 or not row[8])
 
 
-def _info(row: Row, search_text: str = "", metadata_json: Mapping[str, Any] | None = None) -> VersionInfo:
-    return VersionInfo._make((*row[2:9], search_text, metadata_json or NO_DETAILS))
-
-
 ENTRIES = table(SearchEntry)
 VERSIONS = table(PackageVersion)
 REGS = table(PackageRegistration)
@@ -170,19 +168,43 @@ _VERSION_COLUMNS = (
     VERSIONS.c.is_semver2,
 )
 
-# The listed versions of the hits' ids, with the details of the latest ones (built once: they run in
-# every search that is not answered from a kept page).
-_LATEST = VERSIONS.c.id.in_(bindparam("latest", expanding=True))
-_HIT_VERSIONS = select(
-    *_VERSION_COLUMNS,
-    case((_LATEST, VERSIONS.c.search_text), else_=null()).label("search_text"),
-    case((_LATEST, VERSIONS.c.metadata_json), else_=null()).label("metadata_json"),
-).where(VERSIONS.c.registration_id.in_(bindparam("rids", expanding=True)), VERSIONS.c.listed.is_(true()))
-_HIT_OWNERS = (
-    select(OWNERS.c.registration_id, ACCOUNTS.c.id, ACCOUNTS.c.name)
-    .join(ACCOUNTS, ACCOUNTS.c.id == OWNERS.c.account_id)
-    .where(OWNERS.c.registration_id.in_(bindparam("rids", expanding=True)))
-)
+
+def _json_rows(sqlite: bool, *columns: ColumnElement[Any]) -> ColumnElement[str]:
+    """The grouped rows' ``columns`` as the text of one JSON array of arrays (``json_agg`` on PostgreSQL,
+    ``json_group_array`` on SQLite; NULL or ``[]`` for none): the database writes it in C, orjson reads it."""
+    if sqlite:
+        return func.json_group_array(func.json_array(*columns))
+    return cast(func.json_agg(func.json_build_array(*columns)), Text)
+
+
+@functools.cache
+def _hit_details(sqlite: bool, prerelease: bool, semver2: bool) -> Select[Any]:
+    """One row per hit's id (``rids``): its listed versions in the view, as JSON; the details of its
+    latest (``latest``: version ids), as JSON text; its owners, as JSON. A page's hundreds of versions
+    cost a parse rather than hundreds of rows made into objects. Built once per database kind and view:
+    these run in every search not answered from a kept page."""
+    where = [InIds(VERSIONS.c.registration_id, "rids"), VERSIONS.c.listed.is_(true())]
+    if not prerelease:
+        where.append(VERSIONS.c.is_prerelease.is_(false()))
+    if not semver2:
+        where.append(VERSIONS.c.is_semver2.is_(false()))
+    owners = (
+        select(_json_rows(sqlite, ACCOUNTS.c.id, ACCOUNTS.c.name))
+        .select_from(OWNERS.join(ACCOUNTS, ACCOUNTS.c.id == OWNERS.c.account_id))
+        .where(OWNERS.c.registration_id == VERSIONS.c.registration_id)
+        .scalar_subquery()
+    )
+    latest = case((InIds(VERSIONS.c.id, "latest"), cast(VERSIONS.c.metadata_json, Text)), else_=null())
+    return (
+        select(
+            VERSIONS.c.registration_id,
+            _json_rows(sqlite, *_VERSION_COLUMNS),
+            func.max(latest),
+            owners,
+        )
+        .where(*where)
+        .group_by(VERSIONS.c.registration_id)
+    )
 
 
 def _monotonic() -> float:
@@ -354,33 +376,26 @@ class Search:
 
     def _hits(self, c: Connection, rows: Sequence[Any], query: Query) -> list[Hit]:
         """The hits of these entries: each id's versions in the view, its latest's details, owners."""
-        reg_ids = [r.registration_id for r in rows]
-        view = (query.prerelease, query.semver2)
-        versions: dict[int, list[Row]] = {}
-        details: dict[int, tuple[str, dict[str, Any]]] = {}
-        latest_ids = [r.version_id for r in rows]
-        prerelease, semver2 = view
-        # By position, all fetched at once: a page's hundreds of versions cost more in Python than the query.
-        for r in c.execute(_HIT_VERSIONS, {"rids": reg_ids, "latest": latest_ids}).all():
-            if (prerelease or not r[7]) and (semver2 or not r[8]):
-                versions.setdefault(r[1], []).append(r)
-            if r[10] is not None:
-                details[r[0]] = (r[9], r[10])
-        owners: dict[int, list[tuple[int, str]]] = {}
-        for reg_id, account_id, name in c.execute(_HIT_OWNERS, {"rids": reg_ids}):
-            owners.setdefault(reg_id, []).append((account_id, name))
+        statement = _hit_details(self.fts, query.prerelease, query.semver2)
+        params = {"rids": [r.registration_id for r in rows], "latest": [r.version_id for r in rows]}
+        details = {rid: rest for rid, *rest in c.execute(statement, params)}
         found = reservations(c)
         hits = []
         for row in rows:
-            shown = sorted(versions.get(row.registration_id, []), key=lambda r: version_key(r[3]))
-            infos = [
-                _info(r, *details[r[0]]) if r[0] == row.version_id and r[0] in details else _info(r)
-                for r in shown
-            ]
-            latest = next((i for i, r in zip(infos, shown, strict=True) if r[0] == row.version_id), None)
+            versions, metadata, owners = details.get(row.registration_id, ("[]", None, None))
+            # id, registration_id, package_id, version, version_lower, full_version, downloads, is_prerelease,
+            # is_semver2 (the flags 0 or 1 on SQLite)
+            shown = sorted(orjson.loads(versions), key=lambda r: version_key(r[3]))
+            meta = (orjson.loads(metadata) if metadata is not None else None) or NO_DETAILS
+            infos, latest = [], None
+            for r in shown:
+                info = VersionInfo(r[2], r[3], r[4], r[5], r[6], bool(r[7]), bool(r[8]))
+                if r[0] == row.version_id:
+                    info = latest = info._replace(metadata_json=meta)
+                infos.append(info)
             if latest is None:  # changed since the entries were read: the next query has it right
                 continue
-            mine = owners.get(row.registration_id, [])
+            mine = orjson.loads(owners) if owners is not None else []
             holders = reserving_owners(row.package_id, found) if found else frozenset()
             hits.append(
                 Hit(

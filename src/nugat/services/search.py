@@ -177,17 +177,34 @@ def _json_rows(sqlite: bool, *columns: ColumnElement[Any]) -> ColumnElement[str]
     return cast(func.json_agg(func.json_build_array(*columns)), Text)
 
 
+def _json_bool(sqlite: bool, flag: ColumnElement[bool]) -> ColumnElement[Any]:
+    """A flag as a JSON boolean (SQLite keeps booleans as 0 and 1)."""
+    return func.json(case((flag, "true"), else_="false")) if sqlite else flag
+
+
 @functools.cache
 def _hit_details(sqlite: bool, prerelease: bool, semver2: bool) -> Select[Any]:
-    """One row per hit's id (``rids``): its listed versions in the view, as JSON; the details of its
-    latest (``latest``: version ids), as JSON text; its owners, as JSON. A page's hundreds of versions
-    cost a parse rather than hundreds of rows made into objects. Built once per database kind and view:
-    these run in every search not answered from a kept page."""
+    """One row per hit's id (``rids``): its listed versions in the view, as JSON (``VersionInfo``'s fields,
+    the version's id in place of ``metadata_json``); the details of its latest (``latest``: version ids),
+    as JSON text; its owners (account id, name), as JSON. A page's hundreds of versions cost a parse rather
+    than hundreds of rows made into objects. Built once per database kind and view: these run in every
+    search not answered from a kept page."""
     where = [InIds(VERSIONS.c.registration_id, "rids"), VERSIONS.c.listed.is_(true())]
     if not prerelease:
         where.append(VERSIONS.c.is_prerelease.is_(false()))
     if not semver2:
         where.append(VERSIONS.c.is_semver2.is_(false()))
+    versions = _json_rows(
+        sqlite,
+        VERSIONS.c.package_id,
+        VERSIONS.c.version,
+        VERSIONS.c.version_lower,
+        VERSIONS.c.full_version,
+        VERSIONS.c.downloads,
+        _json_bool(sqlite, VERSIONS.c.is_prerelease),
+        _json_bool(sqlite, VERSIONS.c.is_semver2),
+        VERSIONS.c.id,
+    )
     owners = (
         select(_json_rows(sqlite, ACCOUNTS.c.id, ACCOUNTS.c.name))
         .select_from(OWNERS.join(ACCOUNTS, ACCOUNTS.c.id == OWNERS.c.account_id))
@@ -196,15 +213,14 @@ def _hit_details(sqlite: bool, prerelease: bool, semver2: bool) -> Select[Any]:
     )
     latest = case((InIds(VERSIONS.c.id, "latest"), cast(VERSIONS.c.metadata_json, Text)), else_=null())
     return (
-        select(
-            VERSIONS.c.registration_id,
-            _json_rows(sqlite, *_VERSION_COLUMNS),
-            func.max(latest),
-            owners,
-        )
+        select(VERSIONS.c.registration_id, versions, func.max(latest), owners)
         .where(*where)
         .group_by(VERSIONS.c.registration_id)
     )
+
+
+def _by_version(row: list[Any]) -> tuple[Any, ...]:
+    return version_key(row[1])
 
 
 def _monotonic() -> float:
@@ -233,6 +249,7 @@ class Search:
         self.downloads_at = datetime.min
         self.fts = db.url.startswith("sqlite")
         self.counts: dict[tuple[Any, ...], tuple[int, float, Hashable]] = {}  # query: total, when, generation
+        self.reserved: tuple[Hashable, list[tuple[str, int]]] | None = None  # generation, reservations
         kept: dict[str, Any] = {"seconds": RESULT_SECONDS, "generation": db.generation, "clock": _monotonic}
         # Bounded in what they hold (tens of MB at most): a page of 1,000 hits is ~1,000 times one of 1.
         self.pages: Recent[tuple[int, list[Hit]]] = Recent(
@@ -319,7 +336,10 @@ class Search:
             ENTRIES.c.downloads,
         )
         rank = (ENTRIES.c.downloads.desc(), ENTRIES.c.id_lower)
-        with self.db.read_transaction() as c:
+        # No common snapshot needed (none in PostgreSQL's READ COMMITTED either): a total behind the page is
+        # counted again, a hit changed between the statements left out (``_hits``). Outside a transaction,
+        # the BEGIN and COMMIT round trips are saved.
+        with self.db.statements() as c:
             first = (
                 c.execute(select(*columns).where(*where, ENTRIES.c.id_lower.in_(exact)).order_by(*rank)).all()
                 if exact
@@ -342,7 +362,7 @@ class Search:
                 total = self._count(c, query, where, generation)
                 if total < skip + len(rows):  # more than the kept total: it is out of date
                     total = self._count(c, query, where, generation, fresh=True)
-            return total, self._hits(c, rows, query) if rows else []
+            return total, self._hits(c, rows, query, generation) if rows else []
 
     def _count(
         self,
@@ -374,39 +394,47 @@ class Search:
             self.counts[key] = (total, now, generation)
         return total
 
-    def _hits(self, c: Connection, rows: Sequence[Any], query: Query) -> list[Hit]:
+    def _hits(self, c: Connection, rows: Sequence[Any], query: Query, generation: Hashable) -> list[Hit]:
         """The hits of these entries: each id's versions in the view, its latest's details, owners."""
         statement = _hit_details(self.fts, query.prerelease, query.semver2)
         params = {"rids": [r.registration_id for r in rows], "latest": [r.version_id for r in rows]}
         details = {rid: rest for rid, *rest in c.execute(statement, params)}
-        found = reservations(c)
+        found = self._reservations(c, generation)
         hits = []
         for row in rows:
             versions, metadata, owners = details.get(row.registration_id, ("[]", None, None))
-            # id, registration_id, package_id, version, version_lower, full_version, downloads, is_prerelease,
-            # is_semver2 (the flags 0 or 1 on SQLite)
-            shown = sorted(orjson.loads(versions), key=lambda r: version_key(r[3]))
-            meta = (orjson.loads(metadata) if metadata is not None else None) or NO_DETAILS
-            infos, latest = [], None
-            for r in shown:
-                info = VersionInfo(r[2], r[3], r[4], r[5], r[6], bool(r[7]), bool(r[8]))
-                if r[0] == row.version_id:
-                    info = latest = info._replace(metadata_json=meta)
-                infos.append(info)
+            shown = orjson.loads(versions)
+            shown.sort(key=_by_version)
+            latest = None
+            for n, r in enumerate(shown):  # the version's id last, where its details go
+                if r[7] == row.version_id:
+                    r[7] = (orjson.loads(metadata) if metadata is not None else None) or NO_DETAILS
+                    latest = n
+                else:
+                    r[7] = NO_DETAILS
             if latest is None:  # changed since the entries were read: the next query has it right
                 continue
+            infos = [VersionInfo._make(r) for r in shown]
             mine = orjson.loads(owners) if owners is not None else []
             holders = reserving_owners(row.package_id, found) if found else frozenset()
             hits.append(
                 Hit(
                     RegInfo(row.package_id, row.id_lower, row.downloads),
-                    latest,
+                    infos[latest],
                     infos,
                     sorted(name for _, name in mine),
                     bool(holders) and any(a in holders for a, _ in mine),
                 )
             )
         return hits
+
+    def _reservations(self, c: Connection, generation: Hashable) -> list[tuple[str, int]]:
+        """The prefix reservations (``services.reservations``), read again only when the generation moves:
+        every change of them moves it (``Prefixes.reserve``, ``release``)."""
+        kept = self.reserved
+        if kept is None or kept[0] != generation:
+            kept = self.reserved = (generation, reservations(c))
+        return kept[1]
 
     def count_versions(self, query: Query, *, listed_prerelease: bool) -> int:
         """How many listed versions the ids matching ``query`` have in its view (prerelease ones only if

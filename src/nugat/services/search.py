@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     Text,
     and_,
+    bindparam,
     case,
     cast,
     column,
@@ -155,6 +156,7 @@ RESULT_SECONDS = 0.5
 KEPT_VERSIONS = 20_000  # the versions of the pages kept (~600 bytes each: ~12 MB)
 KEPT_BYTES = 8 << 20  # the V3 answers kept (~50 KB a page of 20)
 MAX_COUNTS = 10_000  # queries whose totals are kept (all dropped when full: a bound, not an LRU)
+MAX_BUILT = 256  # queries whose statements are kept (a few KB each; all dropped when full)
 
 _VERSION_COLUMNS = (
     VERSIONS.c.id,
@@ -223,6 +225,35 @@ def _by_version(row: list[Any]) -> tuple[Any, ...]:
     return version_key(row[1])
 
 
+_COLUMNS = (
+    ENTRIES.c.registration_id,
+    ENTRIES.c.version_id,
+    ENTRIES.c.package_id,
+    ENTRIES.c.id_lower,
+    ENTRIES.c.downloads,
+)
+_RANK = (ENTRIES.c.downloads.desc(), ENTRIES.c.id_lower)
+
+
+class _Statements(NamedTuple):
+    """A query's statements, whatever its page (``skip`` and ``take`` are given at execution): building
+    them costs about as much nugat CPU as running them, and a query's next pages need the same."""
+
+    exact: Select[Any] | None  # the ids typed in full, if any
+    rest: Select[Any]
+    others: Select[Any] | None  # the rest, once ids typed in full were found
+    count: Select[Any]
+
+
+def _paged(*where: ColumnElement[bool]) -> Select[Any]:
+    return select(*_COLUMNS).where(*where).order_by(*_RANK).offset(bindparam("skip")).limit(bindparam("take"))
+
+
+def _shape(query: Query) -> tuple[Any, ...]:
+    """What a query's matches depend on: all but its page."""
+    return (query.q, query.prerelease, query.semver2, query.package_type, query.view)
+
+
 def _monotonic() -> float:
     return time.monotonic()  # looked up at each call: a test moves it
 
@@ -250,6 +281,7 @@ class Search:
         self.fts = db.url.startswith("sqlite")
         self.counts: dict[tuple[Any, ...], tuple[int, float, Hashable]] = {}  # query: total, when, generation
         self.reserved: tuple[Hashable, list[tuple[str, int]]] | None = None  # generation, reservations
+        self.built: dict[tuple[Any, ...], _Statements] = {}  # by ``_shape``
         kept: dict[str, Any] = {"seconds": RESULT_SECONDS, "generation": db.generation, "clock": _monotonic}
         # Bounded in what they hold (tens of MB at most): a page of 1,000 hits is ~1,000 times one of 1.
         self.pages: Recent[tuple[int, list[Hit]]] = Recent(
@@ -321,37 +353,44 @@ class Search:
             generation = self.generation()
         return self.pages.get(query, lambda: self._search(query, generation), generation)
 
-    def _search(self, query: Query, generation: Hashable) -> tuple[int, list[Hit]]:
+    def _statements(self, query: Query) -> _Statements:
+        key = _shape(query)
+        with self.lock:
+            known = self.built.get(key)
+        if known is not None:
+            return known
         terms = _terms(query.q)
         where = self._where(query, terms)
-        skip, take = query.skip, max(query.take, 0)
         # An id typed in full comes first: those few are read on their own, so that the rest are read in
         # the order of the rank index (most downloaded, then by id), which stops at the page's end.
         exact = sorted({t for f, t in terms if f is None})
-        columns = (
-            ENTRIES.c.registration_id,
-            ENTRIES.c.version_id,
-            ENTRIES.c.package_id,
-            ENTRIES.c.id_lower,
-            ENTRIES.c.downloads,
+        built = _Statements(
+            select(*_COLUMNS).where(*where, ENTRIES.c.id_lower.in_(exact)).order_by(*_RANK)
+            if exact
+            else None,
+            _paged(*where),
+            _paged(*where, ENTRIES.c.id_lower.not_in(exact)) if exact else None,
+            select(func.count()).select_from(ENTRIES).where(*where),
         )
-        rank = (ENTRIES.c.downloads.desc(), ENTRIES.c.id_lower)
+        with self.lock:
+            if len(self.built) >= MAX_BUILT:
+                self.built.clear()
+            self.built[key] = built
+        return built
+
+    def _search(self, query: Query, generation: Hashable) -> tuple[int, list[Hit]]:
+        statements = self._statements(query)
+        skip, take = query.skip, max(query.take, 0)
         # No common snapshot needed (none in PostgreSQL's READ COMMITTED either): a total behind the page is
         # counted again, a hit changed between the statements left out (``_hits``). Outside a transaction,
         # the BEGIN and COMMIT round trips are saved.
         with self.db.statements() as c:
-            first = (
-                c.execute(select(*columns).where(*where, ENTRIES.c.id_lower.in_(exact)).order_by(*rank)).all()
-                if exact
-                else []
-            )
+            first = c.execute(statements.exact).all() if statements.exact is not None else []
             rows = list(first[skip : skip + take])
             rest_skip, rest_take = max(0, skip - len(first)), take - len(rows)
-            rest_where = [*where, ENTRIES.c.id_lower.not_in(exact)] if first else where
+            rest_statement = statements.others if first and statements.others is not None else statements.rest
             rest = (
-                c.execute(
-                    select(*columns).where(*rest_where).order_by(*rank).offset(rest_skip).limit(rest_take)
-                ).all()
+                c.execute(rest_statement, {"skip": rest_skip, "take": rest_take}).all()
                 if rest_take > 0
                 else []
             )
@@ -359,16 +398,16 @@ class Search:
             if rest_take > 0 and len(rest) < rest_take and (rest or rest_skip == 0):
                 total = len(first) + rest_skip + len(rest)  # the last page: no need to count
             else:
-                total = self._count(c, query, where, generation)
+                total = self._count(c, query, statements.count, generation)
                 if total < skip + len(rows):  # more than the kept total: it is out of date
-                    total = self._count(c, query, where, generation, fresh=True)
+                    total = self._count(c, query, statements.count, generation, fresh=True)
             return total, self._hits(c, rows, query, generation) if rows else []
 
     def _count(
         self,
         c: Connection,
         query: Query,
-        where: list[ColumnElement[bool]],
+        statement: Select[Any],
         generation: Hashable,
         *,
         fresh: bool = False,
@@ -379,7 +418,7 @@ class Search:
         meanwhile moves the next one; up to COUNTED_SECONDS), else for COUNT_SECONDS (``totalHits`` of a
         large result may lag a change by that long, and as long again in a kept page: a second; the hits
         themselves never do)."""
-        key = (query.q, query.prerelease, query.semver2, query.package_type, query.view)
+        key = _shape(query)
         now = time.monotonic()
         with self.lock:
             known = self.counts.get(key)
@@ -387,7 +426,7 @@ class Search:
             total, when, counted = known
             if now - when < COUNT_SECONDS or (now - when < COUNTED_SECONDS and counted == generation):
                 return total
-        total = int(c.execute(select(func.count()).select_from(ENTRIES).where(*where)).scalar_one())
+        total = int(c.execute(statement).scalar_one())
         with self.lock:
             if len(self.counts) >= MAX_COUNTS:
                 self.counts.clear()

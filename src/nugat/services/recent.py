@@ -4,7 +4,8 @@ A search page is a few indexed queries (milliseconds of a core); the same page a
 once (a CI fleet restoring, a busy search box) would repeat them all. ``Recent`` keeps each answer for
 ``seconds`` at most, and only while ``generation`` (the database's: ``Database.generation``) stays the
 same, so a change committed by any process is seen at the next read; callers that ask while an answer
-is being computed wait for that one computation instead of starting their own.
+is being computed wait for that one computation instead of starting their own (if it began in the
+generation they read: one begun before a change they must see is not theirs to share).
 """
 
 from __future__ import annotations

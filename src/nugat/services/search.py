@@ -156,7 +156,7 @@ RESULT_SECONDS = 0.5
 KEPT_VERSIONS = 20_000  # the versions of the pages kept (~600 bytes each: ~12 MB)
 KEPT_BYTES = 8 << 20  # the V3 answers kept (~50 KB a page of 20)
 MAX_COUNTS = 10_000  # queries whose totals are kept (all dropped when full: a bound, not an LRU)
-MAX_BUILT = 256  # queries whose statements are kept (a few KB each; all dropped when full)
+MAX_BUILT = 256  # queries whose statements are kept (~10 KB each; all dropped when full)
 
 _VERSION_COLUMNS = (
     VERSIONS.c.id,
@@ -242,7 +242,7 @@ class _Statements(NamedTuple):
     exact: Select[Any] | None  # the ids typed in full, if any
     rest: Select[Any]
     others: Select[Any] | None  # the rest, once ids typed in full were found
-    count: Select[Any]
+    total: Select[Any]
 
 
 def _paged(*where: ColumnElement[bool]) -> Select[Any]:
@@ -398,9 +398,9 @@ class Search:
             if rest_take > 0 and len(rest) < rest_take and (rest or rest_skip == 0):
                 total = len(first) + rest_skip + len(rest)  # the last page: no need to count
             else:
-                total = self._count(c, query, statements.count, generation)
+                total = self._count(c, query, statements.total, generation)
                 if total < skip + len(rows):  # more than the kept total: it is out of date
-                    total = self._count(c, query, statements.count, generation, fresh=True)
+                    total = self._count(c, query, statements.total, generation, fresh=True)
             return total, self._hits(c, rows, query, generation) if rows else []
 
     def _count(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from nugat.app import create_app
 from nugat.core import Core
+from nugat.db import Database
 from nugat.settings import Settings
 
 
@@ -226,3 +227,25 @@ def test_search_and_autocomplete(feed: tuple[TestClient, str]) -> None:
         "/v3/autocomplete", params={"id": "contoso.core", "prerelease": "true", "semVerLevel": "2.0.0"}
     ).json()
     assert versions["data"] == ["1.0.0", "2.0.0-beta.1"]
+
+
+def test_a_search_asks_the_database_generation_once(
+    feed: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept answer, the kept page and the kept count are checked against one read of the generation
+    (a round trip each)."""
+    client, key = feed
+    for n in range(3):
+        assert push(client, key, nupkg(f"Contoso.P{n}", "1.0.0")) == 201
+    asked: list[object] = []
+    watched = Database._watched
+
+    def counted(watch: object) -> Hashable:
+        asked.append(watch)
+        return watched(watch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Database, "_watched", staticmethod(counted))
+    paged = client.get("/v3/search", params={"q": "contoso", "take": "1"}).json()  # counted: not the last
+    assert paged["totalHits"] == 3 and len(asked) == 1
+    assert client.get("/v3/search", params={"q": "contoso", "take": "1"}).json() == paged  # kept
+    assert len(asked) == 2

@@ -209,3 +209,26 @@ def test_a_count_stays_exact_while_nothing_search_shows_changes(
     clock[0] += 61  # however unchanged, a count is not kept longer than a minute
     assert search.search(Query(q="", take=1))[0] == 4
     assert len(counted) == 3
+
+
+def test_a_page_reads_its_hits_in_one_statement_and_the_reservations_once_a_generation(feed: Feed) -> None:
+    """A page of hits costs the entries' statements and one more for all its ids' versions, latest details
+    and owners (not one each); the prefix reservations are read again only after a change."""
+    read: list[str] = []
+    tables = ("search_entries", "package_versions", "package_owners", "reserved_prefixes")
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if any(name in statement for name in tables):
+            read.append(statement)
+
+    event.listen(feed.other.db.reader, "before_cursor_execute", record)
+    assert feed.found("json", prerelease=True) == ["Json.Reader 1.1.0-beta", "Json.Writer 2.0.0"]
+    assert sum("reserved_prefixes" in s for s in read) == 1
+    details = [s for s in read if "package_versions" in s]
+    assert len(details) == 1 and "package_owners" in details[0]
+    read.clear()
+    assert feed.found("xml") == ["Xml.Tools 3.0.0"]  # another page, nothing changed
+    assert not any("reserved_prefixes" in s for s in read)
+    feed.core.prefixes.reserve("Xml.*", ["bob"])
+    _, [hit] = feed.other.search.search(Query(q="xml", take=5))
+    assert hit.verified

@@ -4,7 +4,8 @@ A search page is a few indexed queries (milliseconds of a core); the same page a
 once (a CI fleet restoring, a busy search box) would repeat them all. ``Recent`` keeps each answer for
 ``seconds`` at most, and only while ``generation`` (the database's: ``Database.generation``) stays the
 same, so a change committed by any process is seen at the next read; callers that ask while an answer
-is being computed wait for that one computation instead of starting their own.
+is being computed wait for that one computation instead of starting their own (if it began in the
+generation they read: one begun before a change they must see is not theirs to share).
 """
 
 from __future__ import annotations
@@ -48,17 +49,23 @@ class Recent(Generic[T]):
         self.kept: dict[Hashable, tuple[float, Hashable, T, int]] = {}
         self.pending: dict[Hashable, _Pending] = {}
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """The answer for ``key``: kept if fresh, else computed once for every caller asking meanwhile."""
+    def get(self, key: Hashable, compute: Callable[[], T], generation: Hashable | None = None) -> T:
+        """The answer for ``key``: kept if fresh, else computed once for every caller asking meanwhile.
+
+        ``generation``: the database's as the caller read it before anything ``compute`` reads (a round
+        trip saved where one request goes through several of these); else it is read here."""
+        asked = generation is None
         while True:
-            generation, now = self.generation(), self.clock()
+            generation, now = self.generation() if asked else generation, self.clock()
             with self.lock:
                 known = self.kept.get(key)
                 if known is not None and known[1] == generation and now - known[0] < self.seconds:
                     return known[2]
-                pending = self.pending.get(key)
+                # A computation begun in an older generation may have read before a change this caller
+                # must see: it is only joined by callers of the same generation.
+                pending = self.pending.get((key, generation))
                 if pending is None:
-                    pending = self.pending[key] = _Pending()
+                    pending = self.pending[(key, generation)] = _Pending()
                     break
             pending.done.wait()
             if not pending.failed:
@@ -84,5 +91,5 @@ class Recent(Generic[T]):
             return value
         finally:
             with self.lock:
-                del self.pending[key]
+                del self.pending[(key, generation)]
             pending.done.set()

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from nugat import authz
 from nugat.authz import OPERATOR, Actor
 from nugat.clock import utcnow
-from nugat.db import Database, Tx, conn
+from nugat.db import Database, Tx, conn, search_changed
 from nugat.db.models import Account, PackageOwner, PackageRegistration, ReservedPrefix, table
 from nugat.prefixes import InvalidPrefix, normalize_prefix, reserving_owners
 from nugat.services import Conflict, NotFound, ServiceError
@@ -148,6 +148,7 @@ class Prefixes:
                 )
             if not added:
                 raise Conflict(f"{prefix} is already reserved for {', '.join(owners)}")
+            search_changed(s.connection())  # search keeps the reservations while nothing moves (``Search``)
             changed = mark_changed(_covered(s, prefix))
         self.materializer.build_committed(changed)
         return prefix
@@ -169,6 +170,7 @@ class Prefixes:
             if not released:
                 raise NotFound(f"{prefix} is not reserved{f' for {owner}' if owner else ''}")
             s.execute(delete(ReservedPrefix).where(condition))
+            search_changed(s.connection())
             for account_id in released:
                 record(
                     s,

@@ -8,6 +8,7 @@ of its own, so it answers its first query at once and sees another process's cha
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import (
     Connection,
     Integer,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    cast,
     column,
     false,
     func,
@@ -33,10 +36,11 @@ from sqlalchemy import (
 )
 from sqlalchemy import table as sa_table
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from nugat.clock import utcnow
-from nugat.db import Database
+from nugat.db import Database, InIds
 from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion, SearchEntry, table
 from nugat.prefixes import reserving_owners
 from nugat.services.readers import ANONYMOUS, ReadView, readable
@@ -62,7 +66,7 @@ NO_DETAILS: Mapping[str, Any] = MappingProxyType({})
 
 
 class VersionInfo(NamedTuple):
-    """A listed version as search shows it; ``metadata_json``/``search_text`` only on a latest version.
+    """A listed version as search shows it; ``metadata_json`` only on a latest version.
     (A tuple: a page makes hundreds of them, and they are shared by the callers of a kept page.)"""
 
     package_id: str
@@ -72,7 +76,6 @@ class VersionInfo(NamedTuple):
     downloads: int
     is_prerelease: bool
     is_semver2: bool
-    search_text: str = ""
     metadata_json: Mapping[str, Any] = NO_DETAILS
 
 
@@ -135,10 +138,6 @@ def _row_in_view(row: Row, view: tuple[bool, bool]) -> bool:
     return (prerelease or not row[7]) and (semver2 or not row[8])
 
 
-def _info(row: Row, search_text: str = "", metadata_json: Mapping[str, Any] | None = None) -> VersionInfo:
-    return VersionInfo._make((*row[2:9], search_text, metadata_json or NO_DETAILS))
-
-
 ENTRIES = table(SearchEntry)
 VERSIONS = table(PackageVersion)
 REGS = table(PackageRegistration)
@@ -157,6 +156,7 @@ RESULT_SECONDS = 0.5
 KEPT_VERSIONS = 20_000  # the versions of the pages kept (~600 bytes each: ~12 MB)
 KEPT_BYTES = 8 << 20  # the V3 answers kept (~50 KB a page of 20)
 MAX_COUNTS = 10_000  # queries whose totals are kept (all dropped when full: a bound, not an LRU)
+MAX_BUILT = 256  # queries whose statements are kept (~10 KB each; all dropped when full)
 
 _VERSION_COLUMNS = (
     VERSIONS.c.id,
@@ -170,19 +170,88 @@ _VERSION_COLUMNS = (
     VERSIONS.c.is_semver2,
 )
 
-# The listed versions of the hits' ids, with the details of the latest ones (built once: they run in
-# every search that is not answered from a kept page).
-_LATEST = VERSIONS.c.id.in_(bindparam("latest", expanding=True))
-_HIT_VERSIONS = select(
-    *_VERSION_COLUMNS,
-    case((_LATEST, VERSIONS.c.search_text), else_=null()).label("search_text"),
-    case((_LATEST, VERSIONS.c.metadata_json), else_=null()).label("metadata_json"),
-).where(VERSIONS.c.registration_id.in_(bindparam("rids", expanding=True)), VERSIONS.c.listed.is_(true()))
-_HIT_OWNERS = (
-    select(OWNERS.c.registration_id, ACCOUNTS.c.id, ACCOUNTS.c.name)
-    .join(ACCOUNTS, ACCOUNTS.c.id == OWNERS.c.account_id)
-    .where(OWNERS.c.registration_id.in_(bindparam("rids", expanding=True)))
+
+def _json_rows(sqlite: bool, *columns: ColumnElement[Any]) -> ColumnElement[str]:
+    """The grouped rows' ``columns`` as the text of one JSON array of arrays (``json_agg`` on PostgreSQL,
+    ``json_group_array`` on SQLite; NULL or ``[]`` for none): the database writes it in C, orjson reads it."""
+    if sqlite:
+        return func.json_group_array(func.json_array(*columns))
+    return cast(func.json_agg(func.json_build_array(*columns)), Text)
+
+
+def _json_bool(sqlite: bool, flag: ColumnElement[bool]) -> ColumnElement[Any]:
+    """A flag as a JSON boolean (SQLite keeps booleans as 0 and 1)."""
+    return func.json(case((flag, "true"), else_="false")) if sqlite else flag
+
+
+@functools.cache
+def _hit_details(sqlite: bool, prerelease: bool, semver2: bool) -> Select[Any]:
+    """One row per hit's id (``rids``): its listed versions in the view, as JSON (``VersionInfo``'s fields,
+    the version's id in place of ``metadata_json``); the details of its latest (``latest``: version ids),
+    as JSON text; its owners (account id, name), as JSON. A page's hundreds of versions cost a parse rather
+    than hundreds of rows made into objects. Built once per database kind and view: these run in every
+    search not answered from a kept page."""
+    where = [InIds(VERSIONS.c.registration_id, "rids"), VERSIONS.c.listed.is_(true())]
+    if not prerelease:
+        where.append(VERSIONS.c.is_prerelease.is_(false()))
+    if not semver2:
+        where.append(VERSIONS.c.is_semver2.is_(false()))
+    versions = _json_rows(
+        sqlite,
+        VERSIONS.c.package_id,
+        VERSIONS.c.version,
+        VERSIONS.c.version_lower,
+        VERSIONS.c.full_version,
+        VERSIONS.c.downloads,
+        _json_bool(sqlite, VERSIONS.c.is_prerelease),
+        _json_bool(sqlite, VERSIONS.c.is_semver2),
+        VERSIONS.c.id,
+    )
+    owners = (
+        select(_json_rows(sqlite, ACCOUNTS.c.id, ACCOUNTS.c.name))
+        .select_from(OWNERS.join(ACCOUNTS, ACCOUNTS.c.id == OWNERS.c.account_id))
+        .where(OWNERS.c.registration_id == VERSIONS.c.registration_id)
+        .scalar_subquery()
+    )
+    latest = case((InIds(VERSIONS.c.id, "latest"), cast(VERSIONS.c.metadata_json, Text)), else_=null())
+    return (
+        select(VERSIONS.c.registration_id, versions, func.max(latest), owners)
+        .where(*where)
+        .group_by(VERSIONS.c.registration_id)
+    )
+
+
+def _by_version(row: list[Any]) -> tuple[Any, ...]:
+    return version_key(row[1])
+
+
+_COLUMNS = (
+    ENTRIES.c.registration_id,
+    ENTRIES.c.version_id,
+    ENTRIES.c.package_id,
+    ENTRIES.c.id_lower,
+    ENTRIES.c.downloads,
 )
+_RANK = (ENTRIES.c.downloads.desc(), ENTRIES.c.id_lower)
+
+
+class _Statements(NamedTuple):
+    """A query's statements, whatever its page (``skip`` and ``take`` are given at execution): building
+    them costs about as much nugat CPU as running them, and a query's next pages need the same."""
+
+    exact: Select[Any] | None  # the ids typed in full, if any
+    rest: Select[Any]
+    others: Select[Any] | None  # the rest, once ids typed in full were found
+    total: Select[Any]
+
+
+def _paged(*where: ColumnElement[bool]) -> Select[Any]:
+    return select(*_COLUMNS).where(*where).order_by(*_RANK).offset(bindparam("skip")).limit(bindparam("take"))
+
+
+def _shape(query: Query) -> tuple[Any, ...]:
+    """What a query's matches depend on: all but its page."""
+    return (query.q, query.prerelease, query.semver2, query.package_type, query.view)
 
 
 def _monotonic() -> float:
@@ -211,6 +280,8 @@ class Search:
         self.downloads_at = datetime.min
         self.fts = db.url.startswith("sqlite")
         self.counts: dict[tuple[Any, ...], tuple[int, float, Hashable]] = {}  # query: total, when, generation
+        self.reserved: tuple[Hashable, list[tuple[str, int]]] | None = None  # generation, reservations
+        self.built: dict[tuple[Any, ...], _Statements] = {}  # by ``_shape``
         kept: dict[str, Any] = {"seconds": RESULT_SECONDS, "generation": db.generation, "clock": _monotonic}
         # Bounded in what they hold (tens of MB at most): a page of 1,000 hits is ~1,000 times one of 1.
         self.pages: Recent[tuple[int, list[Hit]]] = Recent(
@@ -269,39 +340,57 @@ class Search:
             where.append(_contains(ENTRIES.c.package_types, f" {query.package_type.lower()} "))
         return where
 
-    def search(self, query: Query) -> tuple[int, list[Hit]]:
-        """``totalHits`` and the page of hits (the hits are shared with other callers: not to be changed)."""
+    def generation(self) -> Hashable:
+        """The database's generation (``Database.generation``), the download totals synced first if due:
+        read once per request, before anything the request's answer reads, and passed down."""
         self._sync_downloads()
-        return self.pages.get(query, lambda: self._search(query))
+        return self.db.generation()
 
-    def _search(self, query: Query) -> tuple[int, list[Hit]]:
+    def search(self, query: Query, generation: Hashable | None = None) -> tuple[int, list[Hit]]:
+        """``totalHits`` and the page of hits (the hits are shared with other callers: not to be changed).
+        ``generation``: from ``self.generation()``, if the caller has read it already."""
+        if generation is None:
+            generation = self.generation()
+        return self.pages.get(query, lambda: self._search(query, generation), generation)
+
+    def _statements(self, query: Query) -> _Statements:
+        key = _shape(query)
+        with self.lock:
+            known = self.built.get(key)
+        if known is not None:
+            return known
         terms = _terms(query.q)
         where = self._where(query, terms)
-        skip, take = query.skip, max(query.take, 0)
         # An id typed in full comes first: those few are read on their own, so that the rest are read in
         # the order of the rank index (most downloaded, then by id), which stops at the page's end.
         exact = sorted({t for f, t in terms if f is None})
-        columns = (
-            ENTRIES.c.registration_id,
-            ENTRIES.c.version_id,
-            ENTRIES.c.package_id,
-            ENTRIES.c.id_lower,
-            ENTRIES.c.downloads,
+        built = _Statements(
+            select(*_COLUMNS).where(*where, ENTRIES.c.id_lower.in_(exact)).order_by(*_RANK)
+            if exact
+            else None,
+            _paged(*where),
+            _paged(*where, ENTRIES.c.id_lower.not_in(exact)) if exact else None,
+            select(func.count()).select_from(ENTRIES).where(*where),
         )
-        rank = (ENTRIES.c.downloads.desc(), ENTRIES.c.id_lower)
-        with self.db.read_transaction() as c:
-            first = (
-                c.execute(select(*columns).where(*where, ENTRIES.c.id_lower.in_(exact)).order_by(*rank)).all()
-                if exact
-                else []
-            )
+        with self.lock:
+            if len(self.built) >= MAX_BUILT:
+                self.built.clear()
+            self.built[key] = built
+        return built
+
+    def _search(self, query: Query, generation: Hashable) -> tuple[int, list[Hit]]:
+        statements = self._statements(query)
+        skip, take = query.skip, max(query.take, 0)
+        # No common snapshot needed (none in PostgreSQL's READ COMMITTED either): a total behind the page is
+        # counted again, a hit changed between the statements left out (``_hits``). Outside a transaction,
+        # the BEGIN and COMMIT round trips are saved.
+        with self.db.statements() as c:
+            first = c.execute(statements.exact).all() if statements.exact is not None else []
             rows = list(first[skip : skip + take])
             rest_skip, rest_take = max(0, skip - len(first)), take - len(rows)
-            rest_where = [*where, ENTRIES.c.id_lower.not_in(exact)] if first else where
+            rest_statement = statements.others if first and statements.others is not None else statements.rest
             rest = (
-                c.execute(
-                    select(*columns).where(*rest_where).order_by(*rank).offset(rest_skip).limit(rest_take)
-                ).all()
+                c.execute(rest_statement, {"skip": rest_skip, "take": rest_take}).all()
                 if rest_take > 0
                 else []
             )
@@ -309,77 +398,82 @@ class Search:
             if rest_take > 0 and len(rest) < rest_take and (rest or rest_skip == 0):
                 total = len(first) + rest_skip + len(rest)  # the last page: no need to count
             else:
-                total = self._count(c, query, where)
+                total = self._count(c, query, statements.total, generation)
                 if total < skip + len(rows):  # more than the kept total: it is out of date
-                    total = self._count(c, query, where, fresh=True)
-            return total, self._hits(c, rows, query) if rows else []
+                    total = self._count(c, query, statements.total, generation, fresh=True)
+            return total, self._hits(c, rows, query, generation) if rows else []
 
     def _count(
-        self, c: Connection, query: Query, where: list[ColumnElement[bool]], *, fresh: bool = False
+        self,
+        c: Connection,
+        query: Query,
+        statement: Select[Any],
+        generation: Hashable,
+        *,
+        fresh: bool = False,
     ) -> int:
         """How many entries match: counted in the database, which reads every match (tens of milliseconds
         for tens of thousands of them), so kept per query and view in this process: exact while nothing
-        search shows has changed (``Database.generation``, up to COUNTED_SECONDS), else for COUNT_SECONDS
-        (``totalHits`` of a large result may lag a change by that long, and as long again in a kept page: a
-        second; the hits themselves never do)."""
-        key = (query.q, query.prerelease, query.semver2, query.package_type, query.view)
+        search shows has changed (``generation``, read before ``c``'s first query: a change committed
+        meanwhile moves the next one; up to COUNTED_SECONDS), else for COUNT_SECONDS (``totalHits`` of a
+        large result may lag a change by that long, and as long again in a kept page: a second; the hits
+        themselves never do)."""
+        key = _shape(query)
         now = time.monotonic()
         with self.lock:
             known = self.counts.get(key)
         if known is not None and not fresh:
-            total, when, generation = known
-            if now - when < COUNT_SECONDS:
+            total, when, counted = known
+            if now - when < COUNT_SECONDS or (now - when < COUNTED_SECONDS and counted == generation):
                 return total
-            if now - when < COUNTED_SECONDS and generation == self.db.generation():
-                return total
-        generation = self.db.generation()  # before counting: a change committed meanwhile moves it
-        total = int(c.execute(select(func.count()).select_from(ENTRIES).where(*where)).scalar_one())
+        total = int(c.execute(statement).scalar_one())
         with self.lock:
             if len(self.counts) >= MAX_COUNTS:
                 self.counts.clear()
             self.counts[key] = (total, now, generation)
         return total
 
-    def _hits(self, c: Connection, rows: Sequence[Any], query: Query) -> list[Hit]:
+    def _hits(self, c: Connection, rows: Sequence[Any], query: Query, generation: Hashable) -> list[Hit]:
         """The hits of these entries: each id's versions in the view, its latest's details, owners."""
-        reg_ids = [r.registration_id for r in rows]
-        view = (query.prerelease, query.semver2)
-        versions: dict[int, list[Row]] = {}
-        details: dict[int, tuple[str, dict[str, Any]]] = {}
-        latest_ids = [r.version_id for r in rows]
-        prerelease, semver2 = view
-        # By position, all fetched at once: a page's hundreds of versions cost more in Python than the query.
-        for r in c.execute(_HIT_VERSIONS, {"rids": reg_ids, "latest": latest_ids}).all():
-            if (prerelease or not r[7]) and (semver2 or not r[8]):
-                versions.setdefault(r[1], []).append(r)
-            if r[10] is not None:
-                details[r[0]] = (r[9], r[10])
-        owners: dict[int, list[tuple[int, str]]] = {}
-        for reg_id, account_id, name in c.execute(_HIT_OWNERS, {"rids": reg_ids}):
-            owners.setdefault(reg_id, []).append((account_id, name))
-        found = reservations(c)
+        statement = _hit_details(self.fts, query.prerelease, query.semver2)
+        params = {"rids": [r.registration_id for r in rows], "latest": [r.version_id for r in rows]}
+        details = {rid: rest for rid, *rest in c.execute(statement, params)}
+        found = self._reservations(c, generation)
         hits = []
         for row in rows:
-            shown = sorted(versions.get(row.registration_id, []), key=lambda r: version_key(r[3]))
-            infos = [
-                _info(r, *details[r[0]]) if r[0] == row.version_id and r[0] in details else _info(r)
-                for r in shown
-            ]
-            latest = next((i for i, r in zip(infos, shown, strict=True) if r[0] == row.version_id), None)
+            versions, metadata, owners = details.get(row.registration_id, ("[]", None, None))
+            shown = orjson.loads(versions)
+            shown.sort(key=_by_version)
+            latest = None
+            for n, r in enumerate(shown):  # the version's id last, where its details go
+                if r[7] == row.version_id:
+                    r[7] = (orjson.loads(metadata) if metadata is not None else None) or NO_DETAILS
+                    latest = n
+                else:
+                    r[7] = NO_DETAILS
             if latest is None:  # changed since the entries were read: the next query has it right
                 continue
-            mine = owners.get(row.registration_id, [])
+            infos = [VersionInfo._make(r) for r in shown]
+            mine = orjson.loads(owners) if owners is not None else []
             holders = reserving_owners(row.package_id, found) if found else frozenset()
             hits.append(
                 Hit(
                     RegInfo(row.package_id, row.id_lower, row.downloads),
-                    latest,
+                    infos[latest],
                     infos,
                     sorted(name for _, name in mine),
                     bool(holders) and any(a in holders for a, _ in mine),
                 )
             )
         return hits
+
+    def _reservations(self, c: Connection, generation: Hashable) -> list[tuple[str, int]]:
+        """The prefix reservations (``services.reservations``), read again only when the generation moves:
+        every change of them moves it (``Prefixes.reserve``, ``release``)."""
+        kept = self.reserved
+        if kept is None or kept[0] != generation:
+            kept = self.reserved = (generation, reservations(c))
+        return kept[1]
 
     def count_versions(self, query: Query, *, listed_prerelease: bool) -> int:
         """How many listed versions the ids matching ``query`` have in its view (prerelease ones only if

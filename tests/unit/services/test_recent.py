@@ -110,3 +110,31 @@ def test_what_is_kept_weighs_no_more_than_the_budget() -> None:
         generation[0] = n  # the same key computed again and again: its old weight goes with it
         again.get("q", lambda: bytes(30))
     assert again.weight == 30
+
+
+def test_a_caller_of_a_newer_generation_does_not_join_a_computation_begun_before_it() -> None:
+    generation = [1]
+    recent: Recent[str] = Recent(60, lambda: generation[0])
+    started, release = threading.Event(), threading.Event()
+
+    def read_before_the_commit() -> str:
+        started.set()
+        release.wait(10)
+        return "before"
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(recent.get, "q", read_before_the_commit)
+        assert started.wait(10)
+        generation[0] = 2  # a commit while the first one reads
+        assert pool.submit(recent.get, "q", lambda: "after").result(10) == "after"  # not waiting for it
+        release.set()
+        assert first.result(10) == "before"
+
+
+def test_a_generation_given_is_used_instead_of_asking() -> None:
+    asked = Counter()
+    recent: Recent[str] = Recent(60, asked)
+    assert recent.get("q", lambda: "first", 5) == "first"
+    assert recent.get("q", lambda: "again", 5) == "first"
+    assert recent.get("q", lambda: "moved", 6) == "moved"
+    assert asked.calls == 0

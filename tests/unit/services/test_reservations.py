@@ -93,6 +93,19 @@ def test_a_reservation_verifies_the_covered_ids_its_holders_own(site_with_users:
     assert verified(site_with_users, "Contoso.Core") == (False, False)
 
 
+def test_a_reservation_or_release_moves_the_search_generation_even_covering_no_id(
+    site_with_users: Site,
+) -> None:
+    """Search keeps the reservations it read while the generation stays: every change must move it."""
+    db = site_with_users.core.db
+    before = db.generation()
+    site_with_users.core.prefixes.reserve("Nothing.Yet.*", ["alice"])
+    reserved = db.generation()
+    assert reserved != before
+    site_with_users.core.prefixes.release("Nothing.Yet.*")
+    assert db.generation() != reserved
+
+
 def test_a_reservation_lands_even_when_the_documents_cannot_be_written(site_with_users: Site) -> None:
     site_with_users.push(site_with_users.key("alice"), "Contoso.Core")
     site_with_users.storage.fail("put", times=None)

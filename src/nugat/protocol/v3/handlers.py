@@ -90,11 +90,16 @@ async def search(request: Request) -> Response:
     base = content_base(request)
     hive = "registration-semver2" if query.semver2 else "registration"
 
-    def render() -> bytes:
-        total, hits = core.search.search(query)
-        return dump({"totalHits": total, "data": [_result(h, base, hive) for h in hits]})
+    def answer() -> bytes:
+        generation = core.search.generation()  # once for the kept answer, the kept page and the count
 
-    body = await run_in_threadpool(core.search.rendered.get, (query, base), render)
+        def render() -> bytes:
+            total, hits = core.search.search(query, generation)
+            return dump({"totalHits": total, "data": [_result(h, base, hive) for h in hits]})
+
+        return core.search.rendered.get((query, base), render, generation)
+
+    body = await run_in_threadpool(answer)
     return Response(body, media_type="application/json", headers={"cache-control": "no-cache"})
 
 

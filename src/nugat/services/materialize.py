@@ -75,7 +75,25 @@ REBUILD_BATCH = 200
 _LOCK_MANY = (
     select(REGS.c.id, REGS.c.id_lower, REGS.c.package_id).where(InIds(REGS.c.id, "rids")).with_for_update()
 )
-_VERSIONS_OF_MANY = select(VERSIONS).where(InIds(VERSIONS.c.registration_id, "rids"))
+
+
+class _Version(NamedTuple):
+    """A version as a batch's documents read it (a ``registration.VersionRecord``): a plain tuple, whose
+    fields cost a tenth of a database row's (each leaf reads a dozen of them)."""
+
+    registration_id: int
+    version: str
+    version_lower: str
+    full_version: str
+    is_semver2: bool
+    listed: bool
+    published_at: Any
+    metadata_json: dict[str, Any]
+
+
+_VERSIONS_OF_MANY = select(*(VERSIONS.c[name] for name in _Version._fields)).where(
+    InIds(VERSIONS.c.registration_id, "rids")
+)
 _OWNERS_OF_MANY = select(OWNERS.c.registration_id, OWNERS.c.account_id).where(
     InIds(OWNERS.c.registration_id, "rids")
 )
@@ -450,9 +468,9 @@ class Materializer:
         regs = c.execute(_LOCK_MANY, {"rids": reg_ids}).all()
         found = [r.id for r in regs]
         index_ids(c, found, keep_unchanged=True)
-        rows: dict[int, list[Any]] = {}
+        rows: dict[int, list[_Version]] = {}
         for row in c.execute(_VERSIONS_OF_MANY, {"rids": found}).all():  # fetchall: a fetch a row costs
-            rows.setdefault(row.registration_id, []).append(row)
+            rows.setdefault(row[0], []).append(_Version._make(row))
         owners: dict[int, set[int]] = {}
         for reg_id, account_id in c.execute(_OWNERS_OF_MANY, {"rids": found}):
             owners.setdefault(reg_id, set()).add(account_id)

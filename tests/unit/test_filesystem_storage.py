@@ -3,10 +3,13 @@ tells a start after a machine crash that documents written unsynced may be lost.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 from pathlib import Path
 
 import pytest
 
+from nugat.storage import filesystem
 from nugat.storage.filesystem import SETTLING, UNSYNCED, FileSystemStorage
 
 
@@ -101,3 +104,22 @@ def test_a_rewritten_document_reuses_its_previous_version_unless_someone_reads_i
     assert list(storage.list_keys("v3")) == ["v3/x/index.json"]
     storage.delete("v3/x/index.json")
     assert sorted(p.name for p in (tmp_path / "root/v3/x").iterdir()) == []
+
+
+def test_where_files_cannot_be_exchanged_documents_are_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system without renameat2's exchange: asked once, then documents replace their previous
+    version by a rename, first and later writes alike."""
+
+    def refuse(*_args: object) -> int:
+        ctypes.set_errno(errno.EINVAL)
+        return -1
+
+    monkeypatch.setattr(filesystem, "_renameat2", refuse)
+    storage = FileSystemStorage(tmp_path / "root")
+    storage.put_many([("v3/x/index.json", b'{"v":1}', "j")], durable=False)
+    assert filesystem._renameat2 is None  # not asked again
+    storage.put_many([("v3/x/index.json", b'{"v":2}', "j")], durable=False)
+    assert storage.get_bytes("v3/x/index.json") == b'{"v":2}'
+    assert sorted(p.name for p in (tmp_path / "root/v3/x").iterdir()) == ["index.json"]

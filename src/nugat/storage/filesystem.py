@@ -64,21 +64,31 @@ _renameat2 = _load_renameat2()
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
 
+def _exchange(path: str, target: str) -> bool:
+    """Exchange ``path`` and ``target`` atomically (renameat2's RENAME_EXCHANGE): ``path`` then names the
+    previous version of ``target``. False, doing nothing, when there is no ``target`` (a new document) or
+    the file system cannot exchange: the caller renames ``path`` into place instead."""
+    global _renameat2
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(path), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not on this file system: not again
+        _renameat2 = None
+    elif error != errno.ENOENT:  # ENOENT: nothing to exchange with, a new document
+        raise OSError(error, os.strerror(error), target)
+    return False
+
+
 def _replace_unsynced(tmp: str, target: str) -> None:
     """``os.replace`` for a file not synced on purpose, without the flush ext4 starts when a new file
     replaces an existing one (``auto_da_alloc``, which triples the cost of a document write): the two
     are exchanged atomically instead, and the old one, now under the temp name, removed."""
-    global _renameat2
-    if _renameat2 is not None:
-        if _renameat2(_AT_FDCWD, os.fsencode(tmp), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE) == 0:
-            os.unlink(tmp)
-            return
-        error = ctypes.get_errno()
-        if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not on this file system: not again
-            _renameat2 = None
-        elif error != errno.ENOENT:  # ENOENT: nothing to exchange with, a new document
-            raise OSError(error, os.strerror(error), target)
-    os.replace(tmp, target)
+    if _exchange(tmp, target):
+        os.unlink(tmp)
+    else:
+        os.replace(tmp, target)
 
 
 # Documents are rewritten into the inode of their previous version (kept as a spare beside them) rather
@@ -116,18 +126,10 @@ def _refill(spare: str, data: bytes) -> bool:
 
 def _exchange_into(path: str, target: str, spare: str) -> None:
     """Put ``path`` in place of ``target`` atomically; the previous version becomes the spare."""
-    global _renameat2
-    if _renameat2 is not None:
-        if _renameat2(_AT_FDCWD, os.fsencode(path), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE) == 0:
-            if path != spare:
-                os.replace(path, spare)
-            return
-        error = ctypes.get_errno()
-        if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not on this file system: not again
-            _renameat2 = None
-        elif error != errno.ENOENT:  # ENOENT: nothing to exchange with, a new document
-            raise OSError(error, os.strerror(error), target)
-    os.replace(path, target)
+    if not _exchange(path, target):
+        os.replace(path, target)
+    elif path != spare:
+        os.replace(path, spare)
 
 
 def _make_folders(folder: str) -> list[str]:

@@ -123,3 +123,30 @@ def test_where_files_cannot_be_exchanged_documents_are_renamed_into_place(
     storage.put_many([("v3/x/index.json", b'{"v":2}', "j")], durable=False)
     assert storage.get_bytes("v3/x/index.json") == b'{"v":2}'
     assert sorted(p.name for p in (tmp_path / "root/v3/x").iterdir()) == ["index.json"]
+
+
+def test_documents_that_may_stay_as_stored_are_not_written(tmp_path: Path) -> None:
+    """With ``same``, each document is read first: left as it is (same inode, same bytes) when ``same``
+    accepts the stored bytes, which it is asked only of as long as the new ones; written otherwise."""
+    storage = FileSystemStorage(tmp_path / "root")
+    target = tmp_path / "root/v3/x/index.json"
+    storage.put_many([("v3/x/index.json", b'{"c":1}', "j")], durable=False)
+    asked: list[tuple[bytes, bytes]] = []
+
+    def same(stored: bytes, new: bytes) -> bool:
+        asked.append((stored, new))
+        return stored.replace(b"1", b"2") == new
+
+    first = target.stat()
+    storage.put_many(
+        [("v3/x/index.json", b'{"c":2}', "j"), ("v3/y/index.json", b"{}", "j")], same=same, durable=False
+    )
+    assert target.read_bytes() == b'{"c":1}' and target.stat().st_ino == first.st_ino
+    assert target.stat().st_mtime_ns == first.st_mtime_ns
+    assert storage.get_bytes("v3/y/index.json") == b"{}"  # a new one: written, no spare beside it
+    assert sorted(p.name for p in (tmp_path / "root/v3/y").iterdir()) == ["index.json"]
+    storage.put_many([("v3/x/index.json", b'{"c":33}', "j")], same=same, durable=False)  # longer
+    storage.put_many([("v3/x/index.json", b'{"c":4}', "j")], same=same, durable=False)  # shorter
+    storage.put_many([("v3/x/index.json", b'{"c":5}', "j")], same=same, durable=False)  # refused
+    assert target.read_bytes() == b'{"c":5}'
+    assert asked == [(b'{"c":1}', b'{"c":2}'), (b'{"c":4}', b'{"c":5}')]

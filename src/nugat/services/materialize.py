@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
@@ -28,6 +29,7 @@ from nugat.prefixes import reserving_owners
 from nugat.services.reservations import is_verified, reservations
 from nugat.services.search_index import index_added, index_ids, index_new
 from nugat.storage import Storage, StorageError
+from nugat.storage.base import Same
 from nugat.versions import version_key
 
 JSON_TYPE = "application/json"
@@ -181,6 +183,22 @@ def dump(doc: Any) -> bytes:
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+# A document's commit as builds write it (every object of a document carries the same one).
+_COMMIT = re.compile(rb'"commitId":"[0-9a-f-]{36}","commitTimeStamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"')
+
+
+def unchanged_but_commit(stored: bytes, new: bytes) -> bool:
+    """Whether a stored document is the new one but for its commit (an earlier build's, which the bytes
+    then go on showing): a rebuild leaves it as it is, after a crash as well, since these are the bytes
+    read back. Exact: the pattern matches only a commit's own fields (quotes inside a JSON string are
+    escaped), and once the stored commit is replaced by the new one every byte must be equal."""
+    now = _COMMIT.search(new)
+    if now is None:
+        return stored == new
+    old = _COMMIT.search(stored)
+    return old is not None and stored.replace(old.group(), now.group()) == new
+
+
 class Materializer:
     def __init__(self, db: Database, storage: Storage, documents_url: str | None = None) -> None:
         self.db = db
@@ -281,8 +299,12 @@ class Materializer:
                 wanted.update(registration.build(hive, package_id, versions, commit, verified=verified))
         return wanted
 
-    def _store(self, id_lower: str, wanted: dict[str, Any], remove_leftovers: bool) -> None:
-        self._write(wanted)
+    def _store(
+        self, id_lower: str, wanted: dict[str, Any], remove_leftovers: bool, *, keep_unchanged: bool = False
+    ) -> None:
+        """``keep_unchanged`` (a rebuild, where most documents are as stored): documents stored as they
+        would be written, but for their commit, are left as they are (``unchanged_but_commit``)."""
+        self._write(wanted, unchanged_but_commit if keep_unchanged else None)
         # Documents no longer wanted: after a push (``remove_leftovers`` False) only pages can be, and there
         # are none below INLINE_BELOW versions, before or after. (A full build also removes the leaves that
         # nugat stored before it answered them from the database.)
@@ -357,7 +379,7 @@ class Materializer:
     def _commit() -> dict[str, str]:
         return {"commitId": str(uuid.uuid4()), "commitTimeStamp": isoformat(utcnow())}
 
-    def _write(self, wanted: dict[str, Any]) -> None:
+    def _write(self, wanted: dict[str, Any], same: Same | None = None) -> None:
         """Store documents, pages before the indexes that point at them (put_many keeps the order)."""
         changed: list[tuple[str, bytes | Path, str]] = []
         for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
@@ -366,7 +388,7 @@ class Materializer:
             changed.append(
                 (key, data if self.base is None else data.replace(BASE.encode(), self.base), JSON_TYPE)
             )
-        self.storage.put_many(changed, durable=False)
+        self.storage.put_many(changed, durable=False, same=same)
 
     def _remove(self, id_lower: str, keep: Collection[str]) -> None:
         for hive in layout.HIVES:
@@ -484,7 +506,7 @@ class Materializer:
             holders = reserving_owners(reg.package_id, held) if held else frozenset()
             verified = not holders.isdisjoint(owners.get(reg.id, set()))
             docs = self._documents(reg.id_lower, reg.package_id, rows.get(reg.id, []), verified, commit)
-            self._store(reg.id_lower, docs, True)
+            self._store(reg.id_lower, docs, True, keep_unchanged=True)
         c.execute(_BUILT_MANY, {"rids": found})
         return len(found)
 

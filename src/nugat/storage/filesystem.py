@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from nugat.storage.base import BlobInfo, Storage, StorageError, StorageFull, check_key
+from nugat.storage.base import BlobInfo, Same, Storage, StorageError, StorageFull, check_key
 
 BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
 UNSYNCED = ".unsynced"  # keys never start with a dot: no blob can be named so
@@ -132,6 +132,18 @@ def _exchange_into(path: str, target: str, spare: str) -> None:
         os.replace(path, spare)
 
 
+def _read_at_most(path: str, size: int) -> bytes | None:
+    """The first ``size`` bytes of a file (a regular file's read returns them at once), None if none."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
+
+
 def _make_folders(folder: str) -> list[str]:
     """Make ``folder`` and its missing parents; return the folders that gained a name by it."""
     missing = []
@@ -184,11 +196,16 @@ class FileSystemStorage(Storage):
         self._write_all([(key, data)], durable=True)
 
     def put_many(
-        self, items: Sequence[tuple[str, bytes | Path, str]], *, durable: bool = True, move: bool = False
+        self,
+        items: Sequence[tuple[str, bytes | Path, str]],
+        *,
+        durable: bool = True,
+        move: bool = False,
+        same: Same | None = None,
     ) -> None:
         unsynced = not (durable or self.boot_id is None or move)
         if unsynced and _renameat2 is not None and _leases and all(isinstance(d, bytes) for _, d, _ in items):
-            self._write_documents([(key, cast(bytes, data)) for key, data, _ in items])
+            self._write_documents([(key, cast(bytes, data)) for key, data, _ in items], same)
             return
         self._write_all(
             [(key, data) for key, data, _ in items], durable=durable or self.boot_id is None, move=move
@@ -259,20 +276,30 @@ class FileSystemStorage(Storage):
             error = StorageFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageError
             raise error(f"cannot write {key}: {exc.strerror or exc}") from exc
 
-    def _write_documents(self, items: list[tuple[str, bytes]]) -> None:
+    def _write_documents(self, items: list[tuple[str, bytes]], same: Same | None = None) -> None:
         """Documents (unsynced, see above): each written into its spare, or a new temp file, then all
         exchanged with their targets in order (the previous versions become the spares). Writers of one
-        document take turns (the id's row lock): two at once could both write into its spare."""
+        document take turns (the id's row lock): two at once could both write into its spare.
+
+        With ``same``, each document is read first: one stored as long as the new bytes, that ``same``
+        accepts, is left as it is (reading costs a tenth of rewriting); one not stored yet is written to a
+        temp file renamed into place, with neither a spare nor an exchange tried."""
         if not items:
             return
-        staged: list[tuple[str, str, str]] = []  # file written, target, spare
+        staged: list[tuple[str, str, str | None]] = []  # file written, target, spare (None: a new one)
         key = items[0][0]
         try:
             for key, data in items:
                 target = f"{self.root}/{check_key(key)}"
                 folder, name = target.rsplit("/", 1)
-                spare = f"{folder}/{SPARE.format(name)}"
-                if _refill(spare, data):
+                spare: str | None = f"{folder}/{SPARE.format(name)}"
+                if same is not None:
+                    stored = _read_at_most(target, len(data) + 1)
+                    if stored is None:
+                        spare = None
+                    elif len(stored) == len(data) and same(stored, data):
+                        continue
+                if spare is not None and _refill(spare, data):
                     staged.append((spare, target, spare))
                     continue
                 tmp = f"{folder}/.tmp-{os.getpid()}-{next(_names)}"
@@ -286,7 +313,10 @@ class FileSystemStorage(Storage):
                 finally:
                     os.close(fd)
             for path, target, spare in staged:
-                _exchange_into(path, target, spare)
+                if spare is None:
+                    os.replace(path, target)
+                else:
+                    _exchange_into(path, target, spare)
             staged = []
             self._cover_unsynced()
         except BaseException as exc:
@@ -306,7 +336,12 @@ class FileSystemStorage(Storage):
         try:
             return os.open(tmp, flags, 0o644), []
         except FileNotFoundError:  # the folder is new
-            created = _make_folders(os.path.dirname(tmp))
+            folder = os.path.dirname(tmp)
+            try:
+                os.mkdir(folder)  # most often its parent is there (an id's folder in a hive)
+                created = [os.path.dirname(folder)]
+            except FileNotFoundError:
+                created = _make_folders(folder)
             return os.open(tmp, flags, 0o644), created
 
     # Unsynced documents ---------------------------------------------------------------------------

@@ -144,6 +144,23 @@ def _read_at_most(path: str, size: int) -> bytes | None:
         os.close(fd)
 
 
+def _files(folder: str) -> Iterator[str]:
+    """The paths of the files below ``folder`` but dot files (temp files, spares, markers), as ``os.walk``
+    finds them, for less: this runs for every id built (its documents no longer wanted are found so).
+    Each folder is read whole before its files are yielded (the caller may delete them meanwhile)."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except OSError:  # none (a new id), or not a folder
+        return
+    for entry in entries:  # file types from the listing: no stat an entry
+        if not entry.is_dir() and not entry.name.startswith("."):
+            yield entry.path
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            yield from _files(entry.path)
+
+
 def _make_folders(folder: str) -> list[str]:
     """Make ``folder`` and its missing parents; return the folders that gained a name by it."""
     missing = []
@@ -429,14 +446,10 @@ class FileSystemStorage(Storage):
         return self._path(key).is_file()
 
     def list_keys(self, prefix: str) -> Iterator[str]:
-        # os.walk, not Path.rglob: it reads file types from the listing instead of a stat per entry, and
-        # this runs on every push (the documents of an id no longer wanted are found this way).
         base = f"{self.root}/{prefix}" if prefix else str(self.root)
         start = len(str(self.root)) + 1
-        for folder, _dirs, files in os.walk(base):
-            for name in files:
-                if not name.startswith("."):  # temp files and markers
-                    yield os.path.join(folder, name)[start:]
+        for path in _files(base):
+            yield path[start:]
 
     def info(self, key: str) -> BlobInfo | None:
         try:  # a string, not a Path: this runs on every restore request

@@ -124,7 +124,7 @@ class _Urls(NamedTuple):
     """An id's URLs in one hive, split where a version goes (``version.join(urls.leaf)``): built once for
     the id rather than once for each of its versions."""
 
-    index: str
+    registration: str  # the index
     leaf: list[str]
     nupkg: list[str]
     file: list[str]  # a package file's URL, but for the file's name
@@ -159,7 +159,7 @@ def _leaves(
             "commitTimeStamp": stamp,
             "catalogEntry": _catalog_entry(hive, v, reg_id, verified, urls),
             "packageContent": v.version_lower.join(urls.nupkg),
-            "registration": urls.index,
+            "registration": urls.registration,
         }
         for v in chunk
     ]

@@ -113,13 +113,13 @@ def _index(c: Connection, reg_ids: list[int], keep_unchanged: bool = False) -> N
     for row in c.execute(_LISTED, {"rids": reg_ids}).all():
         listed.setdefault(row[1], []).append(_Listed._make(row))
     latest: dict[int, dict[int, list[str]]] = {}  # reg id: version id: the views it is the latest of
-    for reg_id, rows in listed.items():
-        rows.sort(key=lambda r: version_key(r.version))
+    for reg_id, versions in listed.items():
+        versions.sort(key=lambda r: version_key(r.version))
         for (prerelease, semver2), column in VIEWS.items():
             chosen = next(
                 (
                     r
-                    for r in reversed(rows)
+                    for r in reversed(versions)
                     if (prerelease or not r.is_prerelease) and (semver2 or not r.is_semver2)
                 ),
                 None,

@@ -2,13 +2,17 @@
 
     nice -n 19 .venv/bin/python benchmarks/rebuild_cost.py --versions 100000 --runs 3
     .venv/bin/python benchmarks/rebuild_cost.py --versions 100000 --keep /tmp/feed100k --runs 2 --profile
+    .venv/bin/python benchmarks/rebuild_cost.py --keep /tmp/feed100k --runs 3 --compare ../main/src
 
 Generates the versions straight into a new database once, as ``scale.py`` does (with ``--keep FOLDER``: once
 for every invocation naming that folder; its database is then left behind), then runs ``nugat rebuild``
-``--runs`` times, alternately into an empty tree (the documents removed first: what ``scale.py`` measures)
-and over the stored documents. For each: wall time, the CPU of nugat's processes (user and system) and of
-the database's backends serving it, with the machine facts (``machine.py``). ``--profile``: the first
-process runs under cProfile (the other processes do not), and the heaviest functions are printed.
+``--runs`` times: first into an empty tree (the documents moved aside: what ``scale.py`` measures), then
+over the stored documents (``--compare SRC``: each run made by this nugat, then by the one in SRC: before and
+after a change, in turn). For each: wall time, the CPU of nugat's processes (user and system) and of the
+database's backends serving it, with the machine facts (``machine.py``). ``--profile``: the first process
+runs under a CPU-time cProfile (the other processes do not), and the heaviest functions are printed. Trees
+moved aside are removed at the end (removing files right before creating others would cost the creations
+more on this machine's ext4).
 """
 
 from __future__ import annotations
@@ -146,6 +150,7 @@ def main() -> int:
     )
     parser.add_argument("--stored-only", action="store_true", help="every run over the stored documents")
     parser.add_argument("--profile", action="store_true", help="the first process under cProfile")
+    parser.add_argument("--src", type=Path, default=SRC, help="the src folder of the nugat to run")
     parser.add_argument(
         "--compare", type=Path, help="another checkout's src folder: each run is made with both, in turn"
     )
@@ -153,8 +158,8 @@ def main() -> int:
     with feed(args.versions, args.keep) as (work, url):
         print(f"{args.versions:,} versions, PostgreSQL; {machine.measure(work).line()}")
         for n in range(args.runs):
-            empty = not args.stored_only and n % 2 == 0
-            for src in [SRC, args.compare] if args.compare else [SRC]:
+            empty = not args.stored_only and n == 0
+            for src in [args.src, args.compare] if args.compare else [args.src]:
                 if empty and (work / "storage" / "v3").exists():
                     # Moved aside, removed at the end: on ext4 without a journal, creating inodes right
                     # after many were removed scans past each of them (not what a first rebuild meets).

@@ -469,8 +469,9 @@ class Materializer:
             )
 
     def rebuild_all(self, alongside: Callable[[], None] | None = None) -> int:
-        """Rewrite every id's documents and search entries, REBUILD_BATCH ids a transaction (their rows
-        locked, as ``build`` locks one): a few queries a batch instead of a few an id. Every id is marked
+        """Rewrite every id's documents and search entries where they differ from what they should be (a
+        document that differs only by its commit stays as stored), REBUILD_BATCH ids a transaction (their
+        rows locked, as ``build`` locks one): a few queries a batch instead of a few an id. Every id is marked
         stale first, so that ``alongside`` (which starts other processes running ``build_stale``) can
         share the work, and an interrupted rebuild is finished by the server (``services.catchup``).
         The number of ids."""

@@ -202,6 +202,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     with concurrent.futures.ProcessPoolExecutor(
         max(processes - 1, 1), mp_context=multiprocessing.get_context("spawn")
     ) as pool:
+        for _ in range(processes - 1):  # started now: they import nugat while this one marks the ids stale
+            pool.submit(_few_collections)
         others: list[concurrent.futures.Future[None]] = []
 
         def start_others() -> None:

@@ -11,4 +11,4 @@ def utcnow() -> datetime:
 
 def isoformat(value: datetime) -> str:
     """ISO 8601 with a ``Z``, as the NuGet protocol documents show times."""
-    return value.replace(microsecond=0).isoformat() + "Z"
+    return value.isoformat(timespec="seconds") + "Z"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nugat.storage.base import BlobInfo, Storage, StorageError, check_key
+from nugat.storage.base import BlobInfo, Same, Storage, StorageError, check_key
 
 OPERATIONS = ("put", "flush", "get", "delete", "list", "check")
 
@@ -104,9 +104,23 @@ class MemoryStorage(Storage):
         self._store(key, bytes(data), content_type, durable=True)
 
     def put_many(
-        self, items: Sequence[tuple[str, bytes | Path, str]], *, durable: bool = True, move: bool = False
+        self,
+        items: Sequence[tuple[str, bytes | Path, str]],
+        *,
+        durable: bool = True,
+        move: bool = False,
+        same: Same | None = None,
     ) -> None:
         for key, data, content_type in items:  # in order; a failure leaves the earlier ones stored
+            stored = self.blobs.get(key)
+            if (
+                same
+                and isinstance(data, bytes)
+                and stored
+                and len(stored.data) == len(data)
+                and same(stored.data, data)
+            ):
+                continue  # as the folder backend leaves it
             if isinstance(data, Path):
                 self._store(key, data.read_bytes(), content_type, durable=durable)
                 if move:

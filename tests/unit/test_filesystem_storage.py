@@ -3,12 +3,14 @@ tells a start after a machine crash that documents written unsynced may be lost.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 from pathlib import Path
 
 import pytest
 
+from nugat.storage import filesystem
 from nugat.storage.base import StorageError, StorageFull
 from nugat.storage.filesystem import SETTLING, UNSYNCED, FileSystemStorage
 
@@ -132,3 +134,49 @@ def test_a_failed_flush_is_raised_by_the_wait(
     wait = storage.put_many_syncing([("v3/a/1.0.0/a.nupkg", b"PK", "x")])
     with pytest.raises(error, match=r"cannot write v3/a/1\.0\.0/a\.nupkg"):
         wait()
+
+
+def test_where_files_cannot_be_exchanged_documents_are_renamed_into_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system without renameat2's exchange: asked once, then documents replace their previous
+    version by a rename, first and later writes alike."""
+
+    def refuse(*_args: object) -> int:
+        ctypes.set_errno(errno.EINVAL)
+        return -1
+
+    monkeypatch.setattr(filesystem, "_renameat2", refuse)
+    storage = FileSystemStorage(tmp_path / "root")
+    storage.put_many([("v3/x/index.json", b'{"v":1}', "j")], durable=False)
+    assert filesystem._renameat2 is None  # not asked again
+    storage.put_many([("v3/x/index.json", b'{"v":2}', "j")], durable=False)
+    assert storage.get_bytes("v3/x/index.json") == b'{"v":2}'
+    assert sorted(p.name for p in (tmp_path / "root/v3/x").iterdir()) == ["index.json"]
+
+
+def test_documents_that_may_stay_as_stored_are_not_written(tmp_path: Path) -> None:
+    """With ``same``, each document is read first: left as it is (same inode, same bytes) when ``same``
+    accepts the stored bytes, which it is asked only of as long as the new ones; written otherwise."""
+    storage = FileSystemStorage(tmp_path / "root")
+    target = tmp_path / "root/v3/x/index.json"
+    storage.put_many([("v3/x/index.json", b'{"c":1}', "j")], durable=False)
+    asked: list[tuple[bytes, bytes]] = []
+
+    def same(stored: bytes, new: bytes) -> bool:
+        asked.append((stored, new))
+        return stored.replace(b"1", b"2") == new
+
+    first = target.stat()
+    storage.put_many(
+        [("v3/x/index.json", b'{"c":2}', "j"), ("v3/y/index.json", b"{}", "j")], same=same, durable=False
+    )
+    assert target.read_bytes() == b'{"c":1}' and target.stat().st_ino == first.st_ino
+    assert target.stat().st_mtime_ns == first.st_mtime_ns
+    assert storage.get_bytes("v3/y/index.json") == b"{}"  # a new one: written, no spare beside it
+    assert sorted(p.name for p in (tmp_path / "root/v3/y").iterdir()) == ["index.json"]
+    storage.put_many([("v3/x/index.json", b'{"c":33}', "j")], same=same, durable=False)  # longer
+    storage.put_many([("v3/x/index.json", b'{"c":4}', "j")], same=same, durable=False)  # shorter
+    storage.put_many([("v3/x/index.json", b'{"c":5}', "j")], same=same, durable=False)  # refused
+    assert target.read_bytes() == b'{"c":5}'
+    assert asked == [(b'{"c":1}', b'{"c":2}'), (b'{"c":4}', b'{"c":5}')]

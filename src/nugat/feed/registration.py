@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from nugat.clock import isoformat
 from nugat.feed import layout
@@ -58,46 +58,44 @@ CONTEXT = {
 }
 
 
-def _catalog_entry(hive: str, v: VersionRecord, reg_id: str, verified: bool) -> dict[str, Any]:
+def _catalog_entry(hive: str, v: VersionRecord, reg_id: str, verified: bool, urls: _Urls) -> dict[str, Any]:
     m = v.metadata_json
-    id_lower = reg_id.lower()
-    leaf = layout.absolute(layout.registration_leaf(hive, id_lower, v.version_lower))
+    get = m.get
+    lower = v.version_lower
+    leaf = lower.join(urls.leaf)
+    license_expression = get("license_expression") or ""
     entry: dict[str, Any] = {
         "@id": leaf + "#catalogEntry",
         "@type": "PackageDetails",
         "id": reg_id,
         "version": v.full_version,
-        "authors": ", ".join(m.get("authors", [])),
-        "description": m.get("description", ""),
+        "authors": ", ".join(get("authors", [])),
+        "description": get("description", ""),
         "listed": v.listed,
         "published": isoformat(v.published_at) if v.listed else UNLISTED_PUBLISHED,
-        "packageContent": layout.absolute(layout.nupkg(id_lower, v.version_lower)),
+        "packageContent": lower.join(urls.nupkg),
         "verified": verified,
-        "requireLicenseAcceptance": bool(m.get("require_license_acceptance")),
-        "tags": m.get("tags", []),
-        "title": m.get("title") or "",
-        "summary": m.get("summary") or "",
-        "language": m.get("language") or "",
-        "projectUrl": m.get("project_url") or "",
-        "licenseExpression": m.get("license_expression") or "",
-        "minClientVersion": m.get("min_client_version") or "",
+        "requireLicenseAcceptance": bool(get("require_license_acceptance")),
+        "tags": get("tags", []),
+        "title": get("title") or "",
+        "summary": get("summary") or "",
+        "language": get("language") or "",
+        "projectUrl": get("project_url") or "",
+        "licenseExpression": license_expression,
+        "minClientVersion": get("min_client_version") or "",
         "dependencyGroups": [
-            _dependency_group(hive, leaf, i, group) for i, group in enumerate(m.get("dependency_groups", []))
+            _dependency_group(hive, leaf, i, group) for i, group in enumerate(get("dependency_groups", ()))
         ],
+        "iconUrl": lower.join(urls.file) + "icon" if get("icon_file") else get("icon_url") or "",
     }
-    entry["iconUrl"] = (
-        layout.absolute(f"{layout.FLAT}/{id_lower}/{v.version_lower}/icon")
-        if m.get("icon_file")
-        else m.get("icon_url") or ""
-    )
-    if m.get("license_file"):
-        entry["licenseUrl"] = layout.absolute(f"{layout.FLAT}/{id_lower}/{v.version_lower}/license")
-    elif m.get("license_expression"):
-        entry["licenseUrl"] = f"https://licenses.nuget.org/{m['license_expression']}"
+    if get("license_file"):
+        entry["licenseUrl"] = lower.join(urls.file) + "license"
+    elif license_expression:
+        entry["licenseUrl"] = f"https://licenses.nuget.org/{license_expression}"
     else:
-        entry["licenseUrl"] = m.get("license_url") or ""
-    if m.get("readme_file"):
-        entry["readmeUrl"] = layout.absolute(f"{layout.FLAT}/{id_lower}/{v.version_lower}/readme")
+        entry["licenseUrl"] = get("license_url") or ""
+    if get("readme_file"):
+        entry["readmeUrl"] = lower.join(urls.file) + "readme"
     return entry
 
 
@@ -122,18 +120,49 @@ def _dependency_group(hive: str, leaf: str, index: int, group: dict[str, Any]) -
     return out
 
 
-def _leaf_in_page(
-    hive: str, v: VersionRecord, reg_id: str, commit: dict[str, str], verified: bool
-) -> dict[str, Any]:
-    id_lower = reg_id.lower()
-    return {
-        "@id": layout.absolute(layout.registration_leaf(hive, id_lower, v.version_lower)),
-        "@type": "Package",
-        **commit,
-        "catalogEntry": _catalog_entry(hive, v, reg_id, verified),
-        "packageContent": layout.absolute(layout.nupkg(id_lower, v.version_lower)),
-        "registration": layout.absolute(layout.registration_index(hive, id_lower)),
-    }
+class _Urls(NamedTuple):
+    """An id's URLs in one hive, split where a version goes (``version.join(urls.leaf)``): built once for
+    the id rather than once for each of its versions."""
+
+    registration: str  # the index
+    leaf: list[str]
+    nupkg: list[str]
+    file: list[str]  # a package file's URL, but for the file's name
+
+    @classmethod
+    def of(cls, hive: str, id_lower: str) -> _Urls:
+        def split(key: str) -> list[str]:
+            return layout.absolute(key).split(_VERSION)
+
+        return cls(
+            layout.absolute(layout.registration_index(hive, id_lower)),
+            split(layout.registration_leaf(hive, id_lower, _VERSION)),
+            split(layout.nupkg(id_lower, _VERSION)),
+            split(f"{layout.FLAT}/{id_lower}/{_VERSION}/"),
+        )
+
+
+_VERSION = "\0"  # where a version goes in a URL (never in an id or a version)
+
+
+def _leaves(
+    hive: str, chunk: Sequence[VersionRecord], reg_id: str, commit: dict[str, str], verified: bool
+) -> list[dict[str, Any]]:
+    """The leaves of a page, with their catalog entries."""
+    urls = _Urls.of(hive, reg_id.lower())
+    commit_id, stamp = commit["commitId"], commit["commitTimeStamp"]
+    return [
+        {
+            "@id": v.version_lower.join(urls.leaf),
+            "@type": "Package",
+            "commitId": commit_id,
+            "commitTimeStamp": stamp,
+            "catalogEntry": _catalog_entry(hive, v, reg_id, verified, urls),
+            "packageContent": v.version_lower.join(urls.nupkg),
+            "registration": urls.registration,
+        }
+        for v in chunk
+    ]
 
 
 class Bounds(Protocol):
@@ -185,8 +214,7 @@ def page_document(
 ) -> dict[str, Any]:
     """A stored page (of an id with INLINE_BELOW versions or more in the hive), with its items."""
     page = _page(hive, reg_id.lower(), chunk, commit, inline=False)
-    items = [_leaf_in_page(hive, v, reg_id, commit, verified) for v in chunk]
-    return {**page, "items": items, "@context": CONTEXT}
+    return {**page, "items": _leaves(hive, chunk, reg_id, commit, verified), "@context": CONTEXT}
 
 
 def index_document(
@@ -243,7 +271,7 @@ def build(
     pages = [
         {
             **_page(hive, id_lower, chunk, commit, inline=True),
-            "items": [_leaf_in_page(hive, v, reg_id, commit, verified) for v in chunk],
+            "items": _leaves(hive, chunk, reg_id, commit, verified),
         }
         for chunk in chunks
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
@@ -29,6 +30,7 @@ from nugat.services.bounds import KeptBounds, Sorted
 from nugat.services.reservations import is_verified, reservations
 from nugat.services.search_index import index_added, index_ids, index_new
 from nugat.storage import Storage, StorageError
+from nugat.storage.base import Same
 
 JSON_TYPE = "application/json"
 # The base URL the stored documents were written with (the placeholder when they follow each request):
@@ -73,7 +75,25 @@ REBUILD_BATCH = 200
 _LOCK_MANY = (
     select(REGS.c.id, REGS.c.id_lower, REGS.c.package_id).where(InIds(REGS.c.id, "rids")).with_for_update()
 )
-_VERSIONS_OF_MANY = select(VERSIONS).where(InIds(VERSIONS.c.registration_id, "rids"))
+
+
+class _Version(NamedTuple):
+    """A version as a batch's documents read it (a ``registration.VersionRecord``): a plain tuple, whose
+    fields cost a tenth of a database row's (each leaf reads a dozen of them)."""
+
+    registration_id: int
+    version: str
+    version_lower: str
+    full_version: str
+    is_semver2: bool
+    listed: bool
+    published_at: Any
+    metadata_json: dict[str, Any]
+
+
+_VERSIONS_OF_MANY = select(*(VERSIONS.c[name] for name in _Version._fields)).where(
+    InIds(VERSIONS.c.registration_id, "rids")
+)
 _OWNERS_OF_MANY = select(OWNERS.c.registration_id, OWNERS.c.account_id).where(
     InIds(OWNERS.c.registration_id, "rids")
 )
@@ -149,6 +169,22 @@ def dump(doc: Any) -> bytes:
         return orjson.dumps(doc)
     except TypeError:  # orjson.JSONEncodeError
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# A document's commit as builds write it (every object of a document carries the same one).
+_COMMIT = re.compile(rb'"commitId":"[0-9a-f-]{36}","commitTimeStamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"')
+
+
+def unchanged_but_commit(stored: bytes, new: bytes) -> bool:
+    """Whether a stored document is the new one but for its commit (an earlier build's, which the bytes
+    then go on showing): a rebuild leaves it as it is, after a crash as well, since these are the bytes
+    read back. Exact: the pattern matches only a commit's own fields (quotes inside a JSON string are
+    escaped), and once the stored commit is replaced by the new one every byte must be equal."""
+    now = _COMMIT.search(new)
+    if now is None:
+        return stored == new
+    old = _COMMIT.search(stored)
+    return old is not None and stored.replace(old.group(), now.group()) == new
 
 
 class Materializer:
@@ -259,8 +295,12 @@ class Materializer:
                 wanted.update(registration.build(hive, package_id, versions, commit, verified=verified))
         return wanted
 
-    def _store(self, id_lower: str, wanted: dict[str, Any], remove_leftovers: bool) -> None:
-        self._write(wanted)
+    def _store(
+        self, id_lower: str, wanted: dict[str, Any], remove_leftovers: bool, *, keep_unchanged: bool = False
+    ) -> None:
+        """``keep_unchanged`` (a rebuild, where most documents are as stored): documents stored as they
+        would be written, but for their commit, are left as they are (``unchanged_but_commit``)."""
+        self._write(wanted, unchanged_but_commit if keep_unchanged else None)
         # Documents no longer wanted: after a push (``remove_leftovers`` False) only pages can be, and there
         # are none below INLINE_BELOW versions, before or after. (A full build also removes the leaves that
         # nugat stored before it answered them from the database.)
@@ -335,7 +375,7 @@ class Materializer:
     def _commit() -> dict[str, str]:
         return {"commitId": str(uuid.uuid4()), "commitTimeStamp": isoformat(utcnow())}
 
-    def _write(self, wanted: dict[str, Any]) -> None:
+    def _write(self, wanted: dict[str, Any], same: Same | None = None) -> None:
         """Store documents, pages before the indexes that point at them (put_many keeps the order)."""
         changed: list[tuple[str, bytes | Path, str]] = []
         for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
@@ -344,7 +384,7 @@ class Materializer:
             changed.append(
                 (key, data if self.base is None else data.replace(BASE.encode(), self.base), JSON_TYPE)
             )
-        self.storage.put_many(changed, durable=False)
+        self.storage.put_many(changed, durable=False, same=same)
 
     def _remove(self, id_lower: str, keep: Collection[str]) -> None:
         for hive in layout.HIVES:
@@ -425,8 +465,9 @@ class Materializer:
             )
 
     def rebuild_all(self, alongside: Callable[[], None] | None = None) -> int:
-        """Rewrite every id's documents and search entries, REBUILD_BATCH ids a transaction (their rows
-        locked, as ``build`` locks one): a few queries a batch instead of a few an id. Every id is marked
+        """Rewrite every id's documents and search entries where they differ from what they should be (a
+        document that differs only by its commit stays as stored), REBUILD_BATCH ids a transaction (their
+        rows locked, as ``build`` locks one): a few queries a batch instead of a few an id. Every id is marked
         stale first, so that ``alongside`` (which starts other processes running ``build_stale``) can
         share the work, and an interrupted rebuild is finished by the server (``services.catchup``).
         The number of ids."""
@@ -446,9 +487,9 @@ class Materializer:
         regs = c.execute(_LOCK_MANY, {"rids": reg_ids}).all()
         found = [r.id for r in regs]
         index_ids(c, found, keep_unchanged=True)
-        rows: dict[int, list[Any]] = {}
+        rows: dict[int, list[_Version]] = {}
         for row in c.execute(_VERSIONS_OF_MANY, {"rids": found}).all():  # fetchall: a fetch a row costs
-            rows.setdefault(row.registration_id, []).append(row)
+            rows.setdefault(row[0], []).append(_Version._make(row))
         owners: dict[int, set[int]] = {}
         for reg_id, account_id in c.execute(_OWNERS_OF_MANY, {"rids": found}):
             owners.setdefault(reg_id, set()).add(account_id)
@@ -462,7 +503,7 @@ class Materializer:
             holders = reserving_owners(reg.package_id, held) if held else frozenset()
             verified = not holders.isdisjoint(owners.get(reg.id, set()))
             docs = self._documents(reg.id_lower, reg.package_id, rows.get(reg.id, []), verified, commit)
-            self._store(reg.id_lower, docs, True)
+            self._store(reg.id_lower, docs, True, keep_unchanged=True)
         c.execute(_BUILT_MANY, {"rids": found})
         return len(found)
 

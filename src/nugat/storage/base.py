@@ -8,6 +8,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+# Whether a stored blob (first) may stay in place of the new bytes (second): ``Storage.put_many``.
+Same = Callable[[bytes, bytes], bool]
+
 _KEY = re.compile(r"[a-z0-9_][a-z0-9_.+-]*(?:/[a-z0-9_][a-z0-9_.+-]*)*")
 
 
@@ -46,7 +49,12 @@ class Storage(ABC):
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
 
     def put_many(
-        self, items: Sequence[tuple[str, bytes | Path, str]], *, durable: bool = True, move: bool = False
+        self,
+        items: Sequence[tuple[str, bytes | Path, str]],
+        *,
+        durable: bool = True,
+        move: bool = False,
+        same: Same | None = None,
     ) -> None:
         """Store several blobs (bytes, or a file's contents), each atomically, visible in the given order.
 
@@ -55,6 +63,8 @@ class Storage(ABC):
         at once, if it can tell after a machine crash that writes may be lost (``writes_lost``).
         ``move=True``: the files given may be moved into the storage instead of copied (they are the
         caller's temp files, discarded afterwards).
+        ``same(stored, new)``: whether a blob stored as long as its new bytes may stay as it is; a backend
+        that reads a blob for less than it writes one (the folder, for documents) asks it of each.
         """
         for key, data, content_type in items:
             if isinstance(data, Path):

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
-from nugat.storage.base import BlobInfo, Storage, StorageError, StorageFull, check_key
+from nugat.storage.base import BlobInfo, Same, Storage, StorageError, StorageFull, check_key
 
 BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
 UNSYNCED = ".unsynced"  # keys never start with a dot: no blob can be named so
@@ -66,21 +66,31 @@ _renameat2 = _load_renameat2()
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
 
+def _exchange(path: str, target: str) -> bool:
+    """Exchange ``path`` and ``target`` atomically (renameat2's RENAME_EXCHANGE): ``path`` then names the
+    previous version of ``target``. False, doing nothing, when there is no ``target`` (a new document) or
+    the file system cannot exchange: the caller renames ``path`` into place instead."""
+    global _renameat2
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(path), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not on this file system: not again
+        _renameat2 = None
+    elif error != errno.ENOENT:  # ENOENT: nothing to exchange with, a new document
+        raise OSError(error, os.strerror(error), target)
+    return False
+
+
 def _replace_unsynced(tmp: str, target: str) -> None:
     """``os.replace`` for a file not synced on purpose, without the flush ext4 starts when a new file
     replaces an existing one (``auto_da_alloc``, which triples the cost of a document write): the two
     are exchanged atomically instead, and the old one, now under the temp name, removed."""
-    global _renameat2
-    if _renameat2 is not None:
-        if _renameat2(_AT_FDCWD, os.fsencode(tmp), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE) == 0:
-            os.unlink(tmp)
-            return
-        error = ctypes.get_errno()
-        if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not on this file system: not again
-            _renameat2 = None
-        elif error != errno.ENOENT:  # ENOENT: nothing to exchange with, a new document
-            raise OSError(error, os.strerror(error), target)
-    os.replace(tmp, target)
+    if _exchange(tmp, target):
+        os.unlink(tmp)
+    else:
+        os.replace(tmp, target)
 
 
 # Documents are rewritten into the inode of their previous version (kept as a spare beside them) rather
@@ -118,18 +128,39 @@ def _refill(spare: str, data: bytes) -> bool:
 
 def _exchange_into(path: str, target: str, spare: str) -> None:
     """Put ``path`` in place of ``target`` atomically; the previous version becomes the spare."""
-    global _renameat2
-    if _renameat2 is not None:
-        if _renameat2(_AT_FDCWD, os.fsencode(path), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE) == 0:
-            if path != spare:
-                os.replace(path, spare)
-            return
-        error = ctypes.get_errno()
-        if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not on this file system: not again
-            _renameat2 = None
-        elif error != errno.ENOENT:  # ENOENT: nothing to exchange with, a new document
-            raise OSError(error, os.strerror(error), target)
-    os.replace(path, target)
+    if not _exchange(path, target):
+        os.replace(path, target)
+    elif path != spare:
+        os.replace(path, spare)
+
+
+def _read_at_most(path: str, size: int) -> bytes | None:
+    """The first ``size`` bytes of a file (a regular file's read returns them at once), None if none."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
+
+
+def _files(folder: str) -> Iterator[str]:
+    """The paths of the files below ``folder`` but dot files (temp files, spares, markers), as ``os.walk``
+    finds them, for less: this runs for every id built (its documents no longer wanted are found so).
+    Each folder is read whole before its files are yielded (the caller may delete them meanwhile)."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except OSError:  # none (a new id), or not a folder
+        return
+    for entry in entries:  # file types from the listing: no stat an entry
+        if not entry.is_dir() and not entry.name.startswith("."):
+            yield entry.path
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            yield from _files(entry.path)
 
 
 def _make_folders(folder: str) -> list[str]:
@@ -211,11 +242,16 @@ class FileSystemStorage(Storage):
         self._write_all([(key, data)], durable=True)
 
     def put_many(
-        self, items: Sequence[tuple[str, bytes | Path, str]], *, durable: bool = True, move: bool = False
+        self,
+        items: Sequence[tuple[str, bytes | Path, str]],
+        *,
+        durable: bool = True,
+        move: bool = False,
+        same: Same | None = None,
     ) -> None:
         unsynced = not (durable or self.boot_id is None or move)
         if unsynced and _renameat2 is not None and _leases and all(isinstance(d, bytes) for _, d, _ in items):
-            self._write_documents([(key, cast(bytes, data)) for key, data, _ in items])
+            self._write_documents([(key, cast(bytes, data)) for key, data, _ in items], same)
             return
         self._write_all(
             [(key, data) for key, data, _ in items], durable=durable or self.boot_id is None, move=move
@@ -309,20 +345,30 @@ class FileSystemStorage(Storage):
                 raise
             raise _storage_error(key, exc) from exc
 
-    def _write_documents(self, items: list[tuple[str, bytes]]) -> None:
+    def _write_documents(self, items: list[tuple[str, bytes]], same: Same | None = None) -> None:
         """Documents (unsynced, see above): each written into its spare, or a new temp file, then all
         exchanged with their targets in order (the previous versions become the spares). Writers of one
-        document take turns (the id's row lock): two at once could both write into its spare."""
+        document take turns (the id's row lock): two at once could both write into its spare.
+
+        With ``same``, each document is read first: one stored as long as the new bytes, that ``same``
+        accepts, is left as it is (reading costs a tenth of rewriting); one not stored yet is written to a
+        temp file renamed into place, with neither a spare nor an exchange tried."""
         if not items:
             return
-        staged: list[tuple[str, str, str]] = []  # file written, target, spare
+        staged: list[tuple[str, str, str | None]] = []  # file written, target, spare (None: a new one)
         key = items[0][0]
         try:
             for key, data in items:
                 target = f"{self.root}/{check_key(key)}"
                 folder, name = target.rsplit("/", 1)
-                spare = f"{folder}/{SPARE.format(name)}"
-                if _refill(spare, data):
+                spare: str | None = f"{folder}/{SPARE.format(name)}"
+                if same is not None:
+                    stored = _read_at_most(target, len(data) + 1)
+                    if stored is None:
+                        spare = None
+                    elif len(stored) == len(data) and same(stored, data):
+                        continue
+                if spare is not None and _refill(spare, data):
                     staged.append((spare, target, spare))
                     continue
                 tmp = f"{folder}/.tmp-{os.getpid()}-{next(_names)}"
@@ -336,7 +382,10 @@ class FileSystemStorage(Storage):
                 finally:
                     os.close(fd)
             for path, target, spare in staged:
-                _exchange_into(path, target, spare)
+                if spare is None:
+                    os.replace(path, target)
+                else:
+                    _exchange_into(path, target, spare)
             staged = []
             self._cover_unsynced()
         except BaseException as exc:
@@ -355,7 +404,12 @@ class FileSystemStorage(Storage):
         try:
             return os.open(tmp, flags, 0o644), []
         except FileNotFoundError:  # the folder is new
-            created = _make_folders(os.path.dirname(tmp))
+            folder = os.path.dirname(tmp)
+            try:
+                os.mkdir(folder)  # most often its parent is there (an id's folder in a hive)
+                created = [os.path.dirname(folder)]
+            except FileNotFoundError:
+                created = _make_folders(folder)
             return os.open(tmp, flags, 0o644), created
 
     # Unsynced documents ---------------------------------------------------------------------------
@@ -443,14 +497,10 @@ class FileSystemStorage(Storage):
         return self._path(key).is_file()
 
     def list_keys(self, prefix: str) -> Iterator[str]:
-        # os.walk, not Path.rglob: it reads file types from the listing instead of a stat per entry, and
-        # this runs on every push (the documents of an id no longer wanted are found this way).
         base = f"{self.root}/{prefix}" if prefix else str(self.root)
         start = len(str(self.root)) + 1
-        for folder, _dirs, files in os.walk(base):
-            for name in files:
-                if not name.startswith("."):  # temp files and markers
-                    yield os.path.join(folder, name)[start:]
+        for path in _files(base):
+            yield path[start:]
 
     def info(self, key: str) -> BlobInfo | None:
         try:  # a string, not a Path: this runs on every restore request

@@ -12,7 +12,7 @@ from sqlalchemy import delete, event, func, select
 from nugat.clock import utcnow
 from nugat.db.models import PackageRegistration, PackageVersion
 from nugat.feed import BASE, layout, registration
-from nugat.services import ServiceError, bounds
+from nugat.services import ServiceError, bounds, materialize
 from nugat.storage.base import StorageError
 from nugat.versions import parse_version
 from support.services import Site, without_commit
@@ -353,3 +353,40 @@ def test_kept_bounds_are_bounded() -> None:
     assert list(kept._kept) == [2, 3]  # 8 of 10: the oldest dropped
     kept.keep(9, bounds.Sorted([found[0].bounds[0]] * 11, [], 0, 0))  # more than the limit: not kept
     assert list(kept._kept) == [2, 3]
+
+
+def test_a_rebuild_leaves_documents_stored_as_it_would_write_them_but_for_their_commit(alice: Site) -> None:
+    """It reads each document first: one that differs only by the commit an earlier build wrote stays as
+    it is (a tenth of a rewrite's cost); one that differs otherwise, however little, is rewritten."""
+    alice.push(alice.key("alice"), ID)
+    index, semver1 = (layout.registration_index(hive, "contoso.utils") for hive in layout.HIVES)
+    flat = layout.flat_index("contoso.utils")
+    stored = {key: alice.storage.peek(key) or b"" for key in (index, semver1, flat)}
+    torn = stored[semver1].replace(b'"listed":true', b'"listed":fals', 1)  # as long, one byte off
+    alice.storage.put_bytes(semver1, torn, "application/json")
+    alice.core.materializer.rebuild_all()
+    assert alice.storage.peek(index) == stored[index]
+    assert alice.storage.peek(flat) == stored[flat]
+    rewritten = alice.storage.peek(semver1) or b""
+    assert rewritten != stored[semver1] and without_commit(json.loads(rewritten)) == without_commit(
+        json.loads(stored[semver1])
+    )
+
+
+@pytest.mark.parametrize(
+    ("stored", "same"),
+    [
+        (b'{"a":1,"commitId":"' + b"0" * 36 + b'","commitTimeStamp":"2025-01-01T00:00:00Z","b":2}', True),
+        (b'{"a":1,"commitId":"' + b"0" * 36 + b'","commitTimeStamp":"2025-01-01T00:00:00Z","b":3}', False),
+        (b'{"a":1,"commitId":"' + b"0" * 35 + b'x","commitTimeStamp":"2025-01-01T00:00:00Z","b":2}', False),
+        (b'{"a":1,"commitId":"' + b"0" * 36 + b'","commitTimeStamp":"2025-01-01T00:00:0xZ","b":2}', False),
+        (b'{"a":1,"b":2}', False),
+    ],
+)
+def test_a_document_unchanged_but_for_its_commit_is_one_whose_only_other_bytes_are_the_same(
+    stored: bytes, same: bool
+) -> None:
+    new = b'{"a":1,"commitId":"' + b"1" * 36 + b'","commitTimeStamp":"2026-11-30T01:02:03Z","b":2}'
+    assert materialize.unchanged_but_commit(stored, new) is same
+    assert materialize.unchanged_but_commit(b'{"versions":["1.0.0"]}', b'{"versions":["1.0.0"]}')
+    assert not materialize.unchanged_but_commit(b'{"versions":["1.0.1"]}', b'{"versions":["1.0.0"]}')

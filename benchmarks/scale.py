@@ -7,12 +7,12 @@
 Generates the versions straight into the database (ids of 10 versions each, as ``run.py`` does, and one
 id of 3,000 versions), builds search's entries for them, runs ``nugat rebuild``, settles the database
 (VACUUM, ANALYZE, CHECKPOINT: as a feed that grew over time would be, not seconds after a bulk load),
-starts ``nugat serve --workers 2``, and prints a Markdown table of: the first search after a start, worker RSS, search one at a time and 16 at a time for
-several queries, pushes of new ids, search right after a push, a push seen by search, pushes to the
-3,000-version id, ``nugat rebuild``, and a start after a (simulated) machine crash (reads while the
-documents are rebuilt in the background, and how long that takes). Every loop is
-bounded in count and time. The machine facts (``benchmarks/machine.py``: CPU model, calibration, fsync
-latency, load) are printed with the table.
+starts ``nugat serve --workers 2``, and prints a Markdown table of: the first search after a start,
+worker RSS, search one at a time and 16 at a time for several queries, pushes of new ids, search right
+after a push, a push seen by search, pushes to the 3,000-version id, ``nugat rebuild``, and a start after
+a (simulated) machine crash (reads while the documents are rebuilt in the background, and how long that
+takes). Every loop is bounded in count and time. The machine facts (``benchmarks/machine.py``: CPU
+model, calibration, fsync latency, load) are printed with the table.
 """
 
 from __future__ import annotations

@@ -119,20 +119,21 @@ def settle(db_url: str) -> None:
     """What a feed that grew over months has and a bulk load has not yet: its tables vacuumed and
     analyzed, and the load's WAL checkpointed. Otherwise autovacuum and the checkpoint of the gigabytes
     just written run during the measures (at 1M versions they doubled a push's latency)."""
-    from nugat.db import Database
+    if db_url.startswith("sqlite"):
+        import sqlite3
 
-    db = Database(db_url)
-    try:
-        with db.engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            if db.url.startswith("sqlite"):
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-                conn.exec_driver_sql("ANALYZE")
-            else:
-                conn.exec_driver_sql("VACUUM ANALYZE")
-                conn.exec_driver_sql("CHECKPOINT")
-    finally:
-        db.dispose()
+        with contextlib.closing(
+            sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        ) as db:
+            db.execute("ANALYZE")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return
+    import psycopg
+
+    dsn = db_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute("VACUUM ANALYZE")
+        db.execute("CHECKPOINT")
 
 
 def timed_get(client: httpx.Client, url: str) -> tuple[float, httpx.Response]:

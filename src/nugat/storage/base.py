@@ -22,7 +22,8 @@ class StorageFull(StorageError):
     """The storage backend has no room left for a write (a push answers 507)."""
 
 
-def _durable() -> None:
+def nothing_to_wait() -> None:
+    """What ``Storage.put_many_syncing`` returns when its blobs are durable already."""
     return None
 
 
@@ -80,7 +81,7 @@ class Storage(ABC):
         anything that points at the blobs commits: it waits for the flush (raising StorageError if it
         failed). Backends whose writes are durable when they return have nothing to wait for."""
         self.put_many(items, move=move)
-        return _durable
+        return nothing_to_wait
 
     @abstractmethod
     def get_bytes(self, key: str) -> bytes | None: ...

@@ -24,7 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
-from nugat.storage.base import BlobInfo, Same, Storage, StorageError, StorageFull, check_key
+from nugat.storage.base import (
+    BlobInfo,
+    Same,
+    Storage,
+    StorageError,
+    StorageFull,
+    check_key,
+    nothing_to_wait,
+)
 
 BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
 UNSYNCED = ".unsynced"  # keys never start with a dot: no blob can be named so
@@ -216,10 +224,6 @@ def _flushers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="nugat-flush")
 
 
-def _nothing() -> None:
-    return None
-
-
 def _storage_error(key: str, exc: OSError) -> StorageError:
     error = StorageFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageError
     return error(f"cannot write {key}: {exc.strerror or exc}")
@@ -261,7 +265,7 @@ class FileSystemStorage(Storage):
         self, items: Sequence[tuple[str, bytes | Path, str]], *, move: bool = False
     ) -> Callable[[], None]:
         if not items:
-            return _nothing
+            return nothing_to_wait
         fds, folders = self._place([(key, data) for key, data, _ in items], durable=True, move=move)
         flushed = _flushers().submit(_sync, fds, folders)
         key = items[0][0]

@@ -61,7 +61,8 @@ class Sorted(NamedTuple):
 
 
 class KeptBounds:
-    """The sorted bounds of the ids this process pushed to last (least recently used dropped first)."""
+    """The sorted bounds of the ids this process pushed to last (the one pushed to longest ago dropped
+    first)."""
 
     def __init__(self, limit: int = KEPT_BOUNDS) -> None:
         self.limit = limit
@@ -85,7 +86,8 @@ class KeptBounds:
         return Sorted([rows[n] for n in order], [keys[n] for n in order], max(ids, default=0), sum(ids))
 
     def keep(self, reg_id: int, found: Sorted) -> None:
-        """Keep what ``read`` returned for the id (with what its caller added), once that has committed."""
+        """Keep what ``read`` returned for the id (the push's own version among them), once the push that
+        read it has committed."""
         with self._lock:
             old = self._kept.pop(reg_id, None)
             self._weight -= 0 if old is None else len(old.bounds)

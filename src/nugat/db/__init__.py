@@ -191,8 +191,9 @@ class Database:
 
     @contextmanager
     def statements(self) -> Iterator[Connection]:
-        """Reads that need no common snapshot, each its own statement: on PostgreSQL outside a transaction
-        (no BEGIN and COMMIT: two trips to the server fewer); on SQLite, ``read_transaction``."""
+        """Statements that need no common snapshot, each its own transaction: on PostgreSQL outside a
+        transaction (no BEGIN and COMMIT: two trips to the server fewer; a write commits alone); on SQLite,
+        ``read_transaction`` (reads only)."""
         if self.url.startswith("sqlite"):
             with self.read_transaction() as connection:
                 yield connection

@@ -44,7 +44,7 @@ from nugat.services.actors import By, actor_id, resolve, user_actor
 from nugat.services.audit import record, record_key_failure
 from nugat.services.mail import Outbox
 from nugat.services.search_index import index_ids
-from nugat.services.throttle import Throttler
+from nugat.services.throttle import Throttler, count_params
 from nugat.versions import parse_version
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -1013,9 +1013,20 @@ def _push_limit_reached(key_id: str, limit: int, wait: int) -> TooManyRequests:
 
 def count_push(s: Tx, key_id: str, limit: int) -> None:
     """Count a push of a verified key in the push's transaction; raise 429 past ``limit`` in the hour."""
-    bucket = _push_bucket(key_id)
-    if Throttler.hit_in(s, bucket, PUSH_WINDOW) > limit:
-        raise _push_limit_reached(key_id, limit, max(1, Throttler.blocked_in(s, bucket, limit, PUSH_WINDOW)))
+    if Throttler.hit_in(s, _push_bucket(key_id), PUSH_WINDOW) > limit:
+        raise push_limit_reached(s, key_id, limit)
+
+
+def push_count_params(key_id: str) -> dict[str, Any]:
+    """The parameters of ``throttle.COUNT_POSTGRESQL`` that count a push of the key (``count_push`` in a
+    statement of the caller's)."""
+    return count_params(_push_bucket(key_id), PUSH_WINDOW)
+
+
+def push_limit_reached(s: Tx, key_id: str, limit: int) -> TooManyRequests:
+    """The 429 for a key past its pushes this hour, with the seconds until its window ends."""
+    wait = Throttler.blocked_in(s, _push_bucket(key_id), limit, PUSH_WINDOW)
+    return _push_limit_reached(key_id, limit, max(1, wait))
 
 
 def touch_key(s: Tx, key_id: str, last_used_at: datetime | None = None) -> None:

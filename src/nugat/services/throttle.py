@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import DateTime, bindparam, case, insert, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from nugat.clock import utcnow
@@ -16,19 +17,34 @@ from nugat.db.models import Throttle, table
 THROTTLES = table(Throttle)
 _WINDOW = select(THROTTLES.c.window_start, THROTTLES.c.count).where(THROTTLES.c.bucket == bindparam("b"))
 _ENDED = THROTTLES.c.window_start <= bindparam("ended", type_=DateTime)
+# Counted in the row's window, or a new window begun if that one has ended.
+_NEW_WINDOW = {
+    "window_start": case((_ENDED, bindparam("now", type_=DateTime)), else_=THROTTLES.c.window_start),
+    "count": case((_ENDED, 1), else_=THROTTLES.c.count + 1),
+}
 _HIT = (
     update(THROTTLES)
     .where(THROTTLES.c.bucket == bindparam("b"))
-    .values(
-        window_start=case((_ENDED, bindparam("now", type_=DateTime)), else_=THROTTLES.c.window_start),
-        count=case((_ENDED, 1), else_=THROTTLES.c.count + 1),
-    )
+    .values(**_NEW_WINDOW)
     .returning(THROTTLES.c.count)
 )
 _WINDOWS = select(THROTTLES.c.bucket, THROTTLES.c.window_start, THROTTLES.c.count).where(
     THROTTLES.c.bucket.in_(bindparam("bs", expanding=True))
 )
 _NEW = insert(THROTTLES)
+COUNT_POSTGRESQL = (
+    postgresql.insert(THROTTLES)
+    .values(bucket=bindparam("b"), window_start=bindparam("now", type_=DateTime), count=1)
+    .on_conflict_do_update(index_elements=[THROTTLES.c.bucket], set_=_NEW_WINDOW)
+    .returning(THROTTLES.c.count)
+)
+"""PostgreSQL: ``hit_in`` as one statement (counted in the row's window, a new window begun, or the row
+made), which can be part of a larger one (``WITH``): the count in the window. Parameters: ``count_params``."""
+
+
+def count_params(bucket: str, window: timedelta) -> dict[str, Any]:
+    now = utcnow()
+    return {"b": bucket, "now": now, "ended": now - window}
 
 
 def _wait(row: Any, limit: int, window: timedelta) -> int:
@@ -77,11 +93,10 @@ class Throttler:
     @staticmethod
     def hit_in(s: Tx, bucket: str, window: timedelta) -> int:
         """``hit`` within the caller's transaction (an IntegrityError at commit: retry it)."""
-        now = utcnow()
         c = conn(s)
-        # One statement: counted in the row's window, or a new window begun if that one has ended.
-        count = c.execute(_HIT, {"b": bucket, "now": now, "ended": now - window}).scalar()
+        params = count_params(bucket, window)
+        count = c.execute(_HIT, params).scalar()
         if count is None:
-            c.execute(_NEW, {"bucket": bucket, "window_start": now, "count": 1})
+            c.execute(_NEW, {"bucket": bucket, "window_start": params["now"], "count": 1})
             return 1
         return int(count)

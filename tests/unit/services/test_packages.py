@@ -3,7 +3,8 @@ every authorization rule as the service applies it (the rules themselves: ``test
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,8 @@ from nugat.services import NotFound
 from nugat.services.packages import PushResult
 from nugat.services.search import Query
 from nugat.storage.base import StorageError, StorageFull
-from support.memory import PowerCut
+from support.memory import MemoryStorage, PowerCut
+from support.server import postgres_database
 from support.services import ADDRESS, Clock, Site, refused
 from support.zips import package, zip_bytes
 
@@ -165,8 +167,25 @@ def test_a_missing_embedded_file_is_400(alice: Site) -> None:
     assert alice.storage.keys() == []
 
 
-def test_pushes_per_key_per_hour_are_limited(make_site: Callable[..., Site], clock: Clock) -> None:
-    site = make_site(push_limit_per_hour=2)
+@pytest.fixture(params=["sqlite", "postgres"])
+def limited(
+    request: pytest.FixtureRequest, make_site: Callable[..., Site], tmp_path: Path, storage: MemoryStorage
+) -> Iterator[Site]:
+    """A site allowing 2 pushes a key an hour (PostgreSQL counts a push and notes it in one statement)."""
+    if request.param == "sqlite":
+        yield make_site(push_limit_per_hour=2)
+        return
+    with postgres_database() as url:
+        site = Site(tmp_path / "pg", storage, push_limit_per_hour=2, database_url=url)
+        try:
+            site.core.db.upgrade()
+            yield site
+        finally:
+            site.close()
+
+
+def test_pushes_per_key_per_hour_are_limited(limited: Site, clock: Clock) -> None:
+    site = limited
     site.users("alice")
     grant, other = site.key("alice", "push"), site.key("alice", "push")
     site.push(grant, ID, "1.0.0")

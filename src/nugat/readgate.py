@@ -25,7 +25,7 @@ import binascii
 import logging
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -50,15 +50,25 @@ log = logging.getLogger("nugat.readgate")
 READ_ACCESS = "/read-access"  # nginx's auth_request asks here (``ReadGate._read_access``)
 
 
-def package_of(path: str) -> tuple[bool, str | None] | None:
-    """Whether ``path`` is a feed read (None: not one), and the package id it names, if it names one."""
+class FeedRead(NamedTuple):
+    """A feed read, and the package id its path names (None: it names none, or the handler asks about
+    each id it answers for)."""
+
+    package_id: str | None
+
+
+_ANY_READ = FeedRead(None)
+
+
+def package_of(path: str) -> FeedRead | None:
+    """Whether ``path`` is a feed read (None: not one), with the package id it names, if it names one."""
     if path.startswith(_CONTENT):
         parts = path.split("/", 4)
-        return True, parts[3] if len(parts) > 3 and parts[3] else None  # as the read path reads it
+        return FeedRead(parts[3] if len(parts) > 3 and parts[3] else None)  # as the read path reads it
     if path in _QUERIES:
-        return True, None
+        return _ANY_READ
     if path.startswith(_V2) and path not in _V2_OPEN:
-        return True, None  # the V2 handlers ask ``services.readers`` about each id they answer for
+        return _ANY_READ  # the V2 handlers ask ``services.readers`` about each id they answer for
     return None
 
 
@@ -69,9 +79,10 @@ def _source(path: str) -> tuple[str, bool]:
     return path, False
 
 
-def _feed_read(path: str, credentialed: bool) -> tuple[bool, str | None] | None:
+def _feed_read(path: str, credentialed: bool) -> FeedRead | None:
     """``package_of``; on the credentialed source every path is a read (the service index included)."""
-    return package_of(path) or ((True, None) if credentialed else None)
+    read = package_of(path)
+    return _ANY_READ if read is None and credentialed else read
 
 
 def basic_password(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -136,7 +147,7 @@ class ReadGate:
         if read is None or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        verdict = await self._decide(scope, read[1], credentialed)
+        verdict = await self._decide(scope, read.package_id, credentialed)
         if verdict.refused is not None:
             await _refuse(send, verdict.refused.status, verdict.refused.reason, verdict.retry_after)
             return
@@ -220,7 +231,7 @@ class ReadGate:
         if read is None:
             await _refuse(send, 403, "Not a feed read")
             return
-        verdict = await self._decide(scope, read[1], credentialed)
+        verdict = await self._decide(scope, read.package_id, credentialed)
         status = 204
         if verdict.refused is not None:  # auth_request knows no 429: nugat answers it to the request itself
             status = 401 if verdict.refused.status in (401, 429) else 403

@@ -6,22 +6,22 @@ import base64
 
 import pytest
 
-from nugat.readgate import basic_password, package_of
+from nugat.readgate import FeedRead, basic_password, package_of
 
 
 @pytest.mark.parametrize(
     ("path", "read"),
     [
-        ("/v3/flatcontainer/contoso.lib/index.json", (True, "contoso.lib")),
-        ("/v3/flatcontainer/contoso.lib/1.0.0/contoso.lib.1.0.0.nupkg", (True, "contoso.lib")),
-        ("/v3/flatcontainer/contoso.lib/1.0.0/readme", (True, "contoso.lib")),
-        ("/v3/registration-semver2/contoso.lib/page/1.0.0/2.0.0.json", (True, "contoso.lib")),
-        ("/v3/registration/Contoso.Lib/index.json", (True, "Contoso.Lib")),  # compared in lower case
-        ("/v3/flatcontainer/", (True, None)),
-        ("/v3/search", (True, None)),
-        ("/v3/autocomplete", (True, None)),
-        ("/api/v2/FindPackagesById()", (True, None)),  # the V2 handlers ask about each id themselves
-        ("/api/v2/package/Contoso.Lib/1.0.0", (True, None)),
+        ("/v3/flatcontainer/contoso.lib/index.json", FeedRead("contoso.lib")),
+        ("/v3/flatcontainer/contoso.lib/1.0.0/contoso.lib.1.0.0.nupkg", FeedRead("contoso.lib")),
+        ("/v3/flatcontainer/contoso.lib/1.0.0/readme", FeedRead("contoso.lib")),
+        ("/v3/registration-semver2/contoso.lib/page/1.0.0/2.0.0.json", FeedRead("contoso.lib")),
+        ("/v3/registration/Contoso.Lib/index.json", FeedRead("Contoso.Lib")),  # compared in lower case
+        ("/v3/flatcontainer/", FeedRead(None)),
+        ("/v3/search", FeedRead(None)),
+        ("/v3/autocomplete", FeedRead(None)),
+        ("/api/v2/FindPackagesById()", FeedRead(None)),  # the V2 handlers ask about each id themselves
+        ("/api/v2/package/Contoso.Lib/1.0.0", FeedRead(None)),
         ("/v3/index.json", None),  # the service index needs no credentials
         ("/api/v2/", None),
         ("/api/v2/$metadata", None),
@@ -30,7 +30,7 @@ from nugat.readgate import basic_password, package_of
         ("/health", None),
     ],
 )
-def test_which_paths_are_feed_reads(path: str, read: tuple[bool, str | None] | None) -> None:
+def test_which_paths_are_feed_reads(path: str, read: FeedRead | None) -> None:
     assert package_of(path) == read
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -136,7 +137,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
                 task.cancel()
             if catching_up is not None:
                 await catching_up
-            await run_in_threadpool(core.downloads.flush)
+            await run_in_threadpool(functools.partial(core.downloads.flush, stopping=True))
             core.close()
 
     routes = [

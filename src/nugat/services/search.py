@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -35,18 +34,16 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy import table as sa_table
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
-from nugat.clock import utcnow
 from nugat.db import Database, InIds
 from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion, SearchEntry, table
 from nugat.prefixes import reserving_owners
 from nugat.services.readers import ANONYMOUS, ReadView, readable
 from nugat.services.recent import Recent
 from nugat.services.reservations import reservations
-from nugat.services.search_index import VIEWS, sync_downloads
+from nugat.services.search_index import VIEWS
 from nugat.versions import version_key
 
 log = logging.getLogger("nugat.search")
@@ -146,7 +143,6 @@ ACCOUNTS = table(Account)
 FTS = sa_table("search_fts", column("rowid", Integer), column("search_text", Text))
 TRIGRAM = 3  # the text index finds words of at least this many characters; shorter ones are scanned for
 
-DOWNLOADS_REFRESH = timedelta(seconds=60)
 COUNT_SECONDS = 0.5
 COUNTED_SECONDS = 60.0
 # A page of results is reused while nothing was committed to the database since it was read (``Database.
@@ -277,7 +273,6 @@ class Search:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.lock = threading.Lock()
-        self.downloads_at = datetime.min
         self.fts = db.url.startswith("sqlite")
         self.counts: dict[tuple[Any, ...], tuple[int, float, Hashable]] = {}  # query: total, when, generation
         self.reserved: tuple[Hashable, list[tuple[str, int]]] | None = None  # generation, reservations
@@ -292,18 +287,6 @@ class Search:
         )
         # The V3 answers as sent (by query and base URL): a page asked again costs neither queries nor JSON.
         self.rendered: Recent[bytes] = Recent(**kept, weigh=len, budget=KEPT_BYTES)
-
-    def _sync_downloads(self) -> None:
-        now = utcnow()
-        with self.lock:
-            if now - self.downloads_at < DOWNLOADS_REFRESH:
-                return
-            self.downloads_at = now
-        try:
-            with self.db.transaction() as c:
-                sync_downloads(c)
-        except OperationalError as exc:  # the ranking waits for the next minute; the query goes on
-            log.warning("could not refresh the download totals of search: %s", exc.orig)
 
     def _text(self, term: str) -> ColumnElement[bool]:
         """The entry's text holds ``term``: through the trigram index when the term is long enough for it."""
@@ -341,9 +324,8 @@ class Search:
         return where
 
     def generation(self) -> Hashable:
-        """The database's generation (``Database.generation``), the download totals synced first if due:
-        read once per request, before anything the request's answer reads, and passed down."""
-        self._sync_downloads()
+        """The database's generation (``Database.generation``): read once per request, before anything the
+        request's answer reads, and passed down."""
         return self.db.generation()
 
     def search(self, query: Query, generation: Hashable | None = None) -> tuple[int, list[Hit]]:

@@ -292,14 +292,19 @@ def index_all(c: Connection) -> int:
 # UPDATE ... FROM: one join of the two tables (a correlated subquery per entry took ~8x as long).
 _SYNC_DOWNLOADS = (
     update(ENTRIES)
-    .where(ENTRIES.c.registration_id == REGS.c.id, ENTRIES.c.downloads != REGS.c.total_downloads)
+    .where(
+        ENTRIES.c.registration_id == REGS.c.id,
+        InIds(REGS.c.id, "rids"),
+        ENTRIES.c.downloads != REGS.c.total_downloads,
+    )
     .values(downloads=REGS.c.total_downloads)
 )
 
 
-def sync_downloads(c: Connection) -> int:
-    """Copy the ids' download totals into the entries that rank by them; the number of entries changed."""
-    changed = int(c.execute(_SYNC_DOWNLOADS).rowcount or 0)
+def sync_downloads(c: Connection, reg_ids: Sequence[int]) -> int:
+    """Copy these ids' download totals into the entries that rank by them (those a flush has just
+    counted: never a pass over every entry); the number of entries changed."""
+    changed = int(c.execute(_SYNC_DOWNLOADS, {"rids": list(reg_ids)}).rowcount or 0)
     if changed:
         search_changed(c)
     return changed

@@ -11,7 +11,7 @@ from support.services import Clock, Site
 
 def downloads(site: Site, clock: Clock, package_id: str) -> tuple[int, dict[str, int]]:
     """The id's total as search shows it, and each version's count as its owners' list shows it."""
-    clock.advance(minutes=1)  # search refreshes the totals once a minute
+    clock.advance(minutes=1)  # a flush copies the totals into search once a minute
     _, hits = site.core.search.search(Query(q=package_id, prerelease=True))
     [total] = [h.registration.total_downloads for h in hits if h.registration.package_id == package_id]
     owned = site.core.accounts.packages_of([a.id for a in site.core.accounts.users()])

@@ -4,6 +4,7 @@ that the in-process index follows every change on the database."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from nugat.services.search import Query
 from support.services import Clock, Site
@@ -96,20 +97,51 @@ def test_most_downloaded_first_an_exact_id_before_all(feed: Site, clock: Clock) 
     for _ in range(3):
         feed.core.downloads.count("xml.tools", "3.0.0")
     feed.core.downloads.count("json.writer", "2.0.0")
-    feed.core.downloads.flush()
-    clock.advance(seconds=61)  # download totals are refreshed once a minute
+    feed.core.downloads.flush()  # a process's first flush copies the totals into search at once
     assert [p for p, _ in found(feed, "")] == ["Xml.Tools", "Json.Writer", "Json.Reader"]
     feed.push(feed.key("bob"), "Json", "1.0.0")
     assert [p for p, _ in found(feed, "json")] == ["Json", "Json.Writer", "Json.Reader"]
 
 
-def test_download_totals_wait_for_the_minute(feed: Site, clock: Clock) -> None:
-    found(feed, "")
+def test_download_totals_reach_search_once_a_minute(feed: Site, clock: Clock) -> None:
+    counter = feed.core.downloads
+    counter.count("json.writer", "2.0.0")
+    counter.flush()  # copied at once: the process's first
+    assert found(feed, "")[0][0] == "Json.Writer"
+    for _ in range(2):
+        counter.count("xml.tools", "3.0.0")
+    counter.flush()
+    clock.advance(seconds=30)
+    counter.flush()
+    assert found(feed, "")[0][0] == "Json.Writer"  # counted, not in search yet
+    clock.advance(seconds=31)
+    counter.flush()  # nothing new to write: the totals counted meanwhile are copied
+    assert found(feed, "")[0][0] == "Xml.Tools"
+
+
+def test_a_copy_of_download_totals_touches_only_the_ids_counted(feed: Site) -> None:
+    with feed.core.db.transaction() as c:  # totals search has not taken (as if counted by another process)
+        c.execute(
+            text("UPDATE package_registrations SET total_downloads = 50 WHERE id_lower = :i"),
+            {"i": "json.reader"},
+        )
     feed.core.downloads.count("xml.tools", "3.0.0")
     feed.core.downloads.flush()
-    clock.advance(seconds=30)
-    assert found(feed, "")[0][0] == "Json.Reader"
-    clock.advance(seconds=31)
+    assert [p for p, _ in found(feed, "")] == ["Xml.Tools", "Json.Reader", "Json.Writer"]
+    with feed.core.db.transaction() as c:
+        ranks = dict(c.execute(text("SELECT id_lower, downloads FROM search_entries")).all())
+    assert ranks == {"json.reader": 0, "json.writer": 0, "xml.tools": 1}
+
+
+def test_a_stop_copies_what_the_process_counted(feed: Site) -> None:
+    counter = feed.core.downloads
+    counter.count("json.writer", "2.0.0")
+    counter.flush()
+    counter.count("xml.tools", "3.0.0")
+    counter.count("xml.tools", "3.0.0")
+    counter.flush()
+    assert found(feed, "")[0][0] == "Json.Writer"
+    counter.flush(stopping=True)
     assert found(feed, "")[0][0] == "Xml.Tools"
 
 

@@ -2,7 +2,9 @@
 
 Search ranks by each id's total, copied into its entries at most once a minute (a copy moves the search
 generation, so every process reads search afresh: not at every flush). Each process copies the totals of
-the ids it has counted, so no pass over every entry is ever made, whatever the size of the feed."""
+the ids it has counted, so no pass over every entry is ever made, whatever the size of the feed. What a
+process that died had not copied yet is copied with the id's next download, push or rebuild (each
+rewrite of an id's entries takes its total)."""
 
 from __future__ import annotations
 

@@ -49,11 +49,30 @@ VERSIONS = table(PackageVersion)
 NOTES = table(PendingUpload)
 # Statements of every push, built once (building one costs more than running it on SQLite).
 # A new id: nothing inserted when another push has just created it (it is then pushed to instead).
-_NEW_REGISTRATION = {
-    name: dialect.insert(REGS).on_conflict_do_nothing(index_elements=[REGS.c.id_lower]).returning(REGS.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_NEW_REGISTRATION = (
+    sqlite.insert(REGS).on_conflict_do_nothing(index_elements=[REGS.c.id_lower]).returning(REGS.c.id)
+)
 _NEW_OWNER = insert(OWNERS)
+# PostgreSQL: the new id and its owner in one statement (nothing inserted when the id was just made).
+_REG_VALUES = (
+    "package_id", "id_lower", "revision", "built_revision", "total_downloads", "created_at", "skeleton",
+    "trusted_only",
+)  # fmt: skip
+_NEW_REG_CTE = (
+    postgresql.insert(REGS)
+    .values({name: bindparam(name, type_=REGS.c[name].type) for name in _REG_VALUES})
+    .on_conflict_do_nothing(index_elements=[REGS.c.id_lower])
+    .returning(REGS.c.id)
+    .cte("reg")
+)
+_NEW_OWNED_REGISTRATION = select(_NEW_REG_CTE.c.id).add_cte(
+    insert(OWNERS)
+    .from_select(
+        ["registration_id", "account_id"],
+        select(_NEW_REG_CTE.c.id, bindparam("account_id", type_=OWNERS.c.account_id.type)),
+    )
+    .cte("owner")
+)
 _NEW_VERSION = insert(VERSIONS).returning(VERSIONS.c.id)
 _NEW_NOTE = insert(NOTES).returning(NOTES.c.id)
 # PostgreSQL: the note and the push's count in one statement, committed alone (one trip to the server
@@ -273,14 +292,19 @@ class Packages:
                 "total_downloads": 0,
                 "created_at": utcnow(),
                 "skeleton": confusables.skeleton(meta.id),
+                "trusted_only": False,
             }
-            reg_id = c.execute(_NEW_REGISTRATION[c.dialect.name], values).scalar()
+            if c.dialect.name == "postgresql":
+                reg_id = c.execute(_NEW_OWNED_REGISTRATION, values | {"account_id": grant.owner_id}).scalar()
+            else:
+                reg_id = c.execute(_NEW_REGISTRATION, values).scalar()
+                if reg_id is not None:
+                    c.execute(_NEW_OWNER, {"registration_id": reg_id, "account_id": grant.owner_id})
             if reg_id is None:
                 # Another push created the id at the same moment (and has committed): push to it instead,
                 # deciding again as for an existing id. Fifty CI jobs pushing a new id's versions all land.
                 return self._insert_version(c, meta, grant, upload, address)
             reg = Registration(reg_id, id_lower, meta.id, revision=1, built_revision=1)
-            c.execute(_NEW_OWNER, {"registration_id": reg.id, "account_id": grant.owner_id})
         version = meta.version
         added = PushedVersion(
             0,  # the row's id, once inserted

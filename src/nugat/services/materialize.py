@@ -300,12 +300,12 @@ class Materializer:
     ) -> None:
         """``keep_unchanged`` (a rebuild, where most documents are as stored): documents stored as they
         would be written, but for their commit, are left as they are (``unchanged_but_commit``)."""
-        self._write(wanted, unchanged_but_commit if keep_unchanged else None)
+        made = self._write(wanted, unchanged_but_commit if keep_unchanged else None)
         # Documents no longer wanted: after a push (``remove_leftovers`` False) only pages can be, and there
         # are none below INLINE_BELOW versions, before or after. (A full build also removes the leaves that
-        # nugat stored before it answered them from the database.)
+        # nugat stored before it answered them from the database.) None in a folder the write made.
         if remove_leftovers or any("/page/" in key for key in wanted):
-            self._remove(id_lower, keep=wanted.keys())
+            self._remove(id_lower, keep=wanted.keys(), made=made)
 
     def _build_added(self, c: Connection, reg: Registration, added: str, verified: bool) -> Sorted | None:
         """Rewrite only what adding version ``added`` changes to documents that were current before it:
@@ -375,8 +375,9 @@ class Materializer:
     def _commit() -> dict[str, str]:
         return {"commitId": str(uuid.uuid4()), "commitTimeStamp": isoformat(utcnow())}
 
-    def _write(self, wanted: dict[str, Any], same: Same | None = None) -> None:
-        """Store documents, pages before the indexes that point at them (put_many keeps the order)."""
+    def _write(self, wanted: dict[str, Any], same: Same | None = None) -> Collection[str]:
+        """Store documents, pages before the indexes that point at them (put_many keeps the order): the
+        folders made (``Storage.put_many``)."""
         changed: list[tuple[str, bytes | Path, str]] = []
         for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
             doc = wanted[key]
@@ -384,11 +385,16 @@ class Materializer:
             changed.append(
                 (key, data if self.base is None else data.replace(BASE.encode(), self.base), JSON_TYPE)
             )
-        self.storage.put_many(changed, durable=False, same=same)
+        return self.storage.put_many(changed, durable=False, same=same)
 
-    def _remove(self, id_lower: str, keep: Collection[str]) -> None:
+    def _remove(self, id_lower: str, keep: Collection[str], made: Collection[str] = ()) -> None:
+        """Delete the id's documents but those in ``keep``; nothing is looked for in the ``made`` folders
+        (made by the write of those kept: nothing else is in them)."""
         for hive in layout.HIVES:
-            for key in self.storage.list_keys(f"v3/{hive}/{id_lower}"):
+            folder = f"v3/{hive}/{id_lower}"
+            if folder in made:
+                continue
+            for key in self.storage.list_keys(folder):
                 if key not in keep:
                     self.storage.delete(key)
         if layout.flat_index(id_lower) not in keep:

@@ -187,21 +187,21 @@ def _make_folders(folder: str) -> list[str]:
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
-def _make_folder(folder: str, root: int, made: set[str]) -> None:
+def _make_folder(folder: str, root: int, made: set[str]) -> bool:
     """Make ``folder`` (relative to the descriptor ``root``) unless it is there, and its missing parents,
-    adding the folders made to ``made``."""
+    adding the folders made to ``made``: whether ``folder`` was made."""
     try:
         os.mkdir(folder, dir_fd=root)
     except FileExistsError:
-        return
+        return False
     except FileNotFoundError:  # a parent is missing as well (in a new tree: a hive's folder)
         parent = folder.rpartition("/")[0]
         if not parent:
             raise
         _make_folder(parent, root, made)
-        _make_folder(folder, root, made)
-        return
+        return _make_folder(folder, root, made)
     made.add(folder)
+    return True
 
 
 def _sync_file_system(path: str) -> None:
@@ -256,6 +256,9 @@ class FileSystemStorage(Storage):
         self.root.mkdir(parents=True, exist_ok=True)
         self.boot_id = _boot_id()  # None (not Linux): every write is made durable
         self.device = os.stat(self.root).st_dev
+        # Whether the last folder a rebuild wrote a document in was new: the next one is then made before
+        # its document is looked for (in a new tree, the look is all but the only lookup it saves).
+        self._new_folders_expected = False
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -378,8 +381,9 @@ class FileSystemStorage(Storage):
         With ``same``, each document is read first: one stored as long as the new bytes, that ``same``
         accepts, is left as it is (reading costs a tenth of rewriting); one not stored yet is written to a
         temp file renamed into place, with neither a spare nor an exchange tried. A document in a folder
-        this call made (a new id, in a new tree every one) is neither read nor looked for a spare of.
-        Returns the folders made.
+        this call made (a new id, in a new tree every one) is neither read nor looked for a spare of;
+        after a folder found new, the next is made before anything is looked for in it (one lookup in its
+        parent, which writers of other ids hold while they make theirs). Returns the folders made.
 
         Paths are opened relative to the root's descriptor: on a machine caching millions of files, the
         lookup of each component of a path costs more than the write does."""
@@ -400,13 +404,20 @@ class FileSystemStorage(Storage):
                 if folder in made:
                     spare = None
                 elif same is not None:
-                    stored = _read_at_most(target, len(data) + 1, root)
-                    if stored is None:
-                        spare = None
-                        if folder:  # made now if new (rather than after its temp file is refused)
-                            _make_folder(folder, root, made)
-                    elif len(stored) == len(data) and same(stored, data):
-                        continue
+                    expected = self._new_folders_expected
+                    new = bool(folder) and expected and _make_folder(folder, root, made)
+                    if new:
+                        spare = None  # nothing in it to read
+                    else:
+                        stored = _read_at_most(target, len(data) + 1, root)
+                        if stored is None:
+                            spare = None
+                            if folder and not expected:  # made now if new, before its temp file is
+                                new = _make_folder(folder, root, made)
+                        elif len(stored) == len(data) and same(stored, data):
+                            self._new_folders_expected = False
+                            continue
+                    self._new_folders_expected = new
                 if spare is not None and _refill(spare, data, root):
                     staged.append((spare, target, spare))
                     continue

@@ -441,7 +441,7 @@ class FileSystemStorage(Storage):
                 else:
                     _exchange_into(path, target, spare, root)
             staged = []
-            self._cover_unsynced()
+            self._cover_unsynced(root)
             return made
         except BaseException as exc:
             for path, _, spare in staged:  # those not yet in place (a spare stays one)
@@ -471,11 +471,15 @@ class FileSystemStorage(Storage):
 
     # Unsynced documents ---------------------------------------------------------------------------
 
-    def _cover_unsynced(self) -> None:
-        """Make sure the marker is there, after the writes it covers (see ``settle`` for why after)."""
+    def _cover_unsynced(self, root: int | None = None) -> None:
+        """Make sure the marker is there, after the writes it covers (see ``settle`` for why after).
+        ``root``: the root's descriptor, when the caller holds one (the marker is then found by its name)."""
         marker = f"{self.root}/{UNSYNCED}"
-        if os.path.exists(marker):
+        try:
+            os.stat(marker if root is None else UNSYNCED, dir_fd=root)
             return
+        except OSError:
+            pass
         tmp = f"{marker}.{os.getpid()}-{next(_names)}"
         with open(tmp, "w") as fh:
             fh.write(f"{self.boot_id}\n")

@@ -28,7 +28,7 @@ from nugat.feed import BASE, flatcontainer, layout, registration
 from nugat.prefixes import reserving_owners
 from nugat.services.bounds import KeptBounds, Sorted
 from nugat.services.reservations import is_verified, reservations
-from nugat.services.search_index import index_added, index_ids, index_new
+from nugat.services.search_index import Listed, index_added, index_ids, index_new
 from nugat.storage import Storage, StorageError
 from nugat.storage.base import Same
 
@@ -89,6 +89,8 @@ class _Version(NamedTuple):
     listed: bool
     published_at: Any
     metadata_json: dict[str, Any]
+    id: int  # these two for search (``search_index.Listed``)
+    is_prerelease: bool
 
 
 _VERSIONS_OF_MANY = select(*(VERSIONS.c[name] for name in _Version._fields)).where(
@@ -492,10 +494,22 @@ class Materializer:
     def _build_many(self, c: Connection, reg_ids: list[int]) -> int:
         regs = c.execute(_LOCK_MANY, {"rids": reg_ids}).all()
         found = [r.id for r in regs]
-        index_ids(c, found, keep_unchanged=True)
         rows: dict[int, list[_Version]] = {}
+        listed: dict[int, list[Listed]] = {}  # what search reads of them: not read again
         for row in c.execute(_VERSIONS_OF_MANY, {"rids": found}).all():  # fetchall: a fetch a row costs
-            rows.setdefault(row[0], []).append(_Version._make(row))
+            version = _Version._make(row)
+            rows.setdefault(version.registration_id, []).append(version)
+            if version.listed:
+                listed.setdefault(version.registration_id, []).append(
+                    Listed(
+                        version.id,
+                        version.registration_id,
+                        version.version,
+                        version.is_prerelease,
+                        version.is_semver2,
+                    )
+                )
+        index_ids(c, found, keep_unchanged=True, listed=listed)
         owners: dict[int, set[int]] = {}
         for reg_id, account_id in c.execute(_OWNERS_OF_MANY, {"rids": found}):
             owners.setdefault(reg_id, set()).add(account_id)

@@ -15,7 +15,7 @@ them (the restart).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +110,7 @@ class MemoryStorage(Storage):
         durable: bool = True,
         move: bool = False,
         same: Same | None = None,
-    ) -> None:
+    ) -> Collection[str]:
         for key, data, content_type in items:  # in order; a failure leaves the earlier ones stored
             stored = self.blobs.get(key)
             if (
@@ -127,6 +127,7 @@ class MemoryStorage(Storage):
                     data.unlink()  # as the folder backend moves it: the caller must not read it again
             else:
                 self._store(key, bytes(data), content_type, durable=durable)
+        return ()  # no folders
 
     def put_many_syncing(
         self, items: Sequence[tuple[str, bytes | Path, str]], *, move: bool = False

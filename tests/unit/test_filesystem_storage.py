@@ -180,3 +180,52 @@ def test_documents_that_may_stay_as_stored_are_not_written(tmp_path: Path) -> No
     storage.put_many([("v3/x/index.json", b'{"c":5}', "j")], same=same, durable=False)  # refused
     assert target.read_bytes() == b'{"c":5}'
     assert asked == [(b'{"c":1}', b'{"c":2}'), (b'{"c":4}', b'{"c":5}')]
+
+
+def test_documents_in_folders_a_write_makes_are_neither_read_nor_given_a_spare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write of documents returns the folders it made (parents too): nothing was below them before, so
+    documents in them are written without a read of what is stored or a look for a spare (a rebuild into
+    an empty tree); in folders that were there, documents are read (``same``) as before."""
+    storage = FileSystemStorage(tmp_path / "root")
+    storage.put_many([("v3/old/index.json", b'{"c":1}', "j")], durable=False)
+    opened: list[str] = []
+    real_open = os.open
+
+    def watch(path: str, flags: int, *args: object, **kwargs: object) -> int:
+        opened.append(str(path))
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", watch)
+    items = [
+        ("v3/r/a/page/1.0.0/2.0.0.json", b"[1]", "j"),
+        ("v3/r/a/index.json", b"[2]", "j"),
+        ("v3/old/index.json", b'{"c":2}', "j"),
+        ("v3/old/new/index.json", b"[3]", "j"),
+    ]
+
+    def same(stored: bytes, new: bytes) -> bool:
+        return True
+
+    made = storage.put_many(items, durable=False, same=same)
+    assert set(made) == {"v3/r", "v3/r/a", "v3/r/a/page", "v3/r/a/page/1.0.0", "v3/old/new"}
+    monkeypatch.undo()
+    read_or_refilled = [p for p in opened if not p.rsplit("/", 1)[-1].startswith(".tmp-")]
+    # A document in a folder that was not there is read (it may have been) unless the last folder was
+    # new as well; documents in folders made before them are not.
+    assert [p for p in read_or_refilled if "/r/" in p] == ["v3/r/a/page/1.0.0/2.0.0.json"]
+    assert "v3/old/index.json" in read_or_refilled
+    assert storage.get_bytes("v3/old/index.json") == b'{"c":1}'  # ``same`` kept it
+    written = [storage.get_bytes(key) for key, _, _ in items if "old/index" not in key]
+    assert written == [b"[1]", b"[2]", b"[3]"]
+    assert sorted(p.name for p in (tmp_path / "root/v3/r/a").iterdir()) == ["index.json", "page"]
+    # After a new folder the next one is made first: a new one is then not read either.
+    monkeypatch.setattr(os, "open", watch)
+    opened.clear()
+    assert list(storage.put_many([("v3/s/index.json", b"[5]", "j")], durable=False, same=same)) == ["v3/s"]
+    assert [p for p in opened if not p.startswith("/") and ".tmp-" not in p] == []
+    monkeypatch.undo()
+    assert list(storage.put_many([("v3/r/a/index.json", b"[4]", "j")], durable=False)) == []
+    assert storage.get_bytes("v3/r/a/index.json") == b"[4]"
+    assert list(storage.put_many([("v3/p/a.nupkg", b"PK", "x")])) == []  # durable blobs: none told

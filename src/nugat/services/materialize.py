@@ -28,7 +28,7 @@ from nugat.feed import BASE, flatcontainer, layout, registration
 from nugat.prefixes import reserving_owners
 from nugat.services.bounds import KeptBounds, Sorted
 from nugat.services.reservations import is_verified, reservations
-from nugat.services.search_index import index_added, index_ids, index_new
+from nugat.services.search_index import Listed, index_added, index_ids, index_new
 from nugat.storage import Storage, StorageError
 from nugat.storage.base import Same
 
@@ -89,6 +89,8 @@ class _Version(NamedTuple):
     listed: bool
     published_at: Any
     metadata_json: dict[str, Any]
+    id: int  # these two for search (``search_index.Listed``)
+    is_prerelease: bool
 
 
 _VERSIONS_OF_MANY = select(*(VERSIONS.c[name] for name in _Version._fields)).where(
@@ -300,12 +302,12 @@ class Materializer:
     ) -> None:
         """``keep_unchanged`` (a rebuild, where most documents are as stored): documents stored as they
         would be written, but for their commit, are left as they are (``unchanged_but_commit``)."""
-        self._write(wanted, unchanged_but_commit if keep_unchanged else None)
+        made = self._write(wanted, unchanged_but_commit if keep_unchanged else None)
         # Documents no longer wanted: after a push (``remove_leftovers`` False) only pages can be, and there
         # are none below INLINE_BELOW versions, before or after. (A full build also removes the leaves that
-        # nugat stored before it answered them from the database.)
+        # nugat stored before it answered them from the database.) None in a folder the write made.
         if remove_leftovers or any("/page/" in key for key in wanted):
-            self._remove(id_lower, keep=wanted.keys())
+            self._remove(id_lower, keep=wanted.keys(), made=made)
 
     def _build_added(self, c: Connection, reg: Registration, added: str, verified: bool) -> Sorted | None:
         """Rewrite only what adding version ``added`` changes to documents that were current before it:
@@ -375,8 +377,9 @@ class Materializer:
     def _commit() -> dict[str, str]:
         return {"commitId": str(uuid.uuid4()), "commitTimeStamp": isoformat(utcnow())}
 
-    def _write(self, wanted: dict[str, Any], same: Same | None = None) -> None:
-        """Store documents, pages before the indexes that point at them (put_many keeps the order)."""
+    def _write(self, wanted: dict[str, Any], same: Same | None = None) -> Collection[str]:
+        """Store documents, pages before the indexes that point at them (put_many keeps the order): the
+        folders made (``Storage.put_many``)."""
         changed: list[tuple[str, bytes | Path, str]] = []
         for key in sorted(wanted, key=lambda k: k.endswith("/index.json")):
             doc = wanted[key]
@@ -384,11 +387,16 @@ class Materializer:
             changed.append(
                 (key, data if self.base is None else data.replace(BASE.encode(), self.base), JSON_TYPE)
             )
-        self.storage.put_many(changed, durable=False, same=same)
+        return self.storage.put_many(changed, durable=False, same=same)
 
-    def _remove(self, id_lower: str, keep: Collection[str]) -> None:
+    def _remove(self, id_lower: str, keep: Collection[str], made: Collection[str] = ()) -> None:
+        """Delete the id's documents but those in ``keep``; nothing is looked for in the ``made`` folders
+        (made by the write of those kept: nothing else is in them)."""
         for hive in layout.HIVES:
-            for key in self.storage.list_keys(f"v3/{hive}/{id_lower}"):
+            folder = f"v3/{hive}/{id_lower}"
+            if folder in made:
+                continue
+            for key in self.storage.list_keys(folder):
                 if key not in keep:
                     self.storage.delete(key)
         if layout.flat_index(id_lower) not in keep:
@@ -486,10 +494,22 @@ class Materializer:
     def _build_many(self, c: Connection, reg_ids: list[int]) -> int:
         regs = c.execute(_LOCK_MANY, {"rids": reg_ids}).all()
         found = [r.id for r in regs]
-        index_ids(c, found, keep_unchanged=True)
         rows: dict[int, list[_Version]] = {}
+        listed: dict[int, list[Listed]] = {}  # what search reads of them: not read again
         for row in c.execute(_VERSIONS_OF_MANY, {"rids": found}).all():  # fetchall: a fetch a row costs
-            rows.setdefault(row[0], []).append(_Version._make(row))
+            version = _Version._make(row)
+            rows.setdefault(version.registration_id, []).append(version)
+            if version.listed:
+                listed.setdefault(version.registration_id, []).append(
+                    Listed(
+                        version.id,
+                        version.registration_id,
+                        version.version,
+                        version.is_prerelease,
+                        version.is_semver2,
+                    )
+                )
+        index_ids(c, found, keep_unchanged=True, listed=listed)
         owners: dict[int, set[int]] = {}
         for reg_id, account_id in c.execute(_OWNERS_OF_MANY, {"rids": found}):
             owners.setdefault(reg_id, set()).add(account_id)

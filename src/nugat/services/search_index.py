@@ -8,7 +8,7 @@ the rows, so every process sees a change as soon as it commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
@@ -46,8 +46,9 @@ _OWNERS = (
 )
 
 
-class _Listed(NamedTuple):
-    """A row of ``_LISTED`` as a plain tuple (a database row's field costs ten times a tuple's)."""
+class Listed(NamedTuple):
+    """A listed version as search reads it (a row of ``_LISTED``): a plain tuple (a database row's field
+    costs ten times a tuple's)."""
 
     id: int
     registration_id: int
@@ -56,7 +57,7 @@ class _Listed(NamedTuple):
     is_semver2: bool
 
 
-_LISTED = select(*(VERSIONS.c[name] for name in _Listed._fields)).where(
+_LISTED = select(*(VERSIONS.c[name] for name in Listed._fields)).where(
     InIds(VERSIONS.c.registration_id, "rids"), VERSIONS.c.listed.is_(True)
 )
 _DETAILS = select(VERSIONS.c.id, VERSIONS.c.search_text, VERSIONS.c.metadata_json).where(
@@ -95,23 +96,39 @@ def _entry(
     }
 
 
-def index_ids(c: Connection, reg_ids: Sequence[int], *, keep_unchanged: bool = False) -> None:
+def index_ids(
+    c: Connection,
+    reg_ids: Sequence[int],
+    *,
+    keep_unchanged: bool = False,
+    listed: Mapping[int, Sequence[Listed]] | None = None,
+) -> None:
     """Rewrite the search entries of these ids from the state of transaction ``c``.
 
     ``keep_unchanged`` (``nugat rebuild``, where nearly every id's entries are already right): the
     entries are read first, and only the ids whose entries differ from what they should be are rewritten
-    (a read instead of a delete and an insert, and the text index's update, for each of the others)."""
+    (a read instead of a delete and an insert, and the text index's update, for each of the others).
+    ``listed``: the listed versions of each id, if the caller has read them in ``c`` (a rebuild reads
+    every version of its batch for the documents): they are not read again."""
     for start in range(0, len(reg_ids), BATCH):
-        _index(c, list(reg_ids[start : start + BATCH]), keep_unchanged)
+        _index(c, list(reg_ids[start : start + BATCH]), keep_unchanged, listed)
 
 
-def _index(c: Connection, reg_ids: list[int], keep_unchanged: bool = False) -> None:
+def _index(
+    c: Connection,
+    reg_ids: list[int],
+    keep_unchanged: bool = False,
+    known: Mapping[int, Sequence[Listed]] | None = None,
+) -> None:
     if not keep_unchanged:
         search_changed(c)
         c.execute(_DROP, {"rids": reg_ids})
-    listed: dict[int, list[_Listed]] = {}
-    for row in c.execute(_LISTED, {"rids": reg_ids}).all():
-        listed.setdefault(row[1], []).append(_Listed._make(row))
+    listed: dict[int, list[Listed]] = {}
+    if known is None:
+        for row in c.execute(_LISTED, {"rids": reg_ids}).all():
+            listed.setdefault(row[1], []).append(Listed._make(row))
+    else:
+        listed = {rid: list(known[rid]) for rid in reg_ids if rid in known}
     latest: dict[int, dict[int, list[str]]] = {}  # reg id: version id: the views it is the latest of
     for reg_id, versions in listed.items():
         versions.sort(key=lambda r: version_key(r.version))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -56,7 +56,7 @@ class Storage(ABC):
         durable: bool = True,
         move: bool = False,
         same: Same | None = None,
-    ) -> None:
+    ) -> Collection[str]:
         """Store several blobs (bytes, or a file's contents), each atomically, visible in the given order.
 
         On failure some may be stored: the caller deletes them (or rebuilds, for documents).
@@ -66,12 +66,16 @@ class Storage(ABC):
         caller's temp files, discarded afterwards).
         ``same(stored, new)``: whether a blob stored as long as its new bytes may stay as it is; a backend
         that reads a blob for less than it writes one (the folder, for documents) asks it of each.
+
+        Returns the folders (key prefixes, without a trailing ``/``) that the call made: nothing was
+        stored below them before it (a backend without folders returns none).
         """
         for key, data, content_type in items:
             if isinstance(data, Path):
                 self.put_file(key, data, content_type)
             else:
                 self.put_bytes(key, data, content_type)
+        return ()
 
     def put_many_syncing(
         self, items: Sequence[tuple[str, bytes | Path, str]], *, move: bool = False

@@ -19,7 +19,7 @@ import itertools
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
@@ -74,14 +74,15 @@ _renameat2 = _load_renameat2()
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
 
-def _exchange(path: str, target: str) -> bool:
+def _exchange(path: str, target: str, folder: int = _AT_FDCWD) -> bool:
     """Exchange ``path`` and ``target`` atomically (renameat2's RENAME_EXCHANGE): ``path`` then names the
     previous version of ``target``. False, doing nothing, when there is no ``target`` (a new document) or
-    the file system cannot exchange: the caller renames ``path`` into place instead."""
+    the file system cannot exchange: the caller renames ``path`` into place instead. ``folder``: the
+    descriptor of the folder both paths are relative to."""
     global _renameat2
     if _renameat2 is None:
         return False
-    if _renameat2(_AT_FDCWD, os.fsencode(path), _AT_FDCWD, os.fsencode(target), _RENAME_EXCHANGE) == 0:
+    if _renameat2(folder, os.fsencode(path), folder, os.fsencode(target), _RENAME_EXCHANGE) == 0:
         return True
     error = ctypes.get_errno()
     if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not on this file system: not again
@@ -109,12 +110,12 @@ SPARE = ".{}.old"  # keys never start with a dot: no blob can be named so
 _leases = True  # False once the file system refused a lease (not Linux, leases disabled, another owner)
 
 
-def _refill(spare: str, data: bytes) -> bool:
+def _refill(spare: str, data: bytes, root: int) -> bool:
     """Write ``data`` into the spare file if there is one and nobody has it open (a reader of the document
     it was before it was replaced: a write lease is refused while another descriptor is open on it)."""
     global _leases
     try:
-        fd = os.open(spare, os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(spare, os.O_WRONLY | os.O_CLOEXEC, dir_fd=root)
     except OSError:  # none (the usual reason), or not ours to write (left by another user): a new file
         return False
     try:
@@ -134,18 +135,18 @@ def _refill(spare: str, data: bytes) -> bool:
         os.close(fd)
 
 
-def _exchange_into(path: str, target: str, spare: str) -> None:
+def _exchange_into(path: str, target: str, spare: str, root: int) -> None:
     """Put ``path`` in place of ``target`` atomically; the previous version becomes the spare."""
-    if not _exchange(path, target):
-        os.replace(path, target)
+    if not _exchange(path, target, root):
+        os.replace(path, target, src_dir_fd=root, dst_dir_fd=root)
     elif path != spare:
-        os.replace(path, spare)
+        os.replace(path, spare, src_dir_fd=root, dst_dir_fd=root)
 
 
-def _read_at_most(path: str, size: int) -> bytes | None:
+def _read_at_most(path: str, size: int, root: int) -> bytes | None:
     """The first ``size`` bytes of a file (a regular file's read returns them at once), None if none."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=root)
     except FileNotFoundError:
         return None
     try:
@@ -181,6 +182,26 @@ def _make_folders(folder: str) -> list[str]:
     if missing:
         os.makedirs(folder, exist_ok=True)
     return [os.path.dirname(m) for m in missing]
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+
+def _make_folder(folder: str, root: int, made: set[str]) -> bool:
+    """Make ``folder`` (relative to the descriptor ``root``) unless it is there, and its missing parents,
+    adding the folders made to ``made``: whether ``folder`` was made."""
+    try:
+        os.mkdir(folder, dir_fd=root)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:  # a parent is missing as well (in a new tree: a hive's folder)
+        parent = folder.rpartition("/")[0]
+        if not parent:
+            raise
+        _make_folder(parent, root, made)
+        return _make_folder(folder, root, made)
+    made.add(folder)
+    return True
 
 
 def _sync_file_system(path: str) -> None:
@@ -235,6 +256,9 @@ class FileSystemStorage(Storage):
         self.root.mkdir(parents=True, exist_ok=True)
         self.boot_id = _boot_id()  # None (not Linux): every write is made durable
         self.device = os.stat(self.root).st_dev
+        # Whether the last folder a rebuild wrote a document in was new: the next one is then made before
+        # its document is looked for (in a new tree, the look is all but the only lookup it saves).
+        self._new_folders_expected = False
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -252,14 +276,14 @@ class FileSystemStorage(Storage):
         durable: bool = True,
         move: bool = False,
         same: Same | None = None,
-    ) -> None:
+    ) -> Collection[str]:
         unsynced = not (durable or self.boot_id is None or move)
         if unsynced and _renameat2 is not None and _leases and all(isinstance(d, bytes) for _, d, _ in items):
-            self._write_documents([(key, cast(bytes, data)) for key, data, _ in items], same)
-            return
+            return self._write_documents([(key, cast(bytes, data)) for key, data, _ in items], same)
         self._write_all(
             [(key, data) for key, data, _ in items], durable=durable or self.boot_id is None, move=move
         )
+        return ()
 
     def put_many_syncing(
         self, items: Sequence[tuple[str, bytes | Path, str]], *, move: bool = False
@@ -349,34 +373,60 @@ class FileSystemStorage(Storage):
                 raise
             raise _storage_error(key, exc) from exc
 
-    def _write_documents(self, items: list[tuple[str, bytes]], same: Same | None = None) -> None:
+    def _write_documents(self, items: list[tuple[str, bytes]], same: Same | None = None) -> set[str]:
         """Documents (unsynced, see above): each written into its spare, or a new temp file, then all
         exchanged with their targets in order (the previous versions become the spares). Writers of one
         document take turns (the id's row lock): two at once could both write into its spare.
 
         With ``same``, each document is read first: one stored as long as the new bytes, that ``same``
         accepts, is left as it is (reading costs a tenth of rewriting); one not stored yet is written to a
-        temp file renamed into place, with neither a spare nor an exchange tried."""
+        temp file renamed into place, with neither a spare nor an exchange tried. A document in a folder
+        this call made (a new id, in a new tree every one) is neither read nor looked for a spare of;
+        after a folder found new, the next is made before anything is looked for in it (one lookup in its
+        parent, which writers of other ids hold while they make theirs). Returns the folders made.
+
+        Paths are opened relative to the root's descriptor: on a machine caching millions of files, the
+        lookup of each component of a path costs more than the write does."""
+        made: set[str] = set()  # folders made by this call: empty until it writes in them
         if not items:
-            return
+            return made
         staged: list[tuple[str, str, str | None]] = []  # file written, target, spare (None: a new one)
         key = items[0][0]
         try:
+            root = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _storage_error(key, exc) from exc
+        try:
             for key, data in items:
-                target = f"{self.root}/{check_key(key)}"
-                folder, name = target.rsplit("/", 1)
-                spare: str | None = f"{folder}/{SPARE.format(name)}"
-                if same is not None:
-                    stored = _read_at_most(target, len(data) + 1)
-                    if stored is None:
-                        spare = None
-                    elif len(stored) == len(data) and same(stored, data):
-                        continue
-                if spare is not None and _refill(spare, data):
+                target = check_key(key)
+                folder, _, name = target.rpartition("/")
+                spare: str | None = f"{folder}/{SPARE.format(name)}" if folder else SPARE.format(name)
+                if folder in made:
+                    spare = None
+                elif same is not None:
+                    expected = self._new_folders_expected
+                    new = bool(folder) and expected and _make_folder(folder, root, made)
+                    if new:
+                        spare = None  # nothing in it to read
+                    else:
+                        stored = _read_at_most(target, len(data) + 1, root)
+                        if stored is None:
+                            spare = None
+                            if folder and not expected:  # made now if new, before its temp file is
+                                new = _make_folder(folder, root, made)
+                        elif len(stored) == len(data) and same(stored, data):
+                            self._new_folders_expected = False
+                            continue
+                    self._new_folders_expected = new
+                if spare is not None and _refill(spare, data, root):
                     staged.append((spare, target, spare))
                     continue
-                tmp = f"{folder}/.tmp-{os.getpid()}-{next(_names)}"
-                fd, _created = self._create(tmp)
+                tmp = f"{folder}/.tmp-{os.getpid()}-{next(_names)}" if folder else f".tmp-{os.getpid()}"
+                try:
+                    fd = os.open(tmp, _CREATE, 0o644, dir_fd=root)
+                except FileNotFoundError:  # the folder is new
+                    _make_folder(folder, root, made)
+                    fd = os.open(tmp, _CREATE, 0o644, dir_fd=root)
                 staged.append((tmp, target, spare))
                 try:
                     os.fchmod(fd, 0o644)
@@ -387,19 +437,22 @@ class FileSystemStorage(Storage):
                     os.close(fd)
             for path, target, spare in staged:
                 if spare is None:
-                    os.replace(path, target)
+                    os.replace(path, target, src_dir_fd=root, dst_dir_fd=root)
                 else:
-                    _exchange_into(path, target, spare)
+                    _exchange_into(path, target, spare, root)
             staged = []
-            self._cover_unsynced()
+            self._cover_unsynced(root)
+            return made
         except BaseException as exc:
             for path, _, spare in staged:  # those not yet in place (a spare stays one)
                 if path != spare:
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
+                        os.unlink(path, dir_fd=root)
             if not isinstance(exc, OSError):
                 raise
             raise _storage_error(key, exc) from exc
+        finally:
+            os.close(root)
 
     @staticmethod
     def _create(tmp: str) -> tuple[int, list[str]]:
@@ -418,11 +471,15 @@ class FileSystemStorage(Storage):
 
     # Unsynced documents ---------------------------------------------------------------------------
 
-    def _cover_unsynced(self) -> None:
-        """Make sure the marker is there, after the writes it covers (see ``settle`` for why after)."""
+    def _cover_unsynced(self, root: int | None = None) -> None:
+        """Make sure the marker is there, after the writes it covers (see ``settle`` for why after).
+        ``root``: the root's descriptor, when the caller holds one (the marker is then found by its name)."""
         marker = f"{self.root}/{UNSYNCED}"
-        if os.path.exists(marker):
+        try:
+            os.stat(marker if root is None else UNSYNCED, dir_fd=root)
             return
+        except OSError:
+            pass
         tmp = f"{marker}.{os.getpid()}-{next(_names)}"
         with open(tmp, "w") as fh:
             fh.write(f"{self.boot_id}\n")

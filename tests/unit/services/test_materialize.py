@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, event, func, select
@@ -14,6 +15,7 @@ from nugat.db.models import PackageRegistration, PackageVersion
 from nugat.feed import BASE, layout, registration
 from nugat.services import ServiceError, bounds, materialize
 from nugat.storage.base import StorageError
+from nugat.storage.filesystem import FileSystemStorage
 from nugat.versions import parse_version
 from support.services import Site, without_commit
 
@@ -185,6 +187,31 @@ def test_rebuild_all_rewrites_every_id(alice: Site) -> None:
         alice.storage.delete(key)
     assert alice.core.materializer.rebuild_all() == 2
     assert {p: alice.documents(p) for p in ("A.Lib", "B.Lib")} == before
+
+
+def test_a_rebuild_into_a_folder_tree_looks_for_leftovers_only_in_folders_it_did_not_make(
+    alice: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Into an empty tree every id's folders are new: their documents are written as a build writes them
+    and nothing is listed; a folder that was there is still listed, and what it holds unwanted removed."""
+    grant = alice.key("alice")
+    for package_id in ("A.Lib", "B.Lib"):
+        alice.push(grant, package_id)
+    docs = FileSystemStorage(tmp_path / "docs")
+    leftover = layout.registration_page("registration", "b.lib", "0.1.0", "0.2.0")
+    docs.put_many([(leftover, b"{}", "j")], durable=False)
+    listed: list[str] = []
+    real_list = docs.list_keys
+    monkeypatch.setattr(docs, "list_keys", lambda prefix: (listed.append(prefix), real_list(prefix))[1])
+    materialize.Materializer(alice.core.db, docs).rebuild_all()
+    assert listed == ["v3/registration/b.lib"]
+    assert docs.get_bytes(leftover) is None
+    for package_id in ("A.Lib", "B.Lib"):
+        stored = alice.documents(package_id)  # as the pushes wrote them, without their commit
+        written = [k for hive in layout.HIVES for k in docs.list_keys(f"v3/{hive}/{package_id.lower()}")]
+        assert sorted(written) == sorted(k for k in stored if "/flatcontainer/" not in k)
+        for key, doc in stored.items():
+            assert without_commit(json.loads(docs.get_bytes(key) or b"")) == without_commit(doc)
 
 
 def test_leaves_are_answered_from_the_database(alice: Site) -> None:

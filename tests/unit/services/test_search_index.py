@@ -41,12 +41,18 @@ def test_entries_after_pushes_are_those_of_a_full_reindex(site: Site, versions: 
 
 
 def test_nugat_rebuild_writes_the_entries_of_every_id(site: Site) -> None:
+    """From the versions it reads for the documents (listed or not, prerelease, SemVer 2.0.0)."""
     site.users("alice")
     grant = site.key("alice")
     for n in range(5):
         site.push(grant, f"Lib{n}", "1.0.0")
         site.push(grant, f"Lib{n}", "2.0.0-beta")
+        if n % 2:
+            site.push(grant, f"Lib{n}", "3.0.0+build")
+            site.unlist(grant, f"Lib{n}", "2.0.0-beta")
+    site.unlist(grant, "Lib4", "1.0.0")
     pushed = entries(site)
+    assert len({e[0] for e in pushed}) == 5 and len(pushed) > 5
     with site.core.db.transaction() as c:
         c.execute(ENTRIES.delete())  # as after versions put straight into the database
     assert entries(site) == []

@@ -137,7 +137,9 @@ class NuGetClient:
                 timeout=timeout or self.timeout,
                 check=False,
             )
-            result = NuGetResult(proc.returncode, proc.stdout.decode("utf-8", "replace"))
+            result = _past_mono_teardown_abort(
+                NuGetResult(proc.returncode, proc.stdout.decode("utf-8", "replace"))
+            )
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"").decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else ""
             result = NuGetResult(-9, f"{out}\n[nuget.exe timed out after {exc.timeout} s]")
@@ -296,9 +298,10 @@ class LegacyNuGetClient:
         return result
 
 
-# Debian's mono sometimes aborts in its own thread teardown once nuget 2.8.7 has finished and printed its
-# result ("* Assertion at mono-threads.c:2005, condition `previous_token == NULL || ...' not met", then
-# SIGABRT; seen once in a CI run, after "Your package was pushed."). The exit code then says nothing of the
+# Debian's mono sometimes aborts in its own thread teardown once nuget (2.8.7, and 4.7.1 too) has finished
+# and printed its result ("* Assertion at mono-threads.c:2005, condition `previous_token == NULL || ...'
+# not met", then SIGABRT; seen in CI runs, after "Your package was pushed." and "... was deleted
+# successfully."). The exit code then says nothing of the
 # command: only in that case, and only when the last thing the command printed is its success line, the
 # run counts as exit 0. Any other abort, and every refusal, keeps its exit code.
 _MONO_TEARDOWN_ABORT = "* Assertion at mono-threads.c:"

@@ -421,7 +421,8 @@ class FileSystemStorage(Storage):
                 if spare is not None and _refill(spare, data, root):
                     staged.append((spare, target, spare))
                     continue
-                tmp = f"{folder}/.tmp-{os.getpid()}-{next(_names)}" if folder else f".tmp-{os.getpid()}"
+                tmp = f".tmp-{os.getpid()}-{next(_names)}"
+                tmp = f"{folder}/{tmp}" if folder else tmp
                 try:
                     fd = os.open(tmp, _CREATE, 0o644, dir_fd=root)
                 except FileNotFoundError:  # the folder is new

@@ -355,7 +355,10 @@ def crash_start(server: bench.Nugat, db_url: str, ids: int) -> list[tuple[str, s
                 assert response.status_code == 200, (path, response.status_code)
                 reads.append(ms)
     engine = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
-    stale = "SELECT count(*) FROM package_registrations WHERE built_revision < revision"
+    stale = (
+        "SELECT count(*) FROM package_registrations WHERE built_revision < revision"
+        " OR built_epoch < (SELECT epoch FROM document_epoch)"
+    )
     with engine.connect() as c:
         while c.execute(text(stale)).scalar_one() and time.perf_counter() - began < 3600:
             c.rollback()

@@ -24,7 +24,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import Boolean
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "search_changes"
+HEAD = "document_epoch"
 """The newest migration's revision (a unit test checks it against Alembic's head)."""
 
 

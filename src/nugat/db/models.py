@@ -70,7 +70,9 @@ class Membership(Base):
 
 
 class PackageRegistration(Base):
-    """One package id; ``revision`` counts changes, ``built_revision`` the last one materialized."""
+    """One package id; ``revision`` counts changes, ``built_revision`` the last one materialized, and
+    ``built_epoch`` the ``DocumentEpoch`` it was materialized under (behind it: stale, whatever the revisions
+    say)."""
 
     __tablename__ = "package_registrations"
 
@@ -79,6 +81,7 @@ class PackageRegistration(Base):
     id_lower: Mapped[str] = mapped_column(String(100), unique=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     built_revision: Mapped[int] = mapped_column(Integer, default=0)
+    built_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     total_downloads: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     # Long-lived keys may not push it: only keys minted by trusted publishing (``services.trusted``).
@@ -275,6 +278,17 @@ class OwnershipRequest(Base):
     new_owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class DocumentEpoch(Base):
+    """One row: counts the times every id's documents were declared stale at once (after a machine crash,
+    under another base URL, by ``nugat rebuild``). Moving it is one statement whatever the number of ids;
+    an id whose ``built_epoch`` is behind it is rebuilt in the background or on its first read."""
+
+    __tablename__ = "document_epoch"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(Integer)
 
 
 class SearchChange(Base):

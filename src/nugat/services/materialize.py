@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 import orjson
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 
 from nugat.clock import isoformat, utcnow
 from nugat.db import Database, InIds
-from nugat.db.models import PackageOwner, PackageRegistration, PackageVersion, table
+from nugat.db.models import DocumentEpoch, PackageOwner, PackageRegistration, PackageVersion, table
 from nugat.feed import BASE, flatcontainer, layout, registration
 from nugat.prefixes import reserving_owners
 from nugat.services.bounds import KeptBounds, Sorted
@@ -48,10 +48,22 @@ REGS = table(PackageRegistration)
 VERSIONS = table(PackageVersion)
 OWNERS = table(PackageOwner)
 # Built once: they run in every push (building a statement costs more than running it on SQLite).
+EPOCHS = table(DocumentEpoch)
+# The documents' epoch now (``DocumentEpoch``): a build records the one it read as it began, so that a
+# declaration of staleness made while it wrote leaves it stale.
+EPOCH = select(EPOCHS.c.epoch).where(EPOCHS.c.id == 1).scalar_subquery()
 _REGISTRATION = (
-    select(REGS.c.id, REGS.c.package_id, REGS.c.trusted_only, REGS.c.revision, REGS.c.built_revision)
+    select(
+        REGS.c.id,
+        REGS.c.package_id,
+        REGS.c.trusted_only,
+        REGS.c.revision,
+        REGS.c.built_revision,
+        REGS.c.built_epoch,
+        EPOCH.label("epoch"),
+    )
     .where(REGS.c.id_lower == bindparam("id_lower"))
-    .with_for_update()
+    .with_for_update(of=REGS)
 )
 _VERSIONS_OF = select(VERSIONS).where(VERSIONS.c.registration_id == bindparam("rid"))
 _LEAF_OF = (
@@ -69,12 +81,15 @@ _DETAILS_OF = select(VERSIONS).where(
 _PUSHED = (
     update(REGS)
     .where(REGS.c.id == bindparam("rid"))
-    .values(revision=REGS.c.revision + 1, built_revision=REGS.c.revision + 1)
+    .values(revision=REGS.c.revision + 1, built_revision=REGS.c.revision + 1, built_epoch=bindparam("epoch"))
 )
 REBUILD_BATCH = 200
 _LOCK_MANY = (
     select(REGS.c.id, REGS.c.id_lower, REGS.c.package_id).where(InIds(REGS.c.id, "rids")).with_for_update()
 )
+_EPOCH = select(EPOCH)
+_NEXT_EPOCH = update(EPOCHS).where(EPOCHS.c.id == 1).values(epoch=EPOCHS.c.epoch + 1)
+_IDS = select(func.count()).select_from(REGS)
 
 
 class _Version(NamedTuple):
@@ -99,10 +114,18 @@ _VERSIONS_OF_MANY = select(*(VERSIONS.c[name] for name in _Version._fields)).whe
 _OWNERS_OF_MANY = select(OWNERS.c.registration_id, OWNERS.c.account_id).where(
     InIds(OWNERS.c.registration_id, "rids")
 )
-_BUILT_MANY = update(REGS).where(InIds(REGS.c.id, "rids")).values(built_revision=REGS.c.revision)
-_BUILT = update(REGS).where(REGS.c.id == bindparam("rid")).values(built_revision=REGS.c.revision)
-_IS_STALE = select(REGS.c.built_revision < REGS.c.revision).where(REGS.c.id_lower == bindparam("id_lower"))
-_STALE = REGS.c.built_revision < REGS.c.revision
+_BUILT_MANY = (
+    update(REGS)
+    .where(InIds(REGS.c.id, "rids"))
+    .values(built_revision=REGS.c.revision, built_epoch=bindparam("epoch"))
+)
+_BUILT = (
+    update(REGS)
+    .where(REGS.c.id == bindparam("rid"))
+    .values(built_revision=REGS.c.revision, built_epoch=bindparam("epoch"))
+)
+_STALE = or_(REGS.c.built_revision < REGS.c.revision, REGS.c.built_epoch < EPOCH)
+_IS_STALE = select(_STALE).where(REGS.c.id_lower == bindparam("id_lower"))
 _ANY_STALE = select(REGS.c.id).where(_STALE).limit(1)
 # The next batch in id order after a cursor (found by the primary key, however many are built already);
 # ids another process is building are skipped (PostgreSQL; SQLite has one writer at a time anyway).
@@ -114,8 +137,6 @@ _CLAIM_STALE = (
     .with_for_update(skip_locked=True)
 )
 STALE_WAIT_SECONDS = 0.2  # while other processes build the last stale ids
-# Below every revision (a registration has revision 1 from its first push): a full build follows.
-_FORGET_ALL = update(REGS).values(built_revision=-1)
 
 
 class Registration(NamedTuple):
@@ -125,9 +146,16 @@ class Registration(NamedTuple):
     id_lower: str
     package_id: str
     trusted_only: bool = False  # only keys minted by trusted publishing may push it
-    # As read with the lock: the documents are current when the two are equal.
+    # As read with the lock: the documents are current when both pairs are equal.
     revision: int = 0
     built_revision: int = 0
+    built_epoch: int = 0
+    epoch: int = 0  # ``DocumentEpoch`` as the lock was taken: what a build of it records
+
+    @property
+    def current(self) -> bool:
+        """Whether the id's documents were current when its row was locked."""
+        return self.built_revision == self.revision and self.built_epoch == self.epoch
 
 
 def locked_registration(c: Connection, id_lower: str) -> Registration | None:
@@ -143,6 +171,8 @@ def locked_registration(c: Connection, id_lower: str) -> Registration | None:
             bool(found.trusted_only),
             found.revision,
             found.built_revision,
+            found.built_epoch,
+            found.epoch,
         )
     )
 
@@ -221,7 +251,7 @@ class Materializer:
         """Write ``reg``'s documents from the state of transaction ``c``, which holds its row locked."""
         index_ids(c, [reg.id])  # search follows in the same transaction
         self._build_all(c, reg)
-        c.execute(_BUILT, {"rid": reg.id})
+        c.execute(_BUILT, {"rid": reg.id, "epoch": reg.epoch})
 
     def build_pushed(
         self,
@@ -249,11 +279,11 @@ class Materializer:
             return None
         index_added(c, reg.id, added)
         found = None
-        if reg.built_revision == reg.revision:
+        if reg.current:
             found = self._build_added(c, reg, added.version_lower, verified)
         if found is None:
             self._build_all(c, reg, remove_leftovers=False, verified=verified)
-        c.execute(_PUSHED, {"rid": reg.id})
+        c.execute(_PUSHED, {"rid": reg.id, "epoch": reg.epoch})
         return None if found is None else (reg.id, found)
 
     def _build_all(
@@ -454,10 +484,12 @@ class Materializer:
 
     def forget_all(self) -> int:
         """Mark every id's documents stale (they may be lost or carry another base URL): they are built
-        again in the background, or on their first read (``services.catchup``). The number of ids."""
+        again in the background, or on their first read (``services.catchup``). One statement, whatever the
+        number of ids (``DocumentEpoch``). The number of ids."""
         self.storage.mark_documents_stale(True)  # first: nginx must not serve them from now on
         with self.db.transaction() as c:
-            return c.execute(_FORGET_ALL).rowcount
+            c.execute(_NEXT_EPOCH)
+            return int(c.execute(_IDS).scalar_one())
 
     def stale(self) -> list[str]:
         """Ids whose documents lag behind their last change (a crash between commit and build, a build
@@ -465,9 +497,8 @@ class Materializer:
         with self.db.reading() as s:
             return list(
                 s.scalars(
-                    select(PackageRegistration.id_lower).where(
-                        PackageRegistration.built_revision < PackageRegistration.revision,
-                        PackageRegistration.built_revision >= 0,
+                    select(REGS.c.id_lower).where(
+                        REGS.c.built_revision < REGS.c.revision, REGS.c.built_epoch >= EPOCH
                     )
                 )
             )
@@ -492,6 +523,7 @@ class Materializer:
         self.storage.put_bytes(BASE_MARKER, self.base or BASE.encode(), "text/plain")
 
     def _build_many(self, c: Connection, reg_ids: list[int]) -> int:
+        epoch = c.execute(_EPOCH).scalar_one()  # before the documents are read (``EPOCH``)
         regs = c.execute(_LOCK_MANY, {"rids": reg_ids}).all()
         found = [r.id for r in regs]
         rows: dict[int, list[_Version]] = {}
@@ -524,7 +556,7 @@ class Materializer:
             verified = not holders.isdisjoint(owners.get(reg.id, set()))
             docs = self._documents(reg.id_lower, reg.package_id, rows.get(reg.id, []), verified, commit)
             self._store(reg.id_lower, docs, True, keep_unchanged=True)
-        c.execute(_BUILT_MANY, {"rids": found})
+        c.execute(_BUILT_MANY, {"rids": found, "epoch": epoch})
         return len(found)
 
     def follow_base(self) -> int | None:

@@ -33,7 +33,7 @@ from nugat.services import Conflict, InsufficientStorage, NotFound, ServiceError
 from nugat.services.accounts import acts_for, count_push, push_count_params, push_limit_reached, touch_key
 from nugat.services.actors import By, actor_id, resolve
 from nugat.services.audit import record, record_key_failure
-from nugat.services.materialize import Materializer, PushedVersion, Registration, locked_registration
+from nugat.services.materialize import EPOCH, Materializer, PushedVersion, Registration, locked_registration
 from nugat.services.readers import PRIVATE_REGISTRATIONS
 from nugat.services.reservations import mark_changed, owner_ids, reservations
 from nugat.services.throttle import COUNT_POSTGRESQL
@@ -49,8 +49,12 @@ VERSIONS = table(PackageVersion)
 NOTES = table(PendingUpload)
 # Statements of every push, built once (building one costs more than running it on SQLite).
 # A new id: nothing inserted when another push has just created it (it is then pushed to instead).
+# Its documents are written in the push's transaction: current under the epoch of now (``EPOCH``).
 _NEW_REGISTRATION = (
-    sqlite.insert(REGS).on_conflict_do_nothing(index_elements=[REGS.c.id_lower]).returning(REGS.c.id)
+    sqlite.insert(REGS)
+    .values(built_epoch=EPOCH)
+    .on_conflict_do_nothing(index_elements=[REGS.c.id_lower])
+    .returning(REGS.c.id)
 )
 _NEW_OWNER = insert(OWNERS)
 # PostgreSQL: the new id and its owner in one statement (nothing inserted when the id was just made).
@@ -60,7 +64,7 @@ _REG_VALUES = (
 )  # fmt: skip
 _NEW_REG_CTE = (
     postgresql.insert(REGS)
-    .values({name: bindparam(name, type_=REGS.c[name].type) for name in _REG_VALUES})
+    .values({name: bindparam(name, type_=REGS.c[name].type) for name in _REG_VALUES} | {"built_epoch": EPOCH})
     .on_conflict_do_nothing(index_elements=[REGS.c.id_lower])
     .returning(REGS.c.id)
     .cte("reg")

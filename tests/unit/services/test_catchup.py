@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import Connection
 
 from nugat.feed import layout
 from nugat.keys import KeyGrant
@@ -121,3 +122,53 @@ def test_on_sqlite_one_process_builds_in_the_background(
         pass
     assert second.step() is None
     assert second.active is False
+
+
+def test_marking_every_id_stale_moves_one_counter_and_rewrites_no_id(site: Site) -> None:
+    """``forget_all`` is one statement whatever the number of ids (a start after a crash serves at once):
+    the ids' rows stay as they were, yet every id is stale; an id created or built since is not."""
+    from sqlalchemy import select
+
+    from nugat.db.models import PackageRegistration
+
+    site.users("alice")
+    grant = site.key("alice")
+    for package_id in IDS:
+        site.push(grant, package_id)
+    columns = (PackageRegistration.id_lower, PackageRegistration.revision, PackageRegistration.built_revision)
+    with site.core.db.reading() as s:
+        before = s.execute(select(*columns).order_by(PackageRegistration.id)).all()
+    materializer = site.core.materializer
+    assert materializer.forget_all() == 3
+    with site.core.db.reading() as s:
+        assert s.execute(select(*columns).order_by(PackageRegistration.id)).all() == before
+    assert [materializer.is_stale(i.lower()) for i in IDS] == [True, True, True]
+    assert materializer.stale() == []  # not the ids a crash between a commit and its build left
+    site.push(grant, "D.Lib")  # created under the new epoch: current
+    site.push(grant, "A.Lib", "2.0.0")  # a push to a stale id builds all of it
+    ids = ("a.lib", "b.lib", "c.lib", "d.lib")
+    assert [materializer.is_stale(i) for i in ids] == [False, True, True, False]
+    assert materializer.build_stale() == 2
+    assert not any(materializer.is_stale(i) for i in ids)
+
+
+def test_an_id_marked_stale_while_it_was_built_stays_stale(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build records the epoch it read as it locked the id: when every id is marked stale while it
+    writes, the documents it wrote before may be lost with the rest, and it is built again."""
+    site.users("alice")
+    site.push(site.key("alice"), "A.Lib")
+    materializer = site.core.materializer
+    build_all = materializer._build_all
+
+    def marked_meanwhile(c: Connection, reg: materialize.Registration, **kw: object) -> None:
+        build_all(c, reg, **kw)  # type: ignore[arg-type]
+        c.execute(materialize._NEXT_EPOCH)  # as ``forget_all`` commits before the build does
+
+    monkeypatch.setattr(materializer, "_build_all", marked_meanwhile)
+    materializer.build("a.lib")
+    assert materializer.is_stale("a.lib")
+    monkeypatch.undo()
+    assert materializer.build_if_stale("a.lib")
+    assert not materializer.is_stale("a.lib")

@@ -94,6 +94,12 @@ def _count_search_changes(engine: Engine) -> Engine:
     return engine
 
 
+# Each SQLite connection keeps its own page cache (2 MiB by default), and a worker's two pools hold up to
+# 15 connections each: the readers' caches alone grew a worker by ~40 MB under 16 concurrent searches. The
+# pages are in the operating system's cache anyway; a reader keeps a quarter of the default.
+READER_CACHE_KIB = 512
+
+
 def make_engine(url: str, *, writer: bool = True) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -109,6 +115,8 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
+            if not writer:
+                cur.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
             cur.close()
             # Let SQLAlchemy emit BEGIN itself so that BEGIN IMMEDIATE serializes writers.
             dbapi_conn.isolation_level = None

@@ -134,4 +134,6 @@ class Core:
         return TrustedPublishing(self.db, settings.server_secret(), issuers, audience or settings.public_url)
 
     def close(self) -> None:
+        if "search" in self.__dict__:  # made (``cached_property``): its counts end before the pool does
+            self.search.close()
         self.db.dispose()

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Hashable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -144,6 +145,10 @@ FTS = sa_table("search_fts", column("rowid", Integer), column("search_text", Tex
 TRIGRAM = 3  # the text index finds words of at least this many characters; shorter ones are scanned for
 
 COUNT_SECONDS = 0.5
+# A query whose total is not kept is counted on another connection while the page is read (at most this
+# many at once per process; beyond, in the request's own thread): a count reads every match (~12 ms for
+# 30,000 of them), the page only the first few, and the two together cost the longer, not the sum.
+COUNTS_AHEAD = 2
 COUNTED_SECONDS = 60.0
 # A page of results is reused while nothing was committed to the database since it was read (``Database.
 # generation``), for at most this long (``services.recent``): with a kept count in it, a total lags a
@@ -275,6 +280,8 @@ class Search:
         self.lock = threading.Lock()
         self.fts = db.url.startswith("sqlite")
         self.counts: dict[tuple[Any, ...], tuple[int, float, Hashable]] = {}  # query: total, when, generation
+        self.counter = ThreadPoolExecutor(COUNTS_AHEAD, thread_name_prefix="nugat-count")
+        self.counting = 0  # counts submitted to ``counter`` and not finished
         self.reserved: tuple[Hashable, list[tuple[str, int]]] | None = None  # generation, reservations
         self.built: dict[tuple[Any, ...], _Statements] = {}  # by ``_shape``
         kept: dict[str, Any] = {"seconds": RESULT_SECONDS, "generation": db.generation, "clock": _monotonic}
@@ -287,6 +294,10 @@ class Search:
         )
         # The V3 answers as sent (by query and base URL): a page asked again costs neither queries nor JSON.
         self.rendered: Recent[bytes] = Recent(**kept, weigh=len, budget=KEPT_BYTES)
+
+    def close(self) -> None:
+        """Wait for the counts under way (milliseconds each), and end their threads."""
+        self.counter.shutdown()
 
     def _text(self, term: str) -> ColumnElement[bool]:
         """The entry's text holds ``term``: through the trigram index when the term is long enough for it."""
@@ -363,6 +374,7 @@ class Search:
     def _search(self, query: Query, generation: Hashable) -> tuple[int, list[Hit]]:
         statements = self._statements(query)
         skip, take = query.skip, max(query.take, 0)
+        ahead = self._count_ahead(query, statements.total, generation)
         # No common snapshot needed (none in PostgreSQL's READ COMMITTED either): a total behind the page is
         # counted again, a hit changed between the statements left out (``_hits``). Outside a transaction,
         # the BEGIN and COMMIT round trips are saved.
@@ -377,13 +389,47 @@ class Search:
                 else []
             )
             rows += rest
+            hits = self._hits(c, rows, query, generation) if rows else []  # while ``ahead`` counts
             if rest_take > 0 and len(rest) < rest_take and (rest or rest_skip == 0):
                 total = len(first) + rest_skip + len(rest)  # the last page: no need to count
             else:
-                total = self._count(c, query, statements.total, generation)
+                total = (
+                    ahead.result()
+                    if ahead is not None
+                    else self._count(c, query, statements.total, generation)
+                )
                 if total < skip + len(rows):  # more than the kept total: it is out of date
                     total = self._count(c, query, statements.total, generation, fresh=True)
-            return total, self._hits(c, rows, query, generation) if rows else []
+            return total, hits
+
+    def _count_ahead(self, query: Query, statement: Select[Any], generation: Hashable) -> Future[int] | None:
+        """The count of a query whose total is not kept, started on the ``counter`` thread pool (its own
+        connection); None when it is kept or the pool is busy (then ``_count`` in the request's thread).
+        Its answer is not needed on the last page: it is kept for the next ask all the same."""
+        key = _shape(query)
+        with self.lock:
+            if self._kept(key, generation) is not None or self.counting >= COUNTS_AHEAD:
+                return None
+            self.counting += 1
+
+        def count() -> int:
+            try:
+                with self.db.statements() as c:
+                    return self._count(c, query, statement, generation)
+            finally:
+                with self.lock:
+                    self.counting -= 1
+
+        return self.counter.submit(count)
+
+    def _kept(self, key: tuple[Any, ...], generation: Hashable) -> int | None:
+        """The kept total of a query shape, if still good (``_count``); the caller holds ``lock``."""
+        known = self.counts.get(key)
+        if known is None:
+            return None
+        total, when, counted = known
+        age = time.monotonic() - when
+        return total if age < COUNT_SECONDS or (age < COUNTED_SECONDS and counted == generation) else None
 
     def _count(
         self,
@@ -402,12 +448,11 @@ class Search:
         themselves never do)."""
         key = _shape(query)
         now = time.monotonic()
-        with self.lock:
-            known = self.counts.get(key)
-        if known is not None and not fresh:
-            total, when, counted = known
-            if now - when < COUNT_SECONDS or (now - when < COUNTED_SECONDS and counted == generation):
-                return total
+        if not fresh:
+            with self.lock:
+                kept = self._kept(key, generation)
+            if kept is not None:
+                return kept
         total = int(c.execute(statement).scalar_one())
         with self.lock:
             if len(self.counts) >= MAX_COUNTS:

@@ -3,10 +3,12 @@ that the in-process index follows every change on the database."""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import text
+import threading
 
-from nugat.services.search import Query
+import pytest
+from sqlalchemy import event, text
+
+from nugat.services.search import COUNTS_AHEAD, Query
 from support.services import Clock, Site
 
 TEMPLATE = '<packageTypes><packageType name="Template" /></packageTypes>'
@@ -148,6 +150,39 @@ def test_a_stop_copies_what_the_process_counted(feed: Site) -> None:
 def test_skip_take_and_the_total(feed: Site) -> None:
     total, hits = feed.core.search.search(Query(q="", skip=1, take=1))
     assert (total, [h.registration.package_id for h in hits]) == (3, ["Json.Writer"])
+
+
+def counted_on(site: Site) -> list[str]:
+    """The names of the threads that run search's counts from now on."""
+    threads: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("SELECT count(*)"):
+            threads.append(threading.current_thread().name)
+
+    event.listen(site.core.db.reader, "before_cursor_execute", seen)
+    return threads
+
+
+def test_a_total_not_kept_is_counted_beside_the_page_then_kept(feed: Site) -> None:
+    """The count reads every match, the page only its first few: a total not kept is counted on another
+    connection while the page is read (the two cost the longer of them, not the sum)."""
+    threads = counted_on(feed)
+    search = feed.core.search
+    total, hits = search.search(Query(q="", take=1))
+    assert (total, [h.registration.package_id for h in hits]) == (3, ["Json.Reader"])
+    assert len(threads) == 1 and threads[0].startswith("nugat-count")
+    assert search.search(Query(q="", skip=1, take=1))[0] == 3  # kept: not counted again
+    assert len(threads) == 1
+    assert search.counting == 0
+
+
+def test_with_counts_under_way_a_search_counts_in_its_own_thread(feed: Site) -> None:
+    threads = counted_on(feed)
+    search = feed.core.search
+    search.counting = COUNTS_AHEAD  # as if that many were counting for other searches
+    assert search.search(Query(q="json", take=1))[0] == 2
+    assert threads == [threading.current_thread().name]
 
 
 def test_package_type(feed: Site) -> None:

@@ -111,3 +111,36 @@ def test_key_life_migration_fills_existing_keys(tmp_path: Path) -> None:
         ("d" * 16, "left", "left", 60, "bob is no longer a member of Contoso"),
     ]
     db.dispose()
+
+
+def test_the_document_epoch_revision_leaves_every_built_id_current(tmp_path: Path) -> None:
+    """0008 (document_epoch) on a feed with ids: one epoch row at 0, every id built under it (its
+    documents stay current: the upgrade rebuilds nothing), and one moved epoch makes every id stale."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from nugat.services.materialize import _IS_STALE, _NEXT_EPOCH
+
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "search_changes")
+    with db.engine.begin() as conn:
+        for n, (package_id, built) in enumerate([("A.Lib", 3), ("B.Lib", 2)]):
+            conn.execute(
+                text(
+                    "INSERT INTO package_registrations (id, package_id, id_lower, revision, built_revision,"
+                    " total_downloads, created_at, skeleton) VALUES (:n, :p, :l, 3, :b, 0, '2026-01-01', :l)"
+                ),
+                {"n": n + 1, "p": package_id, "l": package_id.lower(), "b": built},
+            )
+    db.upgrade()
+    with db.engine.begin() as conn:
+        assert conn.execute(text("SELECT id, epoch FROM document_epoch")).all() == [(1, 0)]
+        stale = [conn.execute(_IS_STALE, {"id_lower": i}).scalar() for i in ("a.lib", "b.lib")]
+        assert [bool(x) for x in stale] == [False, True]  # B.Lib was behind its revision already
+        conn.execute(_NEXT_EPOCH)
+        assert all(conn.execute(_IS_STALE, {"id_lower": i}).scalar() for i in ("a.lib", "b.lib"))
+    db.dispose()

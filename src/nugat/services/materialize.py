@@ -47,11 +47,11 @@ _SEMVER1_URL, _SEMVER2_URL = (layout.absolute(key).encode() for key in (_SEMVER1
 REGS = table(PackageRegistration)
 VERSIONS = table(PackageVersion)
 OWNERS = table(PackageOwner)
-# Built once: they run in every push (building a statement costs more than running it on SQLite).
 EPOCHS = table(DocumentEpoch)
 # The documents' epoch now (``DocumentEpoch``): a build records the one it read as it began, so that a
 # declaration of staleness made while it wrote leaves it stale.
 EPOCH = select(EPOCHS.c.epoch).where(EPOCHS.c.id == 1).scalar_subquery()
+# Built once: they run in every push (building a statement costs more than running it on SQLite).
 _REGISTRATION = (
     select(
         REGS.c.id,

@@ -272,7 +272,7 @@ class Search:
     """Search on the database's text index of ``search_entries`` (module docstring).
 
     Download totals, which change without the id changing, are copied into the entries that rank by them
-    at most once a minute (per process), at a query.
+    by the process that counted them, at most once a minute (``DownloadCounter.flush``), not by a query.
     """
 
     def __init__(self, db: Database) -> None:

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from nugat.db import HEAD, MIGRATIONS, Database
 from nugat.db.models import Base
+
+
+def database_at(path: Path, revision: str) -> Database:
+    """A SQLite database at ``path``, migrated up to ``revision`` only (rows are then written as an older
+    nugat would have, before ``Database.upgrade`` runs the later revisions)."""
+    db = Database(f"sqlite:///{path}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    return db
 
 
 def test_head_constant_is_alembics_head() -> None:
@@ -32,15 +45,7 @@ def test_upgrade_creates_the_models_tables_and_is_idempotent(tmp_path: Path) -> 
 
 
 def test_the_scale_revision_fills_in_the_skeleton_of_every_existing_id(tmp_path: Path) -> None:
-    from alembic import command
-    from sqlalchemy import text
-
-    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "trusted_pub")
+    db = database_at(tmp_path / "x.db", "trusted_pub")
     with db.engine.begin() as conn:
         for n, package_id in enumerate(["Newtonsoft.Json", "C0ntoso-Lib", "Rn.VV"]):
             conn.execute(
@@ -64,15 +69,7 @@ def test_the_scale_revision_fills_in_the_skeleton_of_every_existing_id(tmp_path:
 def test_key_life_migration_fills_existing_keys(tmp_path: Path) -> None:
     """0003 (key_life) on a database with keys: lifetimes from their dates, a user's second "ci" renamed,
     and an org key whose creator already left the org revoked (as leaving now does)."""
-    from alembic import command
-    from sqlalchemy import text
-
-    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "trusted_pub")
+    db = database_at(tmp_path / "old.db", "trusted_pub")
     with db.engine.begin() as conn:
         for account_id, name, kind in ((1, "bob", "user"), (2, "Contoso", "org"), (3, "carol", "user")):
             conn.execute(
@@ -116,17 +113,9 @@ def test_key_life_migration_fills_existing_keys(tmp_path: Path) -> None:
 def test_the_document_epoch_revision_leaves_every_built_id_current(tmp_path: Path) -> None:
     """0008 (document_epoch) on a feed with ids: one epoch row at 0, every id built under it (its
     documents stay current: the upgrade rebuilds nothing), and one moved epoch makes every id stale."""
-    from alembic import command
-    from sqlalchemy import text
-
     from nugat.services.materialize import _IS_STALE, _NEXT_EPOCH
 
-    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "search_changes")
+    db = database_at(tmp_path / "x.db", "search_changes")
     with db.engine.begin() as conn:
         for n, (package_id, built) in enumerate([("A.Lib", 3), ("B.Lib", 2)]):
             conn.execute(

@@ -85,9 +85,10 @@ _PUSHED = (
 )
 REBUILD_BATCH = 200
 _LOCK_MANY = (
-    select(REGS.c.id, REGS.c.id_lower, REGS.c.package_id).where(InIds(REGS.c.id, "rids")).with_for_update()
+    select(REGS.c.id, REGS.c.id_lower, REGS.c.package_id, EPOCH.label("epoch"))
+    .where(InIds(REGS.c.id, "rids"))
+    .with_for_update(of=REGS)
 )
-_EPOCH = select(EPOCH)
 _NEXT_EPOCH = update(EPOCHS).where(EPOCHS.c.id == 1).values(epoch=EPOCHS.c.epoch + 1)
 _IDS = select(func.count()).select_from(REGS)
 
@@ -523,8 +524,7 @@ class Materializer:
         self.storage.put_bytes(BASE_MARKER, self.base or BASE.encode(), "text/plain")
 
     def _build_many(self, c: Connection, reg_ids: list[int]) -> int:
-        epoch = c.execute(_EPOCH).scalar_one()  # before the documents are read (``EPOCH``)
-        regs = c.execute(_LOCK_MANY, {"rids": reg_ids}).all()
+        regs = c.execute(_LOCK_MANY, {"rids": reg_ids}).all()  # with the epoch, as ``locked_registration``
         found = [r.id for r in regs]
         rows: dict[int, list[_Version]] = {}
         listed: dict[int, list[Listed]] = {}  # what search reads of them: not read again
@@ -556,7 +556,7 @@ class Materializer:
             verified = not holders.isdisjoint(owners.get(reg.id, set()))
             docs = self._documents(reg.id_lower, reg.package_id, rows.get(reg.id, []), verified, commit)
             self._store(reg.id_lower, docs, True, keep_unchanged=True)
-        c.execute(_BUILT_MANY, {"rids": found, "epoch": epoch})
+        c.execute(_BUILT_MANY, {"rids": found, "epoch": regs[0].epoch if regs else 0})
         return len(found)
 
     def follow_base(self) -> int | None:

@@ -142,6 +142,18 @@ def timed_get(client: httpx.Client, url: str) -> tuple[float, httpx.Response]:
     return (time.perf_counter() - began) * 1000, response
 
 
+def start_and_search(server: bench.Nugat) -> tuple[float, float, int]:
+    """Start ``server``: milliseconds to /health answering, then to its first search's answer, and that
+    search's total."""
+    began = time.perf_counter()
+    server.start(timeout=600)
+    started = (time.perf_counter() - began) * 1000
+    with httpx.Client(timeout=300) as client:
+        first, response = timed_get(client, f"{server.url}/v3/search?q=json&take=20")
+    assert response.status_code == 200, response.text
+    return started, first, int(response.json()["totalHits"])
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * (len(ordered) - 1)))]
@@ -207,36 +219,26 @@ def main() -> int:
         )
 
         server = bench.Nugat(work, 2, env)
-        began = time.perf_counter()
-        server.start(timeout=600)
         stack.callback(server.stop)
-        started = (time.perf_counter() - began) * 1000
-        with httpx.Client(timeout=300) as client:
-            first, response = timed_get(client, f"{server.url}/v3/search?q=json&take=20")
-            assert response.status_code == 200, response.text
-            total = response.json()["totalHits"]
-            rows.append(
-                (
-                    "start to /health answering; first search after it (q=json; the database's cache as"
-                    " the bulk load left it)",
-                    f"{started:.0f} ms; {first:.0f} ms ({total:,} hits)",
-                )
+        started, first, total = start_and_search(server)
+        rows.append(
+            (
+                "start to /health answering; first search after it (q=json; the database's cache as"
+                " the bulk load left it)",
+                f"{started:.0f} ms; {first:.0f} ms ({total:,} hits)",
             )
-            rows.append(("worker RSS after the first search", rss_mb(server)))
+        )
+        rows.append(("worker RSS after the first search", rss_mb(server)))
         # A restart of nugat alone (a deploy): the database has served searches, the workers start empty.
         server.stop()
-        began = time.perf_counter()
-        server.start(timeout=600)
-        started = (time.perf_counter() - began) * 1000
-        with httpx.Client(timeout=300) as client:
-            first, response = timed_get(client, f"{server.url}/v3/search?q=json&take=20")
-            assert response.status_code == 200, response.text
-            rows.append(
-                (
-                    "a restart of nugat alone: to /health answering; first search after it (q=json)",
-                    f"{started:.0f} ms; {first:.0f} ms",
-                )
+        started, first, _ = start_and_search(server)
+        rows.append(
+            (
+                "a restart of nugat alone: to /health answering; first search after it (q=json)",
+                f"{started:.0f} ms; {first:.0f} ms",
             )
+        )
+        with httpx.Client(timeout=300) as client:
             for label, query in QUERIES:
                 result = bench.one_at_a_time(f"{server.url}/v3/search?{query}", args.seconds, most=400)
                 rows.append(

@@ -16,17 +16,20 @@ import pytest
 
 from hostile.harness import Feed, RawResponse, raw_exchange
 from nugat import keys
+from nugat.protocol.publish import SMALL_UPLOAD
 from nugat.services import INVALID_KEY
 from support.zips import package
 
 PASSWD_MARK = b"root:x:0:0"
 
 
-def request(feed: Feed, method: str, target: str, *headers: bytes, address: str = "127.0.0.1") -> RawResponse:
+def request(
+    feed: Feed, method: str, target: str, *headers: bytes, address: str = "127.0.0.1", body: bytes = b""
+) -> RawResponse:
     host = feed.server.url.removeprefix("http://").encode()
     start = f"{method} {target} HTTP/1.1".encode("latin-1")
     head = b"\r\n".join([start, b"Host: " + host, b"Connection: close", *headers])
-    return raw_exchange(feed.server.url, head + b"\r\n\r\n", address=address)
+    return raw_exchange(feed.server.url, head + b"\r\n\r\n" + body, address=address)
 
 
 def key_header(value: bytes) -> bytes:
@@ -53,15 +56,20 @@ def wrong_keys(real: str) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+@pytest.mark.parametrize("method", ["PUT", "PUT small", "DELETE"])
 def test_malformed_api_keys_are_403_never_500(feed: Feed, method: str) -> None:
-    # Failed attempts are throttled per address: this test has an address of its own.
-    address = "127.0.0.21" if method == "PUT" else "127.0.0.22"
-    target = "/api/v2/package" if method == "PUT" else "/api/v2/package/Some.Pkg/1.0.0"
-    # A push declares a body it never sends: the key is refused before any of it would be read.
-    framing = [b"Content-Type: application/octet-stream", b"Content-Length: 1000"] if method == "PUT" else []
+    # Failed attempts are throttled per address: this test has an address of each of its own.
+    address = {"PUT": "127.0.0.21", "PUT small": "127.0.0.24", "DELETE": "127.0.0.22"}[method]
+    target = "/api/v2/package/Some.Pkg/1.0.0" if method == "DELETE" else "/api/v2/package"
+    verb = method.split()[0]
+    framing, body = [], b""
+    if method == "PUT":  # a large body declared, never sent: the key is refused before any of it is read
+        framing = [b"Content-Type: application/octet-stream", f"Content-Length: {SMALL_UPLOAD + 1}".encode()]
+    elif method == "PUT small":  # a small body is received first, then the key is checked
+        body = package("Some.Pkg", "1.0.0")  # a valid package: a valid key would have pushed it
+        framing = [b"Content-Type: application/octet-stream", f"Content-Length: {len(body)}".encode()]
     for name, value in wrong_keys(feed.key).items():
-        resp = request(feed, method, target, key_header(value), *framing, address=address)
+        resp = request(feed, verb, target, key_header(value), *framing, address=address, body=body)
         text = resp.body.decode("utf-8", "replace")
         # 403 as on nuget.org (a 401 would make nuget.exe ask for a password), with the precise reason
         assert resp.status == 403, f"{name}: {resp.status} {text[:200]}"
@@ -72,7 +80,7 @@ def test_malformed_api_keys_are_403_never_500(feed: Feed, method: str) -> None:
         assert resp.headers["x-nuget-warning"] == text
         assert "www-authenticate" not in resp.headers
     for name, headers in {"no header": [], "empty header": [b"X-NuGet-ApiKey: "]}.items():
-        resp = request(feed, method, target, *headers, *framing, address=address)
+        resp = request(feed, verb, target, *headers, *framing, address=address, body=body)
         assert resp.status == 403, name
         assert resp.body.startswith(b"No API key was sent: pass one with -ApiKey")
 

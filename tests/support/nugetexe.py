@@ -59,7 +59,8 @@ def find_mono() -> str:
 
 
 def isolated_env(home: Path, scratch: Path | None = None) -> dict[str, str]:
-    """Environment for one nuget.exe process: private HOME, XDG dirs and NuGet caches, English output."""
+    """Environment for one nuget.exe process: private HOME, XDG dirs and NuGet caches, English output,
+    and the ahead-of-time compiled assemblies of ``$NUGAT_MONO_AOT`` if there are (half the start-up CPU)."""
     scratch = scratch or home
     env = {
         k: v
@@ -80,6 +81,9 @@ def isolated_env(home: Path, scratch: Path | None = None) -> dict[str, str]:
         LC_ALL="C.UTF-8",
         NO_PROXY="*",
     )
+    aot = os.environ.get("NUGAT_MONO_AOT")  # scripts/test compiles the assemblies nuget.exe loads
+    if aot and Path(aot).is_dir():
+        env["MONO_ENV_OPTIONS"] = f"{env.get('MONO_ENV_OPTIONS', '')} --aot-path={aot}".strip()
     return env
 
 

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from nugat import faults, metrics
 from nugat.clientlimit import ClientLimit
 from nugat.content_origin import ContentOrigin
-from nugat.core import Core
+from nugat.core import Core, import_all
 from nugat.httpcommon import base_url_from, host_vary, one_line, protocol_refusal, scope_client_address
 from nugat.protocol import publish, revoke, token
 from nugat.protocol.v2 import handlers as v2
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
     problems = settings.problems()
     if problems:
         raise ValueError("; ".join(problems))
+    import_all()
     core = Core(settings)
 
     @contextlib.asynccontextmanager

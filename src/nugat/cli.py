@@ -16,21 +16,23 @@ import resource
 import shutil
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from nugat import metrics, oidc
+from nugat import oidc
 from nugat.authz import OPERATOR
 from nugat.core import Core
 from nugat.keys import Scope, scope_help
 from nugat.logs import FORMATS, logging_config
 from nugat.proxies import InvalidProxySetting
 from nugat.services import ServiceError
-from nugat.services.accounts import KeyView
-from nugat.services.trusted import DEFAULT_KEY_MINUTES, PolicySettings, PolicyView
 from nugat.settings import Settings
 from nugat.storage import StorageError
-from nugat.upload import remove_abandoned
+
+if TYPE_CHECKING:
+    from nugat.services.accounts import KeyView
+    from nugat.services.trusted import PolicySettings, PolicyView
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -110,6 +112,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
     from granian.constants import Interfaces, SSLProtocols
     from granian.http import HTTP1Settings
+
+    from nugat import metrics
+    from nugat.upload import remove_abandoned
 
     settings = _settings(args)
     problems = settings.problems()
@@ -496,6 +501,8 @@ def _print_policy(view: PolicyView, as_json: bool) -> None:
 
 
 def _policy_settings(args: argparse.Namespace) -> PolicySettings:
+    from nugat.services.trusted import PolicySettings
+
     values = {
         "owner": args.repository_owner or "",
         "repository": args.repository or "",
@@ -504,14 +511,14 @@ def _policy_settings(args: argparse.Namespace) -> PolicySettings:
         "ref": args.ref or "",
         "subject": args.subject or "",
     }
-    return PolicySettings(
+    policy = PolicySettings(
         criteria=values,
         scopes=args.scope or [],
         globs=args.glob or [],
         packages=args.package or [],
-        key_minutes=args.key_minutes,
         name=args.name or "",
     )
+    return policy if args.key_minutes is None else replace(policy, key_minutes=args.key_minutes)
 
 
 def cmd_policy_create(args: argparse.Namespace) -> int:
@@ -563,9 +570,7 @@ def _policy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scope", action="append", choices=SCOPES, required=True, help=scope_help())
     p.add_argument("--glob", action="append", help="package id glob, such as Contoso.*")
     p.add_argument("--package", action="append", help="a package id")
-    p.add_argument(
-        "--key-minutes", type=int, default=DEFAULT_KEY_MINUTES, help="how long minted keys live (1-60, 15)"
-    )
+    p.add_argument("--key-minutes", type=int, help="how long minted keys live (1-60, default 15)")
     p.add_argument("--name", help="a name for the policy (default: from the repository and workflow)")
     p.add_argument("--json", action="store_true")
 

@@ -6,6 +6,9 @@ PyJWT does every JWT operation (header and claim parsing, signature, ``exp``/``n
 document (``/.well-known/openid-configuration`` → ``jwks_uri``), cached, and fetched again when a token
 names a key id the cache does not hold (the issuer rotated its keys). An issuer that cannot be reached is
 ``IssuerUnavailable`` (503): a token is never accepted without its signature checked.
+
+PyJWT (and the cryptography it loads) is imported by the functions that check tokens: every ``nugat``
+command reads this module's constants, and most never see a token.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
+if TYPE_CHECKING:
+    import jwt
 
 GITHUB, GITLAB, GENERIC = "github", "gitlab", "oidc"
 KINDS = (GITHUB, GITLAB, GENERIC)
@@ -223,6 +227,8 @@ class KeyCache:
         return self._keys.get(kid)
 
     def _load(self) -> dict[str, jwt.PyJWK]:
+        import jwt
+
         discovery = self.fetch(f"{self.issuer.url}/.well-known/openid-configuration")
         if str(discovery.get("issuer", "")).rstrip("/") != self.issuer.url:
             raise IssuerUnavailable(f"{self.issuer.url}'s discovery document names another issuer")
@@ -241,6 +247,8 @@ class KeyCache:
 
 def unverified_issuer(token: str) -> str:
     """The ``iss`` a token claims, to pick the issuer whose keys check it (nothing is trusted yet)."""
+    import jwt
+
     if len(token) > MAX_TOKEN_CHARS:
         raise BadToken(f"The bearer token is longer than {MAX_TOKEN_CHARS} characters")
     try:
@@ -255,6 +263,8 @@ def unverified_issuer(token: str) -> str:
 
 def verify(token: str, keys: KeyCache, audience: str) -> dict[str, Any]:
     """The token's claims once PyJWT has checked its signature, issuer, audience and times."""
+    import jwt
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError:

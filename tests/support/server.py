@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
+
+from support.cli_zygote import Zygote
 
 
 class Recorded(list[str]):
@@ -55,6 +58,8 @@ class Recorded(list[str]):
 LOG_FILES = Recorded("logs")
 # Every API key and password the helpers created (the same test greps for them).
 SECRETS = Recorded("secrets")
+ZYGOTE = Zygote()  # runs NugatServer.cli's commands
+atexit.register(ZYGOTE.close)
 
 POSTGRES_ADMIN_DSN = os.environ.get(
     "NUGAT_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
@@ -163,18 +168,9 @@ class NugatServer:
     def cli(
         self, *args: str, input: str | None = None, check: bool = False, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``nugat <args>`` against the same data folder and database as the server."""
-        argv = [*nugat_command(), *args]
-        proc = subprocess.run(
-            argv,
-            input=input,
-            capture_output=True,
-            text=True,
-            env=self.env,
-            cwd=self.data_dir,
-            timeout=timeout,
-            check=False,
-        )
+        """Run ``nugat <args>`` against the same data folder and database as the server (in a process
+        forked from one that has imported nugat: ``cli_zygote``)."""
+        proc = ZYGOTE.run(list(args), env=self.env, cwd=self.data_dir, input=input, timeout=timeout)
         print(f"$ nugat {' '.join(args)}\n[exit {proc.returncode}]\n{proc.stdout}{proc.stderr}")
         if check and proc.returncode != 0:
             raise AssertionError(

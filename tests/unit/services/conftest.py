@@ -13,7 +13,7 @@ import pytest
 from argon2 import PasswordHasher
 
 import nugat.clock
-from nugat.core import Core
+from nugat.core import Core, import_all
 from support.memory import MemoryStorage
 from support.services import MAILING, Clock, Site, copy_database, migrated_template
 
@@ -28,6 +28,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Every nugat module that reads the time reads this clock."""
     stopped = Clock()
     real = nugat.clock.utcnow
+    import_all()  # ``Core`` imports a service's module when the service is first used
     for name, module in list(sys.modules.items()):
         if (name == "nugat" or name.startswith("nugat.")) and getattr(module, "utcnow", None) is real:
             monkeypatch.setattr(module, "utcnow", stopped)

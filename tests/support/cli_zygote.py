@@ -83,6 +83,9 @@ def _wait(pid: int, timeout: float) -> tuple[int, bool]:
 
 def serve() -> None:
     import nugat.cli  # noqa: F401 (the point: imported once, before any fork)
+    from nugat.core import import_all
+
+    import_all()  # the services' modules too (a command imports the one it uses)
 
     answers = os.fdopen(os.dup(1), "w")  # the children's fd 1 is their own stdout
     for line in sys.stdin:

@@ -1,8 +1,8 @@
 """Builds the services once from settings; the CLI and the web app share this.
 
 Each service's module is imported when the service is first built: a ``nugat`` command builds one or two of
-them, and importing all of them (JWT and cryptography, the mail templates, metrics, search) took about half
-of its start.
+them, and importing all of them (JWT and cryptography, the mail templates, metrics, search) took about a
+third of its start.
 """
 
 from __future__ import annotations

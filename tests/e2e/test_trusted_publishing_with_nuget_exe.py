@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from e2e.test_orgs_with_nuget_exe import assert_pushed, assert_refused
+from nugat import oidc
 from support.nugetexe import NuGetClient
 from support.oidc_issuer import LoopbackIssuer, github_claims, running_issuer
 from support.server import SECRETS, NugatServer, ensure_user, running_server, user_key
@@ -158,6 +159,9 @@ def test_the_issuer_down_refuses_with_503(server: NugatServer, issuer: LoopbackI
             job_workflow_ref="contoso/down/.github/workflows/release.yml@refs/heads/main",
         )
     )
+    # The server fetches keys again for an unknown kid at most every REFRESH_INTERVAL: sooner, it refuses
+    # the token (401) without asking the issuer, so the wait makes it ask (the tests before ran quickly).
+    issuer.wait_until_keys_may_be_fetched(oidc.REFRESH_INTERVAL)
     issuer.down()
     try:
         response = login(server, token)

@@ -45,6 +45,7 @@ def new_key(alg: str = "RS256") -> _Key:
 class LoopbackIssuer:
     keys: list[_Key] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    keys_served_at: float | None = None  # time.monotonic() of the last answer to /keys
     _server: ThreadingHTTPServer | None = None
     port: int = 0
 
@@ -68,6 +69,7 @@ class LoopbackIssuer:
                     }
                 elif self.path == "/keys":
                     body = {"keys": [k.jwk() for k in issuer.keys]}
+                    issuer.keys_served_at = time.monotonic()
                 else:
                     self.send_error(404)
                     return
@@ -91,6 +93,12 @@ class LoopbackIssuer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def wait_until_keys_may_be_fetched(self, interval: float) -> None:
+        """Sleep until ``interval`` seconds (a server's rate limit on fetching keys again for an unknown
+        kid) have passed since this issuer last served its keys (monotonic clocks are system-wide)."""
+        if self.keys_served_at is not None:
+            time.sleep(max(0.0, self.keys_served_at + interval + 0.2 - time.monotonic()))
 
     # -- keys and tokens
 

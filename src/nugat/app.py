@@ -19,7 +19,14 @@ from nugat import faults, metrics
 from nugat.clientlimit import ClientLimit
 from nugat.content_origin import ContentOrigin
 from nugat.core import Core, import_all
-from nugat.httpcommon import base_url_from, host_vary, one_line, protocol_refusal, scope_client_address
+from nugat.httpcommon import (
+    base_url_from,
+    client_address,
+    host_vary,
+    one_line,
+    protocol_refusal,
+    scope_client_address,
+)
 from nugat.protocol import publish, revoke, token
 from nugat.protocol.v2 import handlers as v2
 from nugat.protocol.v3 import handlers as v3
@@ -72,6 +79,14 @@ async def unstorable_value(request: Request, exc: Exception) -> Response:
 
 async def metrics_text(request: Request) -> Response:
     core: Core = request.app.state.core
+    token = core.settings.metrics_token
+    if not metrics.may_scrape(client_address(request), request.headers.get("authorization"), token):
+        if token is None:
+            message = "/metrics answers clients on this host only: NUGAT_METRICS_TOKEN lets another scrape it"
+            return PlainTextResponse(message, status_code=403)
+        message = "/metrics needs the metrics token (Authorization: Bearer <NUGAT_METRICS_TOKEN>)"
+        challenge = {"WWW-Authenticate": 'Bearer realm="nugat metrics"'}
+        return PlainTextResponse(message, status_code=401, headers=challenge)
     body = await run_in_threadpool(metrics.exposition, core.settings.metrics_dir)
     return Response(body, media_type=metrics.CONTENT_TYPE)
 

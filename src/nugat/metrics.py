@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -22,6 +24,8 @@ from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
+
+from nugat.proxies import normalized
 
 ASGIScope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,6 +40,21 @@ AUTH_REASONS = ("missing", "malformed", "unknown", "expired", "revoked", "disabl
 _PUSH_BY_STATUS = {201: "created", 409: "conflict", 400: "invalid", 413: "invalid", 401: "refused"}
 _PUSH_BY_STATUS |= {403: "refused", 429: "refused"}
 _DURATION = "nugat_http_request_duration_seconds"
+
+
+def may_scrape(client: str, authorization: str | None, token: str | None) -> bool:
+    """Whether ``/metrics`` answers: a client on this host (a loopback address, as ``client_address``
+    resolves it behind a trusted proxy), or one sending ``Authorization: Bearer <token>`` when a token is
+    set. The counts name no package, but how busy a private feed is, and how many keys it refuses, is
+    nobody else's business. Digests are compared, in constant time, so not even the length leaks."""
+    if token is not None and authorization is not None:
+        scheme, _, given = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            hashlib.sha256(given.strip().encode()).digest(), hashlib.sha256(token.encode()).digest()
+        ):
+            return True
+    address = normalized(client)
+    return address is not None and address.is_loopback
 
 
 def route_class(method: str, path: str) -> str:

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from nugat.proxies import DEFAULT_TRUSTED_PROXIES, split_setting
 
+MIN_METRICS_TOKEN = 32  # characters: a token guessed by trying needs more tries than any flood could make
+
 
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
@@ -32,7 +34,9 @@ class Settings:
     port: int = field(default_factory=lambda: _env_int("NUGAT_PORT", 5000))
     database_url: str | None = field(default_factory=lambda: os.environ.get("NUGAT_DATABASE_URL") or None)
     storage_url: str | None = field(default_factory=lambda: os.environ.get("NUGAT_STORAGE_URL") or None)
-    secret_key: str | None = field(default_factory=lambda: os.environ.get("NUGAT_SECRET_KEY") or None)
+    secret_key: str | None = field(
+        default_factory=lambda: os.environ.get("NUGAT_SECRET_KEY") or None, repr=False
+    )
     max_package_bytes: int = field(
         default_factory=lambda: _env_int("NUGAT_MAX_PACKAGE_BYTES", 250 * 1024 * 1024)
     )
@@ -67,6 +71,10 @@ class Settings:
         default_factory=lambda: (
             Path(os.environ["NUGAT_METRICS_DIR"]) if os.environ.get("NUGAT_METRICS_DIR") else None
         )
+    )
+    # A scraper on another host sends it as ``Authorization: Bearer …``; clients on this host need none.
+    metrics_token: str | None = field(
+        default_factory=lambda: os.environ.get("NUGAT_METRICS_TOKEN", "").strip() or None, repr=False
     )
     push_limit_per_hour: int = field(default_factory=lambda: _env_int("NUGAT_PUSH_LIMIT_PER_HOUR", 350))
     # An upload that sends nothing for this long, or is not complete after the second one, is dropped.
@@ -160,6 +168,11 @@ class Settings:
             and authority(self.content_url) == authority(self.public_url)
         ):
             found.append("NUGAT_CONTENT_URL must name another host than NUGAT_PUBLIC_URL")
+        if self.metrics_token is not None and len(self.metrics_token) < MIN_METRICS_TOKEN:
+            found.append(
+                f"NUGAT_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} characters (such as the output of "
+                "`openssl rand -hex 32`)"
+            )
         if self.read_access not in ("public", "users"):
             found.append(f"NUGAT_READ_ACCESS must be public or users, not {self.read_access!r}")
         if self.smtp_url is not None:

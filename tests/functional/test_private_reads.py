@@ -297,9 +297,13 @@ def test_no_total_counts_what_the_reader_may_not_see(feed: Feed, reader: str) ->
 
 def test_metrics_name_no_package(feed: Feed) -> None:
     feed.get(f"/v3/flatcontainer/{PRIVATE.lower()}/1.0.0/{PRIVATE.lower()}.1.0.0.nupkg", "covering key")
-    metrics = feed.get("/metrics", "anonymous").text
+    metrics = feed.get("/metrics", "anonymous").text  # the feed's client is on this host (127.0.0.1)
     assert "nugat_http_requests_total" in metrics
     assert PRIVATE.lower() not in metrics.lower() and PUBLIC.lower() not in metrics.lower()
+    # from another host, with no NUGAT_METRICS_TOKEN set: nothing
+    elsewhere = TestClient(feed.client.app, base_url="http://feed.test", client=("203.0.113.9", 50000))
+    refused = elsewhere.get("/metrics", auth=("any", feed.keys["covering key"]))
+    assert refused.status_code == 403 and "nugat_" not in refused.text, refused.text
 
 
 def _protocol(feed: Feed, method: str, path: str, body: bytes | None = None) -> httpx.Response:

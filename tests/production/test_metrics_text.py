@@ -36,6 +36,38 @@ def test_route_classes(method: str, path: str, route: str) -> None:
     assert metrics.route_class(method, path) == route
 
 
+TOKEN = "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    ("client", "authorization", "token", "answered"),
+    [
+        ("127.0.0.1", None, None, True),  # Prometheus (or nginx, passing the client on) on this host
+        ("127.8.9.10", None, None, True),
+        ("::1", None, None, True),
+        ("::ffff:127.0.0.1", None, None, True),
+        ("[::1]:9090", None, None, True),
+        ("203.0.113.9", None, None, False),  # any other host, when no token is set
+        ("10.0.0.5", f"Bearer {TOKEN}", None, False),  # a token when none is set
+        ("testclient", None, None, False),  # not an address
+        ("unknown", None, None, False),
+        ("203.0.113.9", None, TOKEN, False),
+        ("203.0.113.9", f"Bearer {TOKEN}", TOKEN, True),
+        ("203.0.113.9", f"bearer  {TOKEN} ", TOKEN, True),  # the scheme's case and spaces do not matter
+        ("203.0.113.9", f"Bearer {TOKEN[:-1]}", TOKEN, False),
+        ("203.0.113.9", f"Bearer {TOKEN}0", TOKEN, False),
+        ("203.0.113.9", "Bearer ", TOKEN, False),
+        ("203.0.113.9", f"Basic {TOKEN}", TOKEN, False),
+        ("203.0.113.9", TOKEN, TOKEN, False),
+        ("127.0.0.1", "Bearer wrong", TOKEN, True),  # this host needs no token
+    ],
+)
+def test_only_this_host_or_the_token_may_scrape(
+    client: str, authorization: str | None, token: str | None, answered: bool
+) -> None:
+    assert metrics.may_scrape(client, authorization, token) is answered
+
+
 def test_counts_of_several_processes_add_up(tmp_path: Path) -> None:
     directory = metrics.server_dir(tmp_path)
     other = metrics.Recorder()

@@ -7,6 +7,7 @@ import contextlib
 import datetime
 import json
 import os
+import secrets
 import socket
 import ssl
 import subprocess
@@ -30,6 +31,7 @@ from production.helpers import push, s3_env
 from support.nugetexe import NuGetClient, installed_packages
 from support.s3 import S3Server
 from support.server import (
+    SECRETS,
     NugatServer,
     base_env,
     create_key,
@@ -40,11 +42,14 @@ from support.server import (
 )
 from support.zips import package
 
+METRICS_TOKEN = secrets.token_hex(32)
+
 
 @pytest.fixture(scope="module")
 def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NugatServer]:
-    """Two workers, JSON logs, behind a trusted proxy."""
-    env = {"NUGAT_LOG_FORMAT": "json", "NUGAT_TRUST_FORWARDED": "true"}
+    """Two workers, JSON logs, behind a trusted proxy, a token for scrapers on other hosts."""
+    SECRETS.append(METRICS_TOKEN)  # the leak check looks for it in every log and file
+    env = {"NUGAT_LOG_FORMAT": "json", "NUGAT_TRUST_FORWARDED": "true", "NUGAT_METRICS_TOKEN": METRICS_TOKEN}
     with running_server(tmp_path_factory.mktemp("ops"), extra_env=env, workers=2) as server:
         yield server
 
@@ -91,6 +96,20 @@ def test_metrics_sum_every_worker(ops_server: NugatServer) -> None:
         samples[("nugat_http_request_duration_seconds_bucket", (("le", "+Inf"), ("route", "flat_index")))]
         == 40
     )
+
+
+def test_a_scraper_on_another_host_needs_the_metrics_token(ops_server: NugatServer) -> None:
+    elsewhere = {"x-forwarded-for": "203.0.113.9"}  # through the trusted proxy, from another host
+    for authorization in (None, "Bearer " + METRICS_TOKEN[:-1] + "0", "Basic " + METRICS_TOKEN):
+        headers = dict(elsewhere, **({"authorization": authorization} if authorization else {}))
+        resp = ops_server.get("/metrics", headers=headers)
+        assert resp.status_code == 401, (authorization, resp.text)
+        assert resp.headers["www-authenticate"] == 'Bearer realm="nugat metrics"'
+        assert "nugat_" not in resp.text and "NUGAT_METRICS_TOKEN" in resp.text
+    resp = ops_server.get("/metrics", headers={**elsewhere, "authorization": f"Bearer {METRICS_TOKEN}"})
+    assert resp.status_code == 200
+    assert any(f.name == "nugat_http_requests" for f in text_string_to_metric_families(resp.text))
+    assert ops_server.get("/metrics").status_code == 200  # this host's Prometheus needs no token
 
 
 def test_pushes_and_auth_failures_are_counted_by_result_and_reason(ops_server: NugatServer) -> None:

@@ -25,3 +25,19 @@ def test_sign_up_is_open_by_default_only_on_a_public_site(
         else:
             monkeypatch.setenv(name, value)
     assert Settings().allow_signup is expected
+
+
+def test_a_short_metrics_token_is_refused_and_no_token_is_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NUGAT_METRICS_TOKEN", "  short-token-31-characters-long  ")
+    settings = Settings()
+    assert settings.metrics_token == "short-token-31-characters-long"  # the spaces around are dropped
+    assert any("NUGAT_METRICS_TOKEN must be at least 32 characters" in p for p in settings.problems())
+    assert "short-token" not in " ".join(settings.problems())
+    long = "x" * 32
+    monkeypatch.setenv("NUGAT_METRICS_TOKEN", long)
+    monkeypatch.setenv("NUGAT_SECRET_KEY", "the-server-secret")
+    settings = Settings()
+    assert settings.metrics_token == long and settings.problems() == []
+    assert long not in repr(settings) and "the-server-secret" not in repr(settings)
+    monkeypatch.setenv("NUGAT_METRICS_TOKEN", " ")
+    assert Settings().metrics_token is None

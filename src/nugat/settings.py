@@ -32,8 +32,13 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("NUGAT_DATA_DIR", "nugat-data")))
     host: str = field(default_factory=lambda: os.environ.get("NUGAT_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: _env_int("NUGAT_PORT", 5000))
-    database_url: str | None = field(default_factory=lambda: os.environ.get("NUGAT_DATABASE_URL") or None)
-    storage_url: str | None = field(default_factory=lambda: os.environ.get("NUGAT_STORAGE_URL") or None)
+    # The URLs may hold passwords: like the secrets, they stay out of the repr (a traceback's locals, a log).
+    database_url: str | None = field(
+        default_factory=lambda: os.environ.get("NUGAT_DATABASE_URL") or None, repr=False
+    )
+    storage_url: str | None = field(
+        default_factory=lambda: os.environ.get("NUGAT_STORAGE_URL") or None, repr=False
+    )
     secret_key: str | None = field(
         default_factory=lambda: os.environ.get("NUGAT_SECRET_KEY") or None, repr=False
     )
@@ -105,7 +110,7 @@ class Settings:
 
     # Mail (``services.mail``): ``smtp://user:password@host:587`` (STARTTLS) or ``smtps://…:465``, and the
     # sender's address. Unset: no mail is sent, and the pages say so where a flow needs one.
-    smtp_url: str | None = field(default_factory=lambda: os.environ.get("NUGAT_SMTP_URL") or None)
+    smtp_url: str | None = field(default_factory=lambda: os.environ.get("NUGAT_SMTP_URL") or None, repr=False)
     mail_from: str | None = field(default_factory=lambda: os.environ.get("NUGAT_MAIL_FROM") or None)
     # How often each server process looks for mail to send, and for keys about to expire.
     mail_poll_seconds: float = field(

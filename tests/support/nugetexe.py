@@ -16,12 +16,20 @@ import shutil
 import signal
 import subprocess
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TIMEOUT = 180.0
+SLOW_RUN = 20.0  # seconds: a run this long (most take 1-2 s) is reported in pytest's warnings summary
+
+
+class SlowNuGetRun(UserWarning):
+    """A nuget.exe run that took far longer than usual, with its output (which logs each HTTP request and
+    its time), so that a stall in a passing test can still be traced to a request."""
+
 
 _EMPTY_CONFIG = """<?xml version="1.0" encoding="utf-8"?>
 <configuration>
@@ -130,6 +138,7 @@ class NuGetClient:
         if "-ConfigFile" not in args:
             argv += ["-ConfigFile", str(self.config_file)]
         argv.append("-ForceEnglishOutput")
+        started = time.monotonic()
         try:
             proc = subprocess.run(
                 argv,
@@ -147,6 +156,12 @@ class NuGetClient:
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"").decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else ""
             result = NuGetResult(-9, f"{out}\n[nuget.exe timed out after {exc.timeout} s]")
+        took = time.monotonic() - started
+        if took > SLOW_RUN:
+            shown = shlex.join(_redact(argv[1:]))
+            warnings.warn(
+                SlowNuGetRun(f"nuget.exe took {took:.0f} s: {shown}\n{result.output}"), stacklevel=2
+            )
         self.history.append((argv, result))
         # Captured by pytest and shown when a test fails (API keys shortened to their public key id part).
         print(f"$ {shlex.join(_redact(argv[1:]))}\n[exit {result.returncode}]\n{result.output}")

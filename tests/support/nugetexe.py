@@ -156,12 +156,7 @@ class NuGetClient:
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"").decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else ""
             result = NuGetResult(-9, f"{out}\n[nuget.exe timed out after {exc.timeout} s]")
-        took = time.monotonic() - started
-        if took > SLOW_RUN:
-            shown = shlex.join(_redact(argv[1:]))
-            warnings.warn(
-                SlowNuGetRun(f"nuget.exe took {took:.0f} s: {shown}\n{result.output}"), stacklevel=2
-            )
+        _report_if_slow(time.monotonic() - started, shlex.join(_redact(argv[1:])), result)
         self.history.append((argv, result))
         # Captured by pytest and shown when a test fails (API keys shortened to their public key id part).
         print(f"$ {shlex.join(_redact(argv[1:]))}\n[exit {result.returncode}]\n{result.output}")
@@ -296,6 +291,7 @@ class LegacyNuGetClient:
     def _run(self, command: list[str], api_key: str, source: str, cwd: Path) -> NuGetResult:
         argv = [str(LEGACY_NUGET), *command, api_key, "-Source", source, "-NonInteractive"]
         argv += ["-ConfigFile", str(self.config_file)]
+        started = time.monotonic()
         try:
             proc = subprocess.run(
                 argv,
@@ -313,8 +309,14 @@ class LegacyNuGetClient:
         result = _past_mono_teardown_abort(result)
         key_at = len(command) + 1
         shown = [*argv[:key_at], api_key[:22] + "***", *argv[key_at + 1 :]]
+        _report_if_slow(time.monotonic() - started, shlex.join(shown), result)
         print(f"$ {shlex.join(shown)}\n[exit {result.returncode}]\n{result.output}")
         return result
+
+
+def _report_if_slow(took: float, command: str, result: NuGetResult) -> None:
+    if took > SLOW_RUN:
+        warnings.warn(SlowNuGetRun(f"took {took:.0f} s: {command}\n{result.output}"), stacklevel=3)
 
 
 # Debian's mono sometimes aborts in its own thread teardown once nuget (2.8.7, and 4.7.1 too) has finished

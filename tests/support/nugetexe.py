@@ -156,10 +156,11 @@ class NuGetClient:
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"").decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else ""
             result = NuGetResult(-9, f"{out}\n[nuget.exe timed out after {exc.timeout} s]")
-        _report_if_slow(time.monotonic() - started, shlex.join(_redact(argv[1:])), result)
+        shown = shlex.join(_redact(argv[1:]))  # API keys shortened to their public key id part
+        _report_if_slow(time.monotonic() - started, shown, result)
         self.history.append((argv, result))
-        # Captured by pytest and shown when a test fails (API keys shortened to their public key id part).
-        print(f"$ {shlex.join(_redact(argv[1:]))}\n[exit {result.returncode}]\n{result.output}")
+        # Captured by pytest and shown when a test fails.
+        print(f"$ {shown}\n[exit {result.returncode}]\n{result.output}")
         return result
 
     def run_in_terminal(self, *args: str, timeout: float = 90.0, confirm: bool = False) -> NuGetResult:

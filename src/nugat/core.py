@@ -128,6 +128,7 @@ class Core:
             self.materializer,
             self.settings.push_limit_per_hour,
             on_new_id=lambda: self.readers.forget_private_ids(),
+            screen=lambda path, source: self.leaks.check_package(path, source),
         )
 
     @cached_property

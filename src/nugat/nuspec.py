@@ -9,11 +9,11 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as DefusedET
@@ -22,6 +22,7 @@ from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidd
 from nugat.versions import NuGetVersion, parse_range, parse_version
 
 __all__ = [
+    "CONTENT_CHUNK",
     "Dependency",
     "DependencyGroup",
     "InvalidPackage",
@@ -30,6 +31,7 @@ __all__ = [
     "ReadLimits",
     "check_icon",
     "image_type",
+    "read_contents",
     "read_entry",
     "read_package",
     "validate_id",
@@ -46,6 +48,7 @@ _DRIVE = re.compile(r"[A-Za-z]:")
 _TAG_SEPARATORS = re.compile(r"[\s,]+")
 _XML_ENCODING = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _RATIO_MIN_SIZE = 1 << 20
+CONTENT_CHUNK = 1 << 20  # of an entry's content, inflated (``read_contents``)
 _EOCD = b"PK\x05\x06"
 _READABLE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _ZIP_ERRORS = (
@@ -154,6 +157,12 @@ def validate_id(package_id: str) -> None:
 
 
 def _is_unsafe(name: str) -> bool:
+    """A name that could land outside the folder it is extracted to: as it is, or percent-decoded, as NuGet
+    clients decode an entry's name before extracting it (``%2e%2e%2f`` is ``../`` to them)."""
+    return _is_unsafe_path(name) or _is_unsafe_path(unquote(name))
+
+
+def _is_unsafe_path(name: str) -> bool:
     path = name.replace("\\", "/")
     return (
         not path
@@ -289,6 +298,11 @@ def read_package(path: str | os.PathLike[str], limits: ReadLimits = ReadLimits()
                 raise InvalidPackage(f"Entry {quoted} has an unsafe path")
             if info.flag_bits & 0x1:
                 raise InvalidPackage(f"Entry {quoted} is encrypted, which is not allowed")
+            if info.compress_type not in _READABLE_METHODS:
+                raise InvalidPackage(
+                    f"Entry {quoted} uses an unsupported compression method ({info.compress_type}): "
+                    "NuGet clients read only stored and deflated entries"
+                )
             if info.file_size > _RATIO_MIN_SIZE and info.file_size > limits.max_ratio * info.compress_size:
                 raise InvalidPackage(f"Entry {quoted} has a suspicious compression ratio (zip bomb?)")
             total += info.file_size
@@ -303,6 +317,27 @@ def read_package(path: str | os.PathLike[str], limits: ReadLimits = ReadLimits()
             raise InvalidPackage(f"The package has more than one .nuspec file at its root: {names}")
         data = _read_bounded(zf, nuspecs[0], limits.max_nuspec_bytes, "The nuspec")
     return _parse_nuspec(data, nuspecs[0].filename, infos)
+
+
+def read_contents(
+    path: str | os.PathLike[str], budget: int
+) -> Generator[tuple[zipfile.ZipInfo, bytes], None, None]:
+    """The entries of a package ``read_package`` has accepted, with their content: ``(entry, b"")`` for
+    each entry, then ``(entry, chunk)`` for each chunk of its content, inflated, until ``budget`` bytes in
+    all have been read. An entry read to its end has had its CRC checked: a corrupt one raises
+    InvalidPackage (NuGet clients could not extract it)."""
+    with _open_zip(path, ReadLimits.max_entries) as zf:
+        for info in zf.infolist():
+            yield info, b""
+            if info.is_dir() or budget <= 0:
+                continue
+            try:
+                with zf.open(info) as entry:
+                    while budget > 0 and (chunk := entry.read(min(CONTENT_CHUNK, budget))):
+                        budget -= len(chunk)
+                        yield info, chunk
+            except _ZIP_ERRORS as e:
+                raise InvalidPackage(f"Entry {_quote(info.orig_filename)} is corrupt ({e})") from e
 
 
 def _parse_xml(data: bytes) -> Element:

@@ -10,6 +10,7 @@ import hashlib
 import struct
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,17 @@ import pytest
 
 from hostile.harness import Feed, assert_refusal
 from support.server import NugatServer, user_key
-from support.zips import MIB, central_records, forge, nuspec, package, zeros_bomb, zip_bytes
+from support.zips import (
+    MIB,
+    central_records,
+    forge,
+    nuspec,
+    package,
+    record_bomb,
+    spoil,
+    zeros_bomb,
+    zip_bytes,
+)
 
 DTD = '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE package [{}]>\n'
 LAUGHS = "".join(
@@ -98,6 +109,9 @@ CASES: list[Case] = [
             "C:/evil.txt",
             "C:\\evil.txt",
             "c:evil.txt",
+            "%2e%2e/%2e%2e/evil.txt",  # NuGet clients percent-decode names before extracting
+            "..%2f..%2fevil.txt",
+            "lib/..%5c..%5cevil.txt",
         )
     ),
     # Zip bombs: refused from the headers, before anything is inflated.
@@ -113,9 +127,30 @@ CASES: list[Case] = [
         r"^The package is too large when uncompressed \(more than 4294967296 bytes\)",
     ),
     (
+        "40,000 directory records of one entry",
+        lambda: record_bomb(40_000, nuspec("Bomb.Records")),
+        r"^The package has too many entries \(more than 10000\)",
+    ),
+    (
         "too many entries",
         lambda: zip_bytes([("a.nuspec", nuspec())] + [(f"f/{i}", b"") for i in range(10_001)]),
         r"^The package has too many entries \(more than 10000\)",
+    ),
+    # Entries NuGet clients could not extract: found by reading every entry, only once the headers passed.
+    (
+        "corrupt entry",
+        lambda: spoil(package("Corrupt.Pkg", files={"lib/a.dll": bytes(range(256)) * 64}), "lib/a.dll"),
+        r"^Entry 'lib/a\.dll' is corrupt \(Error -3 while decompressing data",
+    ),
+    (
+        "entry failing its CRC",
+        lambda: spoil(package("Crc.Pkg"), "content/payload.txt", crc=True),
+        r"^Entry 'content/payload\.txt' is corrupt \(Bad CRC-32",
+    ),
+    (
+        "bzip2 entries",
+        lambda: zip_bytes({"a.nuspec": nuspec("Bzip.Pkg"), "lib/a.dll": b"MZ"}, zipfile.ZIP_BZIP2),
+        r"^Entry 'a\.nuspec' uses an unsupported compression method \(12\): NuGet clients read only",
     ),
     (
         "encrypted entry",

@@ -85,6 +85,35 @@ def forge(data: bytes, name: str, *, file_size: int | None = None, flags: int = 
     return bytes(out)
 
 
+def spoil(data: bytes, name: str, *, crc: bool = False) -> bytes:
+    """Entry ``name`` made unreadable: its compressed bytes overwritten (deflate then fails), or with
+    ``crc`` its checksum in both headers (the bytes inflate, and do not match it)."""
+    out = bytearray(data)
+    [(pos, _)] = [(pos, entry) for pos, entry in central_records(out) if entry == name]
+    local = struct.unpack_from("<L", out, pos + 42)[0]
+    if crc:
+        for at in (pos + 16, local + 14):
+            struct.pack_into("<L", out, at, struct.unpack_from("<L", out, at)[0] ^ 0xFFFFFFFF)
+        return bytes(out)
+    start = local + 30 + sum(struct.unpack_from("<2H", out, local + 26))
+    size = struct.unpack_from("<L", out, pos + 20)[0]
+    out[start : start + size] = b"\xff" * size
+    return bytes(out)
+
+
+def record_bomb(records: int, spec: bytes) -> bytes:
+    """A package of ``records`` central directory records (47 bytes each) all naming one empty entry:
+    small on the wire, and as many entry objects as records to a reader that trusts the directory."""
+    data = zip_bytes([("a.nuspec", spec), ("a", b"")])
+    [(first, _), (pos, _)] = list(central_records(data))
+    eocd = data.index(b"PK\x05\x06")
+    record = data[pos:eocd]
+    directory = data[first:pos] + record * (records - 1)
+    end = bytearray(data[eocd:])
+    struct.pack_into("<HHLL", end, 8, min(records, 0xFFFF), min(records, 0xFFFF), len(directory), first)
+    return data[:first] + directory + bytes(end)
+
+
 def zeros_bomb(name: str, size: int, spec: bytes) -> bytes:
     """A package whose entry ``name`` inflates to ``size`` zero bytes (deflate: about 1000:1)."""
     buf = io.BytesIO()

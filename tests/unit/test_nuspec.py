@@ -10,16 +10,18 @@ from pathlib import Path
 import pytest
 
 from nugat.nuspec import (
+    CONTENT_CHUNK,
     Dependency,
     DependencyGroup,
     InvalidPackage,
     PackageType,
     ReadLimits,
+    read_contents,
     read_entry,
     read_package,
     validate_id,
 )
-from support.zips import Entries, forge, zip_bytes
+from support.zips import Entries, forge, spoil, zip_bytes
 
 NS = "http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd"
 MIB = 1 << 20
@@ -309,6 +311,13 @@ def test_two_nuspecs(write: Callable[[bytes], Path]) -> None:
         "\\\\server\\share\\x",
         "..",
         "",
+        # NuGet clients percent-decode a name before extracting it.
+        "%2e%2e/%2e%2e/evil.dll",
+        "..%2f..%2fevil.dll",
+        "lib/..%5c..%5cevil.dll",
+        "%5c%5cserver%5cshare%5cx.dll",
+        "%2Fabs",
+        "lib/x%00y.dll",
     ],
 )
 def test_unsafe_entry_names(write: Callable[[bytes], Path], name: str) -> None:
@@ -322,7 +331,16 @@ def test_nul_in_entry_name(write: Callable[[bytes], Path]) -> None:
 
 
 def test_dotted_names_that_are_safe(write: Callable[[bytes], Path]) -> None:
-    data = zip_bytes({"a.nuspec": nuspec(), "lib/..a/b..": b"x", "./c": b"x", "...": b"x"})
+    data = zip_bytes(
+        {
+            "a.nuspec": nuspec(),
+            "lib/..a/b..": b"x",
+            "./c": b"x",
+            "...": b"x",
+            "lib/100%.txt": b"x",
+            "%2e": b"x",
+        }
+    )
     assert read_package(write(data)).id == "Contoso.Utils"
 
 
@@ -335,6 +353,53 @@ def test_encrypted_entry(write: Callable[[bytes], Path]) -> None:
 
 def test_unsupported_compression_of_nuspec(write: Callable[[bytes], Path]) -> None:
     invalid(write(zip_bytes({"a.nuspec": nuspec()}, zipfile.ZIP_BZIP2)), "unsupported compression method")
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_entries_nuget_cannot_inflate_are_refused(tmp_path: Path, method: int) -> None:
+    path = tmp_path / "mixed.nupkg"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a.nuspec", nuspec(), compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("lib/a.dll", b"MZ" * 1000, compress_type=method)
+    expected = rf"^Entry 'lib/a.dll' uses an unsupported compression method \({method}\): NuGet clients read"
+    invalid(path, expected)
+
+
+@pytest.mark.parametrize(("crc", "cause"), [(False, "invalid block type"), (True, "Bad CRC-32")])
+def test_a_corrupt_entry_is_found_by_reading_the_contents(
+    write: Callable[[bytes], Path], crc: bool, cause: str
+) -> None:
+    data = zip_bytes({"a.nuspec": nuspec(), "lib/a.dll": bytes(range(256)) * 64, "lib/b.dll": b"MZ"})
+    path = write(spoil(data, "lib/a.dll", crc=crc))
+    assert read_package(path).id == "Contoso.Utils"  # the headers and the nuspec are fine
+    with pytest.raises(InvalidPackage, match=rf"^Entry 'lib/a.dll' is corrupt \(.*{cause}"):
+        list(read_contents(path, 1 << 30))
+    # Past the budget, nothing is inflated, so nothing is found either.
+    assert [(i.filename, len(c)) for i, c in read_contents(path, 0)] == [
+        (n, 0) for n in ("a.nuspec", "lib/a.dll", "lib/b.dll")
+    ]
+
+
+def test_read_contents_gives_every_entry_and_its_bytes_within_the_budget(
+    write: Callable[[bytes], Path],
+) -> None:
+    big = os.urandom(CONTENT_CHUNK + 10)
+    path = write(
+        zip_bytes({"a.nuspec": nuspec(), "lib/": b"", "lib/big.bin": big, "lib/small.txt": b"small"})
+    )
+    read: dict[str, bytes] = {}
+    for info, chunk in read_contents(path, 1 << 30):
+        read[info.filename] = read.get(info.filename, b"") + chunk
+    assert read == {"a.nuspec": nuspec(), "lib/": b"", "lib/big.bin": big, "lib/small.txt": b"small"}
+    chunks = [(i.filename, len(c)) for i, c in read_contents(path, len(nuspec()) + CONTENT_CHUNK)]
+    assert chunks == [
+        ("a.nuspec", 0),
+        ("a.nuspec", len(nuspec())),
+        ("lib/", 0),
+        ("lib/big.bin", 0),
+        ("lib/big.bin", CONTENT_CHUNK),
+        ("lib/small.txt", 0),
+    ]
 
 
 def test_too_many_entries(write: Callable[[bytes], Path]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -81,13 +80,7 @@ def _check_and_push(
     if refused is not None:
         raise refused
     assert upload is not None
-    return grant, warnings, _push(core, upload.path, grant, address)
-
-
-def _push(core: Core, path: Path, grant: KeyGrant, address: str) -> PushResult:
-    """Push, unless the package holds a valid API key (then it is revoked and the push refused)."""
-    core.leaks.check_package(path, f"a package pushed with key {grant.key_id} from {address}")
-    return core.packages.push(path, grant, address)
+    return grant, warnings, core.packages.push(upload.path, grant, address)
 
 
 async def push(request: Request) -> Response:
@@ -105,7 +98,7 @@ async def push(request: Request) -> Response:
             # The key is checked before the body is read: a refused push costs no upload.
             grant, warnings = await _authenticate(request, core, core.settings.push_limit_per_hour)
             upload = await _receive(request, core)
-            result = await run_in_threadpool(_push, core, upload.path, grant, client_address(request))
+            result = await run_in_threadpool(core.packages.push, upload.path, grant, client_address(request))
     except ClientDisconnect:
         log.info("push abandoned: the client disconnected during the upload")
         return PlainTextResponse("The client disconnected during the upload", status_code=400)

@@ -6,11 +6,12 @@ to a stranger says which were.
 
 from __future__ import annotations
 
+import contextlib
 import re
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from nugat import nuspec
 from nugat.services import ServiceError
 from nugat.services.accounts import Accounts
 
@@ -18,7 +19,6 @@ KEY_PATTERN = re.compile(r"nugat_[a-z2-7]{16}_[A-Za-z0-9_-]{43}[a-z2-7]{7}")
 _KEY_BYTES = re.compile(KEY_PATTERN.pattern.encode())
 _KEY_LENGTH = 6 + 16 + 1 + 43 + 7
 SCAN_BYTES = 256 << 20  # of a package's uncompressed content, at most (a bounded scan)
-CHUNK = 1 << 20
 MAX_CANDIDATES = 1000
 IN_PACKAGE = "The package contains an API key"
 
@@ -29,31 +29,22 @@ def find_keys(text: str) -> list[str]:
 
 
 def scan_package(path: Path, budget: int = SCAN_BYTES) -> list[str]:
-    """The key-shaped strings in any entry of the package (and in the entry names), reading at most
-    ``budget`` uncompressed bytes in all."""
+    """The key-shaped strings in any entry of a package ``nuspec.read_package`` has accepted (and in the
+    entry names), reading at most ``budget`` uncompressed bytes in all; InvalidPackage for a corrupt entry.
+    Only after that reader: its checks of the zip's headers (entry count, compression ratio, methods) are
+    what bound this read."""
     found: dict[str, None] = {}
-    try:
-        with zipfile.ZipFile(path) as z:
-            for info in z.infolist():
-                for m in KEY_PATTERN.findall(info.filename):
-                    found[m] = None
-                if budget <= 0 or info.is_dir():
-                    continue
-                with z.open(info) as entry:
-                    tail = b""
-                    while budget > 0:
-                        chunk = entry.read(min(CHUNK, budget))
-                        if not chunk:
-                            break
-                        budget -= len(chunk)
-                        window = tail + chunk
-                        for m in _KEY_BYTES.findall(window):
-                            found[m.decode()] = None
-                        tail = window[-(_KEY_LENGTH - 1) :]
+    tail, current = b"", None
+    with contextlib.closing(nuspec.read_contents(path, budget)) as contents:
+        for info, chunk in contents:
+            if info is not current:  # a new entry: its name first
                 if len(found) >= MAX_CANDIDATES:
                     break
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError):
-        pass  # the package reader refuses a broken package with its own reason
+                current, tail = info, b""
+                found.update(dict.fromkeys(KEY_PATTERN.findall(info.filename)))
+            window = tail + chunk
+            found.update((m.decode(), None) for m in _KEY_BYTES.findall(window))
+            tail = window[-(_KEY_LENGTH - 1) :]
     return list(found)[:MAX_CANDIDATES]
 
 
@@ -73,8 +64,12 @@ class Leaks:
         return revoked
 
     def check_package(self, path: Path, package_hint: str | None = None) -> None:
-        """Refuse a package that holds a valid key (400), revoking that key (npm does the same)."""
-        found = scan_package(path)
+        """Refuse a package that holds a valid key (400), revoking that key (npm does the same), or that has
+        a corrupt entry; for a package ``nuspec.read_package`` has accepted (``Packages.screen``)."""
+        try:
+            found = scan_package(path)
+        except nuspec.InvalidPackage as exc:
+            raise ServiceError(str(exc)) from None
         if not found:
             return
         reason = "It was found inside a package pushed to this server, where anyone could read it."

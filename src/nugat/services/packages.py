@@ -146,6 +146,7 @@ class Packages:
         materializer: Materializer,
         push_limit: int | None = None,
         on_new_id: Callable[[], None] | None = None,
+        screen: Callable[[Path, str], None] | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
@@ -154,6 +155,9 @@ class Packages:
         # A new id may belong to a private organization: the read gate of this process learns it at once
         # (``services.readers``; other processes within their cache's second).
         self.on_new_id = on_new_id
+        # A read of the whole content of a package whose headers and nuspec passed (``Leaks.check_package``:
+        # a corrupt entry or a valid API key inside refuses it), told where the package came from.
+        self.screen = screen
 
     def push(self, upload: Path, grant: KeyGrant, address: str | None = None) -> PushResult:
         """Store a package: its version row, blobs and the id's documents land in one transaction."""
@@ -161,6 +165,8 @@ class Packages:
             meta = nuspec.read_package(upload)
         except nuspec.InvalidPackage as exc:
             raise ServiceError(str(exc)) from None
+        if self.screen is not None:
+            self.screen(upload, f"a package pushed with key {grant.key_id} from {address}")
         id_lower = meta.id.lower()
         version_lower = meta.version.normalized.lower()
         blob_keys = [layout.nupkg(id_lower, version_lower), layout.nuspec(id_lower, version_lower)]

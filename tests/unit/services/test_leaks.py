@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from nugat import keys
-from nugat.services.leaks import CHUNK, IN_PACKAGE, MAX_CANDIDATES, find_keys, scan_package
+from nugat.nuspec import CONTENT_CHUNK as CHUNK
+from nugat.nuspec import InvalidPackage
+from nugat.services.leaks import IN_PACKAGE, MAX_CANDIDATES, find_keys, scan_package
 from support.services import ADDRESS, Clock, Site, refused
-from support.zips import package, zip_bytes
+from support.zips import package, spoil, zip_bytes
 
 IN_PUSH = "It was found inside a package pushed to this server, where anyone could read it."
 
@@ -87,9 +89,12 @@ def test_scan_package_reads_at_most_its_budget(tmp_path: Path) -> None:
     assert scan_package(path, budget=0) == [named]
 
 
-def test_a_broken_package_yields_nothing(tmp_path: Path) -> None:
-    assert scan_package(nupkg(tmp_path, b"PK\x03\x04 not a zip " + stranger().encode())) == []
-    assert scan_package(tmp_path / "missing.nupkg") == []
+def test_a_broken_package_is_invalid(tmp_path: Path) -> None:
+    with pytest.raises(InvalidPackage, match=r"^The file is not a valid zip archive"):
+        scan_package(nupkg(tmp_path, b"PK\x03\x04 not a zip " + stranger().encode()))
+    corrupt = spoil(package("Broken", files={"lib/a.dll": bytes(range(256)) * 64}), "lib/a.dll")
+    with pytest.raises(InvalidPackage, match=r"^Entry 'lib/a\.dll' is corrupt"):
+        scan_package(nupkg(tmp_path, corrupt))
 
 
 # Revoking ---------------------------------------------------------------------------------------------------
@@ -172,6 +177,12 @@ def test_a_package_holding_a_valid_key_is_refused_and_the_key_revoked(users: Sit
     assert (event.key_id, event.detail["reason"], event.detail["source"]) == (key_id(bobs), IN_PUSH, hint)
     [told] = [m for m in users.mails("bob@example.test") if "revoked" in m.subject]
     assert IN_PUSH in told.text_body and bobs not in told.text_body + told.html_body
+
+
+def test_a_package_with_a_corrupt_entry_is_refused(users: Site, tmp_path: Path) -> None:
+    corrupt = spoil(package("Broken", files={"lib/a.dll": bytes(range(256)) * 64}), "lib/a.dll", crc=True)
+    with refused(400, r"^Entry 'lib/a.dll' is corrupt \(Bad CRC-32"):
+        users.core.leaks.check_package(nupkg(tmp_path, corrupt), "a push")
 
 
 def test_a_package_without_a_valid_key_passes(users: Site, tmp_path: Path) -> None:

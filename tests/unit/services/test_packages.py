@@ -3,6 +3,7 @@ every authorization rule as the service applies it (the rules themselves: ``test
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,14 +11,14 @@ import pytest
 
 from nugat.authz import OPERATOR
 from nugat.feed import layout
-from nugat.services import NotFound
+from nugat.services import NotFound, leaks
 from nugat.services.packages import PushResult
 from nugat.services.search import Query
 from nugat.storage.base import StorageError, StorageFull
 from support.memory import MemoryStorage, PowerCut
 from support.server import postgres_database
 from support.services import ADDRESS, Clock, Site, refused
-from support.zips import package, zip_bytes
+from support.zips import MIB, nuspec, package, record_bomb, spoil, zeros_bomb, zip_bytes
 
 ID = "Contoso.Utils"
 NUPKG = layout.nupkg("contoso.utils", "1.0.0")
@@ -111,6 +112,11 @@ def test_an_existing_version_is_409_and_left_as_it_was(alice: Site) -> None:
         (b"not a zip at all", "zip"),
         (zip_bytes({"content/payload.txt": b"hello"}), "nuspec"),
         (package(ID, "1.0.0", authors=None), "authors"),
+        (
+            spoil(package(ID, files={"lib/a.dll": bytes(range(256)) * 64}), "lib/a.dll"),
+            "lib/a.dll' is corrupt",
+        ),
+        (spoil(package(ID), "content/payload.txt", crc=True), "payload.txt' is corrupt .Bad CRC"),
     ],
 )
 def test_an_invalid_package_is_400_and_stores_nothing(alice: Site, data: bytes, reason: str) -> None:
@@ -121,6 +127,36 @@ def test_an_invalid_package_is_400_and_stores_nothing(alice: Site, data: bytes, 
     assert alice.storage.keys() == []
     assert alice.notes() == []
     assert alice.events("package.push") == []
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (record_bomb(20_000, nuspec(ID)), "too many entries"),
+        (zeros_bomb("lib/zeros.bin", 8 * MIB, nuspec(ID)), "suspicious compression ratio"),
+        (
+            zip_bytes({"a.nuspec": nuspec(ID), "lib/a.dll": bytes(MIB)}, zipfile.ZIP_BZIP2),
+            "compression method",
+        ),
+        (package(ID, files={"%2e%2e/evil.dll": b"MZ"}), "unsafe path"),
+    ],
+    ids=["entries", "ratio", "method", "path"],
+)
+def test_what_the_headers_refuse_is_never_inflated(
+    alice: Site, monkeypatch: pytest.MonkeyPatch, data: bytes, reason: str
+) -> None:
+    """The whole content is read (for keys inside, and corrupt entries) only once the headers passed: the
+    headers' checks are what bound that read (a package of a million entries, or a bomb)."""
+    scanned: list[Path] = []
+    monkeypatch.setattr(leaks, "scan_package", lambda path: scanned.append(path) or [])
+    grant = alice.key("alice", "push")
+    upload = alice.upload(ID)
+    upload.write_bytes(data)
+    with refused(400, reason):
+        alice.core.packages.push(upload, grant, ADDRESS)
+    assert scanned == []
+    alice.push(grant, ID)
+    assert len(scanned) == 1
 
 
 PNG = b"\x89PNG\r\n\x1a\n-icon"  # an icon must start as a PNG or JPEG image does (issue 10)

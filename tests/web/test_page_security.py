@@ -195,6 +195,25 @@ def test_an_expired_session_sends_the_user_to_sign_in(alice: Site) -> None:
     assert response.status_code == 303 and response.headers["location"].startswith("/signin")
 
 
+def test_signing_in_with_a_session_cookie_that_ended_keeps_the_new_session(alice: Site) -> None:
+    """A sign-in posted with a session cookie that no longer works (ended elsewhere, or by its 7 days): the
+    answer sets the new session, and does not also delete the cookie (a browser would apply both, in
+    order, and be signed out again)."""
+    stale = alice.client.cookies[SESSION_COOKIE]
+    with alice.core.db.session() as s:
+        s.execute(update(WebSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    html = alice.get("/signin?next=/account/apikeys").text  # a form of a visitor not signed in
+    alice.client.cookies.set(SESSION_COOKIE, stale)  # as another tab, or a cookie the page did not clear
+    form = {"csrf": csrf_of(html), "login": "alice", "password": PASSWORD, "next": "/account/apikeys"}
+    response = alice.client.post("/signin", data=form, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/account/apikeys"
+    cookies = [c for c in response.headers.get_list("set-cookie") if c.startswith(f"{SESSION_COOKIE}=")]
+    assert len(cookies) == 1 and "Max-Age=0" not in cookies[0] and stale not in cookies[0]
+    fresh = cookies[0].split(";")[0]
+    signed_in = alice.client.get("/account/apikeys", headers={"cookie": fresh}, follow_redirects=False)
+    assert signed_in.status_code == 200
+
+
 def test_session_cookie_flags(make_site: MakeSite) -> None:
     site = make_site(trust_forwarded=True)
     response = site.submit("/signin", "/signin", {"login": "alice", "password": PASSWORD})

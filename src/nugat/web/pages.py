@@ -154,7 +154,7 @@ def page(
             response = await _answer(request, visitor, handler, binding, must_sign_in, max_fields)
             if fresh is not None:
                 set_cookie(request, response, CSRF_COOKIE, fresh, max_age=None)
-            if token and user is None:
+            if token and user is None and not _sets_cookie(response, SESSION_COOKIE):  # not a sign-in
                 response.delete_cookie(SESSION_COOKIE, path="/")
             return response
 
@@ -188,6 +188,10 @@ async def _answer(
         return await handler(request, visitor)
     except ServiceError as exc:
         return refused(request, visitor, exc)
+
+
+def _sets_cookie(response: Response, name: str) -> bool:
+    return any(value.startswith(f"{name}=") for value in response.headers.getlist("set-cookie"))
 
 
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:

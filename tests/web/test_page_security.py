@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from sqlalchemy import select, update
@@ -54,13 +55,11 @@ def test_every_form_refuses_a_post_without_a_valid_csrf_token(alice: Site) -> No
             response = alice.client.post(action, data=form, follow_redirects=False)
             assert response.status_code == 403, (action, token, response.status_code)
             assert "This form has expired" in response.text
-        cross_site = alice.client.post(
-            action,
-            data=dict(data, csrf=good),
-            headers={"sec-fetch-site": "cross-site"},
-            follow_redirects=False,
-        )
-        assert cross_site.status_code == 403, action
+        for site in ("cross-site", "same-site"):  # same-site: another host or port of this site
+            other = alice.client.post(
+                action, data=dict(data, csrf=good), headers={"sec-fetch-site": site}, follow_redirects=False
+            )
+            assert other.status_code == 403, (action, site)
     # Nothing changed: same key and secret, package listed, password, email, still signed in.
     assert alice.core.accounts.list_keys("alice") == [key]
     assert alice.push(secret, nupkg("Csrf.Lib", "1.0.1")) == 201
@@ -120,10 +119,9 @@ def test_membership_owner_and_prefix_forms_refuse_a_post_without_a_valid_csrf_to
             form = dict(data, **({"csrf": token} if token is not None else {}))
             response = alice.client.post(action, data=form, follow_redirects=False)
             assert response.status_code == 403 and "This form has expired" in response.text, (action, token)
-        cross_site = alice.client.post(
-            action, data=dict(data, csrf=good), headers={"sec-fetch-site": "cross-site"}
-        )
-        assert cross_site.status_code == 403, action
+        for site in ("cross-site", "same-site"):
+            other = alice.client.post(action, data=dict(data, csrf=good), headers={"sec-fetch-site": site})
+            assert other.status_code == 403, (action, site)
     assert state() == before
     for action, data in MEMBERSHIP_FORMS:  # the same posts with the token go through
         response = alice.client.post(action, data=dict(data, csrf=good), follow_redirects=False)
@@ -212,6 +210,38 @@ def test_signing_in_with_a_session_cookie_that_ended_keeps_the_new_session(alice
     fresh = cookies[0].split(";")[0]
     signed_in = alice.client.get("/account/apikeys", headers={"cookie": fresh}, follow_redirects=False)
     assert signed_in.status_code == 200
+
+
+def test_a_sign_in_form_posted_from_another_port_of_this_host_is_refused(site: Site) -> None:
+    """Login CSRF: a page on another port or subdomain (same-site) may plant this site's anonymous form
+    cookie, and post its own account's credentials with the token bound to it."""
+    html = site.get("/signin").text
+    form = {"csrf": csrf_of(html), "login": "alice", "password": PASSWORD}
+    planted = site.client.post("/signin", data=form, headers={"sec-fetch-site": "same-site"})
+    assert planted.status_code == 403 and SESSION_COOKIE not in planted.headers.get("set-cookie", "")
+    for fetch_site in ("same-origin", "none", None):  # this site's own page; a typed URL; an old browser
+        headers = {"sec-fetch-site": fetch_site} if fetch_site else {}
+        response = site.client.post("/signin", data=form, headers=headers, follow_redirects=False)
+        assert response.status_code == 303, fetch_site
+        site.client.cookies.delete(SESSION_COOKIE)
+
+
+def test_signed_in_pages_are_not_kept_by_the_browser(alice: Site) -> None:
+    for path in ("/account", "/account/apikeys", "/"):
+        assert alice.get(path).headers["cache-control"] == "no-store", path
+    alice.submit("/account", "/signout", {})
+    assert alice.get("/").headers["cache-control"] == "private, no-cache"
+
+
+def test_sign_in_brings_the_visitor_back_to_the_whole_url(site: Site) -> None:
+    response = site.get("/account/activity?user=alice&page=2", follow_redirects=False)
+    assert response.headers["location"] == "/signin?next=/account/activity%3Fuser%3Dalice%26page%3D2"
+    html = site.get(response.headers["location"]).text
+    [kept] = re.findall(r'name="next" value="([^"]*)"', html)  # the form carries it
+    assert unescape(kept) == "/account/activity?user=alice&page=2"
+    form = {"csrf": csrf_of(html), "login": "alice", "password": PASSWORD, "next": unescape(kept)}
+    response = site.client.post("/signin", data=form, follow_redirects=False)
+    assert response.headers["location"] == "/account/activity?user=alice&page=2"
 
 
 def test_session_cookie_flags(make_site: MakeSite) -> None:

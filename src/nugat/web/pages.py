@@ -176,10 +176,14 @@ async def _answer(
                 exc.message, status_code=exc.status, headers={"cache-control": "no-store"}
             )
     if signed_in and visitor.user is None:
-        target = request.url.path if request.method == "GET" else "/"
-        return redirect(f"/signin?next={quote(target)}")
+        target = "/"  # a form's answer is no page to come back to
+        if request.method != "POST":
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return redirect(f"/signin?next={quote(target, safe='/')}")
     if visitor.form is not None and (
-        request.headers.get("sec-fetch-site") == "cross-site"
+        # Another site's page, or a page of another host or port of this site (which could also have
+        # set this site's cookies: a sign-in form bound to a cookie it planted, "login CSRF").
+        request.headers.get("sec-fetch-site") in ("cross-site", "same-site")
         or not web(request).sessions.check_csrf(binding, visitor.field("csrf"))
     ):
         context = {"title": "Form expired", "message": FORM_EXPIRED}
@@ -215,7 +219,8 @@ def render(
     no_store: bool = False,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """A page; ``no_store`` for one that shows a secret (no cache, no back-button copy).
+    """A page; ``no_store`` for one that shows a secret. Every page of a signed-in visitor is no-store too:
+    no copy of it stays in the browser's cache, for Back to show after signing out on a shared machine.
 
     Every page shows the notice its URL carries (``notice_link``) when it was signed for this visitor.
     """
@@ -234,7 +239,10 @@ def render(
             **(context or {}),
         },
         status_code=status,
-        headers={"cache-control": "no-store" if no_store else "private, no-cache", **(headers or {})},
+        headers={
+            "cache-control": "no-store" if no_store or visitor.user else "private, no-cache",
+            **(headers or {}),
+        },
     )
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import Boolean
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "document_epoch"
+HEAD = "account_ids"
 """The newest migration's revision (a unit test checks it against Alembic's head)."""
 
 

@@ -33,6 +33,9 @@ class Account(Base):
     """A user (who signs in) or an organization (which owns packages but cannot sign in)."""
 
     __tablename__ = "accounts"
+    # SQLite would otherwise give a deleted account's id (the highest) to the next one, and with it the
+    # audit events that name the deleted one by id (``audit_events`` keeps them, with no foreign key).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64))

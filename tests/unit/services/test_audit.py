@@ -106,3 +106,20 @@ def test_a_failed_use_of_a_known_key_is_filed_under_its_owner(story: Site) -> No
     ]
     unknown = [e for e in story.core.audit.events() if e.key_id == "aaaaaaaaaaaaaaaa"]
     assert [(e.actor, e.account, e.address) for e in unknown] == [(None, None, "203.0.113.9")]
+
+
+def test_a_new_account_never_gets_a_deleted_accounts_id_nor_its_events(site: Site) -> None:
+    """SQLite would give the highest id, once deleted, to the next account: the deleted user's events
+    (key creations, pushes from its address), which name it by id, would then be the new user's."""
+    site.users("alice", "zed")
+    site.push(site.key("zed"), "Zed.Lib")
+    zed_id = max(u.id for u in site.core.accounts.users())
+    assert {"key.create", "package.push"} <= set(actions(site, user="zed"))
+    site.core.accounts.delete_user("zed", transfer_to="alice")
+    newbie = site.user("newbie")
+    assert newbie.id != zed_id
+    assert site.core.audit.events(user="newbie") == []
+    assert site.core.audit.events(viewer="newbie") == []
+    # zed's events stay, named as a deleted user's
+    pushes = [e for e in site.core.audit.events() if e.action == "package.push"]
+    assert [(e.actor, e.package_id) for e in pushes] == [("deleted user", "Zed.Lib")]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -81,6 +83,23 @@ def refused(status: int, reason: str) -> Iterator[pytest.ExceptionInfo[ServiceEr
     with pytest.raises(ServiceError, match=reason) as info:
         yield info
     assert info.value.status == status, f"{info.value.status} {info.value.message}"
+
+
+def at_once(calls: int, call: Callable[[int], Any]) -> list[int]:
+    """Run ``call(n)`` for n in range(``calls``) on as many threads, released together; the HTTP status of
+    each (200 when it returns, a ServiceError's status when it raises), sorted."""
+    barrier = threading.Barrier(calls, timeout=60)
+
+    def one(n: int) -> int:
+        barrier.wait()
+        try:
+            call(n)
+        except ServiceError as exc:
+            return exc.status
+        return 200
+
+    with ThreadPoolExecutor(calls) as pool:
+        return sorted(pool.map(one, range(calls)))
 
 
 def without_commit(doc: Any) -> Any:

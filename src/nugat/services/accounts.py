@@ -479,38 +479,35 @@ class Accounts:
             raise Forbidden(f"The account {user.name} is disabled: ask a site admin to enable it")
         return user if user is not None and user.password_hash else None
 
-    def _signin_buckets(self, login: str, address: str) -> tuple[str, str, str]:
-        """A sign-in's failure counters: its address's, its account's from that address, its account's."""
-        with self.db.reading() as s:
-            user_id = s.scalar(
-                select(Account.id).where(
-                    Account.kind == "user",
-                    (Account.name_lower == login.lower()) | (Account.email_lower == login.lower()),
-                )
-            )
-        # An unknown login is counted too (the same answer as a known one), under a digest of bounded size.
-        digest = hashlib.sha256(login.lower().encode("utf-8", "replace")).hexdigest()[:32]
-        who = f"account:{user_id}" if user_id is not None else f"login:{digest}"
+    @staticmethod
+    def _signin_buckets(login: str, address: str) -> tuple[str, str, str]:
+        """A sign-in's failure counters: its address's, its login's from that address, its login's.
+
+        By the login as typed (folded to lower case; a digest of bounded size), known or not: counters
+        shared by an account's name and email would tell a stranger that an email is that account's (ten
+        failures at the name, then the email refused, or slowed)."""
+        who = "login:" + hashlib.sha256(login.strip().lower().encode("utf-8", "replace")).hexdigest()[:32]
         return f"signin-fail:addr:{address}", f"signin-fail:{who}:addr:{address}", f"signin-fail:{who}"
 
     def sign_in_delay(self, login: str, address: str) -> float:
         """Before a sign-in: 429 if ``address`` may not try now, else the seconds to slow the attempt by.
 
         Failures refuse only where they came from: 30 from one address (at any accounts), or 10 at one
-        account from one address. Failures at an account from everywhere only slow every attempt at it
-        (``SLOWED_SIGNIN`` seconds), so nobody without the password can stop its owner from signing in.
+        login (a name, or an email) from one address. Failures at a login from everywhere only slow every
+        attempt at it (``SLOWED_SIGNIN`` seconds), so nobody without the password can stop its owner from
+        signing in. This is a read, for the delay; ``sign_in`` counts the attempt before trying it.
         """
-        by_address, by_account_address, by_account = self._signin_buckets(login, address)
+        by_address, by_login_address, by_login = self._signin_buckets(login, address)
         window = FAILED_SIGNIN_WINDOW
         with self.db.reading() as s:
             for bucket, limit in (
                 (by_address, FAILED_SIGNIN_PER_ADDRESS),
-                (by_account_address, FAILED_SIGNIN_PER_ACCOUNT_ADDRESS),
+                (by_login_address, FAILED_SIGNIN_PER_ACCOUNT_ADDRESS),
             ):
                 wait = Throttler.blocked_in(s, bucket, limit, window)
                 if wait:
                     raise _too_many_sign_ins(wait)
-            slowed = Throttler.blocked_in(s, by_account, FAILED_SIGNIN_PER_ACCOUNT, window)
+            slowed = Throttler.blocked_in(s, by_login, FAILED_SIGNIN_PER_ACCOUNT, window)
         return SLOWED_SIGNIN if slowed else 0.0
 
     def sign_in(self, login: str, password: str, address: str) -> Account:
@@ -520,11 +517,22 @@ class Accounts:
         A refused address is refused even with the right password, so guessing on from it stops paying.
         """
         self.sign_in_delay(login, address)
-        user = self.authenticate(login, password)
+        by_address, by_login_address, by_login = self._signin_buckets(login, address)
+        window = FAILED_SIGNIN_WINDOW
+        checks = [(by_address, FAILED_SIGNIN_PER_ADDRESS, window)]
+        checks.append((by_login_address, FAILED_SIGNIN_PER_ACCOUNT_ADDRESS, window))
+        wait = self.throttle.attempt(checks)  # counted before the password is checked: see ``attempt``
+        if wait:
+            raise _too_many_sign_ins(wait)
+        try:
+            user = self.authenticate(login, password)
+        except Forbidden:  # the right password of a disabled account: no failure
+            self.throttle.release([by_address, by_login_address])
+            raise
         if user is None:
-            for bucket in self._signin_buckets(login, address):
-                self.throttle.hit(bucket, FAILED_SIGNIN_WINDOW)
+            self.throttle.hit(by_login, window)
             raise AuthError("Wrong username, email or password")
+        self.throttle.release([by_address, by_login_address])
         return user
 
     def key_owners(self, user_id: int) -> list[Account]:
@@ -936,7 +944,13 @@ class Accounts:
         raise KeyRefused(reason)
 
     def _failed(self, addr_bucket: str, key_id: str | None) -> None:
-        self.throttle.hit(addr_bucket, FAILED_KEY_WINDOW)
+        """Count a refused key. Past the limit, the refusal is a 429 without its reason: failures made at
+        the same time all passed ``verify_key``'s check before any was counted, and only the first
+        ``FAILED_KEY_LIMIT`` of them are told why."""
+        if self.throttle.hit(addr_bucket, FAILED_KEY_WINDOW) > FAILED_KEY_LIMIT:
+            address = addr_bucket.removeprefix("key-fail:addr:")
+            wait = max(1, self.throttle.blocked_for(addr_bucket, FAILED_KEY_LIMIT, FAILED_KEY_WINDOW))
+            raise TooManyRequests(f"Too many failed API key attempts from {address}; retry later", wait)
         if key_id is not None:
             count = self.throttle.hit(f"key-fail:key:{key_id}", FAILED_KEY_WINDOW)
             if count > FAILED_KEY_LIMIT:

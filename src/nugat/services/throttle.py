@@ -32,6 +32,11 @@ _WINDOWS = select(THROTTLES.c.bucket, THROTTLES.c.window_start, THROTTLES.c.coun
     THROTTLES.c.bucket.in_(bindparam("bs", expanding=True))
 )
 _NEW = insert(THROTTLES)
+_RELEASE = (
+    update(THROTTLES)
+    .where(THROTTLES.c.bucket.in_(bindparam("bs", expanding=True)), THROTTLES.c.count > 0)
+    .values(count=THROTTLES.c.count - 1)
+)
 COUNT_POSTGRESQL = (
     postgresql.insert(THROTTLES)
     .values(bucket=bindparam("b"), window_start=bindparam("now", type_=DateTime), count=1)
@@ -89,6 +94,22 @@ class Throttler:
     def _hit(self, bucket: str, window: timedelta) -> int:
         with self.db.session() as s:
             return self.hit_in(s, bucket, window)
+
+    def attempt(self, checks: Sequence[tuple[str, int, timedelta]]) -> int:
+        """Count an attempt in each (bucket, limit, window) before it is tried, and return 0 if every count
+        is within its limit, else the seconds to wait. Counted first, so that attempts made at the same
+        time cannot all pass a check none of them has been counted in yet (a burst of guesses); one that
+        succeeds is uncounted (``release``): only failures stay."""
+        wait = 0
+        for bucket, limit, window in checks:
+            if self.hit(bucket, window) > limit:
+                wait = max(wait, self.blocked_for(bucket, limit, window), 1)
+        return wait
+
+    def release(self, buckets: Sequence[str]) -> None:
+        """Uncount an attempt ``attempt`` counted in ``buckets``, once it succeeded."""
+        with self.db.session() as s:
+            conn(s).execute(_RELEASE, {"bs": list(buckets)})
 
     @staticmethod
     def hit_in(s: Tx, bucket: str, window: timedelta) -> int:

@@ -171,26 +171,32 @@ class TwoFactor:
         Returns "totp" or "recovery"; raises AuthError for a wrong one, TooManyRequests past the bounds."""
         buckets = (f"2fa-fail:account:{account_id}", f"2fa-fail:addr:{address}")
         limits = (FAILED_PER_ACCOUNT, FAILED_PER_ADDRESS)
-        with self.db.reading() as s:
-            for bucket, limit in zip(buckets, limits, strict=True):
-                wait = Throttler.blocked_in(s, bucket, limit, FAILED_WINDOW)
-                if wait:
-                    minutes = math.ceil(wait / 60)
-                    raise TooManyRequests(
-                        f"Too many wrong codes: try again in {minutes} minute{'s' * (minutes != 1)}", wait
-                    )
+        with self.db.reading() as s:  # refused at once, without counting, while over a bound
+            waits = [
+                Throttler.blocked_in(s, b, limit, FAILED_WINDOW)
+                for b, limit in zip(buckets, limits, strict=True)
+            ]
+        # Counted before the code is checked, so that codes sent at the same time cannot all be tried.
+        wait = max(waits) or self.throttle.attempt(
+            [(b, limit, FAILED_WINDOW) for b, limit in zip(buckets, limits, strict=True)]
+        )
+        if wait:
+            minutes = math.ceil(wait / 60)
+            raise TooManyRequests(
+                f"Too many wrong codes: try again in {minutes} minute{'s' * (minutes != 1)}", wait
+            )
         code = code.strip().replace(" ", "")
         with self.db.session() as s:
             user = s.get(Account, account_id)
             assert user is not None and user.totp_enabled_at is not None
-            if self._totp_ok(s, user, code):
-                return "totp"
-            if self._recovery_ok(s, account_id, code):
+            how = "totp" if self._totp_ok(s, user, code) else None
+            if how is None and self._recovery_ok(s, account_id, code):
                 record(s, "account.2fa_recovery_code", actor_id=user.id, account_id=user.id, address=address)
-                return "recovery"
-        for bucket in buckets:
-            self.throttle.hit(bucket, FAILED_WINDOW)
-        raise AuthError(WRONG_CODE)
+                how = "recovery"
+        if how is None:
+            raise AuthError(WRONG_CODE)
+        self.throttle.release(buckets)
+        return how
 
     def recovery_left(self, account_id: int) -> int:
         with self.db.reading() as s:

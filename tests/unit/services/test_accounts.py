@@ -18,7 +18,7 @@ from nugat.services.accounts import (
     FAILED_SIGNIN_PER_ADDRESS,
     SLOWED_SIGNIN,
 )
-from support.services import ADDRESS, Clock, Site, refused
+from support.services import ADDRESS, Clock, Site, at_once, refused
 
 PASSWORD = "violet tractor harbour"
 
@@ -109,14 +109,44 @@ def test_failures_from_everywhere_only_slow_the_account(site: Site) -> None:
     accounts.create_user("alice", "alice@example.test", PASSWORD)
     for n in range(FAILED_SIGNIN_PER_ACCOUNT - 1):
         with refused(401, "Wrong username, email or password"):
-            accounts.sign_in("ALICE@example.test", "wrong password", f"198.51.100.{n}")
+            accounts.sign_in("alice", "wrong password", f"198.51.100.{n}")
     assert accounts.sign_in_delay("alice", "203.0.113.5") == 0
     with refused(401, "Wrong username, email or password"):
-        accounts.sign_in("alice", "wrong password", "198.51.100.99")
+        accounts.sign_in("ALICE ", "wrong password", "198.51.100.99")  # the same login, however typed
     assert accounts.sign_in_delay("alice", "203.0.113.5") == SLOWED_SIGNIN
     assert (
         accounts.sign_in("alice", PASSWORD, "198.51.100.1").name == "alice"
     )  # one failure there: not refused
+
+
+def test_the_throttles_do_not_tell_which_email_is_an_accounts(site: Site) -> None:
+    """Counted by the login as typed: failures at a user name refuse or slow that name, never the email
+    of its account (else a stranger learns whose address it is: ten failures at ``alice``, then
+    ``alice@example.test`` refused or slowed, an unknown address not)."""
+    accounts = site.core.accounts
+    accounts.create_user("alice", "alice@example.test", PASSWORD)
+    for _ in range(FAILED_SIGNIN_PER_ACCOUNT):
+        with refused(401, "Wrong username, email or password"):
+            accounts.sign_in("alice", "wrong password", "198.51.100.1")
+    for login in ("alice@example.test", "ALICE@EXAMPLE.TEST", "nobody@example.test"):
+        assert accounts.sign_in_delay(login, "203.0.113.5") == 0
+        with refused(401, "Wrong username, email or password"):
+            accounts.sign_in(login, "wrong password", "198.51.100.1")
+    assert accounts.sign_in_delay("alice", "203.0.113.5") == SLOWED_SIGNIN
+
+
+def test_passwords_sent_at_the_same_time_are_checked_only_up_to_the_limit(site: Site) -> None:
+    """Each attempt is counted before its password is checked: a burst of guesses cannot all pass a check
+    made before any of them failed."""
+    accounts = site.core.accounts
+    accounts.create_user("alice", "alice@example.test", PASSWORD)
+    statuses = at_once(24, lambda n: accounts.sign_in("alice", f"guess {n}", "198.51.100.1"))
+    assert statuses == [401] * FAILED_SIGNIN_PER_ACCOUNT_ADDRESS + [429] * (
+        24 - FAILED_SIGNIN_PER_ACCOUNT_ADDRESS
+    )
+    # Successes are not failures: the owner signs in from elsewhere as often as they like.
+    for _ in range(FAILED_SIGNIN_PER_ACCOUNT_ADDRESS + 1):
+        assert accounts.sign_in("alice", PASSWORD, "203.0.113.5").name == "alice"
 
 
 def test_failures_from_one_address_at_many_accounts_refuse_that_address(site: Site) -> None:
@@ -380,6 +410,13 @@ def test_failures_from_one_address_block_it_even_for_a_valid_key(site_with_users
     site.core.accounts.verify_key(secret, "198.51.100.10")  # other addresses are not held up
     clock.advance(minutes=1)
     site.core.accounts.verify_key(secret, "198.51.100.9")
+
+
+def test_keys_refused_at_the_same_time_are_told_why_only_up_to_the_limit(site_with_users: Site) -> None:
+    accounts = site_with_users.core.accounts
+    strangers = [keys.new_key(keys.new_key_id()) for _ in range(FAILED_KEY_LIMIT + 20)]
+    statuses = at_once(len(strangers), lambda n: accounts.verify_key(strangers[n], "198.51.100.9"))
+    assert statuses == [403] * FAILED_KEY_LIMIT + [429] * 20
 
 
 def test_guessing_one_keys_secret_from_many_addresses_is_429_but_its_holder_goes_on(

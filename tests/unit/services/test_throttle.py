@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from nugat.services import TooManyRequests
 from nugat.services.throttle import Throttler
-from support.services import Clock, Site
+from support.services import Clock, Site, at_once
 
 WINDOW = timedelta(minutes=10)
 
@@ -54,3 +55,26 @@ def test_hits_in_a_transaction_that_rolls_back_are_not_counted(site: Site, throt
         Throttler.hit_in(s, "tx", WINDOW)
         raise RuntimeError("the caller's transaction fails")
     assert throttle.hit("tx", WINDOW) == 1
+
+
+def test_an_attempt_is_counted_before_it_is_tried_and_uncounted_once_it_succeeds(
+    throttle: Throttler, clock: Clock
+) -> None:
+    checks = [("a", 2, WINDOW), ("b", 5, WINDOW)]
+    assert [throttle.attempt(checks) for _ in range(2)] == [0, 0]
+    throttle.release(["a", "b"])  # the second one succeeded: only the first stays a failure
+    assert throttle.attempt(checks) == 0
+    clock.advance(minutes=4)
+    assert throttle.attempt(checks) == 6 * 60  # "a" is past its limit for the rest of its window
+    assert throttle.attempt([("b", 5, WINDOW)]) == 0  # "b" holds 4 of its 5
+    throttle.release(["never-used"])
+    clock.advance(minutes=6)
+    assert throttle.attempt(checks) == 0
+
+
+def test_attempts_made_at_the_same_time_pass_only_up_to_the_limit(throttle: Throttler) -> None:
+    def attempt(_: int) -> None:
+        if throttle.attempt([("burst", 5, WINDOW)]):
+            raise TooManyRequests("over", 1)
+
+    assert at_once(24, attempt) == [200] * 5 + [429] * 19

@@ -9,7 +9,7 @@ import pyotp
 import pytest
 
 from nugat.services.account_mail import issue, redeem
-from support.services import Clock, Site, refused
+from support.services import Clock, Site, at_once, refused
 
 
 def _totp(site: Site, user_id: int) -> pyotp.TOTP:
@@ -51,6 +51,25 @@ def test_wrong_codes_lock_for_a_quarter_hour(site: Site, clock: Clock) -> None:
         twofactor.check(user.id, _at(clock, totp, 1), "192.0.2.8")
     clock.advance(minutes=16)
     assert twofactor.check(user.id, _at(clock, totp), "192.0.2.8") == "totp"
+
+
+def test_codes_sent_at_the_same_time_are_checked_only_up_to_the_limit(site: Site, clock: Clock) -> None:
+    user = site.user("alice")
+    twofactor = site.core.twofactor
+    totp = _totp(site, user.id)
+    twofactor.confirm(user.id, _at(clock, totp))
+    statuses = at_once(24, lambda n: twofactor.check(user.id, f"{n:06}", "192.0.2.7"))
+    assert statuses == [401] * 10 + [429] * 14
+
+
+def test_a_right_code_is_not_counted_as_a_failure(site: Site, clock: Clock) -> None:
+    user = site.user("alice")
+    twofactor = site.core.twofactor
+    totp = _totp(site, user.id)
+    twofactor.confirm(user.id, _at(clock, totp))
+    for _ in range(12):
+        clock.advance(seconds=30)
+        assert twofactor.check(user.id, _at(clock, totp), "192.0.2.7") == "totp"
 
 
 @pytest.mark.parametrize(("purpose", "minutes"), [("reset", 60), ("signin", 10)])

@@ -509,6 +509,12 @@ def _parse_nuspec(data: bytes, name: str, infos: list[zipfile.ZipInfo]) -> Packa
     if len(version.full) > MAX_VERSION_LENGTH:  # as nuget.org; it also keeps blob names short
         quoted, limit = _quote(version.full), MAX_VERSION_LENGTH
         raise InvalidPackage(f"Invalid package version {quoted}: it is longer than {limit} characters")
+    first = version.release_labels[0][:1] if version.release_labels else "a"
+    if not version.is_semver2 and not (first.isascii() and first.isalpha()):  # nuget.org's rule too
+        raise InvalidPackage(
+            f"Invalid package version {_quote(version.full)}: the prerelease label of a SemVer 1.0.0 version "
+            "must start with a letter (such as 1.0.0-rc1)"
+        )
     authors = tuple(a.strip() for a in meta.required("authors").split(",") if a.strip())
     if not authors:
         raise InvalidPackage("The nuspec's <authors> element lists no author")

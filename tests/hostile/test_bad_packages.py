@@ -259,6 +259,11 @@ CASES: list[Case] = [
         r"^Invalid package version: .*numeric prerelease label '01' has a leading zero",
     ),
     (
+        "SemVer 1.0.0 prerelease label starting with a digit",
+        lambda: package("Ver.Pkg", "1.0.0-1"),
+        r"^Invalid package version '1\.0\.0-1': the prerelease label of a SemVer 1\.0\.0 version must start",
+    ),
+    (
         "version longer than 64 characters",
         lambda: package("Ver.Pkg", "1.0.0-" + "a" * 60),
         r"^Invalid package version '1\.0\.0-a{60}': it is longer than 64 characters$",

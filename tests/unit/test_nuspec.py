@@ -623,6 +623,19 @@ def test_invalid_versions(package: Callable[..., Path], version: str) -> None:
     assert repr(version) in str(err)
 
 
+@pytest.mark.parametrize("version", ["1.0.0-1", "1.0.0-0a", "2.0-9beta", "1.0.0--x"])
+def test_a_semver1_prerelease_label_starts_with_a_letter(package: Callable[..., Path], version: str) -> None:
+    invalid(
+        package(version=version),
+        r"^Invalid package version '[^']+': the prerelease label of a SemVer 1.0.0 version must start",
+    )
+
+
+@pytest.mark.parametrize("version", ["1.0.0-a1", "1.0.0-RC-1", "1.0.0-1.2", "1.0.0-1+build", "1.0.0+meta"])
+def test_labels_nuget_org_accepts(package: Callable[..., Path], version: str) -> None:
+    assert read_package(package(version=version)).version.full == version
+
+
 def test_leading_zero_prerelease_message(package: Callable[..., Path]) -> None:
     err = invalid(package(version="1.0.0-01"), "leading zero")
     assert str(err).startswith("Invalid package version: '1.0.0-01' is not a valid version")

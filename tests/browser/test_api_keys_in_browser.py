@@ -5,17 +5,19 @@ it (allowed and refused), regenerate it and see the old secret fail, delete it.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import APIResponse, Browser, Locator, Page, Route, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from browser.helpers import PHONE, assert_fits, assert_pushed, assert_refused, open_menu_item
 from support.nugetexe import NuGetClient
-from support.server import SECRETS, TEST_PASSWORD, NugatServer, create_key
+from support.server import SECRETS, TEST_PASSWORD, NugatServer, create_key, ensure_user
 from web.helpers import nupkg
 
 pytestmark = pytest.mark.browser
@@ -193,3 +195,74 @@ def test_pages_work_without_javascript_and_on_a_phone(
         expect(page.get_by_role("button", name="Relist Phone.Lib 1.0.0")).to_be_visible()
     finally:
         context.close()
+
+
+def sign_in(page: Page, name: str) -> None:
+    page.goto("/signin")
+    page.get_by_label("Username or email").fill(name)
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("details.menu summary")).to_contain_text(name)
+
+
+class SlowPosts:
+    """Every POST to ``path`` reaches the server at once, and its answer the browser only when
+    ``double_click`` is done (about 150 ms of latency, as a user might have); they are listed in ``posts``."""
+
+    def __init__(self, page: Page, path: str) -> None:
+        self.posts: list[str] = []
+        self.held: list[tuple[Route, APIResponse]] = []
+        page.route(f"**{path}", self._hold)
+
+    def _hold(self, route: Route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        self.posts.append(route.request.url)
+        self.held.append((route, route.fetch(max_redirects=0)))
+
+    def double_click(self, page: Page, button: Locator) -> None:
+        """Click, and click again while the first POST is on its way."""
+        button.scroll_into_view_if_needed()
+        box = button.bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.click(x, y)  # the mouse: a locator's click would wait for the navigation
+        page.wait_for_timeout(75)
+        page.mouse.click(x, y)
+        page.wait_for_timeout(75)
+        for route, response in self.held:
+            with contextlib.suppress(PlaywrightError):  # the browser gave up this one
+                route.fulfill(response=response)
+        self.held.clear()
+
+
+def test_a_double_click_on_create_or_regenerate_shows_the_secret(page: Page, web_server: NugatServer) -> None:
+    ensure_user(web_server, "dblclick")
+    sign_in(page, "dblclick")
+    slow = SlowPosts(page, "/account/apikeys")
+    page.goto("/account/apikeys/new")
+    page.get_by_label("Key name").fill("double")
+    page.get_by_label("Glob pattern").fill("*")
+    slow.double_click(page, page.get_by_role("button", name="Create"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your new API key")
+    secret = page.locator("#secret").input_value()
+    SECRETS.append(secret)
+    assert secret.startswith("nugat_") and len(slow.posts) == 1
+    page.goto("/account/apikeys")
+    expect(page.locator("li.key")).to_have_count(1)
+
+    key_id = secret.split("_")[1]
+    slow = SlowPosts(page, f"/account/apikeys/{key_id}/regenerate")
+    page.locator("li.key").get_by_role("link", name="Regenerate").click()
+    slow.double_click(page, page.get_by_role("button", name="Regenerate"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your regenerated API key")
+    regenerated = page.locator("#secret").input_value()
+    SECRETS.append(regenerated)
+    assert regenerated.startswith("nugat_") and regenerated != secret and len(slow.posts) == 1
+
+    # Back to the confirmation: its form can be sent again (once: the script does not keep it sent).
+    page.go_back()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Regenerate API key “double”?")
+    slow.double_click(page, page.get_by_role("button", name="Regenerate"))
+    assert len(slow.posts) == 2

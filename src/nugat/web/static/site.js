@@ -87,6 +87,25 @@ function setUpMenu() {
   });
 }
 
+// A form already sent ignores further submits (a double click on Create or Regenerate would post its
+// one-time token twice, and the second answer would not show the secret) until the page is shown again.
+// Nothing is disabled: a disabled submit button's name and value would not be sent.
+function setUpSingleSubmit() {
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || form.method !== "post") { return; }
+    if (form.dataset.sent) {
+      event.preventDefault();
+    } else if (!event.defaultPrevented) {
+      form.dataset.sent = "true";
+    }
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) { return; }
+    for (const form of document.querySelectorAll("form[data-sent]")) { delete form.dataset.sent; }
+  });
+}
+
 // A secret shown once must not come back with the Back button (from the back-forward cache).
 window.addEventListener("pagehide", () => {
   const secret = document.getElementById("secret");
@@ -100,3 +119,4 @@ document.addEventListener("DOMContentLoaded", () => {
   setUpErrorSummary();
   setUpMenu();
 });
+setUpSingleSubmit();

@@ -95,6 +95,9 @@ class Query:
     semver2: bool = False
     package_type: str | None = None
     view: ReadView = ANONYMOUS  # who asks: only what they may read is found and counted
+    # ``relevance``: ids typed in full first, then by downloads (most first) and id; else strictly one of
+    # ``ORDERS`` (the V2 feed's ``$orderby``): a total order, so that pages neither repeat nor skip ids.
+    order: str = "relevance"
 
     def __post_init__(self) -> None:
         # No stored text holds a NUL (PostgreSQL refuses one in text, SQLite's FTS5 stops at it): a query's
@@ -234,6 +237,15 @@ _COLUMNS = (
     ENTRIES.c.downloads,
 )
 _RANK = (ENTRIES.c.downloads.desc(), ENTRIES.c.id_lower)
+ORDERS: Mapping[str, tuple[ColumnElement[Any], ...]] = MappingProxyType(
+    {
+        "relevance": _RANK,
+        "downloads": _RANK,
+        "downloads_asc": (ENTRIES.c.downloads, ENTRIES.c.id_lower),
+        "id": (ENTRIES.c.id_lower,),
+        "id_desc": (ENTRIES.c.id_lower.desc(),),
+    }
+)
 
 
 class _Statements(NamedTuple):
@@ -246,8 +258,9 @@ class _Statements(NamedTuple):
     total: Select[Any]
 
 
-def _paged(*where: ColumnElement[bool]) -> Select[Any]:
-    return select(*_COLUMNS).where(*where).order_by(*_RANK).offset(bindparam("skip")).limit(bindparam("take"))
+def _paged(order: str, *where: ColumnElement[bool]) -> Select[Any]:
+    statement = select(*_COLUMNS).where(*where).order_by(*ORDERS[order])
+    return statement.offset(bindparam("skip")).limit(bindparam("take"))
 
 
 def _shape(query: Query) -> tuple[Any, ...]:
@@ -347,22 +360,22 @@ class Search:
         return self.pages.get(query, lambda: self._search(query, generation), generation)
 
     def _statements(self, query: Query) -> _Statements:
-        key = _shape(query)
+        key = (*_shape(query), query.order)
         with self.lock:
             known = self.built.get(key)
         if known is not None:
             return known
         terms = _terms(query.q)
         where = self._where(query, terms)
-        # An id typed in full comes first: those few are read on their own, so that the rest are read in
-        # the order of the rank index (most downloaded, then by id), which stops at the page's end.
-        exact = sorted({t for f, t in terms if f is None})
+        # By relevance, an id typed in full comes first: those few are read on their own, so that the rest are
+        # read in the order of the rank index (most downloaded, then by id), which stops at the page's end.
+        exact = sorted({t for f, t in terms if f is None}) if query.order == "relevance" else []
         built = _Statements(
             select(*_COLUMNS).where(*where, ENTRIES.c.id_lower.in_(exact)).order_by(*_RANK)
             if exact
             else None,
-            _paged(*where),
-            _paged(*where, ENTRIES.c.id_lower.not_in(exact)) if exact else None,
+            _paged(query.order, *where),
+            _paged(query.order, *where, ENTRIES.c.id_lower.not_in(exact)) if exact else None,
             select(func.count()).select_from(ENTRIES).where(*where),
         )
         with self.lock:

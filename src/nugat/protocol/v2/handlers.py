@@ -14,7 +14,7 @@ from nugat.core import Core
 from nugat.feed import layout
 from nugat.httpcommon import base_url, content_base, nuget_error, read_view
 from nugat.protocol.v2 import atom
-from nugat.protocol.v2.queries import V2Queries, parse_filter
+from nugat.protocol.v2.queries import V2Queries, parse_filter, parse_orderby
 from nugat.services import NotFound
 from nugat.versions import InvalidVersion, parse_version
 
@@ -58,8 +58,9 @@ async def _collection(request: Request, title: str, count_only: bool) -> Respons
     semver2 = p.get("semVerLevel", "").startswith("2")
     skip, top = _int(p.get("$skip"), 0, 1_000_000), _int(p.get("$top"), PAGE, PAGE)
     queries = _queries(request)
+    flt, keys = parse_filter(p.get("$filter")), parse_orderby(p.get("$orderby"))
     if title == "FindPackagesById":
-        found = await run_in_threadpool(queries.versions_of, _literal(p.get("id")), semver2)
+        found = await run_in_threadpool(queries.find_by_id, _literal(p.get("id")), semver2, flt, keys)
         total, page = len(found), found[skip : skip + top]
     else:
         total, page = await run_in_threadpool(
@@ -67,9 +68,10 @@ async def _collection(request: Request, title: str, count_only: bool) -> Respons
             _literal(p.get("searchTerm")),
             _literal(p.get("includePrerelease")).lower() == "true",
             semver2,
-            parse_filter(p.get("$filter")),
+            flt,
             skip,
             top,
+            keys,
         )
     if count_only:
         return PlainTextResponse(str(total))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -14,10 +16,10 @@ from nugat.protocol.v2.atom import V2Package, VersionRecord
 from nugat.services import ServiceError
 from nugat.services.readers import ANONYMOUS, ReadView
 from nugat.services.search import Hit, Query, Search
-from nugat.versions import InvalidVersion, parse_version
+from nugat.versions import InvalidVersion, parse_version, version_key
 
 _CLAUSE = re.compile(
-    r"^(?:(?P<flag>IsLatestVersion|IsAbsoluteLatestVersion)"
+    r"^(?:(?P<flag>IsLatestVersion|IsAbsoluteLatestVersion)(?:\s+eq\s+true)?"
     r"|(?P<lower>tolower\()?(?P<field>Id|Version|NormalizedVersion)\)?\s+eq\s+'(?P<value>(?:[^']|'')*)')$"
 )
 
@@ -54,6 +56,63 @@ def parse_filter(text: str | None) -> Filter:
         else:
             found["version"] = match["value"].replace("''", "'")
     return Filter(**found)  # type: ignore[arg-type]
+
+
+OrderKey = tuple[str, bool]  # an entry property, descending
+_ORDER_ITEM = re.compile(r"^(?P<field>\w+)(?:\s+(?P<way>asc|desc))?$")
+_UNLISTED = datetime(1900, 1, 1)  # the Published an unlisted version shows (``atom.UNLISTED_PUBLISHED``)
+_SORT: dict[str, Callable[[V2Package], Any]] = {
+    "Id": lambda p: p.package_id.lower(),
+    "Version": lambda p: version_key(p.row.version),  # SemVer precedence, not text
+    "NormalizedVersion": lambda p: version_key(p.row.version),
+    "DownloadCount": lambda p: p.total_downloads,
+    "VersionDownloadCount": lambda p: p.row.downloads,
+    "Published": lambda p: p.row.published_at if p.row.listed else _UNLISTED,
+    "Created": lambda p: p.row.published_at,
+    "LastUpdated": lambda p: p.row.published_at,
+}
+ORDERABLE = ", ".join(_SORT)
+
+
+def parse_orderby(text: str | None) -> tuple[OrderKey, ...]:
+    """``$orderby``: ``Field [asc|desc]``, comma-separated, over the properties in ``_SORT``."""
+    if not text or not text.strip():
+        return ()
+    keys: list[OrderKey] = []
+    for item in text.split(","):
+        match = _ORDER_ITEM.match(item.strip())
+        if not match or match["field"] not in _SORT or len(keys) >= 8:
+            raise ServiceError(f"Unsupported $orderby: {text!r} (supported: {ORDERABLE}, each asc or desc)")
+        keys.append((match["field"], match["way"] == "desc"))
+    return tuple(keys)
+
+
+def ordered(packages: Sequence[V2Package], keys: Sequence[OrderKey]) -> list[V2Package]:
+    """``packages`` by ``keys``, the first the most significant; ties keep their order (stable sorts)."""
+    out = list(packages)
+    for field, descending in reversed(keys):
+        out.sort(key=_SORT[field], reverse=descending)
+    return out
+
+
+def search_order(keys: Sequence[OrderKey]) -> tuple[str, tuple[OrderKey, ...]]:
+    """How a search across ids honours ``keys``: the order of ids the search index reads them in
+    (``services.search.ORDERS``), and the keys left, which order the versions of each id. The ids are read
+    by id or by downloads, each a total order: a version property first (``Published desc``) would mean
+    reading every match, and gets a 400 rather than an order that is not the one asked for."""
+    if not keys:
+        return "relevance", ()
+    (field, descending), rest = keys[0], tuple(keys[1:])
+    if field == "Id":
+        return ("id_desc" if descending else "id"), rest
+    if field == "DownloadCount":
+        if rest[:1] == (("Id", False),):
+            rest = rest[1:]
+        return ("downloads" if descending else "downloads_asc"), rest
+    raise ServiceError(
+        f"Unsupported $orderby: {field} first, on a search across ids (order by Id or DownloadCount first, "
+        "then any of the others; or ask for one id: FindPackagesById() or $filter=Id eq '…')"
+    )
 
 
 def _record(row: PackageVersion) -> VersionRecord:
@@ -110,7 +169,18 @@ class V2Queries:
             if reg is None:
                 return []
             rows = list(s.scalars(select(PackageVersion).where(PackageVersion.registration_id == reg.id)))
-        return [p for p in _v2(rows, reg) if semver2 or not p.row.is_semver2]
+        # IsLatestVersion and IsAbsoluteLatestVersion of the versions the client sees (as nuget.org's)
+        return _v2([r for r in rows if semver2 or not r.is_semver2], reg)
+
+    def find_by_id(
+        self, package_id: str, semver2: bool, flt: Filter, keys: Sequence[OrderKey]
+    ) -> list[V2Package]:
+        """FindPackagesById(): every version of the id (unlisted included), those ``$filter`` keeps, in
+        the ``$orderby`` order (by default, oldest version first)."""
+        if flt.package_id is not None and flt.package_id.lower() != package_id.lower():
+            return []
+        found = self.versions_of(package_id, semver2)
+        return ordered(_filtered(found, True, replace(flt, package_id=None)) or [], keys)
 
     def one(self, package_id: str, version: str) -> V2Package | None:
         try:
@@ -120,7 +190,14 @@ class V2Queries:
         return next((p for p in self.versions_of(package_id, True) if p.row.version_lower == wanted), None)
 
     def search(
-        self, term: str, prerelease: bool, semver2: bool, flt: Filter, skip: int, top: int
+        self,
+        term: str,
+        prerelease: bool,
+        semver2: bool,
+        flt: Filter,
+        skip: int,
+        top: int,
+        keys: Sequence[OrderKey] = (),
     ) -> tuple[int, list[V2Package]]:
         """Search() and Packages(): the latest version of each match, or all listed versions of them.
 
@@ -129,14 +206,17 @@ class V2Queries:
         """
         if flt.package_id is not None:
             candidates = [p for p in self.versions_of(flt.package_id, semver2) if p.row.listed or flt.version]
-            kept = self._filtered(candidates, prerelease, flt)
+            kept = _filtered(candidates, prerelease, flt)
             if kept is None:
                 return 0, []
-            return len(kept), kept[skip : skip + top]
-        query = Query(q=term, prerelease=prerelease or flt.absolute_latest, semver2=semver2, view=self.view)
+            return len(kept), ordered(kept, keys)[skip : skip + top]
+        order, within = search_order(keys)
+        query = Query(
+            q=term, prerelease=prerelease or flt.absolute_latest, semver2=semver2, view=self.view, order=order
+        )
         if flt.version is None and (flt.latest or flt.absolute_latest):  # one version an id, at most
             total, hits = self.search_service.search(replace(query, skip=skip, take=top))
-            return total, self._expand(hits, prerelease, semver2, flt)
+            return total, self._expand(hits, prerelease, semver2, flt, within)
         if flt.version is not None:
             try:
                 wanted = parse_version(flt.version)
@@ -173,7 +253,7 @@ class V2Queries:
             seen += len(hits)
             if len(hits) < CHUNK or seen >= total_ids:
                 break
-        chosen = self._expand(page, prerelease, semver2, flt)[skip - offset :][:top]
+        chosen = self._expand(page, prerelease, semver2, flt, within)[skip - offset :][:top]
         total = (
             self.search_service.count_versions(query, listed_prerelease=prerelease)
             if wanted is None
@@ -181,25 +261,30 @@ class V2Queries:
         )
         return total, chosen
 
-    def _expand(self, hits: list[Hit], prerelease: bool, semver2: bool, flt: Filter) -> list[V2Package]:
-        """The versions of these hits (each id's listed ones, in version order) that the filter keeps."""
+    def _expand(
+        self, hits: list[Hit], prerelease: bool, semver2: bool, flt: Filter, within: Sequence[OrderKey]
+    ) -> list[V2Package]:
+        """The versions of these hits (each id's listed ones, by ``within``, else in version order) that
+        the filter keeps, the hits' order kept."""
         candidates = []
         for hit in hits:
-            candidates += [p for p in self.versions_of(hit.registration.package_id, semver2) if p.row.listed]
-        return self._filtered(candidates, prerelease, flt) or []
+            versions = [p for p in self.versions_of(hit.registration.package_id, semver2) if p.row.listed]
+            candidates += ordered(versions, within)
+        return _filtered(candidates, prerelease, flt) or []
 
-    @staticmethod
-    def _filtered(candidates: list[V2Package], prerelease: bool, flt: Filter) -> list[V2Package] | None:
-        if not prerelease and not flt.absolute_latest:
-            candidates = [p for p in candidates if not p.row.is_prerelease]
-        if flt.latest:
-            candidates = [p for p in candidates if p.is_latest]
-        if flt.absolute_latest:
-            candidates = [p for p in candidates if p.is_absolute_latest]
-        if flt.version is not None:
-            try:
-                wanted = parse_version(flt.version)
-            except InvalidVersion:
-                return None
-            candidates = [p for p in candidates if parse_version(p.row.version) == wanted]
-        return candidates
+
+def _filtered(candidates: list[V2Package], prerelease: bool, flt: Filter) -> list[V2Package] | None:
+    """The candidates ``flt`` keeps (not its id: the caller's), prerelease ones only if ``prerelease``."""
+    if not prerelease and not flt.absolute_latest:
+        candidates = [p for p in candidates if not p.row.is_prerelease]
+    if flt.latest:
+        candidates = [p for p in candidates if p.is_latest]
+    if flt.absolute_latest:
+        candidates = [p for p in candidates if p.is_absolute_latest]
+    if flt.version is not None:
+        try:
+            wanted = parse_version(flt.version)
+        except InvalidVersion:
+            return None
+        candidates = [p for p in candidates if parse_version(p.row.version) == wanted]
+    return candidates

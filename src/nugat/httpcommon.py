@@ -62,8 +62,14 @@ def content_base(request: Request) -> str:
 
 def host_vary(settings: Settings) -> str:
     """The ``Vary`` of answers whose URLs are built from the request (empty when a fixed URL is set):
-    a shared cache must not give one host's URLs to another."""
-    if settings.documents_url:
+    a shared cache must not give one host's URLs to another. Package content's URLs (``content_base``)."""
+    return url_vary(settings, settings.documents_url)
+
+
+def url_vary(settings: Settings, fixed: str | None) -> str:
+    """``host_vary`` of answers whose URLs start with ``fixed`` when it is set (``NUGAT_PUBLIC_URL`` for
+    ``base_url``), else with the request's host."""
+    if fixed:
         return ""
     return "Host, X-Forwarded-Host, X-Forwarded-Proto" if settings.trust_forwarded else "Host"
 

@@ -12,14 +12,21 @@ from starlette.routing import Route
 
 from nugat.core import Core
 from nugat.feed import layout
-from nugat.httpcommon import base_url, content_base, nuget_error, read_view
+from nugat.httpcommon import base_url, content_base, host_vary, nuget_error, read_view, url_vary
 from nugat.protocol.v2 import atom
 from nugat.protocol.v2.queries import V2Queries, parse_filter, parse_orderby
+from nugat.readpath import JSON_CACHE
 from nugat.services import NotFound
 from nugat.versions import InvalidVersion, parse_version
 
 PAGE = 100
 ATOM_TYPE = "application/atom+xml;type=feed;charset=utf-8"
+# As the V3 answers they stand for (``readgate`` makes those read with a credential, or of a private id,
+# ``private, no-cache``): an id's versions (FindPackagesById) and one version's entry as the stored documents
+# (flat index, registration); the queries (Search, Packages) and the service documents as V3 search and the
+# service index; the download redirect as the read path's.
+FEED_CACHE = JSON_CACHE.decode()
+QUERY_CACHE = "no-cache"
 _KEY = re.compile(r"^Id='(?P<id>(?:[^']|'')+)',Version='(?P<version>(?:[^']|'')+)'$")
 
 
@@ -38,6 +45,15 @@ def _int(value: str | None, default: int, high: int) -> int:
         return default
 
 
+def _headers(request: Request, cache: str, *, urls: bool = True, content: bool = False) -> dict[str, str]:
+    """An answer's ``Cache-Control``, and the ``Vary`` the V3 answers carry: ``urls``, it names URLs of the
+    feed (``base_url``: they follow the request's host unless ``NUGAT_PUBLIC_URL`` is set); ``content``,
+    of package content (``content_base``: unless ``NUGAT_CONTENT_URL`` or ``NUGAT_PUBLIC_URL`` is)."""
+    settings = request.app.state.core.settings
+    vary = host_vary(settings) if content else url_vary(settings, settings.public_url) if urls else ""
+    return {"cache-control": cache, **({"vary": vary} if vary else {})}
+
+
 def _queries(request: Request) -> V2Queries:
     core: Core = request.app.state.core
     view = read_view(request)
@@ -46,11 +62,15 @@ def _queries(request: Request) -> V2Queries:
 
 async def service_document(request: Request) -> Response:
     body = atom.SERVICE_DOCUMENT.replace("{base}", base_url(request))
-    return Response(body, media_type="application/xml;charset=utf-8")
+    return Response(body, media_type="application/xml;charset=utf-8", headers=_headers(request, QUERY_CACHE))
 
 
 async def metadata(request: Request) -> Response:
-    return Response(atom.METADATA, media_type="application/xml;charset=utf-8")
+    return Response(
+        atom.METADATA,
+        media_type="application/xml;charset=utf-8",
+        headers=_headers(request, QUERY_CACHE, urls=False),
+    )
 
 
 async def _collection(request: Request, title: str, count_only: bool) -> Response:
@@ -73,14 +93,15 @@ async def _collection(request: Request, title: str, count_only: bool) -> Respons
             top,
             keys,
         )
+    cache = FEED_CACHE if title == "FindPackagesById" else QUERY_CACHE
     if count_only:
-        return PlainTextResponse(str(total))
+        return PlainTextResponse(str(total), headers=_headers(request, cache, urls=False))
     next_url = None
     if skip + len(page) < total:
         params = {k: v for k, v in p.items() if k != "$skip"}
         next_url = f"{base_url(request)}{request.url.path}?{urlencode({**params, '$skip': skip + len(page)})}"
     body = atom.feed(base_url(request), title, page, next_url)
-    return Response(body, media_type=ATOM_TYPE)
+    return Response(body, media_type=ATOM_TYPE, headers=_headers(request, cache))
 
 
 async def search(request: Request) -> Response:
@@ -104,7 +125,9 @@ async def package_entry(request: Request) -> Response:
     if found is None:
         return nuget_error(NotFound(f"{package_id} {version} does not exist"))
     return Response(
-        atom.entry(base_url(request), found), media_type="application/atom+xml;type=entry;charset=utf-8"
+        atom.entry(base_url(request), found),
+        media_type="application/atom+xml;type=entry;charset=utf-8",
+        headers=_headers(request, FEED_CACHE),
     )
 
 
@@ -126,7 +149,11 @@ async def download(request: Request) -> Response:
     id_lower = package_id.lower()
     if not re.fullmatch(r"[a-z0-9_.-]{1,100}", id_lower):
         return nuget_error(NotFound(f"{package_id} does not exist"))
-    return RedirectResponse(f"{content_base(request)}/{layout.nupkg(id_lower, normalized)}", status_code=302)
+    return RedirectResponse(
+        f"{content_base(request)}/{layout.nupkg(id_lower, normalized)}",
+        status_code=302,
+        headers=_headers(request, QUERY_CACHE, content=True),
+    )
 
 
 routes = [

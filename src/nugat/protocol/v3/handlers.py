@@ -14,14 +14,20 @@ from nugat.core import Core
 from nugat.feed import BASE, layout
 from nugat.feed.service_index import service_index
 from nugat.fileheaders import LOCKED_DOWN
-from nugat.httpcommon import base_url, content_base, host_vary, json_response, read_view
+from nugat.httpcommon import base_url, content_base, host_vary, json_response, read_view, url_vary
 from nugat.readpath import HIDDEN
 from nugat.services.materialize import dump
 from nugat.services.search import MAX_SKIP, MAX_TAKE, Hit, Query
 
 
 async def index(request: Request) -> Response:
-    return json_response(service_index(base_url(request), content_base(request)))
+    response = json_response(service_index(base_url(request), content_base(request)))
+    settings = request.app.state.core.settings
+    # the feed's URLs, and package content's (on the feed's host, or on one of its own)
+    vary = url_vary(settings, settings.public_url)
+    if vary:
+        response.headers["vary"] = vary
+    return response
 
 
 def _int(value: str | None, default: int, low: int, high: int) -> int:
@@ -100,7 +106,11 @@ async def search(request: Request) -> Response:
         return core.search.rendered.get((query, base), render, generation)
 
     body = await run_in_threadpool(answer)
-    return Response(body, media_type="application/json", headers={"cache-control": "no-cache"})
+    headers = {"cache-control": "no-cache"}
+    vary = host_vary(core.settings)  # its URLs are package content's
+    if vary:
+        headers["vary"] = vary
+    return Response(body, media_type="application/json", headers=headers)
 
 
 async def autocomplete(request: Request) -> Response:

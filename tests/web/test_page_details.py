@@ -105,7 +105,7 @@ def test_the_already_sent_warning_looks_like_a_warning(alice: Site) -> None:
     alice.client.post("/account/apikeys", data=form)
     again = alice.client.post("/account/apikeys", data=form, follow_redirects=True)
     warning = re.search(r'<p class="alert warning" role="status">([^<]*)</p>', again.text)
-    assert warning and "That form was already sent" in unescape(warning.group(1))
+    assert warning and "This form was already sent once" in unescape(warning.group(1))
     assert notice(again.text) is None  # not in the success style
 
 

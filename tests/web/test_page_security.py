@@ -24,7 +24,7 @@ from nugat.services.accounts import (
 from nugat.services.sessions import SESSION_COOKIE
 from nugat.web.pages import CSRF_COOKIE
 from nugat.web.security import CONTENT_SECURITY_POLICY
-from web.helpers import PASSWORD, MakeSite, Site, csrf_of, nupkg, once_of, secret_of
+from web.helpers import PASSWORD, MakeSite, Site, csrf_of, nupkg, once_of, page_text, secret_of
 
 # Every state-changing form of a signed-in user, with data that would succeed given a valid token.
 SIGNED_IN_FORMS = [
@@ -458,15 +458,54 @@ def test_reposting_a_secret_form_neither_makes_nor_shows_a_secret(alice: Site) -
     first = alice.client.post("/account/apikeys", data=form)
     secret = secret_of(first.text)
     again = alice.client.post("/account/apikeys", data=form, follow_redirects=False)  # what reload does
-    assert again.status_code == 303
-    assert again.headers["location"] == "/account/apikeys?done=resubmitted"
-    page = alice.get(again.headers["location"]).text
+    assert again.status_code == 409
+    page = again.text
     assert "shown only once" in page and secret not in page and "nugat_" not in page
+    assert [k.name for k in alice.core.accounts.list_keys("alice")] == ["twice"]
+    assert alice.client.post("/account/apikeys", data=form).status_code == 409  # and again: still none
     assert [k.name for k in alice.core.accounts.list_keys("alice")] == ["twice"]
     key_id = alice.core.accounts.list_keys("alice")[0].id
     html = alice.get(f"/account/apikeys/{key_id}/regenerate").text  # the confirmation page
     regen = {"csrf": csrf_of(html), "once": once_of(html)}
     new_secret = secret_of(alice.client.post(f"/account/apikeys/{key_id}/regenerate", data=regen).text)
     again = alice.client.post(f"/account/apikeys/{key_id}/regenerate", data=regen, follow_redirects=False)
-    assert again.status_code == 303 and "nugat_" not in again.text
+    assert again.status_code == 409 and "nugat_" not in again.text
+    assert "already sent once" in page_text(again.text)
     assert alice.push(new_secret, nupkg("Once.Lib", "1.0.0")) == 201  # the second post did not regenerate
+
+
+def test_back_to_a_sent_key_form_shows_it_again_as_typed_with_a_fresh_token(alice: Site) -> None:
+    html = alice.get("/account/apikeys/new").text
+    form = {"csrf": csrf_of(html), "once": once_of(html), "owner": "alice", "push": "on"}
+    form |= {"push_kind": "push-version", "glob": "Back.*", "expires": "90"}
+    secret_of(alice.client.post("/account/apikeys", data={**form, "name": "backA"}).text)
+    # Back to the cached form (the same one-time token), another name, Create:
+    again = alice.client.post("/account/apikeys", data={**form, "name": "backB"}, follow_redirects=False)
+    assert again.status_code == 409
+    text = page_text(again.text)
+    assert "This form was already sent once: a key was made from it" in text
+    assert "Press Create again to make another key." in text
+    assert 'value="backB"' in again.text and 'value="Back.*"' in again.text
+    assert re.search(r'<option value="90" selected>', again.text)
+    assert re.search(r'id="push-version" name="push_kind" value="push-version" checked', again.text)
+    fresh = once_of(again.text)
+    assert fresh != form["once"]
+    assert [k.name for k in alice.core.accounts.list_keys("alice")] == ["backA"]
+    made = alice.client.post("/account/apikeys", data={**form, "name": "backB", "once": fresh})
+    secret_of(made.text)
+    assert sorted(k.name for k in alice.core.accounts.list_keys("alice")) == ["backA", "backB"]
+
+
+def test_back_to_a_sent_regenerate_confirmation_asks_again(alice: Site) -> None:
+    _, first = alice.create_key(name="regen")
+    key_id = alice.core.accounts.list_keys("alice")[0].id
+    html = alice.get(f"/account/apikeys/{key_id}/regenerate").text
+    regen = {"csrf": csrf_of(html), "once": once_of(html)}
+    second = secret_of(alice.client.post(f"/account/apikeys/{key_id}/regenerate", data=regen).text)
+    again = alice.client.post(f"/account/apikeys/{key_id}/regenerate", data=regen)
+    assert again.status_code == 409 and "nugat_" not in again.text
+    assert "Press Regenerate again to make another secret" in page_text(again.text)
+    assert alice.push(second, nupkg("Regen.Lib", "1.0.0")) == 201  # nothing regenerated
+    regen["once"] = once_of(again.text)
+    third = secret_of(alice.client.post(f"/account/apikeys/{key_id}/regenerate", data=regen).text)
+    assert third not in (first, second)

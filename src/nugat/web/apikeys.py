@@ -2,7 +2,9 @@
 
 A new secret appears only in the answer to the POST that made it (``Cache-Control: no-store``), never in
 a redirect, a cookie or the database. Those forms carry a one-time token, so reloading the answer page
-(the browser posts the form again) neither makes another secret nor shows one.
+(the browser posts the form again) neither makes another secret nor shows one: a token sent again (a
+reload, or Back to the form and send) shows the form again, as typed, with a fresh token and a warning
+that it was already sent, so that sending it once more makes another key (or secret) knowingly.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from nugat.services import Conflict, NotFound, ServiceError
 from nugat.services.accounts import KeyView
 from nugat.services.sessions import new_token
 from nugat.web.forms import EXPIRY_CHOICES, KeyForm
-from nugat.web.pages import Visitor, page, redirect, redirect_notice, render, web
+from nugat.web.pages import Visitor, page, redirect_notice, render, web
 from nugat.web.twofactor import needs_sudo, sudo_page
 
 # The key forms post one field per selected package; the 64 KiB bound holds them to about 600 ids.
@@ -29,10 +31,14 @@ SUDO_EXPIRED = (
     "More than 15 minutes passed since you signed in: enter your password again, then fill in the form."
 )
 
-WARNINGS = {
-    "resubmitted": "That form was already sent. A key's secret is shown only once: "
-    "if you did not copy it, regenerate the key.",
-}
+CREATE_RESENT = (
+    "This form was already sent once: a key was made from it, and its secret was shown only once. "
+    "Press Create again to make another key."
+)
+REGENERATE_RESENT = (
+    "This confirmation was already sent once: the key was regenerated then, and its secret was shown "
+    "only once. Press Regenerate again to make another secret (the one made then stops working)."
+)
 
 
 def _selectable(core: Core, user_id: int) -> dict[str, list[str]]:
@@ -53,8 +59,7 @@ def _key(core: Core, user_name: str, key_id: str) -> KeyView:
 async def list_keys(request: Request, visitor: Visitor) -> Response:
     core = web(request).core
     keys = await run_in_threadpool(core.accounts.list_keys, visitor.account.name)
-    context = {"keys": keys, "warning": WARNINGS.get(request.query_params.get("done", ""))}
-    return render(request, visitor, "keys.html", context)
+    return render(request, visitor, "keys.html", {"keys": keys})
 
 
 def _form_page(
@@ -65,6 +70,7 @@ def _form_page(
     key: KeyView | None = None,
     error: str | None = None,
     status: int | None = None,
+    warning: str | None = None,
 ) -> Response:
     context = {
         "form": form,
@@ -73,6 +79,7 @@ def _form_page(
         "expiry_choices": EXPIRY_CHOICES,
         "once": new_token(),
         "error": error,
+        "warning": warning,
     }
     status = status or (400 if form.errors or error else 200)
     return render(request, visitor, "key_form.html", context, status=status)
@@ -103,7 +110,7 @@ async def create_key(request: Request, visitor: Visitor) -> Response:
     if not form.validate(selectable, creating=True):
         return _form_page(request, visitor, form, selectable)
     if not await run_in_threadpool(w.sessions.claim_once, visitor.field("once")):
-        return redirect("/account/apikeys?done=resubmitted")
+        return _form_page(request, visitor, form, selectable, status=409, warning=CREATE_RESENT)
     try:
         key, secret = await run_in_threadpool(
             w.core.accounts.create_key,
@@ -198,7 +205,14 @@ async def regenerate_form(request: Request, visitor: Visitor) -> Response:
     _check_alive(key, "regenerated")
     if await needs_sudo(request, visitor):
         return sudo_page(request, visitor, f"/account/apikeys/{key.id}/regenerate")
-    return render(request, visitor, "key_regenerate.html", {"key": key, "once": new_token()})
+    return _regenerate_page(request, visitor, key)
+
+
+def _regenerate_page(
+    request: Request, visitor: Visitor, key: KeyView, warning: str | None = None, status: int = 200
+) -> Response:
+    context = {"key": key, "once": new_token(), "warning": warning}
+    return render(request, visitor, "key_regenerate.html", context, status=status)
 
 
 @page(signed_in=True)
@@ -208,7 +222,9 @@ async def regenerate(request: Request, visitor: Visitor) -> Response:
         target = f"/account/apikeys/{request.path_params['key_id']}/regenerate"
         return sudo_page(request, visitor, target, SUDO_EXPIRED, 403)
     if not await run_in_threadpool(w.sessions.claim_once, visitor.field("once")):
-        return redirect("/account/apikeys?done=resubmitted")
+        key = await _own_key(request, visitor)
+        _check_alive(key, "regenerated")
+        return _regenerate_page(request, visitor, key, REGENERATE_RESENT, status=409)
     key, secret = await run_in_threadpool(
         w.core.accounts.regenerate_key,
         visitor.account.name,

@@ -382,3 +382,30 @@ def test_settings_change_password_and_email(alice: Site) -> None:
         "Your email address is now alice@new.example; you were signed out everywhere else." in response.text
     )
     assert alice.core.accounts.authenticate("alice@new.example", "new password 12345") is not None
+
+
+def test_a_refused_email_change_keeps_the_typed_address(alice: Site) -> None:
+    wrong = alice.submit(
+        "/account", "/account/email", {"current": "not my password", "email": "a@new.example"}
+    )
+    assert field_errors(wrong.text) == {"email_current": "Your current password is wrong"}
+    assert re.search(r'<input id="new-email" name="email" type="email" value="a@new.example"', wrong.text)
+    bad = alice.submit("/account", "/account/email", {"current": PASSWORD, "email": "not <an> address"})
+    assert 'value="not &lt;an&gt; address"' in bad.text
+    assert 'value=""' in alice.get("/account").text  # nothing typed yet: empty
+
+
+def test_the_recovery_codes_left_warning_shows_only_a_small_count(alice: Site) -> None:
+    def warning(query: str) -> str | None:
+        found = re.search(
+            r'<p class="alert warning" role="status">([^<]*)</p>', alice.get(f"/account?{query}").text
+        )
+        return unescape(found.group(1)) if found else None
+
+    assert warning("recovery_left=9") == (
+        "You signed in with a recovery code: 9 are left. Make new ones below if you lost your phone."
+    )
+    assert warning("recovery_left=1") is not None and "1 is left" in (warning("recovery_left=1") or "")
+    assert warning("recovery_left=0") is not None
+    for planted in ("call%20+1-555-0100%20now:%209", "-1", "123", "%EF%BC%99", "9%20", ""):
+        assert warning(f"recovery_left={planted}") is None, planted

@@ -188,6 +188,12 @@ async def signup(request: Request, visitor: Visitor) -> Response:
     return render(request, visitor, "signup.html", context, status=400)
 
 
+def _recovery_left(text: str) -> int | None:
+    """The count of recovery codes left that the sign-in's redirect carries; anything but a small number
+    (the URL is anyone's to write) shows no warning."""
+    return int(text) if len(text) <= 2 and text.isascii() and text.isdigit() else None
+
+
 def _settings_page(
     request: Request, visitor: Visitor, errors: dict[str, str | None] | None = None, status: int = 200
 ) -> Response:
@@ -195,7 +201,8 @@ def _settings_page(
     context = {
         "errors": errors or {},
         "recovery_left": core.twofactor.recovery_left(visitor.account.id),
-        "recovery_warning": request.query_params.get("recovery_left"),
+        "recovery_warning": _recovery_left(request.query_params.get("recovery_left", "")),
+        "new_email": visitor.field("email").strip(),  # as typed, after a refusal
     }
     return render(request, visitor, "settings.html", context, status=status)
 

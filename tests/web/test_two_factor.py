@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from nugat.clock import utcnow
 from nugat.db.models import WebSession
-from web.helpers import PASSWORD, MakeSite, Site, csrf_of, page_text
+from web.helpers import PASSWORD, MakeSite, Site, csrf_of, field_errors, page_text
 
 
 def enrol(site: Site) -> tuple[pyotp.TOTP, list[str]]:
@@ -242,3 +242,28 @@ def test_an_operator_turns_two_factor_off_for_a_lost_phone(
     assert "turned two-factor sign-in off for alice" in capsys.readouterr().out
     alice.client.cookies.clear()
     alice.sign_in("alice")  # the password alone
+
+
+def test_a_wrong_code_is_shown_beside_the_field_of_the_form_sent(alice: Site) -> None:
+    html = alice.get("/account/two-factor").text
+    refused = alice.client.post("/account/two-factor", data={"csrf": csrf_of(html), "code": "000000"})
+    assert refused.status_code == 400 and list(field_errors(refused.text)) == ["code"]
+    assert 'aria-invalid="true" aria-describedby="code-error"' in refused.text
+    enrol(alice)
+    last_step_back(alice)
+    for action, field in (("disable", "off-code"), ("recovery-codes", "codes-code")):
+        html = alice.get("/account/two-factor").text
+        refused = alice.client.post(
+            f"/account/two-factor/{action}", data={"csrf": csrf_of(html), "code": "1"}
+        )
+        assert refused.status_code == 400
+        errors = field_errors(refused.text)
+        assert list(errors) == [field], errors
+        assert re.search(
+            rf'<input id="{field}" [^>]*aria-invalid="true" aria-describedby="{field}-error"', refused.text
+        )
+        summary = re.search(
+            r'<div class="error-summary" id="error-summary"[^>]*autofocus>(.*?)</div>', refused.text, re.S
+        )
+        assert summary and f'<a href="#{field}">{errors[field]}</a>' in summary.group(1)
+        assert 'class="alert"' not in refused.text  # no alert apart from its field

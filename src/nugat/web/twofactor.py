@@ -23,7 +23,8 @@ from nugat.web.pages import Visitor, page, redirect, redirect_notice, render, we
 
 async def _enrol_page(request: Request, visitor: Visitor, error: str | None = None) -> Response:
     enrolment = await run_in_threadpool(web(request).core.twofactor.begin, visitor.account.id)
-    context = {"enrolment": enrolment, "qr": Markup(enrolment.qr_svg), "error": error}  # noqa: S704 (segno's SVG)
+    errors = {"code": error} if error else {}
+    context = {"enrolment": enrolment, "qr": Markup(enrolment.qr_svg), "errors": errors}  # noqa: S704 (segno's SVG)
     return render(request, visitor, "twofactor.html", context, status=400 if error else 200, no_store=True)
 
 
@@ -66,7 +67,8 @@ async def _with_code(request: Request, visitor: Visitor, action: str) -> Respons
         )
     except ServiceError as exc:
         left = await run_in_threadpool(core.twofactor.recovery_left, visitor.account.id)
-        context = {"enrolment": None, "left": left, "error": exc.message, "failed": action}
+        field = "off-code" if action == "disable" else "codes-code"  # the code field of the form sent
+        context = {"enrolment": None, "left": left, "errors": {field: exc.message}}
         status = 429 if isinstance(exc, TooManyRequests) else 400
         return render(request, visitor, "twofactor.html", context, status=status, headers=_refused(exc))
     if action == "disable":

@@ -409,3 +409,20 @@ def test_the_recovery_codes_left_warning_shows_only_a_small_count(alice: Site) -
     assert warning("recovery_left=0") is not None
     for planted in ("call%20+1-555-0100%20now:%209", "-1", "123", "%EF%BC%99", "9%20", ""):
         assert warning(f"recovery_left={planted}") is None, planted
+
+
+def test_search_past_the_last_page_says_so_and_links_to_the_last(alice: Site) -> None:
+    _, key = alice.create_key(glob="Bulk.*")
+    for n in range(23):
+        assert alice.push(key, nupkg(f"Bulk.P{n:02}", "1.0.0")) == 201
+    first = page_text(alice.get("/packages?q=bulk").text)
+    assert "23 packages found" in first and "Page 1 of 2 Next" in first
+    second = alice.get("/packages?q=bulk&page=2").text
+    assert "Previous Page 2 of 2" in page_text(second) and 'rel="next"' not in second
+    past = alice.get("/packages?q=bulk&page=3").text
+    text = page_text(past)
+    assert "No package matches" not in text
+    assert "Page 3 is past the last page of results: go to page 2 ." in text
+    assert '<a href="/packages?q=bulk&amp;page=2">go to page 2</a>' in past
+    assert re.search(r'<a href="/packages\?q=bulk&amp;page=2" rel="prev">Previous</a>', past)
+    assert "No package matches" in page_text(alice.get("/packages?q=nothing-like-it&page=3").text)

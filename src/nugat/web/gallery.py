@@ -38,11 +38,15 @@ async def home(request: Request, visitor: Visitor) -> Response:
     def link(n: int) -> str:
         return "/packages?" + urlencode({"q": q, "page": n} if q else {"page": n})
 
+    last = max(1, -(-total // PAGE_SIZE))
     context = {
         "q": q,
         "total": total,
         "hits": hits,
-        "previous": link(number - 1) if number > 1 else None,
+        "number": number,
+        "last": last,
+        "last_link": link(last) if number > last and total else None,  # past the last page
+        "previous": link(min(number - 1, last)) if number > 1 else None,
         "next": link(number + 1) if number * PAGE_SIZE < total else None,
     }
     return render(request, visitor, "home.html", context)

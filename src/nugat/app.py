@@ -173,6 +173,8 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
             OperationalError: database_unavailable,
             DataError: unstorable_value,
             ServiceError: protocol_refusal,
+            404: web.not_found,  # a browser at a page address gets the site's page
+            405: web.not_found,
         },
     )
     app.router.redirect_slashes = False  # a 307 to a chunked push would lose the upload

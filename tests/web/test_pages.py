@@ -426,3 +426,41 @@ def test_search_past_the_last_page_says_so_and_links_to_the_last(alice: Site) ->
     assert '<a href="/packages?q=bulk&amp;page=2">go to page 2</a>' in past
     assert re.search(r'<a href="/packages\?q=bulk&amp;page=2" rel="prev">Previous</a>', past)
     assert "No package matches" in page_text(alice.get("/packages?q=nothing-like-it&page=3").text)
+
+
+def test_a_browser_at_an_unknown_address_gets_the_sites_not_found_page(site: Site) -> None:
+    html = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    for path in ("/nonexistent", "/packages/", "/orgs/", "/account/apikeys/x/y/z"):
+        response = site.client.get(path, headers=html)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert "<h1>Not found</h1>" in response.text and "There is no page at this address" in response.text
+    wrong_method = site.client.get("/account/password", headers=html)
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert "<h1>Not found</h1>" in wrong_method.text
+    # The feed, the probes and anything but a browser's GET keep their plain answers.
+    for method, path, accept in (
+        ("GET", "/nonexistent", "*/*"),
+        ("GET", "/nonexistent", "application/json"),
+        ("GET", "/v3/nonexistent", html["accept"]),
+        ("GET", "/v3-flatcontainer/x/index.json", html["accept"]),
+        ("GET", "/api/v2/nonexistent/a/b", html["accept"]),
+        ("GET", "/private/v3/nonexistent", html["accept"]),
+        ("POST", "/health", html["accept"]),
+        ("POST", "/nonexistent", html["accept"]),
+        ("PUT", "/account/password", html["accept"]),
+    ):
+        response = site.client.request(method, path, headers={"accept": accept})
+        assert response.status_code in (401, 404, 405), (method, path, response.status_code)
+        assert response.headers["content-type"].startswith("text/plain"), (method, path)
+        assert "<h1>" not in response.text, (method, path)
+
+
+def test_get_signout_offers_a_sign_out_button(alice: Site) -> None:
+    page = alice.get("/signout")
+    assert page.status_code == 200
+    assert re.search(r'<form method="post" action="/signout"', page.text)
+    signed_out = alice.client.post("/signout", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
+    assert signed_out.status_code == 303
+    assert alice.get("/account", follow_redirects=False).status_code == 303  # signed out
+    assert "You are not signed in" in page_text(alice.get("/signout").text)

@@ -127,6 +127,12 @@ async def signin_code(request: Request, visitor: Visitor) -> Response:
 
 
 @page()
+async def signout_form(request: Request, visitor: Visitor) -> Response:
+    """A link or a typed address to /signout: a button to sign out (a GET changes nothing)."""
+    return render(request, visitor, "signout.html")
+
+
+@page()
 async def signout(request: Request, visitor: Visitor) -> Response:
     if visitor.session is not None:
         await run_in_threadpool(web(request).sessions.end, visitor.session)
@@ -280,6 +286,7 @@ routes = [
     Route("/signin", signin_form, methods=["GET"]),
     Route("/signin", signin, methods=["POST"]),
     Route("/signin/code", signin_code, methods=["POST"]),
+    Route("/signout", signout_form, methods=["GET"]),
     Route("/signout", signout, methods=["POST"]),
     Route("/signup", signup_form, methods=["GET"]),
     Route("/signup", signup, methods=["POST"]),

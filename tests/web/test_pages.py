@@ -464,3 +464,29 @@ def test_get_signout_offers_a_sign_out_button(alice: Site) -> None:
     assert signed_out.status_code == 303
     assert alice.get("/account", follow_redirects=False).status_code == 303  # signed out
     assert "You are not signed in" in page_text(alice.get("/signout").text)
+
+
+def test_the_headers_sign_in_link_comes_back_to_the_page_and_sign_up_honours_next(site: Site) -> None:
+    html = site.get("/packages?q=bulk&page=2").text
+    assert '<a href="/signin?next=/packages%3Fq%3Dbulk%26page%3D2">Sign in</a>' in html
+    assert 'href="/signup?next=/packages%3Fq%3Dbulk%26page%3D2">Sign up</a>' in html
+    assert '<a href="/signin">Sign in</a>' in site.get("/").text  # home: nothing to come back to
+    signin = site.get("/signin?next=/packages%3Fq%3Dx").text  # its own next, passed on to sign-up
+    assert 'href="/signup?next=/packages%3Fq%3Dx">Sign up</a>' in signin
+    signup = site.get("/signup?next=/packages%3Fq%3Dx").text
+    assert '<input type="hidden" name="next" value="/packages?q=x">' in signup
+    fields = {
+        "email": "bob@example.test",
+        "password": "a long password 123",
+        "confirm": "a long password 123",
+    }
+    for name, target, back in (
+        ("bob", "/packages?q=x", "/packages?q=x"),
+        ("dave", "//evil.example/", "/"),  # never another site
+        ("erin", "https://evil.example/", "/"),
+        ("frank", "", "/account/apikeys"),  # no next: to the new account's API Keys, as before
+    ):
+        data = {**fields, "username": name, "email": f"{name}@example.test", "next": target}
+        made = site.submit("/signup", "/signup", data)
+        assert made.status_code == 303 and made.headers["location"] == back, name
+        site.submit("/account", "/signout", {})

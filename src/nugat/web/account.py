@@ -141,6 +141,11 @@ async def signout(request: Request, visitor: Visitor) -> Response:
     return response
 
 
+def _signup_next(target: str | None) -> str | None:
+    """Where a new account goes after signing up, as the sign-in's ``next`` (None: to its API Keys)."""
+    return safe_next(target) if target else None
+
+
 def _signup_closed(request: Request, visitor: Visitor) -> Response:
     message = "This server does not allow signing up: ask its administrator for an account."
     return render(request, visitor, "message.html", {"title": "Sign up", "message": message}, status=404)
@@ -150,7 +155,8 @@ def _signup_closed(request: Request, visitor: Visitor) -> Response:
 async def signup_form(request: Request, visitor: Visitor) -> Response:
     if not web(request).core.settings.allow_signup:
         return _signup_closed(request, visitor)
-    return render(request, visitor, "signup.html", {"values": {}, "errors": {}})
+    context = {"values": {}, "errors": {}, "next": _signup_next(request.query_params.get("next"))}
+    return render(request, visitor, "signup.html", context)
 
 
 @page()
@@ -185,11 +191,13 @@ async def signup(request: Request, visitor: Visitor) -> Response:
                 done = {"name": name, "email": email}
                 return render(request, visitor, "signup_done.html", done)
             assert user is not None
-            return await _signed_in(request, user, redirect("/account/apikeys"))
+            target = _signup_next(visitor.field("next")) or "/account/apikeys"
+            return await _signed_in(request, user, redirect(target))
     context: dict[str, object] = {
         "values": {"username": name, "email": email},
         "errors": errors,
         "error": error,
+        "next": _signup_next(visitor.field("next")),
     }
     return render(request, visitor, "signup.html", context, status=400)
 

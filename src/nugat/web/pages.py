@@ -236,6 +236,7 @@ def render(
             "mail_enabled": settings.mail_enabled,
             "require_2fa": settings.require_2fa,
             "notice": notice_of(request, visitor),
+            "here": _here(request),
             **(context or {}),
         },
         status_code=status,
@@ -244,6 +245,16 @@ def render(
             **(headers or {}),
         },
     )
+
+
+def _here(request: Request) -> str | None:
+    """Where the header's Sign in link comes back to: this page (its path and query), or on the sign-in
+    and sign-up pages their own ``next``; none after a form."""
+    if request.method != "GET":
+        return None
+    if request.url.path in ("/signin", "/signup"):
+        return request.query_params.get("next")
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
 def not_found(request: Request, visitor: Visitor, message: str) -> Response:

@@ -155,7 +155,11 @@ def _signup_closed(request: Request, visitor: Visitor) -> Response:
 async def signup_form(request: Request, visitor: Visitor) -> Response:
     if not web(request).core.settings.allow_signup:
         return _signup_closed(request, visitor)
-    context = {"values": {}, "errors": {}, "next": _signup_next(request.query_params.get("next"))}
+    context: dict[str, object] = {
+        "values": {},
+        "errors": {},
+        "next": _signup_next(request.query_params.get("next")),
+    }
     return render(request, visitor, "signup.html", context)
 
 

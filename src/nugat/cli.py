@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import errno
 import gc
 import getpass
 import json
@@ -14,6 +15,7 @@ import multiprocessing
 import os
 import resource
 import shutil
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
@@ -108,6 +110,36 @@ def raise_open_file_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be this server's own, or None when it is free.
+
+    The workers bind with ``SO_REUSEPORT`` (one port for N processes), and the kernel lets any other
+    process that did so too (another nugat, a second ``nugat serve`` started by mistake) share a port with
+    them, splitting the connections between two servers. So the address is first bound without it, before
+    any worker exists: that bind fails whenever anything listens there already."""
+    if port == 0:
+        return None  # the kernel picks a free one
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:
+        return f"cannot use the address {host}:{port}: {exc}"
+    with socket.socket(family, kind, proto) as probe:
+        # as the workers do: connections of a server stopped just now (TIME_WAIT) do not hold the port
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"{host}:{port} is already in use by another process (another nugat?): stop it,"
+                    " or choose another --port"
+                )
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
     from granian.constants import Interfaces, SSLProtocols
@@ -124,12 +156,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     core = Core(settings)
     _ = core.proxies  # a wrong NUGAT_TRUSTED_PROXIES stops the start, naming the wrong entry
-    core.db.upgrade()
     try:
         core.trusted  # noqa: B018 (a wrong issuer configuration stops the start, not the first CI job)
     except oidc.InvalidIssuers as exc:
         print(f"nugat: trusted publishing: {exc} (NUGAT_OIDC_ISSUERS, NUGAT_OIDC_CONFIG)", file=sys.stderr)
         return 2
+    taken = port_taken(settings.host, settings.port)  # before the database and the storage are touched
+    if taken:
+        print(f"nugat: {taken}", file=sys.stderr)
+        return 2
+    core.db.upgrade()
     # Leftovers of a crash (kill -9, power loss) in the middle of pushes, by this or another process.
     uploads = remove_abandoned(settings.tmp_dir)
     removed, rebuilt = core.packages.recover()

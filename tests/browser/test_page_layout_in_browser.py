@@ -247,3 +247,52 @@ def test_push_kinds_are_disabled_while_push_is_unchecked(ann_on_a_laptop: Page) 
     page.get_by_role("button", name="Create").click()
     SECRETS.append(page.locator("#secret").input_value())
     expect(page.locator("dl.facts")).to_contain_text(re.compile(r"Scopes\s*Unlist package\s*Packages"))
+
+
+LONG_WORD = "Unbroken" * 40  # 320 characters without a place to break
+LONG_TAG = "tag" * 50  # 150 characters
+LONG_LABEL = "prerelease" * 5  # the version: 56 characters of the 64 allowed
+LONG_PACKAGE = "Phone.Long.Strings"
+
+
+@pytest.fixture(scope="module")
+def long_strings(web_server: NugatServer) -> str:
+    """phonelong owns LONG_PACKAGE, whose one version has a long prerelease label, a long tag and a long
+    word in its description. Returns that version."""
+    ensure_user(web_server, "phonelong")
+    key = str(create_key(web_server, "phonelong", ["push"], globs=["Phone.Long.*"])["key"])
+    version = f"1.0.0-{LONG_LABEL}"
+    body = nupkg(
+        LONG_PACKAGE, version, description=f"See {LONG_WORD} here.", extra=f"<tags>short {LONG_TAG}</tags>"
+    )
+    pushed = httpx.put(
+        f"{web_server.url}/api/v2/package/",
+        files={"package": ("p.nupkg", body)},
+        headers={"X-NuGet-ApiKey": key},
+    )
+    assert pushed.status_code == 201, pushed.text
+    return version
+
+
+def test_long_unbroken_strings_stay_on_a_phones_screen(
+    chromium: Browser, web_server: NugatServer, long_strings: str, artifacts: Path
+) -> None:
+    with signed_in(chromium, web_server, "phonelong", PHONE) as page:
+        page.goto(f"/packages/{LONG_PACKAGE}/{long_strings}")
+        expect(page.get_by_text(LONG_LABEL).first).to_be_visible()
+        assert_fits(page)
+        page.screenshot(path=str(artifacts / "long-strings-package-phone.png"), full_page=True)
+        page.goto("/packages?q=Phone.Long")
+        expect(page.get_by_role("link", name=LONG_TAG)).to_be_visible()
+        assert_fits(page)
+        page.goto("/account/apikeys/new")
+        page.get_by_label("Key name").fill("k" * 128)
+        page.get_by_label("Glob pattern").fill("Phone.Long.*")
+        page.get_by_role("button", name="Create").click()
+        SECRETS.append(page.locator("#secret").input_value())
+        assert_fits(page)
+        page.screenshot(path=str(artifacts / "long-strings-secret-phone.png"), full_page=True)
+        page.goto("/account/trusted-publishing")
+        assert_fits(page)
+        assert_on_screen(page, page.get_by_role("button", name=f"Trusted publishing only for {LONG_PACKAGE}"))
+        page.screenshot(path=str(artifacts / "trusted-only-phone.png"), full_page=True)

@@ -1,15 +1,18 @@
 """End to end: Debian's legacy ``nuget`` 2.8.7 pushes to the V2 feed root (``PUT /api/v2/``) and deletes
 below it (``DELETE /api/v2/ID/VERSION``), as NuGet.Server accepts, and nugat takes these exactly as a push
-to ``/api/v2/package/`` and an unlist."""
+to ``/api/v2/package/`` and an unlist; it installs the latest version and lists in id order, as it asks
+(``$filter``, ``$orderby`` and ``$top`` on FindPackagesById() and Search())."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
+import sqlalchemy as sa
 
-from support.nugetexe import LegacyNuGetClient, NuGetExeMissing
+from support.nugetexe import LegacyNuGetClient, NuGetExeMissing, installed_packages
 from support.server import NugatServer
 
 pytestmark = [
@@ -73,3 +76,50 @@ def test_nuget_2_8_7_delete_unlists_below_the_feed_root(
     assert server.get_json("/v3/search?q=packageid:Legacy.Gone")["totalHits"] == 0  # unlisted
     # still restorable by its exact version, as an unlisted package is
     assert server.get("/v3/flatcontainer/legacy.gone/1.0.0/legacy.gone.1.0.0.nupkg").status_code == 200
+
+
+def test_nuget_2_8_7_installs_the_latest_version_and_lists_in_id_order(
+    server: NugatServer,
+    legacy: LegacyNuGetClient,
+    build_package: Callable[..., Path],
+    user_key: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    key = user_key(server, "legacy3", ["push"], globs=["Legacy.*"])
+
+    def pushed(package_id: str, version: str) -> None:
+        nupkg = build_package(package_id, version)
+        put = httpx.put(
+            f"{server.url}/api/v2/package/",
+            files={"package": (nupkg.name, nupkg.read_bytes())},
+            headers={"X-NuGet-ApiKey": key},
+        )
+        assert put.status_code == 201, put.text
+
+    # 1.10.0 is the latest by SemVer (1.9.0 by text); pushed out of order
+    for version in ("1.10.0", "1.0.0", "1.11.0-beta", "1.9.0"):
+        pushed("Legacy.Lib", version)
+    v2 = f"{server.url}/api/v2/"
+    # 2.8.7 asks FindPackagesById()?$filter=IsLatestVersion&$orderby=Version desc&$top=1&id='Legacy.Lib'
+    latest = legacy.install("Legacy.Lib", source=v2, output_dir=tmp_path / "a")
+    assert latest.ok, latest.output
+    assert installed_packages(tmp_path / "a") == {"Legacy.Lib.1.10.0"}
+    absolute = legacy.install("Legacy.Lib", source=v2, output_dir=tmp_path / "b", prerelease=True)
+    assert absolute.ok, absolute.output
+    assert installed_packages(tmp_path / "b") == {"Legacy.Lib.1.11.0-beta"}
+
+    # `nuget list` pages Search()?$orderby=Id&$skip=N&$top=30: more than a page, whose ranking by downloads
+    # is not their id order
+    ids = [f"Legacy.List.N{n:02d}" for n in range(33)]
+    for package_id in ids:
+        pushed(package_id, "1.0.0")
+    engine = sa.create_engine(server.db_url)
+    with engine.begin() as c:  # download totals as a process's flush copies them into search
+        for n, package_id in enumerate(ids):
+            downloads = {"id": package_id.lower(), "n": (n * 7) % 33}
+            c.execute(sa.text("UPDATE search_entries SET downloads = :n WHERE id_lower = :id"), downloads)
+    engine.dispose()
+    listed = legacy.list("Legacy.List", source=v2)
+    assert listed.ok, listed.output
+    shown = [line.split()[0] for line in listed.output.splitlines() if line.startswith("Legacy.List.")]
+    assert shown == ids

@@ -7,14 +7,18 @@ another run's caches (nuget.exe keeps HTTP responses for 30 minutes otherwise).
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import pty
+import re
 import select
 import shlex
 import shutil
 import signal
+import struct
 import subprocess
+import termios
 import time
 import warnings
 from collections.abc import Sequence
@@ -289,8 +293,62 @@ class LegacyNuGetClient:
         """``nuget delete ID VERSION KEY``: 2.8.7 sends ``DELETE <source>/ID/VERSION``."""
         return self._run(["delete", package_id, version], api_key, source, self.home)
 
-    def _run(self, command: list[str], api_key: str, source: str, cwd: Path) -> NuGetResult:
-        argv = [str(LEGACY_NUGET), *command, api_key, "-Source", source, "-NonInteractive"]
+    def install(
+        self, package_id: str, *, source: str, output_dir: Path, prerelease: bool = False
+    ) -> NuGetResult:
+        """``nuget install ID`` without a version: 2.8.7 asks ``FindPackagesById()`` for the latest."""
+        command = ["install", package_id, "-OutputDirectory", str(output_dir), "-NoCache"]
+        return self._run(command + (["-Prerelease"] if prerelease else []), None, source, self.home)
+
+    def list(self, search: str, *, source: str, extra: Sequence[str] = ()) -> NuGetResult:
+        """``nuget list``: 2.8.7 pages through ``Search()?$orderby=Id`` 30 at a time. Run in a terminal
+        200 columns wide: with its output a pipe, 2.8.7 on mono wraps its lines to a console width of 0
+        and never ends (printing nothing); escape sequences and carriage returns are taken out."""
+        argv = [str(LEGACY_NUGET), "list", search, *extra, "-Source", source, "-NonInteractive"]
+        argv += ["-ConfigFile", str(self.config_file)]
+        controller, terminal = pty.openpty()
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+        proc = subprocess.Popen(
+            argv,
+            stdin=terminal,
+            stdout=terminal,
+            stderr=terminal,
+            env={**isolated_env(self.home), "TERM": "xterm"},
+            cwd=self.home,
+            start_new_session=True,
+        )
+        os.close(terminal)
+        output = bytearray()
+        deadline = time.monotonic() + self.timeout
+        try:
+            while time.monotonic() < deadline and len(output) < 1 << 20:
+                ready, _, _ = select.select([controller], [], [], 0.2)
+                if ready:
+                    try:
+                        chunk = os.read(controller, 65536)
+                    except OSError:  # the terminal closed: the process has ended
+                        chunk = b""
+                    if not chunk:
+                        break
+                    output += chunk
+                elif proc.poll() is not None:
+                    break
+            try:
+                returncode = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+                returncode = -9
+        finally:
+            os.close(controller)
+        text = re.sub(r"\x1b(?:\[[0-9;?]*[A-Za-z]|[=>])", "", output.decode("utf-8", "replace"))
+        result = _past_mono_teardown_abort(NuGetResult(returncode, text.replace("\r", "")))
+        print(f"$ [terminal] {shlex.join(argv)}\n[exit {result.returncode}]\n{result.output}")
+        return result
+
+    def _run(self, command: list[str], api_key: str | None, source: str, cwd: Path) -> NuGetResult:
+        key = [api_key] if api_key is not None else []
+        argv = [str(LEGACY_NUGET), *command, *key, "-Source", source, "-NonInteractive"]
         argv += ["-ConfigFile", str(self.config_file)]
         started = time.monotonic()
         try:
@@ -309,7 +367,7 @@ class LegacyNuGetClient:
             result = NuGetResult(-9, f"[nuget 2.8.7 timed out after {exc.timeout} s]")
         result = _past_mono_teardown_abort(result)
         key_at = len(command) + 1
-        shown = [*argv[:key_at], api_key[:22] + "***", *argv[key_at + 1 :]]
+        shown = [*argv[:key_at], api_key[:22] + "***", *argv[key_at + 1 :]] if api_key is not None else argv
         _report_if_slow(time.monotonic() - started, shlex.join(shown), result)
         print(f"$ {shlex.join(shown)}\n[exit {result.returncode}]\n{result.output}")
         return result

@@ -15,6 +15,7 @@ from nugat.app import create_app
 from nugat.core import Core
 from nugat.db import Database
 from nugat.settings import Settings
+from support.zips import package
 
 
 def nupkg(package_id: str, version: str, *, description: str = "A package", tags: str = "") -> bytes:
@@ -70,6 +71,8 @@ def test_service_index_has_the_types_the_client_looks_up(feed: tuple[TestClient,
     assert types["RegistrationsBaseUrl/3.4.0"] == "http://feed.test/v3/registration/"
     versioned = next(r for r in index["resources"] if r["@type"] == "RegistrationsBaseUrl/Versioned")
     assert versioned["clientVersion"] == "4.3.0-alpha"
+    for suffix in ("/3.0.0", "/3.0.0-beta", "/3.0.0-rc"):  # never nuget.org's page for a private id
+        assert types[f"ReportAbuseUriTemplate{suffix}"] == "http://feed.test/packages/{id}/{version}"
 
 
 def test_multipart_and_raw_pushes_are_served_from_the_read_path(feed: tuple[TestClient, str]) -> None:
@@ -249,3 +252,56 @@ def test_a_search_asks_the_database_generation_once(
     assert paged["totalHits"] == 3 and len(asked) == 1
     assert client.get("/v3/search", params={"q": "contoso", "take": "1"}).json() == paged  # kept
     assert len(asked) == 2
+
+
+def test_search_results_link_embedded_icons_and_licenses_as_registration_does(
+    feed: tuple[TestClient, str],
+) -> None:
+    client, key = feed
+    png = b"\x89PNG\r\n\x1a\n-icon"
+    icon_and_expression = package(
+        "Shiny.Lib",
+        files={"icon.png": png},
+        extra='<icon>icon.png</icon><license type="expression">(MIT OR Apache-2.0)</license>',
+    )
+    license_file = package(
+        "Plain.Lib", files={"LICENSE.txt": b"MIT"}, extra='<license type="file">LICENSE.txt</license>'
+    )
+    urls = package(
+        "Old.Lib",
+        extra="<iconUrl>https://example.test/i.png</iconUrl><licenseUrl>https://example.test/l</licenseUrl>",
+    )
+    for body in (icon_and_expression, license_file, urls):
+        assert push(client, key, body) == 201
+    expected = {
+        "Shiny.Lib": (
+            "http://feed.test/v3/flatcontainer/shiny.lib/1.0.0/icon",
+            "https://licenses.nuget.org/(MIT%20OR%20Apache-2.0)",
+        ),
+        "Plain.Lib": ("", "http://feed.test/v3/flatcontainer/plain.lib/1.0.0/license"),
+        "Old.Lib": ("https://example.test/i.png", "https://example.test/l"),
+    }
+    for package_id, (icon, license_url) in expected.items():
+        [hit] = client.get("/v3/search", params={"q": f"packageid:{package_id}"}).json()["data"]
+        assert (hit["iconUrl"], hit["licenseUrl"]) == (icon, license_url), package_id
+        index = client.get(f"/v3/registration/{package_id.lower()}/index.json").json()
+        entry = index["items"][0]["items"][0]["catalogEntry"]
+        assert (entry["iconUrl"], entry["licenseUrl"]) == (icon, license_url), package_id
+        if icon.startswith("http://feed.test/"):
+            assert client.get(icon).content == png
+
+
+def test_autocomplete_and_search_filter_by_package_type(feed: tuple[TestClient, str]) -> None:
+    client, key = feed
+    tool = package("Tool.Thing", extra='<packageTypes><packageType name="DotnetTool" /></packageTypes>')
+    for body in (tool, package("Tool.Lib")):
+        assert push(client, key, body) == 201
+
+    def found(path: str, package_type: str) -> list[str]:
+        data = client.get(path, params={"q": "tool", "packageType": package_type}).json()["data"]
+        return sorted(d if isinstance(d, str) else d["id"] for d in data)
+
+    for path in ("/v3/search", "/v3/autocomplete"):
+        assert found(path, "DotnetTool") == ["Tool.Thing"], path
+        assert found(path, "dependency") == ["Tool.Lib"], path  # no type named: a Dependency package
+        assert found(path, "Template") == [], path

@@ -7,9 +7,10 @@ bounds intersect the range it wants.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
+from urllib.parse import quote
 
 from nugat.clock import isoformat
 from nugat.feed import layout
@@ -86,17 +87,27 @@ def _catalog_entry(hive: str, v: VersionRecord, reg_id: str, verified: bool, url
         "dependencyGroups": [
             _dependency_group(hive, leaf, i, group) for i, group in enumerate(get("dependency_groups", ()))
         ],
-        "iconUrl": lower.join(urls.file) + "icon" if get("icon_file") else get("icon_url") or "",
+        **file_urls(m, lower.join(urls.file)),
     }
-    if get("license_file"):
-        entry["licenseUrl"] = lower.join(urls.file) + "license"
-    elif license_expression:
-        entry["licenseUrl"] = f"https://licenses.nuget.org/{license_expression}"
-    else:
-        entry["licenseUrl"] = get("license_url") or ""
     if get("readme_file"):
         entry["readmeUrl"] = lower.join(urls.file) + "readme"
     return entry
+
+
+def file_urls(meta: Mapping[str, Any], files: str) -> dict[str, str]:
+    """A version's ``iconUrl`` and ``licenseUrl`` (registration leaves and search results alike): its
+    embedded icon and license files (``files``: the URL of its folder in the flat container, ending in
+    ``/``), a license expression at licenses.nuget.org (escaped, as nuget.org writes it), else the URLs
+    its nuspec gives."""
+    expression = meta.get("license_expression") or ""
+    if meta.get("license_file"):
+        license_url = files + "license"
+    elif expression:
+        license_url = "https://licenses.nuget.org/" + quote(expression, safe="()+")
+    else:
+        license_url = meta.get("license_url") or ""
+    icon_url = files + "icon" if meta.get("icon_file") else meta.get("icon_url") or ""
+    return {"iconUrl": icon_url, "licenseUrl": license_url}
 
 
 def _dependency_group(hive: str, leaf: str, index: int, group: dict[str, Any]) -> dict[str, Any]:

@@ -70,4 +70,14 @@ def service_index(base: str, content: str | None = None) -> dict[str, Any]:
             "comment": "Package details page",
         },
     ]
+    # Without it, Visual Studio's "Report abuse" link opens nuget.org's page for the id (and so tells
+    # nuget.org a private package's name): this feed's own package page, which names the owners, instead.
+    resources += [
+        {
+            "@id": f"{base}/packages/{{id}}/{{version}}",
+            "@type": f"ReportAbuseUriTemplate{suffix}",
+            "comment": "Where to report a package: its page, which names its owners",
+        }
+        for suffix in ("/3.0.0", "/3.0.0-beta", "/3.0.0-rc")
+    ]
     return {"version": "3.0.0", "resources": resources}

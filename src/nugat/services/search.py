@@ -31,6 +31,7 @@ from sqlalchemy import (
     false,
     func,
     null,
+    or_,
     select,
     true,
 )
@@ -44,7 +45,7 @@ from nugat.prefixes import reserving_owners
 from nugat.services.readers import ANONYMOUS, ReadView, readable
 from nugat.services.recent import Recent
 from nugat.services.reservations import reservations
-from nugat.services.search_index import VIEWS
+from nugat.services.search_index import VIEWS, words
 from nugat.versions import version_key
 
 log = logging.getLogger("nugat.search")
@@ -258,6 +259,17 @@ class _Statements(NamedTuple):
     total: Select[Any]
 
 
+def _of_type(query: Query) -> list[ColumnElement[bool]]:
+    """The ``packageType`` filter (search, and autocomplete since its 3.5.0): an unknown type finds nothing."""
+    if query.package_type is None:
+        return []
+    wanted = query.package_type.lower()
+    condition = _contains(ENTRIES.c.package_types, f" {wanted} ")
+    if wanted == "dependency":  # a package that names no type is a Dependency one, as on nuget.org
+        condition = or_(condition, ENTRIES.c.package_types == words([]))
+    return [condition]
+
+
 def _paged(order: str, *where: ColumnElement[bool]) -> Select[Any]:
     statement = select(*_COLUMNS).where(*where).order_by(*ORDERS[order])
     return statement.offset(bindparam("skip")).limit(bindparam("take"))
@@ -343,9 +355,7 @@ class Search:
     def _where(self, query: Query, terms: list[tuple[str | None, str]]) -> list[ColumnElement[bool]]:
         where = [_in_view(query), readable(query.view, ENTRIES.c.id_lower, ENTRIES.c.registration_id)]
         where += [self._condition(f, t) for f, t in terms]
-        if query.package_type is not None:
-            where.append(_contains(ENTRIES.c.package_types, f" {query.package_type.lower()} "))
-        return where
+        return where + _of_type(query)
 
     def generation(self) -> Hashable:
         """The database's generation (``Database.generation``): read once per request, before anything the
@@ -535,6 +545,7 @@ class Search:
         where = [_in_view(query), readable(query.view, ENTRIES.c.id_lower, ENTRIES.c.registration_id)]
         if q:
             where.append(and_(self._text(q), _contains(ENTRIES.c.id_lower, q)))
+        where += _of_type(query)
         starts = case((ENTRIES.c.id_lower.startswith(q, autoescape=True), 0), else_=1)
         with self.db.read_transaction() as c:
             total = int(c.execute(select(func.count()).select_from(ENTRIES).where(*where)).scalar_one())

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from nugat.core import Core
 from nugat.feed import BASE, layout
+from nugat.feed.registration import file_urls
 from nugat.feed.service_index import service_index
 from nugat.fileheaders import LOCKED_DOWN
 from nugat.httpcommon import base_url, content_base, host_vary, json_response, read_view, url_vary
@@ -70,8 +71,7 @@ def _result(hit: Hit, base: str, hive: str) -> dict[str, Any]:
         "description": m.get("description", ""),
         "summary": m.get("summary") or "",
         "title": m.get("title") or hit.registration.package_id,
-        "iconUrl": m.get("icon_url") or "",
-        "licenseUrl": m.get("license_url") or "",
+        **file_urls(m, f"{base}/{layout.FLAT}/{id_lower}/{v.version_lower}/"),
         "projectUrl": m.get("project_url") or "",
         "tags": m.get("tags", []),
         "authors": m.get("authors", []),

@@ -306,6 +306,43 @@ def can_revoke_leaked_keys(actor: Actor) -> Decision:
     return _deny("Only site admins can revoke leaked keys")
 
 
+def can_hold_keys(
+    *,
+    user: str,
+    email: str | None,
+    email_confirmed: bool,
+    two_factor: bool,
+    site_requires_2fa: bool,
+    owner: str,
+    owner_is_org: bool,
+    owner_requires_2fa: bool,
+) -> Decision:
+    """May user ``user`` be given an API key acting for ``owner`` now: create or regenerate one, save a
+    trusted publishing policy that mints them, or have such a policy mint one (checked at every mint)?
+
+    Not before it confirmed its email address; not without two-factor sign-in (``two_factor``) where the
+    site (``NUGAT_REQUIRE_2FA``) or the key's organization (``owner_requires_2fa``) requires it. The same
+    messages as ``services.accounts.Accounts._may_hold_keys`` gives for keys made by hand.
+    """
+    if not email_confirmed:
+        return _deny(
+            f"Confirm your email address ({email}) before creating API keys or pushing: open the "
+            "link mailed to you (your account page sends it again)"
+        )
+    if not two_factor:
+        if site_requires_2fa:
+            return _deny(
+                "This site requires two-factor sign-in to create or regenerate API keys: turn it on "
+                "in your account settings"
+            )
+        if owner_is_org and owner_requires_2fa:
+            return _deny(
+                f"{owner} requires two-factor sign-in of its members to create or regenerate API "
+                "keys for it: turn it on in your account settings"
+            )
+    return ALLOW
+
+
 def can_create_key_for(user: User, owner: Party) -> Decision:
     """May ``user`` create (or edit) a key acting for ``owner``? Its own, or an organization it belongs to."""
     if owner.id == user.id or (owner.is_org and owner.id in user.member_of):
@@ -339,14 +376,18 @@ def can_mint(
     owner_active: bool,
     owner_is_org: bool,
     creator_administers_owner: bool,
+    creator_holds_keys: Decision,
     expired_unbound: bool,
 ) -> Decision:
     """May policy ``policy`` mint a key now? Checked after the token matched it, at every mint.
 
     ``creator_active``/``owner_active``: the accounts are neither disabled nor deleted.
     ``creator_administers_owner``: for an organization's policy, its creator is still an admin of it
-    (rights are re-checked at each mint, not only when the policy was made). ``expired_unbound``: the
-    policy was never used and its 7 days to first use have passed (nuget.org's rule).
+    (rights are re-checked at each mint, not only when the policy was made). ``creator_holds_keys``:
+    ``can_hold_keys`` for the creator and the owner, now (its email confirmed, two-factor sign-in where
+    the site or the organization requires it): a minted key is one more key in the creator's name.
+    ``expired_unbound``: the policy was never used and its 7 days to first use have passed (nuget.org's
+    rule).
     """
     if not creator_active:
         return _deny(f"The user {creator}, who made policy {policy!r}, is disabled")
@@ -356,6 +397,9 @@ def can_mint(
         return _deny(
             f"{creator} is no longer an administrator of {owner}: policy {policy!r} cannot mint keys for it"
         )
+    if not creator_holds_keys.allowed:
+        why = creator_holds_keys.reason
+        return _deny(f"{creator}, who made policy {policy!r}, may not be given API keys now: {why}")
     if expired_unbound:
         return _deny(
             f"Policy {policy!r} was not used within 7 days of being saved, so it expired; "
@@ -365,10 +409,13 @@ def can_mint(
     return ALLOW
 
 
-def can_change_policy(actor: Actor, policy_id: int, *, creator_id: int, owner_id: int) -> Decision:
-    """May ``actor`` edit or delete policy ``policy_id``? Its creator, anyone who administers its owner
-    (the owner itself, an admin of the organization, a site admin). To anyone else it does not exist."""
-    if administers(actor, owner_id) or (isinstance(actor, User) and actor.id == creator_id):
+def can_change_policy(actor: Actor, policy_id: int, *, owner_id: int) -> Decision:
+    """May ``actor`` see, edit or delete policy ``policy_id``? Whoever administers its owner now: the
+    owner itself (a user's policy is made by that user), a current administrator of the organization
+    (those who may see and revoke its keys, and make its policies), a site admin. Not its creator as
+    such: one who left the organization, or is only a collaborator of it now, no longer sees the org's
+    minted keys and CI runs, nor changes or deletes the policy. To anyone else it does not exist."""
+    if administers(actor, owner_id):
         return ALLOW
     return unseen_policy(policy_id)
 

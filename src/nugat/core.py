@@ -187,7 +187,13 @@ class Core:
             more, file_audience = oidc.load_config(settings.oidc_config)
             issuers = oidc.merge(issuers, more)
             audience = audience or file_audience
-        return TrustedPublishing(self.db, settings.server_secret(), issuers, audience or settings.public_url)
+        return TrustedPublishing(
+            self.db,
+            settings.server_secret(),
+            issuers,
+            audience or settings.public_url,
+            require_2fa=settings.require_2fa,
+        )
 
     def close(self) -> None:
         if "search" in self.__dict__:  # made (``cached_property``): its counts end before the pool does

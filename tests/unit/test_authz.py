@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 
 from nugat.authz import (
+    ALLOW,
     OPERATOR,
     Actor,
     Decision,
@@ -22,6 +23,7 @@ from nugat.authz import (
     can_create_key_for,
     can_create_org,
     can_disable,
+    can_hold_keys,
     can_manage_accounts,
     can_manage_members,
     can_manage_owners,
@@ -348,6 +350,7 @@ def mint(**changes: object) -> Decision:
         "owner_active": True,
         "owner_is_org": True,
         "creator_administers_owner": True,
+        "creator_holds_keys": ALLOW,
         "expired_unbound": False,
     }
     facts.update(changes)
@@ -368,6 +371,46 @@ def test_a_creator_no_longer_admin_of_the_org_stops_minting() -> None:
     assert (refused.allowed, refused.status) == (False, 403)
     assert "no longer an administrator of Contoso" in refused.reason
     assert mint(owner_is_org=False, owner="alice", creator_administers_owner=False).allowed
+
+
+def test_a_creator_who_may_not_hold_keys_stops_minting() -> None:
+    """Audit 1b/1c: the rules for keys made by hand hold at every mint (two-factor, a confirmed email)."""
+    why = hold(two_factor=False, site_requires_2fa=False)
+    refused = mint(creator_holds_keys=why)
+    assert (refused.allowed, refused.status) == (False, 403)
+    assert refused.reason == (
+        "alice, who made policy 'release', may not be given API keys now: Contoso requires two-factor "
+        "sign-in of its members to create or regenerate API keys for it: turn it on in your account settings"
+    )
+
+
+def hold(**changes: object) -> Decision:
+    facts: dict[str, object] = {
+        "user": "alice",
+        "email": "alice@example.test",
+        "email_confirmed": True,
+        "two_factor": True,
+        "site_requires_2fa": True,
+        "owner": "Contoso",
+        "owner_is_org": True,
+        "owner_requires_2fa": True,
+    }
+    facts.update(changes)
+    return can_hold_keys(**facts)  # type: ignore[arg-type]
+
+
+def test_keys_need_a_confirmed_email_and_two_factor_where_required() -> None:
+    assert hold().allowed
+    assert hold(two_factor=False, site_requires_2fa=False, owner_requires_2fa=False).allowed
+    assert hold(two_factor=False, site_requires_2fa=False, owner_is_org=False, owner="alice").allowed
+    assert "This site requires two-factor sign-in" in hold(two_factor=False).reason
+    org = hold(two_factor=False, site_requires_2fa=False)
+    assert (org.status, org.reason.split(":")[0]) == (
+        403,
+        "Contoso requires two-factor sign-in of its members to create or regenerate API keys for it",
+    )
+    unconfirmed = hold(email_confirmed=False)
+    assert unconfirmed.reason.startswith("Confirm your email address (alice@example.test) before creating")
 
 
 def test_an_unused_policy_expires_after_its_seven_days() -> None:
@@ -569,11 +612,14 @@ def test_keys_are_made_for_oneself_or_an_org_one_belongs_to() -> None:
     assert not can_create_key_for(OWNER, Party(BOB, "bob")).allowed  # another user: never
 
 
-def test_a_policy_is_changed_by_its_creator_its_owners_admins_or_site_admins() -> None:
-    def rule(actor: Actor) -> Decision:
-        return can_change_policy(actor, 7, creator_id=CAROL, owner_id=CONTOSO)
+def test_a_policy_is_changed_by_its_owners_admins_or_site_admins_not_a_creator_gone() -> None:
+    """Audit 2: carol made the org's policy, then became a collaborator (or left): no longer hers."""
 
-    assert allowed(rule) == {"operator", "site admin", "owner", "collaborator"}
+    def rule(actor: Actor) -> Decision:
+        return can_change_policy(actor, 7, owner_id=CONTOSO)
+
+    assert allowed(rule) == {"operator", "site admin", "owner"}
+    assert can_change_policy(COLLABORATOR, 7, owner_id=CAROL).allowed  # carol's own policy
     refused = rule(STRANGER)
     assert (refused.status, refused.reason) == (404, "You have no trusted publishing policy 7")
 

@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
-from nugat.keys import Scope
+from nugat.clock import utcnow
+from nugat.db.models import WebSession
+from nugat.services.trusted import POLICY_SCOPES
 from support.oidc_issuer import LoopbackIssuer, github_claims, running_issuer
-from web.helpers import MakeSite, Site, field_errors, nupkg, page_text
+from web.helpers import PASSWORD, MakeSite, Site, csrf_of, field_errors, nupkg, page_text
 
 AUD = "https://nuget.test"
 FORM = {
@@ -70,18 +74,93 @@ def test_an_owner_adds_a_policy_and_sees_how_to_use_it(tp: Site, issuer: Loopbac
     assert "trusted publishing: GitHub Actions contoso/lib .github/workflows/release.yml run 777" in listing
 
 
-def test_the_policy_form_offers_every_scope_and_keeps_the_chosen_ones(tp: Site) -> None:
+def test_the_policy_form_offers_the_publishing_scopes_and_keeps_the_chosen_ones(tp: Site) -> None:
     html = tp.get("/account/trusted-publishing/new?kind=github").text
-    for scope in Scope:
+    for scope in POLICY_SCOPES:
         box = f'id="scope-{scope.value}" name="scope-{scope.value}" value="on"'
         assert box in html and f'<label for="scope-{scope.value}">{scope.label}</label>' in html
+    assert 'name="scope-read"' not in html  # audit 4: a policy's keys publish, never read
     assert 'name="scope-push" value="on" checked' in html  # the default, as for a key
-    chosen = {f"scope-{scope.value}": "on" for scope in Scope}
+    chosen = {f"scope-{scope.value}": "on" for scope in POLICY_SCOPES}
     tp.submit(
         "/account/trusted-publishing/new?kind=github", "/account/trusted-publishing", {**FORM, **chosen}
     )
-    kept = [scope.value for scope in Scope if scope is not Scope.PUSH_VERSION]  # push allows new versions
-    assert tp.core.trusted.policies()[0].scopes == kept
+    assert tp.core.trusted.policies()[0].scopes == ["push", "unlist"]  # push allows new versions
+    crafted = tp.submit(
+        "/account/trusted-publishing/new?kind=github",
+        "/account/trusted-publishing",
+        {**FORM, "scope-read": "on"},
+    )
+    assert crafted.status_code == 400
+    assert "A trusted publishing policy cannot have the scope 'read'" in page_text(crafted.text)
+    assert len(tp.core.trusted.policies()) == 1
+
+
+def _age_session(site: Site, minutes: int) -> None:
+    with site.core.db.session() as s:
+        s.execute(update(WebSession).values(authenticated_at=utcnow() - timedelta(minutes=minutes)))
+
+
+def test_policies_need_a_recent_sign_in_or_the_password_again(tp: Site) -> None:
+    """Audit 1a: a policy mints keys, so its forms ask for the password as the key forms do."""
+    new = "/account/trusted-publishing/new?kind=github"
+    tp.submit(new, "/account/trusted-publishing", FORM)  # just signed in
+    [policy] = tp.core.trusted.policies()
+    edit = f"/account/trusted-publishing/{policy.id}/edit"
+    form_html = tp.get(new).text
+    _age_session(tp, 16)
+    for path in (new, edit):
+        assert "Confirm your password" in page_text(tp.get(path).text), path
+    for path in ("/account/trusted-publishing", edit):  # forms filled in before the window closed
+        stale = tp.client.post(path, data={"csrf": csrf_of(form_html), **FORM, "glob": "*"})
+        assert stale.status_code == 403 and "enter your password again" in page_text(stale.text), path
+    assert [(p.id, p.globs) for p in tp.core.trusted.policies()] == [(policy.id, ["Contoso.*"])]
+    ok = tp.client.post(
+        "/account/sudo",
+        data={"csrf": csrf_of(form_html), "current": PASSWORD, "next": edit},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303 and ok.headers["location"] == edit
+    assert tp.submit(edit, edit, {**FORM, "glob": "*"}).status_code == 303
+    assert tp.submit(new, "/account/trusted-publishing", FORM).status_code == 303
+    assert len(tp.core.trusted.policies()) == 2
+
+
+def test_a_site_requiring_two_factor_refuses_policies_without_it(
+    make_site: MakeSite, issuer: LoopbackIssuer
+) -> None:
+    """Audit 1c, on the page: the message of the key form."""
+    site = make_site(oidc_issuers=f"github={issuer.url}", oidc_audience=AUD, require_2fa=True)
+    site.sign_in("alice")
+    response = site.submit("/account/trusted-publishing/new?kind=github", "/account/trusted-publishing", FORM)
+    assert response.status_code == 403
+    assert "This site requires two-factor sign-in to create or regenerate API keys" in page_text(
+        response.text
+    )
+    assert site.core.trusted.policies() == []
+
+
+def test_a_creator_who_left_the_org_no_longer_sees_its_policy(tp: Site, issuer: LoopbackIssuer) -> None:
+    """Audit 2: the org's policy (its keys, its CI runs) stays with the org's admins."""
+    tp.core.orgs.create("Contoso", "alice")
+    bob = tp.browser("bob")
+    tp.core.orgs.add_member("Contoso", "bob", "admin")
+    tp.submit(
+        "/account/trusted-publishing/new?kind=github",
+        "/account/trusted-publishing",
+        {**FORM, "package_owner": "Contoso"},
+    )
+    [policy] = tp.core.trusted.policies()
+    mint(tp, issuer, "Contoso")
+    tp.core.orgs.remove_member("Contoso", "alice", by="bob")
+    listing = page_text(tp.get("/account/trusted-publishing").text)
+    assert "contoso/lib release.yml" not in listing and "run 777" not in listing
+    for path in (
+        f"/account/trusted-publishing/{policy.id}/edit",
+        f"/account/trusted-publishing/{policy.id}/delete",
+    ):
+        assert tp.get(path).status_code == 404
+    assert "contoso/lib release.yml" in page_text(bob.get("/account/trusted-publishing").text)
 
 
 def test_a_bad_policy_form_says_why(tp: Site) -> None:

@@ -52,6 +52,8 @@ FIRST_USE_WINDOW = timedelta(days=7)
 KEEP_AFTER_EXPIRY = timedelta(days=1)  # used-token rows and dead minted keys are pruned after this
 FAILED_LIMIT = 30  # refused exchanges per address per window, then 429 (each one is an audit row)
 FAILED_WINDOW = timedelta(minutes=1)
+POLICY_SCOPES = (keys.Scope.PUSH, keys.Scope.PUSH_VERSION, keys.Scope.UNLIST)
+"""What a policy's keys may do: publish, never ``read`` (a minted key lives minutes, for a CI run's push)."""
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,11 @@ class TrustedPublishing:
         issuers: Sequence[oidc.Issuer],
         audience: str | None,
         caches: Mapping[str, oidc.KeyCache] | None = None,
+        *,
+        require_2fa: bool = False,
     ) -> None:
         self.db = db
+        self.require_2fa = require_2fa  # NUGAT_REQUIRE_2FA: as for keys made by hand
         self.pepper = pepper
         self.issuers = list(issuers)
         self.audience = audience
@@ -182,6 +187,7 @@ class TrustedPublishing:
     def _checked(
         self, kind: str, settings: PolicySettings
     ) -> tuple[oidc.Criteria, list[str], list[str], list[str], int, str]:
+        _check_scopes(settings.scopes)
         try:
             wanted = oidc.criteria(kind, settings.criteria)
             scopes, globs, packages, _ = keys.normalize_settings(
@@ -213,12 +219,8 @@ class TrustedPublishing:
         with self.db.session() as s:
             creator = account_named(s, by, "user")
             owner_account = account_named(s, owner)
-            if not creator.email_confirmed:
-                raise Forbidden(
-                    f"Confirm your email address ({creator.email}) before adding trusted publishing "
-                    "policies: open the link mailed to you (your account page sends it again)"
-                )
             self._may_manage(s, creator, owner_account)
+            authz.require(self._holds_keys(creator, owner_account))
             row = TrustedPolicy(
                 name=name,
                 creator_id=creator.id,
@@ -253,15 +255,27 @@ class TrustedPublishing:
             )
         )
 
+    def _holds_keys(self, user: Account, owner: Account) -> authz.Decision:
+        """``authz.can_hold_keys``: may ``user`` be given keys acting for ``owner`` (as when it makes one)."""
+        return authz.can_hold_keys(
+            user=user.name,
+            email=user.email,
+            email_confirmed=user.email_confirmed,
+            two_factor=user.totp_enabled_at is not None,
+            site_requires_2fa=self.require_2fa,
+            owner=owner.name,
+            owner_is_org=owner.kind == "org",
+            owner_requires_2fa=owner.require_2fa,
+        )
+
     def _own_policy(self, s: Session, by: By, policy_id: int) -> tuple[TrustedPolicy, authz.Actor]:
-        """The policy, for its creator, an administrator of its owner, a site admin or the command line."""
+        """The policy, for whoever administers its owner now (the owner, an admin of the organization, a
+        site admin, the command line): ``authz.can_change_policy``."""
         row = s.get(TrustedPolicy, policy_id, with_for_update=True)
         actor = resolve(s, by)
         if row is None:
             raise NotFound(f"There is no trusted publishing policy {policy_id}")
-        authz.require(
-            authz.can_change_policy(actor, policy_id, creator_id=row.creator_id, owner_id=row.owner_id)
-        )
+        authz.require(authz.can_change_policy(actor, policy_id, owner_id=row.owner_id))
         return row, actor
 
     def edit_policy(
@@ -272,6 +286,11 @@ class TrustedPublishing:
         with self.db.session() as s:
             row, actor = self._own_policy(s, by, policy_id)
             wanted, scopes, globs, packages, minutes, name = self._checked(row.kind, settings)
+            editor_id = actor_id(actor)  # None: the command line (the operator)
+            if editor_id is not None:  # a user changes what the policy mints, as if it made a key
+                editor, owner = s.get(Account, editor_id), s.get(Account, row.owner_id)
+                assert editor is not None and owner is not None
+                authz.require(self._holds_keys(editor, owner))
             before = oidc.Criteria(row.kind, **row.criteria)
             if (before.owner.lower(), before.repository.lower()) != (
                 wanted.owner.lower(),
@@ -302,17 +321,16 @@ class TrustedPublishing:
         return killed
 
     def policies(self, viewer: By = OPERATOR) -> list[PolicyView]:
-        """The policies ``viewer`` made, or that act for an account whose policies it may change
-        (``authz.visible_accounts``: itself, the organizations it administers; the operator and site
-        admins: every policy)."""
+        """The policies that act for an account whose policies ``viewer`` may change
+        (``authz.visible_accounts``: itself, the organizations it administers now; the operator and site
+        admins: every policy). Not those it made for an organization it no longer administers
+        (``authz.can_change_policy``)."""
         with self.db.reading() as s:
             query = select(TrustedPolicy).order_by(TrustedPolicy.created_at, TrustedPolicy.id)
             actor = resolve(s, viewer)
             accounts = authz.visible_accounts(actor)
             if accounts is not None:
-                query = query.where(
-                    or_(TrustedPolicy.creator_id == actor_id(actor), TrustedPolicy.owner_id.in_(accounts))
-                )
+                query = query.where(TrustedPolicy.owner_id.in_(accounts))
             return [self._view(s, row) for row in s.scalars(query)]
 
     def policy(self, viewer: By, policy_id: int) -> PolicyView:
@@ -330,7 +348,7 @@ class TrustedPublishing:
         )
         live = s.execute(
             select(ApiKey.key_id, ApiKey.expires_at, ApiKey.origin)
-            .where(ApiKey.policy_id == row.id, ApiKey.expires_at > utcnow())
+            .where(ApiKey.policy_id == row.id, ApiKey.expires_at > utcnow(), ApiKey.revoked_at.is_(None))
             .order_by(ApiKey.expires_at)
         ).all()
         return PolicyView(
@@ -521,8 +539,7 @@ class TrustedPublishing:
         self._prune(s, key.created_at)
         return Minted(secret, key.key_id, key.expires_at, row.name)
 
-    @staticmethod
-    def _accounts_allowed(s: Session, row: TrustedPolicy) -> tuple[Account, Account]:
+    def _accounts_allowed(self, s: Session, row: TrustedPolicy) -> tuple[Account, Account]:
         """The policy's creator and owner, if ``authz.can_mint`` lets the policy mint now."""
         creator, owner = s.get(Account, row.creator_id), s.get(Account, row.owner_id)
         decision = authz.can_mint(
@@ -535,6 +552,7 @@ class TrustedPublishing:
             creator_administers_owner=creator is not None
             and owner is not None
             and role_of(s, creator.id, owner.id) == "admin",
+            creator_holds_keys=self._holds_keys(creator, owner) if creator and owner else authz.ALLOW,
             expired_unbound=row.bound_owner_id is None
             and row.validate_by is not None
             and row.validate_by < utcnow(),
@@ -670,6 +688,21 @@ class _Refusal(Exception):
 
 def _failed_bucket(address: str | None) -> str:
     return f"token-fail:addr:{address}"
+
+
+def _check_scopes(asked: Sequence[str]) -> None:
+    """Refuse a scope a policy's keys cannot have (``POLICY_SCOPES``); unknown names are left to
+    ``keys.normalize_settings``, which says which exist."""
+    choices = keys.one_of(s.value for s in POLICY_SCOPES)
+    if not asked:
+        raise ServiceError(f"Choose at least one scope: {choices}")
+    for name in asked:
+        scope = keys.Scope.named(name)
+        if scope is not None and scope not in POLICY_SCOPES:
+            raise ServiceError(
+                f"A trusted publishing policy cannot have the scope {scope.value!r}: its keys publish, "
+                f"so choose {choices}"
+            )
 
 
 def _sentence(text: str) -> str:

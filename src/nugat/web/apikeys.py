@@ -22,14 +22,10 @@ from nugat.services.accounts import KeyView
 from nugat.services.sessions import new_token
 from nugat.web.forms import EXPIRY_CHOICES, KeyForm
 from nugat.web.pages import Visitor, page, redirect_notice, render, web
-from nugat.web.twofactor import needs_sudo, sudo_page
+from nugat.web.twofactor import SUDO_EXPIRED, needs_sudo, sudo_page
 
 # The key forms post one field per selected package; the 64 KiB bound holds them to about 600 ids.
 KEY_FORM_FIELDS = 2000
-
-SUDO_EXPIRED = (
-    "More than 15 minutes passed since you signed in: enter your password again, then fill in the form."
-)
 
 CREATE_RESENT = (
     "This form was already sent once: a key was made from it, and its secret was shown only once. "

@@ -1,7 +1,9 @@
 """The Trusted Publishing pages: policies (list, create, edit, delete) and "trusted publishing only".
 
 A policy lets a CI workflow trade its OIDC token for a short-lived key (``services.trusted``); the page
-also tells the URL and audience to give the workflow, since they are not in the service index.
+also tells the URL and audience to give the workflow, since they are not in the service index. Since a
+policy mints keys, its create and edit forms (shown and posted) need a recent sign-in, or the password
+again, as making a key does ("sudo mode", ``web.twofactor``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ from nugat import oidc
 from nugat.httpcommon import base_url, client_address
 from nugat.keys import DEFAULT_SCOPE, Scope
 from nugat.services import NotFound, ServiceError
-from nugat.services.trusted import DEFAULT_KEY_MINUTES, MAX_KEY_MINUTES, PolicySettings, PolicyView
+from nugat.services.trusted import (
+    DEFAULT_KEY_MINUTES,
+    MAX_KEY_MINUTES,
+    POLICY_SCOPES,
+    PolicySettings,
+    PolicyView,
+)
 from nugat.web.pages import Visitor, not_found, page, redirect, refused, render, web
+from nugat.web.twofactor import SUDO_EXPIRED, needs_sudo, sudo_page
 
 NOTICES = {
     "created": "The policy was saved. Use it within 7 days: its first use binds it to the repository.",
@@ -36,7 +45,7 @@ def _settings(visitor: Visitor) -> PolicySettings:
         minutes = int(fields.get("key_minutes", ""))
     except ValueError:
         minutes = 0
-    scopes = [s.value for s in Scope if fields.get(f"scope-{s.value}")]
+    scopes = [s.value for s in Scope if fields.get(f"scope-{s.value}")]  # a read box sent is refused
     return PolicySettings(
         criteria={name: fields.get(name, "") for name in CRITERIA_FIELDS},
         scopes=scopes,
@@ -79,6 +88,7 @@ async def _form(
         "owners": owners,
         "chosen_owner": visitor.field("package_owner") or (view.owner if view else visitor.account.name),
         "issuers": [i.url for i in trusted.issuers if i.kind == kind],
+        "policy_scopes": POLICY_SCOPES,
         "values": _form_values(view, visitor if error else None),
         "max_minutes": MAX_KEY_MINUTES,
         "error": error,
@@ -109,6 +119,8 @@ async def new_form(request: Request, visitor: Visitor) -> Response:
     kind = request.query_params.get("kind", oidc.GITHUB)
     if kind not in oidc.KINDS or not web(request).core.trusted.enabled:
         return not_found(request, visitor, "Trusted publishing is not available for that CI system here")
+    if await needs_sudo(request, visitor):
+        return sudo_page(request, visitor, f"/account/trusted-publishing/new?kind={kind}")
     return await _form(request, visitor, kind=kind)
 
 
@@ -117,6 +129,9 @@ async def create(request: Request, visitor: Visitor) -> Response:
     kind = visitor.field("kind")
     if kind not in oidc.KINDS:
         return not_found(request, visitor, "Choose a CI system from the list")
+    if await needs_sudo(request, visitor):
+        target = f"/account/trusted-publishing/new?kind={kind}"
+        return sudo_page(request, visitor, target, SUDO_EXPIRED, 403)
     trusted = web(request).core.trusted
     try:
         await run_in_threadpool(
@@ -151,6 +166,8 @@ async def edit_form(request: Request, visitor: Visitor) -> Response:
     view = await _policy(request, visitor)
     if isinstance(view, Response):
         return view
+    if await needs_sudo(request, visitor):
+        return sudo_page(request, visitor, f"/account/trusted-publishing/{view.id}/edit")
     return await _form(request, visitor, kind=view.kind, view=view)
 
 
@@ -159,6 +176,8 @@ async def edit(request: Request, visitor: Visitor) -> Response:
     view = await _policy(request, visitor)
     if isinstance(view, Response):
         return view
+    if await needs_sudo(request, visitor):
+        return sudo_page(request, visitor, f"/account/trusted-publishing/{view.id}/edit", SUDO_EXPIRED, 403)
     trusted = web(request).core.trusted
     try:
         await run_in_threadpool(

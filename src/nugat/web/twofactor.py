@@ -1,5 +1,6 @@
 """Two-factor sign-in pages (enrol with a QR code, recovery codes, turn off with a code) and the password
-prompt before creating or regenerating an API key ("sudo mode", as GitHub has it).
+prompt before creating or regenerating an API key, or saving a trusted publishing policy (which mints
+keys) ("sudo mode", as GitHub has it).
 
 Why sudo mode rather than always "within 15 minutes of sign-in": a session lives a week, so a browser
 left signed in (or a stolen session cookie) could otherwise mint a key, the one credential that works
@@ -28,9 +29,19 @@ async def _enrol_page(request: Request, visitor: Visitor, error: str | None = No
     return render(request, visitor, "twofactor.html", context, status=400 if error else 200, no_store=True)
 
 
+ENROL_SUDO_EXPIRED = (
+    "More than 15 minutes passed since you signed in: enter your password again, then the code from your "
+    "app."
+)
+
+
 @page(signed_in=True)
 async def overview(request: Request, visitor: Visitor) -> Response:
     if visitor.account.totp_enabled_at is None:
+        # Turning it on would lock out whoever cannot give the new codes: a stolen session cookie must not
+        # be enough, as for making a key.
+        if await needs_sudo(request, visitor):
+            return sudo_page(request, visitor, "/account/two-factor")
         return await _enrol_page(request, visitor)
     left = await run_in_threadpool(web(request).core.twofactor.recovery_left, visitor.account.id)
     return render(request, visitor, "twofactor.html", {"enrolment": None, "left": left})
@@ -49,6 +60,8 @@ async def enrol(request: Request, visitor: Visitor) -> Response:
     core = web(request).core
     if visitor.account.totp_enabled_at is not None:
         return redirect("/account/two-factor")
+    if await needs_sudo(request, visitor):
+        return sudo_page(request, visitor, "/account/two-factor", ENROL_SUDO_EXPIRED, 403)
     try:
         codes = await run_in_threadpool(core.twofactor.confirm, visitor.account.id, visitor.field("code"))
     except ServiceError as exc:
@@ -89,11 +102,16 @@ async def recovery_codes(request: Request, visitor: Visitor) -> Response:
 
 # Sudo mode -----------------------------------------------------------------------------------------
 
+SUDO_EXPIRED = (
+    "More than 15 minutes passed since you signed in: enter your password again, then fill in the form."
+)
+"""Why a form posted after the window closed is refused (403) and the password asked again."""
+
 
 def sudo_page(
     request: Request, visitor: Visitor, target: str, error: str | None = None, status: int = 200
 ) -> Response:
-    """Ask for the password again before ``target`` (a key page)."""
+    """Ask for the password again before ``target`` (a key page, or a trusted publishing policy's form)."""
     context = {"next": safe_next(target), "error": error}
     return render(request, visitor, "sudo.html", context, status=status)
 

@@ -181,3 +181,109 @@ def test_without_issuers_or_audience_nothing_is_enabled(
     assert make_site(
         oidc_issuers=f"github={issuer.url}", public_url="https://nuget.example"
     ).core.trusted.enabled
+
+
+def _set(site: Site, name: str, **values: Any) -> None:
+    """Change an account's columns as its own pages would (two-factor on or off, email confirmed)."""
+    from sqlalchemy import update
+
+    from nugat.db.models import Account
+
+    with site.core.db.session() as s:
+        s.execute(update(Account).where(Account.name == name).values(**values))
+
+
+def test_a_site_requiring_two_factor_refuses_policies_and_mints_to_users_without_it(
+    make_site: Callable[..., Site], issuer: LoopbackIssuer, clock: Clock
+) -> None:
+    """Audit 1c: with NUGAT_REQUIRE_2FA, a user without two-factor gets no key through a policy either."""
+    site = make_site(oidc_issuers=f"github={issuer.url}", oidc_audience=AUD, require_2fa=True)
+    site.users("alice")
+    with refused(403, "This site requires two-factor sign-in to create or regenerate API keys"):
+        site.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    _set(site, "alice", totp_enabled_at=clock.now)
+    policy = site.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    mint(site, issuer)
+    _set(site, "alice", totp_enabled_at=None)  # turned off since: the policy mints nothing
+    with refused(403, "alice, who made policy .*, may not be given API keys now: This site requires two"):
+        mint(site, issuer)
+    assert "This site requires two-factor" in site.events("trusted.refused")[-1].detail["reason"]
+    with refused(403, "This site requires two-factor sign-in"):
+        site.core.trusted.edit_policy("alice", policy.id, RELEASE)
+
+
+def test_an_org_requiring_two_factor_refuses_its_policies_and_mints_to_members_without_it(
+    tp: Site, issuer: LoopbackIssuer, clock: Clock
+) -> None:
+    """Audit 1b: the org's rule holds for policies as for `key create --owner Contoso`."""
+    tp.core.orgs.create("Contoso", "alice")
+    tp.core.trusted.create_policy("alice", "Contoso", "github", None, RELEASE)  # before the rule
+    tp.core.orgs.set_require_2fa("Contoso", True)
+    message = "Contoso requires two-factor sign-in of its members to create or regenerate API keys"
+    with refused(403, message):
+        tp.core.trusted.create_policy("alice", "Contoso", "github", None, RELEASE)
+    with refused(403, f"alice, who made policy .*, may not be given API keys now: {message}"):
+        mint(tp, issuer, "Contoso")
+    tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)  # its own: not the org's
+    _set(tp, "alice", totp_enabled_at=clock.now)
+    grant, _ = tp.core.accounts.verify_key(mint(tp, issuer, "Contoso"), ADDRESS)
+    assert grant.owner_name == "Contoso"
+    tp.core.trusted.create_policy("alice", "Contoso", "github", None, RELEASE)
+
+
+def test_an_unconfirmed_account_gets_the_keys_message(tp: Site) -> None:
+    _set(tp, "alice", email_confirmed=False)
+    with refused(
+        403, r"Confirm your email address \(alice@example.test\) before creating API keys or pushing"
+    ):
+        tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+
+
+def test_an_org_policy_leaves_the_hands_of_a_creator_who_left(tp: Site, issuer: LoopbackIssuer) -> None:
+    """Audit 2: once out of the org (or only a collaborator), its creator no longer sees, edits or
+    deletes the org's policy; the org's admins do."""
+    tp.core.orgs.create("Contoso", "alice")
+    tp.core.orgs.add_member("Contoso", "bob", "admin")
+    policy = tp.core.trusted.create_policy("alice", "Contoso", "github", None, RELEASE)
+    assert [p.id for p in tp.core.trusted.policies("bob")] == [policy.id]
+    tp.core.orgs.change_role("Contoso", "alice", "collaborator")
+    assert tp.core.trusted.policies("alice") == []
+    tp.core.orgs.remove_member("Contoso", "alice")
+    assert tp.core.trusted.policies("alice") == []
+    with refused(404, "no trusted publishing policy"):
+        tp.core.trusted.policy("alice", policy.id)
+    with refused(404, "no trusted publishing policy"):
+        tp.core.trusted.edit_policy("alice", policy.id, RELEASE)
+    with refused(404, "no trusted publishing policy"):
+        tp.core.trusted.delete_policy("alice", policy.id)
+    assert tp.core.trusted.policy("bob", policy.id).creator == "alice"
+    tp.core.trusted.delete_policy("bob", policy.id)
+
+
+def test_revoked_minted_keys_are_not_live(tp: Site, issuer: LoopbackIssuer) -> None:
+    """Audit 3: ``live_keys`` (``nugat policy list --json``) leaves out revoked keys."""
+    policy = tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    mint(tp, issuer)
+    assert len(tp.core.trusted.policy("alice", policy.id).live_keys) == 1
+    tp.core.accounts.disable_account("alice")  # revokes every key alice made, minted ones too
+    tp.core.accounts.enable_account("alice")
+    assert tp.core.trusted.policy("alice", policy.id).live_keys == []
+    assert tp.core.trusted.policies()[0].as_json()["live_keys"] == []
+
+
+@pytest.mark.parametrize("scopes", [["read"], ["push", "read"], ["READ"]])
+def test_a_policy_has_only_publishing_scopes(tp: Site, scopes: list[str]) -> None:
+    """Audit 4: push, push-version and unlist; never read (a CLI `--scope read` or a crafted form)."""
+    settings = PolicySettings(**{**vars(RELEASE), "scopes": scopes})
+    message = (
+        "A trusted publishing policy cannot have the scope 'read': .* choose push, push-version or unlist"
+    )
+    with refused(400, message):
+        tp.core.trusted.create_policy("alice", "alice", "github", None, settings)
+    policy = tp.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    with refused(400, message):
+        tp.core.trusted.edit_policy("alice", policy.id, settings)
+    with refused(400, "Choose at least one scope: push, push-version or unlist"):
+        tp.core.trusted.edit_policy("alice", policy.id, PolicySettings(**{**vars(RELEASE), "scopes": []}))
+    ok = PolicySettings(**{**vars(RELEASE), "scopes": ["push-version", "unlist"]})
+    assert tp.core.trusted.edit_policy("alice", policy.id, ok).scopes == ["push-version", "unlist"]

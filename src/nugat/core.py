@@ -193,6 +193,7 @@ class Core:
             issuers,
             audience or settings.public_url,
             require_2fa=settings.require_2fa,
+            outbox=self.outbox,
         )
 
     def close(self) -> None:

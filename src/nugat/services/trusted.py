@@ -40,6 +40,7 @@ from nugat.db.models import (
 from nugat.services import AuthError, Forbidden, NotFound, ServiceError, TooManyRequests, Unavailable
 from nugat.services.actors import By, actor_id, resolve, user_actor
 from nugat.services.audit import record
+from nugat.services.mail import Outbox
 from nugat.services.orgs import account_named, role_of
 from nugat.services.reservations import owner_ids
 from nugat.services.throttle import Throttler
@@ -151,9 +152,11 @@ class TrustedPublishing:
         caches: Mapping[str, oidc.KeyCache] | None = None,
         *,
         require_2fa: bool = False,
+        outbox: Outbox | None = None,
     ) -> None:
         self.db = db
         self.require_2fa = require_2fa  # NUGAT_REQUIRE_2FA: as for keys made by hand
+        self.outbox = outbox  # a policy's creation or change is mailed, as a key's is
         self.pepper = pepper
         self.issuers = list(issuers)
         self.audience = audience
@@ -242,6 +245,7 @@ class TrustedPublishing:
             s.add(row)
             s.flush()
             _record_policy(s, "trusted.policy_create", row, creator.id, address)
+            self._mail(s, row, "created", creator.name)
             return self._view(s, row)
 
     def _may_manage(self, s: Session, actor: Account, owner: Account) -> None:
@@ -267,6 +271,46 @@ class TrustedPublishing:
             owner_is_org=owner.kind == "org",
             owner_requires_2fa=owner.require_2fa,
         )
+
+    def _mail(self, s: Session, row: TrustedPolicy, event: str, by: str, deleted: int = 0) -> None:
+        """Mail the policy's owner (a user; an organization's administrators) that it was ``event``
+        ("created", "edited"): a policy gives keys, so its owner hears of it as of a key (in the
+        transaction: sent only if it commits)."""
+        if self.outbox is None or not self.outbox.enabled:
+            return
+        owner = s.get(Account, row.owner_id)
+        if owner is None:
+            return
+        recipients = [owner]
+        if owner.kind == "org":
+            recipients = list(
+                s.scalars(
+                    select(Account)
+                    .join(Membership, Membership.member_id == Account.id)
+                    .where(Membership.org_id == owner.id, Membership.role == "admin")
+                    .order_by(Account.name_lower)
+                )
+            )
+        wanted = oidc.Criteria(row.kind, **row.criteria)
+        criteria = f"{oidc.KIND_LABELS[row.kind]}: " + ", ".join(
+            f"{k} {v}" for k, v in wanted.as_json().items()
+        )
+        for user in recipients:
+            self.outbox.enqueue(
+                s,
+                user.email,
+                "policy_event",
+                name=user.name,
+                policy=row.name,
+                owner=owner.name,
+                event=event,
+                by=by,
+                criteria=criteria,
+                scopes=", ".join(row.scopes),
+                globs=", ".join([*row.globs, *row.packages]),
+                minutes=row.key_minutes,
+                deleted=deleted,
+            )
 
     def _own_policy(self, s: Session, by: By, policy_id: int) -> tuple[TrustedPolicy, authz.Actor]:
         """The policy, for whoever administers its owner now (the owner, an admin of the organization, a
@@ -304,6 +348,7 @@ class TrustedPublishing:
             row.updated_at = utcnow()
             killed = self._kill_keys(s, row.id)
             _record_policy(s, "trusted.policy_edit", row, actor_id(actor), address, killed)
+            self._mail(s, row, "edited", actor.name, len(killed))
             return self._view(s, row)
 
     def delete_policy(self, by: By, policy_id: int, address: str | None = None) -> None:

@@ -156,8 +156,10 @@ def test_every_template_renders_text_and_html() -> None:
         "key_name": "ci", "key_id": "abc", "owner": "alice", "event": "created", "by": None, "reason": None,
         "regenerate": True, "expires": "2026-01-01", "invitee": "alice", "package": "P", "org": "O",
         "change": "added", "role": "admin", "address": "192.0.2.1", "agent": "Firefox", "at": "now",
+        "policy": "lib release.yml", "criteria": "GitHub Actions: owner contoso", "scopes": "push",
+        "globs": "*", "minutes": 15, "deleted": 1,
     }  # fmt: skip
-    assert len(kinds()) == 13
+    assert len(kinds()) == 14
     for kind in kinds():
         rendered = render(kind, context)
         assert rendered.subject and "\n" not in rendered.subject

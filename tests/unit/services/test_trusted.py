@@ -12,7 +12,7 @@ import pytest
 
 from nugat.services.trusted import PolicySettings
 from support.oidc_issuer import LoopbackIssuer, github_claims, running_issuer
-from support.services import ADDRESS, Clock, Site, refused
+from support.services import ADDRESS, MAILING, Clock, Site, refused
 
 AUD = "https://nuget.test"
 RELEASE = PolicySettings(
@@ -287,3 +287,26 @@ def test_a_policy_has_only_publishing_scopes(tp: Site, scopes: list[str]) -> Non
         tp.core.trusted.edit_policy("alice", policy.id, PolicySettings(**{**vars(RELEASE), "scopes": []}))
     ok = PolicySettings(**{**vars(RELEASE), "scopes": ["push-version", "unlist"]})
     assert tp.core.trusted.edit_policy("alice", policy.id, ok).scopes == ["push-version", "unlist"]
+
+
+def test_a_policy_made_or_changed_is_mailed_to_its_owner(
+    make_site: Callable[..., Site], issuer: LoopbackIssuer
+) -> None:
+    """As a key's creation is: a policy gives keys; an organization's administrators each hear of it."""
+    site = make_site(oidc_issuers=f"github={issuer.url}", oidc_audience=AUD, **MAILING)
+    site.users("alice", "bob", "carol")
+    policy = site.core.trusted.create_policy("alice", "alice", "github", None, RELEASE)
+    [made] = site.mails("alice@example.test")
+    assert made.subject == 'Trusted publishing policy "contoso/lib release.yml" created'
+    site.core.orgs.create("Contoso", "bob")
+    site.core.orgs.add_member("Contoso", "carol", "admin")
+    site.core.orgs.add_member("Contoso", "alice", "collaborator")
+    before = len(site.mails())
+    site.core.trusted.create_policy("bob", "Contoso", "github", None, RELEASE)
+    site.core.trusted.edit_policy("alice", policy.id, RELEASE)
+    mailed = [(m.recipient, m.subject) for m in site.mails()[before:] if "policy" in m.subject]
+    assert mailed == [
+        ("bob@example.test", 'Trusted publishing policy "contoso/lib release.yml" created'),
+        ("carol@example.test", 'Trusted publishing policy "contoso/lib release.yml" created'),
+        ("alice@example.test", 'Trusted publishing policy "contoso/lib release.yml" edited'),
+    ]

@@ -267,3 +267,27 @@ def test_a_wrong_code_is_shown_beside_the_field_of_the_form_sent(alice: Site) ->
         )
         assert summary and f'<a href="#{field}">{errors[field]}</a>' in summary.group(1)
         assert 'class="alert"' not in refused.text  # no alert apart from its field
+
+
+def test_turning_two_factor_on_needs_a_recent_sign_in_or_the_password_again(alice: Site) -> None:
+    """A stolen session cookie must not turn it on and lock the owner out."""
+    page = alice.get("/account/two-factor")  # just signed in: the set-up shows
+    secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', page.text)
+    assert page.status_code == 200 and secret
+    _age_session(alice, 16)
+    late = alice.client.post(
+        "/account/two-factor", data={"csrf": csrf_of(page.text), "code": pyotp.TOTP(secret.group(1)).now()}
+    )
+    assert late.status_code == 403 and "Confirm your password" in page_text(late.text)
+    assert "enter your password again" in page_text(late.text)
+    assert alice.core.accounts.users()[0].totp_enabled_at is None
+    asked = alice.get("/account/two-factor")
+    assert "Confirm your password" in page_text(asked.text) and "totp-secret" not in asked.text
+    ok = alice.client.post(
+        "/account/sudo",
+        data={"csrf": csrf_of(asked.text), "current": PASSWORD, "next": "/account/two-factor"},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303 and ok.headers["location"] == "/account/two-factor"
+    enrol(alice)
+    assert alice.core.accounts.users()[0].totp_enabled_at is not None

@@ -29,9 +29,18 @@ async def _enrol_page(request: Request, visitor: Visitor, error: str | None = No
     return render(request, visitor, "twofactor.html", context, status=400 if error else 200, no_store=True)
 
 
+ENROL_SUDO_EXPIRED = (
+    "More than 15 minutes passed since you signed in: enter your password again, then the code from your app."
+)
+
+
 @page(signed_in=True)
 async def overview(request: Request, visitor: Visitor) -> Response:
     if visitor.account.totp_enabled_at is None:
+        # Turning it on would lock out whoever cannot give the new codes: a stolen session cookie must not
+        # be enough, as for making a key.
+        if await needs_sudo(request, visitor):
+            return sudo_page(request, visitor, "/account/two-factor")
         return await _enrol_page(request, visitor)
     left = await run_in_threadpool(web(request).core.twofactor.recovery_left, visitor.account.id)
     return render(request, visitor, "twofactor.html", {"enrolment": None, "left": left})
@@ -50,6 +59,8 @@ async def enrol(request: Request, visitor: Visitor) -> Response:
     core = web(request).core
     if visitor.account.totp_enabled_at is not None:
         return redirect("/account/two-factor")
+    if await needs_sudo(request, visitor):
+        return sudo_page(request, visitor, "/account/two-factor", ENROL_SUDO_EXPIRED, 403)
     try:
         codes = await run_in_threadpool(core.twofactor.confirm, visitor.account.id, visitor.field("code"))
     except ServiceError as exc:

@@ -341,14 +341,20 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_user_disable(args: argparse.Namespace) -> int:
-    account = _core(args).accounts.disable_account(args.name)
+    account, changed = _core(args).accounts.disable_account(args.name)
+    if not changed:  # a no-op, as the CLI's others (exit 0), said as such
+        print(f"{account.name} is already disabled")
+        return 0
     what = "its keys refused" if account.kind == "org" else "its sessions ended and its API keys revoked"
     print(f"disabled {account.name}: {what}")
     return 0
 
 
 def cmd_user_enable(args: argparse.Namespace) -> int:
-    account = _core(args).accounts.enable_account(args.name)
+    account, changed = _core(args).accounts.enable_account(args.name)
+    if not changed:
+        print(f"{account.name} is not disabled")
+        return 0
     print(f"enabled {account.name} (API keys revoked when it was disabled stay revoked)")
     return 0
 
@@ -611,6 +617,17 @@ def _policy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number (1 or more)")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="data folder (default $NUGAT_DATA_DIR or ./nugat-data)")
@@ -792,7 +809,7 @@ def _parser() -> argparse.ArgumentParser:
     p = add(sub, "audit", cmd_audit, "show the audit log, newest first")
     p.add_argument("--user", help="events made by or filed under this user or organization")
     p.add_argument("--package", help="events of this package id")
-    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--limit", type=_positive, default=200, help="how many of the newest events (default 200)")
     p.add_argument("--json", action="store_true")
     return parser
 

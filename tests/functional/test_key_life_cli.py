@@ -142,3 +142,37 @@ def test_scope_choices_and_help_name_every_scope(
     shown = capsys.readouterr().out
     assert f"--scope {{{','.join(Scope)}}}" in shown
     assert all(f"{scope.value}: {scope.help}" in shown for scope in Scope)
+
+
+def test_the_command_line_says_when_nothing_changed_and_refuses_what_makes_no_sense(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("alice", "bob", "carol"):
+        assert nugat(data_dir, capsys, "user", "create", name, "--email", f"{name}@example.test")[0] == 0
+    assert nugat(data_dir, capsys, "org", "create", "Contoso", "--admin", "alice")[0] == 0
+    code, out, _ = nugat(data_dir, capsys, "user", "enable", "carol")
+    assert (code, out) == (0, "carol is not disabled\n")
+    assert nugat(data_dir, capsys, "user", "disable", "bob")[1].startswith("disabled bob: its sessions ended")
+    code, out, _ = nugat(data_dir, capsys, "user", "disable", "bob")
+    assert (code, out) == (0, "bob is already disabled\n")
+    # a disabled user joins no organization (the pages are refused by the same service)
+    code, _, err = nugat(data_dir, capsys, "org", "add-member", "Contoso", "bob", "--role", "admin")
+    assert (
+        code == 1
+        and "bob's account is disabled: a site admin must enable it before it can join Contoso" in err
+    )
+    code, out, _ = nugat(data_dir, capsys, "org", "list", "--json")
+    assert [m["name"] for m in json.loads(out)[0]["members"]] == ["alice"]
+    for limit in ("-5", "0", "x"):
+        with pytest.raises(SystemExit) as exited:
+            main(["audit", "--data-dir", str(data_dir), "--limit", limit])
+        assert exited.value.code == 2
+        assert "--limit" in capsys.readouterr().err
+    assert main(["audit", "--data-dir", str(data_dir), "--limit", "1", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+    # enabling bob again: said, and it may then join
+    assert nugat(data_dir, capsys, "user", "enable", "bob")[1].startswith("enabled bob")
+    assert nugat(data_dir, capsys, "org", "add-member", "Contoso", "bob", "--role", "collaborator")[0] == 0
+    code, out, _ = nugat(data_dir, capsys, "audit", "--json")
+    actions = [e["action"] for e in json.loads(out)]
+    assert actions.count("account.disable") == actions.count("account.enable") == 1

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from html import unescape
 
+from sqlalchemy import delete
 from starlette.testclient import TestClient
 
+from nugat.db.models import Membership
+from nugat.services.actors import resolve
 from web.helpers import Site, csrf_of, nupkg, page_text
 
 OWNERS = "/packages/Shared.Lib/owners"
@@ -169,3 +172,36 @@ def test_removing_an_owner_asks_first_and_the_last_owner_stays(alice: Site) -> N
     assert bye.status_code == 303 and bye.headers["location"] == "/packages/Shared.Lib"
     assert owners(alice) == [("alice", "user")]
     assert alice.push(secret, nupkg("Shared.Lib", "1.0.1")) == 201
+
+
+def test_an_invitation_dies_with_its_sender_s_right_to_send_it(alice: Site) -> None:
+    """bob, an admin of the owning org, invites himself and carol; removed from the org, neither can accept;
+    one whose sender lost the right in another way is refused with the reason when accepted, and dropped."""
+    shared_lib(alice)
+    bob, carol = alice.browser("bob"), alice.browser("carol")
+    alice.core.orgs.create("Contoso", "alice")
+    alice.core.orgs.add_member("Contoso", "bob", "admin")
+    alice.core.owners.add("Shared.Lib", "Contoso")
+    bob.submit(OWNERS, OWNERS, {"owner": "bob"})
+    bob.submit(OWNERS, OWNERS, {"owner": "carol"})
+    alice.core.orgs.remove_member("Contoso", "bob", by="alice")
+    assert "No invitation is waiting for you." in bob.get("/account/invitations").text
+    assert "No invitation is waiting for you." in carol.get("/account/invitations").text
+    assert "No invitation is waiting for an answer." in alice.get(OWNERS).text
+    token = csrf_of(bob.get("/account/invitations").text)
+    late = bob.client.post("/account/invitations/Shared.Lib/bob/accept", data={"csrf": token})
+    assert late.status_code == 404 and owners(alice) == [("alice", "user"), ("Contoso", "org")]
+
+    # a right lost without the invitation dropped (written straight to the database): refused when accepted
+    alice.core.orgs.add_member("Contoso", "bob", "admin")
+    bob.submit(OWNERS, OWNERS, {"owner": "carol"})
+    with alice.core.db.session() as s:
+        s.execute(delete(Membership).where(Membership.member_id == resolve(s, "bob").id))
+    refused = carol.submit("/account/invitations", "/account/invitations/Shared.Lib/carol/accept", {})
+    assert refused.status_code == 409
+    assert (
+        "The invitation to own Shared.Lib no longer holds: bob, who sent it, may no longer manage its "
+        "owners. Ask a current owner to invite you again." in page_text(refused.text)
+    )
+    assert "No invitation is waiting for you." in refused.text
+    assert owners(alice) == [("alice", "user"), ("Contoso", "org")]

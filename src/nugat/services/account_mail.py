@@ -19,7 +19,13 @@ from nugat.clock import utcnow
 from nugat.db import Database
 from nugat.db.models import Account, AccountToken, KnownDevice, WebSession
 from nugat.services import Conflict, NotFound, ServiceError, TooManyRequests
-from nugat.services.accounts import Accounts, check_email, check_password, hash_password
+from nugat.services.accounts import (
+    Accounts,
+    check_email,
+    check_password,
+    hash_password,
+    revoke_account_tokens,
+)
 from nugat.services.audit import record
 from nugat.services.mail import Outbox
 from nugat.services.throttle import Throttler
@@ -228,6 +234,7 @@ class AccountMail:
     ) -> None:
         user.password_hash = hash_password(password)
         s.execute(delete(WebSession).where(WebSession.account_id == user.id))
+        revoke_account_tokens(s, user.id, password=True)  # other reset links, sign-ins half done
         record(s, "account.password_reset", actor_id=actor_id, account_id=user.id, address=address, how=how)
         self.outbox.enqueue(s, user.email, "password_changed", name=user.name, how=how)
 
@@ -257,6 +264,7 @@ class AccountMail:
                 raise Conflict("That email is already taken")
             if not self.enabled:
                 user.email, user.email_lower = email, email.lower()
+                revoke_account_tokens(s, user.id)
                 record(s, "account.email", actor_id=user.id, account_id=user.id)
                 return True
             token = issue(s, user.id, "email", EMAIL_LIFETIME, email)
@@ -276,6 +284,7 @@ class AccountMail:
                 user = s.get(Account, row.account_id)
                 assert user is not None and row.data is not None
                 user.email, user.email_lower, user.email_confirmed = row.data, row.data.lower(), True
+                revoke_account_tokens(s, user.id)  # a reset link mailed to the old address
                 record(s, "account.email", actor_id=user.id, account_id=user.id)
                 return user
         except IntegrityError:

@@ -23,8 +23,10 @@ from nugat.clock import isoformat, utcnow
 from nugat.db import Database, Tx, conn
 from nugat.db.models import (
     Account,
+    AccountToken,
     ApiKey,
     Membership,
+    OwnershipRequest,
     PackageOwner,
     PackageRegistration,
     PackageVersion,
@@ -42,6 +44,7 @@ from nugat.services import (
 )
 from nugat.services.actors import By, actor_id, resolve, user_actor
 from nugat.services.audit import record, record_key_failure
+from nugat.services.invitations import drop_dead_invitations
 from nugat.services.mail import Outbox
 from nugat.services.search_index import index_ids
 from nugat.services.throttle import Throttler, count_params
@@ -289,18 +292,22 @@ class Accounts:
         with self.db.reading() as s:
             return list(s.scalars(query.order_by(Account.name_lower)))
 
-    def disable_account(self, name: str, *, by: By = OPERATOR, address: str | None = None) -> Account:
+    def disable_account(
+        self, name: str, *, by: By = OPERATOR, address: str | None = None
+    ) -> tuple[Account, bool]:
         """Disable a user or an organization (``by``: a site admin; ``None``: the command line).
 
-        A user's sessions end, and every key it made (its own, its organizations', minted ones) is revoked
-        for good; an organization's keys are refused while it is disabled. Every process sees it at its
-        next request (all in the database). The last enabled site admin cannot be disabled.
+        A user's sessions end, every key it made (its own, its organizations', minted ones) is revoked
+        for good, and so are its reset links and pending two-factor sign-ins; the ownership invitations
+        it sent are dropped; an organization's keys are refused while it is disabled. Every process sees
+        it at its next request (all in the database). The last enabled site admin cannot be disabled.
+        Returns the account and whether it changed (False: it was disabled already, nothing was done).
         """
         with self.db.session() as s:
             actor = self._site_admin(s, by, "disable accounts")
             account = self.find_account(s, name)
             if account.disabled_at is not None:
-                return account
+                return account, False
             self._may_lose(s, actor, account)
             now = utcnow()
             account.disabled_at = now
@@ -314,22 +321,27 @@ class Accounts:
                 name=account.name,
             )
             if account.kind == "user":
+                reason = f"{account.name}'s account was disabled"
                 revoke_keys(
-                    s,
-                    ApiKey.user_id == account.id,
-                    f"{account.name}'s account was disabled",
-                    actor_id=actor_id(actor),
-                    address=address,
+                    s, ApiKey.user_id == account.id, reason, actor_id=actor_id(actor), address=address
                 )
-            return account
+                drop_dead_invitations(
+                    s, OwnershipRequest.requested_by_id == account.id, reason,
+                    actor_id=actor_id(actor), address=address,
+                )  # fmt: skip
+                revoke_account_tokens(s, account.id)
+            return account, True
 
-    def enable_account(self, name: str, *, by: By = OPERATOR, address: str | None = None) -> Account:
-        """Enable a disabled account again: it may sign in; its revoked keys stay revoked."""
+    def enable_account(
+        self, name: str, *, by: By = OPERATOR, address: str | None = None
+    ) -> tuple[Account, bool]:
+        """Enable a disabled account again: it may sign in; its revoked keys stay revoked. Returns the
+        account and whether it changed (False: it was not disabled, and nothing was done)."""
         with self.db.session() as s:
             actor = self._site_admin(s, by, "enable accounts")
             account = self.find_account(s, name)
             if account.disabled_at is None:
-                return account
+                return account, False
             account.disabled_at = None
             record(
                 s,
@@ -339,7 +351,7 @@ class Accounts:
                 address=address,
                 name=account.name,
             )
-            return account
+            return account, True
 
     def delete_user(
         self,
@@ -576,11 +588,13 @@ class Accounts:
         return result
 
     def set_password(self, account_id: int, password: str) -> None:
+        """A new password (Account settings); the account's reset links and pending sign-ins end."""
         check_password(password)
         with self.db.session() as s:
             account = s.get(Account, account_id)
             assert account is not None
             account.password_hash = _hasher.hash(password)
+            revoke_account_tokens(s, account.id, password=True)
 
     def set_email(self, account_id: int, email: str) -> None:
         check_email(email)
@@ -589,6 +603,7 @@ class Accounts:
                 account = s.get(Account, account_id)
                 assert account is not None
                 account.email, account.email_lower = email, email.lower()
+                revoke_account_tokens(s, account.id)
         except IntegrityError:
             raise Conflict("That email is already taken") from None
 
@@ -908,7 +923,8 @@ class Accounts:
         if pushes_wait:
             raise _push_limit_reached(grant.key_id, push_limit or 0, pushes_wait)
         warnings = []
-        if grant.expires_at - now <= keys.EXPIRY_WARNING:
+        if grant.expires_at - now <= keys.EXPIRY_WARNING and grant.policy_id is None:
+            # A key minted by trusted publishing lives minutes by design, and cannot be regenerated.
             warnings.append(
                 f"The API key {grant.key_id} expires on {isoformat(grant.expires_at)}: "
                 "regenerate or create a new one"
@@ -1111,6 +1127,24 @@ def revoke_keys(
     return rows
 
 
+def revoke_account_tokens(s: Session, account_id: int, *, password: bool = False) -> None:
+    """End, in ``s``'s transaction, the account's outstanding password-reset links and the sign-ins
+    waiting for their two-factor code: after its password or email address changed, or it was disabled
+    (a link mailed to the old address, or a sign-in begun with the old password, must not finish).
+    ``password``: a new password, which also ends a pending email change (asked with the old one)."""
+    purposes = ["reset", "signin", *(["email"] if password else [])]
+    s.execute(
+        update(AccountToken)
+        .where(
+            AccountToken.account_id == account_id,
+            AccountToken.purpose.in_(purposes),
+            AccountToken.used_at.is_(None),
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _role(s: Session, user_id: int, org_id: int) -> str | None:
     return s.scalar(
         select(Membership.role).where(Membership.org_id == org_id, Membership.member_id == user_id)
@@ -1136,8 +1170,10 @@ def _check_name_free(s: Session, user: Account, name: str) -> None:
 
 
 def _check_alive(row: ApiKey, what: str) -> None:
+    """Refuse to change a revoked key, or to edit an expired one (regenerating renews it first)."""
     reason = None if row.revoked_at is None else row.revoked_reason or ""
-    authz.require(authz.can_change_key(row.name, what, revoked_reason=reason))
+    expired = row.expires_at <= utcnow()
+    authz.require(authz.can_change_key(row.name, what, revoked_reason=reason, expired=expired))
 
 
 def _lifetime(row: ApiKey) -> int:

@@ -17,11 +17,12 @@ from nugat import authz
 from nugat.authz import OPERATOR, Actor
 from nugat.clock import utcnow
 from nugat.db import Database, search_changed
-from nugat.db.models import Account, ApiKey, Membership, PackageOwner, PackageRegistration
+from nugat.db.models import Account, ApiKey, Membership, OwnershipRequest, PackageOwner, PackageRegistration
 from nugat.services import Conflict, NotFound, ServiceError
 from nugat.services.accounts import KeyView, _view, check_name, mail_key_event, revoke_keys
 from nugat.services.actors import By, actor_id, party, resolve
 from nugat.services.audit import record
+from nugat.services.invitations import drop_dead_invitations
 from nugat.services.mail import Outbox
 
 ROLES = ("admin", "collaborator")
@@ -115,6 +116,11 @@ class Orgs:
         with self.db.session() as s:
             org, actor = self._org_to_manage(s, org_name, by)
             user = account_named(s, user_name, "user")
+            if user.disabled_at is not None:
+                raise ServiceError(
+                    f"{user.name}'s account is disabled: a site admin must enable it before it can join "
+                    f"{org.name}"
+                )
             if role_of(s, user.id, org.id) is not None:
                 raise Conflict(f"{user.name} is already a member of {org.name}")
             s.add(Membership(org_id=org.id, member_id=user.id, role=role))
@@ -152,12 +158,22 @@ class Orgs:
                 role=role,
                 previous=old,
             )
+            if old == "admin":
+                drop_dead_invitations(
+                    s,
+                    OwnershipRequest.requested_by_id == user.id,
+                    f"{user.name} is no longer an administrator of {org.name}",
+                    actor_id=actor_id(actor),
+                    address=address,
+                )
 
     def remove_member(
         self, org_name: str, user_name: str, *, by: By = OPERATOR, address: str | None = None
     ) -> None:
         """Remove a member (members may leave on their own); keys they made for the org are revoked for
-        good, with the reason their API Keys page shows: re-adding the member does not revive them."""
+        good, with the reason their API Keys page shows: re-adding the member does not revive them. The
+        ownership invitations they sent that they may no longer send (for the org's packages) are dropped;
+        so are those of an administrator made a collaborator (``change_role``)."""
         with self.db.session() as s:
             org = account_named(s, org_name, "org")
             s.refresh(org, with_for_update=True)
@@ -182,6 +198,13 @@ class Orgs:
             revoke_keys(
                 s,
                 (ApiKey.user_id == user.id) & (ApiKey.owner_id == org.id),
+                f"{user.name} is no longer a member of {org.name}",
+                actor_id=actor_id(actor),
+                address=address,
+            )
+            drop_dead_invitations(
+                s,
+                OwnershipRequest.requested_by_id == user.id,
                 f"{user.name} is no longer a member of {org.name}",
                 actor_id=actor_id(actor),
                 address=address,

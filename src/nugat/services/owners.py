@@ -21,6 +21,7 @@ from nugat.db.models import Account, Membership, OwnershipRequest, PackageOwner,
 from nugat.services import Conflict, NotFound
 from nugat.services.actors import By, actor_id, party, resolve
 from nugat.services.audit import record
+from nugat.services.invitations import drop_dead_invitations, sender_may_invite
 from nugat.services.mail import Outbox
 from nugat.services.orgs import account_named
 from nugat.services.reservations import mark_changed, owner_ids
@@ -143,7 +144,8 @@ class Owners:
         )
 
     def remove(self, package_id: str, owner: str, *, by: By = OPERATOR, address: str | None = None) -> None:
-        """Remove an owner; the last owner of a package cannot be removed."""
+        """Remove an owner; the last owner of a package cannot be removed. Invitations to the package that
+        were sent by whoever thereby loses the right to manage its owners are dropped."""
         with self.db.session() as s:
             reg, actor = self._managed(s, package_id, by)
             account = account_named(s, owner)
@@ -166,6 +168,13 @@ class Owners:
                 actor_id=actor_id(actor),
                 account_id=account.id,
                 package_id=reg.package_id,
+                address=address,
+            )
+            drop_dead_invitations(
+                s,
+                OwnershipRequest.registration_id == reg.id,
+                f"{account.name} no longer owns {reg.package_id}",
+                actor_id=actor_id(actor),
                 address=address,
             )
         self.materializer.build_committed([reg.id_lower])
@@ -225,14 +234,31 @@ class Owners:
             )
 
     def accept(self, package_id: str, new_owner: str, *, by: By, address: str | None = None) -> None:
-        """The invited account (or an administrator of the invited organization) accepts."""
+        """The invited account (or an administrator of the invited organization) accepts.
+
+        Only while its sender may still manage the package's owners (is still an owner, or an admin of an
+        owning organization, or a site admin, and not disabled): else the invitation is dropped and the
+        acceptance refused (409)."""
         with self.db.session() as s:
             reg = _registration(s, package_id)
             actor = resolve(s, by)
             account = account_named(s, new_owner)
-            _invite(s, reg, account)
+            row = _invite(s, reg, account)
             authz.require(authz.can_answer_invitation(actor, party(account), accept=True))
-            self._add(s, reg, account, actor, address)
+            sender = s.get(Account, row.requested_by_id)
+            sender_name = sender.name if sender is not None else "its sender"
+            dead = not sender_may_invite(s, reg, row.requested_by_id)
+            if dead:
+                reason = f"{sender_name} may no longer manage the owners of {reg.package_id}"
+                drop_dead_invitations(s, OwnershipRequest.id == row.id, reason,
+                                      actor_id=actor_id(actor), address=address)  # fmt: skip
+            else:
+                self._add(s, reg, account, actor, address)
+        if dead:
+            raise Conflict(
+                f"The invitation to own {reg.package_id} no longer holds: {sender_name}, who sent it, may no "
+                "longer manage its owners. Ask a current owner to invite you again."
+            )
         self.materializer.build_committed([reg.id_lower])
 
     def reject(self, package_id: str, new_owner: str, *, by: By, address: str | None = None) -> None:

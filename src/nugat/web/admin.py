@@ -157,10 +157,16 @@ async def disable(request: Request, visitor: Visitor) -> Response:
     accounts, by, name = web(request).core.accounts, visitor.account.name, request.path_params["name"]
     try:
         address = client_address(request)
-        account = await run_in_threadpool(lambda: accounts.disable_account(name, by=by, address=address))
+        account, changed = await run_in_threadpool(
+            lambda: accounts.disable_account(name, by=by, address=address)
+        )
     except ServiceError as exc:
         return await _users(request, visitor, error=exc.message, status=exc.status)
-    notice = f"{account.name} disabled: signed out everywhere, API keys revoked."
+    notice = (
+        f"{account.name} disabled: signed out everywhere, API keys revoked."
+        if changed
+        else f"{account.name} is already disabled."
+    )
     return redirect_notice(visitor, "/admin/users", notice)
 
 
@@ -169,10 +175,15 @@ async def enable(request: Request, visitor: Visitor) -> Response:
     accounts, by, name = web(request).core.accounts, visitor.account.name, request.path_params["name"]
     try:
         address = client_address(request)
-        account = await run_in_threadpool(lambda: accounts.enable_account(name, by=by, address=address))
+        account, changed = await run_in_threadpool(
+            lambda: accounts.enable_account(name, by=by, address=address)
+        )
     except ServiceError as exc:
         return await _users(request, visitor, error=exc.message, status=exc.status)
-    return redirect_notice(visitor, "/admin/users", f"{account.name} enabled: they can sign in again.")
+    notice = (
+        f"{account.name} enabled: they can sign in again." if changed else f"{account.name} is not disabled."
+    )
+    return redirect_notice(visitor, "/admin/users", notice)
 
 
 routes = [

@@ -319,7 +319,10 @@ def test_a_disabled_user_s_new_password_does_not_let_it_in(alice: Site) -> None:
     flows = alice.core.account_mail
     flows.forgot("alice", ADDRESS)
     alice.core.accounts.disable_account("alice")
-    flows.reset(token_in(mails(alice, "password_reset")[0], "/account/reset"), NEW_PASSWORD)
+    with refused(410, DEAD):  # disabling ends the reset links mailed before
+        flows.reset(token_in(mails(alice, "password_reset")[0], "/account/reset"), NEW_PASSWORD)
+    flows.forgot("alice", ADDRESS)
+    flows.reset(token_in(mails(alice, "password_reset")[-1], "/account/reset"), NEW_PASSWORD)
     with pytest.raises(Forbidden, match="The account alice is disabled"):
         alice.core.accounts.authenticate("alice", NEW_PASSWORD)
 
@@ -464,3 +467,56 @@ def test_the_second_step_of_a_sign_in_is_used_once_within_ten_minutes(alice: Sit
     with refused(410, DEAD):
         flows.finish_second_step(late)
     assert flows.second_step("forged") is None
+
+
+# A new password or address ends the reset links and half-done sign-ins ----------------------------------
+
+
+def live_tokens(site: Site, purpose: str) -> int:
+    with site.core.db.reading() as s:
+        rows = s.scalars(select(AccountToken).where(AccountToken.purpose == purpose)).all()
+        return sum(1 for row in rows if row.used_at is None)
+
+
+@pytest.mark.parametrize("change", ["settings", "admin", "email", "email-mailed", "disable"])
+def test_a_reset_link_and_a_pending_sign_in_die_with_a_new_password_or_address(
+    alice: Site, change: str
+) -> None:
+    flows, accounts = alice.core.account_mail, alice.core.accounts
+    user_id = accounts.users()[0].id
+    flows.forgot("alice", ADDRESS)
+    link = token_in(mails(alice, "password_reset")[-1], "/account/reset")
+    step = flows.start_second_step(user_id)
+    if change == "settings":
+        accounts.set_password(user_id, NEW_PASSWORD)
+    elif change == "admin":
+        flows.admin_reset("alice", NEW_PASSWORD)
+    elif change == "email":
+        accounts.set_email(user_id, "alice@new.example.test")
+    elif change == "email-mailed":
+        flows.request_email_change(user_id, "alice@new.example.test")
+        assert flows.reset_target(link) is not None  # asked, not done: the link still holds
+        flows.confirm_email_change(token_in(mails(alice, "email_change_confirm", "alice@new.example.test")[0],
+                                            "/account/email/confirm"))  # fmt: skip
+    else:
+        accounts.disable_account("alice")
+    assert flows.reset_target(link) is None
+    with refused(410, DEAD):
+        flows.reset(link, "yet another passphrase")
+    assert flows.second_step(step) is None
+    with refused(410, DEAD):
+        flows.finish_second_step(step)
+    assert live_tokens(alice, "reset") == live_tokens(alice, "signin") == 0
+
+
+def test_a_new_password_ends_a_pending_email_change(alice: Site) -> None:
+    flows, accounts = alice.core.account_mail, alice.core.accounts
+    user_id = accounts.users()[0].id
+    flows.request_email_change(user_id, "alice@new.example.test")
+    accounts.set_password(user_id, NEW_PASSWORD)
+    link = token_in(
+        mails(alice, "email_change_confirm", "alice@new.example.test")[0], "/account/email/confirm"
+    )
+    with refused(410, DEAD):
+        flows.confirm_email_change(link)
+    assert accounts.users()[0].email == ALICE

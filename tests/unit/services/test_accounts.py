@@ -8,8 +8,10 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select, update
 
 from nugat import keys
+from nugat.db.models import Account, ApiKey, TrustedPolicy
 from nugat.services import INVALID_KEY, KeyRefused, NotFound, TooManyRequests
 from nugat.services.accounts import (
     FAILED_KEY_LIMIT,
@@ -461,3 +463,38 @@ def test_a_pushing_key_records_its_last_use_at_most_once_a_minute(
     clock.advance(seconds=31)
     site.unlist(grant, "Alice.Lib", "1.0.1")
     assert site.core.accounts.list_keys("alice")[0].last_used == clock.now
+
+
+def test_a_key_minted_by_trusted_publishing_gives_no_expiry_warning(
+    site_with_users: Site, clock: Clock
+) -> None:
+    """A minted key lives minutes by design and cannot be regenerated: "regenerate" would be wrong."""
+    site = site_with_users
+    secret = site.secret("alice", days=30)
+    with site.core.db.session() as s:
+        alice = s.scalar(select(Account).where(Account.name_lower == "alice"))
+        assert alice is not None
+        now = clock()
+        policy = TrustedPolicy(name="ci", creator_id=alice.id, owner_id=alice.id, kind="github",
+                               issuer="https://issuer.test", criteria={}, scopes=["push"], globs=["*"],
+                               packages=[], key_minutes=15, created_at=now, updated_at=now)  # fmt: skip
+        s.add(policy)
+        s.flush()
+        s.execute(
+            update(ApiKey)
+            .where(ApiKey.key_id == key_id(secret))
+            .values(policy_id=policy.id, expires_at=now + timedelta(minutes=15))
+        )
+    grant, warnings = site.core.accounts.verify_key(secret, ADDRESS)
+    assert grant.policy_id is not None and warnings == []
+
+
+def test_an_expired_key_is_not_edited_by_any_caller(site_with_users: Site, clock: Clock) -> None:
+    """The pages and the command line alike: regenerate it (renewing it) first."""
+    site = site_with_users
+    secret = site.secret("alice", days=1)
+    clock.advance(days=2)
+    with refused(409, "has expired: regenerate it to renew it first"):
+        site.core.accounts.edit_key("alice", key_id(secret), name="zzz")
+    site.core.accounts.regenerate_key("alice", key_id(secret))
+    assert site.core.accounts.edit_key("alice", key_id(secret), name="zzz").name == "zzz"

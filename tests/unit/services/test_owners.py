@@ -4,10 +4,11 @@ admins, removal (never the last owner), who manages a package's owners, and the 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from nugat.authz import OPERATOR
-from nugat.db.models import Account
+from nugat.clock import utcnow
+from nugat.db.models import Account, Membership
 from nugat.services import NotFound
 from nugat.services.actors import resolve
 from nugat.services.owners import Owner
@@ -186,3 +187,103 @@ def test_a_disabled_site_admin_named_on_the_command_line_is_no_site_admin(lib: S
         lib.core.owners.add(LIB, "bob", by="root2")
     with refused(403, f"Only owners of {LIB} can manage its owners"):
         lib.core.owners.remove(LIB, "alice", by="root2")
+
+
+# An invitation holds only while its sender may manage the package's owners ------------------------------
+
+
+@pytest.fixture
+def contoso(lib: Site) -> Site:
+    """Contoso.Two, owned by the organization Contoso (carol and bob its admins); dave a user."""
+    lib.user("dave")
+    lib.core.orgs.create("Contoso", "carol")
+    lib.core.orgs.add_member("Contoso", "bob", "admin")
+    lib.push(lib.key("carol", owner="Contoso"), "Contoso.Two")
+    return lib
+
+
+def pending(site: Site, package_id: str) -> list[tuple[str, str]]:
+    return [(i.new_owner, i.requested_by) for i in site.core.owners.invitations_for_package(package_id)]
+
+
+def test_an_invitation_from_an_admin_removed_from_the_owning_org_is_dropped(contoso: Site) -> None:
+    contoso.core.owners.invite("Contoso.Two", "bob", by="bob")
+    contoso.core.owners.invite("Contoso.Two", "dave", by="bob")
+    contoso.core.owners.invite("Contoso.Two", "alice", by="carol")
+    contoso.core.orgs.remove_member("Contoso", "bob", by="carol", address=ADDRESS)
+    assert pending(contoso, "Contoso.Two") == [("alice", "carol")]  # carol still may
+    assert contoso.core.owners.invitations_to("bob") == []
+    with pytest.raises(NotFound, match=r"bob has no pending invitation to own Contoso\.Two"):
+        contoso.core.owners.accept("Contoso.Two", "bob", by="bob")
+    with pytest.raises(NotFound):
+        contoso.core.owners.accept("Contoso.Two", "dave", by="dave")
+    assert owners(contoso, "Contoso.Two") == ["Contoso"]
+    with refused(403, "bob is not an owner of Contoso.Two"):
+        contoso.push(contoso.key("bob"), "Contoso.Two", "2.0.0")
+    dropped = contoso.events("owner.cancel")
+    assert sorted(e.account for e in dropped) == ["bob", "dave"]
+    assert {e.detail["reason"] for e in dropped} == {"bob is no longer a member of Contoso"}
+    contoso.core.owners.accept("Contoso.Two", "alice", by="alice")
+
+
+def test_an_invitation_from_an_admin_who_left_or_was_demoted_is_dropped(contoso: Site) -> None:
+    contoso.core.owners.invite("Contoso.Two", "bob", by="bob")
+    contoso.core.orgs.change_role("Contoso", "bob", "collaborator", by="carol")
+    assert pending(contoso, "Contoso.Two") == []
+    contoso.core.orgs.change_role("Contoso", "bob", "admin", by="carol")
+    contoso.core.owners.invite("Contoso.Two", "dave", by="bob")
+    contoso.core.orgs.remove_member("Contoso", "bob", by="bob")  # leaving on its own
+    assert pending(contoso, "Contoso.Two") == []
+
+
+def test_an_invitation_from_a_disabled_user_is_dropped(contoso: Site) -> None:
+    contoso.core.owners.invite(LIB, "carol", by="alice")
+    contoso.core.owners.invite("Contoso.Two", "dave", by="bob")
+    contoso.core.accounts.disable_account("bob")
+    contoso.core.accounts.disable_account("alice")
+    assert pending(contoso, LIB) == pending(contoso, "Contoso.Two") == []
+    contoso.core.accounts.enable_account("alice")  # enabling does not bring it back
+    assert pending(contoso, LIB) == []
+    with pytest.raises(NotFound):
+        contoso.core.owners.accept(LIB, "carol", by="carol")
+    assert owners(contoso) == ["alice"]
+
+
+def test_an_invitation_from_an_owner_removed_since_is_dropped(contoso: Site) -> None:
+    contoso.core.owners.add(LIB, "bob")
+    contoso.core.owners.invite(LIB, "carol", by="bob")
+    contoso.core.owners.invite(LIB, "dave", by="alice")
+    contoso.core.owners.remove(LIB, "bob", by="alice")
+    assert pending(contoso, LIB) == [("dave", "alice")]
+    # an owning organization removed: its admins' invitations go, a site admin's stay
+    contoso.core.owners.add(LIB, "Contoso")
+    contoso.core.owners.invite(LIB, "bob", by="carol")
+    contoso.core.owners.invite(LIB, "carol", by="root")
+    contoso.core.owners.remove(LIB, "Contoso", by="alice")
+    assert pending(contoso, LIB) == [("dave", "alice"), ("carol", "root")]
+    contoso.core.owners.accept(LIB, "dave", by="dave")
+    assert owners(contoso) == ["alice", "dave"]
+
+
+def test_accepting_checks_the_sender_again_and_drops_a_dead_invitation(contoso: Site) -> None:
+    """A right lost by a way that drops nothing (a change written straight to the database, a site admin
+    no longer one) is still caught when the invitation is accepted."""
+    contoso.core.owners.invite("Contoso.Two", "bob", by="bob")
+    contoso.core.owners.invite(LIB, "dave", by="root")
+    with contoso.core.db.session() as s:
+        s.execute(delete(Membership).where(Membership.member_id == resolve(s, "bob").id))
+        s.execute(update(Account).where(Account.name_lower == "root").values(is_admin=False))
+    with refused(409, "bob, who sent it, may no longer manage its owners"):
+        contoso.core.owners.accept("Contoso.Two", "bob", by="bob", address=ADDRESS)
+    with refused(409, "The invitation to own Alice.Lib no longer holds: root, who sent it"):
+        contoso.core.owners.accept(LIB, "dave", by="dave")
+    assert owners(contoso, "Contoso.Two") == ["Contoso"] and owners(contoso) == ["alice"]
+    assert pending(contoso, "Contoso.Two") == pending(contoso, LIB) == []  # dropped
+    with refused(403, "bob is not an owner of Contoso.Two"):
+        contoso.push(contoso.key("bob"), "Contoso.Two", "2.0.0")
+    with refused(403, "Only bob can accept this invitation"):  # nobody else learns the invitation died
+        contoso.core.owners.invite("Contoso.Two", "bob", by="carol")
+        with contoso.core.db.session() as s:
+            s.execute(update(Account).where(Account.name_lower == "carol").values(disabled_at=utcnow()))
+        contoso.core.owners.accept("Contoso.Two", "bob", by="dave")
+    assert pending(contoso, "Contoso.Two") == [("bob", "carol")]

@@ -260,7 +260,7 @@ class _Statements(NamedTuple):
 
 
 def _of_type(query: Query) -> list[ColumnElement[bool]]:
-    """The ``packageType`` filter (search, and autocomplete since its 3.5.0): an unknown type finds nothing."""
+    """The ``packageType`` filter (search; autocomplete since 3.5.0): an unknown type finds nothing."""
     if query.package_type is None:
         return []
     wanted = query.package_type.lower()

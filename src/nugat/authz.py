@@ -321,8 +321,7 @@ def can_hold_keys(
     trusted publishing policy that mints them, or have such a policy mint one (checked at every mint)?
 
     Not before it confirmed its email address; not without two-factor sign-in (``two_factor``) where the
-    site (``NUGAT_REQUIRE_2FA``) or the key's organization (``owner_requires_2fa``) requires it. The same
-    messages as ``services.accounts.Accounts._may_hold_keys`` gives for keys made by hand.
+    site (``NUGAT_REQUIRE_2FA``) or the key's organization (``owner_requires_2fa``) requires it.
     """
     if not email_confirmed:
         return _deny(

@@ -42,7 +42,7 @@ from nugat.services import (
     ServiceError,
     TooManyRequests,
 )
-from nugat.services.actors import By, actor_id, resolve, user_actor
+from nugat.services.actors import By, actor_id, holds_keys, resolve, user_actor
 from nugat.services.audit import record, record_key_failure
 from nugat.services.invitations import drop_dead_invitations
 from nugat.services.mail import Outbox
@@ -852,23 +852,8 @@ class Accounts:
 
     def _may_hold_keys(self, user: Account, owner: Account) -> None:
         """Refuse a key to an unconfirmed account, or to one without two-factor sign-in where the site
-        or the key's organization requires it."""
-        if not user.email_confirmed:
-            raise Forbidden(
-                f"Confirm your email address ({user.email}) before creating API keys or pushing: open the "
-                "link mailed to you (your account page sends it again)"
-            )
-        if user.totp_enabled_at is None:
-            if self.require_2fa:
-                raise Forbidden(
-                    "This site requires two-factor sign-in to create or regenerate API keys: turn it on "
-                    "in your account settings"
-                )
-            if owner.kind == "org" and owner.require_2fa:
-                raise Forbidden(
-                    f"{owner.name} requires two-factor sign-in of its members to create or regenerate API "
-                    "keys for it: turn it on in your account settings"
-                )
+        or the key's organization requires it (``authz.can_hold_keys``)."""
+        authz.require(holds_keys(user, owner, site_requires_2fa=self.require_2fa))
 
     def _key_mail(self, s: Session, row: ApiKey, event: str, *, reason: str | None = None) -> None:
         mail_key_event(self.outbox, s, row, event, reason=reason)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nugat.authz import Actor, Operator, Party, User
+from nugat.authz import Actor, Decision, Operator, Party, User, can_hold_keys
 from nugat.db.models import Account, Membership
 from nugat.services import NotFound
 
@@ -49,3 +49,18 @@ def party(account: Account) -> Party:
 def actor_id(actor: Actor) -> int | None:
     """The audit log's actor: the user's id, nothing for the operator."""
     return actor.id if isinstance(actor, User) else None
+
+
+def holds_keys(user: Account, owner: Account, *, site_requires_2fa: bool) -> Decision:
+    """``authz.can_hold_keys`` for these accounts: may ``user`` be given API keys acting for ``owner`` (a
+    key made by hand, a trusted publishing policy, each key it mints)?"""
+    return can_hold_keys(
+        user=user.name,
+        email=user.email,
+        email_confirmed=user.email_confirmed,
+        two_factor=user.totp_enabled_at is not None,
+        site_requires_2fa=site_requires_2fa,
+        owner=owner.name,
+        owner_is_org=owner.kind == "org",
+        owner_requires_2fa=owner.require_2fa,
+    )

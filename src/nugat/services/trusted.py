@@ -38,7 +38,7 @@ from nugat.db.models import (
     UsedToken,
 )
 from nugat.services import AuthError, Forbidden, NotFound, ServiceError, TooManyRequests, Unavailable
-from nugat.services.actors import By, actor_id, resolve, user_actor
+from nugat.services.actors import By, actor_id, holds_keys, resolve, user_actor
 from nugat.services.audit import record
 from nugat.services.mail import Outbox
 from nugat.services.orgs import account_named, role_of
@@ -260,17 +260,8 @@ class TrustedPublishing:
         )
 
     def _holds_keys(self, user: Account, owner: Account) -> authz.Decision:
-        """``authz.can_hold_keys``: may ``user`` be given keys acting for ``owner`` (as when it makes one)."""
-        return authz.can_hold_keys(
-            user=user.name,
-            email=user.email,
-            email_confirmed=user.email_confirmed,
-            two_factor=user.totp_enabled_at is not None,
-            site_requires_2fa=self.require_2fa,
-            owner=owner.name,
-            owner_is_org=owner.kind == "org",
-            owner_requires_2fa=owner.require_2fa,
-        )
+        """May ``user`` be given keys acting for ``owner`` (as when it makes one)."""
+        return holds_keys(user, owner, site_requires_2fa=self.require_2fa)
 
     def _mail(self, s: Session, row: TrustedPolicy, event: str, by: str, deleted: int = 0) -> None:
         """Mail the policy's owner (a user; an organization's administrators) that it was ``event``

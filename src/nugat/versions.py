@@ -41,7 +41,7 @@ def _label_key(label: str) -> _LabelKey:
     NuGet decides "numeric" with ``int.TryParse``, so a label such as ``-1`` is the number -1
     and a label too large for int32 is compared as text (after every numeric label).
     """
-    if _NUMERIC_LABEL.fullmatch(label):
+    if _NUMERIC_LABEL.fullmatch(label) and len(label.lstrip("-0")) <= 10:
         value = int(label)
         if _INT32_MIN <= value <= _INT32_MAX:
             return (0, value, "")
@@ -77,7 +77,8 @@ class NuGetVersion:
         for part in parts:
             if not _DIGITS.fullmatch(part):
                 raise fail(f"numeric part {part!r} is not a non-negative integer")
-            value = int(part)
+            # Past int32 by its length alone (Python also refuses int() of over 4,300 digits).
+            value = int(part) if len(part.lstrip("0")) <= 10 else _INT32_MAX + 1
             if value > _INT32_MAX:
                 raise fail(f"numeric part {part!r} is larger than {_INT32_MAX}")
             values.append(value)

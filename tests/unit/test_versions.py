@@ -182,6 +182,8 @@ def test_prerelease_and_semver2(text: str, prerelease: bool, semver2: bool) -> N
         "1.0 -beta",
         "2147483648.0",
         "1.0.0.99999999999",
+        "9" * 5000,  # past what Python's int() takes from text: still only invalid
+        "1." + "0" * 4000 + "1" * 11,
         "1.0.*",
         "1.0.0-béta",
         "\u0661.\u0660",  # Arabic-Indic digits
@@ -190,6 +192,11 @@ def test_prerelease_and_semver2(text: str, prerelease: bool, semver2: bool) -> N
 def test_invalid_versions(text: str) -> None:
     with pytest.raises(InvalidVersion):
         parse_version(text)
+
+
+def test_a_numeric_label_of_thousands_of_digits_sorts_as_text() -> None:
+    huge = parse_version("1.0.0-" + "9" * 5000)
+    assert parse_version("1.0.0-2147483647") < huge < parse_version("1.0.0-a")
 
 
 def test_invalid_version_message() -> None:

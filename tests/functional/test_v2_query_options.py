@@ -130,3 +130,116 @@ def test_search_orders_by_id_as_nuget_list_asks_and_pages_without_repeats(ordere
     refused = ordered_feed.get(search, params={**listing, "$orderby": "Published desc"})
     assert refused.status_code == 400 and "Unsupported $orderby" in refused.text
     assert ordered_feed.get(search, params={**listing, "$orderby": "Id; DROP TABLE x"}).status_code == 400
+
+
+def _refused(client: TestClient, path: str, **params: str) -> str:
+    response = client.get(path, params=params)
+    assert response.status_code == 400, (params, response.status_code, response.text)
+    return response.text
+
+
+def test_search_breaks_download_ties_as_asked_or_refuses(ordered_feed: TestClient) -> None:
+    listing = {"$filter": "IsLatestVersion", "searchTerm": "''", "includePrerelease": "false"}
+    search = "/api/v2/Search()"
+    # alpha.pkg and Contoso.Core tie at no downloads: the Id key after DownloadCount orders them
+    assert _ids(ordered_feed, search, **listing, **{"$orderby": "DownloadCount desc,Id desc"}) == [
+        "Zed.Pkg",
+        "Sort.Lib",
+        "Contoso.Core",
+        "alpha.pkg",
+    ]
+    assert _ids(ordered_feed, search, **listing, **{"$orderby": "DownloadCount,Id desc"}) == [
+        "Contoso.Core",
+        "alpha.pkg",
+        "Sort.Lib",
+        "Zed.Pkg",
+    ]
+    assert _ids(ordered_feed, "/api/v2/Packages()", **{"$orderby": "DownloadCount desc,Id desc"}) == [
+        "Zed.Pkg",
+        "Sort.Lib",
+        "Sort.Lib",
+        "Sort.Lib",
+        "Contoso.Core",
+        "alpha.pkg",
+    ]
+    # tied ids would have to be ordered by a version property: every match read; refused, not ignored
+    for keys in ("DownloadCount desc,Version desc", "DownloadCount,Published desc,Id"):
+        assert "Unsupported $orderby" in _refused(ordered_feed, search, **listing, **{"$orderby": keys})
+
+
+def test_contradictory_filters_find_nothing(ordered_feed: TestClient) -> None:
+    packages, find = "/api/v2/Packages()", "/api/v2/FindPackagesById()"
+    both_ids = {"$filter": "Id eq 'Sort.Lib' and Id eq 'Zed.Pkg'"}
+    assert _versions(ordered_feed, packages, **both_ids) == []
+    assert ordered_feed.get(f"{packages}/$count", params=both_ids).text == "0"
+    assert _versions(ordered_feed, "/api/v2/Search()", **both_ids) == []
+    sort = {"id": "'Sort.Lib'"}
+    both_versions = {"$filter": "Version eq '1.9.0' and Version eq '1.10.0'"}
+    assert _versions(ordered_feed, find, **sort, **both_versions) == []
+    assert (
+        _versions(ordered_feed, packages, **{"$filter": f"Id eq 'Sort.Lib' and {both_versions['$filter']}"})
+        == []
+    )
+    # the same condition twice, as written differently, is no contradiction
+    ids = "Id eq 'Sort.Lib' and tolower(Id) eq 'sort.lib'"
+    same = {"$filter": f"{ids} and Version eq '1.9' and Version eq '1.9.0'"}
+    assert _versions(ordered_feed, packages, **same) == ["1.9.0"]
+
+
+def test_search_term_applies_with_an_id_filter(ordered_feed: TestClient) -> None:
+    search = "/api/v2/Search()"
+    assert _versions(ordered_feed, search, searchTerm="'nothing'", **{"$filter": "Id eq 'Sort.Lib'"}) == []
+    counted = ordered_feed.get(
+        f"{search}/$count", params={"searchTerm": "'nothing'", "$filter": "Id eq 'Sort.Lib'"}
+    )
+    assert counted.text == "0"
+    assert _versions(ordered_feed, search, searchTerm="'sort'", **{"$filter": "Id eq 'Sort.Lib'"}) == [
+        "1.2.0",
+        "1.9.0",
+        "1.10.0",
+    ]
+    other = {"searchTerm": "'zed'", "$filter": "Id eq 'Sort.Lib' and IsLatestVersion"}
+    assert _versions(ordered_feed, search, **other) == []
+
+
+def test_filter_brackets_must_match(ordered_feed: TestClient) -> None:
+    find = "/api/v2/FindPackagesById()"
+    sort = {"id": "'Sort.Lib'"}
+    for bad in (
+        "Id) eq 'Sort.Lib'",
+        "tolower(Version eq '1.9.0'",
+        "tolower(Id eq 'sort.lib')",
+        "(Id eq 'Sort.Lib'",
+        "Id eq 'Sort.Lib')",
+        "(IsLatestVersion))",
+        "Version eq '1.9.0' and",
+        "and IsLatestVersion",
+        "IsLatestVersion IsLatestVersion",
+        "(" * 5000 + "IsLatestVersion" + ")" * 5000,
+    ):
+        assert "Unsupported $filter" in _refused(ordered_feed, find, **sort, **{"$filter": bad})
+    grouped = "((tolower(Id) eq 'sort.lib') and (Version eq '1.9.0' and (IsLatestVersion eq true)))"
+    assert _versions(ordered_feed, "/api/v2/Packages()", **{"$filter": grouped}) == []  # 1.9.0 is not latest
+    grouped = "(tolower(Id) eq 'sort.lib') and (tolower(Version) eq '1.10.0') and (IsLatestVersion)"
+    assert _versions(ordered_feed, "/api/v2/Packages()", **{"$filter": grouped}) == ["1.10.0"]
+    # quotes, brackets and `and` inside a literal are the literal's
+    assert _versions(ordered_feed, find, **sort, **{"$filter": "Version eq 'x and (y'"}) == []
+
+
+def test_top_zero_ends_and_negative_paging_is_refused(ordered_feed: TestClient) -> None:
+    for path, params in (
+        ("/api/v2/Packages()", {}),
+        ("/api/v2/Search()", {"searchTerm": "''"}),
+        ("/api/v2/FindPackagesById()", {"id": "'Sort.Lib'"}),
+    ):
+        empty = ordered_feed.get(path, params={**params, "$top": "0"})
+        assert empty.status_code == 200 and entries(empty.content) == []
+        assert b'rel="next"' not in empty.content
+        assert ordered_feed.get(f"{path}/$count", params={**params, "$top": "0"}).text != "0"
+        for bad in ({"$top": "-5", "$skip": "2"}, {"$skip": "-1"}, {"$top": "ten"}):
+            refused = ordered_feed.get(path, params={**params, **bad})
+            assert refused.status_code == 400, (path, bad, refused.text)
+            assert refused.headers["x-nuget-warning"].startswith("Unsupported $"), refused.text
+    # a next link moves on
+    page = ordered_feed.get("/api/v2/FindPackagesById()", params={"id": "'Sort.Lib'", "$top": "2"})
+    assert "%24skip=2" in page.text

@@ -243,6 +243,8 @@ ORDERS: Mapping[str, tuple[ColumnElement[Any], ...]] = MappingProxyType(
         "relevance": _RANK,
         "downloads": _RANK,
         "downloads_asc": (ENTRIES.c.downloads, ENTRIES.c.id_lower),
+        "downloads_asc_id_desc": (ENTRIES.c.downloads, ENTRIES.c.id_lower.desc()),  # the rank index backwards
+        "downloads_id_desc": (ENTRIES.c.downloads.desc(), ENTRIES.c.id_lower.desc()),  # ties sorted, as above
         "id": (ENTRIES.c.id_lower,),
         "id_desc": (ENTRIES.c.id_lower.desc(),),
     }

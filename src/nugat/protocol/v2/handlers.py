@@ -16,7 +16,7 @@ from nugat.httpcommon import base_url, content_base, host_vary, nuget_error, rea
 from nugat.protocol.v2 import atom
 from nugat.protocol.v2.queries import V2Queries, parse_filter, parse_orderby
 from nugat.readpath import JSON_CACHE
-from nugat.services import NotFound
+from nugat.services import NotFound, ServiceError
 from nugat.versions import InvalidVersion, parse_version
 
 PAGE = 100
@@ -38,11 +38,17 @@ def _literal(value: str | None) -> str:
     return value
 
 
-def _int(value: str | None, default: int, high: int) -> int:
-    try:
-        return min(max(int(value or default), 0), high)
-    except ValueError:
+def _int(name: str, value: str | None, default: int, high: int) -> int:
+    """``$skip`` or ``$top``: a whole number, at most ``high``; a negative or other one is a 400."""
+    if value is None or not value.strip():
         return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise ServiceError(f"Unsupported {name}: {value[:40]!r} (a whole number, 0 or more)")
+    return min(number, high)
 
 
 def _headers(request: Request, cache: str, *, urls: bool = True, content: bool = False) -> dict[str, str]:
@@ -76,7 +82,7 @@ async def metadata(request: Request) -> Response:
 async def _collection(request: Request, title: str, count_only: bool) -> Response:
     p = request.query_params
     semver2 = p.get("semVerLevel", "").startswith("2")
-    skip, top = _int(p.get("$skip"), 0, 1_000_000), _int(p.get("$top"), PAGE, PAGE)
+    skip, top = _int("$skip", p.get("$skip"), 0, 1_000_000), _int("$top", p.get("$top"), PAGE, PAGE)
     queries = _queries(request)
     flt, keys = parse_filter(p.get("$filter")), parse_orderby(p.get("$orderby"))
     if title == "FindPackagesById":
@@ -97,7 +103,7 @@ async def _collection(request: Request, title: str, count_only: bool) -> Respons
     if count_only:
         return PlainTextResponse(str(total), headers=_headers(request, cache, urls=False))
     next_url = None
-    if skip + len(page) < total:
+    if page and skip + len(page) < total:  # a next link moves on: none after an empty page ($top=0)
         params = {k: v for k, v in p.items() if k != "$skip"}
         next_url = f"{base_url(request)}{request.url.path}?{urlencode({**params, '$skip': skip + len(page)})}"
     body = atom.feed(base_url(request), title, page, next_url)

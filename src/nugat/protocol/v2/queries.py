@@ -18,10 +18,8 @@ from nugat.services.readers import ANONYMOUS, ReadView
 from nugat.services.search import Hit, Query, Search
 from nugat.versions import InvalidVersion, parse_version, version_key
 
-_CLAUSE = re.compile(
-    r"^(?:(?P<flag>IsLatestVersion|IsAbsoluteLatestVersion)(?:\s+eq\s+true)?"
-    r"|(?P<lower>tolower\()?(?P<field>Id|Version|NormalizedVersion)\)?\s+eq\s+'(?P<value>(?:[^']|'')*)')$"
-)
+_TOKEN = re.compile(r"\s*(?:(?P<literal>'(?:[^']|'')*')|(?P<word>\w+)|(?P<mark>[()]))")
+MAX_DEPTH = 8  # brackets nested deeper than this are refused, not recursed into
 
 
 CHUNK = 200  # ids read at a time when paging over all versions
@@ -34,28 +32,114 @@ class Filter:
     absolute_latest: bool = False
     package_id: str | None = None
     version: str | None = None
+    contradictory: bool = False  # two clauses no version meets together (``Id eq 'a' and Id eq 'b'``)
+
+
+def _tokens(text: str) -> list[str]:
+    """``text``'s words, brackets and string literals (quotes kept); anything else is refused."""
+    tokens, at, end = [], 0, len(text.rstrip())
+    while at < end:
+        match = _TOKEN.match(text, at)
+        if not match:
+            raise ValueError(text[at:])
+        tokens.append(match[match.lastgroup or "word"])
+        at = match.end()
+    return tokens
+
+
+class _FilterParser:
+    """``expression := term ('and' term)*``; ``term := '(' expression ')' | clause``; ``clause :=
+    IsLatestVersion [eq true] | IsAbsoluteLatestVersion [eq true] | field eq 'literal'``, ``field := Id |
+    Version | NormalizedVersion | tolower(one of those)``. Brackets must match; only ``and`` joins, so how
+    they group does not change the meaning."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens, self.at = tokens, 0
+        self.found: list[tuple[str, str]] = []  # (what, value): flags and compared fields
+
+    def take(self, *wanted: str) -> str:
+        token = self.tokens[self.at] if self.at < len(self.tokens) else ""
+        if wanted and token not in wanted:
+            raise ValueError(token)
+        self.at += 1
+        return token
+
+    def peek(self) -> str:
+        return self.tokens[self.at] if self.at < len(self.tokens) else ""
+
+    def expression(self, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise ValueError("too deep")
+        self.term(depth)
+        while self.peek() == "and":
+            self.take()
+            self.term(depth)
+
+    def term(self, depth: int) -> None:
+        if self.peek() == "(":
+            self.take()
+            self.expression(depth + 1)
+            self.take(")")
+            return
+        word = self.take()
+        if word in ("IsLatestVersion", "IsAbsoluteLatestVersion"):
+            if self.peek() == "eq":
+                self.take()
+                self.take("true")
+            self.found.append((word, ""))
+            return
+        fields = ("Id", "Version", "NormalizedVersion")
+        if word == "tolower":
+            self.take("(")
+            word = self.take(*fields)
+            self.take(")")
+        elif word not in fields:
+            raise ValueError(word)
+        self.take("eq")
+        literal = self.take()
+        if len(literal) < 2 or not literal.startswith("'"):
+            raise ValueError(literal)
+        self.found.append(("Id" if word == "Id" else "Version", literal[1:-1].replace("''", "'")))
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return parse_version(a) == parse_version(b)
+    except InvalidVersion:
+        return a == b
 
 
 def parse_filter(text: str | None) -> Filter:
-    """``IsLatestVersion``, ``tolower(Id) eq 'x'``, ``Version eq '1.0'``, joined by ``and``."""
+    """``IsLatestVersion``, ``tolower(Id) eq 'x'``, ``Version eq '1.0'``, joined by ``and``, in brackets
+    or not (``_FilterParser``). Conditions on one field that no version meets together (two ids, two
+    versions) make a ``contradictory`` filter: nothing is found, rather than what the last one asks."""
     if not text or not text.strip():
         return Filter()
-    found: dict[str, object] = {}
-    for clause in re.split(r"\s+and\s+", text.strip().strip("()").strip()):
-        match = _CLAUSE.match(clause.strip().strip("()").strip())
-        if not match:
-            raise ServiceError(
-                f"Unsupported $filter: {text!r} (supported: IsLatestVersion, Id eq '…', Version eq '…')"
-            )
-        if match["flag"] == "IsLatestVersion":
-            found["latest"] = True
-        elif match["flag"]:
-            found["absolute_latest"] = True
-        elif match["field"] == "Id":
-            found["package_id"] = match["value"].replace("''", "'")
+    try:
+        parser = _FilterParser(_tokens(text))
+        parser.expression(0)
+        if parser.at != len(parser.tokens):
+            raise ValueError(parser.peek())
+    except ValueError:
+        raise ServiceError(
+            f"Unsupported $filter: {text!r} (supported: IsLatestVersion, IsAbsoluteLatestVersion, Id eq '…', "
+            "tolower(Id) eq '…', Version eq '…', joined by and)"
+        ) from None
+    flt = Filter()
+    for what, value in parser.found:
+        if what == "IsLatestVersion":
+            flt = replace(flt, latest=True)
+        elif what == "IsAbsoluteLatestVersion":
+            flt = replace(flt, absolute_latest=True)
+        elif what == "Id":
+            if flt.package_id is not None and flt.package_id.lower() != value.lower():
+                flt = replace(flt, contradictory=True)
+            flt = replace(flt, package_id=flt.package_id if flt.package_id is not None else value)
         else:
-            found["version"] = match["value"].replace("''", "'")
-    return Filter(**found)  # type: ignore[arg-type]
+            if flt.version is not None and not _same_version(flt.version, value):
+                flt = replace(flt, contradictory=True)
+            flt = replace(flt, version=flt.version if flt.version is not None else value)
+    return flt
 
 
 OrderKey = tuple[str, bool]  # an entry property, descending
@@ -98,17 +182,31 @@ def ordered(packages: Sequence[V2Package], keys: Sequence[OrderKey]) -> list[V2P
 def search_order(keys: Sequence[OrderKey]) -> tuple[str, tuple[OrderKey, ...]]:
     """How a search across ids honours ``keys``: the order of ids the search index reads them in
     (``services.search.ORDERS``), and the keys left, which order the versions of each id. The ids are read
-    by id or by downloads, each a total order: a version property first (``Published desc``) would mean
-    reading every match, and gets a 400 rather than an order that is not the one asked for."""
+    by id or by downloads then id, each a total order: a version property first (``Published desc``), or
+    right after DownloadCount (it would order ids with as many downloads), would mean reading every match,
+    and gets a 400 rather than an order that is not the one asked for."""
     if not keys:
         return "relevance", ()
     (field, descending), rest = keys[0], tuple(keys[1:])
     if field == "Id":
         return ("id_desc" if descending else "id"), rest
     if field == "DownloadCount":
-        if rest[:1] == (("Id", False),):
+        while rest[:1] and rest[0][0] == "DownloadCount":  # said again: no more ties broken
             rest = rest[1:]
-        return ("downloads" if descending else "downloads_asc"), rest
+        if not rest:
+            return ("downloads" if descending else "downloads_asc"), rest
+        if rest[0][0] == "Id":  # ties broken by id, either way: the index's orders (``ORDERS``)
+            id_descending, rest = rest[0][1], rest[1:]
+            return {
+                (True, False): "downloads",
+                (True, True): "downloads_id_desc",
+                (False, False): "downloads_asc",
+                (False, True): "downloads_asc_id_desc",
+            }[(descending, id_descending)], rest
+        raise ServiceError(
+            f"Unsupported $orderby: {rest[0][0]} after DownloadCount, on a search across ids (ids with as "
+            "many downloads are ordered by Id or not at all: DownloadCount desc,Id, then any of the others)"
+        )
     raise ServiceError(
         f"Unsupported $orderby: {field} first, on a search across ids (order by Id or DownloadCount first, "
         "then any of the others; or ask for one id: FindPackagesById() or $filter=Id eq '…')"
@@ -177,7 +275,7 @@ class V2Queries:
     ) -> list[V2Package]:
         """FindPackagesById(): every version of the id (unlisted included), those ``$filter`` keeps, in
         the ``$orderby`` order (by default, oldest version first)."""
-        if flt.package_id is not None and flt.package_id.lower() != package_id.lower():
+        if flt.contradictory or (flt.package_id is not None and flt.package_id.lower() != package_id.lower()):
             return []
         found = self.versions_of(package_id, semver2)
         return ordered(_filtered(found, True, replace(flt, package_id=None)) or [], keys)
@@ -204,7 +302,13 @@ class V2Queries:
         Bounded whatever the feed's size: only the ids of the page asked for are read in full (and, for a
         page of all versions, the ids before it in rank order, a chunk at a time, by their version counts).
         """
+        if flt.contradictory:
+            return 0, []
         if flt.package_id is not None:
+            if term.strip() and not self._matches(
+                flt.package_id, term, prerelease or flt.absolute_latest, semver2
+            ):
+                return 0, []
             candidates = [p for p in self.versions_of(flt.package_id, semver2) if p.row.listed or flt.version]
             kept = _filtered(candidates, prerelease, flt)
             if kept is None:
@@ -260,6 +364,16 @@ class V2Queries:
             else offset + found
         )
         return total, chosen
+
+    def _matches(self, package_id: str, term: str, prerelease: bool, semver2: bool) -> bool:
+        """Whether the search term finds this id (both conditions of ``Search()?searchTerm=…&$filter=Id
+        eq …``): the term and ``packageid:`` the id, in one search."""
+        if not package_id or any(c.isspace() or c == ":" for c in package_id):
+            return False  # no id is spelled so: none found
+        query = Query(
+            q=f"{term} packageid:{package_id}", prerelease=prerelease, semver2=semver2, view=self.view, take=1
+        )
+        return bool(self.search_service.search(query)[1])
 
     def _expand(
         self, hits: list[Hit], prerelease: bool, semver2: bool, flt: Filter, within: Sequence[OrderKey]

@@ -16,7 +16,7 @@ for a reserved prefix, as nuget.org).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nugat.keys import KeyGrant, Scope
 from nugat.prefixes import Reservation
@@ -61,22 +61,6 @@ OPERATOR = Operator()
 
 
 @dataclass(frozen=True)
-class User:
-    """A signed-in user (or one named on the command line with ``--by``), with the facts rules need."""
-
-    id: int
-    name: str
-    site_admin: bool = False
-    active: bool = True  # neither disabled nor deleted
-    admin_of: frozenset[int] = frozenset()  # ids of the organizations it administers
-    member_of: frozenset[int] = frozenset()  # ids of the organizations it belongs to, in any role
-
-
-Actor = User | Operator
-"""Who acts on the pages or the command line (a key acts on the protocol: ``KeyGrant``)."""
-
-
-@dataclass(frozen=True)
 class Party:
     """An account a rule is about: a user or an organization."""
 
@@ -85,22 +69,68 @@ class Party:
     is_org: bool = False
 
 
+@dataclass(frozen=True)
+class User:
+    """A signed-in user (or one named on the command line with ``--by``), with the facts rules need.
+
+    A right through an organization counts only while the organization is active: ``administers`` and
+    ``represents`` skip ``disabled_orgs``, so that while an organization is disabled no one manages its
+    packages' owners, its members or its keys, nor unlists its packages, through it (as its keys are
+    refused and its policies mint nothing). Seeing it is not acting: its page, its audit events and its
+    private packages stay visible to its members (``can_see_org``, ``visible_accounts``, ``reads_for``).
+    """
+
+    id: int
+    name: str
+    site_admin: bool = False
+    active: bool = True  # neither disabled nor deleted
+    admin_of: frozenset[int] = frozenset()  # ids of the organizations it administers
+    member_of: frozenset[int] = frozenset()  # ids of the organizations it belongs to, in any role
+    disabled_orgs: frozenset[Party] = frozenset()  # those of its organizations that are disabled now
+
+
+Actor = User | Operator
+"""Who acts on the pages or the command line (a key acts on the protocol: ``KeyGrant``)."""
+
+
 def is_site_admin(actor: Actor) -> bool:
     """The operator, or an enabled site admin: may manage every account, organization, package and prefix."""
     return isinstance(actor, Operator) or (actor.site_admin and actor.active)
 
 
 def administers(actor: Actor, account_id: int) -> bool:
-    """May ``actor`` act as ``account_id``'s manager: it is that account, an admin of it, or a site admin."""
+    """May ``actor`` act as ``account_id``'s manager: it is that account, an admin of it (while it is not
+    disabled), or a site admin."""
     if is_site_admin(actor):
         return True
     assert isinstance(actor, User)
-    return actor.id == account_id or account_id in actor.admin_of
+    return actor.id == account_id or (account_id in actor.admin_of and not _disabled(actor, account_id))
 
 
 def represents(actor: Actor, account_id: int) -> bool:
-    """Is ``actor`` that account, or a member (in any role) of that organization? Never the operator."""
-    return isinstance(actor, User) and (actor.id == account_id or account_id in actor.member_of)
+    """Is ``actor`` that account, or a member (in any role) of that organization while it is not disabled?
+    Never the operator."""
+    return isinstance(actor, User) and (
+        actor.id == account_id or (account_id in actor.member_of and not _disabled(actor, account_id))
+    )
+
+
+def _disabled(actor: User, account_id: int) -> bool:
+    return any(org.id == account_id for org in actor.disabled_orgs)
+
+
+def disabled_org_through(actor: Actor, account_ids: frozenset[int], *, admin: bool) -> Party | None:
+    """The disabled organization among ``account_ids`` that ``actor`` administers (``admin``) or belongs
+    to, if any: the right it would give is suspended. For the reason of a refusal."""
+    if not isinstance(actor, User):
+        return None
+    held = actor.admin_of if admin else actor.member_of
+    orgs = sorted(actor.disabled_orgs, key=lambda org: org.name.lower())
+    return next((org for org in orgs if org.id in account_ids and org.id in held), None)
+
+
+def _suspended(org: Party, what: str) -> Decision:
+    return _deny(f"{org.name} is disabled: {what} until a site admin enables it again")
 
 
 def owner_acted_for(actor: Actor, owner_ids: frozenset[int]) -> int | None:
@@ -193,6 +223,9 @@ def can_unlist(
     """
     if not isinstance(actor, KeyGrant):
         if owner_acted_for(actor, owner_ids) is None:
+            org = disabled_org_through(actor, owner_ids, admin=False)
+            if org is not None:
+                return _suspended(org, f"its members cannot unlist or relist {package_id} through it")
             return _deny(f"You are not an owner of {package_id}")
         return ALLOW
     grant = actor
@@ -214,10 +247,35 @@ def can_unlist(
 
 def can_manage_owners(actor: Actor, package_id: str, *, owner_ids: frozenset[int]) -> Decision:
     """May ``actor`` invite, cancel invitations to, or remove owners of ``package_id``? An owner, an
-    administrator of an owning organization, or a site admin."""
+    administrator of an owning organization (while it is not disabled), or a site admin."""
     if is_site_admin(actor) or any(administers(actor, o) for o in owner_ids):
         return ALLOW
+    org = disabled_org_through(actor, owner_ids, admin=True)
+    if org is not None:
+        return _suspended(org, f"its administrators cannot manage the owners of {package_id}")
     return _deny(f"Only owners of {package_id} can manage its owners")
+
+
+def invitation_holds(sender: User | None, package_id: str, *, owner_ids: frozenset[int]) -> Decision:
+    """Does an invitation to co-own ``package_id`` still hold, sent by ``sender`` (None: no such user now)?
+
+    Only while its sender may manage the package's owners (``can_manage_owners``) and is not disabled.
+    409: that right is gone, and the invitation with it (it is dropped). 403: the right came through an
+    organization that is disabled now: the invitation waits, and holds again once it is enabled.
+    """
+    if sender is not None and sender.active:
+        if can_manage_owners(sender, package_id, owner_ids=owner_ids).allowed:
+            return ALLOW
+        org = disabled_org_through(sender, owner_ids, admin=True)
+        unsuspended = replace(sender, disabled_orgs=frozenset())
+        if org is not None and can_manage_owners(unsuspended, package_id, owner_ids=owner_ids).allowed:
+            return _suspended(org, f"{sender.name} sent this invitation as one of its administrators, so it "
+                                   "cannot be accepted")  # fmt: skip
+    return _deny(
+        f"The invitation to own {package_id} no longer holds: {sender.name if sender else 'its sender'}, "
+        "who sent it, may no longer manage its owners. Ask a current owner to invite you again.",
+        409,
+    )
 
 
 def can_add_owner_directly(actor: Actor) -> Decision:
@@ -228,9 +286,15 @@ def can_add_owner_directly(actor: Actor) -> Decision:
 
 
 def can_answer_invitation(actor: Actor, invitee: Party, *, accept: bool) -> Decision:
-    """May ``actor`` accept (or reject) an invitation to ``invitee``: it is the invitee, or administers it."""
+    """May ``actor`` accept (or reject) an invitation to ``invitee``: it is the invitee, or administers it
+    (an organization while it is not disabled)."""
     if administers(actor, invitee.id):
         return ALLOW
+    org = disabled_org_through(actor, frozenset({invitee.id}), admin=True)
+    if org is not None:
+        return _suspended(
+            org, f"its administrators cannot {'accept' if accept else 'reject'} invitations for it"
+        )
     return _deny(f"Only {invitee.name} can {'accept' if accept else 'reject'} this invitation")
 
 
@@ -246,29 +310,43 @@ def can_create_org(actor: Actor, *, first_admin_id: int) -> Decision:
 
 
 def can_see_org(actor: Actor, org: Party) -> Decision:
-    """May ``actor`` see ``org``'s page? Its members and site admins; to anyone else it does not exist."""
-    if represents(actor, org.id) or administers(actor, org.id):
+    """May ``actor`` see ``org``'s page? Its members (even while it is disabled: seeing is not acting) and
+    site admins; to anyone else it does not exist."""
+    if is_site_admin(actor) or (isinstance(actor, User) and org.id in actor.member_of):
         return ALLOW
     return _deny(f"No organization named {org.name!r}", 404)
 
 
 def can_manage_members(actor: Actor, org: Party, *, leaving: bool = False) -> Decision:
     """May ``actor`` add, change or remove members of ``org`` (or its two-factor rule)? Its administrators
-    and site admins; ``leaving``: the actor removes itself, which every member may."""
+    and site admins (not while it is disabled); ``leaving``: the actor removes itself, which every member
+    may, even then."""
     if leaving or administers(actor, org.id):
         return ALLOW
+    disabled = disabled_org_through(actor, frozenset({org.id}), admin=True)
+    if disabled is not None:
+        return _suspended(disabled, "its administrators cannot manage its members or settings")
     return _deny(f"Only administrators of {org.name} can manage its members")
 
 
 def can_see_org_keys(actor: Actor, org: Party) -> Decision:
-    """May ``actor`` list the keys acting for ``org`` (never a secret)? Its administrators and site admins."""
+    """May ``actor`` list the keys acting for ``org`` (never a secret)? Its administrators (not while it is
+    disabled) and site admins."""
     if administers(actor, org.id):
         return ALLOW
+    disabled = disabled_org_through(actor, frozenset({org.id}), admin=True)
+    if disabled is not None:
+        return _suspended(disabled, "its administrators cannot see or revoke its keys")
     return _deny(f"Only administrators of {org.name} can see its keys")
 
 
 def can_revoke_org_key(actor: Actor, org: Party) -> Decision:
-    """May ``actor`` revoke a key acting for ``org``, whoever made it? Its admins (``can_revoke_key``)."""
+    """May ``actor`` revoke a key acting for ``org``, whoever made it? Its admins (``can_revoke_key``; not
+    while it is disabled: its keys are refused meanwhile, and site admins may)."""
+    if not is_site_admin(actor) and (
+        disabled := disabled_org_through(actor, frozenset({org.id}), admin=True)
+    ):
+        return _suspended(disabled, "its administrators cannot see or revoke its keys")
     return can_revoke_key(
         actor=actor.name,
         owner=org.name,

@@ -39,6 +39,7 @@ from nugat.authz import (
     can_see_org_keys,
     can_set_trusted_only,
     can_unlist,
+    invitation_holds,
     is_site_admin,
     owner_acted_for,
     require,
@@ -579,6 +580,64 @@ def test_an_orgs_keys_are_seen_and_revoked_by_its_admins_and_site_admins() -> No
     assert (
         can_revoke_org_key(COLLABORATOR, ORG).reason == "Only administrators of Contoso can revoke its keys"
     )
+
+
+def test_no_right_counts_through_a_disabled_org() -> None:
+    """CONTOSO disabled: its admin and collaborator act through it no more (reasons naming it); alice still
+    acts in her own name; seeing it is not acting; site admins and the operator are not concerned."""
+    off = frozenset({ORG})
+    admin, collaborator = replace(OWNER, disabled_orgs=off), replace(COLLABORATOR, disabled_orgs=off)
+    org_lib, both = frozenset({CONTOSO}), frozenset({ALICE, CONTOSO})
+    suspended = "Contoso is disabled: its administrators cannot"
+    until = "until a site admin enables it again"
+    checks = [
+        (can_manage_owners(admin, "Contoso.Lib", owner_ids=org_lib), "manage the owners of Contoso.Lib"),
+        (can_answer_invitation(admin, ORG, accept=True), "accept invitations for it"),
+        (can_answer_invitation(admin, ORG, accept=False), "reject invitations for it"),
+        (can_manage_members(admin, ORG), "manage its members or settings"),
+        (can_see_org_keys(admin, ORG), "see or revoke its keys"),
+        (can_revoke_org_key(admin, ORG), "see or revoke its keys"),
+    ]
+    for decision, what in checks:
+        assert (decision.status, decision.reason) == (403, f"{suspended} {what} {until}")
+    refused = can_unlist(collaborator, "Contoso.Lib", owner_ids=org_lib)
+    assert (
+        refused.reason
+        == f"Contoso is disabled: its members cannot unlist or relist Contoso.Lib through it {until}"
+    )
+    assert not can_change_policy(admin, 7, owner_id=CONTOSO).allowed
+    assert owner_acted_for(collaborator, org_lib) is None and owner_acted_for(admin, both) == ALICE
+    assert can_manage_owners(admin, "Both.Lib", owner_ids=both).allowed  # alice owns it herself
+    assert can_unlist(admin, "Both.Lib", owner_ids=both).allowed
+    assert can_manage_members(collaborator, ORG, leaving=True).allowed
+    assert can_see_org(admin, ORG).allowed and can_see_org(collaborator, ORG).allowed
+    assert visible_accounts(admin) == {ALICE, CONTOSO}
+    stranger = can_manage_owners(STRANGER, "Contoso.Lib", owner_ids=org_lib)
+    assert stranger.reason == "Only owners of Contoso.Lib can manage its owners"  # told nothing of it
+    for other in (OPERATOR, SITE_ADMIN):
+        assert can_manage_owners(other, "Contoso.Lib", owner_ids=org_lib).allowed
+        assert can_manage_members(other, ORG).allowed
+
+
+def test_an_invitation_holds_while_its_sender_may_send_it_and_waits_for_a_disabled_org() -> None:
+    org_lib = frozenset({CONTOSO})
+    assert invitation_holds(OWNER, "Contoso.Lib", owner_ids=org_lib) == ALLOW
+    waiting = invitation_holds(
+        replace(OWNER, disabled_orgs=frozenset({ORG})), "Contoso.Lib", owner_ids=org_lib
+    )
+    assert (waiting.status, waiting.reason) == (
+        403,
+        "Contoso is disabled: alice sent this invitation as one of its administrators, so it cannot be "
+        "accepted until a site admin enables it again",
+    )
+    dead = "no longer holds: {}, who sent it, may no longer manage its owners"
+    for sender, name in (
+        (COLLABORATOR, "carol"),
+        (replace(OWNER, active=False), "alice"),
+        (None, "its sender"),
+    ):
+        refused = invitation_holds(sender, "Contoso.Lib", owner_ids=org_lib)
+        assert refused.status == 409 and dead.format(name) in refused.reason
 
 
 @pytest.mark.parametrize(

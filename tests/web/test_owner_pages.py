@@ -205,3 +205,34 @@ def test_an_invitation_dies_with_its_sender_s_right_to_send_it(alice: Site) -> N
     )
     assert "No invitation is waiting for you." in refused.text
     assert owners(alice) == [("alice", "user"), ("Contoso", "org")]
+
+
+def test_no_one_acts_through_a_disabled_organization_on_the_pages(alice: Site) -> None:
+    """The audit's repro: bob, an admin of Contoso (an owner of Shared.Lib), invited carol while Contoso was
+    disabled. Now refused, as are unlisting and relisting through it, until a site admin enables it."""
+    shared_lib(alice)
+    bob = alice.browser("bob")
+    alice.browser("carol")
+    alice.core.orgs.create("Contoso", "bob")
+    alice.core.owners.add("Shared.Lib", "Contoso")
+    alice.core.accounts.disable_account("Contoso")
+    page = bob.get(OWNERS)
+    assert page.status_code == 403
+    assert "Contoso is disabled: its administrators cannot manage the owners of Shared.Lib" in page_text(
+        page.text
+    )
+    token = csrf_of(bob.get("/account/invitations").text)
+    invited = bob.client.post(OWNERS, data={"csrf": token, "owner": "carol"})
+    assert invited.status_code == 403 and alice.core.owners.invitations_for_package("Shared.Lib") == []
+    for action in ("unlist", "relist"):
+        changed = bob.client.post(f"/account/packages/Shared.Lib/1.0.0/{action}", data={"csrf": token})
+        assert changed.status_code == 403, action
+        assert "Contoso is disabled: its members cannot unlist or relist Shared.Lib" in page_text(
+            changed.text
+        )
+    assert "Shared.Lib" in page_text(bob.get("/orgs/Contoso").text)  # seeing it is not acting
+
+    alice.core.accounts.enable_account("Contoso")
+    assert bob.get(OWNERS).status_code == 200
+    assert bob.submit(OWNERS, OWNERS, {"owner": "carol"}).status_code == 303
+    assert [i.new_owner for i in alice.core.owners.invitations_for_package("Shared.Lib")] == ["carol"]

@@ -19,15 +19,23 @@ By = str | Actor
 
 
 def user_actor(s: Session, user: Account) -> User:
-    """The facts ``authz`` decides on for ``user``: its flags and its organizations, with its role in each."""
-    roles = s.execute(select(Membership.org_id, Membership.role).where(Membership.member_id == user.id)).all()
+    """The facts ``authz`` decides on for ``user``: its flags and its organizations, with its role in each
+    and those that are disabled (no right through them counts meanwhile)."""
+    roles = s.execute(
+        select(Membership.org_id, Membership.role, Account.name, Account.disabled_at)
+        .join(Account, Account.id == Membership.org_id)
+        .where(Membership.member_id == user.id)
+    ).all()
     return User(
         id=user.id,
         name=user.name,
         site_admin=user.is_admin,
         active=user.disabled_at is None,
-        admin_of=frozenset(org for org, role in roles if role == "admin"),
-        member_of=frozenset(org for org, _ in roles),
+        admin_of=frozenset(org for org, role, _, _ in roles if role == "admin"),
+        member_of=frozenset(org for org, _, _, _ in roles),
+        disabled_orgs=frozenset(
+            Party(org, name, is_org=True) for org, _, name, disabled in roles if disabled is not None
+        ),
     )
 
 

@@ -4,7 +4,9 @@ An invitation stands for its sender's right to manage the package's owners: it i
 that right lasts. ``services.owners`` checks it again when an invitation is accepted; the changes that take
 the right away (leaving or being removed from an owning organization, losing its admin role, being
 disabled, being removed as an owner) drop, in their own transaction, the invitations it had sent, so no
-page shows an invitation that can no longer be accepted.
+page shows an invitation that can no longer be accepted. An organization disabled suspends the right its
+administrators have through it, and drops nothing: their invitations wait (refused when accepted, with
+the reason) and hold again once it is enabled.
 
 Kept apart from ``services.owners`` so that ``services.accounts`` and ``services.orgs`` can use it
 (``owners`` imports them).
@@ -21,15 +23,22 @@ from nugat.services.actors import user_actor
 from nugat.services.audit import record
 
 
-def sender_may_invite(s: Session, reg: PackageRegistration, sender_id: int) -> bool:
-    """Whether the invitation's sender may still manage the owners of ``reg`` (and is not disabled)."""
+def invitation_holds(s: Session, reg: PackageRegistration, sender_id: int) -> authz.Decision:
+    """``authz.invitation_holds`` for an invitation to co-own ``reg`` sent by ``sender_id``: ALLOW while its
+    sender may still manage the owners of ``reg``; 409: dead; 403: waiting for the organization its sender's
+    right came through to be enabled again."""
     sender = s.get(Account, sender_id)
-    if sender is None or sender.kind != "user" or sender.disabled_at is not None:
-        return False
+    actor = user_actor(s, sender) if sender is not None and sender.kind == "user" else None
     owners = frozenset(
         s.scalars(select(PackageOwner.account_id).where(PackageOwner.registration_id == reg.id))
     )
-    return authz.can_manage_owners(user_actor(s, sender), reg.package_id, owner_ids=owners).allowed
+    return authz.invitation_holds(actor, reg.package_id, owner_ids=owners)
+
+
+def sender_may_invite(s: Session, reg: PackageRegistration, sender_id: int) -> bool:
+    """Whether the invitation is still alive: its sender may still manage the owners of ``reg`` (and is
+    not disabled), or will again once the organization its right comes through is enabled."""
+    return invitation_holds(s, reg, sender_id).status != 409
 
 
 def drop_dead_invitations(

@@ -21,7 +21,7 @@ from nugat.db.models import Account, Membership, OwnershipRequest, PackageOwner,
 from nugat.services import Conflict, NotFound
 from nugat.services.actors import By, actor_id, party, resolve
 from nugat.services.audit import record
-from nugat.services.invitations import drop_dead_invitations, sender_may_invite
+from nugat.services.invitations import drop_dead_invitations, invitation_holds
 from nugat.services.mail import Outbox
 from nugat.services.orgs import account_named
 from nugat.services.reservations import mark_changed, owner_ids
@@ -238,27 +238,24 @@ class Owners:
 
         Only while its sender may still manage the package's owners (is still an owner, or an admin of an
         owning organization, or a site admin, and not disabled): else the invitation is dropped and the
-        acceptance refused (409)."""
+        acceptance refused (409). While the organization the sender's right comes through is disabled, the
+        acceptance is refused (403) and the invitation kept: it holds again once the org is enabled."""
         with self.db.session() as s:
             reg = _registration(s, package_id)
             actor = resolve(s, by)
             account = account_named(s, new_owner)
             row = _invite(s, reg, account)
             authz.require(authz.can_answer_invitation(actor, party(account), accept=True))
-            sender = s.get(Account, row.requested_by_id)
-            sender_name = sender.name if sender is not None else "its sender"
-            dead = not sender_may_invite(s, reg, row.requested_by_id)
-            if dead:
+            holds = invitation_holds(s, reg, row.requested_by_id)
+            if holds.status == 409:
+                sender = s.get(Account, row.requested_by_id)
+                sender_name = sender.name if sender is not None else "its sender"
                 reason = f"{sender_name} may no longer manage the owners of {reg.package_id}"
                 drop_dead_invitations(s, OwnershipRequest.id == row.id, reason,
                                       actor_id=actor_id(actor), address=address)  # fmt: skip
-            else:
+            elif holds.allowed:
                 self._add(s, reg, account, actor, address)
-        if dead:
-            raise Conflict(
-                f"The invitation to own {reg.package_id} no longer holds: {sender_name}, who sent it, may no "
-                "longer manage its owners. Ask a current owner to invite you again."
-            )
+        authz.require(holds)  # after the commit: a dead invitation is dropped, a suspended one kept
         self.materializer.build_committed([reg.id_lower])
 
     def reject(self, package_id: str, new_owner: str, *, by: By, address: str | None = None) -> None:

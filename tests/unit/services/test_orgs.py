@@ -111,6 +111,38 @@ def test_collaborators_and_outsiders_do_not_manage_members(contoso: Site) -> Non
     assert [m.name for m in orgs.members("Contoso")] == ["alice", "bob", "carol"]
 
 
+def test_no_one_manages_a_disabled_org_through_it_until_it_is_enabled(contoso: Site) -> None:
+    """Its admins neither add, change nor remove members, nor change its settings, nor see or revoke its
+    keys; a member may still leave, a site admin still manages it; enabling it gives the right back."""
+    orgs = contoso.core.orgs
+    orgs.add_member("Contoso", "carol", "admin")
+    contoso.core.accounts.create_key("bob", "ci", ["push"], ["*"], [], None, "Contoso")
+    contoso.core.accounts.disable_account("Contoso")
+    suspended = "Contoso is disabled: its administrators cannot manage its members or settings"
+    with refused(403, suspended):
+        orgs.add_member("Contoso", "root", "collaborator", by="alice")
+    with refused(403, suspended):
+        orgs.change_role("Contoso", "bob", "admin", by="alice")
+    with refused(403, suspended):
+        orgs.remove_member("Contoso", "bob", by="alice")
+    with refused(403, suspended):
+        orgs.set_private("Contoso", True, by="alice")
+    with refused(403, suspended):
+        orgs.set_require_2fa("Contoso", True, by="alice")
+    with refused(403, "Contoso is disabled: its administrators cannot see or revoke its keys"):
+        orgs.keys("Contoso", by="alice")
+    key_id = orgs.keys("Contoso", by="root")[0].key.id
+    with refused(403, "Contoso is disabled: its administrators cannot see or revoke its keys"):
+        orgs.revoke_key("Contoso", key_id, by="alice")
+    orgs.remove_member("Contoso", "carol", by="carol")  # leaving
+    orgs.change_role("Contoso", "bob", "admin", by="root")  # a site admin
+    assert orgs.members("Contoso") == [Member("alice", "admin"), Member("bob", "admin")]
+
+    contoso.core.accounts.enable_account("Contoso")
+    orgs.remove_member("Contoso", "bob", by="alice")
+    assert orgs.members("Contoso") == [Member("alice", "admin")]
+
+
 def test_a_member_may_leave(contoso: Site) -> None:
     contoso.core.orgs.remove_member("Contoso", "BOB", by="bob")
     assert contoso.core.orgs.members("Contoso") == [Member("alice", "admin")]

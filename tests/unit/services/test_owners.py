@@ -287,3 +287,78 @@ def test_accepting_checks_the_sender_again_and_drops_a_dead_invitation(contoso: 
             s.execute(update(Account).where(Account.name_lower == "carol").values(disabled_at=utcnow()))
         contoso.core.owners.accept("Contoso.Two", "bob", by="dave")
     assert pending(contoso, "Contoso.Two") == [("bob", "carol")]
+
+
+# No right through a disabled organization ---------------------------------------------------------------
+
+
+def test_no_one_manages_owners_through_a_disabled_org_until_it_is_enabled(contoso: Site) -> None:
+    """The audit's repro: Contoso disabled, its admin bob invited dave, who accepted and pushed.
+    Now its admins neither invite, cancel nor remove owners of its packages; site admins and owners in
+    their own name still do; enabling it gives the right back."""
+    owners_ = contoso.core.owners
+    owners_.add("Contoso.Two", "alice")
+    owners_.invite("Contoso.Two", "carol", by="alice")
+    contoso.core.accounts.disable_account("Contoso")
+    suspended = "Contoso is disabled: its administrators cannot manage the owners of Contoso.Two"
+    with refused(403, suspended):
+        owners_.invite("Contoso.Two", "dave", by="bob")
+    with refused(403, suspended):
+        owners_.cancel("Contoso.Two", "carol", by="bob")
+    with refused(403, suspended):
+        owners_.remove("Contoso.Two", "alice", by="carol")
+    access = owners_.access("Contoso.Two", "bob")  # the pages ask the same
+    assert access is not None and access[1].reason.startswith(suspended)
+    assert pending(contoso, "Contoso.Two") == [("carol", "alice")]
+    assert owners(contoso, "Contoso.Two") == ["alice", "Contoso"]
+    with refused(403, "dave is not an owner of Contoso.Two"):
+        contoso.push(contoso.key("dave"), "Contoso.Two", "2.0.0")
+    owners_.invite("Contoso.Two", "root", by="alice")  # an owner in its own name
+    owners_.cancel("Contoso.Two", "root", by="root")  # a site admin
+
+    contoso.core.accounts.enable_account("Contoso")
+    owners_.invite("Contoso.Two", "dave", by="bob")
+    owners_.remove("Contoso.Two", "alice", by="carol")
+    assert owners(contoso, "Contoso.Two") == ["Contoso"]
+
+
+def test_an_invitation_sent_through_a_disabled_org_waits_for_it(contoso: Site) -> None:
+    contoso.core.owners.invite("Contoso.Two", "dave", by="bob")
+    contoso.core.accounts.disable_account("Contoso")
+    assert pending(contoso, "Contoso.Two") == [("dave", "bob")]  # kept: the right comes back with the org
+    with refused(403, "Contoso is disabled: bob sent this invitation as one of its administrators"):
+        contoso.core.owners.accept("Contoso.Two", "dave", by="dave")
+    assert pending(contoso, "Contoso.Two") == [("dave", "bob")]
+    assert owners(contoso, "Contoso.Two") == ["Contoso"]
+    with refused(403, "dave is not an owner of Contoso.Two"):
+        contoso.push(contoso.key("dave"), "Contoso.Two", "2.0.0")
+
+    contoso.core.accounts.enable_account("Contoso")
+    contoso.core.owners.accept("Contoso.Two", "dave", by="dave")
+    contoso.push(contoso.key("dave"), "Contoso.Two", "2.0.0")
+    assert owners(contoso, "Contoso.Two") == ["Contoso", "dave"]
+
+
+def test_a_disabled_org_answers_no_invitation_until_it_is_enabled(contoso: Site) -> None:
+    contoso.core.owners.invite(LIB, "Contoso", by="alice")
+    contoso.core.accounts.disable_account("Contoso")
+    with refused(403, "Contoso is disabled: its administrators cannot accept invitations for it"):
+        contoso.core.owners.accept(LIB, "Contoso", by="carol")
+    with refused(403, "Contoso is disabled: its administrators cannot reject invitations for it"):
+        contoso.core.owners.reject(LIB, "Contoso", by="carol")
+    assert pending(contoso, LIB) == [("Contoso", "alice")]
+    contoso.core.accounts.enable_account("Contoso")
+    contoso.core.owners.accept(LIB, "Contoso", by="carol")
+    assert owners(contoso) == ["alice", "Contoso"]
+
+
+def test_members_of_a_disabled_org_unlist_none_of_its_packages_on_the_pages(contoso: Site) -> None:
+    """``services.packages.set_listed`` for a signed-in user: ``authz.can_unlist``, through the org."""
+    listed = contoso.core.packages.set_listed
+    contoso.core.accounts.disable_account("Contoso")
+    for change in (False, True):
+        with refused(403, "Contoso is disabled: its members cannot unlist or relist Contoso.Two"):
+            listed("Contoso.Two", "1.0.0", change, "bob", ADDRESS)
+    contoso.core.accounts.enable_account("Contoso")
+    listed("Contoso.Two", "1.0.0", False, "bob", ADDRESS)
+    listed("Contoso.Two", "1.0.0", True, "bob", ADDRESS)

@@ -128,7 +128,12 @@ class Core:
             self.materializer,
             self.settings.push_limit_per_hour,
             on_new_id=lambda: self.readers.forget_private_ids(),
-            screen=lambda path, source: self.leaks.check_package(path, source),
+            screen=lambda path, grant, address: self.leaks.check_package(
+                path,
+                f"a package pushed with key {grant.key_id} from {address}",
+                actor_id=grant.user_id,
+                address=address,
+            ),
         )
 
     @cached_property

@@ -216,7 +216,7 @@ class Site:
         """A fresh upload file (a push may move it into the storage) of a package made by ``zips.package``."""
         self._uploads += 1
         path = self.data_dir / "uploads" / f"{self._uploads}.nupkg"
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(package(package_id, version, **fields))
         return path
 

@@ -102,6 +102,9 @@ def test_a_push_holding_a_key_is_refused_and_the_key_revoked(msite: Site, mailbo
     assert [k.state for k in bob.core.accounts.list_keys("bob")] == ["revoked"]
     told = mailbox.to("bob@example.test", 'API key "bob\'s" revoked')
     assert "inside a package" in told.text
+    # Audited as the pusher's doing, from where the push came (not as the command line's).
+    [event] = [e for e in msite.core.audit.events(limit=100) if e.action == "key.revoke"]
+    assert (event.actor, event.address) == ("alice", "testclient")
     assert msite.push(pusher, nupkg("Has.Secret", "1.0.0")) == 201  # without it, the push goes through
     # A key-shaped string that is no key of this server is no reason to refuse.
     decoy = nupkg("Has.Decoy", "1.0.0", files={"a.txt": new_key(new_key_id())})

@@ -825,7 +825,16 @@ class Accounts:
                 self._key_mail(s, revoked, "revoked", reason=reason)
             return _view(row, key_owner.name)
 
-    def revoke(self, key_id: str, reason: str, *, source: str | None = None, by: str | None = None) -> bool:
+    def revoke(
+        self,
+        key_id: str,
+        reason: str,
+        *,
+        source: str | None = None,
+        by: str | None = None,
+        actor_id: int | None = None,
+        address: str | None = None,
+    ) -> bool:
         """Revoke a leaked key at once (reported, pasted by a site admin, found in a package): revoked for
         good as ``revoke_key`` does, audited with the reason and where it was found (``source``) and who
         reported it (``by``), and its creator mailed. False if there is no such key; a key already
@@ -835,7 +844,16 @@ class Accounts:
             row = s.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
             if row is None:
                 return False
-            for revoked in revoke_keys(s, ApiKey.id == row.id, reason, source=source, reported_by=by):
+            revoking = revoke_keys(
+                s,
+                ApiKey.id == row.id,
+                reason,
+                source=source,
+                reported_by=by,
+                actor_id=actor_id,
+                address=address,
+            )
+            for revoked in revoking:
                 self._key_mail(s, revoked, "revoked", reason=reason)
         return True
 

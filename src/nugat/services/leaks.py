@@ -53,17 +53,34 @@ class Leaks:
         self.accounts = accounts
 
     def revoke(
-        self, candidates: Iterable[str], reason: str, *, source: str | None = None, by: str | None = None
+        self,
+        candidates: Iterable[str],
+        reason: str,
+        *,
+        source: str | None = None,
+        by: str | None = None,
+        actor_id: int | None = None,
+        address: str | None = None,
     ) -> int:
-        """Revoke every valid key among ``candidates``; returns how many were revoked."""
+        """Revoke every valid key among ``candidates``; returns how many were revoked. ``actor_id`` and
+        ``address``: who made the request that found them, for the audit log (none: the command line)."""
         revoked = 0
         for candidate in list(dict.fromkeys(candidates))[:MAX_CANDIDATES]:
             key_id = self.accounts.valid_key_id(candidate)
-            if key_id is not None and self.accounts.revoke(key_id, reason, source=source, by=by):
+            if key_id is not None and self.accounts.revoke(
+                key_id, reason, source=source, by=by, actor_id=actor_id, address=address
+            ):
                 revoked += 1
         return revoked
 
-    def check_package(self, path: Path, package_hint: str | None = None) -> None:
+    def check_package(
+        self,
+        path: Path,
+        package_hint: str | None = None,
+        *,
+        actor_id: int | None = None,
+        address: str | None = None,
+    ) -> None:
         """Refuse a package that holds a valid key (400), revoking that key (npm does the same), or that has
         a corrupt entry; for a package ``nuspec.read_package`` has accepted (``Packages.screen``)."""
         try:
@@ -73,7 +90,7 @@ class Leaks:
         if not found:
             return
         reason = "It was found inside a package pushed to this server, where anyone could read it."
-        if self.revoke(found, reason, source=package_hint):
+        if self.revoke(found, reason, source=package_hint, actor_id=actor_id, address=address):
             raise ServiceError(
                 f"{IN_PACKAGE}: it was revoked, and its owner was told. Remove it from the package, and "
                 "create a new key for whatever used it."

@@ -146,7 +146,7 @@ class Packages:
         materializer: Materializer,
         push_limit: int | None = None,
         on_new_id: Callable[[], None] | None = None,
-        screen: Callable[[Path, str], None] | None = None,
+        screen: Callable[[Path, KeyGrant, str | None], None] | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
@@ -156,7 +156,7 @@ class Packages:
         # (``services.readers``; other processes within their cache's second).
         self.on_new_id = on_new_id
         # A read of the whole content of a package whose headers and nuspec passed (``Leaks.check_package``:
-        # a corrupt entry or a valid API key inside refuses it), told where the package came from.
+        # a corrupt entry or a valid API key inside refuses it), told who pushed it and from where.
         self.screen = screen
 
     def push(self, upload: Path, grant: KeyGrant, address: str | None = None) -> PushResult:
@@ -166,7 +166,7 @@ class Packages:
         except nuspec.InvalidPackage as exc:
             raise ServiceError(str(exc)) from None
         if self.screen is not None:
-            self.screen(upload, f"a package pushed with key {grant.key_id} from {address}")
+            self.screen(upload, grant, address)
         id_lower = meta.id.lower()
         version_lower = meta.version.normalized.lower()
         blob_keys = [layout.nupkg(id_lower, version_lower), layout.nuspec(id_lower, version_lower)]
@@ -186,6 +186,7 @@ class Packages:
                 self._audited(grant, address, "push", meta.id, meta.version.normalized),
                 self.db.transaction() as s,
             ):
+                lock_version_files(s, blob_keys[0])  # recovery leaves this version's files alone meanwhile
                 self._take_note(s, note)  # deleted with the commit: the push lands, or the note stays
                 reg, created, added, verified = self._insert_version(s, meta, grant, upload, address)
                 faults.pause("in-transaction")
@@ -497,9 +498,12 @@ class Packages:
         removed, ids rebuilt or (after a crash of the machine) marked for a rebuild while serving.
 
         Safe while other processes push: the notes of a live push are locked by its transaction, and
-        skipped here (SQLite has no row locks, but there recovery runs before the server starts). Safe
-        while other processes start: two that both find the writes lost both mark every id (the second
-        mark only costs builds again).
+        skipped here; and a version's files are removed only under the lock a push of that version holds
+        from its note to its commit (``lock_version_files``), so that the note a push cut short left
+        (a database outage: 503) never takes the files of a later push of the same version, live on
+        another host, or just committed. (SQLite has no row locks, but there recovery runs before the
+        server starts.) Safe while other processes start: two that both find the writes lost both mark
+        every id (the second mark only costs builds again).
         """
         removed = 0
         touched: set[str] = set()
@@ -508,6 +512,7 @@ class Packages:
             for note in notes:
                 parts = note.key.split("/")
                 id_lower, version_lower = parts[2], parts[3]
+                lock_version_files(s, note.key)  # waits for a live push of the version to end
                 committed = s.scalar(
                     select(PackageVersion.id)
                     .join(PackageRegistration)
@@ -546,6 +551,15 @@ _LOOKALIKES = (
     .order_by(REGS.c.id)
     .limit(1)
 )
+
+
+def lock_version_files(c: Connection | Session, key: str) -> None:
+    """Hold, until the transaction ends, the files of the version whose package blob is ``key``: a push
+    from its note on, ``recover`` before it removes what a push left. PostgreSQL: an advisory lock on the
+    key's hash (another seed than ``lock_skeleton``'s). SQLite: writers are serialized already."""
+    dialect = c.get_bind().dialect if isinstance(c, Session) else c.dialect
+    if dialect.name == "postgresql":
+        c.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 17))"), {"k": key})
 
 
 def lock_skeleton(c: Connection, skeleton: str) -> None:

@@ -3,13 +3,17 @@ every authorization rule as the service applies it (the rules themselves: ``test
 
 from __future__ import annotations
 
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from nugat import faults
 from nugat.authz import OPERATOR
+from nugat.clock import utcnow
+from nugat.db.models import PendingUpload
 from nugat.feed import layout
 from nugat.services import NotFound, leaks
 from nugat.services.packages import PushResult
@@ -532,6 +536,55 @@ def test_recovery_removes_the_files_of_a_push_that_crashed_before_its_commit(ali
     assert restarted.documents(ID) == before
     assert restarted.documents("Other.Lib") == other
     restarted.push(grant, ID, "1.0.0")
+
+
+@pytest.fixture
+def on_postgres(make_site: Callable[..., Site], tmp_path: Path, storage: MemoryStorage) -> Iterator[Site]:
+    """A site on PostgreSQL (row and advisory locks: several processes push while one recovers)."""
+    (tmp_path / "pg").mkdir()
+    with postgres_database() as url:
+        site = Site(tmp_path / "pg", storage, database_url=url)
+        try:
+            site.core.db.upgrade()
+            site.users("alice")
+            yield site
+        finally:
+            site.close()
+
+
+def test_recovery_never_takes_the_files_of_a_live_push_of_the_same_version(
+    on_postgres: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A note left by a push the database cut short (503), then the same version pushed again, on
+    another host, while a third process starts and recovers: the live push's files stay, and it lands."""
+    site = on_postgres
+    grant = site.key("alice", "push")
+    with site.core.db.session() as s:  # what the push cut short left: its note (and perhaps files)
+        s.add(PendingUpload(key=NUPKG, created_at=utcnow()))
+    written, go_on = threading.Event(), threading.Event()
+
+    def pause(point: str) -> None:
+        if point == "after-blob-write" and threading.current_thread().name == "pusher":
+            written.set()
+            assert go_on.wait(30)
+
+    monkeypatch.setattr(faults, "pause", pause)
+    pushed: list[object] = []
+    pusher = threading.Thread(target=lambda: pushed.append(site.push(grant, ID)), name="pusher")
+    pusher.start()
+    assert written.wait(30)  # its files are stored, its transaction open
+    other = Site(site.data_dir, site.storage, site.family, **site.settings)  # a process that starts
+    recovered: list[tuple[int, int]] = []
+    recovery = threading.Thread(target=lambda: recovered.append(other.core.packages.recover()))
+    recovery.start()
+    recovery.join(1.0)
+    assert recovery.is_alive()  # it waits for the push of that version to end
+    go_on.set()
+    pusher.join(30)
+    recovery.join(30)
+    assert isinstance(pushed[0], PushResult) and recovered[0][0] == 0  # nothing removed
+    assert site.storage.get_bytes(NUPKG)  # the pushed package is there to restore
+    assert site.versions(ID) and site.notes() == []
 
 
 def test_recovery_rewrites_documents_a_crash_left_half_written(alice: Site) -> None:

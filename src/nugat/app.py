@@ -43,6 +43,9 @@ log = logging.getLogger("nugat")
 DOWNLOAD_FLUSH_SECONDS = 5.0
 CATCHUP_RETRY_SECONDS = 5.0  # after a failed batch (storage or database unavailable)
 CATCHUP_WAIT_SECONDS = 0.2  # while other processes build the last stale ids
+# How often a process not catching up asks whether any id is stale: a change whose documents could not be
+# written (the storage down at that moment) is published once they can be, without waiting for a restart.
+STALE_CHECK_SECONDS = 30.0
 
 
 async def health(request: Request) -> Response:
@@ -128,7 +131,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
                 await rest(core.catchup.pause if built else CATCHUP_WAIT_SECONDS)
 
         tasks = [asyncio.create_task(flush_downloads())]
-        catching_up = None
+        catching_up: asyncio.Task[None] | None = None
         try:
             stale = await run_in_threadpool(core.catchup.check)
         except OperationalError as exc:  # the task finds out once the database is back
@@ -136,6 +139,22 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
             stale = True
         if stale:
             catching_up = asyncio.create_task(catch_up())
+
+        async def watch_stale() -> None:
+            """Start the catch-up again when ids went stale while serving (``STALE_CHECK_SECONDS``)."""
+            nonlocal catching_up
+            while not stopping.is_set():
+                await rest(STALE_CHECK_SECONDS)
+                if stopping.is_set() or (catching_up is not None and not catching_up.done()):
+                    continue
+                try:
+                    if await run_in_threadpool(core.materializer.any_stale):
+                        await run_in_threadpool(core.catchup.check)
+                        catching_up = asyncio.create_task(catch_up())
+                except SQLAlchemyError as exc:
+                    log.error("could not check for stale documents: %s", exc)
+
+        tasks.append(asyncio.create_task(watch_stale()))
         # Which ids are private, read before the first request: a public restore then goes on if the
         # database goes away later (``services.readers``).
         with contextlib.suppress(SQLAlchemyError):

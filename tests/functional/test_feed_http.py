@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from collections.abc import Hashable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
+from nugat import app as app_module
 from nugat.app import create_app
 from nugat.core import Core
 from nugat.db import Database
+from nugat.db.models import PackageRegistration, PackageVersion
 from nugat.settings import Settings
 from support.zips import package
 
@@ -305,3 +309,28 @@ def test_autocomplete_and_search_filter_by_package_type(feed: tuple[TestClient, 
         assert found(path, "DotnetTool") == ["Tool.Thing"], path
         assert found(path, "dependency") == ["Tool.Lib"], path  # no type named: a Dependency package
         assert found(path, "Template") == [], path
+
+
+def test_a_change_whose_documents_could_not_be_written_is_published_while_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unlist committed while the storage was down leaves its id stale (``built_revision`` behind):
+    the server builds it once it can, without waiting for a restart or a later change of the id."""
+    monkeypatch.setattr(app_module, "STALE_CHECK_SECONDS", 0.1)
+    settings = Settings(data_dir=tmp_path)
+    core = Core(settings)
+    core.db.upgrade()
+    core.accounts.create_user("alice", "alice@example.test", None)
+    _, key = core.accounts.create_key("alice", "k", ["push"], ["*"], [], 30)
+    with TestClient(create_app(settings), base_url="http://feed.test") as client:
+        assert push(client, key, nupkg("Late.Lib", "1.0.0")) == 201
+        leaf = "/v3/registration/late.lib/index.json"
+        assert client.get(leaf).json()["items"][0]["items"][0]["catalogEntry"]["listed"] is True
+        with core.db.session() as s:  # what an unlist does when the storage refuses its documents
+            s.execute(update(PackageVersion).values(listed=False))
+            s.execute(update(PackageRegistration).values(revision=PackageRegistration.revision + 1))
+        deadline = time.monotonic() + 10
+        while client.get(leaf).json()["items"][0]["items"][0]["catalogEntry"]["listed"]:
+            assert time.monotonic() < deadline, "the stale id was never built"
+            time.sleep(0.1)
+    core.close()

@@ -141,17 +141,20 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
             catching_up = asyncio.create_task(catch_up())
 
         async def watch_stale() -> None:
-            """Start the catch-up again when ids went stale while serving (``STALE_CHECK_SECONDS``)."""
+            """Start the catch-up again when ids went stale while serving (``STALE_CHECK_SECONDS``); on
+            PostgreSQL, undo what long-dead pushes left (``Packages.undo_abandoned``)."""
             nonlocal catching_up
             while not stopping.is_set():
                 await rest(STALE_CHECK_SECONDS)
                 if stopping.is_set() or (catching_up is not None and not catching_up.done()):
                     continue
                 try:
+                    if not core.db.url.startswith("sqlite"):  # no row locks there: only at a start
+                        await run_in_threadpool(core.packages.undo_abandoned)
                     if await run_in_threadpool(core.materializer.any_stale):
                         await run_in_threadpool(core.catchup.check)
                         catching_up = asyncio.create_task(catch_up())
-                except SQLAlchemyError as exc:
+                except (SQLAlchemyError, StorageError) as exc:
                     log.error("could not check for stale documents: %s", exc)
 
         tasks.append(asyncio.create_task(watch_stale()))

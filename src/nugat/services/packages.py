@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,7 @@ _NEW_NOTE_COUNTED = select(_NOTED_CTE.c.id, _COUNTED_CTE.c.count).select_from(
 )
 _TAKE_NOTE = delete(NOTES).where(NOTES.c.id == bindparam("note"))
 
+ABANDONED_NOTE = timedelta(minutes=10)  # a note no live push holds after that long (``undo_abandoned``)
 EMBEDDED_FILE_LIMIT = 10 << 20  # readme and license files served from a package
 TEXT_TYPE = "text/plain; charset=utf-8"
 
@@ -493,22 +495,16 @@ class Packages:
         except OperationalError:
             log.warning("could not clear the pending upload note; recovery will")
 
-    def recover(self) -> tuple[int, int]:
-        """Undo the pushes that never committed, and rebuild stale documents. Returns the counts: files
-        removed, ids rebuilt or (after a crash of the machine) marked for a rebuild while serving.
-
-        Safe while other processes push: the notes of a live push are locked by its transaction, and
-        skipped here; and a version's files are removed only under the lock a push of that version holds
-        from its note to its commit (``lock_version_files``), so that the note a push cut short left
-        (a database outage: 503) never takes the files of a later push of the same version, live on
-        another host, or just committed. (SQLite has no row locks, but there recovery runs before the
-        server starts.) Safe while other processes start: two that both find the writes lost both mark
-        every id (the second mark only costs builds again).
-        """
+    def _undo_notes(self, older_than: timedelta | None = None) -> tuple[int, set[str]]:
+        """Remove the files of the unlocked notes (``older_than``: only of those noted that long ago) whose
+        version never committed: how many files, and the ids whose documents to rewrite."""
         removed = 0
         touched: set[str] = set()
+        query = select(PendingUpload).with_for_update(skip_locked=True)
+        if older_than is not None:
+            query = query.where(PendingUpload.created_at < utcnow() - older_than)
         with self.db.session() as s:
-            notes = list(s.scalars(select(PendingUpload).with_for_update(skip_locked=True)))
+            notes = list(s.scalars(query))
             for note in notes:
                 parts = note.key.split("/")
                 id_lower, version_lower = parts[2], parts[3]
@@ -527,6 +523,30 @@ class Packages:
                         self.storage.delete(key)
                         removed += 1
                 s.delete(note)
+        return removed, touched
+
+    def undo_abandoned(self) -> int:
+        """While serving (PostgreSQL): undo what pushes that died long ago left (a process killed between
+        its files and its commit), as a start would, without waiting for one: their files would otherwise
+        be served to whoever asks for that version. Only notes older than ``ABANDONED_NOTE``: a live push
+        holds its note locked, but takes it a moment after noting it. How many files were removed."""
+        removed, touched = self._undo_notes(ABANDONED_NOTE)
+        self.materializer.build_committed(sorted(touched))
+        return removed
+
+    def recover(self) -> tuple[int, int]:
+        """Undo the pushes that never committed, and rebuild stale documents. Returns the counts: files
+        removed, ids rebuilt or (after a crash of the machine) marked for a rebuild while serving.
+
+        Safe while other processes push: the notes of a live push are locked by its transaction, and
+        skipped here; and a version's files are removed only under the lock a push of that version holds
+        from its note to its commit (``lock_version_files``), so that the note a push cut short left
+        (a database outage: 503) never takes the files of a later push of the same version, live on
+        another host, or just committed. (SQLite has no row locks, but there recovery runs before the
+        server starts.) Safe while other processes start: two that both find the writes lost both mark
+        every id (the second mark only costs builds again).
+        """
+        removed, touched = self._undo_notes()
         forgotten = 0
         if self.storage.writes_lost():
             # Marked stale, then the marker dropped (a crash between the two only marks them again):

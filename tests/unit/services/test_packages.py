@@ -587,6 +587,24 @@ def test_recovery_never_takes_the_files_of_a_live_push_of_the_same_version(
     assert site.versions(ID) and site.notes() == []
 
 
+def test_what_a_push_killed_long_ago_left_is_undone_while_serving(on_postgres: Site, clock: Clock) -> None:
+    """A process killed between its files and its commit: its note stays, unlocked, and its files would
+    be served to whoever asks for that version. Serving processes undo it once the note is old enough
+    that no live push can hold it (a live push locks its note a moment after noting it)."""
+    site = on_postgres
+    with site.core.db.session() as s:
+        s.add(PendingUpload(key=NUPKG, created_at=clock.now))
+    site.storage.put_bytes(NUPKG, b"half pushed", "application/octet-stream")
+    site.storage.put_bytes(NUSPEC, b"<package/>", "application/octet-stream")
+    assert site.core.packages.undo_abandoned() == 0  # too young: perhaps a push about to take it
+    assert site.notes() == [NUPKG]
+    clock.advance(minutes=11)
+    assert site.core.packages.undo_abandoned() == 2
+    assert site.notes() == [] and site.storage.get_bytes(NUPKG) is None
+    site.push(site.key("alice", "push"), ID)  # the version is free, and pushed whole
+    assert site.storage.get_bytes(NUPKG)
+
+
 def test_recovery_rewrites_documents_a_crash_left_half_written(alice: Site) -> None:
     grant = alice.key("alice", "push")
     alice.push(grant, ID, "1.0.0")

@@ -207,11 +207,13 @@ def sign_in(page: Page, name: str) -> None:
 
 class SlowPosts:
     """Every POST to ``path`` reaches the server at once, and its answer the browser only when
-    ``double_click`` is done (about 150 ms of latency, as a user might have); they are listed in ``posts``."""
+    ``double_click`` lets it (about 150 ms of latency, as a user might have); they are listed in ``posts``.
+    An answer that arrives once ``double_click`` is done is passed on at once: no request is left held."""
 
     def __init__(self, page: Page, path: str) -> None:
         self.posts: list[str] = []
         self.held: list[tuple[Route, APIResponse]] = []
+        self.holding = False
         page.route(f"**{path}", self._hold)
 
     def _hold(self, route: Route) -> None:
@@ -219,22 +221,35 @@ class SlowPosts:
             route.continue_()
             return
         self.posts.append(route.request.url)
-        self.held.append((route, route.fetch(max_redirects=0)))
+        response = route.fetch(max_redirects=0)
+        if self.holding:
+            self.held.append((route, response))
+        else:
+            with contextlib.suppress(PlaywrightError):  # the browser gave up this one
+                route.fulfill(response=response)
 
     def double_click(self, page: Page, button: Locator) -> None:
-        """Click, and click again while the first POST is on its way."""
+        """Click, and click again while the first POST is on its way; then let the answers through."""
         button.scroll_into_view_if_needed()
         box = button.bounding_box()
         assert box is not None
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        page.mouse.click(x, y)  # the mouse: a locator's click would wait for the navigation
-        page.wait_for_timeout(75)
-        page.mouse.click(x, y)
-        page.wait_for_timeout(75)
-        for route, response in self.held:
-            with contextlib.suppress(PlaywrightError):  # the browser gave up this one
-                route.fulfill(response=response)
-        self.held.clear()
+        self.holding = True
+        try:
+            page.mouse.click(x, y)  # the mouse: a locator's click would wait for the navigation
+            page.wait_for_timeout(75)
+            page.mouse.click(x, y)
+            for _ in range(200):  # until the server has answered the first (10 s at most, on a busy machine)
+                if self.held:
+                    break
+                page.wait_for_timeout(50)
+            page.wait_for_timeout(75)  # a second POST, if the page sent one, is on its way too
+        finally:
+            self.holding = False
+            for route, response in self.held:
+                with contextlib.suppress(PlaywrightError):
+                    route.fulfill(response=response)
+            self.held.clear()
 
 
 def test_a_double_click_on_create_or_regenerate_shows_the_secret(page: Page, web_server: NugatServer) -> None:

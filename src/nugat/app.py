@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> metrics.Instrumented:
         lifespan=lifespan,
         exception_handlers={
             OperationalError: database_unavailable,
+            PoolTimeout: database_unavailable,  # every connection busy (or stuck) for the pool's wait
             DataError: unstorable_value,
             ServiceError: protocol_refusal,
             404: web.not_found,  # a browser at a page address gets the site's page

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.testclient import TestClient
 
 from nugat import app as app_module
@@ -18,6 +19,7 @@ from nugat.app import create_app
 from nugat.core import Core
 from nugat.db import Database
 from nugat.db.models import PackageRegistration, PackageVersion
+from nugat.services.search import Search
 from nugat.settings import Settings
 from support.zips import package
 
@@ -334,3 +336,18 @@ def test_a_change_whose_documents_could_not_be_written_is_published_while_servin
             assert time.monotonic() < deadline, "the stale id was never built"
             time.sleep(0.1)
     core.close()
+
+
+def test_a_pool_with_no_free_connection_is_503_not_500(
+    feed: tuple[TestClient, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every connection busy (or stuck on a silent database) for the pool's whole wait: "retry later"."""
+    client, _ = feed
+
+    def no_connection(*_: object, **__: object) -> object:
+        raise PoolTimeout("QueuePool limit of size 5 overflow 10 reached, connection timed out")
+
+    monkeypatch.setattr(Search, "search", no_connection)
+    response = client.get("/v3/search", params={"q": "json"})
+    assert response.status_code == 503 and response.headers["retry-after"] == "30"
+    assert response.headers["x-nuget-warning"] == "The database is unavailable; retry later"

@@ -9,6 +9,7 @@ written, then the transaction commits. A crash between blob write and commit lea
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
@@ -89,6 +90,7 @@ _NEW_NOTE_COUNTED = select(_NOTED_CTE.c.id, _COUNTED_CTE.c.count).select_from(
 )
 _TAKE_NOTE = delete(NOTES).where(NOTES.c.id == bindparam("note"))
 
+STALE_UPLOAD_SECONDS = 6 * 3600  # a multipart upload begun that long ago is no live push's (``recover``)
 ABANDONED_NOTE = timedelta(minutes=10)  # a note no live push holds after that long (``undo_abandoned``)
 EMBEDDED_FILE_LIMIT = 10 << 20  # readme and license files served from a package
 TEXT_TYPE = "text/plain; charset=utf-8"
@@ -547,6 +549,9 @@ class Packages:
         every id (the second mark only costs builds again).
         """
         removed, touched = self._undo_notes()
+        with contextlib.suppress(StorageError):  # the bucket's lifecycle rule does it too (docs/deploy.md)
+            if aborted := self.storage.abort_stale_uploads(STALE_UPLOAD_SECONDS):
+                log.warning("aborted %d multipart uploads that killed pushes left in the storage", aborted)
         forgotten = 0
         if self.storage.writes_lost():
             # Marked stale, then the marker dropped (a crash between the two only marks them again):

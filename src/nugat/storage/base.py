@@ -140,6 +140,11 @@ class Storage(ABC):
         """Make every write so far durable (after a rebuild, and when the server stops)."""
         return None  # backends that do not defer writes have nothing to do
 
+    def abort_stale_uploads(self, older_than: float) -> int:
+        """Give up uploads in parts begun more than ``older_than`` seconds ago, which a process killed
+        while writing left behind (S3's multipart uploads); how many. Others have none."""
+        return 0
+
     def mark_documents_stale(self, stale: bool) -> None:
         """Say whether stored documents may be stale (``services.catchup``): a front that serves this
         storage directly (nginx, docs/nginx/nugat.conf) sends document requests to nugat meanwhile,

@@ -605,6 +605,19 @@ def test_what_a_push_killed_long_ago_left_is_undone_while_serving(on_postgres: S
     assert site.storage.get_bytes(NUPKG)
 
 
+def test_recovery_gives_up_the_storages_stale_multipart_uploads(
+    alice: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed during a large upload to S3 leaves its parts behind, billed and invisible: a
+    start gives up those begun long enough ago to be no live push's (hours: a push's upload takes minutes)."""
+    asked: list[float] = []
+    monkeypatch.setattr(
+        alice.storage, "abort_stale_uploads", lambda older_than: asked.append(older_than) or 1
+    )
+    alice.core.packages.recover()
+    assert asked == [6 * 3600]
+
+
 def test_recovery_rewrites_documents_a_crash_left_half_written(alice: Site) -> None:
     grant = alice.key("alice", "push")
     alice.push(grant, ID, "1.0.0")

@@ -22,6 +22,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import ArgumentError
+
 from nugat import oidc
 from nugat.authz import OPERATOR
 from nugat.core import Core
@@ -29,7 +31,7 @@ from nugat.keys import Scope, scope_help
 from nugat.logs import FORMATS, logging_config
 from nugat.proxies import InvalidProxySetting
 from nugat.services import ServiceError
-from nugat.settings import Settings
+from nugat.settings import InvalidSetting, Settings
 from nugat.storage import StorageError
 
 if TYPE_CHECKING:
@@ -46,8 +48,50 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _core(args: argparse.Namespace) -> Core:
-    core = Core(_settings(args))
+class StartProblem(Exception):
+    """A setting nugat found unusable when it opened the database or the storage: one line, exit 2."""
+
+
+DATABASE_URLS = "sqlite:////path/to/nugat.db or postgresql://user:password@host/db"
+STORAGE_URLS = "file:///path or s3://bucket/prefix?region=…"
+
+
+def _open(settings: Settings, *, storage: bool = False, data_dir: bool = False) -> Core:
+    """A core on these settings; ``storage``: the package storage opened now, for a command that uses it;
+    ``data_dir``: the data folder made even when the database and the storage are elsewhere (the server
+    receives uploads in it).
+
+    A data folder, database or storage URL nugat cannot use is a ``StartProblem`` naming its setting, not
+    a traceback (the database URL is never shown: it may hold a password)."""
+    try:
+        if data_dir:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        core = Core(settings)
+    except OSError as exc:  # the data folder (the embedded SQLite database's)
+        raise StartProblem(
+            f"cannot create the data folder {settings.data_dir} (--data-dir, NUGAT_DATA_DIR): "
+            f"{exc.strerror or exc}"
+        ) from None
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise StartProblem(f"NUGAT_DATABASE_URL must be a database URL ({DATABASE_URLS}): {exc}") from None
+    if storage:
+        _open_storage(core)
+    return core
+
+
+def _open_storage(core: Core) -> None:
+    """Open the core's package storage now: one it cannot open is a ``StartProblem``."""
+    try:
+        _ = core.storage
+    except (StorageError, OSError, ValueError) as exc:
+        core.close()
+        detail = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else exc
+        where = "NUGAT_STORAGE_URL: " + STORAGE_URLS if core.settings.storage_url else "in the data folder"
+        raise StartProblem(f"cannot open the package storage ({where}): {detail}") from None
+
+
+def _core(args: argparse.Namespace, *, storage: bool = False) -> Core:
+    core = _open(_settings(args), storage=storage)
     core.db.upgrade()
     return core
 
@@ -154,7 +198,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"nugat: {problem}", file=sys.stderr)
         return 2
-    core = Core(settings)
+    core = _open(settings, data_dir=True)
     _ = core.proxies  # a wrong NUGAT_TRUSTED_PROXIES stops the start, naming the wrong entry
     try:
         core.trusted  # noqa: B018 (a wrong issuer configuration stops the start, not the first CI job)
@@ -165,6 +209,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if taken:
         print(f"nugat: {taken}", file=sys.stderr)
         return 2
+    _open_storage(core)  # a wrong NUGAT_STORAGE_URL stops the start, before any migration
     core.db.upgrade()
     # Leftovers of a crash (kill -9, power loss) in the middle of pushes, by this or another process.
     uploads = remove_abandoned(settings.tmp_dir)
@@ -236,7 +281,7 @@ def _build_stale(settings: Settings) -> None:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     _few_collections()
-    core = _core(args)
+    core = _core(args, storage=True)
     # PostgreSQL: one process a core (batches lock their rows, so processes share the ids). SQLite has
     # one writer at a time, and each batch writes (its search entries): more processes would only wait.
     processes = args.processes or (1 if core.db.url.startswith("sqlite") else os.cpu_count() or 1)
@@ -474,13 +519,13 @@ def cmd_org_list(args: argparse.Namespace) -> int:
 
 
 def cmd_prefix_reserve(args: argparse.Namespace) -> int:
-    prefix = _core(args).prefixes.reserve(args.prefix, args.owner)
+    prefix = _core(args, storage=True).prefixes.reserve(args.prefix, args.owner)
     print(f"reserved {prefix} for {', '.join(args.owner)}")
     return 0
 
 
 def cmd_prefix_release(args: argparse.Namespace) -> int:
-    _core(args).prefixes.release(args.prefix, args.owner)
+    _core(args, storage=True).prefixes.release(args.prefix, args.owner)
     print(f"released {args.prefix}{f' for {args.owner}' if args.owner else ''}")
     return 0
 
@@ -495,13 +540,13 @@ def cmd_prefix_list(args: argparse.Namespace) -> int:
 
 
 def cmd_owner_add(args: argparse.Namespace) -> int:
-    _core(args).owners.add(args.package, args.owner)
+    _core(args, storage=True).owners.add(args.package, args.owner)
     print(f"{args.owner} now owns {args.package}")
     return 0
 
 
 def cmd_owner_remove(args: argparse.Namespace) -> int:
-    _core(args).owners.remove(args.package, args.owner)
+    _core(args, storage=True).owners.remove(args.package, args.owner)
     print(f"{args.owner} no longer owns {args.package}")
     return 0
 
@@ -628,6 +673,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port (0: the kernel picks a free one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0 to 65535)")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="data folder (default $NUGAT_DATA_DIR or ./nugat-data)")
@@ -646,8 +702,8 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = add(sub, "serve", cmd_serve, "run the server")
     serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, default=1, help="server processes")
+    serve.add_argument("--port", type=_port)
+    serve.add_argument("--workers", type=_positive, default=1, help="server processes")
     serve.add_argument("--certfile", help="TLS certificate (PEM)")
     serve.add_argument("--keyfile", help="TLS private key (PEM)")
     serve.add_argument("--log-format", choices=FORMATS, help="text (default) or json: one object per line")
@@ -816,19 +872,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        logging.config.dictConfig(logging_config(_settings(args).log_format))
-    except ValueError as exc:
-        print(f"nugat: {exc} (NUGAT_LOG_FORMAT)", file=sys.stderr)
+    try:  # every NUGAT_* value is read, and checked, here: a wrong one stops any command, naming it
+        settings = _settings(args)
+    except InvalidSetting as exc:
+        print(f"nugat: {exc}", file=sys.stderr)
         return 2
+    logging.config.dictConfig(logging_config(settings.log_format))
     try:
         return int(args.func(args))
     except ServiceError as exc:
         print(f"nugat: {exc.message}", file=sys.stderr)
         return 1
-    except InvalidProxySetting as exc:
+    except (InvalidProxySetting, StartProblem) as exc:
         print(f"nugat: {exc}", file=sys.stderr)
         return 2
+    except StorageError as exc:  # the storage failed while the command used it
+        print(f"nugat: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -2,36 +2,131 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from nugat.logs import FORMATS
 from nugat.proxies import DEFAULT_TRUSTED_PROXIES, split_setting
 
 MIN_METRICS_TOKEN = 32  # characters: a token guessed by trying needs more tries than any flood could make
+MIN_SECRET_KEY = 32  # characters of NUGAT_SECRET_KEY: it peppers the API-key hashes and signs the sessions
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+BOOLEAN_WORDS = "true/false, 1/0, yes/no or on/off"
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+class InvalidSetting(ValueError):
+    """A ``NUGAT_*`` variable nugat cannot use: the message names it and what it accepts. Raised while the
+    settings are read, so every command and the server refuse to start (``nugat`` prints it, exit 2)."""
+
+
+def parse_bool(text: str) -> bool | None:
+    """An on/off value: true/false, 1/0, yes/no, on/off, in any case, spaces around ignored; None for
+    anything else (which no setting may take as either)."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    return None
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    value = parse_bool(raw)
+    if value is None:
+        raise InvalidSetting(f"{name} must be {BOOLEAN_WORDS} (in any case), not {raw!r}")
+    return value
+
+
+def _env_int(name: str, default: int, *, minimum: int, maximum: int | None = None, unit: str = "") -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    accepted = (
+        f"a whole number{unit}, {minimum} or more"
+        if maximum is None
+        else (f"a whole number{unit} from {minimum} to {maximum}")
+    )
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidSetting(f"{name} must be {accepted}, not {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise InvalidSetting(f"{name} must be {accepted}, not {value}")
+    return value
+
+
+def _env_seconds(name: str, default: float) -> float:
+    """A duration in seconds above zero (fractions allowed)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    accepted = "a number of seconds above 0 (such as 30 or 1.5)"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidSetting(f"{name} must be {accepted}, not {raw!r}") from None
+    if not (0 < value < math.inf):
+        raise InvalidSetting(f"{name} must be {accepted}, not {raw!r}")
+    return value
+
+
+def _push_limit() -> int | None:
+    """NUGAT_PUSH_LIMIT_PER_HOUR; 0 is no limit (None), as NUGAT_CLIENT_REQUEST_LIMIT's 0 is."""
+    return _env_int("NUGAT_PUSH_LIMIT_PER_HOUR", 350, minimum=0, unit=" of pushes (0: no limit)") or None
+
+
+def _secret_key() -> str | None:
+    raw = os.environ.get("NUGAT_SECRET_KEY") or None
+    if raw is not None and len(raw) < MIN_SECRET_KEY:  # never shown: it is the secret
+        raise InvalidSetting(
+            f"NUGAT_SECRET_KEY must be at least {MIN_SECRET_KEY} characters (such as the output of "
+            f"`openssl rand -hex 32`), not {len(raw)}"
+        )
+    return raw
+
+
+def _log_format() -> str:
+    raw = os.environ.get("NUGAT_LOG_FORMAT", "").strip()
+    if raw and raw not in FORMATS:
+        raise InvalidSetting(f"NUGAT_LOG_FORMAT must be {' or '.join(FORMATS)}, not {raw!r}")
+    return raw or "text"
+
+
+def _confirm_email() -> str:
+    """NUGAT_CONFIRM_EMAIL: ``auto`` or a boolean word, kept as "auto", "true" or "false"."""
+    raw = os.environ.get("NUGAT_CONFIRM_EMAIL", "")
+    if not raw.strip() or raw.strip().lower() == "auto":
+        return "auto"
+    value = parse_bool(raw)
+    if value is None:
+        raise InvalidSetting(
+            f"NUGAT_CONFIRM_EMAIL must be auto or {BOOLEAN_WORDS} (in any case), not {raw!r}"
+        )
+    return "true" if value else "false"
 
 
 def _signup_default() -> bool:
     """NUGAT_ALLOW_SIGNUP; unset, sign-up is open on a public site and closed on a ``users`` site (where an
     open sign-up would let any stranger make an account, then a read key, and read everything)."""
-    raw = os.environ.get("NUGAT_ALLOW_SIGNUP", "")
-    if not raw:
-        return (os.environ.get("NUGAT_READ_ACCESS") or "public").lower() != "users"
-    return raw.lower() not in {"0", "false", "no"}
+    return _env_bool(
+        "NUGAT_ALLOW_SIGNUP", (os.environ.get("NUGAT_READ_ACCESS") or "public").lower() != "users"
+    )
 
 
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("NUGAT_DATA_DIR", "nugat-data")))
     host: str = field(default_factory=lambda: os.environ.get("NUGAT_HOST", "127.0.0.1"))
-    port: int = field(default_factory=lambda: _env_int("NUGAT_PORT", 5000))
+    port: int = field(default_factory=lambda: _env_int("NUGAT_PORT", 5000, minimum=0, maximum=65535))
     # The URLs may hold passwords: like the secrets, they stay out of the repr (a traceback's locals, a log).
     database_url: str | None = field(
         default_factory=lambda: os.environ.get("NUGAT_DATABASE_URL") or None, repr=False
@@ -39,17 +134,13 @@ class Settings:
     storage_url: str | None = field(
         default_factory=lambda: os.environ.get("NUGAT_STORAGE_URL") or None, repr=False
     )
-    secret_key: str | None = field(
-        default_factory=lambda: os.environ.get("NUGAT_SECRET_KEY") or None, repr=False
-    )
+    secret_key: str | None = field(default_factory=_secret_key, repr=False)
     max_package_bytes: int = field(
-        default_factory=lambda: _env_int("NUGAT_MAX_PACKAGE_BYTES", 250 * 1024 * 1024)
-    )
-    trust_forwarded: bool = field(
-        default_factory=lambda: (
-            os.environ.get("NUGAT_TRUST_FORWARDED", "false").lower() in {"1", "true", "yes"}
+        default_factory=lambda: _env_int(
+            "NUGAT_MAX_PACKAGE_BYTES", 250 * 1024 * 1024, minimum=1, unit=" of bytes"
         )
     )
+    trust_forwarded: bool = field(default_factory=lambda: _env_bool("NUGAT_TRUST_FORWARDED", False))
     # With trust_forwarded: the peers whose X-Forwarded-* headers are believed (addresses or networks).
     trusted_proxies: tuple[str, ...] = field(
         default_factory=lambda: (
@@ -57,7 +148,9 @@ class Settings:
         )
     )
     # Requests of one client address in flight at once in a process (0: no limit); see nugat.clientlimit.
-    client_request_limit: int = field(default_factory=lambda: _env_int("NUGAT_CLIENT_REQUEST_LIMIT", 128))
+    client_request_limit: int = field(
+        default_factory=lambda: _env_int("NUGAT_CLIENT_REQUEST_LIMIT", 128, minimum=0, unit=" (0: no limit)")
+    )
     # The feed's fixed public base URL (https://nuget.example.com): stored documents then carry absolute
     # URLs, so nginx or a CDN can serve them as they are. Unset, every URL follows the request's host.
     public_url: str | None = field(
@@ -70,7 +163,7 @@ class Settings:
     content_url: str | None = field(
         default_factory=lambda: os.environ.get("NUGAT_CONTENT_URL", "").rstrip("/") or None
     )
-    log_format: str = field(default_factory=lambda: os.environ.get("NUGAT_LOG_FORMAT") or "text")
+    log_format: str = field(default_factory=_log_format)
     # Set by `nugat serve` for its workers: where each saves its request counts for /metrics.
     metrics_dir: Path | None = field(
         default_factory=lambda: (
@@ -81,10 +174,11 @@ class Settings:
     metrics_token: str | None = field(
         default_factory=lambda: os.environ.get("NUGAT_METRICS_TOKEN", "").strip() or None, repr=False
     )
-    push_limit_per_hour: int = field(default_factory=lambda: _env_int("NUGAT_PUSH_LIMIT_PER_HOUR", 350))
+    # Pushes per API key per hour (None: no limit, NUGAT_PUSH_LIMIT_PER_HOUR=0).
+    push_limit_per_hour: int | None = field(default_factory=_push_limit)
     # An upload that sends nothing for this long, or is not complete after the second one, is dropped.
-    upload_idle_timeout: float = field(default_factory=lambda: _env_int("NUGAT_UPLOAD_IDLE_TIMEOUT", 60))
-    upload_timeout: float = field(default_factory=lambda: _env_int("NUGAT_UPLOAD_TIMEOUT", 3600))
+    upload_idle_timeout: float = field(default_factory=lambda: _env_seconds("NUGAT_UPLOAD_IDLE_TIMEOUT", 60))
+    upload_timeout: float = field(default_factory=lambda: _env_seconds("NUGAT_UPLOAD_TIMEOUT", 3600))
     allow_signup: bool = field(default_factory=lambda: _signup_default())
     # Who may read the feed and the package pages: "public" (anyone) or "users" (an active user's API key
     # with the Read scope as the feed's password, or a signed-in session for pages).
@@ -92,11 +186,7 @@ class Settings:
         default_factory=lambda: (os.environ.get("NUGAT_READ_ACCESS") or "public").lower()
     )
     # Whether signing up while no user exists yet makes that first user a site admin.
-    first_signup_is_admin: bool = field(
-        default_factory=lambda: (
-            os.environ.get("NUGAT_FIRST_SIGNUP_ADMIN", "false").lower() in {"1", "true", "yes"}
-        )
-    )
+    first_signup_is_admin: bool = field(default_factory=lambda: _env_bool("NUGAT_FIRST_SIGNUP_ADMIN", False))
 
     # Trusted publishing (``services.trusted``): the OIDC issuers CI jobs' tokens may come from, as
     # ``kind=url`` entries, and/or a TOML file of them; and the audience tokens must name.
@@ -113,21 +203,15 @@ class Settings:
     smtp_url: str | None = field(default_factory=lambda: os.environ.get("NUGAT_SMTP_URL") or None, repr=False)
     mail_from: str | None = field(default_factory=lambda: os.environ.get("NUGAT_MAIL_FROM") or None)
     # How often each server process looks for mail to send, and for keys about to expire.
-    mail_poll_seconds: float = field(
-        default_factory=lambda: float(os.environ.get("NUGAT_MAIL_POLL_SECONDS") or 5)
-    )
+    mail_poll_seconds: float = field(default_factory=lambda: _env_seconds("NUGAT_MAIL_POLL_SECONDS", 5))
     # The first retry of a failed send waits this long; each next one twice as long (up to an hour).
-    mail_retry_seconds: float = field(
-        default_factory=lambda: float(os.environ.get("NUGAT_MAIL_RETRY_SECONDS") or 30)
-    )
+    mail_retry_seconds: float = field(default_factory=lambda: _env_seconds("NUGAT_MAIL_RETRY_SECONDS", 30))
     # Whether a new account must confirm its address (by the mailed link) before it may create keys:
     # "auto" (the default) when mail is configured; "true" without mail means an operator confirms each
     # (``nugat user confirm``).
-    confirm_email: str = field(default_factory=lambda: os.environ.get("NUGAT_CONFIRM_EMAIL") or "auto")
+    confirm_email: str = field(default_factory=_confirm_email)
     # Every user must have two-factor sign-in to create or regenerate a key (as nuget.org requires).
-    require_2fa: bool = field(
-        default_factory=lambda: os.environ.get("NUGAT_REQUIRE_2FA", "false").lower() in {"1", "true", "yes"}
-    )
+    require_2fa: bool = field(default_factory=lambda: _env_bool("NUGAT_REQUIRE_2FA", False))
 
     @property
     def public_reads(self) -> bool:
@@ -141,9 +225,9 @@ class Settings:
     @property
     def email_confirmation(self) -> bool:
         """Whether new sign-ups start unconfirmed."""
-        if self.confirm_email.lower() == "auto":
+        if self.confirm_email.strip().lower() == "auto":
             return self.mail_enabled
-        return self.confirm_email.lower() in {"1", "true", "yes"}
+        return parse_bool(self.confirm_email) is True
 
     def with_overrides(self, **changes: object) -> Settings:
         """Return a copy with the given non-None fields replaced (command-line flags win over env)."""

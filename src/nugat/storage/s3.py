@@ -18,6 +18,7 @@ but it doubles the PUTs of every push and still needs a polling interval: the TT
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from nugat.settings import BOOLEAN_WORDS, parse_bool
 from nugat.storage.base import BlobInfo, Storage, StorageError, check_key
 
 if TYPE_CHECKING:
@@ -42,6 +44,21 @@ TRANSFER = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 Style = Literal["auto", "virtual", "path"]
 _STYLES: dict[str, Style] = {"auto": "auto", "virtual": "virtual", "path": "path"}
+# The storage URL's query parameters (``from_url``): any other is refused.
+PARAMETERS = frozenset(
+    [
+        "endpoint_url",
+        "region",
+        "addressing_style",
+        "redirect",
+        "cache_seconds",
+        "access_key_id",
+        "secret_access_key",
+        "connect_timeout",
+        "read_timeout",
+        "attempts",
+    ]
+)
 
 
 def _info(response: Any) -> BlobInfo:
@@ -51,6 +68,17 @@ def _info(response: Any) -> BlobInfo:
         int(response["ContentLength"]),
         response["LastModified"].timestamp(),
     )
+
+
+def _seconds(text: str, name: str) -> float:
+    """``cache_seconds``: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise StorageError(f"{name} is a number of seconds, 0 or more, not {text!r}")
+    return value
 
 
 CLIENT_DEFAULTS = {"connect_timeout": 5.0, "read_timeout": 20.0, "attempts": 2.0}
@@ -109,7 +137,20 @@ class S3Storage(Storage):
         parts = urlsplit(url)
         if not parts.netloc:
             raise StorageError("an S3 storage URL names its bucket: s3://bucket/prefix")
-        params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        given = parse_qs(parts.query, keep_blank_values=True)
+        unknown = sorted(set(given) - PARAMETERS)
+        if unknown:  # a misspelt endpoint_url would send everything to AWS itself
+            known = ", ".join(sorted(PARAMETERS))
+            raise StorageError(f"unknown S3 storage URL parameter {', '.join(unknown)}: known are {known}")
+        params = {k: v[-1] for k, v in given.items() if v[-1]}
+        cache = (
+            _seconds(params["cache_seconds"], "cache_seconds")
+            if "cache_seconds" in params
+            else _seconds(os.environ.get("NUGAT_S3_CACHE_SECONDS") or "1", "NUGAT_S3_CACHE_SECONDS")
+        )
+        redirect = parse_bool(params.get("redirect", "false"))
+        if redirect is None:
+            raise StorageError(f"redirect is {BOOLEAN_WORDS}, not {params['redirect']!r}")
         style = _STYLES.get(params.get("addressing_style", "auto"))
         if style is None:
             raise StorageError("addressing_style is auto, virtual or path")
@@ -128,14 +169,7 @@ class S3Storage(Storage):
             aws_secret_access_key=params.get("secret_access_key") or None,
             config=config,
         )
-        cache = params.get("cache_seconds") or os.environ.get("NUGAT_S3_CACHE_SECONDS") or "1"
-        return cls(
-            client,
-            parts.netloc,
-            parts.path,
-            cache_seconds=float(cache),
-            redirect=params.get("redirect", "").lower() in ("1", "true", "yes"),
-        )
+        return cls(client, parts.netloc, parts.path, cache_seconds=cache, redirect=redirect)
 
     def __repr__(self) -> str:  # never the URL: it may carry credentials
         return f"S3Storage(bucket={self.bucket!r}, prefix={self.prefix!r})"

@@ -307,8 +307,17 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     password = None
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
+    elif args.no_password:
+        pass
     elif sys.stdin.isatty():
         password = getpass.getpass("Password: ")
+    else:  # no one to ask: a user without a password is made only when that is asked for
+        print(
+            "nugat: give the password (--password-stdin, or type it at the prompt in a terminal), or create "
+            "the user without one with --no-password",
+            file=sys.stderr,
+        )
+        return 2
     user = _core(args).accounts.create_user(args.name, args.email, password, admin=args.admin)
     print(f"created user {user.name}{' (site admin)' if user.is_admin else ''}")
     return 0
@@ -722,7 +731,14 @@ def _parser() -> argparse.ArgumentParser:
     p = add(user, "create", cmd_user_create, "create a user")
     p.add_argument("name")
     p.add_argument("--email", required=True)
-    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    given = p.add_mutually_exclusive_group()
+    given.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    given.add_argument(
+        "--no-password",
+        action="store_true",
+        help="no password: the user cannot sign in to the pages until one is set (user reset-password, or a "
+        "mailed reset link); without a terminal, one of these two flags is needed",
+    )
     p.add_argument("--admin", action="store_true", help="make the user a site admin")
     p = add(user, "list", cmd_user_list, "list users")
     p.add_argument("--search", help="only users whose name or email contains this")

@@ -51,7 +51,8 @@ class Core:
         """``storage``: a backend to use instead of the one ``settings`` name (the unit tests pass an
         in-memory one, ``tests/support/memory.py``)."""
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.database_url is None:  # the embedded SQLite file; storage and secret make their own
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.db_url)
         if storage is not None:
             self.storage = storage

@@ -1,9 +1,10 @@
 """``nugat`` refuses a setting it cannot use, before doing anything, in one line naming it (exit 2, no
-traceback)."""
+traceback); makes no data folder a command does not use; and asks for the password it does not get."""
 
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from nugat.cli import main
 from nugat.storage import StorageError
 from nugat.storage.s3 import S3Storage
 
+SECRET = "k" * 40
 Run = Callable[..., tuple[int, str, str]]
 
 
@@ -104,3 +106,45 @@ def test_an_unknown_s3_url_parameter_is_refused_not_ignored() -> None:
         "s3://bucket/feed?endpoint_url=http://minio.internal:9000&redirect=ON&region="
     )
     assert storage.redirect is True and storage.cache_seconds == 1
+
+
+def test_commands_on_a_production_setup_make_no_data_folder(
+    run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "db").mkdir()
+    monkeypatch.setenv("NUGAT_DATABASE_URL", f"sqlite:///{tmp_path / 'db' / 'nugat.db'}")
+    monkeypatch.setenv("NUGAT_STORAGE_URL", "s3://bucket/feed?region=eu-west-1")
+    monkeypatch.setenv("NUGAT_SECRET_KEY", SECRET)
+    nugat = run
+    code, out, err = nugat("user", "create", "alice", "--email", "alice@example.test", "--password-stdin",
+                           stdin="a-long-passphrase-4-alice\n")  # fmt: skip
+    assert (code, out) == (0, "created user alice\n"), err
+    assert nugat("key", "create", "--user", "alice", "--name", "ci", "--scope", "push", "--glob", "*")[0] == 0
+    assert nugat("user", "list")[1] == "alice  alice@example.test\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["db"]  # no ./nugat-data
+    # The server still makes it (it receives uploads in its tmp/): here it stops at once, the port taken.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        code, _, err = nugat("serve", "--port", str(taken.getsockname()[1]))
+    assert code == 2 and "already in use" in err, err
+    assert (tmp_path / "nugat-data").is_dir()
+
+
+def test_user_create_without_a_terminal_needs_the_password_or_no_password_said(
+    run: Run, tmp_path: Path
+) -> None:
+    nugat = run
+    data = ["--data-dir", str(tmp_path / "data")]
+    refused(
+        nugat("user", "create", "bob", "--email", "bob@example.test", *data),
+        "--password-stdin",
+        "--no-password",
+    )
+    assert nugat("user", "list", *data)[1] == ""
+    code, out, _ = nugat("user", "create", "bob", "--email", "bob@example.test", "--no-password", *data)
+    assert (code, out) == (0, "created user bob\n")
+    with pytest.raises(SystemExit):  # both: argparse refuses
+        nugat(
+            "user", "create", "carol", "--email", "c@example.test", "--no-password", "--password-stdin", *data
+        )

@@ -38,7 +38,12 @@ def test_keys_and_users_over_their_life_from_the_command_line(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in ("alice", "bob", "carol"):
-        assert nugat(data_dir, capsys, "user", "create", name, "--email", f"{name}@example.test")[0] == 0
+        assert (
+            nugat(
+                data_dir, capsys, "user", "create", name, "--email", f"{name}@example.test", "--no-password"
+            )[0]
+            == 0
+        )
     assert nugat(data_dir, capsys, "org", "create", "Contoso", "--admin", "alice")[0] == 0
     assert nugat(data_dir, capsys, "org", "add-member", "Contoso", "bob", "--role", "collaborator")[0] == 0
     create = ["--scope", "push", "--glob", "*", "--json"]
@@ -148,7 +153,12 @@ def test_the_command_line_says_when_nothing_changed_and_refuses_what_makes_no_se
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in ("alice", "bob", "carol"):
-        assert nugat(data_dir, capsys, "user", "create", name, "--email", f"{name}@example.test")[0] == 0
+        assert (
+            nugat(
+                data_dir, capsys, "user", "create", name, "--email", f"{name}@example.test", "--no-password"
+            )[0]
+            == 0
+        )
     assert nugat(data_dir, capsys, "org", "create", "Contoso", "--admin", "alice")[0] == 0
     code, out, _ = nugat(data_dir, capsys, "user", "enable", "carol")
     assert (code, out) == (0, "carol is not disabled\n")

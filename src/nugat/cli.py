@@ -311,15 +311,15 @@ def cmd_user_create(args: argparse.Namespace) -> int:
         pass
     elif sys.stdin.isatty():
         password = getpass.getpass("Password: ")
-    else:  # no one to ask: a user without a password is made only when that is asked for
-        print(
-            "nugat: give the password (--password-stdin, or type it at the prompt in a terminal), or create "
-            "the user without one with --no-password",
-            file=sys.stderr,
-        )
-        return 2
     user = _core(args).accounts.create_user(args.name, args.email, password, admin=args.admin)
     print(f"created user {user.name}{' (site admin)' if user.is_admin else ''}")
+    if password is None and not args.no_password:  # a script's user: said, so that it is never a surprise
+        print(
+            f"nugat: no terminal to ask a password: {user.name} has none, and cannot sign in to the pages "
+            f"until one is set (nugat user reset-password {user.name}, or --password-stdin when creating); "
+            "API keys made with `nugat key create` work. --no-password says this is meant.",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -737,7 +737,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-password",
         action="store_true",
         help="no password: the user cannot sign in to the pages until one is set (user reset-password, or a "
-        "mailed reset link); without a terminal, one of these two flags is needed",
+        "mailed reset link); without a terminal and without this flag, the same, with a notice",
     )
     p.add_argument("--admin", action="store_true", help="make the user a site admin")
     p = add(user, "list", cmd_user_list, "list users")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import secrets
@@ -87,9 +88,13 @@ def _push_limit() -> int | None:
 def _secret_key() -> str | None:
     raw = os.environ.get("NUGAT_SECRET_KEY") or None
     if raw is not None and len(raw) < MIN_SECRET_KEY:  # never shown: it is the secret
-        raise InvalidSetting(
-            f"NUGAT_SECRET_KEY must be at least {MIN_SECRET_KEY} characters (such as the output of "
-            f"`openssl rand -hex 32`), not {len(raw)}"
+        # Warned, not refused: a deployment running with a short one would lose every key and session
+        # on changing it, which is the operator's decision to make.
+        logging.getLogger("nugat").warning(
+            "NUGAT_SECRET_KEY has %d characters: use %d or more (such as the output of `openssl rand -hex "
+            "32`); changing it ends every session and makes every API key stop working",
+            len(raw),
+            MIN_SECRET_KEY,
         )
     return raw
 

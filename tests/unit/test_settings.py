@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -177,13 +178,19 @@ def test_numbers_in_range_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().push_limit_per_hour == 350
 
 
-def test_a_short_secret_key_is_refused_without_showing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_short_secret_key_is_warned_about_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Warned, not refused: changing a deployment's secret would end every key and session."""
     monkeypatch.setenv("NUGAT_SECRET_KEY", "s3cr3t-" + "k" * 24)  # 31 characters
-    with pytest.raises(ValueError, match=r"^NUGAT_SECRET_KEY must be at least 32 characters") as refused:
-        Settings()
-    assert "s3cr3t" not in str(refused.value)
-    monkeypatch.setenv("NUGAT_SECRET_KEY", "x")
-    with pytest.raises(ValueError, match=r"^NUGAT_SECRET_KEY must be at least 32 characters"):
-        Settings()
+    with caplog.at_level(logging.WARNING, logger="nugat"):
+        assert Settings().server_secret() == b"s3cr3t-" + b"k" * 24
+    [warning] = [r.getMessage() for r in caplog.records if "NUGAT_SECRET_KEY" in r.getMessage()]
+    assert (
+        warning.startswith("NUGAT_SECRET_KEY has 31 characters: use 32 or more") and "s3cr3t" not in warning
+    )
+    caplog.clear()
     monkeypatch.setenv("NUGAT_SECRET_KEY", "k" * 32)
-    assert Settings().server_secret() == b"k" * 32
+    with caplog.at_level(logging.WARNING, logger="nugat"):
+        assert Settings().server_secret() == b"k" * 32
+    assert caplog.records == []

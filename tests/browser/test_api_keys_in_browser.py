@@ -255,29 +255,26 @@ class SlowPosts:
 def test_a_double_click_on_create_or_regenerate_shows_the_secret(page: Page, web_server: NugatServer) -> None:
     ensure_user(web_server, "dblclick")
     sign_in(page, "dblclick")
-    slow = SlowPosts(page, "/account/apikeys")
-    page.goto("/account/apikeys/new")
-    page.get_by_label("Key name").fill("double")
-    page.get_by_label("Glob pattern").fill("*")
-    slow.double_click(page, page.get_by_role("button", name="Create"))
-    expect(page.get_by_role("heading", level=1)).to_have_text("Your new API key")
-    secret = page.locator("#secret").input_value()
-    SECRETS.append(secret)
-    assert secret.startswith("nugat_") and len(slow.posts) == 1
-    page.goto("/account/apikeys")
-    expect(page.locator("li.key")).to_have_count(1)
+    try:
+        slow = SlowPosts(page, "/account/apikeys")
+        page.goto("/account/apikeys/new")
+        page.get_by_label("Key name").fill("double")
+        page.get_by_label("Glob pattern").fill("*")
+        slow.double_click(page, page.get_by_role("button", name="Create"))
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your new API key")
+        secret = page.locator("#secret").input_value()
+        SECRETS.append(secret)
+        assert secret.startswith("nugat_") and len(slow.posts) == 1
+        page.goto("/account/apikeys")
+        expect(page.locator("li.key")).to_have_count(1)
 
-    key_id = secret.split("_")[1]
-    slow = SlowPosts(page, f"/account/apikeys/{key_id}/regenerate")
-    page.locator("li.key").get_by_role("link", name="Regenerate").click()
-    slow.double_click(page, page.get_by_role("button", name="Regenerate"))
-    expect(page.get_by_role("heading", level=1)).to_have_text("Your regenerated API key")
-    regenerated = page.locator("#secret").input_value()
-    SECRETS.append(regenerated)
-    assert regenerated.startswith("nugat_") and regenerated != secret and len(slow.posts) == 1
-
-    # Back to the confirmation: its form can be sent again (once: the script does not keep it sent).
-    page.go_back()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Regenerate API key “double”?")
-    slow.double_click(page, page.get_by_role("button", name="Regenerate"))
-    assert len(slow.posts) == 2
+        key_id = secret.split("_")[1]
+        slow = SlowPosts(page, f"/account/apikeys/{key_id}/regenerate")
+        page.locator("li.key").get_by_role("link", name="Regenerate").click()
+        slow.double_click(page, page.get_by_role("button", name="Regenerate"))
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your regenerated API key")
+        regenerated = page.locator("#secret").input_value()
+        SECRETS.append(regenerated)
+        assert regenerated.startswith("nugat_") and regenerated != secret and len(slow.posts) == 1
+    finally:  # no handler left to wait for when the page closes
+        page.unroute_all(behavior="ignoreErrors")

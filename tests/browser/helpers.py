@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from support.nugetexe import NuGetResult
+from support.server import TEST_PASSWORD
 
 PUSHED = "Your package was pushed"
 PHONE = {"width": 390, "height": 844}
@@ -32,3 +33,12 @@ def open_menu_item(page: Page, item: str | re.Pattern[str]) -> None:
 def assert_fits(page: Page) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{page.url} scrolls sideways on a phone ({width}px)"
+
+
+def sign_in(page: Page, name: str) -> None:
+    """Sign in on the page's sign-in form as ``name`` (the tests' password)."""
+    page.goto("/signin")
+    page.get_by_label("Username or email").fill(name)
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("details.menu summary")).to_contain_text(name)

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import APIResponse, Browser, Locator, Page, Route, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from browser.helpers import PHONE, assert_fits, assert_pushed, assert_refused, open_menu_item
+from browser.helpers import PHONE, assert_fits, assert_pushed, assert_refused, open_menu_item, sign_in
 from support.nugetexe import NuGetClient
 from support.server import SECRETS, TEST_PASSWORD, NugatServer, create_key, ensure_user
 from web.helpers import nupkg
@@ -195,14 +195,6 @@ def test_pages_work_without_javascript_and_on_a_phone(
         expect(page.get_by_role("button", name="Relist Phone.Lib 1.0.0")).to_be_visible()
     finally:
         context.close()
-
-
-def sign_in(page: Page, name: str) -> None:
-    page.goto("/signin")
-    page.get_by_label("Username or email").fill(name)
-    page.get_by_label("Password").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("details.menu summary")).to_contain_text(name)
 
 
 class SlowPosts:

@@ -11,22 +11,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from browser.helpers import PHONE, assert_fits, assert_pushed, assert_refused, open_menu_item
+from browser.helpers import PHONE, assert_fits, assert_pushed, assert_refused, open_menu_item, sign_in
 from support.nugetexe import NuGetClient
-from support.server import TEST_PASSWORD, NugatServer, create_key, ensure_user
+from support.server import NugatServer, create_key, ensure_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 BuildPackage = Callable[..., Path]
 OWNERS = "/packages/Shared.Lib/owners"
-
-
-def sign_in(page: Page, name: str) -> None:
-    page.goto("/signin")
-    page.get_by_label("Username or email").fill(name)
-    page.get_by_label("Password").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("details.menu summary")).to_contain_text(name)
 
 
 def sign_out(page: Page) -> None:

@@ -14,10 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request
 
+from browser.helpers import sign_in
 from support.hostile_files import SCRIPT_RAN, file_paths, hostile_package, svg_with_script
-from support.server import TEST_PASSWORD, NugatServer, ensure_user, user_key
+from support.server import NugatServer, ensure_user, user_key
 
 pytestmark = pytest.mark.browser
 
@@ -32,14 +33,6 @@ def push(server: NugatServer, key: str, body: bytes) -> httpx.Response:
 def key_names(server: NugatServer, user: str) -> list[str]:
     listed = server.cli("key", "list", "--user", user, "--json", check=True).stdout
     return [key["name"] for key in json.loads(listed)]
-
-
-def sign_in(page: Page, name: str) -> None:
-    page.goto("/signin")
-    page.get_by_label("Username or email").fill(name)
-    page.get_by_label("Password").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("details.menu summary")).to_contain_text(name)
 
 
 def open_file(page: Page, url: str) -> None:

@@ -21,7 +21,7 @@ import subprocess
 import termios
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -177,50 +177,17 @@ class NuGetClient:
         scratch.mkdir()
         argv = [self.mono, str(self.nuget_exe), *args, "-ConfigFile", str(self.config_file)]
         argv.append("-ForceEnglishOutput")
-        controller, terminal = pty.openpty()
-        proc = subprocess.Popen(
-            argv,
-            stdin=terminal,
-            stdout=terminal,
-            stderr=terminal,
-            env={**isolated_env(self.home, scratch), "TERM": "xterm"},
-            cwd=scratch,
-            start_new_session=True,
-        )
-        os.close(terminal)
-        output = bytearray()
-        deadline = time.monotonic() + timeout
-        returncode: int | None = None
-        try:
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select([controller], [], [], 0.2)
-                if ready:
-                    try:
-                        chunk = os.read(controller, 65536)
-                    except OSError:  # the terminal closed: the process has ended
-                        chunk = b""
-                    if not chunk:
-                        break
-                    output += chunk
-                    if confirm and b"(y/N)" in output:
-                        os.write(controller, b"y\n")
-                        confirm = False
-                    if b"UserName:" in output or b"Password:" in output:
-                        break  # asking for credentials: a dead key must never get here
-                elif proc.poll() is not None:
-                    break
-            returncode = proc.poll()
-            if returncode is None:
-                try:
-                    returncode = proc.wait(timeout=2)  # it has printed all: give it a moment to exit
-                except subprocess.TimeoutExpired:
-                    returncode = None
-        finally:
-            if returncode is None:
-                proc.kill()
-                proc.wait(timeout=30)
-                returncode = -9
-            os.close(controller)
+
+        def watch(output: bytes, answer: Callable[[bytes], None]) -> bool:
+            nonlocal confirm
+            if confirm and b"(y/N)" in output:
+                answer(b"y\n")
+                confirm = False
+            return b"UserName:" in output or b"Password:" in output  # a dead key must never get here
+
+        env = {**isolated_env(self.home, scratch), "TERM": "xterm"}
+        # it has printed all when it stops writing: give it a moment to exit
+        returncode, output = in_terminal(argv, env, scratch, timeout, watch=watch, linger=2)
         result = NuGetResult(returncode, output.decode("utf-8", "replace").replace("\r\n", "\n"))
         self.history.append((argv, result))
         print(f"$ [terminal] {shlex.join(_redact(argv[1:]))}\n[exit {result.returncode}]\n{result.output}")
@@ -259,6 +226,64 @@ class NuGetClient:
         """``nuget list`` (needs a V2 feed / LegacyGallery; with a V3-only server it lists nothing)."""
         args = ["list", *([search] if search else []), "-Source", source, *extra]
         return self.run(*args)
+
+
+def in_terminal(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float,
+    *,
+    columns: int | None = None,
+    watch: Callable[[bytes, Callable[[bytes], None]], bool] | None = None,
+    linger: float,
+) -> tuple[int, bytes]:
+    """Run ``argv`` on a pseudo-terminal (``columns`` wide, else the default): its exit code (-9 when
+    killed) and all it printed. Reading stops when it ends, at ``timeout``, past 1 MiB, or when
+    ``watch(output, answer)`` says so (``answer`` types into the terminal); it then has ``linger``
+    seconds to exit before it is killed."""
+    controller, terminal = pty.openpty()
+    if columns is not None:
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    proc = subprocess.Popen(
+        argv, stdin=terminal, stdout=terminal, stderr=terminal, env=env, cwd=cwd, start_new_session=True
+    )
+    os.close(terminal)
+    output = bytearray()
+    deadline = time.monotonic() + timeout
+    returncode: int | None = None
+
+    def answer(text: bytes) -> None:
+        os.write(controller, text)
+
+    try:
+        while time.monotonic() < deadline and len(output) < 1 << 20:
+            ready, _, _ = select.select([controller], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # the terminal closed: the process has ended
+                    chunk = b""
+                if not chunk:
+                    break
+                output += chunk
+                if watch is not None and watch(
+                    bytes(output), lambda text: os.write(controller, text) and None
+                ):
+                    break
+            elif proc.poll() is not None:
+                break
+        try:
+            returncode = proc.wait(timeout=linger)
+        except subprocess.TimeoutExpired:
+            returncode = None
+    finally:
+        if returncode is None:
+            proc.kill()
+            proc.wait(timeout=30)
+            returncode = -9
+        os.close(controller)
+    return returncode, bytes(output)
 
 
 def installed_packages(output_dir: Path) -> set[str]:
@@ -306,41 +331,8 @@ class LegacyNuGetClient:
         and never ends (printing nothing); escape sequences and carriage returns are taken out."""
         argv = [str(LEGACY_NUGET), "list", search, *extra, "-Source", source, "-NonInteractive"]
         argv += ["-ConfigFile", str(self.config_file)]
-        controller, terminal = pty.openpty()
-        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
-        proc = subprocess.Popen(
-            argv,
-            stdin=terminal,
-            stdout=terminal,
-            stderr=terminal,
-            env={**isolated_env(self.home), "TERM": "xterm"},
-            cwd=self.home,
-            start_new_session=True,
-        )
-        os.close(terminal)
-        output = bytearray()
-        deadline = time.monotonic() + self.timeout
-        try:
-            while time.monotonic() < deadline and len(output) < 1 << 20:
-                ready, _, _ = select.select([controller], [], [], 0.2)
-                if ready:
-                    try:
-                        chunk = os.read(controller, 65536)
-                    except OSError:  # the terminal closed: the process has ended
-                        chunk = b""
-                    if not chunk:
-                        break
-                    output += chunk
-                elif proc.poll() is not None:
-                    break
-            try:
-                returncode = proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
-                returncode = -9
-        finally:
-            os.close(controller)
+        env = {**isolated_env(self.home), "TERM": "xterm"}
+        returncode, output = in_terminal(argv, env, self.home, self.timeout, columns=200, linger=5)
         text = re.sub(r"\x1b(?:\[[0-9;?]*[A-Za-z]|[=>])", "", output.decode("utf-8", "replace"))
         result = _past_mono_teardown_abort(NuGetResult(returncode, text.replace("\r", "")))
         print(f"$ [terminal] {shlex.join(argv)}\n[exit {result.returncode}]\n{result.output}")

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -165,6 +166,28 @@ def glob_matches(pattern: str, package_id: str) -> bool:
             return False
         pos = found + len(piece)
     return True
+
+
+MAX_NAME = 128
+# Bidirectional embeddings, overrides and isolates: a name holding one is shown in another order than
+# it is typed (``ci\u202e...``), which would let one key pass for another in a list.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def name_problem(name: str, what: str = "key") -> str | None:
+    """Why ``name`` (already stripped) cannot name a key (or a policy: ``what``), or None.
+
+    1 to ``MAX_NAME`` characters, none of them a control character (NUL, a line break, a tab; which
+    PostgreSQL refuses in text, or which would break the line a list or a log shows it on) or a
+    bidirectional control.
+    """
+    if not 1 <= len(name) <= MAX_NAME:
+        return f"A {what} name is 1 to {MAX_NAME} characters"
+    bad = [c for c in name if c in _BIDI_CONTROLS or unicodedata.category(c) in ("Cc", "Zl", "Zp")]
+    if bad:
+        shown = _and(dict.fromkeys(_shown_char(c) for c in bad))
+        return f"A {what} name cannot contain control characters such as line breaks or tabs ({shown})"
+    return None
 
 
 MAX_GLOB = 100

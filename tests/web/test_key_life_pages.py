@@ -130,6 +130,27 @@ def test_key_names_are_unique_per_user(alice: Site) -> None:
     assert [k.name for k in alice.core.accounts.list_keys("alice")] == ["ci"]
 
 
+def test_a_key_name_with_a_control_character_is_refused_beside_the_name(alice: Site) -> None:
+    for name, shown in (("ci\x00", "U+0000"), ("ci\r\nprod", "U+000D and U+000A")):
+        response = alice.submit(
+            "/account/apikeys/new",
+            "/account/apikeys",
+            {
+                "name": name,
+                "owner": "alice",
+                "push": "on",
+                "push_kind": "push",
+                "glob": "*",
+                "expires": "365",
+            },
+        )
+        assert response.status_code == 400
+        assert field_errors(response.text) == {
+            "name": f"A key name cannot contain control characters such as line breaks or tabs ({shown})"
+        }
+    assert alice.core.accounts.list_keys("alice") == []
+
+
 def test_site_admins_list_search_disable_and_enable_users(make_site: object) -> None:
     site: Site = make_site()  # type: ignore[operator]
     admin = site.browser("root", admin=True)

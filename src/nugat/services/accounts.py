@@ -1156,8 +1156,9 @@ def _role(s: Session, user_id: int, org_id: int) -> str | None:
 
 def _key_name(name: str) -> str:
     name = name.strip()
-    if not 1 <= len(name) <= 128:
-        raise ServiceError("A key name is 1 to 128 characters")
+    problem = keys.name_problem(name)
+    if problem is not None:
+        raise ServiceError(problem)
     return name
 
 

@@ -201,8 +201,9 @@ class TrustedPublishing:
         if not 1 <= settings.key_minutes <= MAX_KEY_MINUTES:
             raise ServiceError(f"Minted keys live 1 to {MAX_KEY_MINUTES} minutes")
         name = settings.name.strip() or _default_name(wanted)
-        if len(name) > 128:
-            raise ServiceError("A policy name is at most 128 characters")
+        problem = keys.name_problem(name, "policy")
+        if problem is not None:
+            raise ServiceError(problem)
         return wanted, scopes, globs, packages, settings.key_minutes, name
 
     def create_policy(

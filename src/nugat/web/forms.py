@@ -107,8 +107,10 @@ class KeyForm:
     def validate(self, selectable: Mapping[str, Sequence[str]], *, creating: bool) -> bool:
         """Check every field; ``selectable`` maps each owner the user may choose to its package ids."""
         errors: dict[str, str] = {}
-        if not 1 <= len(self.name) <= 128:
-            errors["name"] = "Give the key a name (at most 128 characters)"
+        if not 1 <= len(self.name) <= keys.MAX_NAME:
+            errors["name"] = f"Give the key a name (at most {keys.MAX_NAME} characters)"
+        elif (problem := keys.name_problem(self.name)) is not None:
+            errors["name"] = problem
         owners = {o.lower(): o for o in selectable}
         owner = owners.get(self.owner.lower())
         if owner is None:

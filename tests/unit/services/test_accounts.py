@@ -229,6 +229,10 @@ def test_create_a_key_and_see_it_without_its_secret(site_with_users: Site, clock
         ("k", ["push"], [], None, "select packages"),
         ("k", ["push"], ["Con/toso"], None, "The glob pattern 'Con/toso' contains '/'"),
         ("k", ["push"], ["*"], 366, "expiration must be 1 to 365 days"),
+        # PostgreSQL refuses a NUL in text (a 500 before), a line break would split a list's line
+        ("a\x00b", ["push"], ["*"], None, "cannot contain control characters such as line breaks or tabs"),
+        ("ci\nprod", ["push"], ["*"], None, r"such as line breaks or tabs \(U\+000A\)"),
+        ("ci\u202egorp", ["push"], ["*"], None, "cannot contain control characters"),
     ],
 )
 def test_invalid_key_settings_are_400(
@@ -237,6 +241,13 @@ def test_invalid_key_settings_are_400(
     with refused(400, reason):
         site_with_users.core.accounts.create_key("alice", name, scopes, globs, [], days)
     assert site_with_users.core.accounts.list_keys("alice") == []
+
+
+def test_a_key_cannot_be_renamed_with_a_control_character(site_with_users: Site) -> None:
+    view, _ = site_with_users.core.accounts.create_key("alice", "ci", ["push"], ["*"], [], None)
+    with refused(400, "A key name cannot contain control characters"):
+        site_with_users.core.accounts.edit_key("alice", view.id, name="ci\x00", globs=["*"])
+    assert [k.name for k in site_with_users.core.accounts.list_keys("alice")] == ["ci"]
 
 
 def test_keys_for_an_org_need_its_membership(site_with_users: Site) -> None:

@@ -289,6 +289,16 @@ def test_a_policy_has_only_publishing_scopes(tp: Site, scopes: list[str]) -> Non
     assert tp.core.trusted.edit_policy("alice", policy.id, ok).scopes == ["push-version", "unlist"]
 
 
+def test_a_policy_name_has_no_control_characters(tp: Site) -> None:
+    """Its minted keys are named after it; PostgreSQL refuses a NUL in text (a 500 before)."""
+    for name in ("release\x00", "release\nprod"):
+        with refused(400, "A policy name cannot contain control characters"):
+            tp.core.trusted.create_policy(
+                "alice", "alice", "github", None, PolicySettings(**{**vars(RELEASE), "name": name})
+            )
+    assert tp.core.trusted.policies() == []
+
+
 def test_a_policy_made_or_changed_is_mailed_to_its_owner(
     make_site: Callable[..., Site], issuer: LoopbackIssuer
 ) -> None:

@@ -14,8 +14,15 @@ an id never pushed. What the request may read travels to the handlers as ``scope
 where search and the V2 queries filter on it. Answers to a reader other than the anonymous public one are
 ``Cache-Control: private``: a shared cache must not hand them to someone else.
 
-The service index (``/v3/index.json``) and the V2 service and metadata documents stay readable without
-credentials: they name URLs and nothing else, and ``nuget push`` reads the index with only an API key.
+The service index (``/v3/index.json``) and the V2 metadata document stay readable without credentials:
+they name URLs and nothing else, and ``nuget push`` reads the index with only an API key. The V2 service
+document (``/api/v2/``) is too on a public site, but asks for them on a ``users`` site (as everything on
+the credentialed source does): NuGet 2.x takes a source's credentials only from a 401 to that first GET of
+the source, and sends its queries with them or with none (a 401 to a query fails the client).
+
+A V2 download (``/api/v2/package/{id}/{version}``) sent with credentials is answered with the .nupkg
+itself, as the flat container would (the same decision, headers and 404), rather than a redirect to it:
+NuGet 2.x on mono follows a redirect without the credentials, and then fails on the 401.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nugat import authz, keys
 from nugat.authz import Reader
+from nugat.feed import layout
 from nugat.fileheaders import LOCKED_DOWN
 from nugat.httpcommon import warning_header
 from nugat.readpath import FEED_PREFIX, HIDDEN, PRIVATE_SOURCE, ASGIApp, ASGIScope, Receive, Send
@@ -43,6 +51,8 @@ _CONTENT = ("/v3/flatcontainer/", "/v3/registration/", "/v3/registration-semver2
 _QUERIES = ("/v3/search", "/v3/autocomplete")
 _V2 = "/api/v2/"
 _V2_OPEN = ("/api/v2/", "/api/v2/$metadata")
+_V2_SERVICE = ("/api/v2/", "/api/v2")
+_V2_DOWNLOAD = "/api/v2/package/"
 _CHALLENGE = (b"www-authenticate", b'Basic realm="nugat"')
 PRIVATE_CACHE = b"private, no-cache"
 UNAVAILABLE_RETRY = 30  # seconds, as a push told the database is down
@@ -79,10 +89,24 @@ def _source(path: str) -> tuple[str, bool]:
     return path, False
 
 
-def _feed_read(path: str, credentialed: bool) -> FeedRead | None:
-    """``package_of``; on the credentialed source every path is a read (the service index included)."""
+def _feed_read(path: str, credentialed: bool, public_site: bool = True) -> FeedRead | None:
+    """``package_of``; on the credentialed source every path is a read (the service index included), and on
+    a ``users`` site the V2 service document too (module docstring)."""
     read = package_of(path)
-    return _ANY_READ if read is None and credentialed else read
+    if read is None and (credentialed or (not public_site and path in _V2_SERVICE)):
+        return _ANY_READ
+    return read
+
+
+def v2_download_in_place(path: str) -> str | None:
+    """The flat container's path of the .nupkg a V2 download path names, None when ``path`` is not one."""
+    if not path.startswith(_V2_DOWNLOAD):
+        return None
+    package_id, slash, version = path[len(_V2_DOWNLOAD) :].partition("/")
+    if not slash or "/" in version:
+        return None
+    stored = layout.nupkg_named(package_id, version)
+    return "/" + stored if stored is not None else None
 
 
 def basic_password(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -143,7 +167,12 @@ class ReadGate:
                 return
             scope = {**scope, "path": path, "raw_path": path.encode()}
             scope.setdefault("state", {})[FEED_PREFIX] = PRIVATE_SOURCE
-        read = _feed_read(path, credentialed)
+        if scope.get("method") in ("GET", "HEAD") and basic_password(scope["headers"]) is not None:
+            in_place = v2_download_in_place(path)
+            if in_place is not None:  # the .nupkg itself, not a redirect the client follows without them
+                path = in_place
+                scope = {**scope, "path": path, "raw_path": path.encode()}
+        read = _feed_read(path, credentialed, self.public_site)
         if read is None or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
@@ -227,7 +256,7 @@ class ReadGate:
             if name == b"x-original-uri":
                 original = _as_nginx_serves(value.decode("latin-1").split("?", 1)[0])
         path, credentialed = _source(original)
-        read = _feed_read(path, credentialed)
+        read = _feed_read(path, credentialed, self.public_site)
         if read is None:
             await _refuse(send, 403, "Not a feed read")
             return

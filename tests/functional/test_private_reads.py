@@ -228,8 +228,50 @@ def test_every_read_route_for_every_reader(feed: Feed, package_id: str, index: i
 
 
 def test_the_service_index_and_v2_service_documents_need_no_credentials(feed: Feed) -> None:
-    for path in ("/v3/index.json", "/api/v2/", "/api/v2/$metadata"):
+    for path in ("/v3/index.json", "/api/v2/$metadata"):
         assert feed.get(path, "anonymous").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/v2/", "/api/v2"])
+def test_the_v2_service_document_asks_for_credentials_on_a_users_site(feed: Feed, path: str) -> None:
+    """NuGet 2.x takes a source's credentials only from a 401 to its first GET, of the service document;
+    a 401 to a later query fails it (tests/e2e/test_private_feed_with_nuget_2_8_7.py)."""
+    anonymous = feed.get(path, "anonymous")
+    if feed.public_site:
+        assert anonymous.status_code == 200
+    else:
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"] == 'Basic realm="nugat"'
+        assert "This feed needs credentials" in anonymous.headers["x-nuget-warning"]
+    for reader in ("covering key", "other ids key"):
+        answer = feed.get(path, reader)
+        assert answer.status_code == 200, reader
+        assert b'<collection href="Packages">' in answer.content
+    if not feed.public_site:  # a key that does not read, as on every read
+        assert feed.get(path, "push key").status_code == 403
+
+
+@pytest.mark.parametrize("package_id", [PUBLIC, PRIVATE])
+def test_a_v2_download_with_a_credential_is_the_package_itself(feed: Feed, package_id: str) -> None:
+    """Not a redirect: NuGet 2.x on mono follows one without the credentials, and fails on its 401."""
+    low = package_id.lower()
+    flat = feed.get(f"/v3/flatcontainer/{low}/1.0.0/{low}.1.0.0.nupkg", "covering key")
+    assert flat.status_code == 200
+    for path in (f"/api/v2/package/{package_id}/1.0.0", f"/api/v2/package/{package_id}/1.0"):
+        answer = feed.get(path, "covering key")
+        assert (answer.status_code, answer.content) == (200, flat.content), path
+        assert answer.headers["content-type"] == "application/octet-stream"
+        assert answer.headers["cache-control"] == "private, no-cache"
+        if expected("feed", "other ids key", package_id, feed.public_site) == "found":
+            continue
+        # to a key not covering it, byte for byte an id never pushed
+        hidden, never = (
+            feed.get(path.replace(package_id, other), "other ids key") for other in (package_id, NEVER)
+        )
+        assert (
+            (hidden.status_code, hidden.content) == (never.status_code, never.content) == (404, b"Not found")
+        )
+        assert hidden.headers.get("cache-control") == never.headers.get("cache-control")
 
 
 @pytest.mark.parametrize("path", ["/v3/flatcontainer/acme.lib/index.json", "/v3/search?q=acme"])

@@ -100,7 +100,9 @@ def test_v2_answers_read_with_a_credential_are_private_as_v3_ones(tmp_path: Path
             answer = feed.get(path, auth=("any", key), follow_redirects=False)
             assert answer.status_code in (200, 302), path
             assert answer.headers["cache-control"] == "private, no-cache", path
-            assert _varies(answer) == (_varies(v3) if path in V2_URLS else []), path
+            # a download read with a credential is the .nupkg itself (test_private_reads), naming no URL
+            names_urls = path in V2_URLS and path != "/api/v2/package/Contoso.Core/1.0.0"
+            assert _varies(answer) == (_varies(v3) if names_urls else []), path
             assert feed.get(path, follow_redirects=False).status_code == 401, path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from nugat.feed import BASE
+from nugat.versions import InvalidVersion, parse_version
 
 FLAT = "v3/flatcontainer"
 # The stored documents of an id: its flat container index, its registration indexes, pages and leaves.
@@ -18,6 +19,21 @@ def flat_index(id_lower: str) -> str:
 
 def nupkg(id_lower: str, version_lower: str) -> str:
     return f"{FLAT}/{id_lower}/{version_lower}/{id_lower}.{version_lower}.nupkg"
+
+
+_PACKAGE_ID = re.compile(r"[a-z0-9_.-]{1,100}")
+
+
+def nupkg_named(package_id: str, version: str) -> str | None:
+    """The storage key of the .nupkg an id and a version as a client wrote them name (any case, a version
+    not normalized, as in a V2 download URL); None when they cannot name one."""
+    id_lower = package_id.lower()
+    if not _PACKAGE_ID.fullmatch(id_lower):
+        return None
+    try:
+        return nupkg(id_lower, parse_version(version).normalized.lower())
+    except InvalidVersion:
+        return None
 
 
 def nuspec(id_lower: str, version_lower: str) -> str:

@@ -17,7 +17,6 @@ from nugat.protocol.v2 import atom
 from nugat.protocol.v2.queries import V2Queries, parse_filter, parse_orderby
 from nugat.readpath import JSON_CACHE
 from nugat.services import NotFound, ServiceError
-from nugat.versions import InvalidVersion, parse_version
 
 PAGE = 100
 ATOM_TYPE = "application/atom+xml;type=feed;charset=utf-8"
@@ -148,15 +147,11 @@ async def download(request: Request) -> Response:
         if not latest:
             return nuget_error(NotFound(f"{package_id} does not exist"))
         version = latest[0].row.version
-    try:
-        normalized = parse_version(version).normalized.lower()
-    except InvalidVersion:
+    stored = layout.nupkg_named(package_id, version)
+    if stored is None:
         return nuget_error(NotFound(f"{package_id} {version} does not exist"))
-    id_lower = package_id.lower()
-    if not re.fullmatch(r"[a-z0-9_.-]{1,100}", id_lower):
-        return nuget_error(NotFound(f"{package_id} does not exist"))
     return RedirectResponse(
-        f"{content_base(request)}/{layout.nupkg(id_lower, normalized)}",
+        f"{content_base(request)}/{stored}",
         status_code=302,
         headers=_headers(request, QUERY_CACHE, content=True),
     )

@@ -506,8 +506,11 @@ def binds(kind: str) -> bool:
 
 
 def mismatch(wanted: Criteria, job: Identity) -> str | None:
-    """Why a token does not match a policy's criteria, or None when it does (names and paths compare
-    without case, as GitHub and GitLab treat them)."""
+    """Why a token does not match a policy's criteria, or None when it does. Names and paths of owners,
+    repositories and workflows compare without case, as GitHub and GitLab treat them, and so do GitHub's
+    environment names (GitHub's are case-insensitive); a GitLab ref and environment compare exactly: Git
+    refs and GitLab's environments are case-sensitive, so a branch ``Main`` anyone may push to is not the
+    protected ``main`` a policy names."""
     if wanted.kind != job.kind:
         return "the policy is for another CI system"
     if wanted.kind == GENERIC:
@@ -519,9 +522,12 @@ def mismatch(wanted: Criteria, job: Identity) -> str | None:
         if path != f".github/workflows/{wanted.workflow}".lower():
             shown = job.workflow.split("@")[0] or "a workflow of another repository"
             return f"workflow {shown} is not the policy's .github/workflows/{wanted.workflow}"
-    if wanted.ref and job.ref.lower() != wanted.ref.lower():
+    if wanted.ref and job.ref != wanted.ref:
         return f"ref {job.ref or '(none)'} is not the policy's {wanted.ref}"
-    if wanted.environment and job.environment.lower() != wanted.environment.lower():
+    environment, expected = job.environment, wanted.environment
+    if wanted.kind != GITLAB:
+        environment, expected = environment.lower(), expected.lower()
+    if wanted.environment and environment != expected:
         return f"environment {job.environment or '(none)'} is not the policy's {wanted.environment}"
     return None
 

@@ -239,6 +239,23 @@ def test_gitlab_criteria_with_ref_and_environment() -> None:
     assert "repository" in str(oidc.mismatch(wanted, job(oidc.GITLAB, project_path="contoso/libs/other")))
 
 
+def test_a_gitlab_ref_and_environment_match_exactly() -> None:
+    """Git refs and GitLab environments are case-sensitive: a branch ``MAIN`` (which a developer may push
+    to, while ``main`` is protected) must not match a policy for ``main``."""
+    wanted = oidc.criteria(
+        oidc.GITLAB,
+        {"owner": "contoso/libs", "repository": "widgets", "ref": "main", "environment": "production"},
+    )
+    assert oidc.mismatch(wanted, job(oidc.GITLAB, ref="main", environment="production")) is None
+    for ref, environment in (("MAIN", "production"), ("Main", "production"), ("main", "Production")):
+        assert oidc.mismatch(wanted, job(oidc.GITLAB, ref=ref, environment=environment)) is not None
+    # GitHub's environments are case-insensitive: the same name in another case is the same environment
+    github = oidc.criteria(
+        oidc.GITHUB, {"repository": "contoso/lib", "workflow": "release.yml", "environment": "Release"}
+    )
+    assert oidc.mismatch(github, job(environment="release")) is None
+
+
 def test_criteria_fields_are_checked() -> None:
     with pytest.raises(oidc.InvalidCriteria, match="workflow"):
         oidc.criteria(oidc.GITHUB, {"owner": "a", "repository": "b", "workflow": "../x"})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Row, and_, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, Row, and_, event, false, not_, or_, select, true
 from sqlalchemy.exc import SQLAlchemyError
 
 from nugat import authz, keys
@@ -56,6 +57,16 @@ PRIVATE_REGISTRATIONS = (
     .join(_ACCOUNTS, _ACCOUNTS.c.id == _OWNERS.c.account_id)
     .where(_ACCOUNTS.c.private_packages.is_(true()))
 )
+
+
+# Statements that change what a read key may read: its row (revoked, regenerated, edited, deleted), its
+# owner's organizations, an account (disabled, made private) or who owns an id. Not a push's note of a
+# key's use (``accounts.touch_key``), which changes nothing a read depends on.
+_CHANGES_READERS = re.compile(
+    r"\s*(?:UPDATE|DELETE\s+FROM|INSERT\s+INTO)\s+\"?(api_keys|memberships|accounts|package_owners)\b", re.I
+)
+_KEY_TOUCHED = re.compile(r"\s*UPDATE\s+api_keys\s+SET\s+last_used_at=\S+\s+WHERE\b", re.I)
+_CHANGED = "nugat.readers_changed"
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,37 @@ class Readers:
         self.unknown: dict[str, float] = {}  # key ids found in no row: a flood of them evicts no real key
         self.verified: dict[str, tuple[float, KeyGrant]] = {}  # a key as presented: when its facts were read
         self.failures = FailedReads(Throttler(db))
+        self._watch_changes()
+
+    def _watch_changes(self) -> None:
+        """Forget every key's facts (and the private ids) as soon as a transaction of this process that
+        changed them has ended (the connection is back in the pool, after its commit): a key revoked, a
+        member removed, an account disabled on this process's pages or API is refused from its next
+        read, not a second later. Other processes see it within ``seconds``, as before."""
+
+        def noted(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if _CHANGES_READERS.match(statement) and not _KEY_TOUCHED.match(statement):
+                conn.info[_CHANGED] = True
+
+        def rolled_back(conn: Any) -> None:
+            if not conn.invalidated:
+                conn.info.pop(_CHANGED, None)
+
+        def returned(_dbapi_conn: Any, record: Any) -> None:
+            if record.info.pop(_CHANGED, False):
+                self.forget()
+
+        event.listen(self.db.engine, "after_cursor_execute", noted)
+        event.listen(self.db.engine, "rollback", rolled_back)
+        event.listen(self.db.engine.pool, "checkin", returned)
+
+    def forget(self) -> None:
+        """Read every key's facts and the private ids again at their next read."""
+        with self.lock:
+            self.keys.clear()
+            self.unknown.clear()
+            self.verified.clear()
+        self.forget_private_ids()
 
     # The private ids --------------------------------------------------------------------------------
 
@@ -207,7 +249,9 @@ class Readers:
         a restore sends the same key hundreds of times a second, and each check of it would give the
         same answer until the key's facts are read again."""
         kept = self.verified.get(presented)
-        return kept[1] if kept is not None and time.monotonic() - kept[0] < self.seconds else None
+        if kept is None or time.monotonic() - kept[0] >= self.seconds or kept[1].expires_at <= utcnow():
+            return None  # an expiry is checked again at once (``key_reader``), not a second later
+        return kept[1]
 
     def key_reader(
         self, parsed: keys.ParsedKey | None, facts: _KeyFacts | None, presented: str = ""

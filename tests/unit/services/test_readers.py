@@ -3,11 +3,14 @@ cache time, and ``readable``: the read rule in SQL, which search filters on, agr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import select
 
 from nugat import authz, keys
 from nugat.authz import User
+from nugat.db import Database
 from nugat.db.models import Account
 from nugat.services.accounts import Accounts
 from nugat.services.orgs import Orgs
@@ -79,24 +82,61 @@ def test_a_dead_key_is_refused_with_401_and_its_reason(feed: Site, clock: Clock)
     assert refused.value.status == 401
 
 
-def test_a_revoked_key_is_refused_once_the_cache_time_has_passed(feed: Site, monotonic: Monotonic) -> None:
+@pytest.fixture
+def elsewhere(feed: Site) -> Iterator[Database]:
+    """The same database as another process opens it (its commits are not this process's)."""
+    other = Database(feed.core.db.url)
+    yield other
+    other.dispose()
+
+
+def test_a_revoked_key_is_refused_once_the_cache_time_has_passed(
+    feed: Site, monotonic: Monotonic, elsewhere: Database
+) -> None:
     readers = feed.core.readers
     secret = feed.secret("alice", "read")
     reader = readers.reader_of_key(secret)
-    feed.core.accounts.revoke(reader.key_id, "leaked in a build log")
+    other = Accounts(elsewhere, feed.core.settings.server_secret())
+    other.revoke(reader.key_id, "leaked in a build log")  # through another process
     assert readers.reader_of_key(secret) == reader  # kept: no database read for a second
     monotonic.now += 1.0
     with pytest.raises(ReadRefused, match=r"was revoked on .*: leaked in a build log$"):
         readers.reader_of_key(secret)
 
 
+def test_a_key_revoked_or_expiring_in_this_process_is_refused_at_once(
+    feed: Site, monotonic: Monotonic, clock: Clock
+) -> None:
+    readers = feed.core.readers
+    secret = feed.secret("alice", "read")
+    reader = readers.reader_of_key(secret)
+    feed.core.accounts.revoke(reader.key_id, "leaked in a build log")  # through this process
+    with pytest.raises(ReadRefused, match=r"was revoked on .*: leaked in a build log$"):
+        readers.reader_of_key(secret)
+    short = feed.secret("alice", "read", days=1)
+    assert readers.reader_of_key(short).key_id  # known now, for a second
+    clock.advance(days=1)
+    with pytest.raises(ReadRefused, match=r"expired on .*: regenerate it"):
+        readers.reader_of_key(short)  # the same second: its expiry is not kept
+
+
+def test_a_member_removed_in_this_process_reads_the_organizations_ids_no_more(feed: Site) -> None:
+    readers = feed.core.readers
+    secret = feed.secret("alice", "read", globs=("Contoso.*",))
+    contoso = account_id(feed, "contoso")
+    assert contoso in authz.reads_for(readers.reader_of_key(secret))
+    feed.core.orgs.add_member("contoso", "bob", "admin")
+    feed.core.orgs.remove_member("contoso", "alice")
+    assert contoso not in authz.reads_for(readers.reader_of_key(secret))
+
+
 def test_an_organization_made_private_or_public_elsewhere_is_seen_within_the_cache_time(
-    feed: Site, monotonic: Monotonic
+    feed: Site, monotonic: Monotonic, elsewhere: Database
 ) -> None:
     readers = feed.core.readers
     assert readers.private_owners("contoso.SECRET")
     assert not readers.private_owners("Acme.Lib")
-    Orgs(feed.core.db).set_private("contoso", False)  # through another process
+    Orgs(elsewhere).set_private("contoso", False)  # through another process
     assert readers.private_owners("Contoso.Secret")  # kept for a second
     monotonic.now += 1.0
     assert not readers.private_owners("Contoso.Secret")

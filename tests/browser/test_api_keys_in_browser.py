@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -17,7 +19,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from browser.helpers import PHONE, assert_fits, assert_pushed, assert_refused, open_menu_item, sign_in
 from support.nugetexe import NuGetClient
-from support.server import SECRETS, TEST_PASSWORD, NugatServer, create_key, ensure_user
+from support.server import SECRETS, TEST_PASSWORD, NugatServer, create_key, ensure_user, set_key_expiry
 from web.helpers import nupkg
 
 pytestmark = pytest.mark.browser
@@ -270,3 +272,33 @@ def test_a_double_click_on_create_or_regenerate_shows_the_secret(page: Page, web
         assert regenerated.startswith("nugat_") and regenerated != secret and len(slow.posts) == 1
     finally:  # no handler left to wait for when the page closes
         page.unroute_all(behavior="ignoreErrors")
+
+
+def test_key_dates_are_shown_in_the_visitors_time_zone(chromium: Browser, web_server: NugatServer) -> None:
+    """A key expiring at 20:30 UTC expires the next morning in Tokyo: the list says so (the UTC time stays in
+    the title, and is what the page says without JavaScript)."""
+    ensure_user(web_server, "tokyo")
+    info = create_key(web_server, "tokyo", ["push"], name="tz key")
+    expires = (datetime.now(UTC) + timedelta(days=5)).replace(hour=20, minute=30, second=0, microsecond=0)
+    set_key_expiry(web_server, str(info["id"]), expires)
+    local = expires.astimezone(ZoneInfo("Asia/Tokyo"))
+    for script in (True, False):
+        context = chromium.new_context(
+            base_url=web_server.url,  # type: ignore[arg-type]
+            timezone_id="Asia/Tokyo",
+            locale="en-US",
+            java_script_enabled=script,
+        )
+        try:
+            context.set_default_timeout(15_000)
+            page = context.new_page()
+            sign_in(page, "tokyo")
+            page.goto("/account/apikeys")
+            expiry = page.locator("li.key", has_text="tz key").locator("dd.expiry time")
+            if script:
+                expect(expiry).to_have_text(f"{local:%Y-%m-%d %H:%M} GMT+9")
+                expect(expiry).to_have_attribute("title", f"{expires:%Y-%m-%d %H:%M} UTC")
+            else:
+                expect(expiry).to_have_text(f"{expires:%Y-%m-%d %H:%M} UTC")
+        finally:
+            context.close()

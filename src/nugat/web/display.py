@@ -20,6 +20,11 @@ def datetime_utc(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def iso_utc(value: datetime) -> str:
+    """A (naive UTC) time as a ``<time datetime>`` value every browser parses: ``2026-11-30T21:37:45Z``."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def expiry(expires: datetime, now: datetime | None = None) -> str:
     """``Expired``, or ``Expires in N days`` counting a part of a day as a day."""
     left = (expires - (now or utcnow())).total_seconds()

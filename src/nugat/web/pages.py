@@ -45,6 +45,7 @@ _env = jinja2.Environment(
 _env.filters.update(
     date=display.date,
     datetime_utc=display.datetime_utc,
+    iso_utc=display.iso_utc,
     expiry=display.expiry,
     scope_label=display.scope_label,
     version_range=display.version_range,

@@ -72,6 +72,28 @@ function setUpErrorSummary() {
   });
 }
 
+// Dates and times (<time data-local>) in the visitor's own time zone: the page gives them in UTC, which
+// stays in the title. "datetime" ones name the zone ("2026-12-01 06:39 GMT+9").
+function zoneName(when) {
+  const parts = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(when);
+  const zone = parts.find((part) => part.type === "timeZoneName");
+  return zone ? zone.value : "";
+}
+
+function showLocalTimes() {
+  const pad = (n) => String(n).padStart(2, "0");
+  for (const time of document.querySelectorAll("time[data-local]")) {
+    const when = new Date(time.dateTime);
+    if (Number.isNaN(when.getTime())) { continue; }
+    let text = `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())}`;
+    if (time.dataset.local === "datetime") {
+      text = `${text} ${pad(when.getHours())}:${pad(when.getMinutes())} ${zoneName(when)}`.trim();
+    }
+    time.title = `${when.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+    time.textContent = text;
+  }
+}
+
 // Close the account menu with Escape or a click elsewhere.
 function setUpMenu() {
   const menu = document.querySelector("details.menu");
@@ -114,6 +136,7 @@ window.addEventListener("pagehide", () => {
 
 document.addEventListener("DOMContentLoaded", () => {
   setUpCopyButtons();
+  showLocalTimes();
   setUpOwnerChoice();
   setUpScopeKinds();
   setUpErrorSummary();

@@ -761,7 +761,7 @@ def _parser() -> argparse.ArgumentParser:
 
     mail = sub.add_parser("mail", help="outgoing mail").add_subparsers(dest="mail_command", required=True)
     p = add(mail, "status", cmd_mail_status, "show the outbox: queued, retrying, sent, refused")
-    p.add_argument("--limit", type=int, default=20, help="how many of the newest mails to list")
+    p.add_argument("--limit", type=_positive, default=20, help="how many of the newest mails to list")
     p.add_argument("--json", action="store_true")
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="key_command", required=True)

@@ -334,3 +334,7 @@ def test_mail_status_on_the_command_line(
     assert main(["mail", "status", "--json", "--data-dir", data_dir]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["enabled"] and status["sent"] == 1 and status["recent"][0]["state"] == "sent"
+    for limit in ("-1", "0", "x"):  # refused by name, not a listing cut from the other end
+        with pytest.raises(SystemExit) as exited:
+            main(["mail", "status", "--limit", limit, "--data-dir", data_dir])
+        assert exited.value.code == 2 and "--limit" in capsys.readouterr().err

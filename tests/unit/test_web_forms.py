@@ -105,6 +105,14 @@ def test_an_unknown_package_names_itself_and_the_owner() -> None:
     assert form.errors == {"packages": "Contoso.Lib: not a package of alice"}
 
 
+def test_a_package_posted_in_another_case_is_kept_as_the_package_spells_it() -> None:
+    form = parsed(
+        name="k", owner="alice", push="on", push_kind="push", packages="alice.core ALICE.CORE", expires="1"
+    )
+    assert form.validate(CHOICES, creating=True), form.errors
+    assert form.packages == ["Alice.Core"]
+
+
 def test_editing_checks_no_expiry_and_round_trips_a_key() -> None:
     key = KeyView(
         id="abc",

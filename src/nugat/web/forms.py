@@ -133,10 +133,12 @@ class KeyForm:
         if not self.globs and not self.packages:
             errors["packages"] = "Give a glob pattern or select at least one package"
         elif owner is not None:
-            allowed = {p.lower() for p in selectable[owner]}
+            allowed = {p.lower(): p for p in selectable[owner]}
             unknown = [p for p in self.packages if p.lower() not in allowed]
             if unknown:
                 errors["packages"] = f"{', '.join(unknown)}: not a package of {owner}"
+            else:  # each id as its package spells it, once (``contoso.core`` posted: ``Contoso.Core``)
+                self.packages = list(dict.fromkeys(allowed[p.lower()] for p in self.packages))
         if creating and self.expires_in_days not in EXPIRY_CHOICES:
             errors["expires"] = f"Choose an expiration from the list: {_days(EXPIRY_CHOICES)}"
         self.errors = errors

@@ -57,7 +57,16 @@ def may_scrape(client: str, authorization: str | None, token: str | None) -> boo
     return address is not None and address.is_loopback
 
 
+# Where else NuGet 2.x pushes and deletes (= unlists): the source URL it is given (protocol/publish).
+_OTHER_PUSH_PATHS = frozenset(("/api/v2", "/api/v2/", "/v3/index.json", "/v3/index.json/"))
+_OTHER_UNLIST_PREFIXES = ("/api/v2/", "/v3/index.json/")
+
+
 def route_class(method: str, path: str) -> str:
+    if method in ("PUT", "POST") and path in _OTHER_PUSH_PATHS:
+        return "push"
+    if method == "DELETE" and path.startswith(_OTHER_UNLIST_PREFIXES):
+        return "unlist"
     if path.startswith("/v3/flatcontainer/"):
         if path.endswith("/index.json"):
             return "flat_index"

@@ -78,6 +78,28 @@ def test_nuget_2_8_7_delete_unlists_below_the_feed_root(
     assert server.get("/v3/flatcontainer/legacy.gone/1.0.0/legacy.gone.1.0.0.nupkg").status_code == 200
 
 
+def test_nuget_2_8_7_pushes_and_deletes_with_the_v3_index_as_its_source(
+    server: NugatServer,
+    legacy: LegacyNuGetClient,
+    build_package: Callable[..., Path],
+    user_key: Callable[..., str],
+) -> None:
+    """The source every nuget.exe 3+ user is given: 2.8.7 sends PUT /v3/index.json/ and DELETE
+    /v3/index.json/ID/VERSION (it knows no service index), which were 404s."""
+    source = f"{server.url}/v3/index.json"
+    key = user_key(server, "legacy3", ["push", "unlist"], globs=["Legacy.Indexed"])
+    pushed = legacy.push(build_package("Legacy.Indexed", "1.0.0"), key, source)
+    assert pushed.ok and "Your package was pushed." in pushed.output, pushed.output
+    assert server.get_json("/v3/flatcontainer/legacy.indexed/index.json") == {"versions": ["1.0.0"]}
+    assert server.get("/v3/index.json").json()["version"] == "3.0.0"  # still the index
+    other = user_key(server, "legacy3", ["push"], globs=["Other.*"])
+    refused = legacy.push(build_package("Legacy.Indexed", "2.0.0"), other, source)
+    assert refused.returncode != 0 and "(403) Forbidden" in refused.output, refused.output
+    deleted = legacy.delete("Legacy.Indexed", "1.0.0", key, source)
+    assert deleted.ok and "was deleted successfully." in deleted.output, deleted.output
+    assert server.get_json("/v3/search?q=packageid:Legacy.Indexed")["totalHits"] == 0  # unlisted
+
+
 def test_nuget_2_8_7_installs_the_latest_version_and_lists_in_id_order(
     server: NugatServer,
     legacy: LegacyNuGetClient,

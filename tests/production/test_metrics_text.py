@@ -27,6 +27,12 @@ from nugat import metrics
         ("POST", "/api/v2/package/A.B/1.0.0", "relist"),
         ("GET", "/api/v2/package/A.B/1.0.0", "v2_download"),
         ("GET", "/api/v2/FindPackagesById()", "v2"),
+        # NuGet 2.x pushes to, and deletes below, the source URL it is given
+        ("PUT", "/api/v2/", "push"),
+        ("PUT", "/v3/index.json/", "push"),
+        ("DELETE", "/api/v2/A.B/1.0.0", "unlist"),
+        ("DELETE", "/v3/index.json/A.B/1.0.0", "unlist"),
+        ("GET", "/api/v2/", "v2"),
         ("GET", "/health", "health"),
         ("GET", "/metrics", "metrics"),
         ("GET", "/packages/A.B/1.0.0", "web"),

@@ -139,4 +139,10 @@ routes = [
     Route("/api/v2/package/{id}/{version}", unlist, methods=["DELETE"]),
     Route("/api/v2/{id}/{version}", unlist, methods=["DELETE"]),  # NuGet 2.x's delete below the feed root
     Route("/api/v2/package/{id}/{version}", relist, methods=["POST"]),
+    # NuGet 2.x given the V3 service index as its source (`-Source https://host/v3/index.json`, as nuget.exe
+    # 3+ and the key pages say) knows no service index: it pushes to that URL plus "/" and deletes below
+    # it. The same push and unlist; GET there stays the index (protocol/v3).
+    Route("/v3/index.json", push, methods=["PUT", "POST"]),
+    Route("/v3/index.json/", push, methods=["PUT", "POST"]),
+    Route("/v3/index.json/{id}/{version}", unlist, methods=["DELETE"]),
 ]

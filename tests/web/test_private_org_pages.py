@@ -109,3 +109,25 @@ def test_a_new_id_of_a_private_org_is_never_shown_to_outsiders(alice: Site) -> N
     assert carol.get(flat.format("contoso.new")).status_code == 404
     assert carol.get("/packages/Contoso.New").status_code == 404
     assert alice.get("/packages/Contoso.New").status_code == 200
+
+
+def test_answering_an_invitation_does_not_show_a_private_id_to_an_outsider(alice: Site) -> None:
+    """The audit's repro: carol posted Accept to /account/invitations/contoso.secret/carol/accept and read
+    "carol has no pending invitation to own Contoso.Secret" (the id exists, in its casing), where an id
+    never pushed gave "No package 'nope.missing'". Both now read alike, the id as she typed it."""
+    core = alice.core
+    core.orgs.create("Contoso", "alice")
+    _, org_key = core.accounts.create_key("alice", "org", ["push"], ["*"], [], 30, "Contoso")
+    assert alice.push(org_key, nupkg("Contoso.Secret", "1.0.0")) == 201
+    alice.submit("/orgs/Contoso", "/orgs/Contoso/private", {"private": "on"})
+    carol = alice.browser("carol")
+    texts = []
+    for package_id in ("contoso.secret", "nope.missing"):
+        for answer in ("accept", "reject"):
+            path = f"/account/invitations/{package_id}/carol/{answer}"
+            refused = carol.submit("/account/invitations", path, {})
+            assert refused.status_code == 404
+            text = page_text(refused.text)
+            assert f"carol has no pending invitation to own {package_id}" in text
+            texts.append(text.replace(package_id, "ID"))
+    assert "Contoso.Secret" not in " ".join(texts) and len(set(texts)) == 1

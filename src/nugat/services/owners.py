@@ -80,6 +80,33 @@ def _invite(s: Session, reg: PackageRegistration, new_owner: Account) -> Ownersh
     return row
 
 
+def _answerable(
+    s: Session, actor: Actor, package_id: str, new_owner: Account, *, accept: bool
+) -> tuple[PackageRegistration, OwnershipRequest]:
+    """The invitation of ``new_owner`` to co-own ``package_id`` that ``actor`` answers (locked).
+
+    Who may answer for ``new_owner`` is decided first, whatever the package: anyone else learns nothing of
+    the package or of the invitations to it (a private organization's id, its casing, whether someone is
+    invited). And to who may, a missing package reads as a missing invitation, named as typed: the
+    invitations to the account are theirs to see, the package's other facts are not."""
+    authz.require(authz.can_answer_invitation(actor, party(new_owner), accept=accept))
+    reg = s.scalar(
+        select(PackageRegistration)
+        .where(PackageRegistration.id_lower == package_id.lower())
+        .with_for_update()
+    )
+    row = None
+    if reg is not None:
+        row = s.scalar(
+            select(OwnershipRequest).where(
+                OwnershipRequest.registration_id == reg.id, OwnershipRequest.new_owner_id == new_owner.id
+            )
+        )
+    if reg is None or row is None:
+        raise NotFound(f"{new_owner.name} has no pending invitation to own {package_id}")
+    return reg, row
+
+
 class Owners:
     def __init__(self, db: Database, materializer: Materializer, outbox: Outbox | None = None) -> None:
         self.db = db
@@ -241,11 +268,9 @@ class Owners:
         acceptance refused (409). While the organization the sender's right comes through is disabled, the
         acceptance is refused (403) and the invitation kept: it holds again once the org is enabled."""
         with self.db.session() as s:
-            reg = _registration(s, package_id)
             actor = resolve(s, by)
             account = account_named(s, new_owner)
-            row = _invite(s, reg, account)
-            authz.require(authz.can_answer_invitation(actor, party(account), accept=True))
+            reg, row = _answerable(s, actor, package_id, account, accept=True)
             holds = invitation_holds(s, reg, row.requested_by_id)
             if holds.status == 409:
                 sender = s.get(Account, row.requested_by_id)
@@ -260,11 +285,9 @@ class Owners:
 
     def reject(self, package_id: str, new_owner: str, *, by: By, address: str | None = None) -> None:
         with self.db.session() as s:
-            reg = _registration(s, package_id)
             actor = resolve(s, by)
             account = account_named(s, new_owner)
-            row = _invite(s, reg, account)
-            authz.require(authz.can_answer_invitation(actor, party(account), accept=False))
+            reg, row = _answerable(s, actor, package_id, account, accept=False)
             s.delete(row)
             record(
                 s,

@@ -362,3 +362,27 @@ def test_members_of_a_disabled_org_unlist_none_of_its_packages_on_the_pages(cont
     contoso.core.accounts.enable_account("Contoso")
     listed("Contoso.Two", "1.0.0", False, "bob", ADDRESS)
     listed("Contoso.Two", "1.0.0", True, "bob", ADDRESS)
+
+
+def test_answering_an_invitation_tells_no_one_about_the_package_or_its_invitations(lib: Site) -> None:
+    """Who may answer for the invited account is decided before the package is looked at: a stranger
+    posting to another's invitation is refused the same whether that invitation, or the package, exists;
+    and to whoever may answer, an id without an invitation for them (a private organization's among them)
+    reads as an id never pushed, named as they typed it, never in its own casing."""
+    lib.core.orgs.create("Contoso", "alice")
+    lib.push(lib.key("alice", owner="Contoso"), "Contoso.Secret")
+    lib.core.orgs.set_private("Contoso", True)
+    lib.core.owners.invite(LIB, "bob", by="alice")
+    for package_id in (LIB, "contoso.secret", "No.Such"):  # invited, not invited, no such package
+        with refused(403, "Only bob can accept this invitation"):
+            lib.core.owners.accept(package_id, "bob", by="carol")
+        with refused(403, "Only bob can reject this invitation"):
+            lib.core.owners.reject(package_id, "bob", by="carol")
+    for package_id in ("contoso.secret", "no.such"):
+        for answer in (lib.core.owners.accept, lib.core.owners.reject):
+            with pytest.raises(NotFound) as found:
+                answer(package_id, "carol", by="carol")
+            assert found.value.message == f"carol has no pending invitation to own {package_id}"
+    assert [i.new_owner for i in lib.core.owners.invitations_for_package(LIB)] == ["bob"]
+    lib.core.owners.accept("alice.lib", "bob", by="bob")
+    assert owners(lib) == ["alice", "bob"]

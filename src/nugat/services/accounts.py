@@ -434,8 +434,16 @@ class Accounts:
                 s.scalars(select(PackageOwner.registration_id).where(PackageOwner.account_id == user.id))
             )
             s.delete(user)  # cascades: its keys, sessions, memberships, ownerships, policies, invitations
-            s.flush()
+            s.flush()  # ... and its reserved prefixes: what it owned may be verified no longer
             index_ids(s.connection(), owned)  # search's owner lists and owner: queries follow at once
+            # Their registration documents say "verified" as its reservations and the heir's decide: marked
+            # stale here, they are rebuilt by the server (at its next read of them once it has seen the
+            # mark, or by ``nugat rebuild``), as this command does not open the storage.
+            s.execute(
+                update(PackageRegistration)
+                .where(PackageRegistration.id.in_(owned))
+                .values(revision=PackageRegistration.revision + 1)
+            )
             return [name for _, name in sole]
 
     def _site_admin(self, s: Session, by: By, what: str) -> Actor:

@@ -115,3 +115,25 @@ def test_a_reservation_lands_even_when_the_documents_cannot_be_written(site_with
     site_with_users.storage.heal()
     site_with_users.core.packages.recover()
     assert verified(site_with_users, "Contoso.Core") == (True, True)
+
+
+def test_deleting_a_holder_leaves_no_package_verified_by_its_reservation(site_with_users: Site) -> None:
+    """The audit's repro: erin held Erin.*, Contoso co-owned Erin.Lib; after ``nugat user delete erin``
+    search said verified: false, its registration kept saying true (the reservation went with the account,
+    the documents were not rebuilt). Deleting marks what it owned stale; the server rebuilds it. An heir
+    that holds a reservation covering a transferred id makes it verified the same way."""
+    core = site_with_users.core
+    site_with_users.users("erin", "frank")
+    core.orgs.create("Contoso", "alice")
+    core.prefixes.reserve("Erin.*", ["erin"])
+    site_with_users.push(site_with_users.key("erin"), "Erin.Lib")
+    core.owners.add("Erin.Lib", "Contoso")
+    site_with_users.push(site_with_users.key("erin"), "Frank.Lib")  # before frank's reservation
+    core.prefixes.reserve("Frank.*", ["frank"])
+    assert verified(site_with_users, "Erin.Lib") == (True, True)
+    assert verified(site_with_users, "Frank.Lib") == (False, False)
+    core.accounts.delete_user("erin", transfer_to="frank")
+    assert sorted(core.materializer.stale()) == ["erin.lib", "frank.lib"]
+    core.materializer.build_stale()
+    assert verified(site_with_users, "Erin.Lib") == (False, False)
+    assert verified(site_with_users, "Frank.Lib") == (True, True)

@@ -99,14 +99,37 @@ class Sessions:
         with self.db.session() as s:
             s.execute(delete(WebSession).where(WebSession.token_hash == _digest(token)))
 
-    def end_others(self, account_id: int, keep: str) -> None:
-        """Sign the account out everywhere but the session ``keep`` (after a password or email change)."""
+    def restart(self, account_id: int, current: str) -> str | None:
+        """Sign the account out everywhere, ``current`` too, and give that browser a new token for a
+        session that keeps ``current``'s expiry and sign-in time (after its password, email or two-factor
+        sign-in changed). Returns the new token, or None when ``current`` is no live session of the
+        account (ended meanwhile: the account's sessions end all the same, and nobody is signed in again).
+
+        Why not only the others: a copy of this browser's own token (a stolen cookie) is another session in
+        all but name, and must stop working too when its owner changes what signs in."""
+        token = new_token()
         with self.db.session() as s:
-            s.execute(
-                delete(WebSession).where(
-                    WebSession.account_id == account_id, WebSession.token_hash != _digest(keep)
+            found = s.scalar(
+                select(WebSession).where(
+                    WebSession.token_hash == _digest(current),
+                    WebSession.account_id == account_id,
                 )
             )
+            kept = (found.created_at, found.expires_at, found.authenticated_at) if found else None
+            s.execute(delete(WebSession).where(WebSession.account_id == account_id))
+            if kept is None or kept[1] <= utcnow():
+                return None
+            created, expires, authenticated = kept
+            s.add(
+                WebSession(
+                    token_hash=_digest(token),
+                    account_id=account_id,
+                    created_at=created,
+                    expires_at=expires,
+                    authenticated_at=authenticated,
+                )
+            )
+        return token
 
     def csrf_token(self, binding: str) -> str:
         return hmac.new(self._csrf_key, binding.encode(), hashlib.sha256).hexdigest()

@@ -22,6 +22,8 @@ from nugat.web.pages import (
     redirect,
     redirect_notice,
     render,
+    restart_session,
+    resume_session,
     set_cookie,
     start_session,
     web,
@@ -81,6 +83,9 @@ async def signin(request: Request, visitor: Visitor) -> Response:
 async def _signed_in(request: Request, user: Account, response: Response) -> Response:
     """Start the session; remember the browser, and tell the owner about a new one."""
     w = web(request)
+    replaced = request.cookies.get(SESSION_COOKIE)
+    if replaced:  # the browser's session before this sign-in (perhaps another account's) ends
+        await run_in_threadpool(w.sessions.end, replaced)
     token = await run_in_threadpool(w.sessions.start, user.id)
     device = request.cookies.get(DEVICE_COOKIE, "")
     if not 20 <= len(device) <= 128:
@@ -252,13 +257,12 @@ async def change_password(request: Request, visitor: Visitor) -> Response:
     if any(errors.values()):
         errors = {f"password_{k}": v for k, v in errors.items()}
         return await run_in_threadpool(_settings_page, request, visitor, errors, 400)
-    w = web(request)
-    await run_in_threadpool(w.core.accounts.set_password, user.id, password)
-    assert visitor.session is not None
-    await run_in_threadpool(w.sessions.end_others, user.id, visitor.session)
-    return redirect_notice(
+    await run_in_threadpool(web(request).core.accounts.set_password, user.id, password)
+    token = await restart_session(request, visitor)
+    response = redirect_notice(
         visitor, "/account", "Your password was changed; you were signed out everywhere else."
     )
+    return resume_session(request, response, token)
 
 
 @page(signed_in=True)
@@ -287,11 +291,11 @@ async def change_email(request: Request, visitor: Visitor) -> Response:
         )
     # The email signs in too: end every other session, as a new password does (whoever else holds one
     # may be why it changed).
-    assert visitor.session is not None
-    await run_in_threadpool(web(request).sessions.end_others, visitor.account.id, visitor.session)
-    return redirect_notice(
+    token = await restart_session(request, visitor)
+    response = redirect_notice(
         visitor, "/account", f"Your email address is now {email}; you were signed out everywhere else."
     )
+    return resume_session(request, response, token)
 
 
 routes = [

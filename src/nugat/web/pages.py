@@ -210,6 +210,28 @@ def start_session(request: Request, response: Response, token: str) -> Response:
     return response
 
 
+async def restart_session(request: Request, visitor: Visitor) -> str | None:
+    """After the signed-in user changed what signs in (password, email, two-factor sign-in): every session
+    of the account ends, this browser's too (a stolen copy of its cookie must die with the others), and
+    this browser gets a new token (``Sessions.restart``), or None if its session ended meanwhile. The
+    visitor then carries the new session and its form token, so a notice signed for it after this call
+    shows; ``resume_session`` puts the token in the answer's cookie."""
+    w = web(request)
+    assert visitor.session is not None
+    token = await run_in_threadpool(w.sessions.restart, visitor.account.id, visitor.session)
+    if token is not None:
+        visitor.session, visitor.csrf = token, w.sessions.csrf_token(token)
+    return token
+
+
+def resume_session(request: Request, response: Response, token: str | None) -> Response:
+    """``response`` with the cookie of the session ``restart_session`` gave (none: signed out)."""
+    if token is None:
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+    return start_session(request, response, token)
+
+
 def render(
     request: Request,
     visitor: Visitor,

@@ -14,7 +14,15 @@ from starlette.routing import Route
 from nugat.httpcommon import client_address
 from nugat.services import ServiceError
 from nugat.services.accounts import check_password
-from nugat.web.pages import Visitor, page, redirect_notice, render, web
+from nugat.web.pages import (
+    Visitor,
+    page,
+    redirect_notice,
+    render,
+    restart_session,
+    resume_session,
+    web,
+)
 
 NO_MAIL = (
     "This server sends no mail, so it cannot send you a link. Ask its administrator to set a new "
@@ -135,12 +143,13 @@ async def confirm_email_change(request: Request, visitor: Visitor) -> Response:
         return _message(request, visitor, title, exc.message, exc.status)
     # The address signs in too: end every other session, as a new password does.
     if visitor.user is not None and visitor.user.id == user.id and visitor.session is not None:
-        await run_in_threadpool(w.sessions.end_others, user.id, visitor.session)
-        return redirect_notice(
+        token = await restart_session(request, visitor)
+        response = redirect_notice(
             visitor,
             "/account",
             f"Your email address is now {user.email}; you were signed out everywhere else.",
         )
+        return resume_session(request, response, token)
     await run_in_threadpool(w.sessions.end_all, user.id)
     return _message(
         request, visitor, "Address changed", f"The email address of {user.name} is now {user.email}."

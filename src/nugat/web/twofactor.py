@@ -19,7 +19,16 @@ from starlette.routing import Route
 from nugat.httpcommon import client_address
 from nugat.services import ServiceError, TooManyRequests
 from nugat.web.forms import safe_next
-from nugat.web.pages import Visitor, page, redirect, redirect_notice, render, web
+from nugat.web.pages import (
+    Visitor,
+    page,
+    redirect,
+    redirect_notice,
+    render,
+    restart_session,
+    resume_session,
+    web,
+)
 
 
 async def _enrol_page(request: Request, visitor: Visitor, error: str | None = None) -> Response:
@@ -65,7 +74,9 @@ async def enrol(request: Request, visitor: Visitor) -> Response:
         codes = await run_in_threadpool(core.twofactor.confirm, visitor.account.id, visitor.field("code"))
     except ServiceError as exc:
         return await _enrol_page(request, visitor, exc.message)
-    return _codes_page(request, visitor, codes, first=True)
+    # Sessions begun with the password alone (perhaps why two-factor sign-in is now on) end.
+    token = await restart_session(request, visitor)
+    return resume_session(request, _codes_page(request, visitor, codes, first=True), token)
 
 
 async def _with_code(request: Request, visitor: Visitor, action: str) -> Response:
@@ -84,7 +95,9 @@ async def _with_code(request: Request, visitor: Visitor, action: str) -> Respons
         status = 429 if isinstance(exc, TooManyRequests) else 400
         return render(request, visitor, "twofactor.html", context, status=status, headers=_refused(exc))
     if action == "disable":
-        return redirect_notice(visitor, "/account", "Two-factor sign-in is off.")
+        token = await restart_session(request, visitor)
+        notice = "Two-factor sign-in is off; you were signed out everywhere else."
+        return resume_session(request, redirect_notice(visitor, "/account", notice), token)
     assert codes is not None
     return _codes_page(request, visitor, codes, first=False)
 

@@ -47,14 +47,28 @@ def test_a_session_lasts_seven_days(site: Site, sessions: Sessions, clock: Clock
         assert len(list(s.scalars(select(WebSession.id)))) == 1
 
 
-def test_signing_out_here_or_everywhere_else(site: Site, sessions: Sessions) -> None:
+def test_signing_out_here_or_everywhere_with_a_new_token_here(
+    site: Site, sessions: Sessions, clock: Clock
+) -> None:
     alice = user_id(site, "alice")
     laptop, phone, tablet = (sessions.start(alice) for _ in range(3))
     bob = sessions.start(user_id(site, "bob"))
     sessions.end(phone)
     assert sessions.user(phone) is None and sessions.user(laptop) is not None
-    sessions.end_others(alice, keep=laptop)
-    assert [sessions.user(t) is not None for t in (laptop, tablet, bob)] == [True, False, True]
+    clock.advance(days=1)
+    renewed = sessions.restart(alice, laptop)
+    assert renewed is not None and renewed != laptop
+    # The laptop's old token (and so any copy of its cookie) ends with the other sessions.
+    alive = [sessions.user(t) is not None for t in (renewed, laptop, tablet, bob)]
+    assert alive == [True, False, False, True]
+    assert not sessions.is_recent(renewed)  # its sign-in time is kept (a day ago): no sudo mode granted
+    clock.advance(days=6, seconds=-1)
+    assert sessions.user(renewed) is not None
+    clock.advance(seconds=1)
+    assert sessions.user(renewed) is None  # nor a longer life: it ends when the laptop's session would
+    assert sessions.restart(alice, laptop) is None  # a session that ended meanwhile gets no new one
+    bob = sessions.start(user_id(site, "bob"))
+    assert sessions.restart(alice, bob) is None and sessions.user(bob) is not None  # not alice's session
 
 
 def test_csrf_tokens_are_bound_to_their_value_and_the_server_secret(site: Site, sessions: Sessions) -> None:

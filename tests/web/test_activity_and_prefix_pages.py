@@ -3,6 +3,7 @@ Reserved prefixes page."""
 
 from __future__ import annotations
 
+import re
 from html import unescape
 
 from web.helpers import Site, csrf_of, nupkg, page_text
@@ -111,3 +112,28 @@ def test_only_site_admins_reserve_and_release_prefixes(alice: Site) -> None:
     assert again.status_code == 404
     events = [(e.action, e.actor) for e in alice.core.audit.events() if e.action.startswith("prefix")]
     assert events == [("prefix.release", "root"), ("prefix.reserve", "root"), ("prefix.reserve", "root")]
+
+
+def test_packages_of_a_prefix_s_holders_show_as_verified_in_search_and_on_their_page(alice: Site) -> None:
+    """The Reserved prefixes page says its holders' packages "show as verified": search and registration
+    said so (``verified``), the pages did not. Now both the results and the package's page mark them."""
+    core = alice.core
+    core.orgs.create("Contoso", "alice")
+    _, org_key = core.accounts.create_key("alice", "org", ["push"], ["*"], [], 30, "Contoso")
+    _, own_key = core.accounts.create_key("alice", "own", ["push"], ["*"], [], 30)
+    assert alice.push(org_key, nupkg("Contoso.Core", "1.0.0")) == 201
+    # pushed before the reservation by alice herself, not by its holder: not verified
+    assert alice.push(own_key, nupkg("Contoso.Before", "1.0.0")) == 201
+    core.prefixes.reserve("Contoso.*", ["Contoso"])
+
+    def marked(html: str) -> list[str]:
+        """The ids of the results marked verified."""
+        return re.findall(r'href="/packages/([\w.]+)">[^<]*</a>\s*<span class="version">[^<]*</span>\s*'
+                          r'<span class="badge verified"', html)  # fmt: skip
+
+    assert marked(alice.get("/packages?q=contoso").text) == ["Contoso.Core"]
+    assert "Verified owner" in page_text(alice.get("/packages/Contoso.Core").text)
+    assert "Verified owner" not in page_text(alice.get("/packages/Contoso.Before").text)
+    core.prefixes.release("Contoso.*")
+    assert marked(alice.get("/packages?q=contoso").text) == []
+    assert "Verified owner" not in page_text(alice.get("/packages/Contoso.Core").text)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from nugat.db import Database
 from nugat.db.models import Account, Membership, PackageOwner, PackageRegistration, PackageVersion
 from nugat.feed import layout
+from nugat.services.reservations import is_verified
 from nugat.storage import Storage, StorageError
 from nugat.versions import InvalidVersion, parse_version
 
@@ -26,6 +27,7 @@ class Details:
     total_downloads: int
     readme: str | None
     linked: frozenset[str] = frozenset()  # the dependencies (lowercased) with a page this viewer may see
+    verified: bool = False  # an owner holds a reserved prefix covering the id (as search and registration)
 
 
 def _default(versions: list[PackageVersion]) -> PackageVersion | None:
@@ -79,6 +81,7 @@ def package_details(
                 .order_by(Account.name_lower)
             )
         )
+        verified = is_verified(s, reg.id, reg.package_id)
     if version is None:
         shown = _default(versions)
     else:
@@ -110,4 +113,5 @@ def package_details(
         total_downloads=reg.total_downloads,
         readme=readme,
         linked=linked,
+        verified=verified,
     )

@@ -39,6 +39,10 @@ MAX_TOKEN = 128
 MAILS_PER_ACCOUNT = 5
 MAILS_PER_ADDRESS = 20
 MAIL_WINDOW = timedelta(hours=1)
+# Every answer to a "forgotten password" request takes this long, whether or not the login is an
+# account's: a known one costs the database more (its link, its mail, its counters), a few milliseconds a
+# stranger could time to tell which names and addresses have accounts. Far above that work's cost.
+FORGOT_ANSWER_SECONDS = 0.5
 
 DEAD_LINK = "This link has expired or was already used: ask for a new one"
 
@@ -193,7 +197,8 @@ class AccountMail:
 
     def forgot(self, login: str, address: str) -> None:
         """Mail a reset link to the account whose name or address ``login`` is, if there is one; the
-        answer is the same either way."""
+        answer is the same either way, and the caller sends it ``FORGOT_ANSWER_SECONDS`` after the
+        request whichever it was."""
         login = login.strip().lower()
         if not login or len(login) > 254 or not self.enabled:
             return
@@ -252,26 +257,37 @@ class AccountMail:
 
     def request_email_change(self, account_id: int, email: str) -> bool:
         """Change the address: with mail, only once the new one is confirmed by its link (the old one is
-        told); without, at once. True if it changed now."""
+        told); without, at once. True if it changed now.
+
+        With mail, an address that is another account's is answered as a free one (and its owner is
+        mailed instead of a link), as a sign-up is: anyone may sign up, so a refusal here would tell every
+        account holder which addresses have accounts. Without mail it is refused (409), as a sign-up is."""
         check_email(email)
         with self.db.session() as s:
             user = s.get(Account, account_id)
             assert user is not None
-            taken = s.scalar(
-                select(Account.id).where(Account.email_lower == email.lower(), Account.id != account_id)
+            owner = s.scalar(
+                select(Account).where(Account.email_lower == email.lower(), Account.id != account_id)
             )
-            if taken is not None:
+            if owner is not None and not self.enabled:
                 raise Conflict("That email is already taken")
             if not self.enabled:
                 user.email, user.email_lower = email, email.lower()
                 revoke_account_tokens(s, user.id)
                 record(s, "account.email", actor_id=user.id, account_id=user.id)
                 return True
+            # Issued either way: it ends the pending change's link, as a change to a free address does
+            # (that link's death would otherwise tell). Redeeming this one for a taken address fails (409).
             token = issue(s, user.id, "email", EMAIL_LIFETIME, email)
-            hours = int(EMAIL_LIFETIME.total_seconds() // 3600)
-            path = f"/account/email/confirm/{token}"
-            self.outbox.enqueue(s, email, "email_change_confirm", name=user.name, email=email, path=path,
-                                hours=hours)  # fmt: skip
+            if owner is None:
+                hours = int(EMAIL_LIFETIME.total_seconds() // 3600)
+                path = f"/account/email/confirm/{token}"
+                self.outbox.enqueue(s, email, "email_change_confirm", name=user.name, email=email,
+                                    path=path, hours=hours)  # fmt: skip
+            elif self._may_mail(s, owner.id, None):
+                self.outbox.enqueue(
+                    s, owner.email, "email_address_in_use", name=owner.name, email=owner.email
+                )
             self.outbox.enqueue(
                 s, user.email, "email_change_notice", name=user.name, old=user.email, new=email
             )

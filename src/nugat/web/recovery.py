@@ -6,6 +6,9 @@ scanner that fetches it uses nothing), and is used by the form's POST.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,6 +16,7 @@ from starlette.routing import Route
 
 from nugat.httpcommon import client_address
 from nugat.services import ServiceError
+from nugat.services.account_mail import FORGOT_ANSWER_SECONDS
 from nugat.services.accounts import check_password
 from nugat.web.pages import (
     Visitor,
@@ -75,8 +79,10 @@ async def forgot(request: Request, visitor: Visitor) -> Response:
             request, visitor, "forgot.html", {"login": "", "sent": False, "no_mail": NO_MAIL}, status=503
         )
     login = visitor.field("login").strip()
+    started = time.monotonic()
     await run_in_threadpool(core.account_mail.forgot, login, client_address(request))
-    # The same answer whether or not such an account exists.
+    # The same answer whether or not such an account exists, at the same time.
+    await asyncio.sleep(max(0.0, FORGOT_ANSWER_SECONDS - (time.monotonic() - started)))
     return render(request, visitor, "forgot.html", {"login": login, "sent": True, "no_mail": None})
 
 

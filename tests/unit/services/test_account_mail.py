@@ -380,15 +380,44 @@ def test_an_email_change_link_confirms_an_unconfirmed_account(mailing: Site) -> 
     assert (changed.email, changed.email_confirmed) == ("bob@example.test", True)  # the link proved it
 
 
-def test_an_email_change_is_refused_for_a_bad_or_taken_address(alice: Site) -> None:
+def test_an_email_change_is_refused_for_a_bad_address_and_without_mail_a_taken_one(
+    alice: Site, quiet: Site
+) -> None:
     flows = alice.core.account_mail
     alice.user("bob")
     user_id = alice.core.accounts.users()[0].id
     with refused(400, "not a valid email address"):
         flows.request_email_change(user_id, "alice-at-example.test")
-    with refused(409, "That email is already taken"):
-        flows.request_email_change(user_id, "BOB@example.test")
     assert alice.mails() == []
+    quiet.user("bob")
+    with refused(409, "That email is already taken"):  # no mail to send its owner instead
+        quiet.core.account_mail.request_email_change(quiet.core.accounts.users()[0].id, "BOB@example.test")
+
+
+def test_an_email_change_to_a_taken_address_is_answered_as_any_and_mails_its_owner(
+    alice: Site, clock: Clock
+) -> None:
+    """Else any account holder (anyone may sign up) would learn which addresses have accounts: from the
+    answer, from the old address's mail, or from a pending change's link dying or not."""
+    flows = alice.core.account_mail
+    alice.user("bob")
+    user_id = next(u.id for u in alice.core.accounts.users() if u.name == "alice")
+    assert flows.request_email_change(user_id, "mine@example.test") is False
+    [link] = mails(alice, "email_change_confirm", to="mine@example.test")
+    pending = token_in(link, "/account/email/confirm")
+    assert flows.request_email_change(user_id, "BOB@example.test") is False  # as for a free address
+    notices = mails(alice, "email_change_notice")  # the old address is told each time, as for any
+    assert [m.subject for m in notices] == ["Your email address is being changed"] * 2
+    assert mails(alice, "email_change_confirm", to="bob@example.test") == []  # no link to bob's address
+    [told] = mails(alice, "email_address_in_use", to="bob@example.test")
+    assert told.subject == "Someone tried to use your email address for another account"
+    assert "nothing changed on yours (bob)" in " ".join(told.text_body.split())
+    with refused(410, DEAD):  # the earlier link dies, as a change to a free address ends it
+        flows.confirm_email_change(pending)
+    assert next(u for u in alice.core.accounts.users() if u.name == "alice").email == ALICE
+    for _ in range(MAILS_PER_ACCOUNT + 1):  # bob is mailed five times an hour at most
+        flows.request_email_change(user_id, "bob@example.test")
+    assert len(mails(alice, "email_address_in_use", to="bob@example.test")) == MAILS_PER_ACCOUNT
 
 
 def test_an_address_taken_before_its_link_is_opened_is_refused(alice: Site) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
+import defusedxml.ElementTree as ET
 import pytest
 from starlette.testclient import TestClient
 
 from functional.test_feed_http import nupkg, push
-from functional.test_v2_http import entries
+from functional.test_v2_http import NS, entries
 from nugat.app import create_app
 from nugat.core import Core
+from nugat.protocol.v2 import handlers
 from nugat.settings import Settings
 
 
@@ -240,6 +243,49 @@ def test_top_zero_ends_and_negative_paging_is_refused(ordered_feed: TestClient) 
             refused = ordered_feed.get(path, params={**params, **bad})
             assert refused.status_code == 400, (path, bad, refused.text)
             assert refused.headers["x-nuget-warning"].startswith("Unsupported $"), refused.text
-    # a next link moves on
-    page = ordered_feed.get("/api/v2/FindPackagesById()", params={"id": "'Sort.Lib'", "$top": "2"})
-    assert "%24skip=2" in page.text
+
+
+def _page(client: TestClient, url: str, params: dict[str, str] | None = None) -> tuple[int, str | None]:
+    """How many entries a page holds, and its next link (None: it has none)."""
+    response = client.get(url, params=params)
+    assert response.status_code == 200, response.text
+    link = ET.fromstring(response.content).find("a:link[@rel='next']", NS)
+    return len(entries(response.content)), None if link is None else link.get("href")
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v2/FindPackagesById()", {"id": "'Sort.Lib'", "semVerLevel": "2.0.0"}),  # 4 versions
+        ("/api/v2/Search()", {"searchTerm": "''", "includePrerelease": "true"}),  # 7 versions
+        ("/api/v2/Packages()", {}),  # 6 stable versions
+    ],
+)
+def test_next_links_only_where_the_server_cut_the_page_short(
+    ordered_feed: TestClient, monkeypatch: pytest.MonkeyPatch, path: str, params: dict[str, str]
+) -> None:
+    """OData server-driven paging: a page as long as the client's ``$top`` is complete (no next link); one
+    the server cut to its page size links to the rest of the ``$top``; without ``$top``, to the rest."""
+    monkeypatch.setattr(handlers, "PAGE", 3)
+    base = f"http://feed.test{path}"
+    total = int(ordered_feed.get(f"{path}/$count", params=params).text)
+    assert total >= 4
+    assert _page(ordered_feed, path, {**params, "$top": "2"}) == (2, None)
+    assert _page(ordered_feed, path, {**params, "$top": "3"}) == (3, None)
+    assert _page(ordered_feed, path, {**params, "$skip": "1", "$top": "10"})[0] == 3
+    # asked for 4, given 3: the next link asks for the one left, after them
+    count, link = _page(ordered_feed, path, {**params, "$top": "4"})
+    assert count == 3 and link is not None and link.startswith(f"{base}?")
+    assert dict(parse_qsl(urlsplit(link).query)) == {**params, "$skip": "3", "$top": "1"}
+    assert _page(ordered_feed, link) == (1, None)
+    # without $top, server pages to the end, the links asking for no $top
+    seen, link = _page(ordered_feed, path, params)
+    while link is not None:
+        assert dict(parse_qsl(urlsplit(link).query)) == {**params, "$skip": str(seen)}
+        count, link = _page(ordered_feed, link)
+        seen += count
+    assert seen == total
+    # a $top larger than the rest: cut by the server, then by the end of the results
+    count, link = _page(ordered_feed, path, {**params, "$skip": str(total - 4), "$top": "50"})
+    assert count == 3 and link is not None and "%24top=47" in link
+    assert _page(ordered_feed, link) == (1, None)

@@ -19,6 +19,7 @@ from nugat.readpath import JSON_CACHE
 from nugat.services import NotFound, ServiceError
 
 PAGE = 100
+MAX_NUMBER = 1_000_000  # a larger $skip or $top is taken as this
 ATOM_TYPE = "application/atom+xml;type=feed;charset=utf-8"
 # As the V3 answers they stand for (``readgate`` makes those read with a credential, or of a private id,
 # ``private, no-cache``): an id's versions (FindPackagesById) and one version's entry as the stored documents
@@ -37,8 +38,8 @@ def _literal(value: str | None) -> str:
     return value
 
 
-def _int(name: str, value: str | None, default: int, high: int) -> int:
-    """``$skip`` or ``$top``: a whole number, at most ``high``; a negative or other one is a 400."""
+def _int(name: str, value: str | None, default: int) -> int:
+    """``$skip`` or ``$top``: a whole number, at most ``MAX_NUMBER``; a negative or other one is a 400."""
     if value is None or not value.strip():
         return default
     try:
@@ -47,7 +48,7 @@ def _int(name: str, value: str | None, default: int, high: int) -> int:
         number = -1
     if number < 0:
         raise ServiceError(f"Unsupported {name}: {value[:40]!r} (a whole number, 0 or more)")
-    return min(number, high)
+    return min(number, MAX_NUMBER)
 
 
 def _headers(request: Request, cache: str, *, urls: bool = True, content: bool = False) -> dict[str, str]:
@@ -81,30 +82,31 @@ async def metadata(request: Request) -> Response:
 async def _collection(request: Request, title: str, count_only: bool) -> Response:
     p = request.query_params
     semver2 = p.get("semVerLevel", "").startswith("2")
-    skip, top = _int("$skip", p.get("$skip"), 0, 1_000_000), _int("$top", p.get("$top"), PAGE, PAGE)
+    skip, asked = _int("$skip", p.get("$skip"), 0), _int("$top", p.get("$top"), PAGE)
+    top = min(asked, PAGE)
     queries = _queries(request)
     flt, keys = parse_filter(p.get("$filter")), parse_orderby(p.get("$orderby"))
+    prerelease = _literal(p.get("includePrerelease")).lower() == "true"
     if title == "FindPackagesById":
         found = await run_in_threadpool(queries.find_by_id, _literal(p.get("id")), semver2, flt, keys)
         total, page = len(found), found[skip : skip + top]
     else:
         total, page = await run_in_threadpool(
-            queries.search,
-            _literal(p.get("searchTerm")),
-            _literal(p.get("includePrerelease")).lower() == "true",
-            semver2,
-            flt,
-            skip,
-            top,
-            keys,
+            queries.search, _literal(p.get("searchTerm")), prerelease, semver2, flt, skip, top, keys
         )
     cache = FEED_CACHE if title == "FindPackagesById" else QUERY_CACHE
     if count_only:
         return PlainTextResponse(str(total), headers=_headers(request, cache, urls=False))
     next_url = None
-    if page and skip + len(page) < total:  # a next link moves on: none after an empty page ($top=0)
-        params = {k: v for k, v in p.items() if k != "$skip"}
-        next_url = f"{base_url(request)}{request.url.path}?{urlencode({**params, '$skip': skip + len(page)})}"
+    # Server-driven paging: a next link only where the server cut the page short of what was asked (none
+    # after an empty page, $top=0), for the rest of the client's $top if it gave one.
+    limited = bool(p.get("$top", "").strip())
+    if page and skip + len(page) < total and (not limited or len(page) < asked):
+        params = {k: v for k, v in p.items() if k not in ("$skip", "$top")}
+        params["$skip"] = str(skip + len(page))
+        if limited:
+            params["$top"] = str(asked - len(page))
+        next_url = f"{base_url(request)}{request.url.path}?{urlencode(params)}"
     body = atom.feed(base_url(request), title, page, next_url)
     return Response(body, media_type=ATOM_TYPE, headers=_headers(request, cache))
 

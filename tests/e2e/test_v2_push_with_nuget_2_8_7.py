@@ -1,10 +1,12 @@
 """End to end: Debian's legacy ``nuget`` 2.8.7 pushes to the V2 feed root (``PUT /api/v2/``) and deletes
 below it (``DELETE /api/v2/ID/VERSION``), as NuGet.Server accepts, and nugat takes these exactly as a push
 to ``/api/v2/package/`` and an unlist; it installs the latest version and lists in id order, as it asks
-(``$filter``, ``$orderby`` and ``$top`` on FindPackagesById() and Search())."""
+(``$filter``, ``$orderby`` and ``$top`` on FindPackagesById() and Search()); it updates itself from the
+feed's ``GetUpdates()``."""
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,12 +16,22 @@ import sqlalchemy as sa
 
 from support.nugetexe import LegacyNuGetClient, NuGetExeMissing, installed_packages
 from support.server import NugatServer
+from support.tlsproxy import intercepting_proxy, trust_in_mono
 
 pytestmark = [
     pytest.mark.e2e,
     # The route and the upload parser are the same on every database and storage (seconds of mono each).
     pytest.mark.parametrize("server", ["sqlite"], indirect=True, scope="module"),
 ]
+
+
+def _push(server: NugatServer, key: str, nupkg: Path) -> None:
+    put = httpx.put(
+        f"{server.url}/api/v2/package/",
+        files={"package": (nupkg.name, nupkg.read_bytes())},
+        headers={"X-NuGet-ApiKey": key},
+    )
+    assert put.status_code == 201, put.text
 
 
 @pytest.fixture
@@ -110,13 +122,7 @@ def test_nuget_2_8_7_installs_the_latest_version_and_lists_in_id_order(
     key = user_key(server, "legacy3", ["push"], globs=["Legacy.*"])
 
     def pushed(package_id: str, version: str) -> None:
-        nupkg = build_package(package_id, version)
-        put = httpx.put(
-            f"{server.url}/api/v2/package/",
-            files={"package": (nupkg.name, nupkg.read_bytes())},
-            headers={"X-NuGet-ApiKey": key},
-        )
-        assert put.status_code == 201, put.text
+        _push(server, key, build_package(package_id, version))
 
     # 1.10.0 is the latest by SemVer (1.9.0 by text); pushed out of order
     for version in ("1.10.0", "1.0.0", "1.11.0-beta", "1.9.0"):
@@ -145,3 +151,47 @@ def test_nuget_2_8_7_installs_the_latest_version_and_lists_in_id_order(
     assert listed.ok, listed.output
     shown = [line.split()[0] for line in listed.output.splitlines() if line.startswith("Legacy.List.")]
     assert shown == ids
+
+
+def _with_nuget_exe(nupkg: Path, folder: Path) -> Path:
+    """A copy of ``nupkg`` whose payload is ``tools/NuGet.exe``: what 2.8.7's self-update installs."""
+    copy = folder / nupkg.name
+    with zipfile.ZipFile(nupkg) as src, zipfile.ZipFile(copy, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "[Content_Types].xml":
+                data = data.replace(
+                    b"</Types>", b'<Default Extension="exe" ContentType="application/octet" /></Types>'
+                )
+            out.writestr("tools/NuGet.exe" if info.filename == "content/readme.txt" else info.filename, data)
+    return copy
+
+
+def test_nuget_2_8_7_updates_itself_from_get_updates(
+    server: NugatServer,
+    legacy: LegacyNuGetClient,
+    build_package: Callable[..., Path],
+    user_key: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    """2.8.7 sends ``GetUpdates()`` only for ``update -Self`` (its ``update`` of a project asks
+    FindPackagesById() for each package), to ``https://www.nuget.org/api/v2/`` whatever its sources: a proxy
+    that intercepts it passes that to the feed, and the copy of 2.8.7 run is replaced by the NuGet.exe of
+    the latest listed NuGet.CommandLine, prerelease included, SemVer 2.0.0 not (it sends no semVerLevel)."""
+    key = user_key(server, "legacy4", ["push", "unlist"], globs=["NuGet.CommandLine"])
+    for version in ("2.8.6", "3.0.0-beta", "3.0.0-rc.1", "5.0.0"):
+        _push(server, key, _with_nuget_exe(build_package("NuGet.CommandLine", version), tmp_path))
+    unlisted = httpx.delete(
+        f"{server.url}/api/v2/package/NuGet.CommandLine/5.0.0", headers={"X-NuGet-ApiKey": key}
+    )
+    assert unlisted.status_code == 204, unlisted.text
+
+    host, _, port = server.url.removeprefix("http://").partition(":")
+    with intercepting_proxy((host, int(port)), "www.nuget.org", tmp_path) as proxy:
+        trust_in_mono(proxy.ca_pem, legacy.home)
+        updated = legacy.update_self(tmp_path / "nuget-2.8.7", proxy.url)
+    assert updated.ok and "Updating NuGet.exe to 3.0.0-beta." in updated.output, updated.output
+    assert (tmp_path / "nuget-2.8.7" / "NuGet.exe").read_text().strip() == "NuGet.CommandLine 3.0.0-beta"
+    assert (tmp_path / "nuget-2.8.7" / "NuGet.exe.old").is_file()  # 2.8.7 itself, set aside
+    asked = "GET /api/v2/GetUpdates()?packageIds='NuGet.CommandLine'&versions='2.8.7'&includePrerelease=true"
+    assert any(line.startswith(asked) for line in proxy.requests), proxy.requests

@@ -162,6 +162,8 @@ def routes(package_id: str) -> list[tuple[str, str, Probe]]:
         ("feed", f"/api/v2/Search()/$count?searchTerm='{package_id}'", _count),
         ("feed", f"/api/v2/Packages()?$filter=tolower(Id) eq '{low}'", _atom),
         ("feed", f"/api/v2/Packages()/$count?$filter=IsLatestVersion&searchTerm='{package_id}'", _count),
+        ("feed", f"/api/v2/GetUpdates()?packageIds='{package_id}'&versions='0.1.0'", _atom),
+        ("feed", f"/api/v2/GetUpdates()/$count?packageIds='{package_id}'&versions='0.1.0'", _count),
         ("feed", f"/api/v2/package/{package_id}", _status(302, 404)),
         ("page", f"/packages/{package_id}", _status(200, 404)),
         ("page", f"/packages/{package_id}/1.0.0", _status(200, 404)),
@@ -327,7 +329,8 @@ def test_no_total_counts_what_the_reader_may_not_see(feed: Feed, reader: str) ->
         assert feed.get("/v3/search?q=&prerelease=true&semVerLevel=2.0.0", reader).json()["totalHits"] == want
         assert feed.get("/v3/autocomplete?q=", reader).json()["totalHits"] == want
         everything = "Search()/$count?searchTerm=''&includePrerelease=true"
-        counts = ("Packages()/$count", "Search()/$count", everything)
+        updates = f"GetUpdates()/$count?packageIds='{PUBLIC}|{PRIVATE}'&versions='0.1|0.1'"
+        counts = ("Packages()/$count", "Search()/$count", everything, updates)
         for count in counts:
             assert feed.get(f"/api/v2/{count}", reader).text == str(want), count
     if expected("page", reader, PUBLIC, feed.public_site) != "sign in":

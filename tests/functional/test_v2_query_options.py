@@ -245,6 +245,9 @@ def test_top_zero_ends_and_negative_paging_is_refused(ordered_feed: TestClient) 
             assert refused.headers["x-nuget-warning"].startswith("Unsupported $"), refused.text
 
 
+ALL_UPDATES = {"includeAllVersions": "true", "includePrerelease": "true"}
+
+
 def _page(client: TestClient, url: str, params: dict[str, str] | None = None) -> tuple[int, str | None]:
     """How many entries a page holds, and its next link (None: it has none)."""
     response = client.get(url, params=params)
@@ -259,6 +262,7 @@ def _page(client: TestClient, url: str, params: dict[str, str] | None = None) ->
         ("/api/v2/FindPackagesById()", {"id": "'Sort.Lib'", "semVerLevel": "2.0.0"}),  # 4 versions
         ("/api/v2/Search()", {"searchTerm": "''", "includePrerelease": "true"}),  # 7 versions
         ("/api/v2/Packages()", {}),  # 6 stable versions
+        ("/api/v2/GetUpdates()", {"packageIds": "'Sort.Lib'", "versions": "'0.1'", **ALL_UPDATES}),  # 4
     ],
 )
 def test_next_links_only_where_the_server_cut_the_page_short(

@@ -294,6 +294,7 @@ def installed_packages(output_dir: Path) -> set[str]:
 
 
 LEGACY_NUGET = Path("/usr/bin/nuget")  # Debian's package `nuget`: NuGet 2.8.7 on mono
+LEGACY_NUGET_DIR = Path("/usr/lib/nuget")  # its NuGet.exe and assemblies
 
 
 class LegacyNuGetClient:
@@ -336,6 +337,26 @@ class LegacyNuGetClient:
         text = re.sub(r"\x1b(?:\[[0-9;?]*[A-Za-z]|[=>])", "", output.decode("utf-8", "replace"))
         result = _past_mono_teardown_abort(NuGetResult(returncode, text.replace("\r", "")))
         print(f"$ [terminal] {shlex.join(argv)}\n[exit {result.returncode}]\n{result.output}")
+        return result
+
+    def update_self(self, copy_dir: Path, proxy_url: str) -> NuGetResult:
+        """``nuget update -Self`` of a copy of 2.8.7 put in ``copy_dir`` (the one it replaces), through the
+        proxy at ``proxy_url``: 2.8.7 asks ``https://www.nuget.org/api/v2/`` ``GetUpdates()`` for
+        NuGet.CommandLine, whatever its sources (``support.tlsproxy`` passes that to a nugat server)."""
+        copy_dir.mkdir(parents=True, exist_ok=True)
+        for part in LEGACY_NUGET_DIR.iterdir():
+            shutil.copy2(part, copy_dir / part.name)
+        env = {k: v for k, v in isolated_env(self.home).items() if k != "NO_PROXY"}
+        env.update(http_proxy=proxy_url, https_proxy=proxy_url)
+        argv = [find_mono(), str(copy_dir / "NuGet.exe"), "update", "-Self", "-NonInteractive"]
+        try:
+            proc = subprocess.run(
+                argv, capture_output=True, env=env, cwd=copy_dir, timeout=self.timeout, check=False
+            )
+            result = NuGetResult(proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace"))
+        except subprocess.TimeoutExpired as exc:
+            result = NuGetResult(-9, f"[nuget 2.8.7 timed out after {exc.timeout} s]")
+        print(f"$ {shlex.join(argv)}\n[exit {result.returncode}]\n{result.output}")
         return result
 
     def _run(self, command: list[str], api_key: str | None, source: str, cwd: Path) -> NuGetResult:

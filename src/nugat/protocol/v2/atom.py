@@ -213,5 +213,15 @@ METADATA = b"""<?xml version="1.0" encoding="utf-8"?>
  ReturnType="Collection(NuGetGallery.OData.V2FeedPackage)" m:HttpMethod="GET">
 <Parameter Name="id" Type="Edm.String" FixedLength="false" Unicode="false"/>
 </FunctionImport>
+<FunctionImport Name="GetUpdates" EntitySet="Packages"
+ ReturnType="Collection(NuGetGallery.OData.V2FeedPackage)" m:HttpMethod="GET">
+<Parameter Name="packageIds" Type="Edm.String" FixedLength="false" Unicode="false"/>
+<Parameter Name="versions" Type="Edm.String" FixedLength="false" Unicode="false"/>
+<Parameter Name="includePrerelease" Type="Edm.Boolean" Nullable="false"/>
+<Parameter Name="includeAllVersions" Type="Edm.Boolean" Nullable="false"/>
+<Parameter Name="targetFrameworks" Type="Edm.String" FixedLength="false" Unicode="false"/>
+<Parameter Name="versionConstraints" Type="Edm.String" FixedLength="false" Unicode="false"/>
+<Parameter Name="semVerLevel" Type="Edm.String" FixedLength="false" Unicode="false"/>
+</FunctionImport>
 </EntityContainer></Schema></edmx:DataServices></edmx:Edmx>
 """

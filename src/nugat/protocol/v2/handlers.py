@@ -14,7 +14,7 @@ from nugat.core import Core
 from nugat.feed import layout
 from nugat.httpcommon import base_url, content_base, host_vary, nuget_error, read_view, url_vary
 from nugat.protocol.v2 import atom
-from nugat.protocol.v2.queries import V2Queries, parse_filter, parse_orderby
+from nugat.protocol.v2.queries import V2Queries, parse_filter, parse_orderby, parse_updates
 from nugat.readpath import JSON_CACHE
 from nugat.services import NotFound, ServiceError
 
@@ -90,6 +90,13 @@ async def _collection(request: Request, title: str, count_only: bool) -> Respons
     if title == "FindPackagesById":
         found = await run_in_threadpool(queries.find_by_id, _literal(p.get("id")), semver2, flt, keys)
         total, page = len(found), found[skip : skip + top]
+    elif title == "GetUpdates":  # targetFrameworks is not read: updates for any framework, as NuGet.Server
+        installed = parse_updates(
+            _literal(p.get("packageIds")), _literal(p.get("versions")), _literal(p.get("versionConstraints"))
+        )
+        every = _literal(p.get("includeAllVersions")).lower() == "true"
+        found = await run_in_threadpool(queries.updates, installed, prerelease, every, semver2, flt, keys)
+        total, page = len(found), found[skip : skip + top]
     else:
         total, page = await run_in_threadpool(
             queries.search, _literal(p.get("searchTerm")), prerelease, semver2, flt, skip, top, keys
@@ -117,6 +124,10 @@ async def search(request: Request) -> Response:
 
 async def find_by_id(request: Request) -> Response:
     return await _collection(request, "FindPackagesById", request.url.path.endswith("/$count"))
+
+
+async def get_updates(request: Request) -> Response:
+    return await _collection(request, "GetUpdates", request.url.path.endswith("/$count"))
 
 
 async def packages(request: Request) -> Response:
@@ -167,6 +178,8 @@ routes = [
     Route("/api/v2/Search()/$count", search, methods=["GET", "HEAD"]),
     Route("/api/v2/FindPackagesById()", find_by_id, methods=["GET", "HEAD"]),
     Route("/api/v2/FindPackagesById()/$count", find_by_id, methods=["GET", "HEAD"]),
+    Route("/api/v2/GetUpdates()", get_updates, methods=["GET", "HEAD"]),
+    Route("/api/v2/GetUpdates()/$count", get_updates, methods=["GET", "HEAD"]),
     Route("/api/v2/Packages", packages, methods=["GET", "HEAD"]),
     Route("/api/v2/Packages()", packages, methods=["GET", "HEAD"]),
     Route("/api/v2/Packages()/$count", packages, methods=["GET", "HEAD"]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -16,13 +16,13 @@ from nugat.protocol.v2.atom import V2Package, VersionRecord
 from nugat.services import ServiceError
 from nugat.services.readers import ANONYMOUS, ReadView
 from nugat.services.search import Hit, Query, Search
-from nugat.versions import InvalidVersion, parse_version, version_key
+from nugat.versions import InvalidVersion, NuGetVersion, VersionRange, parse_range, parse_version, version_key
 
 _TOKEN = re.compile(r"\s*(?:(?P<literal>'(?:[^']|'')*')|(?P<word>\w+)|(?P<mark>[()]))")
 MAX_DEPTH = 8  # brackets nested deeper than this are refused, not recursed into
 
 
-CHUNK = 200  # ids read at a time when paging over all versions
+CHUNK = 200  # ids read at a time (paging over all versions; the versions of many ids)
 MAX_IDS_READ = 200_000  # at most this many ids are walked for one page (a $skip deep into a large feed)
 
 
@@ -213,6 +213,40 @@ def search_order(keys: Sequence[OrderKey]) -> tuple[str, tuple[OrderKey, ...]]:
     )
 
 
+# GetUpdates(): the versions a client has of each id (lowercased), each with the range an update must be in
+Installed = dict[str, list[tuple[NuGetVersion, VersionRange | None]]]
+
+
+def parse_updates(package_ids: str, versions: str, constraints: str) -> Installed:
+    """GetUpdates()'s ``|``-separated lists, read as nuget.org reads them: empty items of the ids and the
+    versions dropped, the constraints (if any) one an id, ``''`` none; lists of different lengths ask for
+    nothing; an id whose version is not one is left out, a constraint that is not a range constrains
+    nothing. An id given twice is updated past either of its versions."""
+    ids = [i for i in package_ids.strip().lower().split("|") if i]
+    given = [v for v in versions.strip().split("|") if v]
+    ranges = constraints.split("|") if constraints else [""] * len(ids)
+    installed: Installed = {}
+    if len(ids) != len(given) or len(ids) != len(ranges):
+        return installed
+    for package_id, version, constraint in zip(ids, given, ranges, strict=True):
+        try:
+            current = parse_version(version)
+        except InvalidVersion:
+            continue
+        try:
+            allowed = parse_range(constraint) if constraint.strip() else None
+        except InvalidVersion:
+            allowed = None
+        installed.setdefault(package_id, []).append((current, allowed))
+    return installed
+
+
+def _is_update(version: NuGetVersion, installed: list[tuple[NuGetVersion, VersionRange | None]]) -> bool:
+    return any(
+        current < version and (allowed is None or allowed.contains(version)) for current, allowed in installed
+    )
+
+
 def _record(row: PackageVersion) -> VersionRecord:
     return VersionRecord(
         version=row.version,
@@ -258,17 +292,34 @@ class V2Queries:
     def versions_of(self, package_id: str, semver2: bool) -> list[V2Package]:
         """Every version of an id, unlisted included (the client filters), as FindPackagesById; none of
         an id the reader may not see."""
-        if not self.may_read(package_id):
-            return []
+        return self._versions_by_id([package_id], semver2).get(package_id.lower(), [])
+
+    def _versions_by_id(self, package_ids: Iterable[str], semver2: bool) -> dict[str, list[V2Package]]:
+        """``versions_of`` of each id, by lowercased id (ids never pushed or not the reader's absent): two
+        statements a chunk of ids."""
+        wanted = sorted({i.lower() for i in package_ids if self.may_read(i)})
+        found: dict[str, list[V2Package]] = {}
+        if not wanted:
+            return found
         with self.db.reading() as s:
-            reg = s.scalar(
-                select(PackageRegistration).where(PackageRegistration.id_lower == package_id.lower())
-            )
-            if reg is None:
-                return []
-            rows = list(s.scalars(select(PackageVersion).where(PackageVersion.registration_id == reg.id)))
-        # IsLatestVersion and IsAbsoluteLatestVersion of the versions the client sees (as nuget.org's)
-        return _v2([r for r in rows if semver2 or not r.is_semver2], reg)
+            for at in range(0, len(wanted), CHUNK):
+                chunk = wanted[at : at + CHUNK]
+                regs = {
+                    r.id: r
+                    for r in s.scalars(
+                        select(PackageRegistration).where(PackageRegistration.id_lower.in_(chunk))
+                    )
+                }
+                rows: dict[int, list[PackageVersion]] = {reg_id: [] for reg_id in regs}
+                if regs:
+                    query = select(PackageVersion).where(PackageVersion.registration_id.in_(list(regs)))
+                    for row in s.scalars(query):
+                        rows[row.registration_id].append(row)
+                # IsLatestVersion and IsAbsoluteLatestVersion of the versions the client sees (as nuget.org's)
+                for reg_id, reg in regs.items():
+                    shown = [r for r in rows[reg_id] if semver2 or not r.is_semver2]
+                    found[reg.id_lower] = _v2(shown, reg)
+        return found
 
     def find_by_id(
         self, package_id: str, semver2: bool, flt: Filter, keys: Sequence[OrderKey]
@@ -278,6 +329,36 @@ class V2Queries:
         if flt.contradictory or (flt.package_id is not None and flt.package_id.lower() != package_id.lower()):
             return []
         found = self.versions_of(package_id, semver2)
+        return ordered(_filtered(found, True, replace(flt, package_id=None)) or [], keys)
+
+    def updates(
+        self,
+        installed: Installed,
+        prerelease: bool,
+        all_versions: bool,
+        semver2: bool,
+        flt: Filter,
+        keys: Sequence[OrderKey],
+    ) -> list[V2Package]:
+        """GetUpdates(): each id's listed versions above one of its installed versions and within that one's
+        constraint (prerelease ones if ``prerelease``), only the latest unless ``all_versions``; by id then
+        version, then those ``$filter`` keeps in the ``$orderby`` order. Ids the reader may not see, or
+        never pushed, have none."""
+        if flt.contradictory:
+            return []
+        if flt.package_id is not None:
+            installed = {k: v for k, v in installed.items() if k == flt.package_id.lower()}
+        found: list[V2Package] = []
+        by_id = self._versions_by_id(installed, semver2)
+        for package_id in sorted(by_id):
+            newer = [
+                p
+                for p in by_id[package_id]
+                if p.row.listed
+                and (prerelease or not p.row.is_prerelease)
+                and _is_update(parse_version(p.row.version), installed[package_id])
+            ]
+            found += newer if all_versions else newer[-1:]
         return ordered(_filtered(found, True, replace(flt, package_id=None)) or [], keys)
 
     def one(self, package_id: str, version: str) -> V2Package | None:

@@ -5,7 +5,10 @@ The stored V3 documents are served before routing (``nugat.readpath``) and do no
 
 from __future__ import annotations
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nugat.httpcommon import base_url
 
 # No inline script or style: the pages load /static/site.js and /static/site.css only.
 CONTENT_SECURITY_POLICY = (
@@ -18,6 +21,10 @@ HEADERS = [
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
+# On answers over https (TLS here, a trusted proxy's X-Forwarded-Proto, or an https NUGAT_PUBLIC_URL): a
+# browser that saw the site once never tries it over plain http again, where a network attacker could show
+# it a sign-in form of their own. The site's host only: other hosts of its domain are not this server's.
+STRICT_TRANSPORT_SECURITY = (b"strict-transport-security", b"max-age=31536000")
 
 
 class SecurityHeaders:
@@ -29,12 +36,16 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        headers = HEADERS
+        if scope.get("scheme") == "https" or base_url(Request(scope)).startswith("https:"):
+            headers = [*HEADERS, STRICT_TRANSPORT_SECURITY]
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 message["headers"] = [
                     *message.get("headers", []),
-                    *((name, value) for name, value in HEADERS if name not in present),
+                    *((name, value) for name, value in headers if name not in present),
                 ]
             await send(message)
 

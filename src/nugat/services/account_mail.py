@@ -138,7 +138,7 @@ class AccountMail:
                 owner = s.scalar(select(Account).where(Account.email_lower == email.lower()))
                 if owner is None or not self.enabled:
                     raise Conflict("That username or email is already taken") from None
-                if self._may_mail(s, owner.id, None):
+                if self._may_mail(s, owner.id, None, "signup_address_in_use"):
                     self.outbox.enqueue(
                         s, owner.email, "signup_address_in_use", name=owner.name, email=owner.email
                     )
@@ -155,7 +155,7 @@ class AccountMail:
             user = s.get(Account, account_id)
             if user is None or user.email_confirmed or not user.email:
                 return False
-            if not self._may_mail(s, user.id, None):
+            if not self._may_mail(s, user.id, None, "confirm_email"):
                 raise TooManyRequests("Too many mails were sent to this account this hour: retry later", 3600)
             token = issue(s, user.id, "confirm", CONFIRM_LIFETIME, user.email_lower)
             hours = int(CONFIRM_LIFETIME.total_seconds() // 3600)
@@ -186,14 +186,17 @@ class AccountMail:
 
     # Forgotten password ----------------------------------------------------------------------------
 
-    def _may_mail(self, s: Session, account_id: int, address: str | None) -> bool:
-        """Count a mail a stranger asks for; False past the hourly bounds (then none is sent, silently)."""
+    def _may_mail(self, s: Session, account_id: int, address: str | None, kind: str) -> bool:
+        """Count a mail of ``kind`` a stranger asks for; False past the hourly bounds (then none is sent,
+        silently). Each kind has its own bound per account: notices a stranger sends at will (a sign-up
+        or an email change with the account's address) must not use up the account's reset links or
+        confirmation links, which would keep its owner from resetting the password hour after hour."""
         if (
             address is not None
             and Throttler.hit_in(s, f"mail:addr:{address}", MAIL_WINDOW) > MAILS_PER_ADDRESS
         ):
             return False
-        return Throttler.hit_in(s, f"mail:account:{account_id}", MAIL_WINDOW) <= MAILS_PER_ACCOUNT
+        return Throttler.hit_in(s, f"mail:account:{account_id}:{kind}", MAIL_WINDOW) <= MAILS_PER_ACCOUNT
 
     def forgot(self, login: str, address: str) -> None:
         """Mail a reset link to the account whose name or address ``login`` is, if there is one; the
@@ -208,7 +211,7 @@ class AccountMail:
                     Account.kind == "user", (Account.name_lower == login) | (Account.email_lower == login)
                 )
             )
-            if user is None or not user.email or not self._may_mail(s, user.id, address):
+            if user is None or not user.email or not self._may_mail(s, user.id, address, "password_reset"):
                 return
             token = issue(s, user.id, "reset", RESET_LIFETIME)
             self.outbox.enqueue(
@@ -284,7 +287,7 @@ class AccountMail:
                 path = f"/account/email/confirm/{token}"
                 self.outbox.enqueue(s, email, "email_change_confirm", name=user.name, email=email,
                                     path=path, hours=hours)  # fmt: skip
-            elif self._may_mail(s, owner.id, None):
+            elif self._may_mail(s, owner.id, None, "email_address_in_use"):
                 self.outbox.enqueue(
                     s, owner.email, "email_address_in_use", name=owner.name, email=owner.email
                 )

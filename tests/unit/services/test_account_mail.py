@@ -174,6 +174,29 @@ def test_sign_ups_at_one_address_mail_its_owner_five_times_an_hour(alice: Site, 
     assert len(mails(alice, "signup_address_in_use")) == MAILS_PER_ACCOUNT + 1
 
 
+def test_notices_a_stranger_sends_at_will_leave_the_owner_its_reset_and_confirmation_links(
+    alice: Site,
+) -> None:
+    """Strangers' sign-ups (or email changes) with an account's address each mail its owner a notice:
+    bounded per account, they must not use up what the owner needs, or a stranger sending five an hour
+    would keep the owner from ever getting a reset link (or a confirmation link)."""
+    flows = alice.core.account_mail
+    bob = flows.sign_up("bob", "bob@example.test", PASSWORD, confirm=True)
+    assert bob is not None
+    mallory = alice.core.accounts.create_user("mallory", "mallory@example.test", PASSWORD)
+    for n in range(MAILS_PER_ACCOUNT + 1):
+        flows.sign_up(f"mallory{n}", ALICE, PASSWORD, confirm=True)
+        flows.sign_up(f"eve{n}", "bob@example.test", PASSWORD, confirm=True)
+        flows.request_email_change(mallory.id, ALICE)
+        flows.request_email_change(mallory.id, "bob@example.test")
+    assert len(mails(alice, "signup_address_in_use")) == MAILS_PER_ACCOUNT  # still bounded
+    assert len(mails(alice, "email_address_in_use")) == MAILS_PER_ACCOUNT
+    flows.forgot("alice", "198.51.100.7")
+    assert len(mails(alice, "password_reset")) == 1  # the owner still gets its link
+    assert flows.send_confirmation(bob.id)
+    assert len(mails(alice, "confirm_email", to="bob@example.test")) == 2  # at sign-up, and now
+
+
 def test_a_new_confirmation_link_kills_the_old_and_they_are_bounded(mailing: Site, clock: Clock) -> None:
     flows = mailing.core.account_mail
     user = flows.sign_up("alice", ALICE, PASSWORD, confirm=True)

@@ -145,7 +145,7 @@ class Orgs:
             if membership.role == role:
                 return
             if membership.role == "admin":
-                self._keep_an_admin(s, org)
+                self._keep_an_admin(s, org, user)
             old, membership.role = membership.role, role
             self._mail(s, user, org, "role changed", role, actor)
             record(
@@ -182,7 +182,7 @@ class Orgs:
             authz.require(authz.can_manage_members(actor, party(org), leaving=leaving))
             membership, user = self._membership(s, org, user_name)
             if membership.role == "admin":
-                self._keep_an_admin(s, org)
+                self._keep_an_admin(s, org, user)
             s.delete(membership)
             if not leaving:
                 self._mail(s, user, org, "removed", membership.role, actor)
@@ -276,14 +276,22 @@ class Orgs:
             raise NotFound(f"{user.name} is not a member of {org.name}")
         return membership, user
 
-    def _keep_an_admin(self, s: Session, org: Account) -> None:
-        admins = s.scalar(
+    def _keep_an_admin(self, s: Session, org: Account, leaving: Account) -> None:
+        """``leaving`` stops being an administrator: another one must be left who can act, not only
+        disabled ones (a disabled administrator manages nothing until enabled again)."""
+        others = s.scalar(
             select(func.count())
             .select_from(Membership)
-            .where(Membership.org_id == org.id, Membership.role == "admin")
+            .join(Account, Account.id == Membership.member_id)
+            .where(
+                Membership.org_id == org.id,
+                Membership.role == "admin",
+                Membership.member_id != leaving.id,
+                Account.disabled_at.is_(None),
+            )
         )
-        if (admins or 0) <= 1:
-            raise Conflict(f"{org.name} must keep at least one administrator")
+        if not others:
+            raise Conflict(f"{org.name} must keep at least one administrator who is not disabled")
 
     # Reading ---------------------------------------------------------------------------------------
 

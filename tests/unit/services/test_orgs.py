@@ -159,6 +159,19 @@ def test_the_last_admin_stays(contoso: Site) -> None:
     assert orgs.members("Contoso") == [Member("bob", "admin"), Member("alice", "collaborator")]
 
 
+def test_the_last_admin_who_can_act_stays(contoso: Site) -> None:
+    """A disabled administrator does not count: the last enabled one may neither leave nor be demoted."""
+    orgs, accounts = contoso.core.orgs, contoso.core.accounts
+    orgs.change_role("Contoso", "bob", "admin", by="alice")
+    accounts.disable_account("bob")
+    with refused(409, "Contoso must keep at least one administrator who is not disabled"):
+        orgs.remove_member("Contoso", "alice", by="alice")
+    with refused(409, "at least one administrator who is not disabled"):
+        orgs.change_role("Contoso", "alice", "collaborator", by="root")
+    orgs.remove_member("Contoso", "bob", by="alice")  # the disabled one may go: alice stays
+    assert orgs.members("Contoso") == [Member("alice", "admin")]
+
+
 def test_member_changes_that_make_no_sense(contoso: Site) -> None:
     orgs = contoso.core.orgs
     with refused(400, "Unknown role 'owner': use admin or collaborator"):

@@ -86,3 +86,18 @@ def test_signing_in_again_ends_the_session_it_replaces(alice: Site) -> None:
     alice.sign_in("bob")  # in the same browser, over alice's session
     assert signed_out(thief)  # alice's session ended; it is not left alive for its week
     assert "bob" in page_text(alice.get("/account").text)
+
+
+def test_sign_out_everywhere_else(alice: Site) -> None:
+    elsewhere, thief = alice.browser("alice"), stolen_copy(alice)
+    before = alice.client.cookies["nugat_session"]
+    assert "You are signed in on 2 browsers, this one included." in page_text(alice.get("/account").text)
+    forged = alice.client.post("/account/sessions", data={"csrf": "not-the-token"}, follow_redirects=False)
+    assert forged.status_code == 403 and not signed_out(elsewhere.client)  # a form of this site only
+    answer = alice.submit("/account", "/account/sessions", {})
+    assert answer.status_code == 303
+    renewed(alice, before, answer.cookies.get("nugat_session"))
+    assert signed_out(thief) and signed_out(elsewhere.client)
+    page = page_text(alice.get(answer.headers["location"]).text)
+    assert "You were signed out everywhere else." in page
+    assert "You are signed in on this browser only." in page

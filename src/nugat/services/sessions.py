@@ -12,7 +12,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from nugat.clock import utcnow
 from nugat.db import Database
@@ -98,6 +98,16 @@ class Sessions:
     def end(self, token: str) -> None:
         with self.db.session() as s:
             s.execute(delete(WebSession).where(WebSession.token_hash == _digest(token)))
+
+    def count(self, account_id: int) -> int:
+        """How many live sessions the account has (browsers signed in as it)."""
+        with self.db.reading() as s:
+            found = s.scalar(
+                select(func.count(WebSession.id)).where(
+                    WebSession.account_id == account_id, WebSession.expires_at > utcnow()
+                )
+            )
+        return int(found or 0)
 
     def restart(self, account_id: int, current: str) -> str | None:
         """Sign the account out everywhere, ``current`` too, and give that browser a new token for a

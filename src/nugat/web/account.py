@@ -226,6 +226,7 @@ def _settings_page(
         "recovery_left": core.twofactor.recovery_left(visitor.account.id),
         "recovery_warning": _recovery_left(request.query_params.get("recovery_left", "")),
         "new_email": visitor.field("email").strip(),  # as typed, after a refusal
+        "sessions": web(request).sessions.count(visitor.account.id),
     }
     return render(request, visitor, "settings.html", context, status=status)
 
@@ -298,6 +299,15 @@ async def change_email(request: Request, visitor: Visitor) -> Response:
     return resume_session(request, response, token)
 
 
+@page(signed_in=True)
+async def signout_others(request: Request, visitor: Visitor) -> Response:
+    """Sign out every other browser (a lost laptop, a shared machine); this one gets a new session token,
+    so a copy of its cookie is signed out too."""
+    token = await restart_session(request, visitor)
+    response = redirect_notice(visitor, "/account", "You were signed out everywhere else.")
+    return resume_session(request, response, token)
+
+
 routes = [
     Route("/signin", signin_form, methods=["GET"]),
     Route("/signin", signin, methods=["POST"]),
@@ -309,4 +319,5 @@ routes = [
     Route("/account", settings, methods=["GET"]),
     Route("/account/password", change_password, methods=["POST"]),
     Route("/account/email", change_email, methods=["POST"]),
+    Route("/account/sessions", signout_others, methods=["POST"]),
 ]

@@ -37,6 +37,13 @@ STEP = 30
 FAILED_PER_ACCOUNT = 10
 FAILED_PER_ADDRESS = 30
 FAILED_WINDOW = timedelta(minutes=15)
+# And at most 30 a day for each password the account has had: 10 every quarter hour alone let whoever has
+# the password try 960 codes a day, one chance in about 350 a day of hitting one of the three codes a
+# sign-in accepts (one in 2 over 8 months); 30 a day make it one in 11,000. Counted per password, so
+# that after a password reset its owner is not refused for the rest of the day by the failures of whoever
+# had the old one (the quarter-hour bound, for the account whatever its password, still holds).
+FAILED_PER_PASSWORD_DAY = 30
+FAILED_DAY = timedelta(days=1)
 ISSUER = "nugat"
 WRONG_CODE = "That code is not right (or was already used): enter the current one from your app"
 
@@ -50,6 +57,15 @@ class Enrolment:
 
 def _normalize_recovery(code: str) -> str:
     return "".join(ch for ch in code.lower() if ch.isalnum())
+
+
+def _later(seconds: int) -> str:
+    """``seconds`` as the wait a refusal names: minutes, or hours past two."""
+    minutes = math.ceil(seconds / 60)
+    if minutes > 120:
+        hours = math.ceil(minutes / 60)
+        return f"{hours} hours"
+    return f"{minutes} minute{'s' * (minutes != 1)}"
 
 
 def _is_totp(code: str) -> bool:
@@ -168,23 +184,29 @@ class TwoFactor:
 
     def check(self, account_id: int, code: str, address: str) -> str:
         """A sign-in's second step: a current TOTP code, or an unused recovery code (then used up).
-        Returns "totp" or "recovery"; raises AuthError for a wrong one, TooManyRequests past the bounds."""
-        buckets = (f"2fa-fail:account:{account_id}", f"2fa-fail:addr:{address}")
-        limits = (FAILED_PER_ACCOUNT, FAILED_PER_ADDRESS)
+        Returns "totp" or "recovery"; raises AuthError for a wrong one, TooManyRequests past the bounds.
+
+        The failure that reaches a bound of the account mails its owner: whoever sent those codes knows
+        the password (or holds a session), which the owner should change."""
+        with self.db.reading() as s:
+            stored = s.scalar(select(Account.password_hash).where(Account.id == account_id))
+        password = hashlib.sha256((stored or "").encode()).hexdigest()[:16]  # which password: see above
+        checks = [
+            (f"2fa-fail:account:{account_id}", FAILED_PER_ACCOUNT, FAILED_WINDOW),
+            (f"2fa-fail:account:{account_id}:password:{password}", FAILED_PER_PASSWORD_DAY, FAILED_DAY),
+            (f"2fa-fail:addr:{address}", FAILED_PER_ADDRESS, FAILED_WINDOW),
+        ]
+        buckets = [bucket for bucket, _, _ in checks]
         with self.db.reading() as s:  # refused at once, without counting, while over a bound
-            waits = [
-                Throttler.blocked_in(s, b, limit, FAILED_WINDOW)
-                for b, limit in zip(buckets, limits, strict=True)
-            ]
-        # Counted before the code is checked, so that codes sent at the same time cannot all be tried.
-        wait = max(waits) or self.throttle.attempt(
-            [(b, limit, FAILED_WINDOW) for b, limit in zip(buckets, limits, strict=True)]
-        )
+            wait = max(Throttler.blocked_each(s, checks))
+        if not wait:
+            # Counted before the code is checked, so that codes sent at the same time cannot all be tried.
+            counts = [self.throttle.hit(bucket, window) for bucket, _, window in checks]
+            for (bucket, limit, window), count in zip(checks, counts, strict=True):
+                if count > limit:
+                    wait = max(wait, self.throttle.blocked_for(bucket, limit, window), 1)
         if wait:
-            minutes = math.ceil(wait / 60)
-            raise TooManyRequests(
-                f"Too many wrong codes: try again in {minutes} minute{'s' * (minutes != 1)}", wait
-            )
+            raise TooManyRequests(f"Too many wrong codes: try again in {_later(wait)}", wait)
         code = code.strip().replace(" ", "")
         with self.db.session() as s:
             user = s.get(Account, account_id)
@@ -193,6 +215,10 @@ class TwoFactor:
             if how is None and self._recovery_ok(s, account_id, code):
                 record(s, "account.2fa_recovery_code", actor_id=user.id, account_id=user.id, address=address)
                 how = "recovery"
+            account_bounds = zip(checks[:2], counts[:2], strict=True)
+            reached = how is None and any(count == limit for (_, limit, _), count in account_bounds)
+            if reached and self.outbox:
+                self.outbox.enqueue(s, user.email, "twofactor_failures", name=user.name, address=address)
         if how is None:
             raise AuthError(WRONG_CODE)
         self.throttle.release(buckets)

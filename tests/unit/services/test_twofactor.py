@@ -3,13 +3,14 @@ step and one either side, once; recovery codes once each; the sign-in step and r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, timedelta
 
 import pyotp
 import pytest
 
 from nugat.services.account_mail import issue, redeem
-from support.services import Clock, Site, at_once, refused
+from support.services import MAILING, Clock, Site, at_once, refused
 
 
 def _totp(site: Site, user_id: int) -> pyotp.TOTP:
@@ -51,6 +52,35 @@ def test_wrong_codes_lock_for_a_quarter_hour(site: Site, clock: Clock) -> None:
         twofactor.check(user.id, _at(clock, totp, 1), "192.0.2.8")
     clock.advance(minutes=16)
     assert twofactor.check(user.id, _at(clock, totp), "192.0.2.8") == "totp"
+
+
+def test_wrong_codes_are_bounded_to_thirty_a_day_for_each_password(
+    make_site: Callable[..., Site], clock: Clock
+) -> None:
+    """Ten every quarter hour alone let whoever has the password try 960 codes a day, one chance in ~350 a
+    day of a right one. Counted per password: after a reset its owner is not refused for the day."""
+    site = make_site(**MAILING)
+    user = site.user("alice")
+    twofactor = site.core.twofactor
+    totp = _totp(site, user.id)
+    twofactor.confirm(user.id, _at(clock, totp))
+    wrong = 0
+    for address in ("192.0.2.7", "192.0.2.8", "192.0.2.9"):  # ten a quarter hour, from anywhere
+        for _ in range(10):
+            with refused(401, "not right"):
+                twofactor.check(user.id, f"{wrong:06}", address)
+            wrong += 1
+        clock.advance(minutes=16)
+    with refused(429, r"Too many wrong codes: try again in 2\d hours"):
+        twofactor.check(user.id, _at(clock, totp), "198.51.100.1")  # a right code too: refused
+    told = [m for m in site.mails("alice@example.test") if m.kind == "twofactor_failures"]
+    assert len(told) == 3  # at each bound reached: each quarter hour's (the last one's is the day's too)
+    assert "knew your password" in " ".join(told[0].text_body.split())
+    assert "192.0.2.7" in told[0].text_body and "192.0.2.9" in told[-1].text_body
+    site.core.account_mail.admin_reset("alice", "a brand new passphrase 99")  # (or by a reset link)
+    assert twofactor.check(user.id, _at(clock, totp), "198.51.100.1") == "totp"
+    clock.advance(hours=23)
+    assert twofactor.check(user.id, _at(clock, totp), "198.51.100.1") == "totp"
 
 
 def test_codes_sent_at_the_same_time_are_checked_only_up_to_the_limit(site: Site, clock: Clock) -> None:

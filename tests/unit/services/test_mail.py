@@ -159,7 +159,7 @@ def test_every_template_renders_text_and_html() -> None:
         "policy": "lib release.yml", "criteria": "GitHub Actions: owner contoso", "scopes": "push",
         "globs": "*", "minutes": 15, "deleted": 1,
     }  # fmt: skip
-    assert len(kinds()) == 14
+    assert len(kinds()) == 16
     for kind in kinds():
         rendered = render(kind, context)
         assert rendered.subject and "\n" not in rendered.subject

@@ -100,7 +100,8 @@ def test_metrics_sum_every_worker(ops_server: NugatServer) -> None:
 
 def test_a_scraper_on_another_host_needs_the_metrics_token(ops_server: NugatServer) -> None:
     elsewhere = {"x-forwarded-for": "203.0.113.9"}  # through the trusted proxy, from another host
-    for authorization in (None, "Bearer " + METRICS_TOKEN[:-1] + "0", "Basic " + METRICS_TOKEN):
+    wrong = METRICS_TOKEN[:-1] + ("1" if METRICS_TOKEN.endswith("0") else "0")  # one character off
+    for authorization in (None, "Bearer " + wrong, "Basic " + METRICS_TOKEN):
         headers = dict(elsewhere, **({"authorization": authorization} if authorization else {}))
         resp = ops_server.get("/metrics", headers=headers)
         assert resp.status_code == 401, (authorization, resp.text)

@@ -40,14 +40,20 @@ def nupkg(package_id: str, version: str, *, description: str = "A package", tags
     return buf.getvalue()
 
 
-@pytest.fixture
-def feed(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
-    settings = Settings(data_dir=tmp_path)
+def alice_with_a_key(settings: Settings) -> str:
+    """A new feed's database with user alice, and her push and unlist key for every id."""
     core = Core(settings)
     core.db.upgrade()
     core.accounts.create_user("alice", "alice@example.test", None)
     _, key = core.accounts.create_key("alice", "k", ["push", "unlist"], ["*"], [], 30)
     core.close()
+    return key
+
+
+@pytest.fixture
+def feed(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
+    settings = Settings(data_dir=tmp_path)
+    key = alice_with_a_key(settings)
     with TestClient(create_app(settings), base_url="http://feed.test") as client:
         yield client, key
 

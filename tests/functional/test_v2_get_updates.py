@@ -9,10 +9,9 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from functional.test_feed_http import nupkg, push
+from functional.test_feed_http import alice_with_a_key, nupkg, push
 from functional.test_v2_http import entries
 from nugat.app import create_app
-from nugat.core import Core
 from nugat.settings import Settings
 
 UPDATES = "/api/v2/GetUpdates()"
@@ -23,11 +22,7 @@ def feed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """Upd.Lib: stable, prerelease, unlisted (2.1.0) and SemVer 2.0.0 (2.5.0+build, 3.0.0-rc.1) versions;
     Other.Pkg: two stable ones."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("updates"))
-    core = Core(settings)
-    core.db.upgrade()
-    core.accounts.create_user("alice", "alice@example.test", None)
-    _, key = core.accounts.create_key("alice", "k", ["push", "unlist"], ["*"], [], 30)
-    core.close()
+    key = alice_with_a_key(settings)
     with TestClient(create_app(settings), base_url="http://feed.test") as client:
         for version in ("1.0.0", "1.1.0", "1.2.0-beta", "2.0.0", "2.1.0", "2.5.0+build", "3.0.0-rc.1"):
             assert push(client, key, nupkg("Upd.Lib", version)) == 201

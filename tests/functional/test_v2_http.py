@@ -9,9 +9,8 @@ import defusedxml.ElementTree as ET
 import pytest
 from starlette.testclient import TestClient
 
-from functional.test_feed_http import nupkg, push
+from functional.test_feed_http import alice_with_a_key, nupkg, push
 from nugat.app import create_app
-from nugat.core import Core
 from nugat.protocol.v2.queries import Filter, parse_filter
 from nugat.services import ServiceError
 from nugat.settings import Settings
@@ -26,11 +25,7 @@ NS = {
 @pytest.fixture
 def feed(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path)
-    core = Core(settings)
-    core.db.upgrade()
-    core.accounts.create_user("alice", "alice@example.test", None)
-    _, key = core.accounts.create_key("alice", "k", ["push", "unlist"], ["*"], [], 30)
-    core.close()
+    key = alice_with_a_key(settings)
     with TestClient(create_app(settings), base_url="http://feed.test") as client:
         for package_id, version in [
             ("Contoso.Core", "1.0.0"),

@@ -460,10 +460,11 @@ class V2Queries:
         self, hits: list[Hit], prerelease: bool, semver2: bool, flt: Filter, within: Sequence[OrderKey]
     ) -> list[V2Package]:
         """The versions of these hits (each id's listed ones, by ``within``, else in version order) that
-        the filter keeps, the hits' order kept."""
+        the filter keeps, the hits' order kept; read together (``_versions_by_id``), not an id at a time."""
+        by_id = self._versions_by_id([hit.registration.package_id for hit in hits], semver2)
         candidates = []
         for hit in hits:
-            versions = [p for p in self.versions_of(hit.registration.package_id, semver2) if p.row.listed]
+            versions = [p for p in by_id.get(hit.registration.id_lower, []) if p.row.listed]
             candidates += ordered(versions, within)
         return _filtered(candidates, prerelease, flt) or []
 

@@ -28,7 +28,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import Boolean
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "account_ids"
+HEAD = "search_postings"
 """The newest migration's revision (a unit test checks it against Alembic's head)."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Hashable, Mapping, Sequence
@@ -20,6 +21,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import (
+    Boolean,
     Connection,
     Integer,
     Text,
@@ -30,6 +32,7 @@ from sqlalchemy import (
     column,
     false,
     func,
+    intersect,
     null,
     or_,
     select,
@@ -41,6 +44,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from nugat.db import Database, InIds
 from nugat.db.models import Account, PackageOwner, PackageRegistration, PackageVersion, SearchEntry, table
+from nugat.keys import KeyGrant
 from nugat.prefixes import reserving_owners
 from nugat.services.readers import ANONYMOUS, ReadView, readable
 from nugat.services.recent import Recent
@@ -146,6 +150,18 @@ REGS = table(PackageRegistration)
 OWNERS = table(PackageOwner)
 ACCOUNTS = table(Account)
 FTS = sa_table("search_fts", column("rowid", Integer), column("search_text", Text))
+# PostgreSQL's word postings (migration ``search_postings``): a total counted from an index alone.
+POSTINGS = sa_table(
+    "search_postings",
+    column("word", Text),
+    column("entry_id", Integer),
+    column("registration_id", Integer),
+    *(column(name, Boolean) for name in VIEWS.values()),
+)
+WORDS = sa_table("search_words", column("word", Text))
+# A term the postings count exactly: letters and digits only, so that wherever it is in a text it is inside
+# one word (a run of them), and at most 100 long, so that it is inside one piece of a longer word.
+_POSTED_TERM = re.compile(r"[a-z0-9]{3,100}")
 TRIGRAM = 3  # the text index finds words of at least this many characters; shorter ones are scanned for
 
 COUNT_SECONDS = 0.5
@@ -382,19 +398,46 @@ class Search:
         # By relevance, an id typed in full comes first: those few are read on their own, so that the rest are
         # read in the order of the rank index (most downloaded, then by id), which stops at the page's end.
         exact = sorted({t for f, t in terms if f is None}) if query.order == "relevance" else []
+        total = self._posted_total(query, terms)
         built = _Statements(
             select(*_COLUMNS).where(*where, ENTRIES.c.id_lower.in_(exact)).order_by(*_RANK)
             if exact
             else None,
             _paged(query.order, *where),
             _paged(query.order, *where, ENTRIES.c.id_lower.not_in(exact)) if exact else None,
-            select(func.count()).select_from(ENTRIES).where(*where),
+            total if total is not None else select(func.count()).select_from(ENTRIES).where(*where),
         )
         with self.lock:
             if len(self.built) >= MAX_BUILT:
                 self.built.clear()
             self.built[key] = built
         return built
+
+    def _posted_total(self, query: Query, terms: list[tuple[str | None, str]]) -> Select[Any] | None:
+        """The count of a query's matches from PostgreSQL's word postings alone, when they answer it exactly
+        (every term a plain word of letters and digits, no package type, a reader known by account): each
+        term's words are found in ``search_words``, their entries by an index-only scan of the postings,
+        which hold the views and the id (``readable``). Else None: counted over the entries and their text
+        (``pg_trgm``'s index is lossy, so each match's row is read to check it)."""
+        if (
+            self.fts
+            or not terms
+            or query.package_type is not None
+            or isinstance(query.view.reader, KeyGrant)
+            or any(f is not None or not _POSTED_TERM.fullmatch(t) for f, t in terms)
+        ):
+            return None
+        in_view = POSTINGS.c[VIEWS[(query.prerelease, query.semver2)]].is_(true())
+        # ``readable`` reads the id only for a key's reader (left out above).
+        seen = readable(query.view, ENTRIES.c.id_lower, POSTINGS.c.registration_id)
+        matching = [
+            select(POSTINGS.c.entry_id).where(
+                POSTINGS.c.word.in_(select(WORDS.c.word).where(_contains(WORDS.c.word, term))), in_view, seen
+            )
+            for _, term in terms
+        ]
+        entries = matching[0].distinct() if len(matching) == 1 else intersect(*matching)
+        return select(func.count()).select_from(entries.subquery())
 
     def _search(self, query: Query, generation: Hashable) -> tuple[int, list[Hit]]:
         statements = self._statements(query)

@@ -55,7 +55,7 @@ def feed(tmp_path: Path) -> Iterator[Feed]:
 def readers(feed: Feed) -> list[ReadView]:
     bob = feed.core.db.reader.connect().exec_driver_sql("SELECT id FROM accounts WHERE name = 'bob'")
     bob_id = bob.scalar_one()
-    return [ANONYMOUS, ReadView(User(bob_id, "bob", frozenset()), public_site=False)]
+    return [ANONYMOUS, ReadView(User(bob_id, "bob"), public_site=False)]
 
 
 def totals(feed: Feed, query: Query) -> tuple[int, int]:

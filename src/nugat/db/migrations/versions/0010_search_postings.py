@@ -20,56 +20,36 @@ down_revision = "account_ids"
 branch_labels = None
 depends_on = None
 
+# Row triggers (a statement's trigger would fire as often: rows are inserted one statement each), planned
+# as index lookups whatever the tables' statistics say: a hash join would read every word or posting.
 _ADD = """
-CREATE FUNCTION search_postings_add() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION search_postings_add() RETURNS trigger LANGUAGE plpgsql
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 BEGIN
   INSERT INTO search_postings (entry_id, registration_id, in_release, in_prerelease, in_semver2, in_all, word)
-    SELECT e.id, e.registration_id, e.in_release, e.in_prerelease, e.in_semver2, e.in_all, w
-    FROM added e, LATERAL search_words_of(e.search_text) w;
+    SELECT NEW.id, NEW.registration_id, NEW.in_release, NEW.in_prerelease, NEW.in_semver2, NEW.in_all, w
+    FROM search_words_of(NEW.search_text) w;
   INSERT INTO search_words (word)
-    SELECT DISTINCT w FROM added e, LATERAL search_words_of(e.search_text) w
+    SELECT w FROM search_words_of(NEW.search_text) w
     WHERE NOT EXISTS (SELECT 1 FROM search_words s WHERE s.word = w);
   RETURN NULL;
 END $$
 """
 _DROP = """
-CREATE FUNCTION search_postings_drop() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION search_postings_drop() RETURNS trigger LANGUAGE plpgsql
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 BEGIN
-  DELETE FROM search_postings p
-    USING (SELECT e.id, w FROM dropped e, LATERAL search_words_of(e.search_text) w) d
-    WHERE p.word = d.w AND p.entry_id = d.id;
+  DELETE FROM search_postings
+    WHERE word = ANY (ARRAY(SELECT search_words_of(OLD.search_text))) AND entry_id = OLD.id;
   RETURN NULL;
 END $$
 """
-# Entries are rewritten by a delete and an insert: an update is a download count's, which changes nothing
-# here and costs a join of its rows. Any other is handled as the delete and insert of the rows it changed
-# (``o``: a row before, ``e``: after).
-_CHANGE = """
-CREATE FUNCTION search_postings_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  CREATE TEMP TABLE IF NOT EXISTS search_changed (id integer) ON COMMIT DELETE ROWS;
-  INSERT INTO search_changed SELECT e.id FROM added e JOIN dropped o ON o.id = e.id
-    WHERE (o.search_text, o.registration_id, o.in_release, o.in_prerelease, o.in_semver2, o.in_all)
-      IS DISTINCT FROM
-      (e.search_text, e.registration_id, e.in_release, e.in_prerelease, e.in_semver2, e.in_all);
-  IF FOUND THEN
-    DELETE FROM search_postings p
-      USING (SELECT e.id, w FROM dropped e JOIN search_changed c ON c.id = e.id,
-             LATERAL search_words_of(e.search_text) w) d
-      WHERE p.word = d.w AND p.entry_id = d.id;
-    INSERT INTO search_postings
-      (entry_id, registration_id, in_release, in_prerelease, in_semver2, in_all, word)
-      SELECT e.id, e.registration_id, e.in_release, e.in_prerelease, e.in_semver2, e.in_all, w
-      FROM added e JOIN search_changed c ON c.id = e.id, LATERAL search_words_of(e.search_text) w;
-    INSERT INTO search_words (word)
-      SELECT DISTINCT w
-      FROM added e JOIN search_changed c ON c.id = e.id, LATERAL search_words_of(e.search_text) w
-      WHERE NOT EXISTS (SELECT 1 FROM search_words s WHERE s.word = w);
-    DELETE FROM search_changed;
-  END IF;
-  RETURN NULL;
-END $$
-"""
+# An update that changes what the postings hold.
+_CHANGED = (
+    "(OLD.search_text, OLD.registration_id, OLD.in_release, OLD.in_prerelease, OLD.in_semver2, OLD.in_all)"
+    " IS DISTINCT FROM"
+    " (NEW.search_text, NEW.registration_id, NEW.in_release, NEW.in_prerelease, NEW.in_semver2, NEW.in_all)"
+)
 
 
 def upgrade() -> None:
@@ -78,7 +58,7 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE FUNCTION search_words_of(t text) RETURNS SETOF text
-        LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 20 AS $$
           SELECT DISTINCT substr(w, k + 1, 200)
           FROM regexp_split_to_table(t, '[^[:alnum:]]+') AS w,
                generate_series(0, CASE WHEN length(w) <= 200 THEN 0 ELSE length(w) - 1 END, 100) AS k
@@ -106,20 +86,26 @@ def upgrade() -> None:
     op.execute("CREATE TABLE search_words (word text NOT NULL)")
     op.execute("CREATE INDEX ix_search_words_word ON search_words (word)")
     op.execute("CREATE INDEX ix_search_words_trgm ON search_words USING gin (word gin_trgm_ops)")
-    for function in (_ADD, _DROP, _CHANGE):
+    for function in (_ADD, _DROP):
         op.execute(function)
     op.execute(
-        "CREATE TRIGGER search_postings_add AFTER INSERT ON search_entries REFERENCING NEW TABLE AS added"
-        " FOR EACH STATEMENT EXECUTE FUNCTION search_postings_add()"
+        "CREATE TRIGGER search_postings_add AFTER INSERT ON search_entries"
+        " FOR EACH ROW EXECUTE FUNCTION search_postings_add()"
     )
     op.execute(
-        "CREATE TRIGGER search_postings_drop AFTER DELETE ON search_entries REFERENCING OLD TABLE AS dropped"
-        " FOR EACH STATEMENT EXECUTE FUNCTION search_postings_drop()"
+        "CREATE TRIGGER search_postings_drop AFTER DELETE ON search_entries"
+        " FOR EACH ROW EXECUTE FUNCTION search_postings_drop()"
+    )
+    # Entries are rewritten by a delete and an insert; an update is a download count's, which changes
+    # nothing here. One that does is the delete of the row before and the insert of the row after (row
+    # triggers of one event fire in the order of their names).
+    op.execute(
+        "CREATE TRIGGER search_postings_change_1_drop AFTER UPDATE ON search_entries FOR EACH ROW"
+        f" WHEN ({_CHANGED}) EXECUTE FUNCTION search_postings_drop()"
     )
     op.execute(
-        "CREATE TRIGGER search_postings_change AFTER UPDATE ON search_entries"
-        " REFERENCING OLD TABLE AS dropped NEW TABLE AS added FOR EACH STATEMENT"
-        " EXECUTE FUNCTION search_postings_change()"
+        "CREATE TRIGGER search_postings_change_2_add AFTER UPDATE ON search_entries FOR EACH ROW"
+        f" WHEN ({_CHANGED}) EXECUTE FUNCTION search_postings_add()"
     )
     op.execute(
         "INSERT INTO search_postings"
@@ -133,9 +119,15 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for trigger in ("search_postings_add", "search_postings_drop", "search_postings_change"):
+    for trigger in (
+        "search_postings_add",
+        "search_postings_drop",
+        "search_postings_change_1_drop",
+        "search_postings_change_2_add",
+    ):
         op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON search_entries")
-        op.execute(f"DROP FUNCTION IF EXISTS {trigger}()")
+    op.execute("DROP FUNCTION IF EXISTS search_postings_add()")
+    op.execute("DROP FUNCTION IF EXISTS search_postings_drop()")
     op.execute("DROP TABLE IF EXISTS search_words")
     op.execute("DROP TABLE IF EXISTS search_postings")
     op.execute("DROP FUNCTION IF EXISTS search_words_of(text)")

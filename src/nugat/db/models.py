@@ -311,8 +311,9 @@ class SearchEntry(Base):
     kept by ``services.search_index`` in the transaction of every change of the id.
 
     The text columns are lowercased; ``tags``, ``owners`` and ``package_types`` are space-separated with a
-    space at each end (a whole word is `` word ``). The migration adds the text index: ``pg_trgm`` GIN on
-    ``search_text`` (PostgreSQL), and the FTS5 trigram table ``search_fts`` kept by triggers (SQLite).
+    space at each end (a whole word is `` word ``). The migrations add the text index: ``pg_trgm`` GIN on
+    ``search_text`` and the word postings a total is counted from (``search_postings``, ``search_words``),
+    kept by triggers (PostgreSQL); the FTS5 trigram table ``search_fts``, kept by triggers (SQLite).
     """
 
     __tablename__ = "search_entries"

@@ -2,8 +2,9 @@
 
 Queries run on the database's own index of ``search_entries`` (kept by ``services.search_index`` in each
 change's transaction): a word matches where it appears in the text, as a substring, found through a
-trigram index (``pg_trgm`` GIN on PostgreSQL, an FTS5 trigram table on SQLite). A process holds no index
-of its own, so it answers its first query at once and sees another process's change at its next one.
+trigram index (``pg_trgm`` GIN on PostgreSQL, an FTS5 trigram table on SQLite); on PostgreSQL a total is
+counted from word postings where they answer it exactly (``Search._posted_total``). A process holds no
+index of its own, so it answers its first query at once and sees another process's change at its next one.
 """
 
 from __future__ import annotations
@@ -430,13 +431,14 @@ class Search:
         in_view = POSTINGS.c[VIEWS[(query.prerelease, query.semver2)]].is_(true())
         # ``readable`` reads the id only for a key's reader (left out above).
         seen = readable(query.view, ENTRIES.c.id_lower, POSTINGS.c.registration_id)
-        matching = [
-            select(POSTINGS.c.entry_id).where(
-                POSTINGS.c.word.in_(select(WORDS.c.word).where(_contains(WORDS.c.word, term))), in_view, seen
-            )
+        conditions = [
+            (POSTINGS.c.word.in_(select(WORDS.c.word).where(_contains(WORDS.c.word, term))), in_view, seen)
             for _, term in terms
         ]
-        entries = matching[0].distinct() if len(matching) == 1 else intersect(*matching)
+        if len(conditions) == 1:  # an entry holds several of a term's words: counted once (in one aggregate,
+            # which sorts its ids in half the time a DISTINCT below it takes)
+            return select(func.count(POSTINGS.c.entry_id.distinct())).where(*conditions[0])
+        entries = intersect(*(select(POSTINGS.c.entry_id).where(*where) for where in conditions))
         return select(func.count()).select_from(entries.subquery())
 
     def _search(self, query: Query, generation: Hashable) -> tuple[int, list[Hit]]:

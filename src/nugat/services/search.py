@@ -167,8 +167,9 @@ TRIGRAM = 3  # the text index finds words of at least this many characters; shor
 
 COUNT_SECONDS = 0.5
 # A query whose total is not kept is counted on another connection while the page is read (at most this
-# many at once per process; beyond, in the request's own thread): a count reads every match (~12 ms for
-# 30,000 of them), the page only the first few, and the two together cost the longer, not the sum.
+# many at once per process; beyond, in the request's own thread): a count reads every match (~8 ms for
+# 30,000 from the postings, ~18 ms over the text), the page only the first few, and the two together cost
+# the longer, not the sum.
 COUNTS_AHEAD = 2
 COUNTED_SECONDS = 60.0
 # A page of results is reused while nothing was committed to the database since it was read (``Database.

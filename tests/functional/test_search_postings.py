@@ -21,6 +21,9 @@ ENTRIES = table(SearchEntry)
 # A word of 450 characters: a term is found wherever it is in it, across the 200-character pieces it is
 # held as (``needle`` at 197 spans the second piece's start, ``tail`` ends the word).
 LONG = "x" * 197 + "needle" + "y" * 243 + "tail"
+# Too large to post (a word of more than 1,000 characters; more than 1,000 words): checked by their text.
+HUGE_WORD = "x" * 3000 + "needle" + "z" * 2000
+MANY_WORDS = " ".join(f"w{n}" for n in range(1200)) + " json"
 QUERIES = [
     "json",
     "son",
@@ -35,6 +38,9 @@ QUERIES = [
     "helpers xml",
     "reader",
     "nothing",
+    "zzz",
+    "w1199",
+    "w119",
 ]
 
 
@@ -49,6 +55,8 @@ def feed(tmp_path: Path) -> Iterator[Feed]:
         made.push("alice", "Json.Writer", "2.0.0", f"Writes JSON {LONG}")
         made.push("bob", "Xml.Tools", "3.0.0", "XML helpers, a json lib", "xml")
         made.push("bob", "Long.Words", "1.0.0", f"{LONG} and {LONG.upper()}")
+        made.push("bob", "Huge.Word", "1.0.0", f"A {HUGE_WORD}")
+        made.push("bob", "Many.Words", "1.0.0", MANY_WORDS)
         yield made
 
 
@@ -86,10 +94,19 @@ def assert_same_totals(feed: Feed) -> int:
 
 def test_posted_totals_are_the_texts_through_every_change(feed: Feed) -> None:
     first = assert_same_totals(feed)
-    assert totals(feed, Query(q="needle"))[0] == 2
-    assert totals(feed, Query(q="json", prerelease=True, semver2=True))[0] == 3
+    with feed.core.db.transaction() as c:  # the two largest texts: one empty word each
+        unposted = c.execute(
+            text(
+                "SELECT e.id_lower, p.word FROM search_postings p JOIN search_entries e ON e.id = p.entry_id"
+                " WHERE e.id_lower IN ('huge.word', 'many.words') ORDER BY 1"
+            )
+        ).all()
+    assert [tuple(row) for row in unposted] == [("huge.word", ""), ("many.words", "")]
+    assert totals(feed, Query(q="needle"))[0] == 3
+    assert totals(feed, Query(q="w1199"))[0] == 1
+    assert totals(feed, Query(q="json", prerelease=True, semver2=True))[0] == 4  # Many.Words too
     feed.core.packages.set_listed("Json.Writer", "2.0.0", False, feed.grants["alice"])
-    assert totals(feed, Query(q="needle"))[0] == 1
+    assert totals(feed, Query(q="needle"))[0] == 2
     assert_same_totals(feed)
     feed.core.packages.set_listed("Json.Writer", "2.0.0", True, feed.grants["alice"])
     feed.push("bob", "Json.Third", "1.0.0", "More JSON")
@@ -112,7 +129,7 @@ def test_posted_totals_are_the_texts_through_every_change(feed: Feed) -> None:
     assert totals(feed, Query(q="yaml", prerelease=True, view=bob))[0] == 1
     assert_same_totals(feed)
     with feed.core.db.transaction() as c:
-        c.execute(delete(ENTRIES).where(ENTRIES.c.id_lower == "long.words"))
+        c.execute(delete(ENTRIES).where(ENTRIES.c.id_lower.in_(["long.words", "huge.word"])))
     assert totals(feed, Query(q="needle"))[0] == 1
     assert_same_totals(feed)
     with feed.core.db.transaction() as c:  # no posting outlives its entry
@@ -130,7 +147,7 @@ def test_what_the_postings_cannot_count_exactly_is_counted_over_the_text(feed: F
     by_key = ReadView(feed.grants["alice"], public_site=False)  # a key's packages are known by id
     assert search._posted_total(Query(q="json", view=by_key), _terms("json")) is None
     total, _ = search.search(Query(q="x" * 101, take=1))
-    assert total == 2  # Json.Writer and Long.Words, each holding 197 x's in a row
+    assert total == 3  # Json.Writer, Long.Words and Huge.Word, each holding 197 x's in a row
 
 
 def test_the_migration_posts_the_entries_already_there(feed: Feed) -> None:

@@ -38,9 +38,10 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
 )
 from sqlalchemy import table as sa_table
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, Subquery
 from sqlalchemy.sql.elements import ColumnElement
 
 from nugat.db import Database, InIds
@@ -419,7 +420,8 @@ class Search:
         """The count of a query's matches from PostgreSQL's word postings alone, when they answer it exactly
         (every term a plain word of letters and digits, no package type, a reader known by account): each
         term's words are found in ``search_words``, their entries by an index-only scan of the postings,
-        which hold the views and the id (``readable``). Else None: counted over the entries and their text
+        which hold the views and the id (``readable``); an entry too large to post (migration
+        ``search_postings``) is checked by its text. Else None: counted over the entries and their text
         (``pg_trgm``'s index is lossy, so each match's row is read to check it)."""
         if (
             self.fts
@@ -432,14 +434,25 @@ class Search:
         in_view = POSTINGS.c[VIEWS[(query.prerelease, query.semver2)]].is_(true())
         # ``readable`` reads the id only for a key's reader (left out above).
         seen = readable(query.view, ENTRIES.c.id_lower, POSTINGS.c.registration_id)
-        conditions = [
-            (POSTINGS.c.word.in_(select(WORDS.c.word).where(_contains(WORDS.c.word, term))), in_view, seen)
-            for _, term in terms
-        ]
-        if len(conditions) == 1:  # an entry holds several of a term's words: counted once (in one aggregate,
+
+        def holding(term: str) -> Subquery:
+            """The entries holding ``term``: through the words that hold it, and, for the few entries too
+            large to post (their one posting is the empty word), by their text."""
+            posted = select(POSTINGS.c.entry_id).where(
+                POSTINGS.c.word.in_(select(WORDS.c.word).where(_contains(WORDS.c.word, term))), in_view, seen
+            )
+            unposted = (
+                select(POSTINGS.c.entry_id)
+                .join(ENTRIES, ENTRIES.c.id == POSTINGS.c.entry_id)
+                .where(POSTINGS.c.word == "", in_view, seen, _contains(ENTRIES.c.search_text, term))
+            )
+            return union_all(posted, unposted).subquery()
+
+        held = [holding(term) for _, term in terms]
+        if len(held) == 1:  # an entry holds several of a term's words: counted once (in one aggregate,
             # which sorts its ids in half the time a DISTINCT below it takes)
-            return select(func.count(POSTINGS.c.entry_id.distinct())).where(*conditions[0])
-        entries = intersect(*(select(POSTINGS.c.entry_id).where(*where) for where in conditions))
+            return select(func.count(held[0].c.entry_id.distinct()))
+        entries = intersect(*(select(h.c.entry_id) for h in held))
         return select(func.count()).select_from(entries.subquery())
 
     def _search(self, query: Query, generation: Hashable) -> tuple[int, list[Hit]]:

@@ -5,7 +5,10 @@ table to check its text, so the first search after a start read the whole table 
 for 30,000 matches at 1M versions). ``search_postings`` holds one row per word of each entry's text (a
 word: a run of letters and digits; one longer than 200 characters is held as pieces of 200 starting
 every 100, so any part of it of up to 100 characters is inside one piece), with the entry's views and
-id, all in the primary key's index: a count is an index-only scan over the matches' words. ``search_words``
+id, all in the primary key's index: a count is an index-only scan over the matches' words. A text of more
+than 1,000 words or with a word of more than 1,000 characters (a nuspec may be 1 MiB: a megabyte-long word
+would be 10,000 pieces, a second of work each) is posted as one empty word instead, and such entries are
+checked by their text. ``search_words``
 holds the words (a trigram index finds those holding a term). Triggers on ``search_entries``
 keep both in the transaction of every change, as the SQLite FTS5 table is kept.
 
@@ -31,7 +34,7 @@ BEGIN
     FROM search_words_of(NEW.search_text) w;
   INSERT INTO search_words (word)
     SELECT w FROM search_words_of(NEW.search_text) w
-    WHERE NOT EXISTS (SELECT 1 FROM search_words s WHERE s.word = w);
+    WHERE w <> '' AND NOT EXISTS (SELECT 1 FROM search_words s WHERE s.word = w);
   RETURN NULL;
 END $$
 """
@@ -59,10 +62,17 @@ def upgrade() -> None:
         """
         CREATE FUNCTION search_words_of(t text) RETURNS SETOF text
         LANGUAGE sql IMMUTABLE PARALLEL SAFE ROWS 20 AS $$
+          WITH words AS (
+            SELECT DISTINCT w FROM regexp_split_to_table(t, '[^[:alnum:]]+') AS w WHERE w <> ''
+          ), posted AS (
+            SELECT count(*) <= 1000 AND coalesce(max(length(w)), 0) <= 1000 AS ok FROM words
+          )
           SELECT DISTINCT substr(w, k + 1, 200)
-          FROM regexp_split_to_table(t, '[^[:alnum:]]+') AS w,
+          FROM words, posted,
                generate_series(0, CASE WHEN length(w) <= 200 THEN 0 ELSE length(w) - 1 END, 100) AS k
-          WHERE w <> ''
+          WHERE posted.ok
+          UNION ALL
+          SELECT '' FROM posted WHERE NOT posted.ok
         $$
         """
     )

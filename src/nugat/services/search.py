@@ -168,7 +168,7 @@ TRIGRAM = 3  # the text index finds words of at least this many characters; shor
 
 COUNT_SECONDS = 0.5
 # A query whose total is not kept is counted on another connection while the page is read (at most this
-# many at once per process; beyond, in the request's own thread): a count reads every match (~8 ms for
+# many at once per process; beyond, in the request's own thread): a count reads every match (~10 ms for
 # 30,000 from the postings, ~18 ms over the text), the page only the first few, and the two together cost
 # the longer, not the sum.
 COUNTS_AHEAD = 2

@@ -20,9 +20,9 @@ def _in_a_new_interpreter(code: str, cwd: Path) -> object:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def test_a_command_imports_neither_the_web_app_nor_jwt_nor_the_mail_templates(tmp_path: Path) -> None:
+def test_a_command_imports_neither_the_web_app_nor_jwt_nor_mail_templates_nor_psycopg(tmp_path: Path) -> None:
     heavy = ["jwt", "cryptography", "jinja2", "starlette", "granian", "nugat.web", "nugat.protocol"]
-    heavy += ["nugat.services.account_mail", "nugat.services.packages", "nugat.services.search"]
+    heavy += ["psycopg", "nugat.services.account_mail", "nugat.services.packages", "nugat.services.search"]
     loaded = _in_a_new_interpreter(
         f"import json, sys, nugat.cli; print(json.dumps([m for m in {heavy!r} if m in sys.modules]))",
         tmp_path,

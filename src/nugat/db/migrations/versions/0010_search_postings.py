@@ -29,12 +29,17 @@ _ADD = """
 CREATE FUNCTION search_postings_add() RETURNS trigger LANGUAGE plpgsql
 SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 BEGIN
-  INSERT INTO search_postings (entry_id, registration_id, in_release, in_prerelease, in_semver2, in_all, word)
-    SELECT NEW.id, NEW.registration_id, NEW.in_release, NEW.in_prerelease, NEW.in_semver2, NEW.in_all, w
-    FROM search_words_of(NEW.search_text) w;
+  -- the text split once: the words just posted are the ones to add to ``search_words``
+  WITH posted AS (
+    INSERT INTO search_postings
+      (entry_id, registration_id, in_release, in_prerelease, in_semver2, in_all, word)
+      SELECT NEW.id, NEW.registration_id, NEW.in_release, NEW.in_prerelease, NEW.in_semver2, NEW.in_all, w
+      FROM search_words_of(NEW.search_text) w
+      RETURNING word
+  )
   INSERT INTO search_words (word)
-    SELECT w FROM search_words_of(NEW.search_text) w
-    WHERE w <> '' AND NOT EXISTS (SELECT 1 FROM search_words s WHERE s.word = w);
+    SELECT p.word FROM posted p
+    WHERE p.word <> '' AND NOT EXISTS (SELECT 1 FROM search_words s WHERE s.word = p.word);
   RETURN NULL;
 END $$
 """

@@ -61,8 +61,8 @@ def feed(tmp_path: Path) -> Iterator[Feed]:
 
 
 def readers(feed: Feed) -> list[ReadView]:
-    bob = feed.core.db.reader.connect().exec_driver_sql("SELECT id FROM accounts WHERE name = 'bob'")
-    bob_id = bob.scalar_one()
+    with feed.core.db.statements() as c:
+        bob_id = c.execute(text("SELECT id FROM accounts WHERE name = 'bob'")).scalar_one()
     return [ANONYMOUS, ReadView(User(bob_id, "bob"), public_site=False)]
 
 

@@ -8,9 +8,9 @@ every 100, so any part of it of up to 100 characters is inside one piece), with 
 id, all in the primary key's index: a count is an index-only scan over the matches' words. A text of more
 than 1,000 words or with a word of more than 1,000 characters (a nuspec may be 1 MiB: a megabyte-long word
 would be 10,000 pieces, a second of work each) is posted as one empty word instead, and such entries are
-checked by their text. ``search_words``
-holds the words (a trigram index finds those holding a term). Triggers on ``search_entries``
-keep both in the transaction of every change, as the SQLite FTS5 table is kept.
+checked by their text. ``search_words`` holds the words (a trigram index finds those holding a term).
+Triggers on ``search_entries`` keep both in the transaction of every change, as the SQLite FTS5 table is
+kept.
 
 Revision ID: search_postings
 Revises: account_ids
